@@ -1,0 +1,2 @@
+//! The userspace TCP/IP stack (smoltcp glue). Empty until the networking issue.
+#![forbid(unsafe_code)]

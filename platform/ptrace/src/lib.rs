@@ -1,0 +1,1 @@
+//! The platform using ptrace (owned by the ptrace work).

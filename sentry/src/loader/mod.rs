@@ -1,0 +1,1 @@
+//! ELF loader (owned by the mm work).

@@ -1,0 +1,1 @@
+//! Conformance tests (owned by the tests work).

@@ -1,0 +1,1 @@
+//! MemoryFile (owned by the mm work).
