@@ -1,6 +1,24 @@
-//! The sentry: rvisor's application kernel. (Crate docs and lock order: see below, filled in by
-//! the kernel work.)
+//! The sentry: rvisor's application kernel.
+//!
+//! It owns the kernel state of one sandbox (tasks, fd tables, credentials, signal state), the
+//! memory manager (`mm`), the ELF loader (`loader`), the syscall table and handlers
+//! (`syscalls`) and `--strace` (`strace`). It runs application code through a `platform`
+//! (ptrace today, KVM later) and serves files through `vfs`; it never passes an application
+//! syscall to the host.
+//!
+//! Neighbours: `runsc-cli` builds a [`kernel::Kernel`] (platform, MemoryFile, mount namespace)
+//! and runs the init [`kernel::Task`]; `vfs` provides files; `platform` provides contexts and
+//! address spaces; `abi` provides every guest-visible number.
+//!
+//! Lock order (outermost first):
+//!   kernel::Task is owned by its host thread (no lock)
+//!     mm::MemoryManager's internal lock (see mm/mod.rs)
+//!       vfs locks (see vfs/src/lib.rs)
+//! The platform is called with no sentry lock held except as mm documents.
 #![deny(unsafe_code)]
 
+pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod strace;
+pub mod syscalls;

@@ -1,1 +1,481 @@
-//! MemoryFile (owned by the mm work).
+//! `MemoryFile`: the one host file that holds all application memory of a sandbox.
+//!
+//! It is a memfd (memfd_create(2), `MFD_CLOEXEC`) truncated to a large size and left sparse: a
+//! memfd is shmem, which is `VM_NORESERVE`, so nothing is charged until a page is touched. The
+//! whole file is mapped once into the sentry (`MAP_SHARED | MAP_NORESERVE`), so the sentry
+//! reads and writes application memory with plain memory copies, and platforms map ranges of
+//! the same fd into application address spaces ([`MemoryFile::fd`]).
+//!
+//! Key types: [`MemoryFile`] (allocator + accessors) and [`MemoryFileError`] (setup and range
+//! errors; the sentry's `mm` turns range errors into `EFAULT`/`ENOMEM`).
+//! Neighbours: `sentry::mm` allocates pages here and hands `(offset, len)` to
+//! `platform::AddressSpace::map`; tmpfs may keep file pages here.
+//!
+//! Allocation: a page-granular first-fit free list over `[0, size)` plus a bump pointer. Freed
+//! ranges are hole-punched (fallocate(2) `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`), which
+//! gives the memory back to the host *and* makes the range read as zeros again. The allocator
+//! therefore keeps the invariant **every free range reads as zero**, which lets `mm` use a
+//! fresh allocation as zero-filled anonymous memory without writing it.
+//!
+//! # Safety
+//!
+//! This module is the only `unsafe` in the vfs crate. The sentry mapping is created once in
+//! [`MemoryFile::new`] and unmapped only in `Drop`, so `[base, base + size)` stays valid for
+//! the whole life of the value; every accessor checks `off + len <= size` with checked
+//! arithmetic before forming a pointer.
+//!
+//! The same pages are mapped, writable, into application address spaces, and application
+//! threads run concurrently with the sentry. A Rust reference (`&[u8]` / `&mut [u8]`) asserts
+//! that nobody else writes the memory for its lifetime, which the application can violate at
+//! any moment, so this module **never forms a reference to MemoryFile memory**. It only copies
+//! between raw pointers into it and ordinary sentry buffers with `ptr::copy_nonoverlapping` /
+//! `ptr::write_bytes`. A concurrent application write during such a copy can make the sentry
+//! see a mix of old and new bytes ("torn" data), exactly as a Linux kernel's copy_from_user can;
+//! that is the guest's own data race and the sentry treats the copied bytes as untrusted input
+//! anyway. It cannot corrupt sentry memory: the destination of a read is a sentry-owned buffer,
+//! and the source of a write is one. (Strictly, the Rust memory model has no notion of memory
+//! shared with another process; raw-pointer copies that never create references are the same
+//! compromise gVisor's safemem, crosvm's `VolatileSlice` and vm-memory make. We do not use
+//! volatile copies: they are byte-at-a-time and buy nothing here, since no Rust value ever
+//! lives in this memory.)
+#![allow(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Page size the allocator works in (x86-64 `PAGE_SIZE`).
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Default size of the sparse file: 64 GiB of address space, nothing committed.
+pub const DEFAULT_SIZE: u64 = 64 << 30;
+
+/// Errors of [`MemoryFile`].
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryFileError {
+    /// memfd_create(2) failed.
+    #[error("memfd_create failed: {0}")]
+    Create(std::io::Error),
+    /// ftruncate(2) to the requested size failed.
+    #[error("ftruncate of the memory file to {size:#x} bytes failed: {source}")]
+    Truncate { size: u64, source: std::io::Error },
+    /// mmap(2) of the whole file into the sentry failed.
+    #[error("mapping the memory file into the sentry failed: {0}")]
+    Map(std::io::Error),
+    /// The requested size is zero, unaligned or does not fit the host's types.
+    #[error("invalid memory file size {0:#x}")]
+    BadSize(u64),
+    /// An access or free outside `[0, size)` or not page-aligned where it must be.
+    #[error("memory file range {off:#x}+{len:#x} is out of bounds or unaligned")]
+    Range { off: u64, len: u64 },
+    /// No free range of the requested length is left.
+    #[error("memory file exhausted allocating {0:#x} bytes")]
+    Exhausted(u64),
+}
+
+/// Allocator state, behind the [`MemoryFile`] mutex.
+#[derive(Debug, Default)]
+struct Alloc {
+    /// Free ranges below `bump`: start → length. Never adjacent (coalesced on insert).
+    free: BTreeMap<u64, u64>,
+    /// Everything at or above this offset has never been allocated.
+    bump: u64,
+    /// Bytes currently allocated (for accounting / `events --stats`).
+    allocated: u64,
+}
+
+/// The sandbox's memory file. See the module documentation.
+pub struct MemoryFile {
+    fd: OwnedFd,
+    /// Start of the sentry's mapping of the whole file.
+    base: NonNull<u8>,
+    size: u64,
+    alloc: Mutex<Alloc>,
+}
+
+// SAFETY: `base` points to a MAP_SHARED mapping owned by this value; all accesses through it
+// are raw-pointer copies guarded by bounds checks (see the module `# Safety`), which are sound
+// from any thread. The allocator state is behind a Mutex.
+unsafe impl Send for MemoryFile {}
+// SAFETY: as for Send: no method hands out references into the mapping, so shared use from
+// several threads only performs raw copies, whose races are tolerated by design.
+unsafe impl Sync for MemoryFile {}
+
+impl fmt::Debug for MemoryFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryFile")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("size", &format_args!("{:#x}", self.size))
+            .field("allocated", &self.allocated_bytes())
+            .finish()
+    }
+}
+
+fn lock(m: &Mutex<Alloc>) -> MutexGuard<'_, Alloc> {
+    // A panic while holding the allocator lock leaves it consistent (every mutation is a
+    // single map operation), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl MemoryFile {
+    /// Creates a memory file of `size` bytes (page-aligned, non-zero), sparse, and maps it.
+    pub fn new(size: u64) -> Result<MemoryFile, MemoryFileError> {
+        if size == 0 || size % PAGE_SIZE != 0 {
+            return Err(MemoryFileError::BadSize(size));
+        }
+        let size_off = libc::off_t::try_from(size).map_err(|_| MemoryFileError::BadSize(size))?;
+        let size_usize = usize::try_from(size).map_err(|_| MemoryFileError::BadSize(size))?;
+        // SAFETY: memfd_create(2) takes a NUL-terminated name (the C literal) and flags; it
+        // has no memory-safety preconditions beyond a valid string pointer.
+        let raw = unsafe { libc::memfd_create(c"rvisor-memory".as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(MemoryFileError::Create(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh fd returned by memfd_create and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: ftruncate(2) on an fd we own; no memory is passed.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size_off) } != 0 {
+            return Err(MemoryFileError::Truncate {
+                size,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: mmap(2) with a null hint cannot overlap existing Rust objects (the kernel
+        // picks a free range); the fd is valid and the length equals the file size.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size_usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(MemoryFileError::Map(std::io::Error::last_os_error()));
+        }
+        let base = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| MemoryFileError::Map(std::io::Error::other("mmap returned null")))?;
+        Ok(MemoryFile {
+            fd,
+            base,
+            size,
+            alloc: Mutex::new(Alloc::default()),
+        })
+    }
+
+    /// The memfd, for platforms to map ranges of it into application address spaces.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Size of the file in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes currently handed out by [`allocate`](Self::allocate).
+    pub fn allocated_bytes(&self) -> u64 {
+        lock(&self.alloc).allocated
+    }
+
+    /// Allocates `len` bytes (rounded up to pages) and returns their file offset. The range
+    /// reads as zeros.
+    pub fn allocate(&self, len: u64) -> Result<u64, MemoryFileError> {
+        let len = round_up(len)
+            .filter(|l| *l != 0)
+            .ok_or(MemoryFileError::Exhausted(len))?;
+        let mut a = lock(&self.alloc);
+        // First fit in the free list.
+        let hit = a
+            .free
+            .iter()
+            .find(|(_, l)| **l >= len)
+            .map(|(s, l)| (*s, *l));
+        let off = if let Some((start, flen)) = hit {
+            a.free.remove(&start);
+            if flen > len {
+                // start + len < start + flen, which is in bounds: no overflow.
+                a.free.insert(start + len, flen - len);
+            }
+            start
+        } else {
+            let start = a.bump;
+            let end = start.checked_add(len).filter(|e| *e <= self.size);
+            let Some(end) = end else {
+                return Err(MemoryFileError::Exhausted(len));
+            };
+            a.bump = end;
+            start
+        };
+        a.allocated = a.allocated.saturating_add(len);
+        Ok(off)
+    }
+
+    /// Returns `[off, off+len)` (page-aligned) to the allocator, releasing its memory and
+    /// zeroing it. Any sub-range of earlier allocations may be freed, once.
+    pub fn free(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
+        self.check_pages(off, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.decommit(off, len)?;
+        let mut a = lock(&self.alloc);
+        let mut start = off;
+        let mut flen = len;
+        // Coalesce with the previous free range if it ends at `off`.
+        if let Some((&ps, &pl)) = a.free.range(..off).next_back() {
+            if ps + pl == off {
+                a.free.remove(&ps);
+                start = ps;
+                flen += pl;
+            }
+        }
+        // ... and with the next one if it starts at our end.
+        let end = off + len;
+        if let Some(nl) = a.free.remove(&end) {
+            flen += nl;
+        }
+        // If the merged range reaches the bump pointer, give it back to the bump region.
+        if start + flen == a.bump {
+            a.bump = start;
+        } else {
+            a.free.insert(start, flen);
+        }
+        a.allocated = a.allocated.saturating_sub(len);
+        Ok(())
+    }
+
+    /// Releases the memory of `[off, off+len)` (page-aligned) without freeing the range: it
+    /// stays allocated and reads as zeros afterwards (MADV_DONTNEED of shared memory).
+    pub fn decommit(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
+        self.check_pages(off, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let (o, l) = match (libc::off_t::try_from(off), libc::off_t::try_from(len)) {
+            (Ok(o), Ok(l)) => (o, l),
+            _ => return Err(MemoryFileError::Range { off, len }),
+        };
+        // SAFETY: fallocate(2) on our own fd; no memory is passed. Punching a hole while the
+        // range is mapped (here and in app address spaces) is allowed: mappings see zeros.
+        let r = unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                o,
+                l,
+            )
+        };
+        if r != 0 {
+            // Keep the "free ranges read as zero" invariant even if the host refuses.
+            tracing::warn!(target: "vfs::memfile", err = %std::io::Error::last_os_error(),
+                "punch hole failed, zeroing instead");
+            self.zero(off, len)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, off: u64, len: u64) -> Result<usize, MemoryFileError> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.size => {
+                usize::try_from(off).map_err(|_| MemoryFileError::Range { off, len })
+            }
+            _ => Err(MemoryFileError::Range { off, len }),
+        }
+    }
+
+    fn check_pages(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
+        if off % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return Err(MemoryFileError::Range { off, len });
+        }
+        self.check(off, len).map(|_| ())
+    }
+
+    /// Copies `dst.len()` bytes at file offset `off` into `dst`.
+    pub fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), MemoryFileError> {
+        let start = self.check(off, dst.len() as u64)?;
+        // SAFETY: `check` proved `[off, off + dst.len())` lies inside the live mapping of
+        // `size` bytes starting at `base`, so the source pointer is valid for that many byte
+        // reads; `dst` is a distinct sentry buffer (it cannot alias the mapping, because no
+        // reference into the mapping is ever created), valid for writes and u8 needs no
+        // alignment. Concurrent app writes only tear the copied data (module `# Safety`).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(start),
+                dst.as_mut_ptr(),
+                dst.len(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies `src` to file offset `off`.
+    pub fn write(&self, off: u64, src: &[u8]) -> Result<(), MemoryFileError> {
+        let start = self.check(off, src.len() as u64)?;
+        // SAFETY: as in `read`, with the roles swapped: the destination range is inside the
+        // mapping (checked), the source is a sentry buffer that cannot overlap it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(start), src.len());
+        }
+        Ok(())
+    }
+
+    /// Writes `len` zero bytes at file offset `off`.
+    pub fn zero(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
+        let start = self.check(off, len)?;
+        let n = usize::try_from(len).map_err(|_| MemoryFileError::Range { off, len })?;
+        // SAFETY: `[off, off + len)` is inside the live mapping (checked above), so the
+        // pointer is valid for `n` byte writes.
+        unsafe {
+            std::ptr::write_bytes(self.base.as_ptr().add(start), 0, n);
+        }
+        Ok(())
+    }
+
+    /// Copies `len` bytes from file offset `src` to file offset `dst` (copy-on-write and
+    /// mremap helpers). The ranges must not overlap.
+    pub fn copy_within(&self, src: u64, dst: u64, len: u64) -> Result<(), MemoryFileError> {
+        let s = self.check(src, len)?;
+        let d = self.check(dst, len)?;
+        let n = usize::try_from(len).map_err(|_| MemoryFileError::Range { off: src, len })?;
+        let overlap = src < dst.saturating_add(len) && dst < src.saturating_add(len);
+        if overlap {
+            return Err(MemoryFileError::Range { off: dst, len });
+        }
+        // SAFETY: both ranges are inside the mapping (checked) and disjoint (checked), so
+        // the pointers are valid for `n` bytes and do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.as_ptr().add(s), self.base.as_ptr().add(d), n);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MemoryFile {
+    fn drop(&mut self) {
+        if let Ok(len) = usize::try_from(self.size) {
+            // SAFETY: `base`/`size` describe the mapping made in `new`, which nothing else
+            // unmaps; no reference into it exists (none is ever created), and `&mut self`
+            // proves no other accessor is running.
+            unsafe {
+                libc::munmap(self.base.as_ptr().cast(), len);
+            }
+        }
+    }
+}
+
+fn round_up(len: u64) -> Option<u64> {
+    len.checked_add(PAGE_SIZE - 1).map(|l| l & !(PAGE_SIZE - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mf() -> MemoryFile {
+        MemoryFile::new(1 << 30).expect("memfd")
+    }
+
+    #[test]
+    fn allocate_returns_distinct_zeroed_pages() {
+        let m = mf();
+        let a = m.allocate(1).unwrap();
+        let b = m.allocate(PAGE_SIZE * 2).unwrap();
+        assert_eq!(a % PAGE_SIZE, 0);
+        assert_ne!(a, b);
+        assert!(b >= a + PAGE_SIZE || a >= b + 2 * PAGE_SIZE);
+        let mut buf = [1u8; 16];
+        m.read(b, &mut buf).unwrap();
+        assert_eq!(buf, [0; 16]);
+        assert_eq!(m.allocated_bytes(), 3 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn write_read_roundtrip_and_free_zeroes() {
+        let m = mf();
+        let off = m.allocate(PAGE_SIZE).unwrap();
+        m.write(off + 10, b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        m.read(off + 10, &mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        m.free(off, PAGE_SIZE).unwrap();
+        let again = m.allocate(PAGE_SIZE).unwrap();
+        assert_eq!(again, off, "freed range is reused");
+        m.read(off + 10, &mut buf).unwrap();
+        assert_eq!(buf, [0; 5], "freed range reads as zero");
+    }
+
+    #[test]
+    fn free_coalesces_and_reuses() {
+        let m = mf();
+        let a = m.allocate(PAGE_SIZE).unwrap();
+        let b = m.allocate(PAGE_SIZE).unwrap();
+        let _c = m.allocate(PAGE_SIZE).unwrap();
+        m.free(a, PAGE_SIZE).unwrap();
+        m.free(b, PAGE_SIZE).unwrap();
+        // Two adjacent freed pages satisfy a two-page request at `a`.
+        assert_eq!(m.allocate(2 * PAGE_SIZE).unwrap(), a);
+    }
+
+    #[test]
+    fn out_of_bounds_is_an_error_not_a_panic() {
+        let m = MemoryFile::new(PAGE_SIZE * 4).unwrap();
+        let mut buf = [0u8; 8];
+        assert!(matches!(
+            m.read(PAGE_SIZE * 4 - 4, &mut buf),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.write(u64::MAX - 2, &buf),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.zero(0, u64::MAX),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.free(1, PAGE_SIZE),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.allocate(PAGE_SIZE * 5),
+            Err(MemoryFileError::Exhausted(_))
+        ));
+        assert!(matches!(
+            m.allocate(u64::MAX),
+            Err(MemoryFileError::Exhausted(_))
+        ));
+        assert!(matches!(
+            MemoryFile::new(123),
+            Err(MemoryFileError::BadSize(123))
+        ));
+    }
+
+    #[test]
+    fn decommit_zeroes_but_keeps_allocation() {
+        let m = mf();
+        let off = m.allocate(PAGE_SIZE).unwrap();
+        m.write(off, &[7u8; 64]).unwrap();
+        m.decommit(off, PAGE_SIZE).unwrap();
+        let mut buf = [9u8; 64];
+        m.read(off, &mut buf).unwrap();
+        assert_eq!(buf, [0u8; 64]);
+        assert_eq!(m.allocated_bytes(), PAGE_SIZE);
+    }
+
+    #[test]
+    fn copy_within_copies() {
+        let m = mf();
+        let a = m.allocate(2 * PAGE_SIZE).unwrap();
+        m.write(a, b"abc").unwrap();
+        m.copy_within(a, a + PAGE_SIZE, 3).unwrap();
+        let mut buf = [0u8; 3];
+        m.read(a + PAGE_SIZE, &mut buf).unwrap();
+        assert_eq!(&buf, b"abc");
+        assert!(m.copy_within(a, a + 1, 3).is_err());
+    }
+}

@@ -1,1 +1,1134 @@
-//! Memory management (owned by the mm work).
+//! Memory management of one application address space: VMAs, demand paging, user memory I/O.
+//!
+//! Key types: [`MemoryManager`] (one per address space), [`MmapOpts`] (what mmap(2) and the
+//! loader ask for), [`MappedFile`] (where file mappings read their pages), [`FaultError`].
+//! Neighbours: `vfs::memfile::MemoryFile` holds every page; `platform::AddressSpace` maps
+//! MemoryFile ranges into the application; the syscall handlers (`syscalls/mm`) decode
+//! arguments into these calls; `loader` builds a new image with them.
+//!
+//! # Model
+//!
+//! Two range maps, both keyed by start address and never overlapping:
+//!
+//! - **VMAs** (`Inner::vmas`): what the application asked for — range, protection, private or
+//!   shared, anonymous or file-backed (with the file offset of the VMA's start).
+//! - **PMAs** (`Inner::pmas`, "platform mapping areas" in gVisor's vocabulary): which
+//!   MemoryFile range currently backs an address range, whether the manager owns it (private
+//!   pages, freed when the range goes away) and with which permissions, if any, it is mapped
+//!   in the platform right now. Every PMA lies inside one VMA.
+//!
+//! mmap(2) only records a VMA. A fault (`handle_fault`) or a sentry copy touching an address
+//! without a PMA allocates MemoryFile pages and fills them: anonymous memory needs no work,
+//! because a fresh MemoryFile range reads as zero; file pages are read through
+//! [`MappedFile::read_at`], zero past EOF. Faults are resolved for an aligned chunk around the
+//! address, clipped to the VMA ("fault-around": 64 KiB for files, 2 MiB for anonymous memory),
+//! because each fault costs a platform round trip (ptrace: a stop plus an injected mmap,
+//! ~20 µs). Sentry copies create PMAs but do not map them in the platform; the application's
+//! first access faults and maps them, so only the task thread talks to the platform on the
+//! copy paths' behalf.
+//!
+//! ptrace cannot tell a read fault from a write fault, so PMAs are mapped with the VMA's full
+//! permissions. There is no copy-on-write yet: a private mapping gets its own copy of the
+//! pages at fault time, which is exact for a single address space. fork() support will map
+//! shared private pages read-only and copy on write faults (`Pma::owned` is the hook).
+//!
+//! Shared anonymous mappings get one MemoryFile range for their whole length at mmap time
+//! (sparse, so free until touched), held by an `Arc<SharedRange>`: every PMA of the mapping
+//! points into it, so the pages are shared by construction, and the range is freed when the
+//! last VMA referring to it goes away.
+//!
+//! # Shortcuts (written down, to be replaced)
+//!
+//! - `MAP_SHARED` of a *file* behaves like `MAP_PRIVATE`: writes are not written back, and
+//!   two mappings do not see each other's writes. Needs a page cache in MemoryFile, which
+//!   `MappedFile` can grow into (a query method returning the file's MemoryFile range).
+//! - No `max_prot`: mprotect(PROT_WRITE) of a read-only-opened shared file mapping is not
+//!   refused here; the mmap handler checks the open mode at mmap time.
+//! - Access past EOF of a file mapping reads zeros (Linux: SIGBUS for whole pages past EOF).
+//! - mremap: `MREMAP_DONTUNMAP` and `old_len == 0` (duplicate a shared mapping) give EINVAL.
+//! - Partial munmap of a shared anonymous mapping does not release that part's memory until
+//!   the whole mapping is gone.
+//! - A fault on a page that is already mapped with the VMA's permissions is reported as
+//!   SEGV_ACCERR; with several threads faulting the same page at once, the second would see
+//!   that wrongly (ptrace allows one thread per address space for now).
+//!
+//! # Locking
+//!
+//! One mutex, `MemoryManager::inner`, guards both maps and the brk state. It is a leaf lock
+//! for the rest of the sentry: take it after any task or kernel lock, never the reverse.
+//! It **is held across platform calls** (`AddressSpace::map/unmap/protect`) and across
+//! `MappedFile::read_at`. That is deliberate: releasing it between deciding and mapping
+//! would let a concurrent munmap free (and another address space reuse) pages that a fault
+//! is about to map, leaking memory between processes. It is safe because neither callee
+//! takes this lock: the platform has no reference to the `MemoryManager` and waits on no
+//! application progress (injecting into a stopped stub thread), and `MappedFile`
+//! implementations must not touch the memory of the address space that maps them (document
+//! this in any implementation that could). The MemoryFile allocator lock nests inside.
+//!
+//! Host failures of the platform (`PlatformError`) never become errnos the application could
+//! act on: fault paths return them in [`FaultError::Platform`]; syscall paths return ENOMEM
+//! and park the error for the task loop ([`MemoryManager::take_platform_error`]), which ends
+//! the sandbox. When an unmap fails, the pages it covered are leaked rather than freed, so
+//! they can never be handed to someone else while still mapped.
+
+mod io;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use abi::Errno;
+use abi::SysResult;
+use abi::mm::{
+    MMAP_MIN_ADDR, MremapFlags, PAGE_SIZE, Prot, is_page_aligned, madv, page_align_down,
+    page_align_up,
+};
+use abi::signal::si_code;
+use platform::{Access, AddressSpace, Perms, PlatformError};
+use vfs::memfile::MemoryFile;
+
+/// Fault-around chunk for file mappings (each chunk is read from the file).
+const FILE_FAULT_CHUNK: u64 = 64 << 10;
+/// Fault-around chunk for anonymous memory (free until touched: the file is sparse).
+const ANON_FAULT_CHUNK: u64 = 2 << 20;
+/// Gap kept between the top of the mmap area and the end of the address space, for the
+/// stack (mm/util.c `mmap_base`: the stack rlimit, at least 128 MiB).
+const MMAP_BASE_GAP: u64 = 128 << 20;
+/// How far a grows-down mapping may grow by faults (RLIMIT_STACK default, 8 MiB).
+const STACK_GROW_LIMIT: u64 = 8 << 20;
+/// Distance kept between a growing stack and the mapping below it (mm/mmap.c
+/// `stack_guard_gap`: 256 pages).
+const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+
+/// Where a new mapping goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// `addr` is a hint (0: anywhere); the manager picks a free range, top-down.
+    Hint,
+    /// `MAP_FIXED`: exactly at `addr`, replacing what is there.
+    Fixed,
+    /// `MAP_FIXED_NOREPLACE`: exactly at `addr`, EEXIST if anything is mapped there.
+    FixedNoReplace,
+}
+
+/// `MAP_PRIVATE` or `MAP_SHARED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    Private,
+    Shared,
+}
+
+/// What a mapping's pages come from.
+#[derive(Clone, Debug)]
+pub enum Backing {
+    /// Zero-filled memory.
+    Anonymous,
+    /// A file, from byte `offset` (page-aligned) at the mapping's start.
+    File { file: Arc<dyn MappedFile>, offset: u64 },
+}
+
+/// Arguments of [`MemoryManager::mmap`], already decoded from mmap(2)'s flags.
+#[derive(Clone, Debug)]
+pub struct MmapOpts {
+    pub addr: u64,
+    pub len: u64,
+    pub prot: Prot,
+    pub placement: Placement,
+    pub sharing: Sharing,
+    pub backing: Backing,
+    /// `MAP_GROWSDOWN`: faults just below the mapping extend it.
+    pub grows_down: bool,
+    /// `MAP_POPULATE`: back and map every page now.
+    pub populate: bool,
+}
+
+impl MmapOpts {
+    /// A private anonymous mapping of `len` bytes anywhere.
+    pub fn anonymous(len: u64, prot: Prot) -> MmapOpts {
+        MmapOpts {
+            addr: 0,
+            len,
+            prot,
+            placement: Placement::Hint,
+            sharing: Sharing::Private,
+            backing: Backing::Anonymous,
+            grows_down: false,
+            populate: false,
+        }
+    }
+}
+
+/// What a file mapping reads its pages from (implemented by the sentry for vfs open files).
+///
+/// Called with the memory manager's lock held: an implementation must not access the
+/// memory of an address space that maps it.
+pub trait MappedFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `off`; returns the count (0 at EOF).
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize>;
+}
+
+/// Why [`MemoryManager::handle_fault`] could not resolve a fault.
+#[derive(Debug)]
+pub enum FaultError {
+    /// Deliver SIGSEGV with this `si_code` (`SEGV_MAPERR`: nothing mapped there;
+    /// `SEGV_ACCERR`: the mapping does not allow the access).
+    Segv { code: i32 },
+    /// Deliver SIGBUS (`BUS_ADRERR`): the mapping exists but its backing could not be read.
+    Bus,
+    /// The MemoryFile is exhausted: the sentry treats this as an out-of-memory kill.
+    OutOfMemory,
+    /// A host failure of the platform: ends the sandbox.
+    Platform(PlatformError),
+}
+
+/// A read-only description of one VMA, for /proc/[pid]/maps and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmaInfo {
+    pub start: u64,
+    pub end: u64,
+    pub prot: Prot,
+    pub sharing: Sharing,
+    /// File offset of `start` for file mappings.
+    pub file_offset: Option<u64>,
+    pub grows_down: bool,
+    /// Inside the brk heap.
+    pub is_heap: bool,
+}
+
+/// A MemoryFile range backing a shared anonymous mapping; freed when the last user drops.
+#[derive(Debug)]
+struct SharedRange {
+    mf: Arc<MemoryFile>,
+    off: u64,
+    len: u64,
+}
+
+impl Drop for SharedRange {
+    fn drop(&mut self) {
+        if let Err(e) = self.mf.free(self.off, self.len) {
+            tracing::error!(target: "sentry::mm", %e, "freeing a shared anonymous range failed");
+        }
+    }
+}
+
+/// Where a VMA's pages come from.
+#[derive(Clone, Debug)]
+enum Source {
+    Anon,
+    /// `offset`: file offset of the VMA's start.
+    File { file: Arc<dyn MappedFile>, offset: u64 },
+    /// `offset`: offset within `range` of the VMA's start.
+    Shared { range: Arc<SharedRange>, offset: u64 },
+}
+
+#[derive(Clone, Debug)]
+struct Vma {
+    end: u64,
+    prot: Prot,
+    sharing: Sharing,
+    source: Source,
+    grows_down: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pma {
+    end: u64,
+    /// MemoryFile offset of the PMA's start.
+    mf_off: u64,
+    /// The manager allocated this range and frees it when the PMA goes away (private
+    /// pages); otherwise it belongs to a `SharedRange`.
+    owned: bool,
+    /// Permissions it is mapped with in the platform, if it is mapped.
+    mapped: Option<Perms>,
+}
+
+/// A value stored in a range map: it knows its end and how to become its own tail.
+trait Span: Clone {
+    fn end(&self) -> u64;
+    fn set_end(&mut self, end: u64);
+    /// Turns `self` into the part starting `by` bytes later.
+    fn advance(&mut self, by: u64);
+}
+
+impl Span for Vma {
+    fn end(&self) -> u64 {
+        self.end
+    }
+    fn set_end(&mut self, end: u64) {
+        self.end = end;
+    }
+    fn advance(&mut self, by: u64) {
+        match &mut self.source {
+            Source::Anon => {}
+            Source::File { offset, .. } | Source::Shared { offset, .. } => {
+                *offset = offset.saturating_add(by);
+            }
+        }
+    }
+}
+
+impl Span for Pma {
+    fn end(&self) -> u64 {
+        self.end
+    }
+    fn set_end(&mut self, end: u64) {
+        self.end = end;
+    }
+    fn advance(&mut self, by: u64) {
+        self.mf_off = self.mf_off.saturating_add(by);
+    }
+}
+
+/// Splits the entry containing `at` (if any) into `[start, at)` and `[at, end)`.
+fn split_at<T: Span>(m: &mut BTreeMap<u64, T>, at: u64) {
+    let Some((&start, v)) = m.range(..at).next_back() else { return };
+    if v.end() <= at {
+        return;
+    }
+    let mut upper = v.clone();
+    upper.advance(at - start);
+    if let Some(lower) = m.get_mut(&start) {
+        lower.set_end(at);
+    }
+    m.insert(at, upper);
+}
+
+/// Removes and returns every entry inside `[start, end)`, splitting the ones straddling
+/// the edges.
+fn take_range<T: Span>(m: &mut BTreeMap<u64, T>, start: u64, end: u64) -> Vec<(u64, T)> {
+    split_at(m, start);
+    split_at(m, end);
+    let keys: Vec<u64> = m.range(start..end).map(|(k, _)| *k).collect();
+    keys.into_iter().filter_map(|k| m.remove(&k).map(|v| (k, v))).collect()
+}
+
+/// The entry containing `addr`.
+fn lookup<T: Span>(m: &BTreeMap<u64, T>, addr: u64) -> Option<(u64, &T)> {
+    m.range(..=addr).next_back().filter(|(_, v)| v.end() > addr).map(|(k, v)| (*k, v))
+}
+
+/// Whether nothing in `m` intersects `[start, end)`.
+fn is_free<T: Span>(m: &BTreeMap<u64, T>, start: u64, end: u64) -> bool {
+    m.range(..end).next_back().is_none_or(|(_, v)| v.end() <= start)
+}
+
+/// Platform permissions for a VMA protection (PROT_* and Perms share bit values, but the
+/// conversion is spelled out so neither side's numbering leaks into the other).
+fn perms_of(prot: Prot) -> Perms {
+    let mut p = Perms::empty();
+    if prot.contains(Prot::READ) {
+        p |= Perms::READ;
+    }
+    if prot.contains(Prot::WRITE) {
+        p |= Perms::WRITE;
+    }
+    if prot.contains(Prot::EXEC) {
+        p |= Perms::EXEC;
+    }
+    p
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    vmas: BTreeMap<u64, Vma>,
+    pmas: BTreeMap<u64, Pma>,
+    brk_base: u64,
+    brk_cur: u64,
+    platform_error: Option<PlatformError>,
+}
+
+/// The memory of one application address space. See the module documentation.
+pub struct MemoryManager {
+    mf: Arc<MemoryFile>,
+    asp: Arc<dyn AddressSpace>,
+    /// Exclusive upper bound of user addresses (page-aligned).
+    max_addr: u64,
+    /// Top of the region top-down mmap placement searches first.
+    mmap_base: u64,
+    inner: Mutex<Inner>,
+}
+
+impl fmt::Debug for MemoryManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryManager")
+            .field("max_addr", &format_args!("{:#x}", self.max_addr))
+            .field("vmas", &self.lock().vmas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an internal backing operation failed, before it is turned into an errno or a fault.
+#[derive(Debug)]
+enum BackErr {
+    NoMem,
+    Io,
+    Platform(PlatformError),
+}
+
+impl MemoryManager {
+    /// A manager for an empty address space `asp` whose pages come from `mf`; user addresses
+    /// stay below `max_addr` (the platform's `max_user_address`).
+    pub fn new(mf: Arc<MemoryFile>, asp: Arc<dyn AddressSpace>, max_addr: u64) -> Self {
+        let max_addr = page_align_down(max_addr);
+        let mmap_base = match max_addr.checked_sub(MMAP_BASE_GAP) {
+            Some(b) if b > MMAP_MIN_ADDR => b,
+            _ => max_addr,
+        };
+        MemoryManager { mf, asp, max_addr, mmap_base, inner: Mutex::new(Inner::default()) }
+    }
+
+    /// The platform address space this manager maps into.
+    pub fn address_space(&self) -> &Arc<dyn AddressSpace> {
+        &self.asp
+    }
+
+    /// The MemoryFile backing this address space.
+    pub fn memory_file(&self) -> &Arc<MemoryFile> {
+        &self.mf
+    }
+
+    /// Exclusive upper bound of user addresses.
+    pub fn max_addr(&self) -> u64 {
+        self.max_addr
+    }
+
+    /// A platform failure recorded by a syscall path (which returned ENOMEM to the app). The
+    /// task loop checks this and ends the sandbox.
+    pub fn take_platform_error(&self) -> Option<PlatformError> {
+        self.lock().platform_error.take()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every mutation of `Inner` leaves both maps consistent between statements that can
+        // panic (none should), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a platform failure on a syscall path; returns the errno the app sees.
+    fn platform_failed(inner: &mut Inner, e: PlatformError) -> Errno {
+        tracing::error!(target: "sentry::mm", %e, "platform call failed");
+        inner.platform_error.get_or_insert(e);
+        Errno::ENOMEM
+    }
+
+    /// The VMAs, in address order.
+    pub fn vmas(&self) -> Vec<VmaInfo> {
+        let inner = self.lock();
+        inner
+            .vmas
+            .iter()
+            .map(|(&start, v)| VmaInfo {
+                start,
+                end: v.end,
+                prot: v.prot,
+                sharing: v.sharing,
+                file_offset: match &v.source {
+                    Source::File { offset, .. } => Some(*offset),
+                    _ => None,
+                },
+                grows_down: v.grows_down,
+                is_heap: inner.brk_base != 0 && start >= inner.brk_base && v.end <= page_align_up(inner.brk_cur).unwrap_or(u64::MAX),
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // mmap(2)
+
+    /// mmap(2) after flag decoding. Returns the mapping's address.
+    pub fn mmap(&self, o: MmapOpts) -> SysResult<u64> {
+        if o.len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align_up(o.len).ok_or(Errno::ENOMEM)?;
+        if len > self.max_addr {
+            return Err(Errno::ENOMEM);
+        }
+        // mmap(2) ignores protection bits it does not know; PROT_GROWSDOWN is mprotect-only.
+        let prot = o.prot & Prot::ACCESS;
+        if let Backing::File { offset, .. } = &o.backing {
+            // mmap(2): "offset must be a multiple of the page size".
+            if !is_page_aligned(*offset) {
+                return Err(Errno::EINVAL);
+            }
+            // mm/mmap.c do_mmap: the page offset must not wrap.
+            if offset.checked_add(len).is_none() {
+                return Err(Errno::EOVERFLOW);
+            }
+        }
+        let mut inner = self.lock();
+        let start = match o.placement {
+            Placement::Hint => self.pick(&inner, o.addr, len)?,
+            Placement::Fixed | Placement::FixedNoReplace => {
+                if !is_page_aligned(o.addr) {
+                    return Err(Errno::EINVAL);
+                }
+                let end = o.addr.checked_add(len).filter(|e| *e <= self.max_addr);
+                if end.is_none() {
+                    return Err(Errno::ENOMEM);
+                }
+                // security/min_addr.c: mapping below mmap_min_addr needs CAP_SYS_RAWIO.
+                if o.addr < MMAP_MIN_ADDR {
+                    return Err(Errno::EPERM);
+                }
+                o.addr
+            }
+        };
+        let end = start + len; // pick() and the checks above bound it by max_addr.
+        if o.placement == Placement::FixedNoReplace && !is_free(&inner.vmas, start, end) {
+            return Err(Errno::EEXIST);
+        }
+        let source = match (o.backing, o.sharing) {
+            (Backing::Anonymous, Sharing::Private) => Source::Anon,
+            (Backing::Anonymous, Sharing::Shared) => {
+                let off = self.mf.allocate(len).map_err(|_| Errno::ENOMEM)?;
+                let range = Arc::new(SharedRange { mf: Arc::clone(&self.mf), off, len });
+                Source::Shared { range, offset: 0 }
+            }
+            (Backing::File { file, offset }, _) => Source::File { file, offset },
+        };
+        if o.placement == Placement::Fixed {
+            self.unmap_locked(&mut inner, start, end)?;
+        }
+        let vma = Vma { end, prot, sharing: o.sharing, source, grows_down: o.grows_down };
+        inner.vmas.insert(start, vma);
+        Self::merge_around(&mut inner, start);
+        if o.populate {
+            // MAP_POPULATE failures are not reported (mm/gup.c: mm_populate ignores them),
+            // except a platform failure, which ends the sandbox.
+            if let Err(BackErr::Platform(e)) = self.populate_locked(&mut inner, start, end) {
+                return Err(Self::platform_failed(&mut inner, e));
+            }
+        }
+        tracing::trace!(target: "sentry::mm", start, end, ?prot, "mmap");
+        Ok(start)
+    }
+
+    /// Chooses an address for a `len`-byte mapping with hint `hint` (mm/mmap.c
+    /// `arch_get_unmapped_area_topdown`): the hint if free, else the highest free range
+    /// below `mmap_base`, else anywhere.
+    fn pick(&self, inner: &Inner, hint: u64, len: u64) -> SysResult<u64> {
+        if hint != 0 {
+            let h = page_align_up(hint.max(MMAP_MIN_ADDR));
+            if let Some(h) = h
+                && let Some(end) = h.checked_add(len)
+                && end <= self.max_addr
+                && is_free(&inner.vmas, h, end)
+            {
+                return Ok(h);
+            }
+        }
+        self.find_gap(inner, self.mmap_base, len)
+            .or_else(|| self.find_gap(inner, self.max_addr, len))
+            .ok_or(Errno::ENOMEM)
+    }
+
+    /// The highest `len`-byte free range ending at or below `top`, at or above MMAP_MIN_ADDR.
+    fn find_gap(&self, inner: &Inner, top: u64, len: u64) -> Option<u64> {
+        let mut hi = top;
+        for (&start, v) in inner.vmas.range(..top).rev() {
+            if v.end <= hi && hi - v.end >= len {
+                return Some(hi - len);
+            }
+            hi = hi.min(start);
+        }
+        hi.checked_sub(len).filter(|s| *s >= MMAP_MIN_ADDR)
+    }
+
+    /// Merges the VMA at `start` with its neighbours when they are indistinguishable.
+    fn merge_around(inner: &mut Inner, start: u64) {
+        let Some(cur) = inner.vmas.get(&start).cloned() else { return };
+        // With the next one.
+        if let Some(next) = inner.vmas.get(&cur.end).cloned()
+            && Self::mergeable(&cur, start, &next)
+        {
+            inner.vmas.remove(&cur.end);
+            if let Some(c) = inner.vmas.get_mut(&start) {
+                c.end = next.end;
+            }
+        }
+        // With the previous one.
+        if let Some((&ps, prev)) = inner.vmas.range(..start).next_back()
+            && prev.end == start
+            && Self::mergeable(prev, ps, &cur)
+        {
+            let end = inner.vmas.get(&start).map_or(cur.end, |c| c.end);
+            inner.vmas.remove(&start);
+            if let Some(p) = inner.vmas.get_mut(&ps) {
+                p.end = end;
+            }
+        }
+    }
+
+    /// Whether `b` (starting at `a.end`) continues `a` (starting at `a_start`).
+    fn mergeable(a: &Vma, a_start: u64, b: &Vma) -> bool {
+        if a.prot != b.prot || a.sharing != b.sharing || a.grows_down != b.grows_down {
+            return false;
+        }
+        let a_len = a.end - a_start;
+        match (&a.source, &b.source) {
+            (Source::Anon, Source::Anon) => true,
+            (Source::File { file: fa, offset: oa }, Source::File { file: fb, offset: ob }) => {
+                Arc::as_ptr(fa).cast::<()>() == Arc::as_ptr(fb).cast::<()>()
+                    && oa.checked_add(a_len) == Some(*ob)
+            }
+            (Source::Shared { range: ra, offset: oa }, Source::Shared { range: rb, offset: ob }) => {
+                Arc::ptr_eq(ra, rb) && oa.checked_add(a_len) == Some(*ob)
+            }
+            _ => false,
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // munmap(2), mprotect(2), brk(2)
+
+    /// munmap(2).
+    pub fn munmap(&self, addr: u64, len: u64) -> SysResult<()> {
+        // mm/mmap.c do_vmi_munmap: unaligned start, zero or wrapping length, or a range
+        // beyond TASK_SIZE is EINVAL.
+        if !is_page_aligned(addr) || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align_up(len).ok_or(Errno::EINVAL)?;
+        let end = addr.checked_add(len).filter(|e| *e <= self.max_addr).ok_or(Errno::EINVAL)?;
+        let mut inner = self.lock();
+        self.unmap_locked(&mut inner, addr, end)
+    }
+
+    /// Removes VMAs and backing in `[start, end)`.
+    fn unmap_locked(&self, inner: &mut Inner, start: u64, end: u64) -> SysResult<()> {
+        take_range(&mut inner.vmas, start, end);
+        self.drop_pmas(inner, start, end).map_err(|e| Self::platform_failed(inner, e))
+    }
+
+    /// Removes the PMAs in `[start, end)`: unmaps them in the platform and frees owned pages.
+    fn drop_pmas(&self, inner: &mut Inner, start: u64, end: u64) -> Result<(), PlatformError> {
+        let gone = take_range(&mut inner.pmas, start, end);
+        if gone.is_empty() {
+            return Ok(());
+        }
+        if gone.iter().any(|(_, p)| p.mapped.is_some()) {
+            // One call for the whole range: unmapping holes is allowed.
+            // If it fails, the owned pages are leaked, never freed while still mapped.
+            self.asp.unmap(start, end - start)?;
+        }
+        for (s, p) in gone {
+            if p.owned
+                && let Err(e) = self.mf.free(p.mf_off, p.end - s)
+            {
+                tracing::error!(target: "sentry::mm", %e, "freeing private pages failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// mprotect(2).
+    pub fn mprotect(&self, addr: u64, len: u64, prot: Prot) -> SysResult<()> {
+        let known = Prot::ACCESS | Prot::GROWSDOWN | Prot::GROWSUP;
+        if !is_page_aligned(addr) || !known.contains(prot) {
+            return Err(Errno::EINVAL);
+        }
+        // x86 has no grows-up mappings; both at once is EINVAL (mm/mprotect.c).
+        if prot.contains(Prot::GROWSUP) {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let mut start = addr;
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        let new = prot & Prot::ACCESS;
+        let mut inner = self.lock();
+        if prot.contains(Prot::GROWSDOWN) {
+            // Extend the change down to the start of the grows-down VMA containing `addr`.
+            match lookup(&inner.vmas, addr) {
+                Some((s, v)) if v.grows_down => start = s,
+                _ => return Err(Errno::EINVAL),
+            }
+        }
+        // mprotect(2): ENOMEM if part of the range is not mapped.
+        if !Self::fully_mapped(&inner, start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        split_at(&mut inner.vmas, start);
+        split_at(&mut inner.vmas, end);
+        for (_, v) in inner.vmas.range_mut(start..end) {
+            v.prot = new;
+        }
+        // Re-protect what the platform has mapped, one call per contiguous run.
+        split_at(&mut inner.pmas, start);
+        split_at(&mut inner.pmas, end);
+        let perms = perms_of(new);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for (&s, p) in inner.pmas.range_mut(start..end) {
+            if p.mapped.is_some_and(|m| m != perms) {
+                p.mapped = Some(perms);
+                match runs.last_mut() {
+                    Some(r) if r.1 == s => r.1 = p.end,
+                    _ => runs.push((s, p.end)),
+                }
+            }
+        }
+        for (s, e) in runs {
+            if let Err(err) = self.asp.protect(s, e - s, perms) {
+                return Err(Self::platform_failed(&mut inner, err));
+            }
+        }
+        // Re-merge the edges (the interior pieces all got the same protection).
+        let keys: Vec<u64> = inner.vmas.range(start..end).map(|(k, _)| *k).collect();
+        for k in keys.into_iter().rev() {
+            Self::merge_around(&mut inner, k);
+        }
+        Ok(())
+    }
+
+    /// Whether VMAs cover `[start, end)` without holes.
+    fn fully_mapped(inner: &Inner, start: u64, end: u64) -> bool {
+        let mut cur = start;
+        while cur < end {
+            match lookup(&inner.vmas, cur) {
+                Some((_, v)) => cur = v.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Sets the start of the brk heap (the loader, after the last segment). Page-aligned up.
+    pub fn set_brk_base(&self, addr: u64) {
+        let base = page_align_up(addr).unwrap_or(page_align_down(addr));
+        let mut inner = self.lock();
+        inner.brk_base = base;
+        inner.brk_cur = base;
+    }
+
+    /// brk(2): moves the program break to `addr` if possible; returns the (new) break. Failure
+    /// is reported by returning the old break, as the raw syscall does.
+    pub fn brk(&self, addr: u64) -> u64 {
+        let mut inner = self.lock();
+        let old = inner.brk_cur;
+        if addr < inner.brk_base || inner.brk_base == 0 {
+            return old;
+        }
+        let (Some(old_end), Some(new_end)) = (page_align_up(old), page_align_up(addr)) else {
+            return old;
+        };
+        if new_end > self.max_addr {
+            return old;
+        }
+        if new_end < old_end {
+            if self.unmap_locked(&mut inner, new_end, old_end).is_err() {
+                return old;
+            }
+        } else if new_end > old_end {
+            if !is_free(&inner.vmas, old_end, new_end) {
+                return old;
+            }
+            let vma = Vma {
+                end: new_end,
+                prot: Prot::READ | Prot::WRITE,
+                sharing: Sharing::Private,
+                source: Source::Anon,
+                grows_down: false,
+            };
+            inner.vmas.insert(old_end, vma);
+            Self::merge_around(&mut inner, old_end);
+        }
+        inner.brk_cur = addr;
+        addr
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // mremap(2), madvise(2)
+
+    /// mremap(2).
+    pub fn mremap(
+        &self,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: MremapFlags,
+        new_addr: u64,
+    ) -> SysResult<u64> {
+        // mm/mremap.c: unknown flags, FIXED or DONTUNMAP without MAYMOVE, unaligned old
+        // address: EINVAL.
+        if flags.bits() & !MremapFlags::all().bits() != 0 || !is_page_aligned(old) {
+            return Err(Errno::EINVAL);
+        }
+        let may_move = flags.contains(MremapFlags::MAYMOVE);
+        if (flags.contains(MremapFlags::FIXED) && !may_move)
+            || flags.contains(MremapFlags::DONTUNMAP)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let old_len = page_align_up(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_align_up(new_len).ok_or(Errno::EINVAL)?;
+        if new_len == 0 || old_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
+        let mut inner = self.lock();
+        // The old range must lie inside one VMA (mm/mremap.c vma_to_resize: EFAULT).
+        let (vstart, vma) = lookup(&inner.vmas, old).ok_or(Errno::EFAULT)?;
+        if old_end > vma.end {
+            return Err(Errno::EFAULT);
+        }
+        let vma_end = vma.end;
+        let _ = vstart;
+        if flags.contains(MremapFlags::FIXED) {
+            if !is_page_aligned(new_addr) {
+                return Err(Errno::EINVAL);
+            }
+            let new_end = new_addr
+                .checked_add(new_len)
+                .filter(|e| *e <= self.max_addr)
+                .ok_or(Errno::EINVAL)?;
+            if new_addr < old_end && old < new_end {
+                return Err(Errno::EINVAL);
+            }
+            if new_addr < MMAP_MIN_ADDR {
+                return Err(Errno::EPERM);
+            }
+            self.unmap_locked(&mut inner, new_addr, new_end)?;
+            let mut moved_len = old_len;
+            if new_len < old_len {
+                self.unmap_locked(&mut inner, old + new_len, old_end)?;
+                moved_len = new_len;
+            }
+            self.move_locked(&mut inner, old, moved_len, new_addr, new_len)?;
+            return Ok(new_addr);
+        }
+        if new_len <= old_len {
+            // Shrink in place (mremap(2): "the mapping is shrunk").
+            self.unmap_locked(&mut inner, old + new_len, old_end)?;
+            return Ok(old);
+        }
+        // Grow in place if the VMA ends here and the space after it is free.
+        let grown_end = old.checked_add(new_len).filter(|e| *e <= self.max_addr);
+        if let Some(grown_end) = grown_end
+            && old_end == vma_end
+            && is_free(&inner.vmas, old_end, grown_end)
+        {
+            if let Some((_, v)) = inner.vmas.range_mut(..=old).next_back() {
+                v.end = grown_end;
+            }
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(Errno::ENOMEM);
+        }
+        let dest = self.pick(&inner, 0, new_len)?;
+        self.move_locked(&mut inner, old, old_len, dest, new_len)?;
+        Ok(dest)
+    }
+
+    /// Moves `[old, old+old_len)` (inside one VMA) to `new` (free), resized to `new_len`.
+    /// The backing moves with it: same MemoryFile pages, no copy.
+    fn move_locked(
+        &self,
+        inner: &mut Inner,
+        old: u64,
+        old_len: u64,
+        new: u64,
+        new_len: u64,
+    ) -> SysResult<()> {
+        let old_end = old + old_len;
+        let mut vmas = take_range(&mut inner.vmas, old, old_end);
+        let Some((_, mut vma)) = vmas.pop() else { return Err(Errno::EFAULT) };
+        vma.end = new + new_len;
+        let pmas = take_range(&mut inner.pmas, old, old_end);
+        if pmas.iter().any(|(_, p)| p.mapped.is_some())
+            && let Err(e) = self.asp.unmap(old, old_len)
+        {
+            return Err(Self::platform_failed(inner, e));
+        }
+        for (s, mut p) in pmas {
+            // Pieces past new_len were unmapped by the caller (shrinking moves only
+            // new_len bytes), so every piece fits.
+            let ns = new + (s - old);
+            p.end = new + (p.end - old);
+            p.mapped = None;
+            inner.pmas.insert(ns, p);
+        }
+        inner.vmas.insert(new, vma);
+        Self::merge_around(inner, new);
+        Ok(())
+    }
+
+    /// madvise(2).
+    pub fn madvise(&self, addr: u64, len: u64, advice: i32) -> SysResult<()> {
+        use madv::*;
+        enum Act {
+            Nothing,
+            Drop,
+            Free,
+            Remove,
+            Populate,
+        }
+        let act = match advice {
+            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_DONTFORK | MADV_DOFORK
+            | MADV_MERGEABLE | MADV_UNMERGEABLE | MADV_HUGEPAGE | MADV_NOHUGEPAGE
+            | MADV_DONTDUMP | MADV_DODUMP | MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_COLD
+            | MADV_PAGEOUT | MADV_COLLAPSE => Act::Nothing,
+            MADV_DONTNEED | MADV_DONTNEED_LOCKED => Act::Drop,
+            MADV_FREE => Act::Free,
+            MADV_REMOVE => Act::Remove,
+            MADV_WILLNEED | MADV_POPULATE_READ | MADV_POPULATE_WRITE => Act::Populate,
+            // Needs CAP_SYS_ADMIN.
+            MADV_HWPOISON | MADV_SOFT_OFFLINE => return Err(Errno::EPERM),
+            _ => return Err(Errno::EINVAL),
+        };
+        // mm/madvise.c do_madvise: alignment and wrap checks, then len 0 succeeds.
+        if !is_page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        let alen = page_align_up(len).ok_or(Errno::EINVAL)?;
+        if len != 0 && alen == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(alen).ok_or(Errno::EINVAL)?;
+        if alen == 0 {
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        if !Self::fully_mapped(&inner, addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        let pieces: Vec<(u64, u64, Sharing, Option<(u64, Arc<SharedRange>)>)> = inner
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > addr)
+            .map(|(&s, v)| {
+                let shared = match &v.source {
+                    Source::Shared { range, offset } => Some((*offset, Arc::clone(range))),
+                    _ => None,
+                };
+                (s.max(addr), v.end.min(end), v.sharing, shared.map(|(o, r)| (o + (s.max(addr) - s), r)))
+            })
+            .collect();
+        match act {
+            Act::Nothing => Ok(()),
+            Act::Populate => match self.populate_locked(&mut inner, addr, end) {
+                Err(BackErr::Platform(e)) => Err(Self::platform_failed(&mut inner, e)),
+                Err(BackErr::NoMem) => Err(Errno::ENOMEM),
+                Err(BackErr::Io) => Err(Errno::EFAULT),
+                Ok(()) => Ok(()),
+            },
+            Act::Free if pieces.iter().any(|p| p.2 == Sharing::Shared) => Err(Errno::EINVAL),
+            // madvise(2) MADV_DONTNEED: private mappings refault as zero-fill (anonymous) or
+            // the file's contents; shared mappings keep their data. Dropping the PMAs gives
+            // exactly that: private pages are freed, shared ones just unmapped.
+            Act::Drop | Act::Free => {
+                self.drop_pmas(&mut inner, addr, end).map_err(|e| Self::platform_failed(&mut inner, e))
+            }
+            // MADV_REMOVE: frees the backing of shared mappings (reads as zero afterwards);
+            // EINVAL on private ones.
+            Act::Remove => {
+                if pieces.iter().any(|p| p.2 == Sharing::Private || p.3.is_none()) {
+                    return Err(Errno::EINVAL);
+                }
+                for (s, e, _, shared) in &pieces {
+                    if let Some((off, range)) = shared {
+                        let len = (e - s).min(range.len.saturating_sub(*off));
+                        let _ = range.off.checked_add(*off).map(|o| self.mf.decommit(o, len));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Faults and backing
+
+    /// A fault reported by the platform. `Ok` → resume the app (pages now mapped). `Err` →
+    /// the sentry delivers what [`FaultError`] says.
+    pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
+        let mut inner = self.lock();
+        let vma = match lookup(&inner.vmas, addr) {
+            Some((_, v)) => v.clone(),
+            None => {
+                if !self.grow_stack(&mut inner, addr) {
+                    return Err(FaultError::Segv { code: si_code::SEGV_MAPERR });
+                }
+                match lookup(&inner.vmas, addr) {
+                    Some((_, v)) => v.clone(),
+                    None => return Err(FaultError::Segv { code: si_code::SEGV_MAPERR }),
+                }
+            }
+        };
+        let perms = perms_of(vma.prot);
+        let allowed = if perms.is_empty() {
+            false
+        } else {
+            // x86: any mapping is readable (PROT_WRITE and PROT_EXEC imply read).
+            let mut ok = perms | Perms::READ;
+            if !perms.contains(Perms::WRITE) {
+                ok.remove(Perms::WRITE);
+            }
+            ok.contains(access)
+        };
+        if !allowed {
+            return Err(FaultError::Segv { code: si_code::SEGV_ACCERR });
+        }
+        let page = page_align_down(addr);
+        if let Some((_, p)) = lookup(&inner.pmas, page)
+            && p.mapped == Some(perms)
+        {
+            // Already mapped with everything the VMA allows: the access exceeded it (ptrace
+            // cannot report the access type, so this is how a write to a read-only page
+            // shows up).
+            return Err(FaultError::Segv { code: si_code::SEGV_ACCERR });
+        }
+        match self.back_locked(&mut inner, addr, true) {
+            Ok(()) => Ok(()),
+            Err(BackErr::NoMem) => Err(FaultError::OutOfMemory),
+            Err(BackErr::Io) => Err(FaultError::Bus),
+            Err(BackErr::Platform(e)) => Err(FaultError::Platform(e)),
+        }
+    }
+
+    /// Extends a grows-down VMA down to `addr` if `addr` is just below it (mm/mmap.c
+    /// expand_downwards), keeping the guard gap to the VMA below.
+    fn grow_stack(&self, inner: &mut Inner, addr: u64) -> bool {
+        let page = page_align_down(addr);
+        let Some((&start, v)) = inner.vmas.range(page..).next() else { return false };
+        if !v.grows_down || !matches!(v.source, Source::Anon) || v.end - page > STACK_GROW_LIMIT {
+            return false;
+        }
+        if let Some((_, prev)) = inner.vmas.range(..start).next_back()
+            && prev.end.saturating_add(STACK_GUARD_GAP) > page
+        {
+            return false;
+        }
+        if page < MMAP_MIN_ADDR {
+            return false;
+        }
+        if let Some(v) = inner.vmas.remove(&start) {
+            inner.vmas.insert(page, v);
+        }
+        true
+    }
+
+    /// Backs and maps every page of `[start, end)`.
+    fn populate_locked(&self, inner: &mut Inner, start: u64, end: u64) -> Result<(), BackErr> {
+        let mut cur = start;
+        while cur < end {
+            // Skip holes and PROT_NONE mappings (nothing to populate).
+            let Some((_, v)) = lookup(&inner.vmas, cur) else {
+                match inner.vmas.range(cur..end).next() {
+                    Some((&s, _)) => {
+                        cur = s;
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            let vend = v.end;
+            if v.prot & Prot::ACCESS != Prot::NONE {
+                self.back_locked(inner, cur, true)?;
+            }
+            // Advance to the end of the PMA now covering `cur` (at least one page).
+            cur = lookup(&inner.pmas, cur).map_or(vend, |(_, p)| p.end.min(vend));
+        }
+        Ok(())
+    }
+
+    /// Ensures the fault-around chunk containing `addr` is backed and, if `map`, mapped in
+    /// the platform with the VMA's permissions. `addr` must be inside a VMA.
+    fn back_locked(&self, inner: &mut Inner, addr: u64, map: bool) -> Result<(), BackErr> {
+        let Some((vstart, vma)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.clone())) else {
+            return Err(BackErr::Io);
+        };
+        let chunk = match vma.source {
+            Source::File { .. } => FILE_FAULT_CHUNK,
+            Source::Anon | Source::Shared { .. } => ANON_FAULT_CHUNK,
+        };
+        let base = addr & !(chunk - 1);
+        let cs = base.max(vstart);
+        let ce = base.saturating_add(chunk).min(vma.end);
+        // Find the holes in [cs, ce) and fill them.
+        let mut holes = Vec::new();
+        let mut cur = cs;
+        let first = inner.pmas.range(..cs).next_back().filter(|(_, p)| p.end > cs);
+        for (&s, p) in first.into_iter().chain(inner.pmas.range(cs..ce)) {
+            if s > cur {
+                holes.push((cur, s));
+            }
+            cur = cur.max(p.end);
+        }
+        if cur < ce {
+            holes.push((cur, ce));
+        }
+        for (s, e) in holes {
+            let pma = self.fill(&vma, vstart, s, e)?;
+            inner.pmas.insert(s, pma);
+        }
+        if !map {
+            return Ok(());
+        }
+        let perms = perms_of(vma.prot);
+        split_at(&mut inner.pmas, cs);
+        split_at(&mut inner.pmas, ce);
+        let mut todo = Vec::new();
+        for (&s, p) in inner.pmas.range_mut(cs..ce) {
+            if p.mapped != Some(perms) {
+                todo.push((s, p.end - s, p.mf_off));
+                p.mapped = Some(perms);
+            }
+        }
+        for (s, len, off) in todo {
+            self.asp.map(s, len, off, perms).map_err(BackErr::Platform)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the backing for `[s, e)` of `vma` (which starts at `vstart`).
+    fn fill(&self, vma: &Vma, vstart: u64, s: u64, e: u64) -> Result<Pma, BackErr> {
+        let len = e - s;
+        match &vma.source {
+            Source::Anon => {
+                // Fresh MemoryFile ranges read as zero: nothing to write.
+                let off = self.mf.allocate(len).map_err(|_| BackErr::NoMem)?;
+                Ok(Pma { end: e, mf_off: off, owned: true, mapped: None })
+            }
+            Source::Shared { range, offset } => {
+                let rel = offset.checked_add(s - vstart).ok_or(BackErr::Io)?;
+                // Past the end of the shared object (after mremap grew the mapping): Linux
+                // raises SIGBUS there too.
+                if rel.checked_add(len).is_none_or(|r| r > range.len) {
+                    return Err(BackErr::Io);
+                }
+                Ok(Pma { end: e, mf_off: range.off + rel, owned: false, mapped: None })
+            }
+            Source::File { file, offset } => {
+                let foff = offset.checked_add(s - vstart).ok_or(BackErr::Io)?;
+                let n = usize::try_from(len).map_err(|_| BackErr::NoMem)?;
+                let mut buf = vec![0u8; n];
+                let mut done = 0usize;
+                while done < n {
+                    let Some(rest) = buf.get_mut(done..) else { break };
+                    let at = foff.checked_add(done as u64).ok_or(BackErr::Io)?;
+                    match file.read_at(at, rest) {
+                        Ok(0) => break, // EOF: the rest stays zero.
+                        Ok(k) => done = done.saturating_add(k),
+                        Err(Errno::EINTR) => {}
+                        Err(_) => return Err(BackErr::Io),
+                    }
+                }
+                let off = self.mf.allocate(len).map_err(|_| BackErr::NoMem)?;
+                let valid = buf.get(..done.min(n)).unwrap_or(&[]);
+                if let Err(e) = self.mf.write(off, valid) {
+                    tracing::error!(target: "sentry::mm", %e, "filling file pages failed");
+                    let _ = self.mf.free(off, len);
+                    return Err(BackErr::NoMem);
+                }
+                Ok(Pma { end: e, mf_off: off, owned: true, mapped: None })
+            }
+        }
+    }
+}

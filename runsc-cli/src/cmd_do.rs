@@ -1,0 +1,190 @@
+//! `rvisor do CMD ARGS...`: run one command in a sandbox whose root is the host's "/",
+//! served read-only by a gofer process, with a private tmpfs at /tmp and a sandbox devfs at
+//! /dev. Stdio is passed through; the exit status is the command's (128+N if killed by
+//! signal N).
+//!
+//! /proc and /sys are covered with empty read-only directories until the sandbox's own procfs
+//! and sysfs exist, so the gofer never serves the host's.
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use abi::Errno;
+use anyhow::{Context as _, bail};
+use clap::Args;
+use sentry::kernel::{Credentials, Kernel, KernelConfig, Spawn, Task, TaskCreateError};
+use sentry::strace::Strace;
+use vfs::memfile::MemoryFile;
+use vfs::{Creds, Lookup, MountNamespace};
+
+use crate::{Cli, PlatformKind};
+
+#[derive(Debug, Args)]
+pub struct DoArgs {
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<OsString>,
+}
+
+/// The gofer child; killed and reaped when dropped, so no path leaves it behind.
+struct GoferProcess(Child);
+
+impl Drop for GoferProcess {
+    fn drop(&mut self) {
+        // It exits by itself when the socket closes; kill covers the error paths.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_gofer() -> anyhow::Result<(GoferProcess, UnixStream)> {
+    let (ours, theirs) = UnixStream::pair().context("creating the gofer socket pair")?;
+    let exe = std::env::current_exe().context("locating the rvisor binary")?;
+    let child = Command::new(exe)
+        .args(["gofer", "--root", "/", "--readonly"])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the gofer")?;
+    Ok((GoferProcess(child), ours))
+}
+
+/// Human text for an errno, as the host's strerror has it (this is the CLI, a host boundary).
+fn describe(e: Errno) -> String {
+    let s = std::io::Error::from_raw_os_error(e.raw()).to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
+}
+
+fn host_uts() -> abi::uts::Utsname {
+    let u = nix::sys::utsname::uname().ok();
+    let get = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr, dflt: &[u8]| -> [u8; abi::uts::UTS_LEN] {
+        abi::uts::Utsname::field(u.as_ref().map_or(dflt, |u| f(u).as_bytes()))
+    };
+    abi::uts::Utsname {
+        sysname: abi::uts::Utsname::field(b"Linux"),
+        nodename: get(|u| u.nodename(), b"rvisor"),
+        release: get(|u| u.release(), b"6.1.0"),
+        version: get(|u| u.version(), b"#1 SMP"),
+        machine: abi::uts::Utsname::field(b"x86_64"),
+        domainname: get(|u| u.domainname(), b"(none)"),
+    }
+}
+
+/// Mounts `fs` on `path` if that directory exists in the root.
+fn mount_if_present(ns: &MountNamespace, path: &[u8], fs: Arc<dyn vfs::Filesystem>) -> anyhow::Result<()> {
+    let root = ns.root();
+    let creds = Creds { uid: 0, gid: 0, groups: Vec::new() };
+    let l = Lookup { root: &root, start: &root, creds: &creds };
+    match l.resolve(path, true) {
+        Ok(target) if target.is_dir() => ns
+            .mount(&target, fs)
+            .map_err(|e| anyhow::anyhow!("mounting {}: {}", String::from_utf8_lossy(path), describe(e))),
+        _ => {
+            tracing::info!(path = %String::from_utf8_lossy(path), "mount point missing in the root; skipped");
+            Ok(())
+        }
+    }
+}
+
+/// Finds `cmd` the way execvp(3) does: as given if it contains a '/', else in each PATH
+/// directory of the sandbox, first executable regular file wins.
+fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
+    if cmd.contains(&b'/') {
+        return cmd.to_vec();
+    }
+    let root = ns.root();
+    let creds = Creds { uid: 0, gid: 0, groups: Vec::new() };
+    let l = Lookup { root: &root, start: &root, creds: &creds };
+    for dir in path_env.split(|&b| b == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut cand = dir.to_vec();
+        cand.push(b'/');
+        cand.extend_from_slice(cmd);
+        if let Ok(p) = l.resolve(&cand, true)
+            && p.stat().is_ok_and(|st| st.mode & abi::file::S_IFMT == abi::file::S_IFREG)
+            && p.check_access(&creds, 1).is_ok()
+        {
+            return cand;
+        }
+    }
+    cmd.to_vec()
+}
+
+pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
+    if cli.platform == PlatformKind::Kvm {
+        platform_kvm::KvmPlatform::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let strace = if cli.strace || !cli.strace_syscalls.is_empty() {
+        Strace::new(&cli.strace_syscalls, cli.strace_log_size).map_err(|e| anyhow::anyhow!(e))?
+    } else {
+        Strace::disabled()
+    };
+
+    let (gofer, sock) = spawn_gofer()?;
+    let client = vfs::p9client::Client::new(sock).map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
+    let rootfs = vfs::p9fs::new_filesystem(client, true)
+        .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
+    let mounts = MountNamespace::new(rootfs);
+    let root_creds = Creds { uid: 0, gid: 0, groups: Vec::new() };
+    mount_if_present(&mounts, b"/dev", vfs::devfs::new_filesystem())?;
+    mount_if_present(&mounts, b"/tmp", vfs::tmpfs::new_filesystem(0o1777, &root_creds))?;
+    mount_if_present(&mounts, b"/proc", vfs::tmpfs::new_filesystem(0o555, &root_creds))?;
+    mount_if_present(&mounts, b"/sys", vfs::tmpfs::new_filesystem(0o555, &root_creds))?;
+
+    let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
+    let platform = platform_ptrace::PtracePlatform::new(memfile.fd()).context("starting the ptrace platform")?;
+    let kernel = Kernel::new(platform, Arc::clone(&memfile), Arc::clone(&mounts), KernelConfig { uts: host_uts(), strace });
+
+    let mut argv: Vec<Vec<u8>> = a.cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
+    let Some(cmd0) = argv.first().cloned() else { bail!("no command given") };
+    let path_env = std::env::var_os("PATH").map_or_else(
+        || b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec(),
+        OsStringExt::into_vec,
+    );
+    let path = find_command(&mounts, &cmd0, &path_env);
+    if let Some(first) = argv.first_mut() {
+        *first = cmd0.clone();
+    }
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let stdio = [0, 1, 2].map(|i| -> anyhow::Result<Arc<vfs::OpenFile>> {
+        let fd = match i {
+            0 => std::io::stdin().as_fd().try_clone_to_owned(),
+            1 => std::io::stdout().as_fd().try_clone_to_owned(),
+            _ => std::io::stderr().as_fd().try_clone_to_owned(),
+        }
+        .with_context(|| format!("duplicating stdio fd {i}"))?;
+        vfs::hostfd::host_file(fd).map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))
+    });
+    let [s0, s1, s2] = stdio;
+    let spawn = Spawn { path, argv, envp, stdio: [s0?, s1?, s2?], creds: Credentials::root() };
+
+    let mut task = match Task::new_init(&kernel, spawn) {
+        Ok(t) => t,
+        Err(TaskCreateError::Open { path, errno }) | Err(TaskCreateError::Load { path, errno }) => {
+            // The shell's conventions: 127 when the command is missing, 126 when it exists but
+            // cannot be executed.
+            eprintln!("rvisor: {path}: {}", describe(errno));
+            return Ok(if errno == Errno::ENOENT || errno == Errno::ENOTDIR { 127 } else { 126 });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = task.run().context("sandbox platform failure")?;
+    tracing::debug!(?status, "init exited");
+    drop(task);
+    drop(kernel);
+    drop(mounts);
+    drop(gofer);
+    Ok(status.shell_code())
+}

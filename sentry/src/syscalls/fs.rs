@@ -1,0 +1,692 @@
+//! File syscalls: descriptors, I/O, paths, metadata.
+//!
+//! Data moves through a sentry buffer: read/pread fill it from the file and copy it out to the
+//! app; write/pwrite copy in first. Transfers are done in chunks of at most [`CHUNK`] bytes; a
+//! read keeps going to the next chunk only after a full one, so a short read from a terminal
+//! returns at once. (With the host-fd and tmpfs files of today this matches Linux; pipes and
+//! sockets arrive with their own readiness rules.)
+
+use std::sync::Arc;
+
+use abi::Errno;
+use abi::file as f;
+use abi::time::{IOV_MAX, Iovec, PollFd};
+use vfs::OpenFile;
+
+use super::{SyscallArgs, SyscallResult, io_result, ok_usize, ok_zero};
+use crate::kernel::{Task, TaskMemory};
+
+/// Largest single transfer (MAX_RW_COUNT in include/linux/fs.h).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+/// Size of the sentry bounce buffer per step.
+const CHUNK: usize = 1 << 20;
+
+fn clamp_count(count: u64) -> usize {
+    usize::try_from(count.min(MAX_RW_COUNT)).unwrap_or(CHUNK)
+}
+
+/// Checks that the first byte at `addr` is writable before consuming input, so a bad buffer
+/// fails with EFAULT without eating data (the byte is written back unchanged).
+fn probe_writable(t: &Task, addr: u64) -> Result<(), Errno> {
+    let mut b = [0u8; 1];
+    t.mm.copy_in(addr, &mut b)?;
+    t.mm.copy_out(addr, &b)
+}
+
+/// Reads up to `count` bytes with `read_fn` (called with the chunk and the bytes done so far)
+/// and copies them to `addr`.
+fn read_to_user(
+    t: &Task,
+    file: &OpenFile,
+    addr: u64,
+    count: usize,
+    mut read_fn: impl FnMut(&mut [u8], usize) -> abi::SysResult<usize>,
+    rewind_on_fault: bool,
+) -> SyscallResult {
+    if count == 0 {
+        return read_fn(&mut [], 0).and_then(|_| ok_usize(0));
+    }
+    probe_writable(t, addr)?;
+    let mut kbuf = vec![0u8; count.min(CHUNK)];
+    let mut done = 0usize;
+    while done < count {
+        let want = (count - done).min(CHUNK);
+        let Some(chunk) = kbuf.get_mut(..want) else { break };
+        let n = match read_fn(chunk, done) {
+            Ok(n) => n.min(want),
+            Err(e) => return io_result(done, Some(e)),
+        };
+        let dst = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let (c, err) = t.mm.copy_out_partial(dst, kbuf.get(..n).unwrap_or_default());
+        done += c;
+        if let Some(e) = err {
+            if rewind_on_fault && c < n {
+                // Give back what the app never received (Linux advances by bytes copied).
+                let back = i64::try_from(n - c).unwrap_or(0);
+                let _ = file.seek(-back, f::SEEK_CUR);
+            }
+            return io_result(done, Some(e));
+        }
+        if n < want {
+            break;
+        }
+    }
+    ok_usize(done)
+}
+
+/// Copies up to `count` bytes from `addr` and writes them with `write_fn`.
+fn write_from_user(
+    t: &Task,
+    addr: u64,
+    count: usize,
+    mut write_fn: impl FnMut(&[u8], usize) -> abi::SysResult<usize>,
+) -> SyscallResult {
+    if count == 0 {
+        return write_fn(&[], 0).and_then(|_| ok_usize(0));
+    }
+    let mut kbuf = vec![0u8; count.min(CHUNK)];
+    let mut done = 0usize;
+    while done < count {
+        let want = (count - done).min(CHUNK);
+        let src = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let Some(chunk) = kbuf.get_mut(..want) else { break };
+        let (c, err) = t.mm.copy_in_partial(src, chunk);
+        if c > 0 {
+            match write_fn(kbuf.get(..c).unwrap_or_default(), done) {
+                Ok(n) => {
+                    done += n;
+                    if n < c {
+                        return ok_usize(done);
+                    }
+                }
+                Err(e) => return io_result(done, Some(e)),
+            }
+        }
+        if let Some(e) = err {
+            return io_result(done, Some(e));
+        }
+    }
+    ok_usize(done)
+}
+
+fn readable_file(t: &Task, fd: i32) -> abi::SysResult<Arc<OpenFile>> {
+    let file = t.fds.file(fd)?;
+    if file.is_path_only() || !file.is_readable() {
+        return Err(Errno::EBADF);
+    }
+    Ok(file)
+}
+
+fn writable_file(t: &Task, fd: i32) -> abi::SysResult<Arc<OpenFile>> {
+    let file = t.fds.file(fd)?;
+    if file.is_path_only() || !file.is_writable() {
+        return Err(Errno::EBADF);
+    }
+    Ok(file)
+}
+
+/// read(2).
+pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = readable_file(t, args.fd(0))?;
+    let count = clamp_count(args.size(2));
+    read_to_user(t, &file, args.ptr(1), count, |b, _| file.read(b), true)
+}
+
+/// write(2).
+pub fn sys_write(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = writable_file(t, args.fd(0))?;
+    let count = clamp_count(args.size(2));
+    write_from_user(t, args.ptr(1), count, |b, _| file.write(b))
+}
+
+/// The `loff_t pos` argument of pread64/pwrite64: negative is EINVAL.
+fn offset_arg(args: &SyscallArgs, i: usize) -> abi::SysResult<u64> {
+    u64::try_from(args.long(i)).map_err(|_| Errno::EINVAL)
+}
+
+/// pread64(2).
+pub fn sys_pread64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = readable_file(t, args.fd(0))?;
+    let count = clamp_count(args.size(2));
+    let off = offset_arg(args, 3)?;
+    read_to_user(t, &file, args.ptr(1), count, |b, done| {
+        let at = off.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+        file.pread(b, at)
+    }, false)
+}
+
+/// pwrite64(2).
+pub fn sys_pwrite64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = writable_file(t, args.fd(0))?;
+    let count = clamp_count(args.size(2));
+    let off = offset_arg(args, 3)?;
+    write_from_user(t, args.ptr(1), count, |b, done| {
+        let at = off.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+        file.pwrite(b, at)
+    })
+}
+
+/// Reads and validates an iovec array (readv(2): EINVAL if iovcnt is negative or above
+/// IOV_MAX, or if the lengths overflow ssize_t). Total is clamped to MAX_RW_COUNT.
+fn read_iovecs(t: &Task, addr: u64, iovcnt: i32) -> abi::SysResult<(Vec<Iovec>, usize)> {
+    let n = usize::try_from(iovcnt).map_err(|_| Errno::EINVAL)?;
+    if n > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut iovs = Vec::with_capacity(n);
+    let mut total: u64 = 0;
+    for i in 0..n {
+        let at = addr.checked_add((i as u64) * 16).ok_or(Errno::EFAULT)?;
+        let iov: Iovec = t.copy_in_obj(at)?;
+        if iov.len > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        total = total.checked_add(iov.len).ok_or(Errno::EINVAL)?;
+        if total > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        iovs.push(iov);
+    }
+    Ok((iovs, clamp_count(total)))
+}
+
+/// readv(2): one read of the total length, scattered over the buffers.
+pub fn sys_readv(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = readable_file(t, args.fd(0))?;
+    let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
+    let mut kbuf = vec![0u8; total.min(CHUNK * 8)];
+    let n = file.read(&mut kbuf)?;
+    let mut done = 0usize;
+    for iov in iovs {
+        if done >= n {
+            break;
+        }
+        let take = usize::try_from(iov.len).unwrap_or(usize::MAX).min(n - done);
+        let (c, err) = t.mm.copy_out_partial(iov.base, kbuf.get(done..done + take).unwrap_or_default());
+        done += c;
+        if err.is_some() {
+            return io_result(done, err);
+        }
+    }
+    ok_usize(done)
+}
+
+/// writev(2): the buffers gathered, then one write.
+pub fn sys_writev(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = writable_file(t, args.fd(0))?;
+    let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
+    let mut kbuf = Vec::with_capacity(total.min(CHUNK * 8));
+    let mut fault = None;
+    for iov in iovs {
+        let room = total.min(CHUNK * 8) - kbuf.len();
+        let take = usize::try_from(iov.len).unwrap_or(usize::MAX).min(room);
+        let start = kbuf.len();
+        kbuf.resize(start + take, 0);
+        let (c, err) = t.mm.copy_in_partial(iov.base, kbuf.get_mut(start..).unwrap_or_default());
+        kbuf.truncate(start + c);
+        if err.is_some() {
+            fault = err;
+            break;
+        }
+    }
+    if kbuf.is_empty() {
+        return match fault {
+            Some(e) => Err(e),
+            None => file.write(&[]).and_then(|_| ok_zero()),
+        };
+    }
+    ok_usize(file.write(&kbuf)?)
+}
+
+/// open(2).
+pub fn sys_open(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_openat(t, f::AT_FDCWD, args.ptr(0), args.uint(1), args.uint(2))
+}
+
+/// openat(2).
+pub fn sys_openat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_openat(t, args.dirfd(0), args.ptr(1), args.uint(2), args.uint(3))
+}
+
+fn do_openat(t: &mut Task, dirfd: i32, path_addr: u64, flags: u32, mode: u32) -> SyscallResult {
+    let path = t.copy_in_path(path_addr)?;
+    let mode = mode & 0o7777 & !t.fs.umask;
+    let file = t.with_lookup(dirfd, &path, |l| l.open(&path, flags, mode))?;
+    let cloexec = flags & f::O_CLOEXEC != 0;
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    let fd = t.fds.insert_from(0, file, cloexec, limit)?;
+    ok_usize(usize::try_from(fd).map_err(|_| Errno::EMFILE)?)
+}
+
+/// close(2).
+pub fn sys_close(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let entry = t.fds.remove(args.fd(0))?;
+    drop(entry);
+    ok_zero()
+}
+
+fn stat_out(t: &Task, addr: u64, st: &f::Stat) -> SyscallResult {
+    t.copy_out_obj(addr, st)?;
+    ok_zero()
+}
+
+/// fstat(2). Works on O_PATH descriptors too (since Linux 3.6).
+pub fn sys_fstat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let st = t.fds.file(args.fd(0))?.stat()?;
+    stat_out(t, args.ptr(1), &st)
+}
+
+/// stat(2).
+pub fn sys_stat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    let st = t.with_lookup(f::AT_FDCWD, &path, |l| l.resolve(&path, true)?.stat())?;
+    stat_out(t, args.ptr(1), &st)
+}
+
+/// lstat(2).
+pub fn sys_lstat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    let st = t.with_lookup(f::AT_FDCWD, &path, |l| l.resolve(&path, false)?.stat())?;
+    stat_out(t, args.ptr(1), &st)
+}
+
+/// Stats `dirfd`+`path` honouring AT_EMPTY_PATH and AT_SYMLINK_NOFOLLOW.
+fn stat_at(t: &Task, dirfd: i32, path_addr: u64, flags: u32) -> abi::SysResult<f::Stat> {
+    let path = t.copy_in_path(path_addr)?;
+    if path.is_empty() && flags & f::AT_EMPTY_PATH != 0 {
+        if dirfd == f::AT_FDCWD {
+            return t.fs.cwd.stat();
+        }
+        return t.fds.file(dirfd)?.stat();
+    }
+    let follow = flags & f::AT_SYMLINK_NOFOLLOW == 0;
+    t.with_lookup(dirfd, &path, |l| l.resolve(&path, follow)?.stat())
+}
+
+/// newfstatat(2).
+pub fn sys_newfstatat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = args.uint(3);
+    if flags & !(f::AT_SYMLINK_NOFOLLOW | f::AT_EMPTY_PATH | f::AT_NO_AUTOMOUNT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let st = stat_at(t, args.dirfd(0), args.ptr(1), flags)?;
+    stat_out(t, args.ptr(2), &st)
+}
+
+/// statx(2): built from the same attributes as stat.
+pub fn sys_statx(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = args.uint(2);
+    let mask = args.uint(3);
+    let allowed = f::AT_SYMLINK_NOFOLLOW | f::AT_EMPTY_PATH | f::AT_NO_AUTOMOUNT | f::AT_STATX_SYNC_TYPE;
+    if flags & !allowed != 0 || flags & f::AT_STATX_SYNC_TYPE == f::AT_STATX_SYNC_TYPE {
+        return Err(Errno::EINVAL);
+    }
+    if mask & f::STATX_RESERVED != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let st = stat_at(t, args.dirfd(0), args.ptr(1), flags)?;
+    let sx = f::Statx::from_stat(&st);
+    t.copy_out_obj(args.ptr(4), &sx)?;
+    ok_zero()
+}
+
+/// lseek(2).
+pub fn sys_lseek(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds.file(args.fd(0))?;
+    if file.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    let pos = file.seek(args.long(1), args.uint(2))?;
+    Ok(super::SyscallReturn::Value(pos))
+}
+
+/// getdents64(2).
+pub fn sys_getdents64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds.file(args.fd(0))?;
+    if file.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    let count = usize::try_from(args.uint(2)).unwrap_or(usize::MAX).min(CHUNK * 8);
+    probe_writable(t, args.ptr(1))?;
+    let buf = file.getdents64(count)?;
+    t.mm.copy_out(args.ptr(1), &buf)?;
+    ok_usize(buf.len())
+}
+
+/// readlink(2).
+pub fn sys_readlink(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_readlinkat(t, f::AT_FDCWD, args.ptr(0), args.ptr(1), args.int(2))
+}
+
+/// readlinkat(2).
+pub fn sys_readlinkat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_readlinkat(t, args.dirfd(0), args.ptr(1), args.ptr(2), args.int(3))
+}
+
+fn do_readlinkat(t: &mut Task, dirfd: i32, path_addr: u64, buf: u64, size: i32) -> SyscallResult {
+    // readlink(2): "EINVAL bufsiz is not positive."
+    let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or(Errno::EINVAL)?;
+    let path = t.copy_in_path(path_addr)?;
+    let target = t.with_lookup(dirfd, &path, |l| l.readlink(&path))?;
+    let n = target.len().min(size);
+    t.mm.copy_out(buf, target.get(..n).unwrap_or_default())?;
+    ok_usize(n)
+}
+
+/// access(2).
+pub fn sys_access(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_faccessat(t, f::AT_FDCWD, args.ptr(0), args.uint(1), 0)
+}
+
+/// faccessat(2) (no flags argument in the raw syscall).
+pub fn sys_faccessat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_faccessat(t, args.dirfd(0), args.ptr(1), args.uint(2), 0)
+}
+
+/// faccessat2(2).
+pub fn sys_faccessat2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_faccessat(t, args.dirfd(0), args.ptr(1), args.uint(2), args.uint(3))
+}
+
+fn do_faccessat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32, flags: u32) -> SyscallResult {
+    if mode & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & !(f::AT_EACCESS | f::AT_SYMLINK_NOFOLLOW | f::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = t.copy_in_path(path_addr)?;
+    // access(2) checks with the real ids unless AT_EACCESS.
+    let mut creds = t.creds.fs_creds();
+    if flags & f::AT_EACCESS == 0 {
+        creds.uid = t.creds.uid;
+        creds.gid = t.creds.gid;
+    }
+    let follow = flags & f::AT_SYMLINK_NOFOLLOW == 0;
+    let target = if path.is_empty() && flags & f::AT_EMPTY_PATH != 0 {
+        if dirfd == f::AT_FDCWD {
+            t.fs.cwd.clone()
+        } else {
+            t.fds.file(dirfd)?.path().cloned().ok_or(Errno::EBADF)?
+        }
+    } else {
+        t.with_lookup(dirfd, &path, |l| l.resolve(&path, follow))?
+    };
+    target.check_access(&creds, mode)?;
+    ok_zero()
+}
+
+/// fcntl(2).
+pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let fd = args.fd(0);
+    let cmd = args.int(1);
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    match cmd {
+        f::F_DUPFD | f::F_DUPFD_CLOEXEC => {
+            let min = args.int(2);
+            if min < 0 || u64::try_from(min).unwrap_or(u64::MAX) >= limit {
+                return Err(Errno::EINVAL);
+            }
+            let file = t.fds.file(fd)?;
+            let nfd = t.fds.insert_from(min, file, cmd == f::F_DUPFD_CLOEXEC, limit)?;
+            ok_usize(usize::try_from(nfd).map_err(|_| Errno::EMFILE)?)
+        }
+        f::F_GETFD => ok_usize(usize::from(t.fds.get(fd)?.cloexec)),
+        f::F_SETFD => {
+            t.fds.set_cloexec(fd, args.int(2) & f::FD_CLOEXEC != 0)?;
+            ok_zero()
+        }
+        f::F_GETFL => ok_usize(t.fds.file(fd)?.flags() as usize),
+        f::F_SETFL => {
+            let file = t.fds.file(fd)?;
+            if file.is_path_only() {
+                return Err(Errno::EBADF);
+            }
+            file.set_flags(args.uint(2));
+            ok_zero()
+        }
+        _ => {
+            // Validate the fd first, as Linux does (EBADF beats EINVAL).
+            t.fds.get(fd)?;
+            tracing::debug!(target: "sentry::unimplemented", cmd, "unsupported fcntl command");
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+/// dup(2).
+pub fn sys_dup(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds.file(args.fd(0))?;
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    let fd = t.fds.insert_from(0, file, false, limit)?;
+    ok_usize(usize::try_from(fd).map_err(|_| Errno::EMFILE)?)
+}
+
+/// dup2(2): same fd → returns it if valid.
+pub fn sys_dup2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let (old, new) = (args.fd(0), args.fd(1));
+    if old == new {
+        t.fds.get(old)?;
+        return ok_usize(usize::try_from(new).map_err(|_| Errno::EBADF)?);
+    }
+    do_dup3(t, old, new, false)
+}
+
+/// dup3(2): same fd → EINVAL; only O_CLOEXEC allowed in flags.
+pub fn sys_dup3(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let (old, new, flags) = (args.fd(0), args.fd(1), args.uint(2));
+    if flags & !f::O_CLOEXEC != 0 || old == new {
+        return Err(Errno::EINVAL);
+    }
+    do_dup3(t, old, new, flags & f::O_CLOEXEC != 0)
+}
+
+fn do_dup3(t: &mut Task, old: i32, new: i32, cloexec: bool) -> SyscallResult {
+    let file = t.fds.file(old)?;
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    let replaced = t.fds.insert_at(new, file, cloexec, limit)?;
+    drop(replaced);
+    ok_usize(usize::try_from(new).map_err(|_| Errno::EBADF)?)
+}
+
+/// ioctl(2): descriptor-level requests here, the rest to the file.
+pub fn sys_ioctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let fd = args.fd(0);
+    let cmd = args.uint(1);
+    let arg = args.ulong(2);
+    let file = t.fds.file(fd)?;
+    if file.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    match cmd {
+        abi::ioctl::FIOCLEX => {
+            t.fds.set_cloexec(fd, true)?;
+            ok_zero()
+        }
+        abi::ioctl::FIONCLEX => {
+            t.fds.set_cloexec(fd, false)?;
+            ok_zero()
+        }
+        abi::ioctl::FIONBIO => {
+            let on: i32 = t.copy_in_obj(arg)?;
+            let fl = file.flags();
+            file.set_flags(if on != 0 { fl | f::O_NONBLOCK } else { fl & !f::O_NONBLOCK });
+            ok_zero()
+        }
+        _ => {
+            let mem = TaskMemory(&t.mm);
+            Ok(super::SyscallReturn::Value(file.ioctl(&mem, cmd, arg)?))
+        }
+    }
+}
+
+/// getcwd(2): returns the length including the NUL.
+pub fn sys_getcwd(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let mut path = t.fs.cwd.path_from(&t.fs.root);
+    path.push(0);
+    if path.len() > usize::try_from(args.size(1)).unwrap_or(usize::MAX) {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.copy_out(args.ptr(0), &path)?;
+    ok_usize(path.len())
+}
+
+/// chdir(2).
+pub fn sys_chdir(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    let target = t.with_lookup(f::AT_FDCWD, &path, |l| l.resolve(&path, true))?;
+    set_cwd(t, target)
+}
+
+/// fchdir(2).
+pub fn sys_fchdir(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds.file(args.fd(0))?;
+    let target = file.path().cloned().ok_or(Errno::ENOTDIR)?;
+    set_cwd(t, target)
+}
+
+fn set_cwd(t: &mut Task, target: vfs::VfsPath) -> SyscallResult {
+    if !target.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    target.check_access(&t.creds.fs_creds(), 1)?;
+    t.fs.cwd = target;
+    ok_zero()
+}
+
+/// mkdir(2).
+pub fn sys_mkdir(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_mkdirat(t, f::AT_FDCWD, args.ptr(0), args.uint(1))
+}
+
+/// mkdirat(2).
+pub fn sys_mkdirat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_mkdirat(t, args.dirfd(0), args.ptr(1), args.uint(2))
+}
+
+fn do_mkdirat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32) -> SyscallResult {
+    let path = t.copy_in_path(path_addr)?;
+    let mode = mode & 0o7777 & !t.fs.umask;
+    t.with_lookup(dirfd, &path, |l| l.mkdir(&path, mode))?;
+    ok_zero()
+}
+
+/// unlink(2).
+pub fn sys_unlink(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    t.with_lookup(f::AT_FDCWD, &path, |l| l.unlink(&path))?;
+    ok_zero()
+}
+
+/// rmdir(2).
+pub fn sys_rmdir(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    t.with_lookup(f::AT_FDCWD, &path, |l| l.rmdir(&path))?;
+    ok_zero()
+}
+
+/// unlinkat(2): AT_REMOVEDIR is the only flag.
+pub fn sys_unlinkat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = args.uint(2);
+    if flags & !f::AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = t.copy_in_path(args.ptr(1))?;
+    if flags & f::AT_REMOVEDIR != 0 {
+        t.with_lookup(args.dirfd(0), &path, |l| l.rmdir(&path))?;
+    } else {
+        t.with_lookup(args.dirfd(0), &path, |l| l.unlink(&path))?;
+    }
+    ok_zero()
+}
+
+/// symlink(2).
+pub fn sys_symlink(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_symlinkat(t, args.ptr(0), f::AT_FDCWD, args.ptr(1))
+}
+
+/// symlinkat(2).
+pub fn sys_symlinkat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_symlinkat(t, args.ptr(0), args.dirfd(1), args.ptr(2))
+}
+
+fn do_symlinkat(t: &mut Task, target_addr: u64, dirfd: i32, link_addr: u64) -> SyscallResult {
+    let target = t.copy_in_path(target_addr)?;
+    let link = t.copy_in_path(link_addr)?;
+    if target.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    t.with_lookup(dirfd, &link, |l| l.symlink(&target, &link))?;
+    ok_zero()
+}
+
+/// rename(2).
+pub fn sys_rename(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_renameat(t, f::AT_FDCWD, args.ptr(0), f::AT_FDCWD, args.ptr(1))
+}
+
+/// renameat(2).
+pub fn sys_renameat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_renameat(t, args.dirfd(0), args.ptr(1), args.dirfd(2), args.ptr(3))
+}
+
+/// renameat2(2): no flags supported yet (RENAME_NOREPLACE/EXCHANGE/WHITEOUT → EINVAL).
+pub fn sys_renameat2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if args.uint(4) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    do_renameat(t, args.dirfd(0), args.ptr(1), args.dirfd(2), args.ptr(3))
+}
+
+fn do_renameat(t: &mut Task, olddir: i32, old_addr: u64, newdir: i32, new_addr: u64) -> SyscallResult {
+    let old = t.copy_in_path(old_addr)?;
+    let new = t.copy_in_path(new_addr)?;
+    t.with_lookup(olddir, &old, |lo| t.with_lookup(newdir, &new, |ln| lo.rename(&old, ln, &new)))?;
+    ok_zero()
+}
+
+/// umask(2).
+pub fn sys_umask(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let old = t.fs.umask;
+    t.fs.umask = args.uint(0) & 0o777;
+    ok_usize(old as usize)
+}
+
+/// poll(2). Files here are never "not ready": regular, device and tmpfs files always are, and
+/// the host fds (stdio) are reported ready for what was asked; a read then blocks on the host
+/// as documented in `vfs::hostfd`. Readiness waiting comes with wait queues.
+pub fn sys_poll(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let addr = args.ptr(0);
+    let nfds = args.ulong(1);
+    if nfds > t.rlimit_cur(abi::time::RLIMIT_NOFILE) {
+        return Err(Errno::EINVAL);
+    }
+    let n = usize::try_from(nfds).map_err(|_| Errno::EINVAL)?;
+    let mut ready = 0usize;
+    for i in 0..n {
+        let at = addr.checked_add((i as u64) * 8).ok_or(Errno::EFAULT)?;
+        let mut p: PollFd = t.copy_in_obj(at)?;
+        p.revents = if p.fd < 0 {
+            0
+        } else if t.fds.get(p.fd).is_err() {
+            abi::time::POLLNVAL
+        } else {
+            p.events & (abi::time::POLLIN | abi::time::POLLOUT | abi::time::POLLRDNORM | abi::time::POLLWRNORM)
+        };
+        if p.revents != 0 {
+            ready += 1;
+        }
+        t.copy_out_obj(at, &p)?;
+    }
+    if ready == 0 {
+        // Nothing can become ready without wait queues: honour the timeout as a sleep.
+        match u64::try_from(args.int(2)) {
+            Ok(0) => {}
+            Ok(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
+            Err(_) => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
+        }
+    }
+    ok_usize(ready)
+}

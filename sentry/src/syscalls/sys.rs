@@ -1,0 +1,137 @@
+//! System information and limits: uname, sysinfo, getrandom, CPU affinity, rlimits.
+
+use abi::Errno;
+use abi::time::{RLIM_NLIMITS, Rlimit, Sysinfo};
+
+use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
+use crate::kernel::Task;
+
+/// uname(2).
+pub fn sys_uname(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let uts = t.kernel().uts;
+    t.copy_out_obj(args.ptr(0), &uts)?;
+    ok_zero()
+}
+
+/// sysinfo(2): uptime of the sandbox, memory figures of the host (the sandbox has no memory
+/// limit of its own yet), one process.
+pub fn sys_sysinfo(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let host = nix::sys::sysinfo::sysinfo().map_err(|_| Errno::EINVAL)?;
+    let info = Sysinfo {
+        uptime: i64::try_from(t.kernel().boot.elapsed().as_secs()).unwrap_or(i64::MAX),
+        totalram: host.ram_total(),
+        freeram: host.ram_unused(),
+        totalswap: host.swap_total(),
+        freeswap: host.swap_free(),
+        procs: 1,
+        mem_unit: 1,
+        ..Sysinfo::default()
+    };
+    t.copy_out_obj(args.ptr(0), &info)?;
+    ok_zero()
+}
+
+const GRND_NONBLOCK: u32 = 1;
+const GRND_RANDOM: u32 = 2;
+const GRND_INSECURE: u32 = 4;
+
+/// getrandom(2). Large requests are served in chunks; the count is capped at 32 MiB - 1 per
+/// call (the kernel may return short counts for requests over 256 bytes).
+pub fn sys_getrandom(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = args.uint(2);
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let len = usize::try_from(args.size(1).min((32 << 20) - 1)).unwrap_or(0);
+    let mut buf = vec![0u8; len.min(1 << 20)];
+    let mut done = 0usize;
+    while done < len {
+        let n = (len - done).min(buf.len());
+        let Some(chunk) = buf.get_mut(..n) else { break };
+        crate::kernel::task::getrandom_host(chunk);
+        let dst = args.ptr(0).checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let (c, err) = t.mm.copy_out_partial(dst, chunk);
+        done += c;
+        if err.is_some() {
+            return super::io_result(done, err);
+        }
+    }
+    ok_usize(done)
+}
+
+/// sched_yield(2).
+pub fn sys_sched_yield(_t: &mut Task, _: &SyscallArgs) -> SyscallResult {
+    std::thread::yield_now();
+    ok_zero()
+}
+
+/// sched_getaffinity(2): the sandbox may run on as many CPUs as the host gave it. Returns the
+/// size of the kernel's mask (8 bytes for up to 64 CPUs).
+pub fn sys_sched_getaffinity(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let pid = args.int(0);
+    if pid != 0 && pid != t.tid() {
+        return Err(Errno::ESRCH);
+    }
+    let len = args.uint(1);
+    // EINVAL if the buffer is smaller than the kernel's mask or not a multiple of a long.
+    if len < 8 || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = t.kernel().ncpus.clamp(1, 64);
+    let mask: u64 = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    t.copy_out_obj(args.ptr(2), &mask)?;
+    ok_usize(8)
+}
+
+fn rlimit_index(resource: u32) -> Result<usize, Errno> {
+    usize::try_from(resource).ok().filter(|&r| r < RLIM_NLIMITS).ok_or(Errno::EINVAL)
+}
+
+/// prlimit64(2).
+pub fn sys_prlimit64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let pid = args.int(0);
+    let idx = rlimit_index(args.uint(1))?;
+    if pid != 0 && pid != t.tgid() {
+        return Err(Errno::ESRCH);
+    }
+    do_rlimit(t, idx, args.ptr(2), args.ptr(3))
+}
+
+/// getrlimit(2).
+pub fn sys_getrlimit(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let idx = rlimit_index(args.uint(0))?;
+    do_rlimit(t, idx, 0, args.ptr(1))
+}
+
+/// setrlimit(2).
+pub fn sys_setrlimit(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let idx = rlimit_index(args.uint(0))?;
+    do_rlimit(t, idx, args.ptr(1), 0)
+}
+
+fn do_rlimit(t: &mut Task, idx: usize, new_addr: u64, old_addr: u64) -> SyscallResult {
+    let new: Option<Rlimit> = if new_addr != 0 { Some(t.copy_in_obj(new_addr)?) } else { None };
+    let old = *t.rlimits.get(idx).ok_or(Errno::EINVAL)?;
+    if let Some(n) = new {
+        if n.cur > n.max {
+            return Err(Errno::EINVAL);
+        }
+        // Raising the hard limit needs CAP_SYS_RESOURCE; only root has it here.
+        if n.max > old.max && t.creds.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        // RLIMIT_NOFILE may not exceed fs.nr_open (1048576).
+        if idx == abi::time::RLIMIT_NOFILE as usize && n.max > 1_048_576 {
+            return Err(Errno::EPERM);
+        }
+    }
+    if old_addr != 0 {
+        t.copy_out_obj(old_addr, &old)?;
+    }
+    if let (Some(n), Some(slot)) = (new, t.rlimits.get_mut(idx)) {
+        *slot = n;
+    }
+    ok_zero()
+}

@@ -1,0 +1,127 @@
+//! Clocks and sleeps. Wall and monotonic clocks are the host's (the sandbox shares the host's
+//! notion of time, as runsc does); CPU-time clocks report the sentry process's accounting.
+
+use std::time::Duration;
+
+use abi::Errno;
+use abi::time as tm;
+use abi::time::{Timespec, Timeval};
+use nix::time::{ClockId, clock_gettime};
+
+use super::{SyscallArgs, SyscallResult, ok_i64, ok_zero};
+use crate::kernel::Task;
+
+/// The host clock serving guest clock `id`, or EINVAL.
+fn host_clock(t: &Task, id: i32) -> Result<ClockId, Errno> {
+    let c = match id {
+        tm::CLOCK_REALTIME | tm::CLOCK_REALTIME_ALARM => libc::CLOCK_REALTIME,
+        tm::CLOCK_MONOTONIC => libc::CLOCK_MONOTONIC,
+        tm::CLOCK_MONOTONIC_RAW => libc::CLOCK_MONOTONIC_RAW,
+        tm::CLOCK_REALTIME_COARSE => libc::CLOCK_REALTIME_COARSE,
+        tm::CLOCK_MONOTONIC_COARSE => libc::CLOCK_MONOTONIC_COARSE,
+        tm::CLOCK_BOOTTIME | tm::CLOCK_BOOTTIME_ALARM => libc::CLOCK_BOOTTIME,
+        tm::CLOCK_TAI => libc::CLOCK_TAI,
+        tm::CLOCK_PROCESS_CPUTIME_ID => libc::CLOCK_PROCESS_CPUTIME_ID,
+        tm::CLOCK_THREAD_CPUTIME_ID => libc::CLOCK_THREAD_CPUTIME_ID,
+        id if id < 0 => {
+            // A CPU clock of a pid/tid: ((~pid) << 3) | type (include/linux/posix-timers.h).
+            // Only our own process exists.
+            let pid = !(id >> 3);
+            let ty = id & 3;
+            if (pid != 0 && pid != t.tgid()) || ty > 2 {
+                return Err(Errno::EINVAL);
+            }
+            libc::CLOCK_PROCESS_CPUTIME_ID
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    Ok(ClockId::from_raw(c))
+}
+
+fn now(clock: ClockId) -> Result<Timespec, Errno> {
+    let ts = clock_gettime(clock).map_err(|e| {
+        tracing::error!(target: "sentry::time", %e, "host clock_gettime failed");
+        Errno::EINVAL
+    })?;
+    Ok(Timespec { sec: ts.tv_sec(), nsec: ts.tv_nsec() })
+}
+
+/// clock_gettime(2).
+pub fn sys_clock_gettime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let ts = now(host_clock(t, args.int(0))?)?;
+    t.copy_out_obj(args.ptr(1), &ts)?;
+    ok_zero()
+}
+
+/// clock_getres(2): 1 ns for high-resolution clocks, a tick (4 ms, CONFIG_HZ=250) for the
+/// coarse ones. `res` may be NULL.
+pub fn sys_clock_getres(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let id = args.int(0);
+    host_clock(t, id)?;
+    let res = match id {
+        tm::CLOCK_REALTIME_COARSE | tm::CLOCK_MONOTONIC_COARSE => Timespec { sec: 0, nsec: 4_000_000 },
+        _ => Timespec { sec: 0, nsec: 1 },
+    };
+    if args.ptr(1) != 0 {
+        t.copy_out_obj(args.ptr(1), &res)?;
+    }
+    ok_zero()
+}
+
+/// gettimeofday(2). The obsolete timezone is reported as UTC.
+pub fn sys_gettimeofday(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let ts = now(ClockId::CLOCK_REALTIME)?;
+    if args.ptr(0) != 0 {
+        t.copy_out_obj(args.ptr(0), &Timeval { sec: ts.sec, usec: ts.nsec / 1000 })?;
+    }
+    if args.ptr(1) != 0 {
+        t.copy_out_obj(args.ptr(1), &[0i32; 2])?;
+    }
+    ok_zero()
+}
+
+/// time(2).
+pub fn sys_time(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let ts = now(ClockId::CLOCK_REALTIME)?;
+    if args.ptr(0) != 0 {
+        t.copy_out_obj(args.ptr(0), &ts.sec)?;
+    }
+    ok_i64(ts.sec)
+}
+
+fn duration_of(ts: &Timespec) -> Result<Duration, Errno> {
+    if !ts.is_valid() {
+        return Err(Errno::EINVAL);
+    }
+    let sec = u64::try_from(ts.sec).map_err(|_| Errno::EINVAL)?;
+    let nsec = u32::try_from(ts.nsec).map_err(|_| Errno::EINVAL)?;
+    Ok(Duration::new(sec, nsec))
+}
+
+/// nanosleep(2). Not yet interruptible, so `rem` is never written.
+pub fn sys_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let req: Timespec = t.copy_in_obj(args.ptr(0))?;
+    std::thread::sleep(duration_of(&req)?);
+    ok_zero()
+}
+
+/// clock_nanosleep(2). The raw syscall returns -errno like any other; glibc's wrapper turns
+/// it into a positive return value. Not yet interruptible, so `rem` is never written.
+pub fn sys_clock_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let id = args.int(0);
+    let flags = args.int(1);
+    // clock_nanosleep(2): the thread CPU clock is not allowed (EINVAL).
+    if id == tm::CLOCK_THREAD_CPUTIME_ID {
+        return Err(Errno::EINVAL);
+    }
+    let clock = host_clock(t, id)?;
+    let req: Timespec = t.copy_in_obj(args.ptr(2))?;
+    let mut d = duration_of(&req)?;
+    if flags & tm::TIMER_ABSTIME != 0 {
+        let n = now(clock)?;
+        let cur = Duration::new(u64::try_from(n.sec).unwrap_or(0), u32::try_from(n.nsec).unwrap_or(0));
+        d = d.saturating_sub(cur);
+    }
+    std::thread::sleep(d);
+    ok_zero()
+}
