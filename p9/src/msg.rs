@@ -32,7 +32,6 @@ pub const RREADDIR_OVERHEAD: u32 = 11;
 pub const VERSION_9P2000_L: &[u8] = b"9P2000.L";
 
 // Message type numbers (include/net/9p/9p.h, enum p9_msg_t).
-const TLERROR: u8 = 6;
 const RLERROR: u8 = 7;
 const TSTATFS: u8 = 8;
 const RSTATFS: u8 = 9;
@@ -102,65 +101,194 @@ pub struct SetAttr {
 /// A 9P2000.L request. Names and strings are bytes (Linux names need not be UTF-8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tmessage {
-    Version { msize: u32, version: Vec<u8> },
-    Auth { afid: u32, uname: Vec<u8>, aname: Vec<u8>, n_uname: u32 },
-    Attach { fid: u32, afid: u32, uname: Vec<u8>, aname: Vec<u8>, n_uname: u32 },
-    Flush { oldtag: u16 },
-    Walk { fid: u32, newfid: u32, names: Vec<Vec<u8>> },
-    Read { fid: u32, offset: u64, count: u32 },
-    Write { fid: u32, offset: u64, data: Vec<u8> },
-    Clunk { fid: u32 },
-    Remove { fid: u32 },
-    Statfs { fid: u32 },
+    Version {
+        msize: u32,
+        version: Vec<u8>,
+    },
+    Auth {
+        afid: u32,
+        uname: Vec<u8>,
+        aname: Vec<u8>,
+        n_uname: u32,
+    },
+    Attach {
+        fid: u32,
+        afid: u32,
+        uname: Vec<u8>,
+        aname: Vec<u8>,
+        n_uname: u32,
+    },
+    Flush {
+        oldtag: u16,
+    },
+    Walk {
+        fid: u32,
+        newfid: u32,
+        names: Vec<Vec<u8>>,
+    },
+    Read {
+        fid: u32,
+        offset: u64,
+        count: u32,
+    },
+    Write {
+        fid: u32,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Clunk {
+        fid: u32,
+    },
+    Remove {
+        fid: u32,
+    },
+    Statfs {
+        fid: u32,
+    },
     /// `flags` are Linux open(2) flags (9P2000.L "dotl" flags use the asm-generic values).
-    Lopen { fid: u32, flags: u32 },
+    Lopen {
+        fid: u32,
+        flags: u32,
+    },
     /// Creates `name` in directory `fid` and opens it; `fid` then refers to the new file.
-    Lcreate { fid: u32, name: Vec<u8>, flags: u32, mode: u32, gid: u32 },
-    Symlink { dfid: u32, name: Vec<u8>, target: Vec<u8>, gid: u32 },
-    Mknod { dfid: u32, name: Vec<u8>, mode: u32, major: u32, minor: u32, gid: u32 },
-    Rename { fid: u32, dfid: u32, name: Vec<u8> },
-    Readlink { fid: u32 },
+    Lcreate {
+        fid: u32,
+        name: Vec<u8>,
+        flags: u32,
+        mode: u32,
+        gid: u32,
+    },
+    Symlink {
+        dfid: u32,
+        name: Vec<u8>,
+        target: Vec<u8>,
+        gid: u32,
+    },
+    Mknod {
+        dfid: u32,
+        name: Vec<u8>,
+        mode: u32,
+        major: u32,
+        minor: u32,
+        gid: u32,
+    },
+    Rename {
+        fid: u32,
+        dfid: u32,
+        name: Vec<u8>,
+    },
+    Readlink {
+        fid: u32,
+    },
     /// `request_mask`: `P9_GETATTR_*` bits ([`crate::getattr`]).
-    Getattr { fid: u32, request_mask: u64 },
-    Setattr { fid: u32, attr: SetAttr },
-    Xattrwalk { fid: u32, newfid: u32, name: Vec<u8> },
-    Readdir { fid: u32, offset: u64, count: u32 },
-    Fsync { fid: u32, datasync: u32 },
-    Link { dfid: u32, fid: u32, name: Vec<u8> },
-    Mkdir { dfid: u32, name: Vec<u8>, mode: u32, gid: u32 },
-    Renameat { olddfid: u32, oldname: Vec<u8>, newdfid: u32, newname: Vec<u8> },
+    Getattr {
+        fid: u32,
+        request_mask: u64,
+    },
+    Setattr {
+        fid: u32,
+        attr: SetAttr,
+    },
+    Xattrwalk {
+        fid: u32,
+        newfid: u32,
+        name: Vec<u8>,
+    },
+    Readdir {
+        fid: u32,
+        offset: u64,
+        count: u32,
+    },
+    Fsync {
+        fid: u32,
+        datasync: u32,
+    },
+    Link {
+        dfid: u32,
+        fid: u32,
+        name: Vec<u8>,
+    },
+    Mkdir {
+        dfid: u32,
+        name: Vec<u8>,
+        mode: u32,
+        gid: u32,
+    },
+    Renameat {
+        olddfid: u32,
+        oldname: Vec<u8>,
+        newdfid: u32,
+        newname: Vec<u8>,
+    },
     /// `flags`: 0 or AT_REMOVEDIR (0x200).
-    Unlinkat { dfid: u32, name: Vec<u8>, flags: u32 },
+    Unlinkat {
+        dfid: u32,
+        name: Vec<u8>,
+        flags: u32,
+    },
 }
 
 /// A 9P2000.L reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rmessage {
     /// Any request failed with this Linux errno.
-    Lerror { ecode: u32 },
-    Version { msize: u32, version: Vec<u8> },
-    Auth { aqid: Qid },
-    Attach { qid: Qid },
+    Lerror {
+        ecode: u32,
+    },
+    Version {
+        msize: u32,
+        version: Vec<u8>,
+    },
+    Auth {
+        aqid: Qid,
+    },
+    Attach {
+        qid: Qid,
+    },
     Flush,
-    Walk { qids: Vec<Qid> },
-    Read { data: Vec<u8> },
-    Write { count: u32 },
+    Walk {
+        qids: Vec<Qid>,
+    },
+    Read {
+        data: Vec<u8>,
+    },
+    Write {
+        count: u32,
+    },
     Clunk,
     Remove,
     Statfs(StatFs),
-    Lopen { qid: Qid, iounit: u32 },
-    Lcreate { qid: Qid, iounit: u32 },
-    Symlink { qid: Qid },
-    Mknod { qid: Qid },
+    Lopen {
+        qid: Qid,
+        iounit: u32,
+    },
+    Lcreate {
+        qid: Qid,
+        iounit: u32,
+    },
+    Symlink {
+        qid: Qid,
+    },
+    Mknod {
+        qid: Qid,
+    },
     Rename,
-    Readlink { target: Vec<u8> },
+    Readlink {
+        target: Vec<u8>,
+    },
     Getattr(Attr),
     Setattr,
-    Xattrwalk { size: u64 },
-    Readdir { entries: Vec<DirEntry> },
+    Xattrwalk {
+        size: u64,
+    },
+    Readdir {
+        entries: Vec<DirEntry>,
+    },
     Fsync,
     Link,
-    Mkdir { qid: Qid },
+    Mkdir {
+        qid: Qid,
+    },
     Renameat,
     Unlinkat,
 }
@@ -685,10 +813,7 @@ impl Rmessage {
                     w.u8(e.ty);
                     w.string(&e.name)?;
                 }
-                let len = w
-                    .buf
-                    .len()
-                    .saturating_sub(count_at.saturating_add(4));
+                let len = w.buf.len().saturating_sub(count_at.saturating_add(4));
                 let count = u32::try_from(len).map_err(|_| P9Error::TooLarge {
                     size: len,
                     msize: u32::MAX,
@@ -851,7 +976,7 @@ mod tests {
         assert_eq!(Tmessage::decode(fixture, MSIZE).unwrap(), (tag, msg));
         // Every strict prefix is rejected, never a panic.
         for cut in 0..fixture.len() {
-            assert!(Tmessage::decode(&fixture[..cut], MSIZE).is_err());
+            Tmessage::decode(&fixture[..cut], MSIZE).unwrap_err();
         }
     }
 
@@ -861,7 +986,7 @@ mod tests {
         assert_eq!(buf, fixture, "encode {msg:?}");
         assert_eq!(Rmessage::decode(fixture, MSIZE).unwrap(), (tag, msg));
         for cut in 0..fixture.len() {
-            assert!(Rmessage::decode(&fixture[..cut], MSIZE).is_err());
+            Rmessage::decode(&fixture[..cut], MSIZE).unwrap_err();
         }
     }
 
@@ -881,8 +1006,8 @@ mod tests {
             },
             NOTAG,
             &[
-                21, 0, 0, 0, 100, 0xff, 0xff, 0x00, 0x20, 0, 0, 8, 0, b'9', b'P', b'2', b'0',
-                b'0', b'0', b'.', b'L',
+                21, 0, 0, 0, 100, 0xff, 0xff, 0x00, 0x20, 0, 0, 8, 0, b'9', b'P', b'2', b'0', b'0',
+                b'0', b'.', b'L',
             ],
         );
     }
@@ -896,8 +1021,8 @@ mod tests {
             },
             NOTAG,
             &[
-                21, 0, 0, 0, 101, 0xff, 0xff, 0x00, 0x10, 0, 0, 8, 0, b'9', b'P', b'2', b'0',
-                b'0', b'0', b'.', b'L',
+                21, 0, 0, 0, 101, 0xff, 0xff, 0x00, 0x10, 0, 0, 8, 0, b'9', b'P', b'2', b'0', b'0',
+                b'0', b'.', b'L',
             ],
         );
     }
@@ -914,8 +1039,8 @@ mod tests {
             },
             3,
             &[
-                25, 0, 0, 0, 104, 3, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0, b'u', 1, 0,
-                b'/', 0, 0, 0, 0,
+                25, 0, 0, 0, 104, 3, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0, b'u', 1, 0, b'/',
+                0, 0, 0, 0,
             ],
         );
     }
@@ -937,8 +1062,7 @@ mod tests {
             },
             7,
             &[
-                24, 0, 0, 0, 110, 7, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 0, b'a', 2, 0, b'b',
-                b'c',
+                24, 0, 0, 0, 110, 7, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 0, b'a', 2, 0, b'b', b'c',
             ],
         );
     }
@@ -948,7 +1072,13 @@ mod tests {
         let mut f = vec![35, 0, 0, 0, 111, 7, 0, 2, 0];
         f.extend_from_slice(&QID_BYTES);
         f.extend_from_slice(&QID_BYTES);
-        check_r(Rmessage::Walk { qids: vec![QID, QID] }, 7, &f);
+        check_r(
+            Rmessage::Walk {
+                qids: vec![QID, QID],
+            },
+            7,
+            &f,
+        );
     }
 
     #[test]
@@ -974,7 +1104,9 @@ mod tests {
                 request_mask: crate::getattr::BASIC,
             },
             1,
-            &[19, 0, 0, 0, 24, 1, 0, 5, 0, 0, 0, 0xff, 0x07, 0, 0, 0, 0, 0, 0],
+            &[
+                19, 0, 0, 0, 24, 1, 0, 5, 0, 0, 0, 0xff, 0x07, 0, 0, 0, 0, 0, 0,
+            ],
         );
     }
 
@@ -1162,8 +1294,8 @@ mod tests {
             },
             1,
             &[
-                26, 0, 0, 0, 14, 1, 0, 1, 0, 0, 0, 1, 0, b'f', 1, 0, 0, 0, 0xa4, 1, 0, 0, 0, 0,
-                0, 0,
+                26, 0, 0, 0, 14, 1, 0, 1, 0, 0, 0, 1, 0, b'f', 1, 0, 0, 0, 0xa4, 1, 0, 0, 0, 0, 0,
+                0,
             ],
         );
         check_t(
@@ -1174,8 +1306,7 @@ mod tests {
             },
             1,
             &[
-                25, 0, 0, 0, 118, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, b'a',
-                b'b',
+                25, 0, 0, 0, 118, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, b'a', b'b',
             ],
         );
         check_r(
@@ -1229,7 +1360,10 @@ mod tests {
             ],
         );
         check_t(
-            Tmessage::Fsync { fid: 1, datasync: 1 },
+            Tmessage::Fsync {
+                fid: 1,
+                datasync: 1,
+            },
             1,
             &[15, 0, 0, 0, 50, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0],
         );
@@ -1272,7 +1406,10 @@ mod tests {
         let f = [11, 0, 0, 0, 120, 1, 0, 4, 0, 0, 0];
         assert_eq!(
             Tmessage::decode(&f, 10),
-            Err(P9Error::TooLarge { size: 11, msize: 10 })
+            Err(P9Error::TooLarge {
+                size: 11,
+                msize: 10
+            })
         );
         assert_eq!(
             frame_size([0xff, 0xff, 0xff, 0xff], 8192),
@@ -1297,10 +1434,7 @@ mod tests {
     #[test]
     fn trailing_bytes_are_rejected() {
         let f = [12, 0, 0, 0, 120, 1, 0, 4, 0, 0, 0, 0xaa];
-        assert_eq!(
-            Tmessage::decode(&f, MSIZE),
-            Err(P9Error::TrailingBytes(1))
-        );
+        assert_eq!(Tmessage::decode(&f, MSIZE), Err(P9Error::TrailingBytes(1)));
     }
 
     #[test]
@@ -1308,21 +1442,25 @@ mod tests {
         let f = [7, 0, 0, 0, 250, 0x34, 0x12];
         assert_eq!(
             Tmessage::decode(&f, MSIZE),
-            Err(P9Error::UnknownType { ty: 250, tag: 0x1234 })
+            Err(P9Error::UnknownType {
+                ty: 250,
+                tag: 0x1234
+            })
         );
         assert_eq!(
             Rmessage::decode(&f, MSIZE),
-            Err(P9Error::UnknownType { ty: 250, tag: 0x1234 })
+            Err(P9Error::UnknownType {
+                ty: 250,
+                tag: 0x1234
+            })
         );
     }
 
     #[test]
     fn string_length_past_end_is_truncated() {
         // Twalk with one name claiming 200 bytes.
-        let f = [
-            18, 0, 0, 0, 110, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 200, 0,
-        ];
-        assert!(Tmessage::decode(&f[..18], MSIZE).is_err());
+        let f = [18, 0, 0, 0, 110, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 200, 0];
+        assert_eq!(Tmessage::decode(&f[..18], MSIZE), Err(P9Error::Truncated));
         let mut g = f.to_vec();
         g[0] = 19;
         assert_eq!(Tmessage::decode(&g, MSIZE), Err(P9Error::Truncated));

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what rvisor's build, demo and tests need on a fresh Debian bookworm machine.
+set -euo pipefail
+need=()
+command -v busybox >/dev/null 2>&1 && [ -x /bin/busybox ] || need+=(busybox-static)
+command -v strace >/dev/null 2>&1 || need+=(strace)
+if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests, and the syscall
+# conformance suite natively and under `rvisor do` on the ptrace platform.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== lint inheritance"
+for f in $(git ls-files '*Cargo.toml' | grep -v '^Cargo.toml$'); do
+    grep -q '^\[lints\]' "$f" && grep -A1 '^\[lints\]' "$f" | grep -q 'workspace = true' \
+        || { echo "$f does not inherit the workspace lints"; exit 1; }
+done
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== end-to-end"
+cargo build --release -p runsc-cli
+RVISOR="$PWD/target/release/rvisor" bash runsc-cli/tests/e2e.sh
+echo "== syscall conformance (native + ptrace)"
+RVISOR="$PWD/target/release/rvisor" bash syscall-tests/run.sh

@@ -1,0 +1,287 @@
+//! The traits filesystems implement: [`Filesystem`] (one per mounted instance), [`Inode`]
+//! (path-level operations on one file), and [`FileOps`] (I/O on an opened non-directory file).
+//!
+//! The VFS core (`lookup.rs`, `file.rs`) does everything that is the same for every filesystem —
+//! path walking, symlink following, mount crossing, permission checks, `O_*` flag handling,
+//! offsets, getdents64 packing — and calls these traits only for what differs. Default method
+//! bodies return the errno Linux gives when a filesystem lacks an operation (never a panic).
+//!
+//! Neighbours: tmpfs/devfs (`tmpfs.rs`), 9P (`p9fs.rs`), host fds (`hostfd.rs`, `FileOps` only),
+//! character devices (`device.rs`, `FileOps` only).
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use abi::file::{self as f, Stat, StatFs};
+use abi::time::Timespec;
+use abi::{Errno, SysResult};
+
+use crate::{Creds, UserMemory};
+
+/// The closed set of file types (the `S_IFMT` part of a mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InodeKind {
+    Regular,
+    Dir,
+    Symlink,
+    CharDev,
+    BlockDev,
+    Fifo,
+    Socket,
+}
+
+impl InodeKind {
+    /// The `S_IF*` bits of this type.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            InodeKind::Regular => f::S_IFREG,
+            InodeKind::Dir => f::S_IFDIR,
+            InodeKind::Symlink => f::S_IFLNK,
+            InodeKind::CharDev => f::S_IFCHR,
+            InodeKind::BlockDev => f::S_IFBLK,
+            InodeKind::Fifo => f::S_IFIFO,
+            InodeKind::Socket => f::S_IFSOCK,
+        }
+    }
+
+    /// The type named by the `S_IFMT` bits of `mode`, if any.
+    pub fn from_mode(mode: u32) -> Option<InodeKind> {
+        Some(match mode & f::S_IFMT {
+            f::S_IFREG => InodeKind::Regular,
+            f::S_IFDIR => InodeKind::Dir,
+            f::S_IFLNK => InodeKind::Symlink,
+            f::S_IFCHR => InodeKind::CharDev,
+            f::S_IFBLK => InodeKind::BlockDev,
+            f::S_IFIFO => InodeKind::Fifo,
+            f::S_IFSOCK => InodeKind::Socket,
+            _ => return None,
+        })
+    }
+
+    /// The getdents64 `d_type` of this type.
+    pub fn dirent_type(self) -> u8 {
+        match self {
+            InodeKind::Regular => f::DT_REG,
+            InodeKind::Dir => f::DT_DIR,
+            InodeKind::Symlink => f::DT_LNK,
+            InodeKind::CharDev => f::DT_CHR,
+            InodeKind::BlockDev => f::DT_BLK,
+            InodeKind::Fifo => f::DT_FIFO,
+            InodeKind::Socket => f::DT_SOCK,
+        }
+    }
+}
+
+/// Attributes of an inode, filesystem-independent (the device number is added by the VFS from
+/// the filesystem).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InodeAttr {
+    pub kind: InodeKind,
+    /// Permission, set-id and sticky bits only (`S_IALLUGO`); the type is `kind`.
+    pub perm: u32,
+    pub ino: u64,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    pub blksize: u32,
+    /// Device number for device nodes (`makedev(major, minor)`), 0 otherwise.
+    pub rdev: u64,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+}
+
+impl InodeAttr {
+    /// The full `st_mode`.
+    pub fn mode(&self) -> u32 {
+        self.kind.mode_bits() | (self.perm & f::S_IALLUGO)
+    }
+
+    /// `struct stat` for these attributes on device `dev`.
+    pub fn to_stat(&self, dev: u64) -> Stat {
+        Stat {
+            dev,
+            ino: self.ino,
+            nlink: self.nlink,
+            mode: self.mode(),
+            uid: self.uid,
+            gid: self.gid,
+            rdev: self.rdev,
+            size: i64::try_from(self.size).unwrap_or(i64::MAX),
+            blksize: i64::from(self.blksize),
+            blocks: i64::try_from(self.blocks).unwrap_or(i64::MAX),
+            atime: self.atime.sec,
+            atime_nsec: self.atime.nsec,
+            mtime: self.mtime.sec,
+            mtime_nsec: self.mtime.nsec,
+            ctime: self.ctime.sec,
+            ctime_nsec: self.ctime.nsec,
+            ..Stat::default()
+        }
+    }
+}
+
+/// One directory entry as a filesystem reports it ("." and ".." excluded: the VFS adds them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub ino: u64,
+    pub kind: InodeKind,
+}
+
+/// Attribute changes for [`Inode::setattr`] (chmod, chown, utimensat, truncate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    /// New permission bits (`S_IALLUGO` part).
+    pub perm: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<Timespec>,
+    pub mtime: Option<Timespec>,
+}
+
+/// One mounted filesystem instance.
+pub trait Filesystem: Send + Sync + Debug {
+    /// The root directory.
+    fn root(&self) -> Arc<dyn Inode>;
+    /// statfs(2) numbers (the VFS fills nothing in).
+    fn statfs(&self) -> SysResult<StatFs>;
+    /// The `st_dev` of every file of this instance.
+    fn dev(&self) -> u64;
+    /// True if every mutation must fail with EROFS.
+    fn is_readonly(&self) -> bool {
+        false
+    }
+}
+
+/// Path-level operations on one file. Names passed in are single components, never empty,
+/// never "." or "..", at most `NAME_MAX` bytes, without '/' (the VFS guarantees it). Permission
+/// checks are done by the VFS before calling.
+pub trait Inode: Send + Sync + Debug {
+    /// Current attributes.
+    fn attr(&self) -> SysResult<InodeAttr>;
+    /// For downcasting to the filesystem's own inode type (rename and link between two inodes
+    /// of the same filesystem).
+    fn as_any(&self) -> &dyn Any;
+
+    /// The child named `name` (ENOENT if absent). Only called on directories.
+    fn lookup(&self, _name: &[u8]) -> SysResult<Arc<dyn Inode>> {
+        Err(Errno::ENOTDIR)
+    }
+    /// All entries of a directory, in a stable order (the VFS snapshots them on open and on
+    /// rewind, which is how getdents64 positions stay meaningful).
+    fn readdir(&self) -> SysResult<Vec<DirEntry>> {
+        Err(Errno::ENOTDIR)
+    }
+    /// The target of a symlink.
+    fn readlink(&self) -> SysResult<Vec<u8>> {
+        Err(Errno::EINVAL)
+    }
+    /// Opens a non-directory for I/O with the raw open(2) `flags` (already checked by the VFS).
+    fn open(&self, _flags: u32) -> SysResult<Box<dyn FileOps>> {
+        Err(Errno::ENXIO)
+    }
+    /// Creates a regular file `name` with permission bits `perm` owned by `creds`.
+    fn create(&self, _name: &[u8], _perm: u32, _creds: &Creds) -> SysResult<Arc<dyn Inode>> {
+        Err(Errno::EPERM)
+    }
+    /// Creates a directory.
+    fn mkdir(&self, _name: &[u8], _perm: u32, _creds: &Creds) -> SysResult<Arc<dyn Inode>> {
+        Err(Errno::EPERM)
+    }
+    /// Creates a device node, fifo or socket (mknod(2)); `rdev` for devices.
+    fn mknod(
+        &self,
+        _name: &[u8],
+        _kind: InodeKind,
+        _perm: u32,
+        _rdev: u64,
+        _creds: &Creds,
+    ) -> SysResult<Arc<dyn Inode>> {
+        Err(Errno::EPERM)
+    }
+    /// Creates a symlink `name` pointing at `target`.
+    fn symlink(&self, _name: &[u8], _target: &[u8], _creds: &Creds) -> SysResult<Arc<dyn Inode>> {
+        Err(Errno::EPERM)
+    }
+    /// Adds a hard link `name` to `target` (same filesystem, not a directory: checked by the VFS).
+    fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> SysResult<()> {
+        Err(Errno::EPERM)
+    }
+    /// Removes the non-directory `name`.
+    fn unlink(&self, _name: &[u8]) -> SysResult<()> {
+        Err(Errno::EPERM)
+    }
+    /// Removes the empty directory `name` (ENOTEMPTY otherwise).
+    fn rmdir(&self, _name: &[u8]) -> SysResult<()> {
+        Err(Errno::EPERM)
+    }
+    /// Moves `old_name` of this directory to `new_name` of `new_dir` (same filesystem),
+    /// replacing a compatible target as rename(2) does (EISDIR, ENOTDIR, ENOTEMPTY).
+    fn rename(&self, _old_name: &[u8], _new_dir: &Arc<dyn Inode>, _new_name: &[u8]) -> SysResult<()> {
+        Err(Errno::EPERM)
+    }
+    /// Changes attributes (truncate with `size`).
+    fn setattr(&self, _attr: &SetAttr) -> SysResult<()> {
+        Err(Errno::EPERM)
+    }
+}
+
+/// I/O on an opened non-directory file (a file description's implementation).
+pub trait FileOps: Send + Sync + Debug {
+    /// Reads at `off` (ignored by non-seekable files).
+    fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize>;
+    /// Writes at `off` (ignored by non-seekable files).
+    fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize>;
+    /// Appends atomically (O_APPEND); returns the bytes written and the new end of file.
+    fn append(&self, buf: &[u8]) -> SysResult<(usize, u64)> {
+        let end = self.size()?;
+        let n = self.write_at(buf, end)?;
+        Ok((n, end.saturating_add(u64::try_from(n).unwrap_or(u64::MAX))))
+    }
+    /// Current size, for SEEK_END and O_APPEND.
+    fn size(&self) -> SysResult<u64> {
+        Ok(0)
+    }
+    /// False for streams (pipes, terminals, sockets): pread/pwrite/lseek fail with ESPIPE.
+    fn is_seekable(&self) -> bool {
+        true
+    }
+    /// ioctl(2); ENOTTY unless implemented.
+    fn ioctl(&self, _mem: &dyn UserMemory, _cmd: u32, _arg: u64) -> SysResult<u64> {
+        Err(Errno::ENOTTY)
+    }
+    /// fstat(2) for files that have no VFS path (host fds); path-backed files never call it.
+    fn stat(&self) -> SysResult<Stat> {
+        Err(Errno::EBADF)
+    }
+    /// fstatfs(2) for files that have no VFS path.
+    fn statfs(&self) -> SysResult<StatFs> {
+        Err(Errno::ENOSYS)
+    }
+}
+
+/// The current wall-clock time, for timestamps. (Host realtime; the sentry has no separate
+/// guest clock yet.)
+pub fn now() -> Timespec {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => Timespec {
+            sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            nsec: i64::from(d.subsec_nanos()),
+        },
+        Err(_) => Timespec::default(),
+    }
+}
+
+/// A fresh anonymous device number (major 0, like the kernel's get_anon_bdev) for a new
+/// filesystem instance.
+pub fn new_anon_dev() -> u64 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT_MINOR: AtomicU32 = AtomicU32::new(16);
+    f::makedev(0, NEXT_MINOR.fetch_add(1, Ordering::Relaxed))
+}
