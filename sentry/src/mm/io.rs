@@ -39,7 +39,8 @@ impl MemoryManager {
         }
         let vend = vma.end;
         if lookup(&inner.pmas, addr).is_none() {
-            self.back_locked(inner, addr, false).map_err(|_| Errno::EFAULT)?;
+            self.back_locked(inner, addr, false)
+                .map_err(|_| Errno::EFAULT)?;
         }
         let (ps, p) = lookup(&inner.pmas, addr).ok_or(Errno::EFAULT)?;
         let off = p.mf_off.checked_add(addr - ps).ok_or(Errno::EFAULT)?;
@@ -47,16 +48,28 @@ impl MemoryManager {
     }
 
     /// Reads into `dst` from `addr`; returns bytes copied and the error that stopped it.
-    fn read_locked(&self, inner: &mut Inner, addr: u64, dst: &mut [u8], need: Need) -> (usize, Option<Errno>) {
+    fn read_locked(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        dst: &mut [u8],
+        need: Need,
+    ) -> (usize, Option<Errno>) {
         let mut done = 0usize;
         while done < dst.len() {
-            let Some(a) = addr.checked_add(done as u64) else { return (done, Some(Errno::EFAULT)) };
+            let Some(a) = addr.checked_add(done as u64) else {
+                return (done, Some(Errno::EFAULT));
+            };
             let (off, avail) = match self.translate(inner, a, need) {
                 Ok(t) => t,
                 Err(e) => return (done, Some(e)),
             };
-            let n = usize::try_from(avail).unwrap_or(usize::MAX).min(dst.len() - done);
-            let Some(chunk) = dst.get_mut(done..done + n) else { return (done, Some(Errno::EFAULT)) };
+            let n = usize::try_from(avail)
+                .unwrap_or(usize::MAX)
+                .min(dst.len() - done);
+            let Some(chunk) = dst.get_mut(done..done + n) else {
+                return (done, Some(Errno::EFAULT));
+            };
             if self.mf.read(off, chunk).is_err() {
                 return (done, Some(Errno::EFAULT));
             }
@@ -65,16 +78,28 @@ impl MemoryManager {
         (done, None)
     }
 
-    fn write_locked(&self, inner: &mut Inner, addr: u64, src: &[u8], need: Need) -> (usize, Option<Errno>) {
+    fn write_locked(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        src: &[u8],
+        need: Need,
+    ) -> (usize, Option<Errno>) {
         let mut done = 0usize;
         while done < src.len() {
-            let Some(a) = addr.checked_add(done as u64) else { return (done, Some(Errno::EFAULT)) };
+            let Some(a) = addr.checked_add(done as u64) else {
+                return (done, Some(Errno::EFAULT));
+            };
             let (off, avail) = match self.translate(inner, a, need) {
                 Ok(t) => t,
                 Err(e) => return (done, Some(e)),
             };
-            let n = usize::try_from(avail).unwrap_or(usize::MAX).min(src.len() - done);
-            let Some(chunk) = src.get(done..done + n) else { return (done, Some(Errno::EFAULT)) };
+            let n = usize::try_from(avail)
+                .unwrap_or(usize::MAX)
+                .min(src.len() - done);
+            let Some(chunk) = src.get(done..done + n) else {
+                return (done, Some(Errno::EFAULT));
+            };
             if self.mf.write(off, chunk).is_err() {
                 return (done, Some(Errno::EFAULT));
             }
@@ -140,7 +165,9 @@ impl MemoryManager {
                 .unwrap_or(buf.len())
                 .min(max_len - out.len())
                 .min(buf.len());
-            let Some(chunk) = buf.get_mut(..want) else { return Err(Errno::EFAULT) };
+            let Some(chunk) = buf.get_mut(..want) else {
+                return Err(Errno::EFAULT);
+            };
             let (n, err) = self.read_locked(&mut inner, a, chunk, Need::Read);
             let got = chunk.get(..n).unwrap_or(&[]);
             if let Some(nul) = got.iter().position(|b| *b == 0) {

@@ -126,7 +126,10 @@ pub enum Backing {
     /// Zero-filled memory.
     Anonymous,
     /// A file, from byte `offset` (page-aligned) at the mapping's start.
-    File { file: Arc<dyn MappedFile>, offset: u64 },
+    File {
+        file: Arc<dyn MappedFile>,
+        offset: u64,
+    },
 }
 
 /// Arguments of [`MemoryManager::mmap`], already decoded from mmap(2)'s flags.
@@ -218,9 +221,15 @@ impl Drop for SharedRange {
 enum Source {
     Anon,
     /// `offset`: file offset of the VMA's start.
-    File { file: Arc<dyn MappedFile>, offset: u64 },
+    File {
+        file: Arc<dyn MappedFile>,
+        offset: u64,
+    },
     /// `offset`: offset within `range` of the VMA's start.
-    Shared { range: Arc<SharedRange>, offset: u64 },
+    Shared {
+        range: Arc<SharedRange>,
+        offset: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -283,7 +292,9 @@ impl Span for Pma {
 
 /// Splits the entry containing `at` (if any) into `[start, at)` and `[at, end)`.
 fn split_at<T: Span>(m: &mut BTreeMap<u64, T>, at: u64) {
-    let Some((&start, v)) = m.range(..at).next_back() else { return };
+    let Some((&start, v)) = m.range(..at).next_back() else {
+        return;
+    };
     if v.end() <= at {
         return;
     }
@@ -301,17 +312,24 @@ fn take_range<T: Span>(m: &mut BTreeMap<u64, T>, start: u64, end: u64) -> Vec<(u
     split_at(m, start);
     split_at(m, end);
     let keys: Vec<u64> = m.range(start..end).map(|(k, _)| *k).collect();
-    keys.into_iter().filter_map(|k| m.remove(&k).map(|v| (k, v))).collect()
+    keys.into_iter()
+        .filter_map(|k| m.remove(&k).map(|v| (k, v)))
+        .collect()
 }
 
 /// The entry containing `addr`.
 fn lookup<T: Span>(m: &BTreeMap<u64, T>, addr: u64) -> Option<(u64, &T)> {
-    m.range(..=addr).next_back().filter(|(_, v)| v.end() > addr).map(|(k, v)| (*k, v))
+    m.range(..=addr)
+        .next_back()
+        .filter(|(_, v)| v.end() > addr)
+        .map(|(k, v)| (*k, v))
 }
 
 /// Whether nothing in `m` intersects `[start, end)`.
 fn is_free<T: Span>(m: &BTreeMap<u64, T>, start: u64, end: u64) -> bool {
-    m.range(..end).next_back().is_none_or(|(_, v)| v.end() <= start)
+    m.range(..end)
+        .next_back()
+        .is_none_or(|(_, v)| v.end() <= start)
 }
 
 /// Platform permissions for a VMA protection (PROT_* and Perms share bit values, but the
@@ -376,7 +394,13 @@ impl MemoryManager {
             Some(b) if b > MMAP_MIN_ADDR => b,
             _ => max_addr,
         };
-        MemoryManager { mf, asp, max_addr, mmap_base, inner: Mutex::new(Inner::default()) }
+        MemoryManager {
+            mf,
+            asp,
+            max_addr,
+            mmap_base,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     /// The platform address space this manager maps into.
@@ -429,7 +453,9 @@ impl MemoryManager {
                     _ => None,
                 },
                 grows_down: v.grows_down,
-                is_heap: inner.brk_base != 0 && start >= inner.brk_base && v.end <= page_align_up(inner.brk_cur).unwrap_or(u64::MAX),
+                is_heap: inner.brk_base != 0
+                    && start >= inner.brk_base
+                    && v.end <= page_align_up(inner.brk_cur).unwrap_or(u64::MAX),
             })
             .collect()
     }
@@ -484,7 +510,11 @@ impl MemoryManager {
             (Backing::Anonymous, Sharing::Private) => Source::Anon,
             (Backing::Anonymous, Sharing::Shared) => {
                 let off = self.mf.allocate(len).map_err(|_| Errno::ENOMEM)?;
-                let range = Arc::new(SharedRange { mf: Arc::clone(&self.mf), off, len });
+                let range = Arc::new(SharedRange {
+                    mf: Arc::clone(&self.mf),
+                    off,
+                    len,
+                });
                 Source::Shared { range, offset: 0 }
             }
             (Backing::File { file, offset }, _) => Source::File { file, offset },
@@ -492,7 +522,13 @@ impl MemoryManager {
         if o.placement == Placement::Fixed {
             self.unmap_locked(&mut inner, start, end)?;
         }
-        let vma = Vma { end, prot, sharing: o.sharing, source, grows_down: o.grows_down };
+        let vma = Vma {
+            end,
+            prot,
+            sharing: o.sharing,
+            source,
+            grows_down: o.grows_down,
+        };
         inner.vmas.insert(start, vma);
         Self::merge_around(&mut inner, start);
         if o.populate {
@@ -539,7 +575,9 @@ impl MemoryManager {
 
     /// Merges the VMA at `start` with its neighbours when they are indistinguishable.
     fn merge_around(inner: &mut Inner, start: u64) {
-        let Some(cur) = inner.vmas.get(&start).cloned() else { return };
+        let Some(cur) = inner.vmas.get(&start).cloned() else {
+            return;
+        };
         // With the next one.
         if let Some(next) = inner.vmas.get(&cur.end).cloned()
             && Self::mergeable(&cur, start, &next)
@@ -570,13 +608,29 @@ impl MemoryManager {
         let a_len = a.end - a_start;
         match (&a.source, &b.source) {
             (Source::Anon, Source::Anon) => true,
-            (Source::File { file: fa, offset: oa }, Source::File { file: fb, offset: ob }) => {
+            (
+                Source::File {
+                    file: fa,
+                    offset: oa,
+                },
+                Source::File {
+                    file: fb,
+                    offset: ob,
+                },
+            ) => {
                 Arc::as_ptr(fa).cast::<()>() == Arc::as_ptr(fb).cast::<()>()
                     && oa.checked_add(a_len) == Some(*ob)
             }
-            (Source::Shared { range: ra, offset: oa }, Source::Shared { range: rb, offset: ob }) => {
-                Arc::ptr_eq(ra, rb) && oa.checked_add(a_len) == Some(*ob)
-            }
+            (
+                Source::Shared {
+                    range: ra,
+                    offset: oa,
+                },
+                Source::Shared {
+                    range: rb,
+                    offset: ob,
+                },
+            ) => Arc::ptr_eq(ra, rb) && oa.checked_add(a_len) == Some(*ob),
             _ => false,
         }
     }
@@ -592,7 +646,10 @@ impl MemoryManager {
             return Err(Errno::EINVAL);
         }
         let len = page_align_up(len).ok_or(Errno::EINVAL)?;
-        let end = addr.checked_add(len).filter(|e| *e <= self.max_addr).ok_or(Errno::EINVAL)?;
+        let end = addr
+            .checked_add(len)
+            .filter(|e| *e <= self.max_addr)
+            .ok_or(Errno::EINVAL)?;
         let mut inner = self.lock();
         self.unmap_locked(&mut inner, addr, end)
     }
@@ -600,7 +657,8 @@ impl MemoryManager {
     /// Removes VMAs and backing in `[start, end)`.
     fn unmap_locked(&self, inner: &mut Inner, start: u64, end: u64) -> SysResult<()> {
         take_range(&mut inner.vmas, start, end);
-        self.drop_pmas(inner, start, end).map_err(|e| Self::platform_failed(inner, e))
+        self.drop_pmas(inner, start, end)
+            .map_err(|e| Self::platform_failed(inner, e))
     }
 
     /// Removes the PMAs in `[start, end)`: unmaps them in the platform and frees owned pages.
@@ -837,7 +895,9 @@ impl MemoryManager {
     ) -> SysResult<()> {
         let old_end = old + old_len;
         let mut vmas = take_range(&mut inner.vmas, old, old_end);
-        let Some((_, mut vma)) = vmas.pop() else { return Err(Errno::EFAULT) };
+        let Some((_, mut vma)) = vmas.pop() else {
+            return Err(Errno::EFAULT);
+        };
         vma.end = new + new_len;
         let pmas = take_range(&mut inner.pmas, old, old_end);
         if pmas.iter().any(|(_, p)| p.mapped.is_some())
@@ -897,17 +957,32 @@ impl MemoryManager {
         if !Self::fully_mapped(&inner, addr, end) {
             return Err(Errno::ENOMEM);
         }
-        let pieces: Vec<(u64, u64, Sharing, Option<(u64, Arc<SharedRange>)>)> = inner
+        // The VMA pieces inside [addr, end): sharing, and (offset, range) if shared anonymous.
+        struct Piece {
+            start: u64,
+            end: u64,
+            sharing: Sharing,
+            shared: Option<(u64, Arc<SharedRange>)>,
+        }
+        let pieces: Vec<Piece> = inner
             .vmas
             .range(..end)
             .rev()
             .take_while(|(_, v)| v.end > addr)
             .map(|(&s, v)| {
+                let from = s.max(addr);
                 let shared = match &v.source {
-                    Source::Shared { range, offset } => Some((*offset, Arc::clone(range))),
+                    Source::Shared { range, offset } => {
+                        Some((offset.saturating_add(from - s), Arc::clone(range)))
+                    }
                     _ => None,
                 };
-                (s.max(addr), v.end.min(end), v.sharing, shared.map(|(o, r)| (o + (s.max(addr) - s), r)))
+                Piece {
+                    start: from,
+                    end: v.end.min(end),
+                    sharing: v.sharing,
+                    shared,
+                }
             })
             .collect();
         match act {
@@ -918,23 +993,29 @@ impl MemoryManager {
                 Err(BackErr::Io) => Err(Errno::EFAULT),
                 Ok(()) => Ok(()),
             },
-            Act::Free if pieces.iter().any(|p| p.2 == Sharing::Shared) => Err(Errno::EINVAL),
+            Act::Free if pieces.iter().any(|p| p.sharing == Sharing::Shared) => Err(Errno::EINVAL),
             // madvise(2) MADV_DONTNEED: private mappings refault as zero-fill (anonymous) or
             // the file's contents; shared mappings keep their data. Dropping the PMAs gives
             // exactly that: private pages are freed, shared ones just unmapped.
-            Act::Drop | Act::Free => {
-                self.drop_pmas(&mut inner, addr, end).map_err(|e| Self::platform_failed(&mut inner, e))
-            }
+            Act::Drop | Act::Free => self
+                .drop_pmas(&mut inner, addr, end)
+                .map_err(|e| Self::platform_failed(&mut inner, e)),
             // MADV_REMOVE: frees the backing of shared mappings (reads as zero afterwards);
             // EINVAL on private ones.
             Act::Remove => {
-                if pieces.iter().any(|p| p.2 == Sharing::Private || p.3.is_none()) {
+                if pieces
+                    .iter()
+                    .any(|p| p.sharing == Sharing::Private || p.shared.is_none())
+                {
                     return Err(Errno::EINVAL);
                 }
-                for (s, e, _, shared) in &pieces {
-                    if let Some((off, range)) = shared {
-                        let len = (e - s).min(range.len.saturating_sub(*off));
-                        let _ = range.off.checked_add(*off).map(|o| self.mf.decommit(o, len));
+                for p in &pieces {
+                    if let Some((off, range)) = &p.shared {
+                        let len = (p.end - p.start).min(range.len.saturating_sub(*off));
+                        let _ = range
+                            .off
+                            .checked_add(*off)
+                            .map(|o| self.mf.decommit(o, len));
                     }
                 }
                 Ok(())
@@ -953,11 +1034,17 @@ impl MemoryManager {
             Some((_, v)) => v.clone(),
             None => {
                 if !self.grow_stack(&mut inner, addr) {
-                    return Err(FaultError::Segv { code: si_code::SEGV_MAPERR });
+                    return Err(FaultError::Segv {
+                        code: si_code::SEGV_MAPERR,
+                    });
                 }
                 match lookup(&inner.vmas, addr) {
                     Some((_, v)) => v.clone(),
-                    None => return Err(FaultError::Segv { code: si_code::SEGV_MAPERR }),
+                    None => {
+                        return Err(FaultError::Segv {
+                            code: si_code::SEGV_MAPERR,
+                        });
+                    }
                 }
             }
         };
@@ -973,7 +1060,9 @@ impl MemoryManager {
             ok.contains(access)
         };
         if !allowed {
-            return Err(FaultError::Segv { code: si_code::SEGV_ACCERR });
+            return Err(FaultError::Segv {
+                code: si_code::SEGV_ACCERR,
+            });
         }
         let page = page_align_down(addr);
         if let Some((_, p)) = lookup(&inner.pmas, page)
@@ -982,7 +1071,9 @@ impl MemoryManager {
             // Already mapped with everything the VMA allows: the access exceeded it (ptrace
             // cannot report the access type, so this is how a write to a read-only page
             // shows up).
-            return Err(FaultError::Segv { code: si_code::SEGV_ACCERR });
+            return Err(FaultError::Segv {
+                code: si_code::SEGV_ACCERR,
+            });
         }
         match self.back_locked(&mut inner, addr, true) {
             Ok(()) => Ok(()),
@@ -996,7 +1087,9 @@ impl MemoryManager {
     /// expand_downwards), keeping the guard gap to the VMA below.
     fn grow_stack(&self, inner: &mut Inner, addr: u64) -> bool {
         let page = page_align_down(addr);
-        let Some((&start, v)) = inner.vmas.range(page..).next() else { return false };
+        let Some((&start, v)) = inner.vmas.range(page..).next() else {
+            return false;
+        };
         if !v.grows_down || !matches!(v.source, Source::Anon) || v.end - page > STACK_GROW_LIMIT {
             return false;
         }
@@ -1054,7 +1147,11 @@ impl MemoryManager {
         // Find the holes in [cs, ce) and fill them.
         let mut holes = Vec::new();
         let mut cur = cs;
-        let first = inner.pmas.range(..cs).next_back().filter(|(_, p)| p.end > cs);
+        let first = inner
+            .pmas
+            .range(..cs)
+            .next_back()
+            .filter(|(_, p)| p.end > cs);
         for (&s, p) in first.into_iter().chain(inner.pmas.range(cs..ce)) {
             if s > cur {
                 holes.push((cur, s));
@@ -1082,7 +1179,9 @@ impl MemoryManager {
             }
         }
         for (s, len, off) in todo {
-            self.asp.map(s, len, off, perms).map_err(BackErr::Platform)?;
+            self.asp
+                .map(s, len, off, perms)
+                .map_err(BackErr::Platform)?;
         }
         Ok(())
     }
@@ -1094,7 +1193,12 @@ impl MemoryManager {
             Source::Anon => {
                 // Fresh MemoryFile ranges read as zero: nothing to write.
                 let off = self.mf.allocate(len).map_err(|_| BackErr::NoMem)?;
-                Ok(Pma { end: e, mf_off: off, owned: true, mapped: None })
+                Ok(Pma {
+                    end: e,
+                    mf_off: off,
+                    owned: true,
+                    mapped: None,
+                })
             }
             Source::Shared { range, offset } => {
                 let rel = offset.checked_add(s - vstart).ok_or(BackErr::Io)?;
@@ -1103,7 +1207,12 @@ impl MemoryManager {
                 if rel.checked_add(len).is_none_or(|r| r > range.len) {
                     return Err(BackErr::Io);
                 }
-                Ok(Pma { end: e, mf_off: range.off + rel, owned: false, mapped: None })
+                Ok(Pma {
+                    end: e,
+                    mf_off: range.off + rel,
+                    owned: false,
+                    mapped: None,
+                })
             }
             Source::File { file, offset } => {
                 let foff = offset.checked_add(s - vstart).ok_or(BackErr::Io)?;
@@ -1111,7 +1220,9 @@ impl MemoryManager {
                 let mut buf = vec![0u8; n];
                 let mut done = 0usize;
                 while done < n {
-                    let Some(rest) = buf.get_mut(done..) else { break };
+                    let Some(rest) = buf.get_mut(done..) else {
+                        break;
+                    };
                     let at = foff.checked_add(done as u64).ok_or(BackErr::Io)?;
                     match file.read_at(at, rest) {
                         Ok(0) => break, // EOF: the rest stays zero.
@@ -1127,7 +1238,12 @@ impl MemoryManager {
                     let _ = self.mf.free(off, len);
                     return Err(BackErr::NoMem);
                 }
-                Ok(Pma { end: e, mf_off: off, owned: true, mapped: None })
+                Ok(Pma {
+                    end: e,
+                    mf_off: off,
+                    owned: true,
+                    mapped: None,
+                })
             }
         }
     }
