@@ -404,7 +404,12 @@ impl TempDir {
             path: unique_tmp_path("dir"),
         };
         check!(
-            syscall!(libc::SYS_mkdirat, libc::AT_FDCWD, dir.path.as_c_str(), 0o755),
+            syscall!(
+                libc::SYS_mkdirat,
+                libc::AT_FDCWD,
+                dir.path.as_c_str(),
+                0o755
+            ),
             succeeds()
         );
         Ok(dir)
@@ -456,7 +461,11 @@ impl CwdGuard {
     /// Remembers the current working directory.
     pub fn new() -> Result<CwdGuard, String> {
         Ok(CwdGuard {
-            saved: Fd::open(c".", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?,
+            saved: Fd::open(
+                c".",
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                0,
+            )?,
         })
     }
 }
@@ -526,7 +535,10 @@ mod tests {
             .verify("f()", "l", 2, 0)
             .err()
             .unwrap_or_default();
-        assert_eq!(err, "l: `f()` returned 2 (0x2), expected success with 1 (0x1)");
+        assert_eq!(
+            err,
+            "l: `f()` returned 2 (0x2), expected success with 1 (0x1)"
+        );
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub enum Status {
     Crashed,
 }
 
+impl Status {
+    /// True when the binary printed an outcome for the test (it did not die inside it).
+    pub fn is_finished(self) -> bool {
+        self != Status::Crashed
+    }
+}
+
 /// Per-test outcomes of one run, by test name.
 pub type Results = BTreeMap<String, Status>;
 
@@ -104,7 +111,9 @@ pub fn parse_expected(text: &str) -> Result<BTreeSet<String>, String> {
         }
         let lineno = i + 1;
         if entry.contains(char::is_whitespace) {
-            return Err(format!("line {lineno}: `{entry}` is not a single test name"));
+            return Err(format!(
+                "line {lineno}: `{entry}` is not a single test name"
+            ));
         }
         if comment.is_none_or(|c| c.trim().is_empty()) && !block_has_comment {
             return Err(format!(
@@ -249,7 +258,10 @@ mod tests {
         assert_eq!(r.get("read_closed_fd_fails_ebadf"), Some(&Status::Passed));
         assert_eq!(r.get("open_missing_fails_enoent"), Some(&Status::Failed));
         assert_eq!(r.get("skipped_one"), Some(&Status::Ignored));
-        assert_eq!(r.get("mmap_zero_length_fails_einval"), Some(&Status::Crashed));
+        assert_eq!(
+            r.get("mmap_zero_length_fails_einval"),
+            Some(&Status::Crashed)
+        );
         assert_eq!(r.len(), 4, "{r:?}");
     }
 
@@ -330,7 +342,10 @@ mod tests {
         assert_eq!(r.unexpected_passes, vec!["unexp_pass".to_owned()]);
         assert_eq!(r.stale_entries, vec!["gone".to_owned()]);
         assert_eq!(r.failed(), 4);
-        assert!(r.problems().contains("unexp_pass: unexpected pass (remove it from the list)"));
+        assert!(
+            r.problems()
+                .contains("unexp_pass: unexpected pass (remove it from the list)")
+        );
     }
 
     #[test]

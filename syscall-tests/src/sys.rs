@@ -143,10 +143,7 @@ impl Mapping {
 
     /// Copies `len` bytes at `offset` out of the mapping (needs PROT_READ).
     pub fn read(&self, offset: usize, len: usize) -> Result<Vec<u8>, String> {
-        ensure!(
-            self.prot & libc::PROT_READ != 0,
-            "mapping is not readable"
-        );
+        ensure!(self.prot & libc::PROT_READ != 0, "mapping is not readable");
         self.in_bounds(offset, len)?;
         let base = self.addr + offset;
         Ok((0..len)
@@ -161,10 +158,7 @@ impl Mapping {
 
     /// Copies `data` into the mapping at `offset` (needs PROT_WRITE).
     pub fn write(&mut self, offset: usize, data: &[u8]) -> Outcome {
-        ensure!(
-            self.prot & libc::PROT_WRITE != 0,
-            "mapping is not writable"
-        );
+        ensure!(self.prot & libc::PROT_WRITE != 0, "mapping is not writable");
         self.in_bounds(offset, data.len())?;
         let base = self.addr + offset;
         for (i, b) in data.iter().enumerate() {

@@ -1,5 +1,79 @@
-//! The sentry's virtual filesystem. (Module docs to be written by the vfs owner.)
+//! The sentry's virtual filesystem: dentries and mounts, path resolution, open file
+//! descriptions, and the filesystems behind them.
+//!
+//! Key types:
+//! - [`MountNamespace`], [`VfsPath`] (a (mount, dentry) location), [`Lookup`] (a path walk
+//!   from a root and a start directory by some [`Creds`]) — in `mount.rs` and `lookup.rs`;
+//! - [`OpenFile`] (an open file description; closed by `Drop`) — in `file.rs`;
+//! - the traits filesystems implement: [`Filesystem`], [`Inode`], [`FileOps`] — in `inode.rs`;
+//! - filesystems: [`tmpfs`] (in-memory; also the base of [`devfs`]), [`p9fs`] (the rootfs and
+//!   bind mounts served by the gofer over 9P2000.L), and [`hostfd`] (stdio fds handed in by the
+//!   runtime). Character devices (`/dev/null`...) live in `device.rs` and are opened by device
+//!   number from whichever filesystem holds the node, as on Linux.
+//!
+//! Neighbours: the sentry's syscall handlers call [`Lookup`] and [`OpenFile`]; its `mm` reads
+//! file pages through [`OpenFile::pread`]; [`memfile`] is the MemoryFile (owned by the mm
+//! work); [`p9client`] is the 9P client (owned by the p9 work) that [`p9fs`] is built on.
+//!
+//! Permission checks (mode bits, uid/gid/groups, uid 0 as CAP_DAC_OVERRIDE) are done here in
+//! the core (`perm.rs`), not in the filesystems.
+//!
+//! # Lock order
+//! 1. `Mount::children` (mount table of one mount),
+//! 2. `Dentry::children` — never two at once (rename updates the cache one directory at a
+//!    time); `Dentry::link` may be taken while holding a `children` lock, not the reverse,
+//! 3. filesystem-internal locks (tmpfs: the filesystem's rename lock, then inode `state`
+//!    locks, parents before children, two directories in address order),
+//! 4. `OpenFile::pos`, then `OpenFile::dir`; FileOps may take filesystem locks under `pos`.
+//!
+//! Nothing here blocks while holding a lock except p9fs round trips (under a p9fs inode's
+//! cache lock) and hostfd reads (which hold no VFS lock).
 #![deny(unsafe_code)]
 
+pub mod device;
+pub mod devfs;
+mod file;
+pub mod hostfd;
+mod inode;
+mod lookup;
 pub mod memfile;
+mod mount;
 pub mod p9client;
+pub mod p9fs;
+pub mod perm;
+pub mod tmpfs;
+
+pub use abi::{Errno, SysResult};
+pub use file::OpenFile;
+pub use inode::{
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now,
+};
+pub use lookup::Lookup;
+pub use mount::{Dentry, Mount, MountNamespace, VfsPath};
+
+/// Filesystem credentials of the caller. uid 0 bypasses rw permission checks
+/// (CAP_DAC_OVERRIDE) and needs at least one x bit for exec/search... as Linux does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    /// Filesystem (effective) user id.
+    pub uid: u32,
+    /// Filesystem (effective) group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl Creds {
+    /// uid 0, gid 0, no supplementary groups.
+    pub fn root() -> Creds {
+        Creds::default()
+    }
+}
+
+/// Guest memory, implemented by the sentry's mm (used by ioctl).
+pub trait UserMemory {
+    /// Copies `dst.len()` bytes from guest address `addr` (EFAULT if unmapped).
+    fn copy_in(&self, addr: u64, dst: &mut [u8]) -> SysResult<()>;
+    /// Copies `src` to guest address `addr` (EFAULT if unmapped).
+    fn copy_out(&self, addr: u64, src: &[u8]) -> SysResult<()>;
+}

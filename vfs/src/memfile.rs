@@ -120,9 +120,14 @@ fn lock(m: &Mutex<Alloc>) -> MutexGuard<'_, Alloc> {
 }
 
 impl MemoryFile {
+    /// Creates a memory file of [`DEFAULT_SIZE`] bytes, sparse, and maps it.
+    pub fn new() -> Result<MemoryFile, MemoryFileError> {
+        MemoryFile::with_size(DEFAULT_SIZE)
+    }
+
     /// Creates a memory file of `size` bytes (page-aligned, non-zero), sparse, and maps it.
-    pub fn new(size: u64) -> Result<MemoryFile, MemoryFileError> {
-        if size == 0 || size % PAGE_SIZE != 0 {
+    pub fn with_size(size: u64) -> Result<MemoryFile, MemoryFileError> {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryFileError::BadSize(size));
         }
         let size_off = libc::off_t::try_from(size).map_err(|_| MemoryFileError::BadSize(size))?;
@@ -227,12 +232,12 @@ impl MemoryFile {
         let mut start = off;
         let mut flen = len;
         // Coalesce with the previous free range if it ends at `off`.
-        if let Some((&ps, &pl)) = a.free.range(..off).next_back() {
-            if ps + pl == off {
-                a.free.remove(&ps);
-                start = ps;
-                flen += pl;
-            }
+        if let Some((&ps, &pl)) = a.free.range(..off).next_back()
+            && ps + pl == off
+        {
+            a.free.remove(&ps);
+            start = ps;
+            flen += pl;
         }
         // ... and with the next one if it starts at our end.
         let end = off + len;
@@ -289,7 +294,7 @@ impl MemoryFile {
     }
 
     fn check_pages(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
-        if off % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !off.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryFileError::Range { off, len });
         }
         self.check(off, len).map(|_| ())
@@ -377,7 +382,7 @@ mod tests {
     use super::*;
 
     fn mf() -> MemoryFile {
-        MemoryFile::new(1 << 30).expect("memfd")
+        MemoryFile::with_size(1 << 30).expect("memfd")
     }
 
     #[test]
@@ -423,7 +428,7 @@ mod tests {
 
     #[test]
     fn out_of_bounds_is_an_error_not_a_panic() {
-        let m = MemoryFile::new(PAGE_SIZE * 4).unwrap();
+        let m = MemoryFile::with_size(PAGE_SIZE * 4).unwrap();
         let mut buf = [0u8; 8];
         assert!(matches!(
             m.read(PAGE_SIZE * 4 - 4, &mut buf),
@@ -450,9 +455,17 @@ mod tests {
             Err(MemoryFileError::Exhausted(_))
         ));
         assert!(matches!(
-            MemoryFile::new(123),
+            MemoryFile::with_size(123),
             Err(MemoryFileError::BadSize(123))
         ));
+    }
+
+    #[test]
+    fn default_size_is_sparse_and_usable() {
+        let m = MemoryFile::new().unwrap();
+        assert_eq!(m.size(), DEFAULT_SIZE);
+        let off = m.allocate(PAGE_SIZE).unwrap();
+        m.write(off, b"x").unwrap();
     }
 
     #[test]

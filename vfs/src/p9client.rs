@@ -1,18 +1,60 @@
 //! Synchronous 9P2000.L client over a connected Unix stream socket to the gofer.
 //!
-//! API contract shared by the gofer/p9 work (which implements the bodies) and the vfs p9fs
-//! filesystem (which calls them). The bodies below are placeholders until the p9 work lands.
+//! Key types: [`Client`] (one connection: version negotiation, tags, fid numbers) and [`Fid`]
+//! (one server fid; Tclunk on `Drop`). The vfs p9 filesystem calls these; the gofer crate is
+//! the server; the wire format is crate `p9`.
+//!
+//! Shortcuts, written down:
+//! - **One request in flight per connection.** `Client::conn` is a `Mutex` held from writing a
+//!   request until its reply is read, so concurrent callers are serialized. Tags are still
+//!   unique per request, and [`Fid::walk_getattr`] pipelines two requests under one lock hold
+//!   (one round trip). A reader thread dispatching replies by tag is the next step when more
+//!   concurrency is needed.
+//! - **A broken connection stays broken.** After an I/O error or a reply that does not match
+//!   its request, the stream may be out of sync, so every later call fails with EIO.
+//!
+//! Errors: a server Rlerror becomes that `Errno`; socket failures and protocol violations are
+//! `EIO` (logged with `tracing`).
+//!
+//! Lock order: `Client::conn` before nothing; `Client::fids` is taken alone (never while
+//! holding `conn`), and a `Fid` is never dropped while `conn` is held (its Drop sends Tclunk).
 
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use abi::{Errno, SysResult};
-use p9::{Attr, DirEntry, Qid, StatFs};
+use p9::{Attr, DirEntry, Qid, Rmessage, SetAttr, StatFs, Tmessage};
 
-/// A connection to one 9P server. Thread-safe: concurrent calls are allowed (tagged requests).
+/// The msize the client proposes (the server may lower it).
+pub const DEFAULT_MSIZE: u32 = 512 * 1024;
+/// Below this a Rgetattr or a useful Rread does not fit; refuse such servers.
+const MIN_MSIZE: u32 = 4096;
+/// `P9_GETATTR_BASIC`: everything stat(2) needs.
+const GETATTR_BASIC: u64 = p9::getattr::BASIC;
+
+/// A connection to one 9P server. Thread-safe: calls from several threads are serialized
+/// (see the module doc).
 #[derive(Debug)]
 pub struct Client {
-    _sock: UnixStream,
+    conn: Mutex<Conn>,
+    fids: Mutex<FidPool>,
+    msize: u32,
+}
+
+#[derive(Debug)]
+struct Conn {
+    sock: UnixStream,
+    next_tag: u16,
+    is_broken: bool,
+    buf: Vec<u8>,
+}
+
+/// Fid numbers: a counter plus a free list of clunked numbers.
+#[derive(Debug, Default)]
+struct FidPool {
+    next: u32,
+    free: Vec<u32>,
 }
 
 /// An open fid on the server; clunked (Tclunk) when dropped.
@@ -22,51 +64,608 @@ pub struct Fid {
     pub fid: u32,
 }
 
+impl Conn {
+    fn tag(&mut self) -> u16 {
+        let t = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        if self.next_tag == p9::NOTAG {
+            self.next_tag = 0;
+        }
+        t
+    }
+
+    /// Reads one reply frame of at most `msize` bytes.
+    fn read_reply(&mut self, msize: u32) -> SysResult<(u16, Rmessage)> {
+        let mut prefix = [0u8; 4];
+        self.sock.read_exact(&mut prefix).map_err(io_err)?;
+        let size = p9::frame_size(prefix, msize).map_err(proto_err)?;
+        let mut frame = vec![0u8; size];
+        let (head, body) = frame.split_at_mut(4);
+        head.copy_from_slice(&prefix);
+        self.sock.read_exact(body).map_err(io_err)?;
+        Rmessage::decode(&frame, msize).map_err(proto_err)
+    }
+
+    /// Sends `msgs` back to back (one write), then reads one reply per request, in order.
+    /// The outer error is a connection failure; each inner result is that request's outcome.
+    fn exchange(&mut self, msgs: &[Tmessage], msize: u32) -> SysResult<Vec<SysResult<Rmessage>>> {
+        if self.is_broken {
+            return Err(Errno::EIO);
+        }
+        let res = self.exchange_inner(msgs, msize);
+        if res.is_err() {
+            self.is_broken = true;
+        }
+        res
+    }
+
+    fn exchange_inner(
+        &mut self,
+        msgs: &[Tmessage],
+        msize: u32,
+    ) -> SysResult<Vec<SysResult<Rmessage>>> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut tags = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let tag = match m {
+                Tmessage::Version { .. } => p9::NOTAG,
+                _ => self.tag(),
+            };
+            m.encode(tag, &mut buf).map_err(|e| {
+                tracing::debug!(target: "vfs::p9client", ?e, "request not encodable");
+                Errno::EINVAL
+            })?;
+            tags.push(tag);
+        }
+        let written = self.sock.write_all(&buf).map_err(io_err);
+        self.buf = buf;
+        written?;
+        let mut out = Vec::with_capacity(msgs.len());
+        for want in tags {
+            let (tag, reply) = self.read_reply(msize)?;
+            if tag != want {
+                tracing::warn!(target: "vfs::p9client", tag, want, "reply tag mismatch");
+                return Err(Errno::EIO);
+            }
+            out.push(match reply {
+                Rmessage::Lerror { ecode } => Err(u16::try_from(ecode)
+                    .ok()
+                    .filter(|&e| e != 0)
+                    .map_or(Errno::EIO, Errno::from_raw)),
+                r => Ok(r),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn io_err(e: std::io::Error) -> Errno {
+    tracing::warn!(target: "vfs::p9client", ?e, "gofer connection i/o error");
+    Errno::EIO
+}
+
+fn proto_err(e: p9::P9Error) -> Errno {
+    tracing::warn!(target: "vfs::p9client", ?e, "malformed reply from gofer");
+    Errno::EIO
+}
+
+/// A reply of the wrong type for its request: the server is broken.
+fn unexpected(r: &Rmessage) -> Errno {
+    tracing::warn!(target: "vfs::p9client", ?r, "unexpected reply type");
+    Errno::EIO
+}
+
 impl Client {
     /// Negotiates the version (Tversion "9P2000.L", msize) over `sock`.
     pub fn new(sock: UnixStream) -> SysResult<Arc<Client>> {
-        Ok(Arc::new(Client { _sock: sock }))
+        let mut conn = Conn {
+            sock,
+            next_tag: 0,
+            is_broken: false,
+            buf: Vec::new(),
+        };
+        let req = Tmessage::Version {
+            msize: DEFAULT_MSIZE,
+            version: p9::VERSION_9P2000_L.to_vec(),
+        };
+        let reply = conn
+            .exchange(std::slice::from_ref(&req), DEFAULT_MSIZE)?
+            .pop()
+            .ok_or(Errno::EIO)??;
+        let msize = match reply {
+            Rmessage::Version { msize, version } if version == p9::VERSION_9P2000_L => msize,
+            Rmessage::Version { .. } => return Err(Errno::EPROTONOSUPPORT),
+            r => return Err(unexpected(&r)),
+        };
+        if !(MIN_MSIZE..=DEFAULT_MSIZE).contains(&msize) {
+            tracing::warn!(target: "vfs::p9client", msize, "unusable msize from server");
+            return Err(Errno::EPROTO);
+        }
+        Ok(Arc::new(Client {
+            conn: Mutex::new(conn),
+            fids: Mutex::new(FidPool::default()),
+            msize,
+        }))
     }
+
+    /// The negotiated maximum message size.
+    pub fn msize(&self) -> u32 {
+        self.msize
+    }
+
     /// Tattach to the export root.
-    pub fn attach(self: &Arc<Self>, _aname: &[u8]) -> SysResult<(Fid, Qid)> {
-        Err(Errno::ENOSYS)
+    pub fn attach(self: &Arc<Self>, aname: &[u8]) -> SysResult<(Fid, Qid)> {
+        let fid = self.alloc_fid()?;
+        let res = self.rpc(Tmessage::Attach {
+            fid,
+            afid: p9::NOFID,
+            uname: Vec::new(),
+            aname: aname.to_vec(),
+            n_uname: 0,
+        });
+        match res {
+            Ok(Rmessage::Attach { qid }) => Ok((self.adopt(fid), qid)),
+            Ok(r) => {
+                // The server created the fid; clunk it through Drop.
+                drop(self.adopt(fid));
+                Err(unexpected(&r))
+            }
+            Err(e) => {
+                self.release_fid(fid);
+                Err(e)
+            }
+        }
+    }
+
+    fn lock(&self) -> SysResult<MutexGuard<'_, Conn>> {
+        self.conn.lock().map_err(|_| Errno::EIO)
+    }
+
+    /// One request, one reply.
+    fn rpc(&self, msg: Tmessage) -> SysResult<Rmessage> {
+        let mut conn = self.lock()?;
+        conn.exchange(std::slice::from_ref(&msg), self.msize)?
+            .pop()
+            .ok_or(Errno::EIO)?
+    }
+
+    fn alloc_fid(&self) -> SysResult<u32> {
+        let mut pool = self.fids.lock().map_err(|_| Errno::EIO)?;
+        if let Some(f) = pool.free.pop() {
+            return Ok(f);
+        }
+        let f = pool.next;
+        if f == p9::NOFID {
+            return Err(Errno::ENFILE);
+        }
+        pool.next = f.wrapping_add(1);
+        Ok(f)
+    }
+
+    fn release_fid(&self, fid: u32) {
+        if let Ok(mut pool) = self.fids.lock() {
+            pool.free.push(fid);
+        }
+    }
+
+    fn adopt(self: &Arc<Self>, fid: u32) -> Fid {
+        Fid {
+            client: Arc::clone(self),
+            fid,
+        }
+    }
+}
+
+impl Drop for Fid {
+    fn drop(&mut self) {
+        // Errors are ignored: the fid is gone either way (clunk(5): "the fid is clunked even
+        // if the remove fails"), and a dead connection has no fids left to leak.
+        let _ = self.client.rpc(Tmessage::Clunk { fid: self.fid });
+        self.client.release_fid(self.fid);
     }
 }
 
 impl Fid {
     /// Twalk: a new fid for `names` walked from this one (empty `names` clones the fid).
-    /// Fails with the walk error if not all components exist.
-    pub fn walk(&self, _names: &[&[u8]]) -> SysResult<(Fid, Vec<Qid>)> {
-        Err(Errno::ENOSYS)
+    /// Fails with the walk error if not all components exist. More than 16 names are walked
+    /// in several requests.
+    pub fn walk(&self, names: &[&[u8]]) -> SysResult<(Fid, Vec<Qid>)> {
+        let client = &self.client;
+        let newfid = client.alloc_fid()?;
+        let mut chunks = names.chunks(p9::MAX_WALK_ELEMS);
+        let first: &[&[u8]] = chunks.next().unwrap_or_default();
+        let mut qids = self.walk_raw(self.fid, newfid, first).inspect_err(|_| {
+            client.release_fid(newfid);
+        })?;
+        let fid = client.adopt(newfid);
+        for chunk in chunks {
+            // The new fid walks itself onward; on failure `fid` is clunked by Drop.
+            qids.extend(self.walk_raw(newfid, newfid, chunk)?);
+        }
+        Ok((fid, qids))
     }
-    /// Walk one name and getattr the result (two pipelined requests, one round trip when the
-    /// server supports it).
-    pub fn walk_getattr(&self, _name: &[u8]) -> SysResult<(Fid, Attr)> {
-        Err(Errno::ENOSYS)
+
+    /// One Twalk of at most 16 names. A partial Rwalk (fewer qids than names) means the
+    /// server did not create `newfid`; it is reported as ENOENT.
+    fn walk_raw(&self, fid: u32, newfid: u32, names: &[&[u8]]) -> SysResult<Vec<Qid>> {
+        let msg = Tmessage::Walk {
+            fid,
+            newfid,
+            names: names.iter().map(|n| n.to_vec()).collect(),
+        };
+        match self.client.rpc(msg)? {
+            Rmessage::Walk { qids } if qids.len() == names.len() => Ok(qids),
+            Rmessage::Walk { .. } => Err(Errno::ENOENT),
+            r => Err(unexpected(&r)),
+        }
     }
+
+    /// Walk one name and getattr the result (two pipelined requests, one round trip).
+    pub fn walk_getattr(&self, name: &[u8]) -> SysResult<(Fid, Attr)> {
+        let client = &self.client;
+        let newfid = client.alloc_fid()?;
+        let msgs = [
+            Tmessage::Walk {
+                fid: self.fid,
+                newfid,
+                names: vec![name.to_vec()],
+            },
+            Tmessage::Getattr {
+                fid: newfid,
+                request_mask: GETATTR_BASIC,
+            },
+        ];
+        // The lock guard is dropped at the end of this statement, before any Fid is dropped.
+        let replies = client
+            .lock()
+            .and_then(|mut conn| conn.exchange(&msgs, client.msize));
+        let mut replies = match replies {
+            Ok(r) => r.into_iter(),
+            Err(e) => {
+                client.release_fid(newfid);
+                return Err(e);
+            }
+        };
+        let walk = replies.next().ok_or(Errno::EIO)?;
+        let getattr = replies.next().ok_or(Errno::EIO)?;
+        match walk {
+            Ok(Rmessage::Walk { qids }) if qids.len() == 1 => {}
+            Ok(Rmessage::Walk { .. }) => {
+                client.release_fid(newfid);
+                return Err(Errno::ENOENT);
+            }
+            Ok(r) => {
+                client.release_fid(newfid);
+                return Err(unexpected(&r));
+            }
+            Err(e) => {
+                client.release_fid(newfid);
+                return Err(e);
+            }
+        }
+        let fid = client.adopt(newfid);
+        match getattr? {
+            Rmessage::Getattr(attr) => Ok((fid, attr)),
+            r => Err(unexpected(&r)),
+        }
+    }
+
     /// Tgetattr with P9_GETATTR_BASIC.
     pub fn getattr(&self) -> SysResult<Attr> {
-        Err(Errno::ENOSYS)
+        match self.client.rpc(Tmessage::Getattr {
+            fid: self.fid,
+            request_mask: GETATTR_BASIC,
+        })? {
+            Rmessage::Getattr(a) => Ok(a),
+            r => Err(unexpected(&r)),
+        }
     }
+
     /// Tlopen with Linux open flags (O_RDONLY etc.); returns the qid and iounit.
-    pub fn lopen(&self, _flags: u32) -> SysResult<(Qid, u32)> {
-        Err(Errno::ENOSYS)
+    pub fn lopen(&self, flags: u32) -> SysResult<(Qid, u32)> {
+        match self.client.rpc(Tmessage::Lopen {
+            fid: self.fid,
+            flags,
+        })? {
+            Rmessage::Lopen { qid, iounit } => Ok((qid, iounit)),
+            r => Err(unexpected(&r)),
+        }
     }
+
     /// Tread at `offset` into `buf`; splits into msize-sized requests; returns bytes read
     /// (short only at EOF).
-    pub fn read(&self, _offset: u64, _buf: &mut [u8]) -> SysResult<usize> {
-        Err(Errno::ENOSYS)
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> SysResult<usize> {
+        let max_chunk = usize::try_from(self.client.msize.saturating_sub(p9::RREAD_OVERHEAD))
+            .map_err(|_| Errno::EIO)?;
+        let mut done = 0usize;
+        while let Some(rest) = buf.get_mut(done..) {
+            if rest.is_empty() {
+                break;
+            }
+            let want = rest.len().min(max_chunk);
+            let pos = u64::try_from(done)
+                .ok()
+                .and_then(|d| offset.checked_add(d))
+                .ok_or(Errno::EINVAL)?;
+            let reply = self.client.rpc(Tmessage::Read {
+                fid: self.fid,
+                offset: pos,
+                count: u32::try_from(want).map_err(|_| Errno::EINVAL)?,
+            });
+            let data = match reply {
+                Ok(Rmessage::Read { data }) => data,
+                Ok(r) => return Err(unexpected(&r)),
+                // Partial progress wins over a later error, as read(2) does.
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            let n = data.len();
+            let dst = rest.get_mut(..n).ok_or_else(|| {
+                tracing::warn!(target: "vfs::p9client", n, want, "Rread longer than asked");
+                Errno::EIO
+            })?;
+            dst.copy_from_slice(&data);
+            done = done.saturating_add(n);
+            if n < want {
+                break;
+            }
+        }
+        Ok(done)
     }
+
+    /// Twrite of all of `data` at `offset`, in msize-sized pieces; returns bytes written
+    /// (short only if the server wrote less, e.g. ENOSPC after some progress).
+    pub fn write(&self, offset: u64, data: &[u8]) -> SysResult<usize> {
+        let max_chunk = usize::try_from(self.client.msize.saturating_sub(p9::TWRITE_OVERHEAD))
+            .map_err(|_| Errno::EIO)?;
+        let mut done = 0usize;
+        for chunk in data.chunks(max_chunk.max(1)) {
+            let pos = u64::try_from(done)
+                .ok()
+                .and_then(|d| offset.checked_add(d))
+                .ok_or(Errno::EINVAL)?;
+            let reply = self.client.rpc(Tmessage::Write {
+                fid: self.fid,
+                offset: pos,
+                data: chunk.to_vec(),
+            });
+            let n = match reply {
+                Ok(Rmessage::Write { count }) => usize::try_from(count).map_err(|_| Errno::EIO)?,
+                Ok(r) => return Err(unexpected(&r)),
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            if n > chunk.len() {
+                return Err(Errno::EIO);
+            }
+            done = done.saturating_add(n);
+            if n < chunk.len() {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
     /// Treaddir from `offset` with a `count`-byte reply budget. Empty vec at end.
-    pub fn readdir(&self, _offset: u64, _count: u32) -> SysResult<Vec<DirEntry>> {
-        Err(Errno::ENOSYS)
+    /// Entries include "." and ".." as the host filesystem returns them.
+    pub fn readdir(&self, offset: u64, count: u32) -> SysResult<Vec<DirEntry>> {
+        let count = count.min(self.client.msize.saturating_sub(p9::RREADDIR_OVERHEAD));
+        match self.client.rpc(Tmessage::Readdir {
+            fid: self.fid,
+            offset,
+            count,
+        })? {
+            Rmessage::Readdir { entries } => Ok(entries),
+            r => Err(unexpected(&r)),
+        }
     }
+
     /// Treadlink.
     pub fn readlink(&self) -> SysResult<Vec<u8>> {
-        Err(Errno::ENOSYS)
+        match self.client.rpc(Tmessage::Readlink { fid: self.fid })? {
+            Rmessage::Readlink { target } => Ok(target),
+            r => Err(unexpected(&r)),
+        }
     }
+
     /// Tstatfs.
     pub fn statfs(&self) -> SysResult<StatFs> {
-        Err(Errno::ENOSYS)
+        match self.client.rpc(Tmessage::Statfs { fid: self.fid })? {
+            Rmessage::Statfs(s) => Ok(s),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tlcreate: creates `name` in this directory fid and opens it with `flags`; on success
+    /// THIS fid now refers to the new, open file (9P semantics). Returns its qid and iounit.
+    pub fn lcreate(&self, name: &[u8], flags: u32, mode: u32, gid: u32) -> SysResult<(Qid, u32)> {
+        match self.client.rpc(Tmessage::Lcreate {
+            fid: self.fid,
+            name: name.to_vec(),
+            flags,
+            mode,
+            gid,
+        })? {
+            Rmessage::Lcreate { qid, iounit } => Ok((qid, iounit)),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tmkdir `name` in this directory fid.
+    pub fn mkdir(&self, name: &[u8], mode: u32, gid: u32) -> SysResult<Qid> {
+        match self.client.rpc(Tmessage::Mkdir {
+            dfid: self.fid,
+            name: name.to_vec(),
+            mode,
+            gid,
+        })? {
+            Rmessage::Mkdir { qid } => Ok(qid),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tsymlink: creates `name` -> `target` in this directory fid.
+    pub fn symlink(&self, name: &[u8], target: &[u8], gid: u32) -> SysResult<Qid> {
+        match self.client.rpc(Tmessage::Symlink {
+            dfid: self.fid,
+            name: name.to_vec(),
+            target: target.to_vec(),
+            gid,
+        })? {
+            Rmessage::Symlink { qid } => Ok(qid),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tunlinkat `name` in this directory fid; `flags` is 0 or AT_REMOVEDIR (0x200).
+    pub fn unlinkat(&self, name: &[u8], flags: u32) -> SysResult<()> {
+        match self.client.rpc(Tmessage::Unlinkat {
+            dfid: self.fid,
+            name: name.to_vec(),
+            flags,
+        })? {
+            Rmessage::Unlinkat => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Trenameat: `oldname` in this directory fid to `newname` in `newdir`.
+    pub fn renameat(&self, oldname: &[u8], newdir: &Fid, newname: &[u8]) -> SysResult<()> {
+        match self.client.rpc(Tmessage::Renameat {
+            olddfid: self.fid,
+            oldname: oldname.to_vec(),
+            newdfid: newdir.fid,
+            newname: newname.to_vec(),
+        })? {
+            Rmessage::Renameat => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tsetattr (`attr.valid` selects the fields, `p9::setattr::*`).
+    pub fn setattr(&self, attr: &SetAttr) -> SysResult<()> {
+        match self.client.rpc(Tmessage::Setattr {
+            fid: self.fid,
+            attr: *attr,
+        })? {
+            Rmessage::Setattr => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tfsync on an open fid (fsync(2)).
+    pub fn fsync(&self) -> SysResult<()> {
+        self.fsync_raw(0)
+    }
+
+    /// Tfsync with datasync set (fdatasync(2)).
+    pub fn fdatasync(&self) -> SysResult<()> {
+        self.fsync_raw(1)
+    }
+
+    fn fsync_raw(&self, datasync: u32) -> SysResult<()> {
+        match self.client.rpc(Tmessage::Fsync {
+            fid: self.fid,
+            datasync,
+        })? {
+            Rmessage::Fsync => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    /// A scripted server: answers Tversion, then replies to each request with `f(msg)`.
+    fn fake_server(
+        f: impl Fn(Tmessage) -> Rmessage + Send + 'static,
+    ) -> (Arc<Client>, thread::JoinHandle<Vec<Tmessage>>) {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let h = thread::spawn(move || {
+            let mut seen = Vec::new();
+            loop {
+                let mut prefix = [0u8; 4];
+                if b.read_exact(&mut prefix).is_err() {
+                    return seen;
+                }
+                let size = p9::frame_size(prefix, DEFAULT_MSIZE).unwrap();
+                let mut frame = vec![0u8; size];
+                frame[..4].copy_from_slice(&prefix);
+                b.read_exact(&mut frame[4..]).unwrap();
+                let (tag, msg) = Tmessage::decode(&frame, DEFAULT_MSIZE).unwrap();
+                let reply = match &msg {
+                    Tmessage::Version { .. } => Rmessage::Version {
+                        msize: 8192,
+                        version: p9::VERSION_9P2000_L.to_vec(),
+                    },
+                    m => f(m.clone()),
+                };
+                seen.push(msg);
+                let mut out = Vec::new();
+                reply.encode(tag, &mut out).unwrap();
+                b.write_all(&out).unwrap();
+            }
+        });
+        (Client::new(a).unwrap(), h)
+    }
+
+    #[test]
+    fn read_splits_by_msize_and_stops_at_short_read() {
+        let (client, h) = fake_server(|m| match m {
+            Tmessage::Attach { .. } => Rmessage::Attach {
+                qid: Qid::default(),
+            },
+            // A 10000-byte file of 'x'.
+            Tmessage::Read { offset, count, .. } => {
+                let end = (offset + u64::from(count)).min(10_000);
+                let n = end.saturating_sub(offset) as usize;
+                Rmessage::Read {
+                    data: vec![b'x'; n],
+                }
+            }
+            _ => Rmessage::Clunk,
+        });
+        let (root, _) = client.attach(b"").unwrap();
+        let mut buf = vec![0u8; 20_000];
+        assert_eq!(root.read(0, &mut buf).unwrap(), 10_000);
+        drop(root);
+        drop(client);
+        let seen = h.join().unwrap();
+        let counts: Vec<u32> = seen
+            .iter()
+            .filter_map(|m| match m {
+                Tmessage::Read { count, .. } => Some(*count),
+                _ => None,
+            })
+            .collect();
+        // msize 8192 - 11 = 8181 per request; the second is short (1819 bytes) and ends it.
+        assert_eq!(counts, vec![8181, 8181]);
+        assert!(matches!(seen.last(), Some(Tmessage::Clunk { fid: 0 })));
+    }
+
+    #[test]
+    fn lerror_becomes_errno_and_fids_are_recycled() {
+        let (client, _h) = fake_server(|m| match m {
+            Tmessage::Attach { .. } => Rmessage::Attach {
+                qid: Qid::default(),
+            },
+            Tmessage::Walk { names, .. } if names[0] == b"ok" => Rmessage::Walk {
+                qids: vec![Qid::default()],
+            },
+            Tmessage::Walk { .. } => Rmessage::Lerror { ecode: 2 },
+            _ => Rmessage::Clunk,
+        });
+        let (root, _) = client.attach(b"").unwrap();
+        assert_eq!(root.walk(&[b"missing"]).unwrap_err(), Errno::ENOENT);
+        let (a, _) = root.walk(&[b"ok"]).unwrap();
+        // fid 1 was released after the failed walk, so it is reused.
+        assert_eq!(a.fid, 1);
+        drop(a);
+        let (b, _) = root.walk(&[b"ok"]).unwrap();
+        assert_eq!(b.fid, 1);
     }
 }

@@ -1,0 +1,800 @@
+//! The 9P2000.L request handlers: a fid table and one method per message.
+//!
+//! # Fids and held fds
+//! Every fid points at a [`Node`]: an `O_PATH|O_NOFOLLOW` fd for the file, plus the node of its
+//! parent directory and its name in that directory. Nodes form a tree of `Arc`s rooted at the
+//! export root, so `..` is "my parent node" (the root's parent is the root itself: a walk can
+//! never climb above the export), and no host path string is ever resolved from the root.
+//!
+//! # Reopening an O_PATH fd (Tlopen, Tsetattr)
+//! An `O_PATH` fd cannot be read, and Linux offers no `openat(fd, "", flags)` to upgrade it
+//! (`/proc/self/fd/N` would work but needs procfs in the gofer's chroot, which we refuse).
+//! So:
+//! - a directory is reopened with `openat(dir_fd, ".", O_DIRECTORY|...)`: "." in a directory
+//!   is always the directory itself;
+//! - anything else is reopened with `openat(parent_fd, name, flags|O_NOFOLLOW)` and the result
+//!   is checked to be the same inode (st_dev, st_ino) as the held fd; a mismatch (the name was
+//!   replaced on the host since the walk) is `ESTALE`. `O_TRUNC` is applied with ftruncate(2)
+//!   only after that check, so a swapped name can never truncate the wrong file.
+//!
+//! Only regular files and directories can be opened: opening a FIFO or device node on the
+//! host from the gofer could block the server or reach host devices (`EPERM`).
+//!
+//! # Errors
+//! Every handler returns `Result<Rmessage, Errno>`; an error becomes Rlerror and the server
+//! carries on (rust-p9's rule: errors while handling a request are never fatal).
+//!
+//! # Deviations from the protocol, on purpose
+//! - Twalk fails as a whole (Rlerror) if any element fails, rather than returning a partial
+//!   Rwalk; Linux's v9fs client treats both the same way (net/9p/client.c `p9_client_walk`).
+//! - Qid.path is the host inode number and Qid.version is 0.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use abi::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, readlinkat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
+use nix::sys::time::TimeSpec;
+use nix::sys::uio::{pread, pwrite};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, Whence, lseek, symlinkat, unlinkat};
+use p9::{Attr, DirEntry, Qid, Rmessage, SetAttr, StatFs, Tmessage};
+
+use crate::hostfs;
+
+/// The largest msize the server agrees to (the client asks for 512 KiB).
+pub(crate) const MAX_MSIZE: u32 = 1 << 20;
+/// Smallest msize accepted: a Rgetattr plus headers must always fit.
+const MIN_MSIZE: u32 = 4096;
+/// AT_REMOVEDIR for Tunlinkat (include/uapi/linux/fcntl.h).
+const AT_REMOVEDIR: u32 = 0x200;
+/// DT_* values (include/linux/fs_types.h) as carried in Rreaddir.
+const DT_DIR: u8 = 4;
+const DT_LNK: u8 = 10;
+
+/// Converts a host errno (from nix) into the guest's `Errno`.
+pub(crate) fn nix_to_errno(e: nix::errno::Errno) -> Errno {
+    // Host and guest are both Linux x86-64, so the numbers agree.
+    u16::try_from(e as i32).map_or(Errno::EIO, Errno::from_raw)
+}
+
+/// Shorthand for `?` on nix results inside handlers.
+trait HostResult<T> {
+    fn host(self) -> Result<T, Errno>;
+}
+impl<T> HostResult<T> for nix::Result<T> {
+    fn host(self) -> Result<T, Errno> {
+        self.map_err(nix_to_errno)
+    }
+}
+
+/// What a node is, from its `st_mode` at walk time (the held fd pins the inode, whose type
+/// cannot change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    Regular,
+    Symlink,
+    Other,
+}
+
+impl Kind {
+    fn of(st: &FileStat) -> Kind {
+        match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFDIR => Kind::Dir,
+            SFlag::S_IFREG => Kind::Regular,
+            SFlag::S_IFLNK => Kind::Symlink,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// A host file held by an O_PATH fd, with the way back to its parent.
+#[derive(Debug)]
+struct Node {
+    /// `O_PATH|O_NOFOLLOW|O_CLOEXEC`.
+    fd: OwnedFd,
+    /// `None` only for the export root.
+    parent: Option<Arc<Node>>,
+    /// Name in `parent` at walk time (empty for the root).
+    name: Vec<u8>,
+    kind: Kind,
+    dev: u64,
+    ino: u64,
+}
+
+impl Node {
+    fn from_fd(fd: OwnedFd, parent: Option<Arc<Node>>, name: Vec<u8>) -> Result<Node, Errno> {
+        let st = fstat(&fd).host()?;
+        Ok(Node {
+            fd,
+            parent,
+            name,
+            kind: Kind::of(&st),
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
+    }
+
+    fn qid(&self) -> Qid {
+        Qid {
+            ty: match self.kind {
+                Kind::Dir => p9::qid_type::DIR,
+                Kind::Symlink => p9::qid_type::SYMLINK,
+                Kind::Regular | Kind::Other => p9::qid_type::FILE,
+            },
+            version: 0,
+            path: self.ino,
+        }
+    }
+
+    fn stat(&self) -> Result<FileStat, Errno> {
+        fstatat(
+            &self.fd,
+            "",
+            AtFlags::AT_EMPTY_PATH | AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .host()
+    }
+
+    fn require_dir(&self) -> Result<(), Errno> {
+        if self.kind == Kind::Dir {
+            Ok(())
+        } else {
+            Err(Errno::ENOTDIR)
+        }
+    }
+
+    /// Opens the node for I/O (see the module doc for why this goes through the parent).
+    /// `flags` must not contain O_CREAT/O_TRUNC; the caller applies truncation after this
+    /// returns the verified fd.
+    fn reopen(&self, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let base = OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY;
+        let fd = match self.kind {
+            Kind::Dir => openat(
+                &self.fd,
+                ".",
+                flags | base | OFlag::O_DIRECTORY,
+                Mode::empty(),
+            ),
+            Kind::Regular => {
+                let parent = self.parent.as_ref().ok_or(Errno::ESTALE)?;
+                openat(
+                    &parent.fd,
+                    self.name.as_slice(),
+                    flags | base,
+                    Mode::empty(),
+                )
+            }
+            Kind::Symlink => return Err(Errno::ELOOP),
+            Kind::Other => return Err(Errno::EPERM),
+        }
+        .host()?;
+        let st = fstat(&fd).host()?;
+        if st.st_dev != self.dev || st.st_ino != self.ino {
+            return Err(Errno::ESTALE);
+        }
+        Ok(fd)
+    }
+}
+
+/// A fid: a node, and once Tlopen/Tlcreate succeeded, an fd open for I/O.
+#[derive(Debug)]
+struct FidState {
+    node: Arc<Node>,
+    open: Option<OwnedFd>,
+}
+
+/// Per-connection server state.
+#[derive(Debug)]
+pub(crate) struct Server {
+    root: Arc<Node>,
+    fids: HashMap<u32, FidState>,
+    msize: u32,
+    is_readonly: bool,
+}
+
+/// Rejects names that are not a single path component: empty, ".", or containing '/' or NUL.
+/// ".." is handled by the walk itself.
+fn check_name(name: &[u8]) -> Result<(), Errno> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+fn attr_from_stat(st: &FileStat, qid: Qid) -> Attr {
+    // FileStat fields are i64/u64 on x86-64; times before 1970 wrap into u64 as the 9P
+    // protocol carries them (Linux v9fs casts them back to signed).
+    let as_u64 = |v: i64| u64::from_ne_bytes(v.to_ne_bytes());
+    Attr {
+        valid: p9::getattr::BASIC,
+        qid,
+        mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        nlink: st.st_nlink,
+        rdev: st.st_rdev,
+        size: as_u64(st.st_size),
+        blksize: as_u64(st.st_blksize),
+        blocks: as_u64(st.st_blocks),
+        atime_sec: as_u64(st.st_atime),
+        atime_nsec: as_u64(st.st_atime_nsec),
+        mtime_sec: as_u64(st.st_mtime),
+        mtime_nsec: as_u64(st.st_mtime_nsec),
+        ctime_sec: as_u64(st.st_ctime),
+        ctime_nsec: as_u64(st.st_ctime_nsec),
+        ..Attr::default()
+    }
+}
+
+fn qid_of_stat(st: &FileStat) -> Qid {
+    Qid {
+        ty: match Kind::of(st) {
+            Kind::Dir => p9::qid_type::DIR,
+            Kind::Symlink => p9::qid_type::SYMLINK,
+            Kind::Regular | Kind::Other => p9::qid_type::FILE,
+        },
+        version: 0,
+        path: st.st_ino,
+    }
+}
+
+/// A 9P offset (u64) as an off_t; offsets past i64::MAX are invalid for files.
+fn to_off(offset: u64) -> Result<i64, Errno> {
+    i64::try_from(offset).map_err(|_| Errno::EINVAL)
+}
+
+impl Server {
+    pub(crate) fn new(root: OwnedFd, is_readonly: bool) -> Result<Server, Errno> {
+        let root = Node::from_fd(root, None, Vec::new())?;
+        if root.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(Server {
+            root: Arc::new(root),
+            fids: HashMap::new(),
+            msize: MAX_MSIZE,
+            is_readonly,
+        })
+    }
+
+    /// The msize currently in force (for decoding the next request).
+    pub(crate) fn msize(&self) -> u32 {
+        self.msize
+    }
+
+    /// Handles one request. Never fails: errors are Rlerror.
+    pub(crate) fn handle(&mut self, msg: Tmessage) -> Rmessage {
+        let res = if self.is_readonly && is_mutation(&msg) {
+            Err(Errno::EROFS)
+        } else {
+            self.dispatch(msg)
+        };
+        res.unwrap_or_else(|e| Rmessage::Lerror {
+            ecode: u32::try_from(e.raw()).unwrap_or(5),
+        })
+    }
+
+    fn dispatch(&mut self, msg: Tmessage) -> Result<Rmessage, Errno> {
+        match msg {
+            Tmessage::Version { msize, version } => self.version(msize, &version),
+            Tmessage::Auth { .. } => Err(Errno::EOPNOTSUPP),
+            Tmessage::Attach { fid, .. } => self.attach(fid),
+            // Requests are handled one at a time, so nothing is ever in flight to cancel.
+            Tmessage::Flush { .. } => Ok(Rmessage::Flush),
+            Tmessage::Walk { fid, newfid, names } => self.walk(fid, newfid, &names),
+            Tmessage::Read { fid, offset, count } => self.read(fid, offset, count),
+            Tmessage::Write { fid, offset, data } => self.write(fid, offset, &data),
+            Tmessage::Clunk { fid } => self
+                .fids
+                .remove(&fid)
+                .map(|_| Rmessage::Clunk)
+                .ok_or(Errno::EBADF),
+            Tmessage::Statfs { fid } => Ok(Rmessage::Statfs(self.statfs(fid)?)),
+            Tmessage::Lopen { fid, flags } => self.lopen(fid, flags),
+            Tmessage::Lcreate {
+                fid,
+                name,
+                flags,
+                mode,
+                ..
+            } => self.lcreate(fid, &name, flags, mode),
+            Tmessage::Symlink {
+                dfid, name, target, ..
+            } => self.symlink(dfid, &name, &target),
+            Tmessage::Readlink { fid } => self.readlink(fid),
+            Tmessage::Getattr { fid, .. } => {
+                let node = self.node(fid)?;
+                Ok(Rmessage::Getattr(attr_from_stat(&node.stat()?, node.qid())))
+            }
+            Tmessage::Setattr { fid, attr } => self.setattr(fid, &attr),
+            Tmessage::Readdir { fid, offset, count } => self.readdir(fid, offset, count),
+            Tmessage::Fsync { fid, datasync } => self.fsync(fid, datasync),
+            Tmessage::Mkdir {
+                dfid, name, mode, ..
+            } => self.mkdir(dfid, &name, mode),
+            Tmessage::Renameat {
+                olddfid,
+                oldname,
+                newdfid,
+                newname,
+            } => self.renameat(olddfid, &oldname, newdfid, &newname),
+            Tmessage::Unlinkat { dfid, name, flags } => self.unlinkat(dfid, &name, flags),
+            // Not implemented: extended attributes, hard links, device nodes, the old
+            // path-less rename/remove. The sentry does not send them.
+            Tmessage::Xattrwalk { .. }
+            | Tmessage::Link { .. }
+            | Tmessage::Mknod { .. }
+            | Tmessage::Rename { .. }
+            | Tmessage::Remove { .. } => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    fn fid(&self, fid: u32) -> Result<&FidState, Errno> {
+        self.fids.get(&fid).ok_or(Errno::EBADF)
+    }
+
+    fn node(&self, fid: u32) -> Result<Arc<Node>, Errno> {
+        Ok(Arc::clone(&self.fid(fid)?.node))
+    }
+
+    fn open_fd(&self, fid: u32) -> Result<BorrowedFd<'_>, Errno> {
+        self.fid(fid)?
+            .open
+            .as_ref()
+            .map(AsFd::as_fd)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Tversion: negotiate msize, reset the session (version(5): all fids are clunked).
+    fn version(&mut self, msize: u32, version: &[u8]) -> Result<Rmessage, Errno> {
+        self.fids.clear();
+        if version != p9::VERSION_9P2000_L {
+            return Ok(Rmessage::Version {
+                msize: self.msize,
+                version: b"unknown".to_vec(),
+            });
+        }
+        if msize < MIN_MSIZE {
+            return Err(Errno::EINVAL);
+        }
+        self.msize = msize.min(MAX_MSIZE);
+        Ok(Rmessage::Version {
+            msize: self.msize,
+            version: p9::VERSION_9P2000_L.to_vec(),
+        })
+    }
+
+    fn attach(&mut self, fid: u32) -> Result<Rmessage, Errno> {
+        if self.fids.contains_key(&fid) {
+            return Err(Errno::EBADF);
+        }
+        let qid = self.root.qid();
+        self.fids.insert(
+            fid,
+            FidState {
+                node: Arc::clone(&self.root),
+                open: None,
+            },
+        );
+        Ok(Rmessage::Attach { qid })
+    }
+
+    /// Twalk: each element is opened O_PATH|O_NOFOLLOW relative to the previous one. A symlink
+    /// can be the last element (so the client can readlink it) but never an intermediate one:
+    /// the client resolves symlinks itself.
+    fn walk(&mut self, fid: u32, newfid: u32, names: &[Vec<u8>]) -> Result<Rmessage, Errno> {
+        let mut cur = self.node(fid)?;
+        if newfid != fid && self.fids.contains_key(&newfid) {
+            return Err(Errno::EBADF);
+        }
+        let mut qids = Vec::with_capacity(names.len());
+        for name in names {
+            cur = self.walk_one(&cur, name)?;
+            qids.push(cur.qid());
+        }
+        // A fid that is open for I/O cannot be walked to a new file in place; the client
+        // always walks to a fresh fid or clones, so refuse the odd case.
+        if newfid == fid && self.fid(fid)?.open.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        self.fids.insert(
+            newfid,
+            FidState {
+                node: cur,
+                open: None,
+            },
+        );
+        Ok(Rmessage::Walk { qids })
+    }
+
+    fn walk_one(&self, cur: &Arc<Node>, name: &[u8]) -> Result<Arc<Node>, Errno> {
+        match cur.kind {
+            Kind::Dir => {}
+            Kind::Symlink => return Err(Errno::ELOOP),
+            Kind::Regular | Kind::Other => return Err(Errno::ENOTDIR),
+        }
+        if name == b".." {
+            // The root's parent is the root: never above the export.
+            return Ok(Arc::clone(cur.parent.as_ref().unwrap_or(&self.root)));
+        }
+        check_name(name)?;
+        let fd = openat(
+            &cur.fd,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .host()?;
+        Ok(Arc::new(Node::from_fd(
+            fd,
+            Some(Arc::clone(cur)),
+            name.to_vec(),
+        )?))
+    }
+
+    fn iounit(&self) -> u32 {
+        self.msize.saturating_sub(p9::TWRITE_OVERHEAD)
+    }
+
+    /// Tlopen: `flags` are Linux open(2) flags; only the access mode, O_TRUNC, O_APPEND,
+    /// O_DIRECTORY, O_NONBLOCK, O_DSYNC/O_SYNC and O_NOATIME are honoured (O_CREAT belongs to
+    /// Tlcreate; O_PATH and friends make no sense here).
+    fn lopen(&mut self, fid: u32, flags: u32) -> Result<Rmessage, Errno> {
+        let state = self.fid(fid)?;
+        if state.open.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        let node = Arc::clone(&state.node);
+        let (oflags, is_trunc) = open_flags(flags)?;
+        if self.is_readonly && (is_trunc || (oflags & OFlag::O_ACCMODE) != OFlag::O_RDONLY) {
+            return Err(Errno::EROFS);
+        }
+        if node.kind == Kind::Dir && (oflags & OFlag::O_ACCMODE) != OFlag::O_RDONLY {
+            return Err(Errno::EISDIR);
+        }
+        if flags & (OFlag::O_DIRECTORY.bits() as u32) != 0 && node.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let fd = node.reopen(oflags)?;
+        if is_trunc && node.kind == Kind::Regular {
+            nix::unistd::ftruncate(&fd, 0).host()?;
+        }
+        let qid = node.qid();
+        if let Some(st) = self.fids.get_mut(&fid) {
+            st.open = Some(fd);
+        }
+        Ok(Rmessage::Lopen {
+            qid,
+            iounit: self.iounit(),
+        })
+    }
+
+    fn read(&self, fid: u32, offset: u64, count: u32) -> Result<Rmessage, Errno> {
+        let fd = self.open_fd(fid)?;
+        let max = self.msize.saturating_sub(p9::RREAD_OVERHEAD).min(count);
+        let mut data = vec![0u8; usize::try_from(max).map_err(|_| Errno::EINVAL)?];
+        let n = pread(fd, &mut data, to_off(offset)?).host()?;
+        data.truncate(n);
+        Ok(Rmessage::Read { data })
+    }
+
+    fn write(&self, fid: u32, offset: u64, data: &[u8]) -> Result<Rmessage, Errno> {
+        let fd = self.open_fd(fid)?;
+        let n = pwrite(fd, data, to_off(offset)?).host()?;
+        Ok(Rmessage::Write {
+            count: u32::try_from(n).map_err(|_| Errno::EIO)?,
+        })
+    }
+
+    /// Treaddir: seek the open directory to `offset` (0 or a previous entry's `offset`, which
+    /// is the host's d_off: the position after that entry), then convert getdents64 records
+    /// until the reply budget is full. Entries that do not fit are read again next time.
+    fn readdir(&self, fid: u32, offset: u64, count: u32) -> Result<Rmessage, Errno> {
+        let fd = self.open_fd(fid)?;
+        let budget = usize::try_from(self.msize.saturating_sub(p9::RREADDIR_OVERHEAD).min(count))
+            .map_err(|_| Errno::EINVAL)?;
+        // d_off is an opaque signed 64-bit cookie (ext4 uses hashes); pass its bits back as is.
+        lseek(
+            fd,
+            i64::from_ne_bytes(offset.to_ne_bytes()),
+            Whence::SeekSet,
+        )
+        .host()?;
+        let mut entries = Vec::new();
+        let mut used = 0usize;
+        let mut buf = vec![0u8; 32 * 1024];
+        'fill: loop {
+            let n = hostfs::getdents64(fd, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            for d in hostfs::parse_dirents(buf.get(..n).unwrap_or_default()) {
+                let size = p9::dirent_wire_size(d.name.len());
+                if used.saturating_add(size) > budget {
+                    // getdents64(2): "EINVAL Result buffer is too small" when not even one
+                    // entry fits; otherwise the rest is left for the next request.
+                    if entries.is_empty() {
+                        return Err(Errno::EINVAL);
+                    }
+                    break 'fill;
+                }
+                used = used.saturating_add(size);
+                let qty = match d.ty {
+                    DT_DIR => p9::qid_type::DIR,
+                    DT_LNK => p9::qid_type::SYMLINK,
+                    _ => p9::qid_type::FILE,
+                };
+                entries.push(DirEntry {
+                    qid: Qid {
+                        ty: qty,
+                        version: 0,
+                        path: d.ino,
+                    },
+                    offset: d.off,
+                    ty: d.ty,
+                    name: d.name,
+                });
+            }
+        }
+        Ok(Rmessage::Readdir { entries })
+    }
+
+    fn readlink(&self, fid: u32) -> Result<Rmessage, Errno> {
+        let node = self.node(fid)?;
+        if node.kind != Kind::Symlink {
+            return Err(Errno::EINVAL);
+        }
+        // readlinkat(2) with an empty path reads the link the fd refers to (Linux >= 2.6.39).
+        let target = readlinkat(&node.fd, "").host()?;
+        Ok(Rmessage::Readlink {
+            target: std::os::unix::ffi::OsStringExt::into_vec(target),
+        })
+    }
+
+    fn statfs(&self, fid: u32) -> Result<StatFs, Errno> {
+        hostfs::fstatfs(self.node(fid)?.fd.as_fd())
+    }
+
+    fn fsync(&self, fid: u32, datasync: u32) -> Result<Rmessage, Errno> {
+        let fd = self.open_fd(fid)?;
+        if datasync != 0 {
+            nix::unistd::fdatasync(fd).host()?;
+        } else {
+            nix::unistd::fsync(fd).host()?;
+        }
+        Ok(Rmessage::Fsync)
+    }
+
+    /// Tlcreate: create and open `name` in directory `fid`; `fid` then names the new file.
+    fn lcreate(&mut self, fid: u32, name: &[u8], flags: u32, mode: u32) -> Result<Rmessage, Errno> {
+        let dir = self.node(fid)?;
+        dir.require_dir()?;
+        if self.fid(fid)?.open.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        check_name(name)?;
+        let (oflags, _) = open_flags(flags)?;
+        let fd = openat(
+            &dir.fd,
+            name,
+            oflags | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode & 0o7777),
+        )
+        .host()?;
+        let path_fd = openat(
+            &dir.fd,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .host()?;
+        let node = Node::from_fd(path_fd, Some(dir), name.to_vec())?;
+        let st = fstat(&fd).host()?;
+        if st.st_dev != node.dev || st.st_ino != node.ino {
+            return Err(Errno::ESTALE);
+        }
+        let qid = node.qid();
+        self.fids.insert(
+            fid,
+            FidState {
+                node: Arc::new(node),
+                open: Some(fd),
+            },
+        );
+        Ok(Rmessage::Lcreate {
+            qid,
+            iounit: self.iounit(),
+        })
+    }
+
+    fn mkdir(&self, dfid: u32, name: &[u8], mode: u32) -> Result<Rmessage, Errno> {
+        let dir = self.node(dfid)?;
+        dir.require_dir()?;
+        check_name(name)?;
+        mkdirat(&dir.fd, name, Mode::from_bits_truncate(mode & 0o7777)).host()?;
+        let st = fstatat(&dir.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
+        Ok(Rmessage::Mkdir {
+            qid: qid_of_stat(&st),
+        })
+    }
+
+    fn symlink(&self, dfid: u32, name: &[u8], target: &[u8]) -> Result<Rmessage, Errno> {
+        let dir = self.node(dfid)?;
+        dir.require_dir()?;
+        check_name(name)?;
+        if target.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+        symlinkat(target, &dir.fd, name).host()?;
+        let st = fstatat(&dir.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
+        Ok(Rmessage::Symlink {
+            qid: qid_of_stat(&st),
+        })
+    }
+
+    fn unlinkat(&self, dfid: u32, name: &[u8], flags: u32) -> Result<Rmessage, Errno> {
+        let dir = self.node(dfid)?;
+        dir.require_dir()?;
+        check_name(name)?;
+        let how = match flags {
+            0 => UnlinkatFlags::NoRemoveDir,
+            AT_REMOVEDIR => UnlinkatFlags::RemoveDir,
+            _ => return Err(Errno::EINVAL),
+        };
+        unlinkat(&dir.fd, name, how).host()?;
+        Ok(Rmessage::Unlinkat)
+    }
+
+    fn renameat(
+        &self,
+        olddfid: u32,
+        oldname: &[u8],
+        newdfid: u32,
+        newname: &[u8],
+    ) -> Result<Rmessage, Errno> {
+        let old = self.node(olddfid)?;
+        let new = self.node(newdfid)?;
+        old.require_dir()?;
+        new.require_dir()?;
+        check_name(oldname)?;
+        check_name(newname)?;
+        // Fids already walked to the renamed file keep their old (parent, name); their held
+        // fd stays valid, and a later reopen fails with ESTALE instead of opening the wrong
+        // file. The sentry re-walks after a rename.
+        renameat(&old.fd, oldname, &new.fd, newname).host()?;
+        Ok(Rmessage::Renameat)
+    }
+
+    /// Tsetattr. Ownership changes work on the O_PATH fd (fchownat with AT_EMPTY_PATH);
+    /// mode, size and times need a real open fd, obtained with the verified reopen.
+    fn setattr(&self, fid: u32, a: &SetAttr) -> Result<Rmessage, Errno> {
+        use p9::setattr as s;
+        let node = self.node(fid)?;
+        if a.valid & (s::UID | s::GID) != 0 {
+            let uid = (a.valid & s::UID != 0).then(|| Uid::from_raw(a.uid));
+            let gid = (a.valid & s::GID != 0).then(|| Gid::from_raw(a.gid));
+            nix::unistd::fchownat(
+                &node.fd,
+                "",
+                uid,
+                gid,
+                AtFlags::AT_EMPTY_PATH | AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .host()?;
+        }
+        let needs_fd = s::MODE | s::SIZE | s::ATIME | s::MTIME;
+        if a.valid & needs_fd == 0 {
+            return Ok(Rmessage::Setattr);
+        }
+        let access = if a.valid & s::SIZE != 0 {
+            OFlag::O_WRONLY
+        } else {
+            OFlag::O_RDONLY
+        };
+        let fd = node.reopen(access)?;
+        if a.valid & s::MODE != 0 {
+            nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(a.mode & 0o7777)).host()?;
+        }
+        if a.valid & s::SIZE != 0 {
+            nix::unistd::ftruncate(&fd, to_off(a.size)?).host()?;
+        }
+        if a.valid & (s::ATIME | s::MTIME) != 0 {
+            let pick = |set: u32, explicit: u32, sec: u64, nsec: u64| -> Result<TimeSpec, Errno> {
+                if a.valid & set == 0 {
+                    Ok(TimeSpec::UTIME_OMIT)
+                } else if a.valid & explicit == 0 {
+                    Ok(TimeSpec::UTIME_NOW)
+                } else {
+                    let nsec = i64::try_from(nsec).map_err(|_| Errno::EINVAL)?;
+                    Ok(TimeSpec::new(to_off(sec)?, nsec))
+                }
+            };
+            let atime = pick(s::ATIME, s::ATIME_SET, a.atime_sec, a.atime_nsec)?;
+            let mtime = pick(s::MTIME, s::MTIME_SET, a.mtime_sec, a.mtime_nsec)?;
+            nix::sys::stat::futimens(&fd, &atime, &mtime).host()?;
+        }
+        Ok(Rmessage::Setattr)
+    }
+}
+
+/// Requests that change the host filesystem (refused with EROFS in readonly mode). Tlopen
+/// for writing is checked in `lopen`, since its flags decide.
+fn is_mutation(msg: &Tmessage) -> bool {
+    matches!(
+        msg,
+        Tmessage::Write { .. }
+            | Tmessage::Lcreate { .. }
+            | Tmessage::Symlink { .. }
+            | Tmessage::Mknod { .. }
+            | Tmessage::Rename { .. }
+            | Tmessage::Setattr { .. }
+            | Tmessage::Link { .. }
+            | Tmessage::Mkdir { .. }
+            | Tmessage::Renameat { .. }
+            | Tmessage::Unlinkat { .. }
+            | Tmessage::Remove { .. }
+    )
+}
+
+/// Splits Linux open flags from the wire into the host flags we pass on (without O_TRUNC) and
+/// whether O_TRUNC was asked for. Unknown bits are ignored, as open(2) does.
+fn open_flags(flags: u32) -> Result<(OFlag, bool), Errno> {
+    let raw = i32::from_ne_bytes(flags.to_ne_bytes());
+    let wire = OFlag::from_bits_truncate(raw);
+    let acc = wire & OFlag::O_ACCMODE;
+    if acc == OFlag::O_ACCMODE {
+        return Err(Errno::EINVAL);
+    }
+    let keep = OFlag::O_APPEND
+        | OFlag::O_NONBLOCK
+        | OFlag::O_DSYNC
+        | OFlag::O_SYNC
+        | OFlag::O_NOATIME
+        | OFlag::O_DIRECTORY;
+    Ok((acc | (wire & keep), wire.contains(OFlag::O_TRUNC)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_not_one_component_are_rejected() {
+        for bad in [&b""[..], b".", b"..", b"a/b", b"/", b"a\0b"] {
+            assert_eq!(check_name(bad), Err(Errno::EINVAL), "{bad:?}");
+        }
+        assert_eq!(check_name(b"..."), Ok(()));
+        assert_eq!(check_name(b"file.txt"), Ok(()));
+    }
+
+    #[test]
+    fn open_flags_keep_access_mode_and_split_trunc() {
+        let (f, is_trunc) = open_flags(0o1 | 0o1000 | 0o100).unwrap(); // O_WRONLY|O_TRUNC|O_CREAT
+        assert_eq!(f, OFlag::O_WRONLY);
+        assert!(is_trunc);
+        let (f, is_trunc) = open_flags(0o2000).unwrap(); // O_APPEND
+        assert_eq!(f, OFlag::O_RDONLY | OFlag::O_APPEND);
+        assert!(!is_trunc);
+        assert_eq!(open_flags(3), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn mutations_are_classified() {
+        assert!(is_mutation(&Tmessage::Mkdir {
+            dfid: 0,
+            name: b"x".to_vec(),
+            mode: 0,
+            gid: 0
+        }));
+        assert!(!is_mutation(&Tmessage::Read {
+            fid: 0,
+            offset: 0,
+            count: 1
+        }));
+        assert!(!is_mutation(&Tmessage::Lopen { fid: 0, flags: 1 }));
+    }
+}

@@ -1,0 +1,328 @@
+//! The conformance runner: runs each test binary natively (the oracle), then optionally inside
+//! the sandbox (`RVISOR do --platform=PLATFORM BIN --test-threads=1`), and compares the two
+//! with the platform's expected-failure lists.
+//!
+//! ```text
+//! runner --bins DIR [--rvisor PATH] [--platform ptrace] [--expected syscall-tests/expected-failures]
+//!        [--timeout SECS] [--bin NAME]...
+//! ```
+//!
+//! The last line is exactly `N passed, M failed`; the exit status is 1 when M > 0. The rules
+//! (what counts as a failure) live in `syscall_tests::report`, which is unit-tested; this file
+//! only spawns processes, enforces the per-binary timeout and prints.
+#![deny(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use syscall_tests::report::{
+    BinReport, Results, compare, parse_expected, parse_libtest_output, summary_line,
+};
+
+/// The test binaries built from `src/bin/` (everything but this runner).
+const TEST_BINS: &[&str] = &["fs", "mm", "process", "time"];
+
+#[derive(Debug)]
+struct Options {
+    bins_dir: PathBuf,
+    rvisor: Option<PathBuf>,
+    platform: String,
+    expected_dir: PathBuf,
+    timeout: Duration,
+    only: Vec<String>,
+}
+
+const USAGE: &str = "usage: runner --bins DIR [--rvisor PATH] [--platform ptrace] \
+                     [--expected DIR] [--timeout SECS] [--bin NAME]...";
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut opts = Options {
+        bins_dir: PathBuf::new(),
+        rvisor: None,
+        platform: "ptrace".to_owned(),
+        expected_dir: PathBuf::from("syscall-tests/expected-failures"),
+        timeout: Duration::from_secs(120),
+        only: Vec::new(),
+    };
+    let mut have_bins = false;
+    while let Some(arg) = args.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--bins" => {
+                opts.bins_dir = PathBuf::from(value()?);
+                have_bins = true;
+            }
+            "--rvisor" => opts.rvisor = Some(PathBuf::from(value()?)),
+            "--platform" => opts.platform = value()?,
+            "--expected" => opts.expected_dir = PathBuf::from(value()?),
+            "--timeout" => {
+                let v = value()?;
+                let secs = v
+                    .parse::<u64>()
+                    .map_err(|e| format!("--timeout {v}: {e}"))?;
+                opts.timeout = Duration::from_secs(secs);
+            }
+            "--bin" => opts.only.push(value()?),
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if !have_bins {
+        return Err(format!("--bins is required\n{USAGE}"));
+    }
+    Ok(opts)
+}
+
+/// What one run of a test binary produced.
+#[derive(Debug)]
+struct RunOutput {
+    stdout: String,
+    stderr: String,
+    /// `None` when the run was killed at the timeout.
+    status: Option<ExitStatus>,
+}
+
+/// Runs `cmd` to completion or until `timeout`, then kills it; stdout and stderr are drained
+/// on helper threads so a chatty child cannot block on a full pipe.
+fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<RunOutput, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawning {cmd:?}: {e}"))?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
+        }
+    };
+    Ok(RunOutput {
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        status,
+    })
+}
+
+fn describe_status(status: Option<ExitStatus>) -> String {
+    status.map_or_else(|| "killed at the timeout".to_owned(), |s| s.to_string())
+}
+
+/// The last `n` lines of `text`, indented, for diagnosing a crashed run.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| format!("    | {l}\n"))
+        .collect()
+}
+
+fn load_expected(opts: &Options, bin: &str) -> Result<BTreeSet<String>, String> {
+    let path = opts
+        .expected_dir
+        .join(&opts.platform)
+        .join(format!("{bin}.txt"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_expected(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!(
+                "  note: {} does not exist; no expected failures",
+                path.display()
+            );
+            Ok(BTreeSet::new())
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Runs one binary natively and, if asked, in the sandbox; prints its section of the report.
+fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> {
+    let mut native_cmd = Command::new(path);
+    native_cmd.arg("--test-threads=1");
+    let native_out = run_with_timeout(native_cmd, opts.timeout)?;
+    let native = parse_libtest_output(&native_out.stdout);
+    if native.is_empty() {
+        return Err(format!(
+            "{bin}: no test results natively ({})\n{}",
+            describe_status(native_out.status),
+            tail(&native_out.stderr, 10)
+        ));
+    }
+
+    let sandbox: Option<Results> = match &opts.rvisor {
+        None => None,
+        Some(rvisor) => {
+            let mut cmd = Command::new(rvisor);
+            cmd.arg("do")
+                .arg(format!("--platform={}", opts.platform))
+                .arg(path)
+                .arg("--test-threads=1");
+            let out = run_with_timeout(cmd, opts.timeout)?;
+            let results = parse_libtest_output(&out.stdout);
+            let completed = native
+                .keys()
+                .all(|name| results.get(name).is_some_and(|s| s.is_finished()));
+            if !completed {
+                println!(
+                    "  {bin} in rvisor did not report every test ({}); last stderr lines:\n{}",
+                    describe_status(out.status),
+                    tail(&out.stderr, 15)
+                );
+            }
+            Some(results)
+        }
+    };
+
+    let expected = if sandbox.is_some() {
+        load_expected(opts, bin)?
+    } else {
+        BTreeSet::new()
+    };
+    let report = compare(&native, sandbox.as_ref(), &expected);
+    print!(
+        "{bin}: native {} passed, {} failed",
+        report.native_passed,
+        report.native_failures.len()
+    );
+    if sandbox.is_some() {
+        print!(
+            "; {}: {} passed, {} expected failures, {} unexpected failures, {} unexpected passes",
+            opts.platform,
+            report.sandbox_passed,
+            report.expected_failures.len(),
+            report.unexpected_failures.len(),
+            report.unexpected_passes.len()
+        );
+    }
+    println!();
+    print!("{}", report.problems());
+    Ok(report)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let bins: Vec<String> = if opts.only.is_empty() {
+        TEST_BINS.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        opts.only.clone()
+    };
+
+    let (mut passed, mut failed, mut expected_failures) = (0usize, 0usize, 0usize);
+    for bin in &bins {
+        let path = opts.bins_dir.join(bin);
+        match run_bin(&opts, bin, &path) {
+            Ok(report) => {
+                passed += report.passed(opts.rvisor.is_some());
+                failed += report.failed();
+                expected_failures += report.expected_failures.len();
+            }
+            Err(msg) => {
+                // A binary that cannot run at all is one failure, not silently zero tests.
+                println!("{bin}: ERROR: {msg}");
+                failed += 1;
+            }
+        }
+    }
+    if opts.rvisor.is_some() {
+        println!("expected failures ({}): {expected_failures}", opts.platform);
+    }
+    println!("{}", summary_line(passed, failed));
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn parse_args_accepts_both_value_forms() {
+        let o = parse_args(args(&["--bins", "d", "--platform=kvm", "--rvisor=/r"]));
+        let o = o.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.bins_dir, PathBuf::from("d"));
+        assert_eq!(o.platform, "kvm");
+        assert_eq!(o.rvisor, Some(PathBuf::from("/r")));
+        assert_eq!(o.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn parse_args_requires_bins() {
+        assert!(parse_args(args(&["--platform", "ptrace"])).is_err());
+    }
+
+    #[test]
+    fn run_with_timeout_kills_a_hung_child() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let started = Instant::now();
+        let out = run_with_timeout(cmd, Duration::from_millis(200));
+        assert!(out.is_ok_and(|o| o.status.is_none()));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "    | b\n    | c\n");
+    }
+}

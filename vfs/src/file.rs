@@ -1,0 +1,388 @@
+//! [`OpenFile`]: an open file description (what an fd points to), with its offset and status
+//! flags, over one of three implementations: O_PATH (no I/O), a directory (getdents64 over a
+//! snapshot of the entries), or a [`FileOps`] (regular files, devices, host fds).
+//!
+//! Directory positions are indexes into a snapshot of the directory taken at the first
+//! getdents64 from position 0 (open, rewinddir/lseek(0)): entries created after the snapshot
+//! show up after a rewind, which is all POSIX readdir(3) promises.
+//!
+//! Lock order inside one OpenFile: `pos` before `dir`. A read or write on a seekable file
+//! holds `pos` for the whole operation, so concurrent read(2)s on one description do not
+//! return the same bytes (like Linux's f_pos_lock); non-seekable files take no lock.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use abi::file::{self as f, DIRENT64_NAME_OFFSET, LinuxDirent64, Stat, StatFs};
+use abi::{Errno, SysResult};
+use zerocopy::IntoBytes;
+
+use crate::inode::{FileOps, InodeKind};
+use crate::mount::{VfsPath, lock};
+use crate::UserMemory;
+
+/// Status flags F_SETFL may change (fcntl(2), SETFL_MASK in fs/fcntl.c).
+const SETFL_MASK: u32 = f::O_APPEND | f::O_NONBLOCK | f::O_ASYNC | f::O_DIRECT | f::O_NOATIME;
+
+#[derive(Debug)]
+enum Imp {
+    PathOnly,
+    Dir,
+    Ops(Box<dyn FileOps>),
+}
+
+/// One entry of a directory snapshot.
+#[derive(Debug)]
+struct DirRecord {
+    ino: u64,
+    ty: u8,
+    name: Vec<u8>,
+}
+
+/// An open file description. Closed (host fds closed, fids clunked) when the last `Arc` drops.
+#[derive(Debug)]
+pub struct OpenFile {
+    path: Option<VfsPath>,
+    imp: Imp,
+    flags: AtomicU32,
+    /// File offset, or index of the next entry for directories.
+    pos: Mutex<u64>,
+    dir: Mutex<Option<Vec<DirRecord>>>,
+}
+
+/// The flags an open file description remembers (do_dentry_open drops the open-time-only
+/// flags; 64-bit kernels force O_LARGEFILE, which F_GETFL shows).
+fn stored_flags(flags: u32) -> u32 {
+    (flags & !(f::O_CREAT | f::O_EXCL | f::O_NOCTTY | f::O_TRUNC | f::O_CLOEXEC)) | f::O_LARGEFILE
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+impl OpenFile {
+    fn new(path: Option<VfsPath>, imp: Imp, flags: u32) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            path,
+            imp,
+            flags: AtomicU32::new(stored_flags(flags)),
+            pos: Mutex::new(0),
+            dir: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn new_path_only(path: VfsPath, flags: u32) -> Arc<OpenFile> {
+        // O_PATH keeps only O_PATH, O_DIRECTORY, O_NOFOLLOW (open(2)); access mode is moot.
+        Self::new(Some(path), Imp::PathOnly, flags & (f::O_PATH | f::O_DIRECTORY | f::O_NOFOLLOW))
+    }
+
+    pub(crate) fn new_dir(path: VfsPath, flags: u32) -> Arc<OpenFile> {
+        Self::new(Some(path), Imp::Dir, flags)
+    }
+
+    /// An open file over `ops`, with or without a VFS location (`None` for host fds and other
+    /// anonymous files: pipes, sockets, eventfds can use this too).
+    pub fn new_ops(path: Option<VfsPath>, ops: Box<dyn FileOps>, flags: u32) -> Arc<OpenFile> {
+        Self::new(path, Imp::Ops(ops), flags)
+    }
+
+    fn ops(&self) -> SysResult<&dyn FileOps> {
+        match &self.imp {
+            Imp::Ops(o) => Ok(o.as_ref()),
+            Imp::Dir => Err(Errno::EISDIR),
+            Imp::PathOnly => Err(Errno::EBADF),
+        }
+    }
+
+    fn readable_ops(&self) -> SysResult<&dyn FileOps> {
+        if !self.is_readable() {
+            return Err(Errno::EBADF);
+        }
+        self.ops()
+    }
+
+    fn writable_ops(&self) -> SysResult<&dyn FileOps> {
+        if !self.is_writable() {
+            return Err(Errno::EBADF);
+        }
+        self.ops()
+    }
+
+    /// Reads at the current offset and advances it (read(2)).
+    pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
+        if matches!(self.imp, Imp::Dir) && self.is_readable() {
+            return Err(Errno::EISDIR);
+        }
+        let ops = self.readable_ops()?;
+        if !ops.is_seekable() {
+            return ops.read_at(buf, 0);
+        }
+        let mut pos = lock(&self.pos);
+        let n = ops.read_at(buf, *pos)?;
+        *pos = pos.saturating_add(to_u64(n));
+        Ok(n)
+    }
+
+    /// Reads at `off` without moving the offset (pread64(2)); ESPIPE if not seekable, EINVAL
+    /// for offsets above i64::MAX (negative as the app passed them).
+    pub fn pread(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        if matches!(self.imp, Imp::Dir) && self.is_readable() {
+            return Err(Errno::EISDIR);
+        }
+        let ops = self.readable_ops()?;
+        if !ops.is_seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        if i64::try_from(off).is_err() {
+            return Err(Errno::EINVAL);
+        }
+        ops.read_at(buf, off)
+    }
+
+    /// Writes at the current offset (or at the end with O_APPEND) and advances it (write(2)).
+    pub fn write(&self, buf: &[u8]) -> SysResult<usize> {
+        let ops = self.writable_ops()?;
+        if !ops.is_seekable() {
+            return ops.write_at(buf, 0);
+        }
+        let mut pos = lock(&self.pos);
+        if self.flags() & f::O_APPEND != 0 {
+            let (n, end) = ops.append(buf)?;
+            *pos = end;
+            return Ok(n);
+        }
+        let n = ops.write_at(buf, *pos)?;
+        *pos = pos.saturating_add(to_u64(n));
+        Ok(n)
+    }
+
+    /// Writes at `off` without moving the offset (pwrite64(2)). As on Linux, O_APPEND makes
+    /// the data go to the end regardless of `off` (pwrite(2) BUGS).
+    pub fn pwrite(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        let ops = self.writable_ops()?;
+        if !ops.is_seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        if i64::try_from(off).is_err() {
+            return Err(Errno::EINVAL);
+        }
+        if self.flags() & f::O_APPEND != 0 {
+            return ops.append(buf).map(|(n, _)| n);
+        }
+        ops.write_at(buf, off)
+    }
+
+    /// lseek(2). Directories accept SEEK_SET/SEEK_CUR only (positions are entry indexes);
+    /// SEEK_DATA/SEEK_HOLE treat the whole file as data.
+    pub fn seek(&self, off: i64, whence: u32) -> SysResult<u64> {
+        let size = match &self.imp {
+            Imp::PathOnly => return Err(Errno::EBADF),
+            Imp::Dir => None,
+            Imp::Ops(o) if !o.is_seekable() => return Err(Errno::ESPIPE),
+            Imp::Ops(o) => Some(o.size()?),
+        };
+        let mut pos = lock(&self.pos);
+        let cur = i64::try_from(*pos).unwrap_or(i64::MAX);
+        let new = match (whence, size) {
+            (f::SEEK_SET, _) => off,
+            (f::SEEK_CUR, _) => cur.checked_add(off).ok_or(Errno::EOVERFLOW)?,
+            (f::SEEK_END, Some(sz)) => {
+                i64::try_from(sz).unwrap_or(i64::MAX).checked_add(off).ok_or(Errno::EOVERFLOW)?
+            }
+            (f::SEEK_DATA, Some(sz)) => {
+                if u64::try_from(off).is_ok_and(|o| o >= sz) {
+                    return Err(Errno::ENXIO);
+                }
+                off
+            }
+            (f::SEEK_HOLE, Some(sz)) => {
+                if u64::try_from(off).is_ok_and(|o| o >= sz) {
+                    return Err(Errno::ENXIO);
+                }
+                if off < 0 { off } else { i64::try_from(sz).unwrap_or(i64::MAX) }
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        let new = u64::try_from(new).map_err(|_| Errno::EINVAL)?;
+        if size.is_none() && new == 0 {
+            // rewinddir(3): take a fresh snapshot on the next getdents64.
+            *lock(&self.dir) = None;
+        }
+        *pos = new;
+        Ok(new)
+    }
+
+    /// getdents64(2): packed `linux_dirent64` records (d_reclen 8-aligned, NUL-terminated
+    /// names) totalling at most `max_bytes`, "." and ".." first; advances the position;
+    /// Ok(empty) at the end; EINVAL if the next record does not fit; ENOTDIR on a
+    /// non-directory; EBADF for O_PATH.
+    pub fn getdents64(&self, max_bytes: usize) -> SysResult<Vec<u8>> {
+        let path = match (&self.imp, &self.path) {
+            (Imp::Dir, Some(p)) => p,
+            (Imp::PathOnly, _) => return Err(Errno::EBADF),
+            _ => return Err(Errno::ENOTDIR),
+        };
+        let mut pos = lock(&self.pos);
+        let mut dir = lock(&self.dir);
+        if dir.is_none() || *pos == 0 {
+            *dir = Some(snapshot(path)?);
+        }
+        let entries = dir.as_deref().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut idx = *pos;
+        while let Some(e) = entries.get(to_usize(idx)) {
+            // Header, name, NUL, padded to 8 bytes (fs/readdir.c filldir64).
+            let reclen = DIRENT64_NAME_OFFSET
+                .saturating_add(e.name.len())
+                .saturating_add(1)
+                .next_multiple_of(8);
+            if out.len().saturating_add(reclen) > max_bytes {
+                if out.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+                break;
+            }
+            let next = idx.saturating_add(1);
+            let hdr = LinuxDirent64 {
+                ino: e.ino,
+                off: i64::try_from(next).unwrap_or(i64::MAX),
+                reclen: u16::try_from(reclen).map_err(|_| Errno::EINVAL)?,
+                ty: e.ty,
+            };
+            let start = out.len();
+            out.extend_from_slice(hdr.as_bytes());
+            out.extend_from_slice(&e.name);
+            out.resize(start.saturating_add(reclen), 0);
+            idx = next;
+        }
+        *pos = idx;
+        Ok(out)
+    }
+
+    /// fstat(2).
+    pub fn stat(&self) -> SysResult<Stat> {
+        match (&self.path, &self.imp) {
+            (Some(p), _) => p.stat(),
+            (None, Imp::Ops(o)) => o.stat(),
+            (None, _) => Err(Errno::EBADF),
+        }
+    }
+
+    /// fstatfs(2).
+    pub fn statfs(&self) -> SysResult<StatFs> {
+        match (&self.path, &self.imp) {
+            (Some(p), _) => p.statfs(),
+            (None, Imp::Ops(o)) => o.statfs(),
+            (None, _) => Err(Errno::EBADF),
+        }
+    }
+
+    /// ioctl(2). The generic requests of do_vfs_ioctl (FIONBIO, FIOASYNC, FIONREAD on regular
+    /// files) are handled here; the rest goes to the file (ENOTTY if it has none). FIOCLEX and
+    /// FIONCLEX are fd flags: the fd table's business.
+    pub fn ioctl(&self, mem: &dyn UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
+        use abi::ioctl::{FIOASYNC, FIONBIO, FIONREAD};
+        if matches!(self.imp, Imp::PathOnly) {
+            return Err(Errno::EBADF);
+        }
+        match cmd {
+            FIONBIO | FIOASYNC => {
+                let mut v = [0u8; 4];
+                mem.copy_in(arg, &mut v)?;
+                let bit = if cmd == FIONBIO { f::O_NONBLOCK } else { f::O_ASYNC };
+                if i32::from_ne_bytes(v) != 0 {
+                    self.flags.fetch_or(bit, Ordering::Relaxed);
+                } else {
+                    self.flags.fetch_and(!bit, Ordering::Relaxed);
+                }
+                return Ok(0);
+            }
+            FIONREAD if self.path.as_ref().and_then(VfsPath::kind) == Some(InodeKind::Regular) => {
+                let size = self.ops()?.size()?;
+                let left = size.saturating_sub(*lock(&self.pos));
+                let v = i32::try_from(left).unwrap_or(i32::MAX);
+                mem.copy_out(arg, &v.to_ne_bytes())?;
+                return Ok(0);
+            }
+            _ => {}
+        }
+        match &self.imp {
+            Imp::Ops(o) => o.ioctl(mem, cmd, arg),
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    /// ftruncate(2): EINVAL unless open for writing on a regular file.
+    pub fn truncate(&self, len: u64) -> SysResult<()> {
+        if i64::try_from(len).is_err() {
+            return Err(Errno::EINVAL);
+        }
+        let Some(p) = &self.path else { return Err(Errno::EINVAL) };
+        if !self.is_writable() || matches!(self.imp, Imp::PathOnly) {
+            return Err(if matches!(self.imp, Imp::PathOnly) { Errno::EBADF } else { Errno::EINVAL });
+        }
+        if p.kind() != Some(InodeKind::Regular) {
+            return Err(Errno::EINVAL);
+        }
+        p.inode().setattr(&crate::inode::SetAttr { size: Some(len), ..Default::default() })
+    }
+
+    /// Access mode + status flags (F_GETFL).
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// F_SETFL: only O_APPEND|O_NONBLOCK|O_ASYNC|O_DIRECT|O_NOATIME change.
+    pub fn set_flags(&self, flags: u32) {
+        let _ = self.flags.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            Some((old & !SETFL_MASK) | (flags & SETFL_MASK))
+        });
+    }
+
+    /// The location this file was opened at; `None` for host-fd and other anonymous files.
+    pub fn path(&self) -> Option<&VfsPath> {
+        self.path.as_ref()
+    }
+
+    /// Opened with read access (O_RDONLY or O_RDWR, not O_PATH).
+    pub fn is_readable(&self) -> bool {
+        !self.is_path_only() && matches!(self.flags() & f::O_ACCMODE, f::O_RDONLY | f::O_RDWR)
+    }
+
+    /// Opened with write access (O_WRONLY or O_RDWR, not O_PATH).
+    pub fn is_writable(&self) -> bool {
+        !self.is_path_only() && matches!(self.flags() & f::O_ACCMODE, f::O_WRONLY | f::O_RDWR)
+    }
+
+    /// Opened with O_PATH: read/write/ioctl fail with EBADF.
+    pub fn is_path_only(&self) -> bool {
+        matches!(self.imp, Imp::PathOnly)
+    }
+
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.imp, Imp::Dir)
+    }
+}
+
+/// "." and ".." plus the filesystem's entries.
+fn snapshot(path: &VfsPath) -> SysResult<Vec<DirRecord>> {
+    let own = path.attr()?.ino;
+    let parent = path.parent_within(None);
+    let parent_ino = parent.attr().map_or(own, |a| a.ino);
+    let mut out = vec![
+        DirRecord { ino: own, ty: f::DT_DIR, name: b".".to_vec() },
+        DirRecord { ino: parent_ino, ty: f::DT_DIR, name: b"..".to_vec() },
+    ];
+    out.extend(
+        path.inode()
+            .readdir()?
+            .into_iter()
+            .map(|e| DirRecord { ino: e.ino, ty: e.kind.dirent_type(), name: e.name }),
+    );
+    Ok(out)
+}

@@ -1,0 +1,353 @@
+//! Dentries, mounts, the mount namespace and [`VfsPath`] (a (mount, dentry) location).
+//!
+//! A [`Dentry`] names one inode at one place of one filesystem tree. Parents hold their cached
+//! children strongly (`children`), children point up weakly (`parent`); every dentry reached by
+//! a walk stays cached until it is unlinked or renamed over, so the chain up to the filesystem
+//! root is always alive while anyone holds a descendant that is still linked. There is no
+//! eviction yet (memory grows with the number of distinct paths looked up; noted for later).
+//!
+//! A [`Mount`] holds a filesystem instance, its root dentry, and — for all but the namespace's
+//! root mount — the parent mount (weak) and the mountpoint dentry it covers. Child mounts are
+//! found from the parent mount's `children` map, keyed by the mountpoint dentry's address (the
+//! child mount keeps that dentry alive, so the key cannot be reused while the entry exists).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use abi::file::{Stat, StatFs};
+use abi::{Errno, SysResult};
+
+use crate::inode::{Filesystem, Inode, InodeAttr, InodeKind};
+use crate::{Creds, perm};
+
+/// Locks `m`, ignoring poisoning: a panic elsewhere must not wedge the whole VFS (and with
+/// panic=abort in release builds it cannot happen anyway).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A name in the dentry tree.
+pub struct Dentry {
+    pub(crate) inode: Arc<dyn Inode>,
+    /// (parent, name in parent); `None` parent for a filesystem root. Changes on rename.
+    pub(crate) link: Mutex<(Weak<Dentry>, Vec<u8>)>,
+    /// Cached children by name. Lock order: parent's `children` before a child's.
+    pub(crate) children: Mutex<HashMap<Vec<u8>, Arc<Dentry>>>,
+}
+
+impl fmt::Debug for Dentry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = lock(&self.link).1.clone();
+        f.debug_struct("Dentry").field("name", &String::from_utf8_lossy(&name)).finish()
+    }
+}
+
+impl Dentry {
+    pub(crate) fn new_root(inode: Arc<dyn Inode>) -> Arc<Dentry> {
+        Arc::new(Dentry {
+            inode,
+            link: Mutex::new((Weak::new(), Vec::new())),
+            children: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The inode this dentry names.
+    pub fn inode(&self) -> &Arc<dyn Inode> {
+        &self.inode
+    }
+
+    pub(crate) fn parent(&self) -> Option<Arc<Dentry>> {
+        lock(&self.link).0.upgrade()
+    }
+
+    /// The cached or freshly looked-up child `name` (a single normal component).
+    pub(crate) fn child(self: &Arc<Self>, name: &[u8]) -> SysResult<Arc<Dentry>> {
+        let mut children = lock(&self.children);
+        if let Some(c) = children.get(name) {
+            return Ok(Arc::clone(c));
+        }
+        let inode = self.inode.lookup(name)?;
+        let d = Arc::new(Dentry {
+            inode,
+            link: Mutex::new((Arc::downgrade(self), name.to_vec())),
+            children: Mutex::new(HashMap::new()),
+        });
+        children.insert(name.to_vec(), Arc::clone(&d));
+        Ok(d)
+    }
+
+    /// Drops the cached child `name` (after unlink/rmdir/rename replaced it).
+    pub(crate) fn forget_child(&self, name: &[u8]) {
+        lock(&self.children).remove(name);
+    }
+
+    pub(crate) fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self).cast::<()>() as usize
+    }
+}
+
+/// One mounted filesystem.
+pub struct Mount {
+    id: u64,
+    pub(crate) fs: Arc<dyn Filesystem>,
+    pub(crate) root: Arc<Dentry>,
+    /// (parent mount, mountpoint dentry in it); `None` for the namespace root.
+    pub(crate) parent: Option<(Weak<Mount>, Arc<Dentry>)>,
+    /// Mounts on dentries of this mount, keyed by [`Dentry::key`].
+    pub(crate) children: Mutex<HashMap<usize, Arc<Mount>>>,
+}
+
+impl fmt::Debug for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mount").field("id", &self.id).field("fs", &self.fs).finish()
+    }
+}
+
+impl Mount {
+    fn new(fs: Arc<dyn Filesystem>, parent: Option<(Weak<Mount>, Arc<Dentry>)>) -> Arc<Mount> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let root = Dentry::new_root(fs.root());
+        Arc::new(Mount {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            fs,
+            root,
+            parent,
+            children: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The mount id (as in /proc/self/mountinfo).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The filesystem instance.
+    pub fn filesystem(&self) -> &Arc<dyn Filesystem> {
+        &self.fs
+    }
+
+    /// The mount covering `dentry` of this mount, if any.
+    pub(crate) fn child_at(&self, dentry: &Arc<Dentry>) -> Option<Arc<Mount>> {
+        lock(&self.children).get(&dentry.key()).cloned()
+    }
+}
+
+/// The tree of mounts processes see. Created once per sandbox (no CLONE_NEWNS support yet).
+#[derive(Debug)]
+pub struct MountNamespace {
+    root: Arc<Mount>,
+}
+
+impl MountNamespace {
+    /// A namespace whose root is the root of `root_fs`.
+    pub fn new(root_fs: Arc<dyn Filesystem>) -> Arc<MountNamespace> {
+        Arc::new(MountNamespace { root: Mount::new(root_fs, None) })
+    }
+
+    /// The root directory of the namespace.
+    pub fn root(&self) -> VfsPath {
+        VfsPath { mount: Arc::clone(&self.root), dentry: Arc::clone(&self.root.root) }
+    }
+
+    /// Mounts `fs` on the directory `target`, shadowing its contents. A second mount on the
+    /// same place stacks on top of the first (the walk always ends at the topmost one), as
+    /// Linux does. ENOTDIR if `target` is not a directory.
+    pub fn mount(&self, target: &VfsPath, fs: Arc<dyn Filesystem>) -> SysResult<()> {
+        if !target.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        // Mount on top of whatever is visible at `target` already.
+        let top = target.clone().cross_mounts();
+        let m = Mount::new(fs, Some((Arc::downgrade(&top.mount), Arc::clone(&top.dentry))));
+        lock(&top.mount.children).insert(top.dentry.key(), m);
+        Ok(())
+    }
+}
+
+/// A location: (mount, dentry). Cheap to clone.
+#[derive(Clone)]
+pub struct VfsPath {
+    pub(crate) mount: Arc<Mount>,
+    pub(crate) dentry: Arc<Dentry>,
+}
+
+impl fmt::Debug for VfsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VfsPath")
+            .field("mount", &self.mount.id)
+            .field("path", &String::from_utf8_lossy(&self.path_from_mount_root()))
+            .finish()
+    }
+}
+
+impl VfsPath {
+    /// The inode at this location.
+    pub fn inode(&self) -> &Arc<dyn Inode> {
+        &self.dentry.inode
+    }
+
+    /// The mount this location is on.
+    pub fn mount(&self) -> &Arc<Mount> {
+        &self.mount
+    }
+
+    /// Attributes of the inode (without the device number).
+    pub fn attr(&self) -> SysResult<InodeAttr> {
+        self.dentry.inode.attr()
+    }
+
+    /// stat(2) of this location.
+    pub fn stat(&self) -> SysResult<Stat> {
+        Ok(self.attr()?.to_stat(self.mount.fs.dev()))
+    }
+
+    /// statfs(2) of the filesystem this location is on.
+    pub fn statfs(&self) -> SysResult<StatFs> {
+        let mut s = self.mount.fs.statfs()?;
+        if self.mount.fs.is_readonly() {
+            s.flags |= abi::file::ST_RDONLY;
+        }
+        Ok(s)
+    }
+
+    /// True if this is a directory (false if its attributes cannot be read).
+    pub fn is_dir(&self) -> bool {
+        self.kind() == Some(InodeKind::Dir)
+    }
+
+    pub(crate) fn kind(&self) -> Option<InodeKind> {
+        self.dentry.inode.attr().ok().map(|a| a.kind)
+    }
+
+    /// True if both name the same (mount, dentry).
+    pub fn same_as(&self, other: &VfsPath) -> bool {
+        Arc::ptr_eq(&self.mount, &other.mount) && Arc::ptr_eq(&self.dentry, &other.dentry)
+    }
+
+    /// True if the filesystem is read-only.
+    pub fn is_readonly(&self) -> bool {
+        self.mount.fs.is_readonly()
+    }
+
+    /// access(2)-style check of R_OK/W_OK/X_OK bits (4/2/1) for `creds`. W_OK on a read-only
+    /// filesystem fails with EROFS for files, directories and symlinks (access(2)).
+    pub fn check_access(&self, creds: &Creds, mode: u32) -> SysResult<()> {
+        let attr = self.attr()?;
+        if mode & abi::file::W_OK != 0
+            && self.is_readonly()
+            && matches!(attr.kind, InodeKind::Regular | InodeKind::Dir | InodeKind::Symlink)
+        {
+            return Err(Errno::EROFS);
+        }
+        perm::check(&attr, creds, mode)
+    }
+
+    /// Follows mounts stacked on this location to the topmost mount root.
+    pub(crate) fn cross_mounts(mut self) -> VfsPath {
+        // Bounded by the number of mounts: each step moves to a strictly newer mount.
+        while let Some(m) = self.mount.child_at(&self.dentry) {
+            let root = Arc::clone(&m.root);
+            self = VfsPath { mount: m, dentry: root };
+        }
+        self
+    }
+
+    /// The parent directory, crossing to the parent mount at a mount root; `self` at the
+    /// namespace root or at `root` (".." semantics, path_resolution(7)).
+    pub(crate) fn parent_within(&self, root: Option<&VfsPath>) -> VfsPath {
+        let mut cur = self.clone();
+        loop {
+            if root.is_some_and(|r| cur.same_as(r)) {
+                return cur;
+            }
+            if Arc::ptr_eq(&cur.dentry, &cur.mount.root) {
+                // At a mount root: continue from the mountpoint in the parent mount.
+                match &cur.mount.parent {
+                    Some((pm, mp)) => match pm.upgrade() {
+                        Some(pm) => {
+                            cur = VfsPath { mount: pm, dentry: Arc::clone(mp) };
+                            continue;
+                        }
+                        None => return cur,
+                    },
+                    None => return cur,
+                }
+            }
+            return match cur.dentry.parent() {
+                Some(p) => VfsPath { mount: cur.mount, dentry: p },
+                // A deleted directory whose parent is gone: ".." stays put.
+                None => cur,
+            };
+        }
+    }
+
+    /// Absolute path of this location as seen from `root` (getcwd(2)). If the location is not
+    /// under `root` (a cwd outside a chroot), the path up to the namespace root is returned,
+    /// which is what Linux's d_path gives; Linux's getcwd would prefix "(unreachable)", which
+    /// callers may add by comparing. A location whose dentry was unlinked gets " (deleted)"
+    /// appended, as Linux does.
+    pub fn path_from(&self, root: &VfsPath) -> Vec<u8> {
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        let mut cur = self.clone();
+        let mut deleted = false;
+        // Each iteration moves one level up; depth is bounded by the tree, but guard anyway.
+        for _ in 0..65536 {
+            if cur.same_as(root) {
+                break;
+            }
+            if Arc::ptr_eq(&cur.dentry, &cur.mount.root) {
+                match &cur.mount.parent {
+                    Some((pm, mp)) => match pm.upgrade() {
+                        Some(pm) => {
+                            cur = VfsPath { mount: pm, dentry: Arc::clone(mp) };
+                            continue;
+                        }
+                        None => break,
+                    },
+                    None => break,
+                }
+            }
+            let (parent, name) = {
+                let l = lock(&cur.dentry.link);
+                (l.0.upgrade(), l.1.clone())
+            };
+            match parent {
+                Some(p) => {
+                    if !lock(&p.children).get(&name).is_some_and(|c| Arc::ptr_eq(c, &cur.dentry)) {
+                        deleted = true;
+                    }
+                    parts.push(name);
+                    cur = VfsPath { mount: cur.mount, dentry: p };
+                }
+                None => {
+                    deleted = true;
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for p in parts.iter().rev() {
+            out.push(b'/');
+            out.extend_from_slice(p);
+        }
+        if out.is_empty() {
+            out.push(b'/');
+        }
+        if deleted {
+            out.extend_from_slice(b" (deleted)");
+        }
+        out
+    }
+
+    fn path_from_mount_root(&self) -> Vec<u8> {
+        let root = VfsPath { mount: Arc::clone(&self.mount), dentry: Arc::clone(&self.mount.root) };
+        self.path_from(&root)
+    }
+
+    /// True if another mount is mounted on this location.
+    pub(crate) fn is_mountpoint(&self) -> bool {
+        self.mount.child_at(&self.dentry).is_some()
+    }
+}
