@@ -301,12 +301,12 @@ impl Errno {
 
     /// The value a syscall returns in `rax` for this error: `-errno` as two's complement.
     pub const fn as_syscall_return(self) -> u64 {
-        (-(self.0 as i64)) as u64
+        (-(self.0 as i64)).cast_unsigned()
     }
 
     /// Decodes a raw syscall return value: `Some(errno)` for -4095..=-1, else `None`.
     pub const fn from_syscall_return(rax: u64) -> Option<Errno> {
-        let v = rax as i64;
+        let v = rax.cast_signed();
         if v < 0 && v >= -4095 { Some(Errno((-v) as u16)) } else { None }
     }
 

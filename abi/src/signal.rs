@@ -77,7 +77,7 @@ pub mod si_code {
 /// `siginfo_t`: 128 bytes; the first three `int`s are common, the rest is a union decoded by
 /// accessor (x86-64 layout: the union starts at offset 16).
 #[repr(C)]
-#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct SigInfo {
     pub signo: i32,
     pub errno: i32,
@@ -87,12 +87,6 @@ pub struct SigInfo {
     pub fields: [u64; 14],
 }
 const _: () = assert!(size_of::<SigInfo>() == 128);
-
-impl Default for SigInfo {
-    fn default() -> Self {
-        SigInfo { signo: 0, errno: 0, code: 0, _pad: 0, fields: [0; 14] }
-    }
-}
 
 impl core::fmt::Debug for SigInfo {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

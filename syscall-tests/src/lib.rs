@@ -514,7 +514,10 @@ mod tests {
     #[test]
     fn matcher_succeeds_accepts_non_minus_one() {
         assert_eq!(Matcher::Succeeds.verify("c", "l", 3, 0), Ok(3));
-        assert!(Matcher::Succeeds.verify("c", "l", -1, 9).is_err());
+        assert_eq!(
+            Matcher::Succeeds.verify("c", "l", -1, 9).err().as_deref(),
+            Some("l: `c` returned -1 (EBADF), expected success")
+        );
     }
 
     #[test]

@@ -302,7 +302,10 @@ mod tests {
 
     #[test]
     fn expected_rejects_duplicates() {
-        assert!(parse_expected("a # x\na # y\n").is_err());
+        assert_eq!(
+            parse_expected("a # x\na # y\n").err().as_deref(),
+            Some("line 2: `a` is listed twice")
+        );
     }
 
     #[test]

@@ -557,3 +557,323 @@ fn is_ancestor(anc: &Arc<Dentry>, d: &Arc<Dentry>) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mount::MountNamespace;
+    use crate::tmpfs;
+
+    fn ns() -> (Arc<MountNamespace>, VfsPath) {
+        let ns = MountNamespace::new(tmpfs::new_filesystem(0o755, &Creds::root()));
+        let root = ns.root();
+        (ns, root)
+    }
+
+    fn lk<'a>(root: &'a VfsPath, creds: &'a Creds) -> Lookup<'a> {
+        Lookup { root, start: root, creds }
+    }
+
+    fn write_file(l: &Lookup<'_>, path: &[u8], data: &[u8]) {
+        let f = l.open(path, f::O_CREAT | f::O_WRONLY | f::O_TRUNC, 0o644).unwrap();
+        assert_eq!(f.write(data).unwrap(), data.len());
+    }
+
+    fn read_all(l: &Lookup<'_>, path: &[u8]) -> Vec<u8> {
+        let f = l.open(path, f::O_RDONLY, 0).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = f.read(&mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn walk_follows_relative_and_absolute_symlinks() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/a", 0o755).unwrap();
+        l.mkdir(b"/a/b", 0o755).unwrap();
+        write_file(&l, b"/a/b/f", b"hello");
+        l.symlink(b"b/f", b"/a/rel").unwrap();
+        l.symlink(b"/a/b", b"/abs").unwrap();
+        assert_eq!(read_all(&l, b"/a/rel"), b"hello");
+        assert_eq!(read_all(&l, b"/abs/f"), b"hello");
+        assert_eq!(read_all(&l, b"abs/../a/b/./f"), b"hello");
+        assert_eq!(l.readlink(b"/a/rel").unwrap(), b"b/f");
+        assert_eq!(l.readlink(b"/a/b/f"), Err(Errno::EINVAL));
+        // Without following, the final symlink itself is returned.
+        let p = l.resolve(b"/abs", false).unwrap();
+        assert_eq!(p.kind(), Some(InodeKind::Symlink));
+    }
+
+    #[test]
+    fn walk_symlink_loop_is_eloop() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.symlink(b"/loop2", b"/loop1").unwrap();
+        l.symlink(b"/loop1", b"/loop2").unwrap();
+        assert_eq!(l.resolve(b"/loop1", true).unwrap_err(), Errno::ELOOP);
+        assert_eq!(l.resolve(b"/loop1/x", false).unwrap_err(), Errno::ELOOP);
+        l.symlink(b"self", b"/self").unwrap();
+        assert_eq!(l.open(b"/self", f::O_RDONLY, 0).unwrap_err(), Errno::ELOOP);
+    }
+
+    #[test]
+    fn dotdot_at_root_stays_at_root() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/d", 0o755).unwrap();
+        let p = l.resolve(b"/../../d/..", true).unwrap();
+        assert!(p.same_as(&root));
+        let d = l.resolve(b"/d", true).unwrap();
+        // A chroot at /d: ".." does not escape it.
+        let l2 = Lookup { root: &d, start: &d, creds: &c };
+        assert!(l2.resolve(b"..", true).unwrap().same_as(&d));
+        assert!(l2.resolve(b"/", true).unwrap().same_as(&d));
+    }
+
+    #[test]
+    fn trailing_slash_requires_directory() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        write_file(&l, b"/f", b"x");
+        l.mkdir(b"/d", 0o755).unwrap();
+        assert_eq!(l.resolve(b"/f/", true).unwrap_err(), Errno::ENOTDIR);
+        assert!(l.resolve(b"/d/", true).is_ok());
+        assert!(l.resolve(b"/d///", true).unwrap().is_dir());
+        l.symlink(b"/d", b"/ld").unwrap();
+        // A trailing slash follows the final symlink even with follow_final = false.
+        assert!(l.resolve(b"/ld/", false).unwrap().is_dir());
+    }
+
+    #[test]
+    fn walk_errors_enotdir_enoent_enametoolong() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        write_file(&l, b"/f", b"x");
+        assert_eq!(l.resolve(b"/f/x", true).unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(l.resolve(b"/nope/x", true).unwrap_err(), Errno::ENOENT);
+        assert_eq!(l.resolve(b"", true).unwrap_err(), Errno::ENOENT);
+        let long = vec![b'a'; 256];
+        assert_eq!(l.resolve(&long, true).unwrap_err(), Errno::ENAMETOOLONG);
+        assert_eq!(l.mkdir(&long, 0o755).unwrap_err(), Errno::ENAMETOOLONG);
+        let ok = vec![b'a'; 255];
+        assert_eq!(l.resolve(&ok, true).unwrap_err(), Errno::ENOENT);
+        let mut path = Vec::new();
+        while path.len() < 4096 {
+            path.extend_from_slice(b"/a");
+        }
+        assert_eq!(l.resolve(&path, true).unwrap_err(), Errno::ENAMETOOLONG);
+    }
+
+    #[test]
+    fn mounts_shadow_and_dotdot_crosses_back() {
+        let (ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/mnt", 0o755).unwrap();
+        write_file(&l, b"/mnt/hidden", b"x");
+        let mnt = l.resolve(b"/mnt", true).unwrap();
+        ns.mount(&mnt, tmpfs::new_filesystem(0o777, &c)).unwrap();
+        assert_eq!(l.resolve(b"/mnt/hidden", true).unwrap_err(), Errno::ENOENT);
+        write_file(&l, b"/mnt/new", b"y");
+        assert_eq!(read_all(&l, b"/mnt/new"), b"y");
+        let inner = l.resolve(b"/mnt", true).unwrap();
+        assert_ne!(inner.stat().unwrap().dev, root.stat().unwrap().dev);
+        assert!(l.resolve(b"/mnt/..", true).unwrap().same_as(&root));
+        assert_eq!(l.rmdir(b"/mnt").unwrap_err(), Errno::EBUSY);
+        assert_eq!(l.resolve(b"/mnt/new", true).unwrap().path_from(&root), b"/mnt/new");
+        // Cross-mount rename and link are EXDEV.
+        assert_eq!(l.rename(b"/mnt/new", &l, b"/new").unwrap_err(), Errno::EXDEV);
+        assert_eq!(l.link(b"/mnt/new", &l, b"/new", false).unwrap_err(), Errno::EXDEV);
+    }
+
+    #[test]
+    fn open_flags_behave_as_linux() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        write_file(&l, b"/f", b"hello");
+        assert_eq!(l.open(b"/f", f::O_CREAT | f::O_EXCL | f::O_RDWR, 0o644).unwrap_err(), Errno::EEXIST);
+        assert_eq!(l.open(b"/f", f::O_DIRECTORY, 0).unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(l.open(b"/nope", f::O_RDONLY, 0).unwrap_err(), Errno::ENOENT);
+        l.symlink(b"/f", b"/lnk").unwrap();
+        assert_eq!(l.open(b"/lnk", f::O_NOFOLLOW | f::O_RDONLY, 0).unwrap_err(), Errno::ELOOP);
+        assert_eq!(l.open(b"/lnk", f::O_CREAT | f::O_NOFOLLOW | f::O_RDONLY, 0o644).unwrap_err(), Errno::ELOOP);
+        // O_PATH|O_NOFOLLOW opens the link itself.
+        let p = l.open(b"/lnk", f::O_PATH | f::O_NOFOLLOW, 0).unwrap();
+        assert!(p.is_path_only());
+        assert_eq!(p.read(&mut [0u8; 4]).unwrap_err(), Errno::EBADF);
+        assert_eq!(p.stat().unwrap().mode & f::S_IFMT, f::S_IFLNK);
+        // O_APPEND: writes go to the end whatever the offset.
+        let a = l.open(b"/f", f::O_WRONLY | f::O_APPEND, 0).unwrap();
+        a.seek(0, f::SEEK_SET).unwrap();
+        a.write(b" world").unwrap();
+        assert_eq!(read_all(&l, b"/f"), b"hello world");
+        // O_TRUNC empties.
+        let t = l.open(b"/f", f::O_RDWR | f::O_TRUNC, 0).unwrap();
+        assert_eq!(t.stat().unwrap().size, 0);
+        // Writing a read-only fd, reading a write-only one: EBADF.
+        assert_eq!(l.open(b"/f", f::O_RDONLY, 0).unwrap().write(b"x").unwrap_err(), Errno::EBADF);
+        assert_eq!(a.read(&mut [0u8; 1]).unwrap_err(), Errno::EBADF);
+        // Directories: EISDIR for write access, read(2) EISDIR.
+        l.mkdir(b"/d", 0o755).unwrap();
+        assert_eq!(l.open(b"/d", f::O_WRONLY, 0).unwrap_err(), Errno::EISDIR);
+        assert_eq!(l.open(b"/d", f::O_CREAT | f::O_RDONLY, 0o644).unwrap_err(), Errno::EISDIR);
+        let d = l.open(b"/d", f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
+        assert_eq!(d.read(&mut [0u8; 1]).unwrap_err(), Errno::EISDIR);
+        // Creating through a trailing slash.
+        assert_eq!(l.open(b"/newfile/", f::O_CREAT | f::O_RDWR, 0o644).unwrap_err(), Errno::EISDIR);
+        // F_GETFL shows the access mode and status flags (and O_LARGEFILE), not O_CREAT/O_TRUNC.
+        assert_eq!(t.flags(), f::O_RDWR | f::O_LARGEFILE);
+        t.set_flags(f::O_APPEND | f::O_WRONLY | f::O_NONBLOCK);
+        assert_eq!(t.flags(), f::O_RDWR | f::O_LARGEFILE | f::O_APPEND | f::O_NONBLOCK);
+    }
+
+    #[test]
+    fn read_write_seek_pread_pwrite() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        let fl = l.open(b"/f", f::O_CREAT | f::O_RDWR, 0o600).unwrap();
+        assert_eq!(fl.write(b"0123456789").unwrap(), 10);
+        assert_eq!(fl.seek(-4, f::SEEK_END).unwrap(), 6);
+        let mut b = [0u8; 8];
+        assert_eq!(fl.read(&mut b).unwrap(), 4);
+        assert_eq!(&b[..4], b"6789");
+        assert_eq!(fl.read(&mut b).unwrap(), 0);
+        assert_eq!(fl.pread(&mut b[..3], 2).unwrap(), 3);
+        assert_eq!(&b[..3], b"234");
+        assert_eq!(fl.pwrite(b"zz", 12).unwrap(), 2);
+        assert_eq!(fl.stat().unwrap().size, 14);
+        assert_eq!(fl.pread(&mut b[..4], 10).unwrap(), 4);
+        assert_eq!(&b[..4], b"\0\0zz");
+        assert_eq!(fl.seek(-1, f::SEEK_SET).unwrap_err(), Errno::EINVAL);
+        assert_eq!(fl.seek(0, 7).unwrap_err(), Errno::EINVAL);
+        assert_eq!(fl.pread(&mut b, u64::MAX).unwrap_err(), Errno::EINVAL);
+        // A huge offset write is EFBIG, not an allocation.
+        assert_eq!(fl.pwrite(b"x", 1 << 40).unwrap_err(), Errno::EFBIG);
+        fl.truncate(3).unwrap();
+        assert_eq!(fl.stat().unwrap().size, 3);
+        l.truncate(b"/f", 1).unwrap();
+        assert_eq!(fl.stat().unwrap().size, 1);
+    }
+
+    #[test]
+    fn permissions_for_non_root() {
+        let (_ns, root) = ns();
+        let rootc = Creds::root();
+        let l = lk(&root, &rootc);
+        l.mkdir(b"/priv", 0o700).unwrap();
+        write_file(&l, b"/priv/f", b"x");
+        write_file(&l, b"/ro", b"x");
+        l.mkdir(b"/pub", 0o777).unwrap();
+        let user = Creds { uid: 1000, gid: 1000, groups: vec![] };
+        let u = lk(&root, &user);
+        assert_eq!(u.resolve(b"/priv/f", true).unwrap_err(), Errno::EACCES);
+        assert_eq!(u.open(b"/ro", f::O_WRONLY, 0).unwrap_err(), Errno::EACCES);
+        assert!(u.open(b"/ro", f::O_RDONLY, 0).is_ok());
+        assert_eq!(u.open(b"/new", f::O_CREAT | f::O_WRONLY, 0o644).unwrap_err(), Errno::EACCES);
+        assert_eq!(u.mkdir(b"/x", 0o755).unwrap_err(), Errno::EACCES);
+        assert_eq!(u.unlink(b"/ro").unwrap_err(), Errno::EACCES);
+        // In a world-writable dir the user creates files it owns, even with mode 0444 + O_RDWR.
+        let nf = u.open(b"/pub/mine", f::O_CREAT | f::O_RDWR, 0o444).unwrap();
+        let st = nf.stat().unwrap();
+        assert_eq!((st.uid, st.gid, st.mode), (1000, 1000, f::S_IFREG | 0o444));
+        assert_eq!(u.open(b"/pub/mine", f::O_RDWR, 0).unwrap_err(), Errno::EACCES);
+        // Group membership through supplementary groups.
+        let gf = l.open(b"/grp", f::O_CREAT | f::O_RDWR, 0o060).unwrap();
+        drop(gf);
+        l.resolve(b"/grp", true).unwrap().inode().setattr(&SetAttr { gid: Some(50), ..SetAttr::default() }).unwrap();
+        let member = Creds { uid: 1000, gid: 1000, groups: vec![50] };
+        assert!(lk(&root, &member).open(b"/grp", f::O_RDWR, 0).is_ok());
+        assert_eq!(u.open(b"/grp", f::O_RDONLY, 0).unwrap_err(), Errno::EACCES);
+        // check_access: root needs an x bit to execute.
+        let p = l.resolve(b"/ro", true).unwrap();
+        assert_eq!(p.check_access(&rootc, f::X_OK).unwrap_err(), Errno::EACCES);
+        assert!(p.check_access(&rootc, f::R_OK | f::W_OK).is_ok());
+        assert_eq!(p.check_access(&user, f::W_OK).unwrap_err(), Errno::EACCES);
+        // Sticky directory: another user's file cannot be removed.
+        l.mkdir(b"/tmp", 0o1777).unwrap();
+        write_file(&l, b"/tmp/rootfile", b"x");
+        assert_eq!(u.unlink(b"/tmp/rootfile").unwrap_err(), Errno::EPERM);
+    }
+
+    #[test]
+    fn unlink_rmdir_errors() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/d", 0o755).unwrap();
+        write_file(&l, b"/d/f", b"x");
+        assert_eq!(l.unlink(b"/d").unwrap_err(), Errno::EISDIR);
+        assert_eq!(l.rmdir(b"/d").unwrap_err(), Errno::ENOTEMPTY);
+        assert_eq!(l.rmdir(b"/d/f").unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(l.rmdir(b"/d/.").unwrap_err(), Errno::EINVAL);
+        assert_eq!(l.rmdir(b"/").unwrap_err(), Errno::EBUSY);
+        assert_eq!(l.unlink(b"/d/f/").unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(l.mkdir(b"/d", 0o755).unwrap_err(), Errno::EEXIST);
+        let nlink_before = l.resolve(b"/", true).unwrap().stat().unwrap().nlink;
+        // An open file survives unlink.
+        let fl = l.open(b"/d/f", f::O_RDONLY, 0).unwrap();
+        l.unlink(b"/d/f").unwrap();
+        assert_eq!(fl.stat().unwrap().nlink, 0);
+        let mut b = [0u8; 1];
+        assert_eq!(fl.read(&mut b).unwrap(), 1);
+        assert_eq!(l.resolve(b"/d/f", true).unwrap_err(), Errno::ENOENT);
+        l.rmdir(b"/d").unwrap();
+        assert_eq!(l.resolve(b"/d", true).unwrap_err(), Errno::ENOENT);
+        assert_eq!(l.resolve(b"/", true).unwrap().stat().unwrap().nlink, nlink_before - 1);
+    }
+
+    #[test]
+    fn rename_moves_files_and_dirs() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/a", 0o755).unwrap();
+        l.mkdir(b"/b", 0o755).unwrap();
+        write_file(&l, b"/a/f", b"data");
+        write_file(&l, b"/b/g", b"old");
+        l.rename(b"/a/f", &l, b"/b/g").unwrap();
+        assert_eq!(read_all(&l, b"/b/g"), b"data");
+        assert_eq!(l.resolve(b"/a/f", true).unwrap_err(), Errno::ENOENT);
+        l.mkdir(b"/a/sub", 0o755).unwrap();
+        write_file(&l, b"/a/sub/x", b"x");
+        let cwd = l.resolve(b"/a/sub", true).unwrap();
+        l.rename(b"/a/sub", &l, b"/b/moved").unwrap();
+        // A cached location follows the move (getcwd after rename).
+        assert_eq!(cwd.path_from(&root), b"/b/moved");
+        assert_eq!(read_all(&l, b"/b/moved/x"), b"x");
+        assert_eq!(l.resolve(b"/a", true).unwrap().stat().unwrap().nlink, 2);
+        assert_eq!(l.resolve(b"/b", true).unwrap().stat().unwrap().nlink, 3);
+        // Errors.
+        assert_eq!(l.rename(b"/b", &l, b"/b/moved/inside").unwrap_err(), Errno::EINVAL);
+        assert_eq!(l.rename(b"/b/g", &l, b"/b/moved").unwrap_err(), Errno::EISDIR);
+        assert_eq!(l.rename(b"/b/moved", &l, b"/b/g").unwrap_err(), Errno::ENOTDIR);
+        l.mkdir(b"/e", 0o755).unwrap();
+        assert_eq!(l.rename(b"/e", &l, b"/b").unwrap_err(), Errno::ENOTEMPTY);
+        assert_eq!(l.rename(b"/nope", &l, b"/x").unwrap_err(), Errno::ENOENT);
+        assert_eq!(l.rename(b"/b/.", &l, b"/x").unwrap_err(), Errno::EBUSY);
+        // Renaming a dir over an empty dir works.
+        l.mkdir(b"/empty", 0o755).unwrap();
+        l.rename(b"/e", &l, b"/empty").unwrap();
+        assert!(l.resolve(b"/empty", true).unwrap().is_dir());
+        // Hard links: rename between links of the same file is a no-op.
+        l.link(b"/b/g", &l, b"/b/g2", false).unwrap();
+        assert_eq!(l.resolve(b"/b/g", true).unwrap().stat().unwrap().nlink, 2);
+        l.rename(b"/b/g", &l, b"/b/g2").unwrap();
+        assert!(l.resolve(b"/b/g", true).is_ok());
+        cwd.path_from(&root);
+        // A location in a removed directory reports " (deleted)".
+        l.mkdir(b"/gone", 0o755).unwrap();
+        let gone = l.resolve(b"/gone", true).unwrap();
+        l.rmdir(b"/gone").unwrap();
+        assert_eq!(gone.path_from(&root), b"/gone (deleted)");
+    }
+}

@@ -365,14 +365,17 @@ fn interrupt_before_switch_makes_next_switch_return_promptly() {
     let watchdog_interrupter = ctx.interrupter();
     let mut regs = Regs::new_user(CODE, 0);
     interrupter.interrupt();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(3));
-        watchdog_interrupter.interrupt();
+        if done_rx.recv_timeout(Duration::from_secs(3)).is_err() {
+            watchdog_interrupter.interrupt();
+        }
     });
 
     let start = Instant::now();
     let outcome = ctx.switch(&mut regs).expect("switch");
     let elapsed = start.elapsed();
+    let _ = done_tx.send(());
 
     assert!(matches!(outcome, SwitchOutcome::Interrupted), "got {outcome:?}");
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
@@ -441,8 +444,8 @@ fn use_from_another_thread_is_refused_in_debug_builds() {
 #[ignore = "benchmark"]
 fn bench_getpid_round_trip() {
     let Some(fx) = Fixture::new() else { return };
-    // loop: mov eax, 39; syscall; jmp loop  (eb f5 = jmp -11)
-    fx.load(Asm::default().mov_eax(39).syscall().bytes(&[0xeb, 0xf5]));
+    // loop: mov eax, 39; syscall; jmp loop  (eb f7 = jmp -9)
+    fx.load(Asm::default().mov_eax(39).syscall().bytes(&[0xeb, 0xf7]));
     let mut ctx = fx.asp.new_context().expect("context");
     let mut regs = Regs::new_user(CODE, 0);
     let iterations = 20_000u32;

@@ -12,7 +12,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::{ExitStatus, FdTable, Kernel};
 use crate::loader::{self, ExecArgs};
-use crate::mm::{MappedFile, MemoryManager};
+use crate::mm::{FaultError, MappedFile, MemoryManager};
 use crate::syscalls::{SyscallArgs, SyscallReturn, table};
 
 /// Setup failures when creating the first task of a sandbox. Each names what failed, for the
@@ -242,22 +242,34 @@ impl Task {
     pub fn run(&mut self) -> Result<ExitStatus, PlatformError> {
         loop {
             let outcome = self.ctx.switch(&mut self.regs)?;
-            if let Some(status) = self.handle_outcome(outcome) {
+            let exit = self.handle_outcome(outcome)?;
+            // A platform failure inside an mm operation (an injected mmap that failed) was
+            // recorded there; it ends the sandbox like one from switch.
+            if let Some(e) = self.mm.take_platform_error() {
+                return Err(e);
+            }
+            if let Some(status) = exit {
                 return Ok(status);
             }
         }
     }
 
     /// Decides what one platform outcome means. `Some` when the task exits.
-    fn handle_outcome(&mut self, outcome: SwitchOutcome) -> Option<ExitStatus> {
-        match outcome {
+    fn handle_outcome(&mut self, outcome: SwitchOutcome) -> Result<Option<ExitStatus>, PlatformError> {
+        Ok(match outcome {
             SwitchOutcome::Syscall => self.do_syscall(),
             SwitchOutcome::Fault { addr, access, info } => match self.mm.handle_fault(addr, access) {
                 Ok(()) => None,
+                Err(FaultError::Platform(e)) => return Err(e),
                 Err(e) => {
                     tracing::debug!(target: "sentry::task", tid = self.tid, addr = format_args!("{addr:#x}"),
                         rip = format_args!("{:#x}", self.regs.rip), ?e, ?info, "unresolved fault");
-                    Some(self.fatal_signal(Signal::SIGSEGV))
+                    let sig = match e {
+                        FaultError::Bus => Signal::SIGBUS,
+                        FaultError::OutOfMemory => Signal::SIGKILL,
+                        _ => Signal::SIGSEGV,
+                    };
+                    Some(self.fatal_signal(sig))
                 }
             },
             SwitchOutcome::Signal(info) => {
@@ -265,7 +277,7 @@ impl Task {
                 Some(self.fatal_signal(Signal(info.signo)))
             }
             SwitchOutcome::Interrupted => None,
-        }
+        })
     }
 
     /// A signal whose action is to terminate (no delivery yet, see the module doc).

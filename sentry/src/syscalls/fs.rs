@@ -321,13 +321,42 @@ pub fn sys_statx(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if flags & !allowed != 0 || flags & f::AT_STATX_SYNC_TYPE == f::AT_STATX_SYNC_TYPE {
         return Err(Errno::EINVAL);
     }
-    if mask & f::STATX_RESERVED != 0 {
+    // statx(2): STATX__RESERVED in the mask is EINVAL.
+    if mask & 0x8000_0000 != 0 {
         return Err(Errno::EINVAL);
     }
     let st = stat_at(t, args.dirfd(0), args.ptr(1), flags)?;
-    let sx = f::Statx::from_stat(&st);
+    let sx = statx_from_stat(&st);
     t.copy_out_obj(args.ptr(4), &sx)?;
     ok_zero()
+}
+
+/// The statx view of `st`: every basic field, with device numbers split the way
+/// new_decode_dev() does (include/linux/kdev_t.h).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn statx_from_stat(st: &f::Stat) -> f::Statx {
+    let major = |d: u64| ((d >> 8) & 0xfff) as u32 | ((d >> 32) as u32 & !0xfff);
+    let minor = |d: u64| (d & 0xff) as u32 | ((d >> 12) as u32 & !0xff);
+    let ts = |sec: i64, nsec: i64| f::StatxTimestamp { sec, nsec: nsec as u32, reserved: 0 };
+    f::Statx {
+        mask: f::STATX_BASIC_STATS,
+        blksize: st.blksize as u32,
+        nlink: st.nlink as u32,
+        uid: st.uid,
+        gid: st.gid,
+        mode: st.mode as u16,
+        ino: st.ino,
+        size: st.size as u64,
+        blocks: st.blocks as u64,
+        atime: ts(st.atime, st.atime_nsec),
+        ctime: ts(st.ctime, st.ctime_nsec),
+        mtime: ts(st.mtime, st.mtime_nsec),
+        rdev_major: major(st.rdev),
+        rdev_minor: minor(st.rdev),
+        dev_major: major(st.dev),
+        dev_minor: minor(st.dev),
+        ..f::Statx::default()
+    }
 }
 
 /// lseek(2).
@@ -419,7 +448,7 @@ fn do_faccessat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32, flags: u32)
 /// fcntl(2).
 pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let fd = args.fd(0);
-    let cmd = args.int(1);
+    let cmd = args.uint(1);
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
     match cmd {
         f::F_DUPFD | f::F_DUPFD_CLOEXEC => {
@@ -433,7 +462,7 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         }
         f::F_GETFD => ok_usize(usize::from(t.fds.get(fd)?.cloexec)),
         f::F_SETFD => {
-            t.fds.set_cloexec(fd, args.int(2) & f::FD_CLOEXEC != 0)?;
+            t.fds.set_cloexec(fd, args.uint(2) & f::FD_CLOEXEC != 0)?;
             ok_zero()
         }
         f::F_GETFL => ok_usize(t.fds.file(fd)?.flags() as usize),

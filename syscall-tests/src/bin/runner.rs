@@ -308,7 +308,8 @@ mod tests {
 
     #[test]
     fn parse_args_requires_bins() {
-        assert!(parse_args(args(&["--platform", "ptrace"])).is_err());
+        let err = parse_args(args(&["--platform", "ptrace"])).err();
+        assert!(err.is_some_and(|e| e.starts_with("--bins is required")));
     }
 
     #[test]

@@ -1,0 +1,44 @@
+//! Runs every conformance binary natively under `cargo test`: a test that fails on Linux
+//! itself is a broken test (gVisor: "always check the actual Linux behavior"), and this makes
+//! `cargo test --workspace` catch it without going through `run.sh`.
+
+use std::process::Command;
+
+use syscall_tests::report::{Status, parse_libtest_output};
+
+fn run_natively(bin: &str, path: &str) {
+    let out = Command::new(path)
+        .arg("--test-threads=1")
+        .output()
+        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let results = parse_libtest_output(&stdout);
+    let failed: Vec<&String> = results
+        .iter()
+        .filter(|(_, s)| **s != Status::Passed)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(!results.is_empty(), "{bin} printed no results:\n{stdout}");
+    assert!(failed.is_empty(), "{bin}: failed natively: {failed:?}\n{stdout}");
+    assert!(out.status.success(), "{bin} exited with {}", out.status);
+}
+
+#[test]
+fn fs_passes_natively() {
+    run_natively("fs", env!("CARGO_BIN_EXE_fs"));
+}
+
+#[test]
+fn mm_passes_natively() {
+    run_natively("mm", env!("CARGO_BIN_EXE_mm"));
+}
+
+#[test]
+fn process_passes_natively() {
+    run_natively("process", env!("CARGO_BIN_EXE_process"));
+}
+
+#[test]
+fn time_passes_natively() {
+    run_natively("time", env!("CARGO_BIN_EXE_time"));
+}
