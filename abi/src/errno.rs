@@ -307,7 +307,11 @@ impl Errno {
     /// Decodes a raw syscall return value: `Some(errno)` for -4095..=-1, else `None`.
     pub const fn from_syscall_return(rax: u64) -> Option<Errno> {
         let v = rax.cast_signed();
-        if v < 0 && v >= -4095 { Some(Errno((-v) as u16)) } else { None }
+        if v < 0 && v >= -4095 {
+            Some(Errno((-v) as u16))
+        } else {
+            None
+        }
     }
 
     /// True for the kernel-internal restart codes, which the application must never see.
@@ -480,7 +484,10 @@ mod tests {
     #[test]
     fn syscall_return_round_trips() {
         assert_eq!(Errno::EBADF.as_syscall_return(), (-9i64) as u64);
-        assert_eq!(Errno::from_syscall_return((-9i64) as u64), Some(Errno::EBADF));
+        assert_eq!(
+            Errno::from_syscall_return((-9i64) as u64),
+            Some(Errno::EBADF)
+        );
         assert_eq!(Errno::from_syscall_return(3), None);
         assert_eq!(Errno::from_syscall_return((-4096i64) as u64), None);
     }

@@ -50,13 +50,43 @@ impl Signal {
     /// The "SIGxxx" name, for logs and strace.
     pub fn name(self) -> &'static str {
         const NAMES: [&str; 32] = [
-            "SIG0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
-            "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
-            "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU",
-            "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR",
+            "SIG0",
+            "SIGHUP",
+            "SIGINT",
+            "SIGQUIT",
+            "SIGILL",
+            "SIGTRAP",
+            "SIGABRT",
+            "SIGBUS",
+            "SIGFPE",
+            "SIGKILL",
+            "SIGUSR1",
+            "SIGSEGV",
+            "SIGUSR2",
+            "SIGPIPE",
+            "SIGALRM",
+            "SIGTERM",
+            "SIGSTKFLT",
+            "SIGCHLD",
+            "SIGCONT",
+            "SIGSTOP",
+            "SIGTSTP",
+            "SIGTTIN",
+            "SIGTTOU",
+            "SIGURG",
+            "SIGXCPU",
+            "SIGXFSZ",
+            "SIGVTALRM",
+            "SIGPROF",
+            "SIGWINCH",
+            "SIGIO",
+            "SIGPWR",
             "SIGSYS",
         ];
-        usize::try_from(self.0).ok().and_then(|i| NAMES.get(i).copied()).unwrap_or("SIGRT")
+        usize::try_from(self.0)
+            .ok()
+            .and_then(|i| NAMES.get(i).copied())
+            .unwrap_or("SIGRT")
     }
 }
 
@@ -101,7 +131,11 @@ impl core::fmt::Debug for SigInfo {
 impl SigInfo {
     /// A siginfo for `sig` with `si_code`.
     pub fn new(sig: Signal, code: i32) -> SigInfo {
-        SigInfo { signo: sig.0, code, ..SigInfo::default() }
+        SigInfo {
+            signo: sig.0,
+            code,
+            ..SigInfo::default()
+        }
     }
 
     /// `si_addr` (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP).
@@ -122,7 +156,9 @@ impl SigInfo {
 
 /// A signal mask (`sigset_t` as the kernel sees it: 64 bits).
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SigSet(pub u64);
 
 impl SigSet {
@@ -155,7 +191,9 @@ pub const SA_RESETHAND: u64 = 0x8000_0000;
 
 /// The kernel's `struct sigaction` for rt_sigaction(2) on x86-64 (not glibc's).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SigAction {
     pub handler: u64,
     pub flags: u64,

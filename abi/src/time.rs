@@ -4,7 +4,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// `struct timespec` (64-bit).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Timespec {
     pub sec: i64,
     pub nsec: i64,
@@ -19,7 +21,9 @@ impl Timespec {
 
 /// `struct timeval`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Timeval {
     pub sec: i64,
     pub usec: i64,
@@ -65,7 +69,9 @@ const _: () = assert!(size_of::<Sysinfo>() == 112);
 
 /// `struct rlimit64`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Rlimit {
     pub cur: u64,
     pub max: u64,
@@ -94,7 +100,9 @@ pub const RLIMIT_RTTIME: u32 = 15;
 
 /// `struct pollfd` (include/uapi/asm-generic/poll.h).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct PollFd {
     pub fd: i32,
     pub events: i16,
@@ -111,7 +119,9 @@ pub const POLLWRNORM: i16 = 0x100;
 
 /// `stack_t` for sigaltstack(2).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct StackT {
     pub sp: u64,
     pub flags: i32,
@@ -126,7 +136,9 @@ pub const MINSIGSTKSZ: u64 = 2048;
 
 /// `struct iovec`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Iovec {
     pub base: u64,
     pub len: u64,

@@ -62,7 +62,9 @@ fn describe(e: Errno) -> String {
 
 fn host_uts() -> abi::uts::Utsname {
     let u = nix::sys::utsname::uname().ok();
-    let get = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr, dflt: &[u8]| -> [u8; abi::uts::UTS_LEN] {
+    let get = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr,
+               dflt: &[u8]|
+     -> [u8; abi::uts::UTS_LEN] {
         abi::uts::Utsname::field(u.as_ref().map_or(dflt, |u| f(u).as_bytes()))
     };
     abi::uts::Utsname {
@@ -76,14 +78,30 @@ fn host_uts() -> abi::uts::Utsname {
 }
 
 /// Mounts `fs` on `path` if that directory exists in the root.
-fn mount_if_present(ns: &MountNamespace, path: &[u8], fs: Arc<dyn vfs::Filesystem>) -> anyhow::Result<()> {
+fn mount_if_present(
+    ns: &MountNamespace,
+    path: &[u8],
+    fs: Arc<dyn vfs::Filesystem>,
+) -> anyhow::Result<()> {
     let root = ns.root();
-    let creds = Creds { uid: 0, gid: 0, groups: Vec::new() };
-    let l = Lookup { root: &root, start: &root, creds: &creds };
+    let creds = Creds {
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+    };
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &creds,
+    };
     match l.resolve(path, true) {
-        Ok(target) if target.is_dir() => ns
-            .mount(&target, fs)
-            .map_err(|e| anyhow::anyhow!("mounting {}: {}", String::from_utf8_lossy(path), describe(e))),
+        Ok(target) if target.is_dir() => ns.mount(&target, fs).map_err(|e| {
+            anyhow::anyhow!(
+                "mounting {}: {}",
+                String::from_utf8_lossy(path),
+                describe(e)
+            )
+        }),
         _ => {
             tracing::info!(path = %String::from_utf8_lossy(path), "mount point missing in the root; skipped");
             Ok(())
@@ -98,15 +116,24 @@ fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
         return cmd.to_vec();
     }
     let root = ns.root();
-    let creds = Creds { uid: 0, gid: 0, groups: Vec::new() };
-    let l = Lookup { root: &root, start: &root, creds: &creds };
+    let creds = Creds {
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+    };
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &creds,
+    };
     for dir in path_env.split(|&b| b == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let mut cand = dir.to_vec();
         cand.push(b'/');
         cand.extend_from_slice(cmd);
         if let Ok(p) = l.resolve(&cand, true)
-            && p.stat().is_ok_and(|st| st.mode & abi::file::S_IFMT == abi::file::S_IFREG)
+            && p.stat()
+                .is_ok_and(|st| st.mode & abi::file::S_IFMT == abi::file::S_IFREG)
             && p.check_access(&creds, 1).is_ok()
         {
             return cand;
@@ -126,22 +153,50 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     };
 
     let (gofer, sock) = spawn_gofer()?;
-    let client = vfs::p9client::Client::new(sock).map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
+    let client = vfs::p9client::Client::new(sock)
+        .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
     let rootfs = vfs::p9fs::new_filesystem(client, true)
         .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
     let mounts = MountNamespace::new(rootfs);
-    let root_creds = Creds { uid: 0, gid: 0, groups: Vec::new() };
+    let root_creds = Creds {
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+    };
     mount_if_present(&mounts, b"/dev", vfs::devfs::new_filesystem())?;
-    mount_if_present(&mounts, b"/tmp", vfs::tmpfs::new_filesystem(0o1777, &root_creds))?;
-    mount_if_present(&mounts, b"/proc", vfs::tmpfs::new_filesystem(0o555, &root_creds))?;
-    mount_if_present(&mounts, b"/sys", vfs::tmpfs::new_filesystem(0o555, &root_creds))?;
+    mount_if_present(
+        &mounts,
+        b"/tmp",
+        vfs::tmpfs::new_filesystem(0o1777, &root_creds),
+    )?;
+    mount_if_present(
+        &mounts,
+        b"/proc",
+        vfs::tmpfs::new_filesystem(0o555, &root_creds),
+    )?;
+    mount_if_present(
+        &mounts,
+        b"/sys",
+        vfs::tmpfs::new_filesystem(0o555, &root_creds),
+    )?;
 
     let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
-    let platform = platform_ptrace::PtracePlatform::new(memfile.fd()).context("starting the ptrace platform")?;
-    let kernel = Kernel::new(platform, Arc::clone(&memfile), Arc::clone(&mounts), KernelConfig { uts: host_uts(), strace });
+    let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
+        .context("starting the ptrace platform")?;
+    let kernel = Kernel::new(
+        platform,
+        Arc::clone(&memfile),
+        Arc::clone(&mounts),
+        KernelConfig {
+            uts: host_uts(),
+            strace,
+        },
+    );
 
     let mut argv: Vec<Vec<u8>> = a.cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
-    let Some(cmd0) = argv.first().cloned() else { bail!("no command given") };
+    let Some(cmd0) = argv.first().cloned() else {
+        bail!("no command given")
+    };
     let path_env = std::env::var_os("PATH").map_or_else(
         || b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec(),
         OsStringExt::into_vec,
@@ -165,10 +220,17 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             _ => std::io::stderr().as_fd().try_clone_to_owned(),
         }
         .with_context(|| format!("duplicating stdio fd {i}"))?;
-        vfs::hostfd::host_file(fd).map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))
+        vfs::hostfd::host_file(fd)
+            .map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))
     });
     let [s0, s1, s2] = stdio;
-    let spawn = Spawn { path, argv, envp, stdio: [s0?, s1?, s2?], creds: Credentials::root() };
+    let spawn = Spawn {
+        path,
+        argv,
+        envp,
+        stdio: [s0?, s1?, s2?],
+        creds: Credentials::root(),
+    };
 
     let mut task = match Task::new_init(&kernel, spawn) {
         Ok(t) => t,
@@ -176,7 +238,11 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             // The shell's conventions: 127 when the command is missing, 126 when it exists but
             // cannot be executed.
             eprintln!("rvisor: {path}: {}", describe(errno));
-            return Ok(if errno == Errno::ENOENT || errno == Errno::ENOTDIR { 127 } else { 126 });
+            return Ok(if errno == Errno::ENOENT || errno == Errno::ENOTDIR {
+                127
+            } else {
+                126
+            });
         }
         Err(e) => return Err(e.into()),
     };

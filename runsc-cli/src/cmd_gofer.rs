@@ -20,13 +20,22 @@ pub struct GoferArgs {
 
 pub fn run(a: &GoferArgs) -> anyhow::Result<()> {
     // Die with the sentry that started us, even if it is killed before closing the socket.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("setting the parent-death signal")?;
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("setting the parent-death signal")?;
     let sock = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
         .context("taking the 9P socket from stdin")?;
     let sock = UnixStream::from(sock);
-    let root = gofer::enter_root(&a.root).with_context(|| format!("entering root {}", a.root.display()))?;
-    gofer::serve(root, sock, gofer::ServeOptions { readonly: a.readonly }).context("serving 9P")?;
+    let root = gofer::enter_root(&a.root)
+        .with_context(|| format!("entering root {}", a.root.display()))?;
+    gofer::serve(
+        root,
+        sock,
+        gofer::ServeOptions {
+            readonly: a.readonly,
+        },
+    )
+    .context("serving 9P")?;
     Ok(())
 }

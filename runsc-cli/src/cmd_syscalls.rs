@@ -22,7 +22,10 @@ pub fn run(a: &SyscallsArgs) -> anyhow::Result<()> {
         let (level, note) = match e.support {
             Support::Full => ("full", String::new()),
             Support::Partial(n) => ("partial", n.to_string()),
-            Support::Error(errno, n) => ("error", format!("returns {}: {n}", errno.name().unwrap_or("E???"))),
+            Support::Error(errno, n) => (
+                "error",
+                format!("returns {}: {n}", errno.name().unwrap_or("E???")),
+            ),
         };
         rows.push((nr, e.name, level, note));
     }

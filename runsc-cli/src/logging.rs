@@ -19,7 +19,8 @@ pub fn init(cli: &Cli) -> anyhow::Result<LogGuard> {
     let strace = cli.strace || !cli.strace_syscalls.is_empty();
     let base = if cli.debug { "debug" } else { "info" };
     if let Some(dir) = &cli.debug_log {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating debug log dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating debug log dir {}", dir.display()))?;
         let cmd = std::env::args().nth(1).unwrap_or_default();
         let cmd: String = cmd.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         let path = dir.join(format!("rvisor.{}.{}.log", std::process::id(), cmd));
@@ -28,8 +29,11 @@ pub fn init(cli: &Cli) -> anyhow::Result<LogGuard> {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening debug log {}", path.display()))?;
-        let filter = EnvFilter::try_new(format!("{base},strace={}", if strace { "info" } else { "off" }))
-            .context("log filter")?;
+        let filter = EnvFilter::try_new(format!(
+            "{base},strace={}",
+            if strace { "info" } else { "off" }
+        ))
+        .context("log filter")?;
         let file_layer = tracing_subscriber::fmt::layer()
             .with_writer(Mutex::new(file))
             .with_ansi(false)
@@ -38,10 +42,14 @@ pub fn init(cli: &Cli) -> anyhow::Result<LogGuard> {
             .with_writer(std::io::stderr)
             .with_target(false)
             .with_filter(EnvFilter::new("error,strace=off"));
-        tracing_subscriber::registry().with(file_layer).with(stderr_layer).init();
+        tracing_subscriber::registry()
+            .with(file_layer)
+            .with(stderr_layer)
+            .init();
     } else {
         let directive = if strace { "error,strace=info" } else { "error" };
-        let filter = EnvFilter::try_from_env("RVISOR_LOG").unwrap_or_else(|_| EnvFilter::new(directive));
+        let filter =
+            EnvFilter::try_from_env("RVISOR_LOG").unwrap_or_else(|_| EnvFilter::new(directive));
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_target(false)

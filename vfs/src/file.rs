@@ -386,3 +386,100 @@ fn snapshot(path: &VfsPath) -> SysResult<Vec<DirRecord>> {
     );
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Creds, Lookup, MountNamespace, devfs, tmpfs};
+
+    /// Parses getdents64 output into (ino, off, type, name).
+    fn parse(buf: &[u8]) -> Vec<(u64, i64, u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (hdr, _) = LinuxDirent64::read_from_prefix(rest).unwrap();
+            let reclen = usize::from(hdr.reclen);
+            assert_eq!(reclen % 8, 0, "d_reclen must be 8-aligned");
+            let name_area = &rest[DIRENT64_NAME_OFFSET..reclen];
+            let nul = name_area.iter().position(|b| *b == 0).unwrap();
+            out.push((hdr.ino, hdr.off, hdr.ty, name_area[..nul].to_vec()));
+            rest = &rest[reclen..];
+        }
+        out
+    }
+    use zerocopy::FromBytes;
+
+    #[test]
+    fn getdents64_records_and_resumption() {
+        let ns = MountNamespace::new(tmpfs::new_filesystem(0o755, &Creds::root()));
+        let root = ns.root();
+        let c = Creds::root();
+        let l = Lookup { root: &root, start: &root, creds: &c };
+        l.mkdir(b"/d", 0o755).unwrap();
+        l.mkdir(b"/d/sub", 0o755).unwrap();
+        l.open(b"/d/a_file", f::O_CREAT | f::O_RDWR, 0o644).unwrap();
+        l.symlink(b"x", b"/d/lnk").unwrap();
+        let d = l.open(b"/d", f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
+        let all = parse(&d.getdents64(4096).unwrap());
+        let names: Vec<&[u8]> = all.iter().map(|e| e.3.as_slice()).collect();
+        assert_eq!(names, [&b"."[..], b"..", b"a_file", b"lnk", b"sub"]);
+        let types: Vec<u8> = all.iter().map(|e| e.2).collect();
+        assert_eq!(types, [f::DT_DIR, f::DT_DIR, f::DT_REG, f::DT_LNK, f::DT_DIR]);
+        assert_eq!(all[0].0, l.resolve(b"/d", true).unwrap().stat().unwrap().ino);
+        assert_eq!(all[1].0, root.stat().unwrap().ino);
+        assert_eq!(all[2].0, l.resolve(b"/d/a_file", true).unwrap().stat().unwrap().ino);
+        assert!(d.getdents64(4096).unwrap().is_empty());
+        // Small buffer: one record (24 or 32 bytes) at a time, resuming where it stopped.
+        d.seek(0, f::SEEK_SET).unwrap();
+        assert_eq!(d.getdents64(10).unwrap_err(), Errno::EINVAL);
+        let mut names = Vec::new();
+        loop {
+            let b = d.getdents64(32).unwrap();
+            if b.is_empty() {
+                break;
+            }
+            let recs = parse(&b);
+            assert_eq!(recs.len(), 1);
+            names.push(recs[0].3.clone());
+        }
+        assert_eq!(names.len(), 5);
+        // d_off of a record is a position lseek accepts to resume after it.
+        d.seek(all[2].1, f::SEEK_SET).unwrap();
+        let rest = parse(&d.getdents64(4096).unwrap());
+        assert_eq!(rest[0].3, b"lnk");
+        assert_eq!(d.seek(0, f::SEEK_END).unwrap_err(), Errno::EINVAL);
+        // Not a directory.
+        let fl = l.open(b"/d/a_file", f::O_RDONLY, 0).unwrap();
+        assert_eq!(fl.getdents64(4096).unwrap_err(), Errno::ENOTDIR);
+    }
+
+    #[test]
+    fn devfs_null_zero_full_random() {
+        let ns = MountNamespace::new(devfs::new_filesystem());
+        let root = ns.root();
+        let c = Creds { uid: 1000, gid: 1000, groups: vec![] };
+        let l = Lookup { root: &root, start: &root, creds: &c };
+        let null = l.open(b"/null", f::O_RDWR, 0).unwrap();
+        assert_eq!(null.read(&mut [1u8; 16]).unwrap(), 0);
+        assert_eq!(null.write(b"discard").unwrap(), 7);
+        let st = null.stat().unwrap();
+        assert_eq!(st.mode, f::S_IFCHR | 0o666);
+        assert_eq!((f::dev_major(st.rdev), f::dev_minor(st.rdev)), (1, 3));
+        let zero = l.open(b"/zero", f::O_RDWR, 0).unwrap();
+        let mut b = [7u8; 32];
+        assert_eq!(zero.read(&mut b).unwrap(), 32);
+        assert_eq!(b, [0u8; 32]);
+        assert_eq!(zero.write(b"x").unwrap(), 1);
+        let full = l.open(b"/full", f::O_RDWR, 0).unwrap();
+        assert_eq!(full.write(b"x").unwrap_err(), Errno::ENOSPC);
+        assert_eq!(full.read(&mut b).unwrap(), 32);
+        let ur = l.open(b"/urandom", f::O_RDONLY, 0).unwrap();
+        let mut r1 = [0u8; 32];
+        assert_eq!(ur.read(&mut r1).unwrap(), 32);
+        assert_ne!(r1, [0u8; 32]);
+        assert_eq!(l.readlink(b"/stdout").unwrap(), b"/proc/self/fd/1");
+        assert_eq!(l.resolve(b"/shm", true).unwrap().stat().unwrap().mode, f::S_IFDIR | 0o1777);
+        assert_eq!(l.open(b"/tty", f::O_RDWR, 0).unwrap_err(), Errno::ENXIO);
+        assert_eq!(root.statfs().unwrap().ty, f::TMPFS_MAGIC);
+    }
+}

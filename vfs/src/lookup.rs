@@ -599,7 +599,7 @@ mod tests {
         l.symlink(b"/a/b", b"/abs").unwrap();
         assert_eq!(read_all(&l, b"/a/rel"), b"hello");
         assert_eq!(read_all(&l, b"/abs/f"), b"hello");
-        assert_eq!(read_all(&l, b"abs/../a/b/./f"), b"hello");
+        assert_eq!(read_all(&l, b"abs/../b/./f"), b"hello");
         assert_eq!(l.readlink(b"/a/rel").unwrap(), b"b/f");
         assert_eq!(l.readlink(b"/a/b/f"), Err(Errno::EINVAL));
         // Without following, the final symlink itself is returned.

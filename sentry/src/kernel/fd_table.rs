@@ -47,13 +47,22 @@ impl FdTable {
 
     /// Installs `file` at the lowest free fd >= `min_fd`, below `limit` (RLIMIT_NOFILE):
     /// EMFILE if none.
-    pub fn insert_from(&mut self, min_fd: i32, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> SysResult<i32> {
+    pub fn insert_from(
+        &mut self,
+        min_fd: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> SysResult<i32> {
         let start = usize::try_from(min_fd).map_err(|_| Errno::EINVAL)?;
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(i32::MAX as usize);
+        let limit = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(i32::MAX as usize);
         if start >= limit {
             return Err(Errno::EMFILE);
         }
-        let free = (start..self.slots.len()).find(|&i| self.slots.get(i).is_some_and(Option::is_none));
+        let free =
+            (start..self.slots.len()).find(|&i| self.slots.get(i).is_some_and(Option::is_none));
         let idx = free.unwrap_or_else(|| self.slots.len().max(start));
         if idx >= limit {
             return Err(Errno::EMFILE);
@@ -67,7 +76,13 @@ impl FdTable {
     }
 
     /// Installs `file` at exactly `fd`, replacing (and returning) what was there.
-    pub fn insert_at(&mut self, fd: i32, file: Arc<OpenFile>, cloexec: bool, limit: u64) -> SysResult<Option<FdEntry>> {
+    pub fn insert_at(
+        &mut self,
+        fd: i32,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> SysResult<Option<FdEntry>> {
         let idx = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
         if u64::try_from(idx).unwrap_or(u64::MAX) >= limit {
             return Err(Errno::EBADF);

@@ -45,12 +45,24 @@ pub struct Credentials {
 impl Credentials {
     /// Root with no supplementary groups.
     pub fn root() -> Credentials {
-        Credentials { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0, groups: Vec::new() }
+        Credentials {
+            uid: 0,
+            euid: 0,
+            suid: 0,
+            gid: 0,
+            egid: 0,
+            sgid: 0,
+            groups: Vec::new(),
+        }
     }
 
     /// Filesystem credentials for permission checks.
     pub fn fs_creds(&self) -> Creds {
-        Creds { uid: self.euid, gid: self.egid, groups: self.groups.clone() }
+        Creds {
+            uid: self.euid,
+            gid: self.egid,
+            groups: self.groups.clone(),
+        }
     }
 }
 
@@ -127,20 +139,72 @@ impl vfs::UserMemory for TaskMemory<'_> {
 /// Default resource limits, as a fresh Linux login would have them (runc's defaults for
 /// NOFILE).
 fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
-    let inf = Rlimit { cur: RLIM_INFINITY, max: RLIM_INFINITY };
+    let inf = Rlimit {
+        cur: RLIM_INFINITY,
+        max: RLIM_INFINITY,
+    };
     let mut l = [inf; RLIM_NLIMITS];
     let set = |l: &mut [Rlimit; RLIM_NLIMITS], r: u32, v: Rlimit| {
         if let Some(s) = usize::try_from(r).ok().and_then(|i| l.get_mut(i)) {
             *s = v;
         }
     };
-    set(&mut l, RLIMIT_STACK, Rlimit { cur: 8 << 20, max: RLIM_INFINITY });
-    set(&mut l, RLIMIT_NOFILE, Rlimit { cur: 1024, max: 1_048_576 });
-    set(&mut l, abi::time::RLIMIT_CORE, Rlimit { cur: 0, max: RLIM_INFINITY });
-    set(&mut l, abi::time::RLIMIT_MEMLOCK, Rlimit { cur: 8 << 20, max: 8 << 20 });
-    set(&mut l, abi::time::RLIMIT_NPROC, Rlimit { cur: 63_459, max: 63_459 });
-    set(&mut l, abi::time::RLIMIT_SIGPENDING, Rlimit { cur: 63_459, max: 63_459 });
-    set(&mut l, abi::time::RLIMIT_MSGQUEUE, Rlimit { cur: 819_200, max: 819_200 });
+    set(
+        &mut l,
+        RLIMIT_STACK,
+        Rlimit {
+            cur: 8 << 20,
+            max: RLIM_INFINITY,
+        },
+    );
+    set(
+        &mut l,
+        RLIMIT_NOFILE,
+        Rlimit {
+            cur: 1024,
+            max: 1_048_576,
+        },
+    );
+    set(
+        &mut l,
+        abi::time::RLIMIT_CORE,
+        Rlimit {
+            cur: 0,
+            max: RLIM_INFINITY,
+        },
+    );
+    set(
+        &mut l,
+        abi::time::RLIMIT_MEMLOCK,
+        Rlimit {
+            cur: 8 << 20,
+            max: 8 << 20,
+        },
+    );
+    set(
+        &mut l,
+        abi::time::RLIMIT_NPROC,
+        Rlimit {
+            cur: 63_459,
+            max: 63_459,
+        },
+    );
+    set(
+        &mut l,
+        abi::time::RLIMIT_SIGPENDING,
+        Rlimit {
+            cur: 63_459,
+            max: 63_459,
+        },
+    );
+    set(
+        &mut l,
+        abi::time::RLIMIT_MSGQUEUE,
+        Rlimit {
+            cur: 819_200,
+            max: 819_200,
+        },
+    );
     set(&mut l, abi::time::RLIMIT_NICE, Rlimit { cur: 0, max: 0 });
     set(&mut l, abi::time::RLIMIT_RTPRIO, Rlimit { cur: 0, max: 0 });
     l
@@ -151,12 +215,23 @@ impl Task {
     /// address space, ready to run.
     pub fn new_init(kernel: &Arc<Kernel>, spawn: Spawn) -> Result<Task, TaskCreateError> {
         let root = kernel.mounts.root();
-        let fs = FsContext { root: root.clone(), cwd: root, umask: 0o022 };
+        let fs = FsContext {
+            root: root.clone(),
+            cwd: root,
+            umask: 0o022,
+        };
         let creds = spawn.creds.clone();
         let fcreds = creds.fs_creds();
         let path_str = String::from_utf8_lossy(&spawn.path).into_owned();
-        let open_err = |errno| TaskCreateError::Open { path: path_str.clone(), errno };
-        let lookup = Lookup { root: &fs.root, start: &fs.cwd, creds: &fcreds };
+        let open_err = |errno| TaskCreateError::Open {
+            path: path_str.clone(),
+            errno,
+        };
+        let lookup = Lookup {
+            root: &fs.root,
+            start: &fs.cwd,
+            creds: &fcreds,
+        };
         let file = open_executable(&lookup, &spawn.path).map_err(open_err)?;
 
         let asp = kernel.platform.new_address_space()?;
@@ -183,8 +258,12 @@ impl Task {
             let f = open_executable(&lookup, p)?;
             Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
         };
-        let image = loader::load(&mm, Arc::new(VfsMappedFile(file)), &args, &open_interp)
-            .map_err(|errno| TaskCreateError::Load { path: path_str.clone(), errno })?;
+        let image = loader::load(&mm, Arc::new(VfsMappedFile(file)), &args, &open_interp).map_err(
+            |errno| TaskCreateError::Load {
+                path: path_str.clone(),
+                errno,
+            },
+        )?;
 
         let mut fds = FdTable::default();
         let rlimits = default_rlimits();
@@ -205,7 +284,10 @@ impl Task {
             signals: SignalState {
                 actions: [SigAction::default(); 64],
                 mask: SigSet::default(),
-                altstack: StackT { flags: abi::time::SS_DISABLE, ..StackT::default() },
+                altstack: StackT {
+                    flags: abi::time::SS_DISABLE,
+                    ..StackT::default()
+                },
             },
             rlimits,
             clear_child_tid: 0,
@@ -255,10 +337,14 @@ impl Task {
     }
 
     /// Decides what one platform outcome means. `Some` when the task exits.
-    fn handle_outcome(&mut self, outcome: SwitchOutcome) -> Result<Option<ExitStatus>, PlatformError> {
+    fn handle_outcome(
+        &mut self,
+        outcome: SwitchOutcome,
+    ) -> Result<Option<ExitStatus>, PlatformError> {
         Ok(match outcome {
             SwitchOutcome::Syscall => self.do_syscall(),
-            SwitchOutcome::Fault { addr, access, info } => match self.mm.handle_fault(addr, access) {
+            SwitchOutcome::Fault { addr, access, info } => match self.mm.handle_fault(addr, access)
+            {
                 Ok(()) => None,
                 Err(FaultError::Platform(e)) => return Err(e),
                 Err(e) => {
@@ -351,7 +437,11 @@ impl Task {
             }
             &start_owned
         };
-        f(&Lookup { root: &self.fs.root, start, creds: &creds })
+        f(&Lookup {
+            root: &self.fs.root,
+            start,
+            creds: &creds,
+        })
     }
 
     /// Reads a path argument (PATH_MAX 4096 including the NUL).
@@ -371,7 +461,10 @@ impl Task {
 
     /// The soft limit of resource `r`.
     pub(crate) fn rlimit_cur(&self, r: u32) -> u64 {
-        usize::try_from(r).ok().and_then(|i| self.rlimits.get(i)).map_or(RLIM_INFINITY, |l| l.cur)
+        usize::try_from(r)
+            .ok()
+            .and_then(|i| self.rlimits.get(i))
+            .map_or(RLIM_INFINITY, |l| l.cur)
     }
 }
 

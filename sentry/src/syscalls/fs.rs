@@ -51,13 +51,16 @@ fn read_to_user(
     let mut done = 0usize;
     while done < count {
         let want = (count - done).min(CHUNK);
-        let Some(chunk) = kbuf.get_mut(..want) else { break };
+        let Some(chunk) = kbuf.get_mut(..want) else {
+            break;
+        };
         let n = match read_fn(chunk, done) {
             Ok(n) => n.min(want),
             Err(e) => return io_result(done, Some(e)),
         };
         let dst = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-        let (c, err) = t.mm.copy_out_partial(dst, kbuf.get(..n).unwrap_or_default());
+        let (c, err) =
+            t.mm.copy_out_partial(dst, kbuf.get(..n).unwrap_or_default());
         done += c;
         if let Some(e) = err {
             if rewind_on_fault && c < n {
@@ -89,7 +92,9 @@ fn write_from_user(
     while done < count {
         let want = (count - done).min(CHUNK);
         let src = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-        let Some(chunk) = kbuf.get_mut(..want) else { break };
+        let Some(chunk) = kbuf.get_mut(..want) else {
+            break;
+        };
         let (c, err) = t.mm.copy_in_partial(src, chunk);
         if c > 0 {
             match write_fn(kbuf.get(..c).unwrap_or_default(), done) {
@@ -149,10 +154,17 @@ pub fn sys_pread64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
     let off = offset_arg(args, 3)?;
-    read_to_user(t, &file, args.ptr(1), count, |b, done| {
-        let at = off.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-        file.pread(b, at)
-    }, false)
+    read_to_user(
+        t,
+        &file,
+        args.ptr(1),
+        count,
+        |b, done| {
+            let at = off.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+            file.pread(b, at)
+        },
+        false,
+    )
 }
 
 /// pwrite64(2).
@@ -202,7 +214,8 @@ pub fn sys_readv(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             break;
         }
         let take = usize::try_from(iov.len).unwrap_or(usize::MAX).min(n - done);
-        let (c, err) = t.mm.copy_out_partial(iov.base, kbuf.get(done..done + take).unwrap_or_default());
+        let (c, err) =
+            t.mm.copy_out_partial(iov.base, kbuf.get(done..done + take).unwrap_or_default());
         done += c;
         if err.is_some() {
             return io_result(done, err);
@@ -222,7 +235,8 @@ pub fn sys_writev(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         let take = usize::try_from(iov.len).unwrap_or(usize::MAX).min(room);
         let start = kbuf.len();
         kbuf.resize(start + take, 0);
-        let (c, err) = t.mm.copy_in_partial(iov.base, kbuf.get_mut(start..).unwrap_or_default());
+        let (c, err) =
+            t.mm.copy_in_partial(iov.base, kbuf.get_mut(start..).unwrap_or_default());
         kbuf.truncate(start + c);
         if err.is_some() {
             fault = err;
@@ -317,7 +331,8 @@ pub fn sys_newfstatat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub fn sys_statx(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let flags = args.uint(2);
     let mask = args.uint(3);
-    let allowed = f::AT_SYMLINK_NOFOLLOW | f::AT_EMPTY_PATH | f::AT_NO_AUTOMOUNT | f::AT_STATX_SYNC_TYPE;
+    let allowed =
+        f::AT_SYMLINK_NOFOLLOW | f::AT_EMPTY_PATH | f::AT_NO_AUTOMOUNT | f::AT_STATX_SYNC_TYPE;
     if flags & !allowed != 0 || flags & f::AT_STATX_SYNC_TYPE == f::AT_STATX_SYNC_TYPE {
         return Err(Errno::EINVAL);
     }
@@ -337,7 +352,11 @@ pub fn sys_statx(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 fn statx_from_stat(st: &f::Stat) -> f::Statx {
     let major = |d: u64| ((d >> 8) & 0xfff) as u32 | ((d >> 32) as u32 & !0xfff);
     let minor = |d: u64| (d & 0xff) as u32 | ((d >> 12) as u32 & !0xff);
-    let ts = |sec: i64, nsec: i64| f::StatxTimestamp { sec, nsec: nsec as u32, reserved: 0 };
+    let ts = |sec: i64, nsec: i64| f::StatxTimestamp {
+        sec,
+        nsec: nsec as u32,
+        reserved: 0,
+    };
     f::Statx {
         mask: f::STATX_BASIC_STATS,
         blksize: st.blksize as u32,
@@ -375,7 +394,9 @@ pub fn sys_getdents64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if file.is_path_only() {
         return Err(Errno::EBADF);
     }
-    let count = usize::try_from(args.uint(2)).unwrap_or(usize::MAX).min(CHUNK * 8);
+    let count = usize::try_from(args.uint(2))
+        .unwrap_or(usize::MAX)
+        .min(CHUNK * 8);
     probe_writable(t, args.ptr(1))?;
     let buf = file.getdents64(count)?;
     t.mm.copy_out(args.ptr(1), &buf)?;
@@ -394,7 +415,10 @@ pub fn sys_readlinkat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 fn do_readlinkat(t: &mut Task, dirfd: i32, path_addr: u64, buf: u64, size: i32) -> SyscallResult {
     // readlink(2): "EINVAL bufsiz is not positive."
-    let size = usize::try_from(size).ok().filter(|&s| s > 0).ok_or(Errno::EINVAL)?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or(Errno::EINVAL)?;
     let path = t.copy_in_path(path_addr)?;
     let target = t.with_lookup(dirfd, &path, |l| l.readlink(&path))?;
     let n = target.len().min(size);
@@ -457,7 +481,9 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
                 return Err(Errno::EINVAL);
             }
             let file = t.fds.file(fd)?;
-            let nfd = t.fds.insert_from(min, file, cmd == f::F_DUPFD_CLOEXEC, limit)?;
+            let nfd = t
+                .fds
+                .insert_from(min, file, cmd == f::F_DUPFD_CLOEXEC, limit)?;
             ok_usize(usize::try_from(nfd).map_err(|_| Errno::EMFILE)?)
         }
         f::F_GETFD => ok_usize(usize::from(t.fds.get(fd)?.cloexec)),
@@ -539,7 +565,11 @@ pub fn sys_ioctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         abi::ioctl::FIONBIO => {
             let on: i32 = t.copy_in_obj(arg)?;
             let fl = file.flags();
-            file.set_flags(if on != 0 { fl | f::O_NONBLOCK } else { fl & !f::O_NONBLOCK });
+            file.set_flags(if on != 0 {
+                fl | f::O_NONBLOCK
+            } else {
+                fl & !f::O_NONBLOCK
+            });
             ok_zero()
         }
         _ => {
@@ -667,10 +697,18 @@ pub fn sys_renameat2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_renameat(t, args.dirfd(0), args.ptr(1), args.dirfd(2), args.ptr(3))
 }
 
-fn do_renameat(t: &mut Task, olddir: i32, old_addr: u64, newdir: i32, new_addr: u64) -> SyscallResult {
+fn do_renameat(
+    t: &mut Task,
+    olddir: i32,
+    old_addr: u64,
+    newdir: i32,
+    new_addr: u64,
+) -> SyscallResult {
     let old = t.copy_in_path(old_addr)?;
     let new = t.copy_in_path(new_addr)?;
-    t.with_lookup(olddir, &old, |lo| t.with_lookup(newdir, &new, |ln| lo.rename(&old, ln, &new)))?;
+    t.with_lookup(olddir, &old, |lo| {
+        t.with_lookup(newdir, &new, |ln| lo.rename(&old, ln, &new))
+    })?;
     ok_zero()
 }
 
@@ -700,7 +738,11 @@ pub fn sys_poll(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         } else if t.fds.get(p.fd).is_err() {
             abi::time::POLLNVAL
         } else {
-            p.events & (abi::time::POLLIN | abi::time::POLLOUT | abi::time::POLLRDNORM | abi::time::POLLWRNORM)
+            p.events
+                & (abi::time::POLLIN
+                    | abi::time::POLLOUT
+                    | abi::time::POLLRDNORM
+                    | abi::time::POLLWRNORM)
         };
         if p.revents != 0 {
             ready += 1;

@@ -20,8 +20,21 @@ const MAP_GROWSDOWN: u32 = 0x100;
 const MAP_POPULATE: u32 = 0x8000;
 const MAP_FIXED_NOREPLACE: u32 = 0x10_0000;
 /// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus the validated ones we know).
-const MAP_KNOWN: u32 = 0x01 | 0x02 | 0x10 | 0x20 | 0x100 | 0x800 | 0x1000 | 0x2000 | 0x4000
-    | 0x8000 | 0x10000 | 0x20000 | 0x40000 | 0x10_0000 | 0xfc00_0000;
+const MAP_KNOWN: u32 = 0x01
+    | 0x02
+    | 0x10
+    | 0x20
+    | 0x100
+    | 0x800
+    | 0x1000
+    | 0x2000
+    | 0x4000
+    | 0x8000
+    | 0x10000
+    | 0x20000
+    | 0x40000
+    | 0x10_0000
+    | 0xfc00_0000;
 
 /// The protection bits mmap accepts (PROT_READ|WRITE|EXEC; the rest is ignored by mmap).
 fn prot_arg(v: u32) -> Prot {
@@ -38,7 +51,7 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let offset = args.ulong(5);
 
     // arch/x86/kernel/sys_x86_64.c: an unaligned offset is EINVAL, before anything else.
-    if offset % PAGE != 0 {
+    if !offset.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
     let sharing = match flags & MAP_TYPE {
@@ -124,7 +137,13 @@ pub fn sys_brk(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// mremap(2).
 pub fn sys_mremap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let flags = MremapFlags::from_bits(args.uint(3)).ok_or(Errno::EINVAL)?;
-    let addr = t.mm.mremap(args.ulong(0), args.ulong(1), args.ulong(2), flags, args.ulong(4))?;
+    let addr = t.mm.mremap(
+        args.ulong(0),
+        args.ulong(1),
+        args.ulong(2),
+        flags,
+        args.ulong(4),
+    )?;
     Ok(SyscallReturn::Value(addr))
 }
 

@@ -126,7 +126,10 @@ mod tests {
 
     #[test]
     fn partial_progress_beats_error() {
-        assert_eq!(io_result(5, Some(Errno::EFAULT)), Ok(SyscallReturn::Value(5)));
+        assert_eq!(
+            io_result(5, Some(Errno::EFAULT)),
+            Ok(SyscallReturn::Value(5))
+        );
         assert_eq!(io_result(0, Some(Errno::EFAULT)), Err(Errno::EFAULT));
         assert_eq!(io_result(0, None), Ok(SyscallReturn::Value(0)));
     }

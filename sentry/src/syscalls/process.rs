@@ -83,7 +83,11 @@ pub fn sys_getgroups(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// The pid argument of getpgid/getsid: 0 or our own pid; any other process does not exist.
 fn self_pid(t: &Task, pid: i32) -> Result<(), Errno> {
-    if pid == 0 || pid == t.tgid() { Ok(()) } else { Err(Errno::ESRCH) }
+    if pid == 0 || pid == t.tgid() {
+        Ok(())
+    } else {
+        Err(Errno::ESRCH)
+    }
 }
 
 /// getpgrp(2).

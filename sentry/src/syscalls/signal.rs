@@ -68,7 +68,11 @@ pub fn sys_rt_sigprocmask(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// sigaltstack(2).
 pub fn sys_sigaltstack(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let (ss_addr, old_addr) = (args.ptr(0), args.ptr(1));
-    let new: Option<StackT> = if ss_addr != 0 { Some(t.copy_in_obj(ss_addr)?) } else { None };
+    let new: Option<StackT> = if ss_addr != 0 {
+        Some(t.copy_in_obj(ss_addr)?)
+    } else {
+        None
+    };
     if old_addr != 0 {
         let old = t.signals.altstack;
         t.copy_out_obj(old_addr, &old)?;
@@ -79,12 +83,20 @@ pub fn sys_sigaltstack(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             return Err(Errno::EINVAL);
         }
         if mode == SS_DISABLE {
-            t.signals.altstack = StackT { flags: SS_DISABLE, ..StackT::default() };
+            t.signals.altstack = StackT {
+                flags: SS_DISABLE,
+                ..StackT::default()
+            };
         } else {
             if ss.size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
             }
-            t.signals.altstack = StackT { sp: ss.sp, flags: ss.flags & SS_AUTODISARM, _pad: 0, size: ss.size };
+            t.signals.altstack = StackT {
+                sp: ss.sp,
+                flags: ss.flags & SS_AUTODISARM,
+                _pad: 0,
+                size: ss.size,
+            };
         }
     }
     ok_zero()

@@ -76,7 +76,7 @@ pub fn sys_sched_getaffinity(t: &mut Task, args: &SyscallArgs) -> SyscallResult 
     }
     let len = args.uint(1);
     // EINVAL if the buffer is smaller than the kernel's mask or not a multiple of a long.
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     let n = t.kernel().ncpus.clamp(1, 64);
@@ -86,7 +86,10 @@ pub fn sys_sched_getaffinity(t: &mut Task, args: &SyscallArgs) -> SyscallResult 
 }
 
 fn rlimit_index(resource: u32) -> Result<usize, Errno> {
-    usize::try_from(resource).ok().filter(|&r| r < RLIM_NLIMITS).ok_or(Errno::EINVAL)
+    usize::try_from(resource)
+        .ok()
+        .filter(|&r| r < RLIM_NLIMITS)
+        .ok_or(Errno::EINVAL)
 }
 
 /// prlimit64(2).
@@ -112,7 +115,11 @@ pub fn sys_setrlimit(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 fn do_rlimit(t: &mut Task, idx: usize, new_addr: u64, old_addr: u64) -> SyscallResult {
-    let new: Option<Rlimit> = if new_addr != 0 { Some(t.copy_in_obj(new_addr)?) } else { None };
+    let new: Option<Rlimit> = if new_addr != 0 {
+        Some(t.copy_in_obj(new_addr)?)
+    } else {
+        None
+    };
     let old = *t.rlimits.get(idx).ok_or(Errno::EINVAL)?;
     if let Some(n) = new {
         if n.cur > n.max {

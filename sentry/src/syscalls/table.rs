@@ -74,7 +74,12 @@ pub struct SyscallEntry {
 
 impl SyscallEntry {
     const fn supported(name: &'static str, handler: Handler, args: &'static [ArgFmt]) -> Self {
-        SyscallEntry { name, handler: Some(handler), args, support: Support::Full }
+        SyscallEntry {
+            name,
+            handler: Some(handler),
+            args,
+            support: Support::Full,
+        }
     }
     const fn partial(
         name: &'static str,
@@ -82,10 +87,20 @@ impl SyscallEntry {
         args: &'static [ArgFmt],
         note: &'static str,
     ) -> Self {
-        SyscallEntry { name, handler: Some(handler), args, support: Support::Partial(note) }
+        SyscallEntry {
+            name,
+            handler: Some(handler),
+            args,
+            support: Support::Partial(note),
+        }
     }
     const fn error(name: &'static str, errno: Errno, note: &'static str) -> Self {
-        SyscallEntry { name, handler: None, args: &[], support: Support::Error(errno, note) }
+        SyscallEntry {
+            name,
+            handler: None,
+            args: &[],
+            support: Support::Error(errno, note),
+        }
     }
 }
 
@@ -95,102 +110,368 @@ use SyscallEntry as E;
 /// Entries, by number. Numbers missing here are unknown: ENOSYS, reported as unimplemented.
 fn entries() -> Vec<(usize, SyscallEntry)> {
     vec![
-        (nr::READ, E::supported("read", fs::sys_read, &[Fd, ReadBuf, Uint])),
-        (nr::WRITE, E::supported("write", fs::sys_write, &[Fd, WriteBuf(2), Uint])),
-        (nr::OPEN, E::supported("open", fs::sys_open, &[Path, OpenFlags, Mode])),
+        (
+            nr::READ,
+            E::supported("read", fs::sys_read, &[Fd, ReadBuf, Uint]),
+        ),
+        (
+            nr::WRITE,
+            E::supported("write", fs::sys_write, &[Fd, WriteBuf(2), Uint]),
+        ),
+        (
+            nr::OPEN,
+            E::supported("open", fs::sys_open, &[Path, OpenFlags, Mode]),
+        ),
         (nr::CLOSE, E::supported("close", fs::sys_close, &[Fd])),
         (nr::STAT, E::supported("stat", fs::sys_stat, &[Path, Hex])),
         (nr::FSTAT, E::supported("fstat", fs::sys_fstat, &[Fd, Hex])),
-        (nr::LSTAT, E::supported("lstat", fs::sys_lstat, &[Path, Hex])),
-        (nr::POLL, E::partial("poll", fs::sys_poll, &[Hex, Uint, Int],
-            "Regular, device and tmpfs files are always ready; host fds are polled on the host.")),
-        (nr::LSEEK, E::supported("lseek", fs::sys_lseek, &[Fd, Int, Whence])),
-        (nr::MMAP, E::supported("mmap", mm::sys_mmap, &[Hex, Hex, Prot, MmapFlags, Fd, Hex])),
-        (nr::MPROTECT, E::supported("mprotect", mm::sys_mprotect, &[Hex, Hex, Prot])),
-        (nr::MUNMAP, E::supported("munmap", mm::sys_munmap, &[Hex, Hex])),
+        (
+            nr::LSTAT,
+            E::supported("lstat", fs::sys_lstat, &[Path, Hex]),
+        ),
+        (
+            nr::POLL,
+            E::partial(
+                "poll",
+                fs::sys_poll,
+                &[Hex, Uint, Int],
+                "Regular, device and tmpfs files are always ready; host fds are polled on the host.",
+            ),
+        ),
+        (
+            nr::LSEEK,
+            E::supported("lseek", fs::sys_lseek, &[Fd, Int, Whence]),
+        ),
+        (
+            nr::MMAP,
+            E::supported("mmap", mm::sys_mmap, &[Hex, Hex, Prot, MmapFlags, Fd, Hex]),
+        ),
+        (
+            nr::MPROTECT,
+            E::supported("mprotect", mm::sys_mprotect, &[Hex, Hex, Prot]),
+        ),
+        (
+            nr::MUNMAP,
+            E::supported("munmap", mm::sys_munmap, &[Hex, Hex]),
+        ),
         (nr::BRK, E::supported("brk", mm::sys_brk, &[Hex])),
-        (nr::RT_SIGACTION, E::partial("rt_sigaction", signal::sys_rt_sigaction, &[Signal, Hex, Hex, Uint],
-            "Actions are recorded; delivery comes with signal support.")),
-        (nr::RT_SIGPROCMASK, E::supported("rt_sigprocmask", signal::sys_rt_sigprocmask, &[Int, Hex, Hex, Uint])),
-        (nr::IOCTL, E::partial("ioctl", fs::sys_ioctl, &[Fd, Hex, Hex],
-            "FIOCLEX/FIONCLEX/FIONBIO and terminal requests on host TTYs.")),
-        (nr::PREAD64, E::supported("pread64", fs::sys_pread64, &[Fd, ReadBuf, Uint, Int])),
-        (nr::PWRITE64, E::supported("pwrite64", fs::sys_pwrite64, &[Fd, WriteBuf(2), Uint, Int])),
-        (nr::READV, E::supported("readv", fs::sys_readv, &[Fd, Hex, Int])),
-        (nr::WRITEV, E::supported("writev", fs::sys_writev, &[Fd, Hex, Int])),
-        (nr::ACCESS, E::supported("access", fs::sys_access, &[Path, Mode])),
-        (nr::SCHED_YIELD, E::supported("sched_yield", sys::sys_sched_yield, &[])),
-        (nr::MREMAP, E::supported("mremap", mm::sys_mremap, &[Hex, Hex, Hex, Hex, Hex])),
-        (nr::MADVISE, E::partial("madvise", mm::sys_madvise, &[Hex, Hex, Int],
-            "MADV_DONTNEED frees anonymous private pages; other advice is accepted and ignored.")),
+        (
+            nr::RT_SIGACTION,
+            E::partial(
+                "rt_sigaction",
+                signal::sys_rt_sigaction,
+                &[Signal, Hex, Hex, Uint],
+                "Actions are recorded; delivery comes with signal support.",
+            ),
+        ),
+        (
+            nr::RT_SIGPROCMASK,
+            E::supported(
+                "rt_sigprocmask",
+                signal::sys_rt_sigprocmask,
+                &[Int, Hex, Hex, Uint],
+            ),
+        ),
+        (
+            nr::IOCTL,
+            E::partial(
+                "ioctl",
+                fs::sys_ioctl,
+                &[Fd, Hex, Hex],
+                "FIOCLEX/FIONCLEX/FIONBIO and terminal requests on host TTYs.",
+            ),
+        ),
+        (
+            nr::PREAD64,
+            E::supported("pread64", fs::sys_pread64, &[Fd, ReadBuf, Uint, Int]),
+        ),
+        (
+            nr::PWRITE64,
+            E::supported("pwrite64", fs::sys_pwrite64, &[Fd, WriteBuf(2), Uint, Int]),
+        ),
+        (
+            nr::READV,
+            E::supported("readv", fs::sys_readv, &[Fd, Hex, Int]),
+        ),
+        (
+            nr::WRITEV,
+            E::supported("writev", fs::sys_writev, &[Fd, Hex, Int]),
+        ),
+        (
+            nr::ACCESS,
+            E::supported("access", fs::sys_access, &[Path, Mode]),
+        ),
+        (
+            nr::SCHED_YIELD,
+            E::supported("sched_yield", sys::sys_sched_yield, &[]),
+        ),
+        (
+            nr::MREMAP,
+            E::supported("mremap", mm::sys_mremap, &[Hex, Hex, Hex, Hex, Hex]),
+        ),
+        (
+            nr::MADVISE,
+            E::partial(
+                "madvise",
+                mm::sys_madvise,
+                &[Hex, Hex, Int],
+                "MADV_DONTNEED frees anonymous private pages; other advice is accepted and ignored.",
+            ),
+        ),
         (nr::DUP, E::supported("dup", fs::sys_dup, &[Fd])),
         (nr::DUP2, E::supported("dup2", fs::sys_dup2, &[Fd, Fd])),
-        (nr::NANOSLEEP, E::partial("nanosleep", time::sys_nanosleep, &[Timespec, Hex],
-            "Not interruptible by signals yet.")),
+        (
+            nr::NANOSLEEP,
+            E::partial(
+                "nanosleep",
+                time::sys_nanosleep,
+                &[Timespec, Hex],
+                "Not interruptible by signals yet.",
+            ),
+        ),
         (nr::GETPID, E::supported("getpid", process::sys_getpid, &[])),
         (nr::EXIT, E::supported("exit", process::sys_exit, &[Int])),
         (nr::UNAME, E::supported("uname", sys::sys_uname, &[Hex])),
-        (nr::FCNTL, E::partial("fcntl", fs::sys_fcntl, &[Fd, Int, Hex],
-            "Record locks (F_GETLK/F_SETLK/F_OFD_*) are not implemented: EINVAL.")),
-        (nr::GETCWD, E::supported("getcwd", fs::sys_getcwd, &[Hex, Uint])),
+        (
+            nr::FCNTL,
+            E::partial(
+                "fcntl",
+                fs::sys_fcntl,
+                &[Fd, Int, Hex],
+                "Record locks (F_GETLK/F_SETLK/F_OFD_*) are not implemented: EINVAL.",
+            ),
+        ),
+        (
+            nr::GETCWD,
+            E::supported("getcwd", fs::sys_getcwd, &[Hex, Uint]),
+        ),
         (nr::CHDIR, E::supported("chdir", fs::sys_chdir, &[Path])),
         (nr::FCHDIR, E::supported("fchdir", fs::sys_fchdir, &[Fd])),
-        (nr::RENAME, E::supported("rename", fs::sys_rename, &[Path, Path])),
-        (nr::MKDIR, E::supported("mkdir", fs::sys_mkdir, &[Path, Mode])),
+        (
+            nr::RENAME,
+            E::supported("rename", fs::sys_rename, &[Path, Path]),
+        ),
+        (
+            nr::MKDIR,
+            E::supported("mkdir", fs::sys_mkdir, &[Path, Mode]),
+        ),
         (nr::RMDIR, E::supported("rmdir", fs::sys_rmdir, &[Path])),
         (nr::UNLINK, E::supported("unlink", fs::sys_unlink, &[Path])),
-        (nr::SYMLINK, E::supported("symlink", fs::sys_symlink, &[Path, Path])),
-        (nr::READLINK, E::supported("readlink", fs::sys_readlink, &[Path, ReadBuf, Uint])),
+        (
+            nr::SYMLINK,
+            E::supported("symlink", fs::sys_symlink, &[Path, Path]),
+        ),
+        (
+            nr::READLINK,
+            E::supported("readlink", fs::sys_readlink, &[Path, ReadBuf, Uint]),
+        ),
         (nr::UMASK, E::supported("umask", fs::sys_umask, &[Mode])),
-        (nr::GETTIMEOFDAY, E::supported("gettimeofday", time::sys_gettimeofday, &[Hex, Hex])),
-        (nr::GETRLIMIT, E::supported("getrlimit", sys::sys_getrlimit, &[Int, Hex])),
-        (nr::SYSINFO, E::supported("sysinfo", sys::sys_sysinfo, &[Hex])),
+        (
+            nr::GETTIMEOFDAY,
+            E::supported("gettimeofday", time::sys_gettimeofday, &[Hex, Hex]),
+        ),
+        (
+            nr::GETRLIMIT,
+            E::supported("getrlimit", sys::sys_getrlimit, &[Int, Hex]),
+        ),
+        (
+            nr::SYSINFO,
+            E::supported("sysinfo", sys::sys_sysinfo, &[Hex]),
+        ),
         (nr::GETUID, E::supported("getuid", process::sys_getuid, &[])),
         (nr::GETGID, E::supported("getgid", process::sys_getgid, &[])),
-        (nr::GETEUID, E::supported("geteuid", process::sys_geteuid, &[])),
-        (nr::GETEGID, E::supported("getegid", process::sys_getegid, &[])),
-        (nr::SETPGID, E::partial("setpgid", process::sys_setpgid, &[Int, Int],
-            "One process: only setpgid(0|self, 0|self) succeeds.")),
-        (nr::GETPPID, E::supported("getppid", process::sys_getppid, &[])),
-        (nr::GETPGRP, E::supported("getpgrp", process::sys_getpgrp, &[])),
-        (nr::GETGROUPS, E::supported("getgroups", process::sys_getgroups, &[Int, Hex])),
-        (nr::GETRESUID, E::supported("getresuid", process::sys_getresuid, &[Hex, Hex, Hex])),
-        (nr::GETRESGID, E::supported("getresgid", process::sys_getresgid, &[Hex, Hex, Hex])),
-        (nr::GETPGID, E::supported("getpgid", process::sys_getpgid, &[Int])),
-        (nr::GETSID, E::supported("getsid", process::sys_getsid, &[Int])),
-        (nr::SIGALTSTACK, E::supported("sigaltstack", signal::sys_sigaltstack, &[Hex, Hex])),
-        (nr::ARCH_PRCTL, E::supported("arch_prctl", process::sys_arch_prctl, &[Hex, Hex])),
-        (nr::SETRLIMIT, E::supported("setrlimit", sys::sys_setrlimit, &[Int, Hex])),
+        (
+            nr::GETEUID,
+            E::supported("geteuid", process::sys_geteuid, &[]),
+        ),
+        (
+            nr::GETEGID,
+            E::supported("getegid", process::sys_getegid, &[]),
+        ),
+        (
+            nr::SETPGID,
+            E::partial(
+                "setpgid",
+                process::sys_setpgid,
+                &[Int, Int],
+                "One process: only setpgid(0|self, 0|self) succeeds.",
+            ),
+        ),
+        (
+            nr::GETPPID,
+            E::supported("getppid", process::sys_getppid, &[]),
+        ),
+        (
+            nr::GETPGRP,
+            E::supported("getpgrp", process::sys_getpgrp, &[]),
+        ),
+        (
+            nr::GETGROUPS,
+            E::supported("getgroups", process::sys_getgroups, &[Int, Hex]),
+        ),
+        (
+            nr::GETRESUID,
+            E::supported("getresuid", process::sys_getresuid, &[Hex, Hex, Hex]),
+        ),
+        (
+            nr::GETRESGID,
+            E::supported("getresgid", process::sys_getresgid, &[Hex, Hex, Hex]),
+        ),
+        (
+            nr::GETPGID,
+            E::supported("getpgid", process::sys_getpgid, &[Int]),
+        ),
+        (
+            nr::GETSID,
+            E::supported("getsid", process::sys_getsid, &[Int]),
+        ),
+        (
+            nr::SIGALTSTACK,
+            E::supported("sigaltstack", signal::sys_sigaltstack, &[Hex, Hex]),
+        ),
+        (
+            nr::ARCH_PRCTL,
+            E::supported("arch_prctl", process::sys_arch_prctl, &[Hex, Hex]),
+        ),
+        (
+            nr::SETRLIMIT,
+            E::supported("setrlimit", sys::sys_setrlimit, &[Int, Hex]),
+        ),
         (nr::GETTID, E::supported("gettid", process::sys_gettid, &[])),
         (nr::TIME, E::supported("time", time::sys_time, &[Hex])),
-        (nr::SCHED_GETAFFINITY, E::supported("sched_getaffinity", sys::sys_sched_getaffinity, &[Int, Uint, Hex])),
-        (nr::GETDENTS64, E::supported("getdents64", fs::sys_getdents64, &[Fd, Hex, Uint])),
-        (nr::SET_TID_ADDRESS, E::supported("set_tid_address", process::sys_set_tid_address, &[Hex])),
-        (nr::CLOCK_GETTIME, E::partial("clock_gettime", time::sys_clock_gettime, &[ClockId, PostTimespec],
-            "CPU-time clocks report the sentry's accounting of the whole sandbox.")),
-        (nr::CLOCK_GETRES, E::supported("clock_getres", time::sys_clock_getres, &[ClockId, PostTimespec])),
-        (nr::CLOCK_NANOSLEEP, E::partial("clock_nanosleep", time::sys_clock_nanosleep, &[ClockId, Int, Timespec, Hex],
-            "Not interruptible by signals yet.")),
-        (nr::EXIT_GROUP, E::supported("exit_group", process::sys_exit_group, &[Int])),
-        (nr::OPENAT, E::supported("openat", fs::sys_openat, &[DirFd, Path, OpenFlags, Mode])),
-        (nr::MKDIRAT, E::supported("mkdirat", fs::sys_mkdirat, &[DirFd, Path, Mode])),
-        (nr::NEWFSTATAT, E::supported("newfstatat", fs::sys_newfstatat, &[DirFd, Path, Hex, Hex])),
-        (nr::UNLINKAT, E::supported("unlinkat", fs::sys_unlinkat, &[DirFd, Path, Hex])),
-        (nr::RENAMEAT, E::supported("renameat", fs::sys_renameat, &[DirFd, Path, DirFd, Path])),
-        (nr::SYMLINKAT, E::supported("symlinkat", fs::sys_symlinkat, &[Path, DirFd, Path])),
-        (nr::READLINKAT, E::supported("readlinkat", fs::sys_readlinkat, &[DirFd, Path, ReadBuf, Uint])),
-        (nr::FACCESSAT, E::supported("faccessat", fs::sys_faccessat, &[DirFd, Path, Mode])),
-        (nr::SET_ROBUST_LIST, E::partial("set_robust_list", process::sys_set_robust_list, &[Hex, Uint],
-            "Recorded; the list is walked when threads arrive.")),
-        (nr::DUP3, E::supported("dup3", fs::sys_dup3, &[Fd, Fd, OpenFlags])),
-        (nr::PRLIMIT64, E::partial("prlimit64", sys::sys_prlimit64, &[Int, Int, Hex, Hex],
-            "Limits are recorded and reported; only RLIMIT_NOFILE and RLIMIT_STACK are enforced.")),
-        (nr::RENAMEAT2, E::partial("renameat2", fs::sys_renameat2, &[DirFd, Path, DirFd, Path, Hex],
-            "Flags other than 0 return EINVAL.")),
-        (nr::GETRANDOM, E::supported("getrandom", sys::sys_getrandom, &[Hex, Uint, Hex])),
-        (nr::STATX, E::supported("statx", fs::sys_statx, &[DirFd, Path, Hex, Hex, Hex])),
-        (nr::RSEQ, E::error("rseq", Errno::ENOSYS, "Restartable sequences are not supported; glibc falls back.")),
-        (nr::FACCESSAT2, E::supported("faccessat2", fs::sys_faccessat2, &[DirFd, Path, Mode, Hex])),
+        (
+            nr::SCHED_GETAFFINITY,
+            E::supported(
+                "sched_getaffinity",
+                sys::sys_sched_getaffinity,
+                &[Int, Uint, Hex],
+            ),
+        ),
+        (
+            nr::GETDENTS64,
+            E::supported("getdents64", fs::sys_getdents64, &[Fd, Hex, Uint]),
+        ),
+        (
+            nr::SET_TID_ADDRESS,
+            E::supported("set_tid_address", process::sys_set_tid_address, &[Hex]),
+        ),
+        (
+            nr::CLOCK_GETTIME,
+            E::partial(
+                "clock_gettime",
+                time::sys_clock_gettime,
+                &[ClockId, PostTimespec],
+                "CPU-time clocks report the sentry's accounting of the whole sandbox.",
+            ),
+        ),
+        (
+            nr::CLOCK_GETRES,
+            E::supported(
+                "clock_getres",
+                time::sys_clock_getres,
+                &[ClockId, PostTimespec],
+            ),
+        ),
+        (
+            nr::CLOCK_NANOSLEEP,
+            E::partial(
+                "clock_nanosleep",
+                time::sys_clock_nanosleep,
+                &[ClockId, Int, Timespec, Hex],
+                "Not interruptible by signals yet.",
+            ),
+        ),
+        (
+            nr::EXIT_GROUP,
+            E::supported("exit_group", process::sys_exit_group, &[Int]),
+        ),
+        (
+            nr::OPENAT,
+            E::supported("openat", fs::sys_openat, &[DirFd, Path, OpenFlags, Mode]),
+        ),
+        (
+            nr::MKDIRAT,
+            E::supported("mkdirat", fs::sys_mkdirat, &[DirFd, Path, Mode]),
+        ),
+        (
+            nr::NEWFSTATAT,
+            E::supported("newfstatat", fs::sys_newfstatat, &[DirFd, Path, Hex, Hex]),
+        ),
+        (
+            nr::UNLINKAT,
+            E::supported("unlinkat", fs::sys_unlinkat, &[DirFd, Path, Hex]),
+        ),
+        (
+            nr::RENAMEAT,
+            E::supported("renameat", fs::sys_renameat, &[DirFd, Path, DirFd, Path]),
+        ),
+        (
+            nr::SYMLINKAT,
+            E::supported("symlinkat", fs::sys_symlinkat, &[Path, DirFd, Path]),
+        ),
+        (
+            nr::READLINKAT,
+            E::supported(
+                "readlinkat",
+                fs::sys_readlinkat,
+                &[DirFd, Path, ReadBuf, Uint],
+            ),
+        ),
+        (
+            nr::FACCESSAT,
+            E::supported("faccessat", fs::sys_faccessat, &[DirFd, Path, Mode]),
+        ),
+        (
+            nr::SET_ROBUST_LIST,
+            E::partial(
+                "set_robust_list",
+                process::sys_set_robust_list,
+                &[Hex, Uint],
+                "Recorded; the list is walked when threads arrive.",
+            ),
+        ),
+        (
+            nr::DUP3,
+            E::supported("dup3", fs::sys_dup3, &[Fd, Fd, OpenFlags]),
+        ),
+        (
+            nr::PRLIMIT64,
+            E::partial(
+                "prlimit64",
+                sys::sys_prlimit64,
+                &[Int, Int, Hex, Hex],
+                "Limits are recorded and reported; only RLIMIT_NOFILE and RLIMIT_STACK are enforced.",
+            ),
+        ),
+        (
+            nr::RENAMEAT2,
+            E::partial(
+                "renameat2",
+                fs::sys_renameat2,
+                &[DirFd, Path, DirFd, Path, Hex],
+                "Flags other than 0 return EINVAL.",
+            ),
+        ),
+        (
+            nr::GETRANDOM,
+            E::supported("getrandom", sys::sys_getrandom, &[Hex, Uint, Hex]),
+        ),
+        (
+            nr::STATX,
+            E::supported("statx", fs::sys_statx, &[DirFd, Path, Hex, Hex, Hex]),
+        ),
+        (
+            nr::RSEQ,
+            E::error(
+                "rseq",
+                Errno::ENOSYS,
+                "Restartable sequences are not supported; glibc falls back.",
+            ),
+        ),
+        (
+            nr::FACCESSAT2,
+            E::supported("faccessat2", fs::sys_faccessat2, &[DirFd, Path, Mode, Hex]),
+        ),
         (nr::USELIB, E::error("uselib", Errno::ENOSYS, "Obsolete.")),
     ]
 }
@@ -209,12 +490,18 @@ static TABLE: LazyLock<Vec<Option<SyscallEntry>>> = LazyLock::new(|| {
 
 /// The entry for syscall `nr`, if the table knows it.
 pub fn lookup(nr: u64) -> Option<&'static SyscallEntry> {
-    usize::try_from(nr).ok().and_then(|n| TABLE.get(n)).and_then(Option::as_ref)
+    usize::try_from(nr)
+        .ok()
+        .and_then(|n| TABLE.get(n))
+        .and_then(Option::as_ref)
 }
 
 /// All known entries with their numbers, for `rvisor syscalls`.
 pub fn all() -> impl Iterator<Item = (usize, &'static SyscallEntry)> {
-    TABLE.iter().enumerate().filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
+    TABLE
+        .iter()
+        .enumerate()
+        .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
 }
 
 /// Every syscall name the kernel knows (from abi::sysno), for reports of unknown numbers.

@@ -43,7 +43,10 @@ fn now(clock: ClockId) -> Result<Timespec, Errno> {
         tracing::error!(target: "sentry::time", %e, "host clock_gettime failed");
         Errno::EINVAL
     })?;
-    Ok(Timespec { sec: ts.tv_sec(), nsec: ts.tv_nsec() })
+    Ok(Timespec {
+        sec: ts.tv_sec(),
+        nsec: ts.tv_nsec(),
+    })
 }
 
 /// clock_gettime(2).
@@ -59,7 +62,10 @@ pub fn sys_clock_getres(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let id = args.int(0);
     host_clock(t, id)?;
     let res = match id {
-        tm::CLOCK_REALTIME_COARSE | tm::CLOCK_MONOTONIC_COARSE => Timespec { sec: 0, nsec: 4_000_000 },
+        tm::CLOCK_REALTIME_COARSE | tm::CLOCK_MONOTONIC_COARSE => Timespec {
+            sec: 0,
+            nsec: 4_000_000,
+        },
         _ => Timespec { sec: 0, nsec: 1 },
     };
     if args.ptr(1) != 0 {
@@ -72,7 +78,13 @@ pub fn sys_clock_getres(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub fn sys_gettimeofday(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let ts = now(ClockId::CLOCK_REALTIME)?;
     if args.ptr(0) != 0 {
-        t.copy_out_obj(args.ptr(0), &Timeval { sec: ts.sec, usec: ts.nsec / 1000 })?;
+        t.copy_out_obj(
+            args.ptr(0),
+            &Timeval {
+                sec: ts.sec,
+                usec: ts.nsec / 1000,
+            },
+        )?;
     }
     if args.ptr(1) != 0 {
         t.copy_out_obj(args.ptr(1), &[0i32; 2])?;
@@ -119,7 +131,10 @@ pub fn sys_clock_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let mut d = duration_of(&req)?;
     if flags & tm::TIMER_ABSTIME != 0 {
         let n = now(clock)?;
-        let cur = Duration::new(u64::try_from(n.sec).unwrap_or(0), u32::try_from(n.nsec).unwrap_or(0));
+        let cur = Duration::new(
+            u64::try_from(n.sec).unwrap_or(0),
+            u32::try_from(n.nsec).unwrap_or(0),
+        );
         d = d.saturating_sub(cur);
     }
     std::thread::sleep(d);
