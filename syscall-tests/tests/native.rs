@@ -19,7 +19,10 @@ fn run_natively(bin: &str, path: &str) {
         .map(|(n, _)| n)
         .collect();
     assert!(!results.is_empty(), "{bin} printed no results:\n{stdout}");
-    assert!(failed.is_empty(), "{bin}: failed natively: {failed:?}\n{stdout}");
+    assert!(
+        failed.is_empty(),
+        "{bin}: failed natively: {failed:?}\n{stdout}"
+    );
     assert!(out.status.success(), "{bin} exited with {}", out.status);
 }
 

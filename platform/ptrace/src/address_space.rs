@@ -7,8 +7,11 @@
 //!    stops itself with SIGSTOP;
 //! 2. the tracer sets PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD and continues it; the child
 //!    installs its seccomp filter and jumps to the stub page's `int3`;
-//! 3. at that SIGTRAP the tracer injects munmaps of everything but the stub page. The stub is
-//!    now an empty address space, stopped, ready for `map` and `switch`.
+//! 3. at that SIGTRAP the tracer first unregisters the rseq(2) area the child inherited from
+//!    the forking thread (read with PTRACE_GET_RSEQ_CONFIGURATION; glibc registers one per
+//!    thread, and once its page is unmapped the kernel SIGSEGVs the stub at the next signal or
+//!    preemption), then injects munmaps of everything but the stub page. The stub is now an
+//!    empty address space, stopped, ready for `map` and `switch`.
 //!
 //! Injection (`Stub::inject`): SETREGS with rip = stub `syscall`, rax = number, arguments in
 //! rdi/rsi/rdx/r10/r8/r9; PTRACE_CONT; wait for the `int3` SIGTRAP; read rax. Application
@@ -19,6 +22,10 @@
 //! must come from that thread; debug builds check it and return `PlatformError::Internal`.
 //! Dropping (SIGKILL + reap) and interrupting work from any thread: both go through a pidfd,
 //! which can never name a recycled pid.
+//!
+//! Register validity: PTRACE_SETREGS refuses (EIO) an `fs_base`/`gs_base` at or above the
+//! host TASK_SIZE; the sentry's arch_prctl must reject those (as Linux does with EPERM), or the
+//! switch fails with `PlatformError`. Segment selectors are forced to the host's user values.
 //!
 //! Limitations (later issues): one context (thread) per address space — a second
 //! `new_context` returns `PlatformError::Unavailable`; stubs are forked from the sentry itself
@@ -93,7 +100,15 @@ impl Stub {
             Err(e) => {
                 // No pidfd: fall back to the pid, which cannot be recycled before we reap it.
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = hostcall::wait_status(pid);
+                // Skip any stop reported before the death.
+                while let Ok(status) = hostcall::wait_status(pid) {
+                    if matches!(
+                        WaitEvent::from_status(status),
+                        WaitEvent::Exited(_) | WaitEvent::Killed(_)
+                    ) {
+                        break;
+                    }
+                }
                 return Err(e);
             }
         };
@@ -131,11 +146,19 @@ impl Stub {
         // Step 3: remove everything fork inherited except the stub page, starting with the
         // rseq registration, whose area is about to disappear.
         stub.unregister_rseq()?;
-        stub.inject_checked("munmap(below stub)", libc::SYS_munmap, [0, stub.base, 0, 0, 0, 0])?;
+        stub.inject_checked(
+            "munmap(below stub)",
+            libc::SYS_munmap,
+            [0, stub.base, 0, 0, 0, 0],
+        )?;
         let above = stub.base + PAGE_SIZE;
         if above < TASK_SIZE {
             let len = TASK_SIZE - above;
-            stub.inject_checked("munmap(above stub)", libc::SYS_munmap, [above, len, 0, 0, 0, 0])?;
+            stub.inject_checked(
+                "munmap(above stub)",
+                libc::SYS_munmap,
+                [above, len, 0, 0, 0, 0],
+            )?;
         }
         tracing::debug!(target: "platform::ptrace", pid = pid.as_raw(), "stub ready");
         Ok(Arc::new(stub))
@@ -163,7 +186,11 @@ impl Stub {
     pub(crate) fn wait_stop(&self) -> Result<StopReason, PlatformError> {
         let status = hostcall::wait_status(self.pid)?;
         let event = WaitEvent::from_status(status);
-        let info = if event.needs_siginfo() { Some(hostcall::get_siginfo(self.pid)?) } else { None };
+        let info = if event.needs_siginfo() {
+            Some(hostcall::get_siginfo(self.pid)?)
+        } else {
+            None
+        };
         let reason = StopReason::decode(event, info.as_ref());
         if matches!(reason, StopReason::Exited(_) | StopReason::Killed(_)) {
             // waitpid consumed the exit status: the pid may be recycled from now on.
@@ -290,7 +317,12 @@ impl Stub {
     }
 
     /// [`Stub::inject`], turning a -errno result into `PlatformError::Host`.
-    fn inject_checked(&self, op: &'static str, nr: i64, args: [u64; 6]) -> Result<u64, PlatformError> {
+    fn inject_checked(
+        &self,
+        op: &'static str,
+        nr: i64,
+        args: [u64; 6],
+    ) -> Result<u64, PlatformError> {
         let raw = self.inject(nr, args)?;
         syscall_result(raw).map_err(|errno| PlatformError::Host {
             op,
@@ -329,7 +361,10 @@ impl Drop for Stub {
 }
 
 fn host(op: &'static str, e: nix::Error) -> PlatformError {
-    PlatformError::Host { op, source: std::io::Error::from(e) }
+    PlatformError::Host {
+        op,
+        source: std::io::Error::from(e),
+    }
 }
 
 /// Splits a raw syscall return into a value or an errno.
@@ -393,7 +428,10 @@ pub struct PtraceAddressSpace {
 
 impl PtraceAddressSpace {
     pub(crate) fn new(stub: Arc<Stub>) -> PtraceAddressSpace {
-        PtraceAddressSpace { stub, has_context: AtomicBool::new(false) }
+        PtraceAddressSpace {
+            stub,
+            has_context: AtomicBool::new(false),
+        }
     }
 
     /// The host pid of the stub process (tests, debugging).
@@ -417,11 +455,15 @@ impl AddressSpace for PtraceAddressSpace {
             return Ok(());
         }
         if !fd_offset.is_multiple_of(PAGE_SIZE) {
-            return Err(PlatformError::Internal(format!("unaligned MemoryFile offset {fd_offset:#x}")));
+            return Err(PlatformError::Internal(format!(
+                "unaligned MemoryFile offset {fd_offset:#x}"
+            )));
         }
         let fd = u64::from(STUB_FD.unsigned_abs());
         let args = [addr, len, prot(perms), STUB_MMAP_FLAGS, fd, fd_offset];
-        let got = self.stub.inject_checked("mmap(in stub)", libc::SYS_mmap, args)?;
+        let got = self
+            .stub
+            .inject_checked("mmap(in stub)", libc::SYS_mmap, args)?;
         if got != addr {
             return Err(PlatformError::Internal(format!(
                 "stub mmap at {addr:#x} returned {got:#x} despite MAP_FIXED"
@@ -435,7 +477,8 @@ impl AddressSpace for PtraceAddressSpace {
         if len == 0 {
             return Ok(());
         }
-        self.stub.inject_checked("munmap(in stub)", libc::SYS_munmap, [addr, len, 0, 0, 0, 0])?;
+        self.stub
+            .inject_checked("munmap(in stub)", libc::SYS_munmap, [addr, len, 0, 0, 0, 0])?;
         Ok(())
     }
 
@@ -445,7 +488,8 @@ impl AddressSpace for PtraceAddressSpace {
             return Ok(());
         }
         let args = [addr, len, prot(perms), 0, 0, 0];
-        self.stub.inject_checked("mprotect(in stub)", libc::SYS_mprotect, args)?;
+        self.stub
+            .inject_checked("mprotect(in stub)", libc::SYS_mprotect, args)?;
         Ok(())
     }
 
@@ -480,7 +524,10 @@ mod tests {
         assert_eq!(syscall_result((-22i64).cast_unsigned()), Err(22));
         assert_eq!(syscall_result((-4095i64).cast_unsigned()), Err(4095));
         // Just outside the errno range: a (huge) value, as the kernel means it.
-        assert_eq!(syscall_result((-4096i64).cast_unsigned()), Ok((-4096i64).cast_unsigned()));
+        assert_eq!(
+            syscall_result((-4096i64).cast_unsigned()),
+            Ok((-4096i64).cast_unsigned())
+        );
     }
 
     #[test]

@@ -55,7 +55,11 @@ impl Context for PtraceContext {
                 StopReason::Fault(info) => {
                     // ptrace cannot tell a read from a write fault (the error code stays in
                     // the kernel), hence an empty access set.
-                    SwitchOutcome::Fault { addr: info.addr(), access: Perms::empty(), info }
+                    SwitchOutcome::Fault {
+                        addr: info.addr(),
+                        access: Perms::empty(),
+                        info,
+                    }
                 }
                 StopReason::Signal(info) => SwitchOutcome::Signal(info),
                 StopReason::Interrupt => SwitchOutcome::Interrupted,
@@ -69,7 +73,9 @@ impl Context for PtraceContext {
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupter> {
-        Arc::new(PtraceInterrupter { stub: Arc::clone(&self.stub) })
+        Arc::new(PtraceInterrupter {
+            stub: Arc::clone(&self.stub),
+        })
     }
 }
 

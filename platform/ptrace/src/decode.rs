@@ -128,7 +128,11 @@ impl StopReason {
         }
         let is_fault = (sig == Signal::SIGSEGV && SEGV_RESOLVABLE.contains(&info.code))
             || sig == Signal::SIGBUS;
-        if is_fault { StopReason::Fault(info) } else { StopReason::Signal(info) }
+        if is_fault {
+            StopReason::Fault(info)
+        } else {
+            StopReason::Signal(info)
+        }
     }
 }
 
@@ -150,9 +154,15 @@ mod tests {
 
     #[test]
     fn syscall_stop_is_sigtrap_or_0x80() {
-        assert_eq!(WaitEvent::from_status(stopped(0x85)), WaitEvent::SyscallStop);
+        assert_eq!(
+            WaitEvent::from_status(stopped(0x85)),
+            WaitEvent::SyscallStop
+        );
         assert!(!WaitEvent::SyscallStop.needs_siginfo());
-        assert!(matches!(StopReason::decode(WaitEvent::SyscallStop, None), StopReason::Syscall));
+        assert!(matches!(
+            StopReason::decode(WaitEvent::SyscallStop, None),
+            StopReason::Syscall
+        ));
     }
 
     #[test]
@@ -168,7 +178,10 @@ mod tests {
         assert_eq!(WaitEvent::from_status(31), WaitEvent::Killed(31));
         // Core-dump bit set: still killed by SIGSYS.
         assert_eq!(WaitEvent::from_status(31 | 0x80), WaitEvent::Killed(31));
-        assert!(matches!(StopReason::decode(WaitEvent::Killed(31), None), StopReason::Killed(31)));
+        assert!(matches!(
+            StopReason::decode(WaitEvent::Killed(31), None),
+            StopReason::Killed(31)
+        ));
     }
 
     #[test]
@@ -176,7 +189,10 @@ mod tests {
         // PTRACE_EVENT_EXIT (6) stop: (SIGTRAP | 6 << 8) << 8 | 0x7f.
         let ev = WaitEvent::from_status(((5 | (6 << 8)) << 8) | 0x7f);
         assert_eq!(ev, WaitEvent::EventStop { sig: 5, event: 6 });
-        assert!(matches!(StopReason::decode(ev, None), StopReason::Unexpected(_)));
+        assert!(matches!(
+            StopReason::decode(ev, None),
+            StopReason::Unexpected(_)
+        ));
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub(crate) fn get_regs(pid: Pid, regs: &mut Regs) -> Result<(), PlatformError> {
             ptr::from_mut(regs).cast::<libc::c_void>(),
         )
     };
-    if rc == -1 { Err(PlatformError::last_os("ptrace(PTRACE_GETREGS)")) } else { Ok(()) }
+    if rc == -1 {
+        Err(PlatformError::last_os("ptrace(PTRACE_GETREGS)"))
+    } else {
+        Ok(())
+    }
 }
 
 /// PTRACE_SETREGS from `regs`.
@@ -49,7 +53,11 @@ pub(crate) fn set_regs(pid: Pid, regs: &Regs) -> Result<(), PlatformError> {
             ptr::from_ref(regs).cast::<libc::c_void>().cast_mut(),
         )
     };
-    if rc == -1 { Err(PlatformError::last_os("ptrace(PTRACE_SETREGS)")) } else { Ok(()) }
+    if rc == -1 {
+        Err(PlatformError::last_os("ptrace(PTRACE_SETREGS)"))
+    } else {
+        Ok(())
+    }
 }
 
 /// PTRACE_GETSIGINFO: the siginfo of the signal-delivery-stop the tracee is in.
@@ -66,7 +74,11 @@ pub(crate) fn get_siginfo(pid: Pid) -> Result<SigInfo, PlatformError> {
             ptr::from_mut(&mut info).cast::<libc::c_void>(),
         )
     };
-    if rc == -1 { Err(PlatformError::last_os("ptrace(PTRACE_GETSIGINFO)")) } else { Ok(info) }
+    if rc == -1 {
+        Err(PlatformError::last_os("ptrace(PTRACE_GETSIGINFO)"))
+    } else {
+        Ok(info)
+    }
 }
 
 /// `waitpid(pid, &status, __WALL)`, retried on EINTR; returns the raw status word for
@@ -84,7 +96,10 @@ pub(crate) fn wait_status(pid: Pid) -> Result<i32, PlatformError> {
         if rc == -1 && err.kind() == io::ErrorKind::Interrupted {
             continue;
         }
-        return Err(PlatformError::Host { op: "waitpid(stub)", source: err });
+        return Err(PlatformError::Host {
+            op: "waitpid(stub)",
+            source: err,
+        });
     }
 }
 
@@ -116,7 +131,11 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> io::Resul
             0,
         )
     };
-    if rc == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Waits, through the pidfd, until the stub has exited and reaps it. Returns Ok also when it
@@ -132,7 +151,12 @@ pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<()> {
         // SAFETY: waitid(2) with P_PIDFD (Linux 5.4) writes one siginfo_t to `infop`, which
         // points to a live local of that type.
         let rc = unsafe {
-            libc::waitid(libc::P_PIDFD, id, &raw mut info, libc::WEXITED | libc::__WALL)
+            libc::waitid(
+                libc::P_PIDFD,
+                id,
+                &raw mut info,
+                libc::WEXITED | libc::__WALL,
+            )
         };
         if rc == -1 {
             let err = io::Error::last_os_error();
@@ -142,7 +166,10 @@ pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<()> {
                 _ => return Err(err),
             }
         }
-        if matches!(info.si_code, libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED) {
+        if matches!(
+            info.si_code,
+            libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED
+        ) {
             return Ok(());
         }
     }
@@ -174,7 +201,9 @@ pub(crate) fn get_rseq_config(pid: Pid) -> Result<RseqConfig, PlatformError> {
         )
     };
     if rc == -1 {
-        Err(PlatformError::last_os("ptrace(PTRACE_GET_RSEQ_CONFIGURATION)"))
+        Err(PlatformError::last_os(
+            "ptrace(PTRACE_GET_RSEQ_CONFIGURATION)",
+        ))
     } else {
         Ok(config)
     }

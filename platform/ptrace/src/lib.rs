@@ -71,11 +71,18 @@ impl PtracePlatform {
     pub fn new(memfile: BorrowedFd<'_>) -> Result<Arc<PtracePlatform>, PlatformError> {
         let memfd = memfile
             .try_clone_to_owned()
-            .map_err(|source| PlatformError::Host { op: "dup(memfile)", source })?;
+            .map_err(|source| PlatformError::Host {
+                op: "dup(memfile)",
+                source,
+            })?;
         let filter = seccomp::stub_filter()?;
         let page = stub::StubPage::reserve()?;
         tracing::info!(target: "platform::ptrace", stub_base = page.base(), "ptrace platform ready");
-        Ok(Arc::new(PtracePlatform { memfd, page, filter }))
+        Ok(Arc::new(PtracePlatform {
+            memfd,
+            page,
+            filter,
+        }))
     }
 
     /// [`Platform::new_address_space`] with the concrete type (tests use its hooks). The

@@ -54,7 +54,12 @@ fn cond(
 /// "prot (argument `arg`) has no bit outside RWX" — so PROT_GROWSDOWN/PROT_SEM and friends are
 /// refused. Qword: the kernel reads `unsigned long prot`.
 fn prot_is_rwx(arg: u8) -> Result<SeccompCondition, StubFilterError> {
-    cond(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(!PROT_RWX), 0)
+    cond(
+        arg,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(!PROT_RWX),
+        0,
+    )
 }
 
 /// The rules, one per allowed syscall, each with the code path that injects it.
@@ -63,10 +68,20 @@ fn stub_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, StubFilterError> {
         prot_is_rwx(2)?,
         // flags == MAP_SHARED|MAP_FIXED exactly: no anonymous or private memory, no
         // MAP_GROWSDOWN; the kernel reads `unsigned long flags`.
-        cond(3, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, STUB_MMAP_FLAGS)?,
+        cond(
+            3,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::Eq,
+            STUB_MMAP_FLAGS,
+        )?,
         // fd == the MemoryFile. The kernel reads the fd as `unsigned int` (fget), so only the
         // low 32 bits matter.
-        cond(4, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, u64::from(STUB_FD.unsigned_abs()))?,
+        cond(
+            4,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            u64::from(STUB_FD.unsigned_abs()),
+        )?,
     ])
     .map_err(StubFilterError::Rule)?;
     let mprotect_rule = SeccompRule::new(vec![prot_is_rwx(2)?]).map_err(StubFilterError::Rule)?;

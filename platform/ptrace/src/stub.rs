@@ -47,8 +47,12 @@ const INT3: u8 = 0xcc;
 /// (the app keeps everything below it), but the sentry's own stack can sit there when ASLR is
 /// off (e.g. under `setarch -R` or gdb), so lower fallbacks exist; whichever succeeds becomes
 /// `max_user_address()`.
-const STUB_BASE_CANDIDATES: [u64; 4] =
-    [TASK_SIZE - PAGE_SIZE, 0x7ff0_0000_0000, 0x7f00_0000_0000, 0x7000_0000_0000];
+const STUB_BASE_CANDIDATES: [u64; 4] = [
+    TASK_SIZE - PAGE_SIZE,
+    0x7ff0_0000_0000,
+    0x7f00_0000_0000,
+    0x7000_0000_0000,
+];
 
 /// Exit codes of a stub child that failed during setup, for the parent's error message.
 /// Kept > 100 so they are not confused with anything else.
@@ -84,7 +88,10 @@ impl StubPage {
                 Err(e) => last_err = e,
             }
         }
-        Err(PlatformError::Host { op: "mmap(stub page, MAP_FIXED_NOREPLACE)", source: last_err })
+        Err(PlatformError::Host {
+            op: "mmap(stub page, MAP_FIXED_NOREPLACE)",
+            source: last_err,
+        })
     }
 
     fn map_at(base: u64) -> io::Result<StubPage> {
@@ -160,7 +167,9 @@ pub(crate) struct ChildPlan<'a> {
 /// `plan.entry`. A child that fails a step exits with a code [`child_step_name`] explains.
 pub(crate) fn fork_stub(plan: &ChildPlan<'_>) -> Result<Pid, PlatformError> {
     let Ok(len) = u16::try_from(plan.filter.len()) else {
-        return Err(PlatformError::Internal("stub seccomp filter too long".into()));
+        return Err(PlatformError::Internal(
+            "stub seccomp filter too long".into(),
+        ));
     };
     let prog = libc::sock_fprog {
         len,

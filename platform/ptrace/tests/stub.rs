@@ -84,7 +84,10 @@ fn is_not_permitted(e: &PlatformError) -> bool {
     match e {
         PlatformError::Unavailable(_) => true,
         PlatformError::Host { source, .. } => {
-            matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS))
+            matches!(
+                source.raw_os_error(),
+                Some(libc::EPERM | libc::EACCES | libc::ENOSYS)
+            )
         }
         PlatformError::Internal(msg) => msg.contains("PTRACE_TRACEME") || msg.contains("seccomp"),
     }
@@ -93,7 +96,8 @@ fn is_not_permitted(e: &PlatformError) -> bool {
 fn shared() -> Option<&'static Shared> {
     SHARED
         .get_or_init(|| {
-            let fd = memfd_create(c"rvisor-ptrace-test", MFdFlags::MFD_CLOEXEC).expect("memfd_create");
+            let fd =
+                memfd_create(c"rvisor-ptrace-test", MFdFlags::MFD_CLOEXEC).expect("memfd_create");
             let mem = File::from(fd);
             mem.set_len(MEMFILE_SIZE).expect("ftruncate memfd");
             match PtracePlatform::new(mem.as_fd()) {
@@ -129,8 +133,16 @@ impl Fixture {
             Err(e) => panic!("creating a stub failed: {e}"),
         };
         let slice = NEXT_SLICE.fetch_add(1, Ordering::SeqCst) * SLICE_PAGES * PAGE;
-        assert!(slice + SLICE_PAGES * PAGE <= MEMFILE_SIZE, "too many tests for the memfile");
-        Some(Fixture { asp, mem: &shared.mem, platform: &shared.platform, slice })
+        assert!(
+            slice + SLICE_PAGES * PAGE <= MEMFILE_SIZE,
+            "too many tests for the memfile"
+        );
+        Some(Fixture {
+            asp,
+            mem: &shared.mem,
+            platform: &shared.platform,
+            slice,
+        })
     }
 
     /// MemoryFile offset of this test's page `n`.
@@ -139,20 +151,28 @@ impl Fixture {
     }
 
     fn write(&self, page: u64, at: u64, bytes: &[u8]) {
-        self.mem.write_all_at(bytes, self.off(page) + at).expect("pwrite memfd");
+        self.mem
+            .write_all_at(bytes, self.off(page) + at)
+            .expect("pwrite memfd");
     }
 
     fn read_u64(&self, page: u64, at: u64) -> u64 {
         let mut b = [0u8; 8];
-        self.mem.read_exact_at(&mut b, self.off(page) + at).expect("pread memfd");
+        self.mem
+            .read_exact_at(&mut b, self.off(page) + at)
+            .expect("pread memfd");
         u64::from_le_bytes(b)
     }
 
     /// Writes `code` to page 0 and maps it at CODE (r-x); maps page 1 at DATA (rw-).
     fn load(&self, code: Asm) {
         self.write(0, 0, &code.0);
-        self.asp.map(CODE, PAGE, self.off(0), Perms::READ | Perms::EXEC).expect("map code");
-        self.asp.map(DATA, PAGE, self.off(1), Perms::READ | Perms::WRITE).expect("map data");
+        self.asp
+            .map(CODE, PAGE, self.off(0), Perms::READ | Perms::EXEC)
+            .expect("map code");
+        self.asp
+            .map(DATA, PAGE, self.off(1), Perms::READ | Perms::WRITE)
+            .expect("map data");
     }
 }
 
@@ -193,7 +213,13 @@ fn app_syscall_is_trapped_and_never_runs_on_the_host() {
 fn syscall_result_set_by_the_sentry_is_seen_by_the_app() {
     let Some(fx) = Fixture::new() else { return };
     // getpid(); store rax at DATA+0x100; exit(0)
-    fx.load(Asm::default().mov_eax(39).syscall().store_rax(DATA + 0x100).exit());
+    fx.load(
+        Asm::default()
+            .mov_eax(39)
+            .syscall()
+            .store_rax(DATA + 0x100)
+            .exit(),
+    );
     let mut ctx = fx.asp.new_context().expect("context");
     let mut regs = Regs::new_user(CODE, 0);
     let first = ctx.switch(&mut regs).expect("switch to getpid");
@@ -212,7 +238,12 @@ fn syscall_result_set_by_the_sentry_is_seen_by_the_app() {
 fn load_from_unmapped_page_faults_then_completes_once_mapped() {
     let Some(fx) = Fixture::new() else { return };
     fx.write(2, 0, &0xdead_beef_cafe_f00d_u64.to_le_bytes());
-    fx.load(Asm::default().load_rax(FAULT_ADDR).store_rax(DATA + 0x100).exit());
+    fx.load(
+        Asm::default()
+            .load_rax(FAULT_ADDR)
+            .store_rax(DATA + 0x100)
+            .exit(),
+    );
     let mut ctx = fx.asp.new_context().expect("context");
     let mut regs = Regs::new_user(CODE, 0);
 
@@ -228,7 +259,9 @@ fn load_from_unmapped_page_faults_then_completes_once_mapped() {
     }
     assert_eq!(regs.rip, CODE, "the faulting instruction must be re-run");
 
-    fx.asp.map(FAULT_ADDR, PAGE, fx.off(2), Perms::READ).expect("map the faulting page");
+    fx.asp
+        .map(FAULT_ADDR, PAGE, fx.off(2), Perms::READ)
+        .expect("map the faulting page");
     let outcome = ctx.switch(&mut regs).expect("switch after mapping");
 
     assert!(matches!(outcome, SwitchOutcome::Syscall), "got {outcome:?}");
@@ -262,7 +295,10 @@ fn write_to_read_only_page_faults() {
 
     let outcome = ctx.switch(&mut regs).expect("switch");
 
-    assert!(matches!(outcome, SwitchOutcome::Fault { addr: DATA, .. }), "got {outcome:?}");
+    assert!(
+        matches!(outcome, SwitchOutcome::Fault { addr: DATA, .. }),
+        "got {outcome:?}"
+    );
 }
 
 #[test]
@@ -275,7 +311,10 @@ fn unmapped_code_faults_at_its_address() {
 
     let outcome = ctx.switch(&mut regs).expect("switch");
 
-    assert!(matches!(outcome, SwitchOutcome::Fault { addr: CODE, .. }), "got {outcome:?}");
+    assert!(
+        matches!(outcome, SwitchOutcome::Fault { addr: CODE, .. }),
+        "got {outcome:?}"
+    );
 }
 
 #[test]
@@ -284,7 +323,10 @@ fn seccomp_filter_kills_stub_on_non_injected_syscall() {
     let pid = fx.asp.stub_pid();
 
     // getpid is not in the stub's allow-list.
-    let err = fx.asp.inject_syscall_for_test(libc::SYS_getpid, [0; 6]).expect_err("must die");
+    let err = fx
+        .asp
+        .inject_syscall_for_test(libc::SYS_getpid, [0; 6])
+        .expect_err("must die");
 
     match err {
         PlatformError::Internal(msg) => assert!(msg.contains("SIGSYS"), "{msg}"),
@@ -299,9 +341,15 @@ fn seccomp_filter_kills_stub_on_anonymous_mmap() {
     let flags = u64::from((libc::MAP_PRIVATE | libc::MAP_ANONYMOUS).unsigned_abs());
     let args = [0x70_0000, PAGE, 3, flags, u64::MAX, 0];
 
-    let err = fx.asp.inject_syscall_for_test(libc::SYS_mmap, args).expect_err("must die");
+    let err = fx
+        .asp
+        .inject_syscall_for_test(libc::SYS_mmap, args)
+        .expect_err("must die");
 
-    assert!(matches!(&err, PlatformError::Internal(m) if m.contains("SIGSYS")), "{err:?}");
+    assert!(
+        matches!(&err, PlatformError::Internal(m) if m.contains("SIGSYS")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -319,9 +367,36 @@ fn fresh_stub_has_only_the_stub_page_the_memfile_and_a_filter() {
     let stub_start = format!("{:x}-", fx.platform.max_user_address());
     let lines: Vec<&str> = maps.lines().filter(|l| !l.contains("[vsyscall]")).collect();
     assert_eq!(lines.len(), 1, "{maps}");
-    assert!(lines.first().is_some_and(|l| l.starts_with(&stub_start)), "{maps}");
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with(&stub_start)),
+        "{maps}"
+    );
     assert_eq!(fds, vec!["3".to_string()]);
     assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");
+}
+
+fn cpus_allowed(status_path: &str) -> String {
+    let status = std::fs::read_to_string(status_path).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .expect("Cpus_allowed_list line")
+}
+
+#[test]
+fn stub_and_tracer_thread_are_pinned_to_the_same_single_cpu() {
+    let Some(fx) = Fixture::new() else { return };
+    let pid = fx.asp.stub_pid();
+
+    let stub_cpus = cpus_allowed(&format!("/proc/{pid}/status"));
+    let tracer_cpus = cpus_allowed("/proc/thread-self/status");
+
+    assert_eq!(stub_cpus, tracer_cpus);
+    assert!(
+        stub_cpus.parse::<u32>().is_ok(),
+        "not a single CPU: {stub_cpus}"
+    );
 }
 
 #[test]
@@ -329,8 +404,13 @@ fn map_up_to_max_user_address_works_and_beyond_is_refused() {
     let Some(fx) = Fixture::new() else { return };
     let max = fx.platform.max_user_address();
 
-    fx.asp.map(max - PAGE, PAGE, fx.off(0), Perms::READ).expect("last app page");
-    let err = fx.asp.map(max, PAGE, fx.off(0), Perms::READ).expect_err("stub page");
+    fx.asp
+        .map(max - PAGE, PAGE, fx.off(0), Perms::READ)
+        .expect("last app page");
+    let err = fx
+        .asp
+        .map(max, PAGE, fx.off(0), Perms::READ)
+        .expect_err("stub page");
 
     assert!(matches!(err, PlatformError::Internal(_)));
 }
@@ -350,7 +430,10 @@ fn interrupt_from_another_thread_stops_a_spinning_app() {
     let outcome = ctx.switch(&mut regs).expect("switch");
 
     kicker.join().expect("kicker thread");
-    assert!(matches!(outcome, SwitchOutcome::Interrupted), "got {outcome:?}");
+    assert!(
+        matches!(outcome, SwitchOutcome::Interrupted),
+        "got {outcome:?}"
+    );
     assert_eq!(regs.rip, CODE, "interrupted inside the spin loop");
 }
 
@@ -377,7 +460,10 @@ fn interrupt_before_switch_makes_next_switch_return_promptly() {
     let elapsed = start.elapsed();
     let _ = done_tx.send(());
 
-    assert!(matches!(outcome, SwitchOutcome::Interrupted), "got {outcome:?}");
+    assert!(
+        matches!(outcome, SwitchOutcome::Interrupted),
+        "got {outcome:?}"
+    );
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
     watchdog.join().expect("watchdog");
 }
@@ -389,7 +475,9 @@ fn interrupt_during_injection_is_reported_by_the_next_switch() {
     let mut ctx = fx.asp.new_context().expect("context");
     ctx.interrupter().interrupt();
     // The pending signal is consumed by the next resume, which is this injected mmap.
-    fx.asp.map(FAULT_ADDR, PAGE, fx.off(2), Perms::READ).expect("map");
+    fx.asp
+        .map(FAULT_ADDR, PAGE, fx.off(2), Perms::READ)
+        .expect("map");
     let mut regs = Regs::new_user(CODE, 0);
 
     let first = ctx.switch(&mut regs).expect("switch");
@@ -422,7 +510,10 @@ fn dropping_the_address_space_kills_and_reaps_the_stub() {
 
     assert!(!proc_exists(pid), "stub {pid} still exists");
     let mut regs = Regs::new_user(CODE, 0);
-    assert!(ctx.switch(&mut regs).is_err(), "switching into a killed stub must fail");
+    assert!(
+        ctx.switch(&mut regs).is_err(),
+        "switching into a killed stub must fail"
+    );
 }
 
 #[cfg(debug_assertions)]
@@ -435,7 +526,10 @@ fn use_from_another_thread_is_refused_in_debug_builds() {
         .join()
         .expect("thread");
 
-    assert!(matches!(result, Err(PlatformError::Internal(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(PlatformError::Internal(_))),
+        "{result:?}"
+    );
 }
 
 /// Round-trip cost of a trapped getpid (switch in, SYSEMU stop, switch out). Not an assertion:
@@ -462,5 +556,8 @@ fn bench_getpid_round_trip() {
     }
     let per_call = start.elapsed() / iterations;
 
-    println!("ptrace getpid round trip: {:.2} µs", per_call.as_secs_f64() * 1e6);
+    println!(
+        "ptrace getpid round trip: {:.2} µs",
+        per_call.as_secs_f64() * 1e6
+    );
 }
