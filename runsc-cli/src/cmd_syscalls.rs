@@ -1,5 +1,7 @@
 //! `rvisor syscalls`: the compatibility table, generated from the sentry's syscall table.
 
+use std::io::Write as _;
+
 use clap::{Args, ValueEnum};
 use sentry::syscalls::table::{self, Support};
 
@@ -17,6 +19,15 @@ enum Format {
 }
 
 pub fn run(a: &SyscallsArgs) -> anyhow::Result<()> {
+    match print(a) {
+        // A reader that stops early (`| head`, `| grep -q`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn print(a: &SyscallsArgs) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     let mut rows = Vec::new();
     for (nr, e) in table::all() {
         let (level, note) = match e.support {
@@ -31,15 +42,15 @@ pub fn run(a: &SyscallsArgs) -> anyhow::Result<()> {
     }
     match a.format {
         Format::Markdown => {
-            println!("| nr | name | support | note |\n|---:|---|---|---|");
+            writeln!(out, "| nr | name | support | note |\n|---:|---|---|---|")?;
             for (nr, name, level, note) in &rows {
-                println!("| {nr} | {name} | {level} | {note} |");
+                writeln!(out, "| {nr} | {name} | {level} | {note} |")?;
             }
-            println!("\nAll other syscall numbers return ENOSYS and are logged as unimplemented.");
+            writeln!(out, "\nAll other syscall numbers return ENOSYS and are logged as unimplemented.")?;
         }
         Format::Table => {
             for (nr, name, level, note) in &rows {
-                println!("{nr:>4}  {name:<20} {level:<8} {note}");
+                writeln!(out, "{nr:>4}  {name:<20} {level:<8} {note}")?;
             }
         }
     }

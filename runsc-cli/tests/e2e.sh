@@ -5,7 +5,9 @@
 set -uo pipefail
 : "${RVISOR:?set RVISOR to the rvisor binary}"
 BB=/bin/busybox
-work=$(mktemp -d)
+# Not under /tmp: the sandbox's /tmp is its own tmpfs.
+mkdir -p "$(dirname "$0")/../../target/e2e"
+work=$(mktemp -d "$(cd "$(dirname "$0")/../../target/e2e" && pwd)/run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 pass=0; fail=0
 ok()   { echo "ok   $1"; pass=$((pass+1)); }
@@ -79,8 +81,8 @@ if [ "$out" = "mknodat=-1 errno=38 getpid=1" ] && [ ! -e "$probe" ]; then ok "un
 else bad "host isolation: '$out', host path exists: $([ -e "$probe" ] && echo yes || echo no)"; rm -f "$probe"; fi
 
 # Writes land in the sandbox's /tmp, not the host's.
-"$RVISOR" do $BB sh -c "echo x > /tmp/rvisor-tmp-proof-$$ && $BB cat /tmp/rvisor-tmp-proof-$$" >/dev/null 2>&1; st=$?
-[ $st -eq 0 ] && [ ! -e "/tmp/rvisor-tmp-proof-$$" ] && ok "sandbox /tmp is private" || bad "sandbox /tmp: status $st"
+out=$("$RVISOR" do $BB sh -c "echo private > /tmp/rvisor-tmp-proof-$$ && read l < /tmp/rvisor-tmp-proof-$$ && echo \$l" 2>&1); st=$?
+[ $st -eq 0 ] && [ "$out" = private ] && [ ! -e "/tmp/rvisor-tmp-proof-$$" ] && ok "sandbox /tmp is writable and private" || bad "sandbox /tmp: status $st, out '$out'"
 
 # --strace shows decoded syscalls with results.
 out=$("$RVISOR" do --strace $BB true 2>&1)

@@ -38,7 +38,13 @@ fn populate(fs: &Tmpfs) -> SysResult<()> {
         (b"tty", TTYAUX_MAJOR, 0),
     ];
     for (name, major, minor) in devs {
-        root.mknod(name, InodeKind::CharDev, 0o666, abi::file::makedev(major, minor), &creds)?;
+        root.mknod(
+            name,
+            InodeKind::CharDev,
+            0o666,
+            abi::file::makedev(major, minor),
+            &creds,
+        )?;
     }
     let links: [(&[u8], &[u8]); 5] = [
         (b"fd", b"/proc/self/fd"),

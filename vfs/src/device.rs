@@ -31,7 +31,9 @@ fn registry() -> &'static RwLock<HashMap<u64, DeviceOpener>> {
 
 /// Registers (or replaces) the driver for character device `major:minor`.
 pub fn register(major: u32, minor: u32, opener: DeviceOpener) {
-    let mut r = registry().write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut r = registry()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     r.insert(makedev(major, minor), opener);
 }
 
@@ -48,7 +50,9 @@ pub fn open(rdev: u64, flags: u32) -> SysResult<Box<dyn FileOps>> {
         return Ok(Box::new(kind));
     }
     let opener = {
-        let r = registry().read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = registry()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         r.get(&rdev).cloned()
     };
     match opener {

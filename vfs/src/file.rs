@@ -17,9 +17,9 @@ use abi::file::{self as f, DIRENT64_NAME_OFFSET, LinuxDirent64, Stat, StatFs};
 use abi::{Errno, SysResult};
 use zerocopy::IntoBytes;
 
+use crate::UserMemory;
 use crate::inode::{FileOps, InodeKind};
 use crate::mount::{VfsPath, lock};
-use crate::UserMemory;
 
 /// Status flags F_SETFL may change (fcntl(2), SETFL_MASK in fs/fcntl.c).
 const SETFL_MASK: u32 = f::O_APPEND | f::O_NONBLOCK | f::O_ASYNC | f::O_DIRECT | f::O_NOATIME;
@@ -77,7 +77,11 @@ impl OpenFile {
 
     pub(crate) fn new_path_only(path: VfsPath, flags: u32) -> Arc<OpenFile> {
         // O_PATH keeps only O_PATH, O_DIRECTORY, O_NOFOLLOW (open(2)); access mode is moot.
-        Self::new(Some(path), Imp::PathOnly, flags & (f::O_PATH | f::O_DIRECTORY | f::O_NOFOLLOW))
+        Self::new(
+            Some(path),
+            Imp::PathOnly,
+            flags & (f::O_PATH | f::O_DIRECTORY | f::O_NOFOLLOW),
+        )
     }
 
     pub(crate) fn new_dir(path: VfsPath, flags: u32) -> Arc<OpenFile> {
@@ -190,9 +194,10 @@ impl OpenFile {
         let new = match (whence, size) {
             (f::SEEK_SET, _) => off,
             (f::SEEK_CUR, _) => cur.checked_add(off).ok_or(Errno::EOVERFLOW)?,
-            (f::SEEK_END, Some(sz)) => {
-                i64::try_from(sz).unwrap_or(i64::MAX).checked_add(off).ok_or(Errno::EOVERFLOW)?
-            }
+            (f::SEEK_END, Some(sz)) => i64::try_from(sz)
+                .unwrap_or(i64::MAX)
+                .checked_add(off)
+                .ok_or(Errno::EOVERFLOW)?,
             (f::SEEK_DATA, Some(sz)) => {
                 if u64::try_from(off).is_ok_and(|o| o >= sz) {
                     return Err(Errno::ENXIO);
@@ -203,7 +208,11 @@ impl OpenFile {
                 if u64::try_from(off).is_ok_and(|o| o >= sz) {
                     return Err(Errno::ENXIO);
                 }
-                if off < 0 { off } else { i64::try_from(sz).unwrap_or(i64::MAX) }
+                if off < 0 {
+                    off
+                } else {
+                    i64::try_from(sz).unwrap_or(i64::MAX)
+                }
             }
             _ => return Err(Errno::EINVAL),
         };
@@ -293,7 +302,11 @@ impl OpenFile {
             FIONBIO | FIOASYNC => {
                 let mut v = [0u8; 4];
                 mem.copy_in(arg, &mut v)?;
-                let bit = if cmd == FIONBIO { f::O_NONBLOCK } else { f::O_ASYNC };
+                let bit = if cmd == FIONBIO {
+                    f::O_NONBLOCK
+                } else {
+                    f::O_ASYNC
+                };
                 if i32::from_ne_bytes(v) != 0 {
                     self.flags.fetch_or(bit, Ordering::Relaxed);
                 } else {
@@ -321,14 +334,23 @@ impl OpenFile {
         if i64::try_from(len).is_err() {
             return Err(Errno::EINVAL);
         }
-        let Some(p) = &self.path else { return Err(Errno::EINVAL) };
+        let Some(p) = &self.path else {
+            return Err(Errno::EINVAL);
+        };
         if !self.is_writable() || matches!(self.imp, Imp::PathOnly) {
-            return Err(if matches!(self.imp, Imp::PathOnly) { Errno::EBADF } else { Errno::EINVAL });
+            return Err(if matches!(self.imp, Imp::PathOnly) {
+                Errno::EBADF
+            } else {
+                Errno::EINVAL
+            });
         }
         if p.kind() != Some(InodeKind::Regular) {
             return Err(Errno::EINVAL);
         }
-        p.inode().setattr(&crate::inode::SetAttr { size: Some(len), ..Default::default() })
+        p.inode().setattr(&crate::inode::SetAttr {
+            size: Some(len),
+            ..Default::default()
+        })
     }
 
     /// Access mode + status flags (F_GETFL).
@@ -338,9 +360,11 @@ impl OpenFile {
 
     /// F_SETFL: only O_APPEND|O_NONBLOCK|O_ASYNC|O_DIRECT|O_NOATIME change.
     pub fn set_flags(&self, flags: u32) {
-        let _ = self.flags.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-            Some((old & !SETFL_MASK) | (flags & SETFL_MASK))
-        });
+        let _ = self
+            .flags
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some((old & !SETFL_MASK) | (flags & SETFL_MASK))
+            });
     }
 
     /// The location this file was opened at; `None` for host-fd and other anonymous files.
@@ -375,15 +399,22 @@ fn snapshot(path: &VfsPath) -> SysResult<Vec<DirRecord>> {
     let parent = path.parent_within(None);
     let parent_ino = parent.attr().map_or(own, |a| a.ino);
     let mut out = vec![
-        DirRecord { ino: own, ty: f::DT_DIR, name: b".".to_vec() },
-        DirRecord { ino: parent_ino, ty: f::DT_DIR, name: b"..".to_vec() },
+        DirRecord {
+            ino: own,
+            ty: f::DT_DIR,
+            name: b".".to_vec(),
+        },
+        DirRecord {
+            ino: parent_ino,
+            ty: f::DT_DIR,
+            name: b"..".to_vec(),
+        },
     ];
-    out.extend(
-        path.inode()
-            .readdir()?
-            .into_iter()
-            .map(|e| DirRecord { ino: e.ino, ty: e.kind.dirent_type(), name: e.name }),
-    );
+    out.extend(path.inode().readdir()?.into_iter().map(|e| DirRecord {
+        ino: e.ino,
+        ty: e.kind.dirent_type(),
+        name: e.name,
+    }));
     Ok(out)
 }
 
@@ -414,7 +445,11 @@ mod tests {
         let ns = MountNamespace::new(tmpfs::new_filesystem(0o755, &Creds::root()));
         let root = ns.root();
         let c = Creds::root();
-        let l = Lookup { root: &root, start: &root, creds: &c };
+        let l = Lookup {
+            root: &root,
+            start: &root,
+            creds: &c,
+        };
         l.mkdir(b"/d", 0o755).unwrap();
         l.mkdir(b"/d/sub", 0o755).unwrap();
         l.open(b"/d/a_file", f::O_CREAT | f::O_RDWR, 0o644).unwrap();
@@ -424,10 +459,19 @@ mod tests {
         let names: Vec<&[u8]> = all.iter().map(|e| e.3.as_slice()).collect();
         assert_eq!(names, [&b"."[..], b"..", b"a_file", b"lnk", b"sub"]);
         let types: Vec<u8> = all.iter().map(|e| e.2).collect();
-        assert_eq!(types, [f::DT_DIR, f::DT_DIR, f::DT_REG, f::DT_LNK, f::DT_DIR]);
-        assert_eq!(all[0].0, l.resolve(b"/d", true).unwrap().stat().unwrap().ino);
+        assert_eq!(
+            types,
+            [f::DT_DIR, f::DT_DIR, f::DT_REG, f::DT_LNK, f::DT_DIR]
+        );
+        assert_eq!(
+            all[0].0,
+            l.resolve(b"/d", true).unwrap().stat().unwrap().ino
+        );
         assert_eq!(all[1].0, root.stat().unwrap().ino);
-        assert_eq!(all[2].0, l.resolve(b"/d/a_file", true).unwrap().stat().unwrap().ino);
+        assert_eq!(
+            all[2].0,
+            l.resolve(b"/d/a_file", true).unwrap().stat().unwrap().ino
+        );
         assert!(d.getdents64(4096).unwrap().is_empty());
         // Small buffer: one record (24 or 32 bytes) at a time, resuming where it stopped.
         d.seek(0, f::SEEK_SET).unwrap();
@@ -457,8 +501,16 @@ mod tests {
     fn devfs_null_zero_full_random() {
         let ns = MountNamespace::new(devfs::new_filesystem());
         let root = ns.root();
-        let c = Creds { uid: 1000, gid: 1000, groups: vec![] };
-        let l = Lookup { root: &root, start: &root, creds: &c };
+        let c = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+        };
+        let l = Lookup {
+            root: &root,
+            start: &root,
+            creds: &c,
+        };
         let null = l.open(b"/null", f::O_RDWR, 0).unwrap();
         assert_eq!(null.read(&mut [1u8; 16]).unwrap(), 0);
         assert_eq!(null.write(b"discard").unwrap(), 7);
@@ -478,7 +530,10 @@ mod tests {
         assert_eq!(ur.read(&mut r1).unwrap(), 32);
         assert_ne!(r1, [0u8; 32]);
         assert_eq!(l.readlink(b"/stdout").unwrap(), b"/proc/self/fd/1");
-        assert_eq!(l.resolve(b"/shm", true).unwrap().stat().unwrap().mode, f::S_IFDIR | 0o1777);
+        assert_eq!(
+            l.resolve(b"/shm", true).unwrap().stat().unwrap().mode,
+            f::S_IFDIR | 0o1777
+        );
         assert_eq!(l.open(b"/tty", f::O_RDWR, 0).unwrap_err(), Errno::ENXIO);
         assert_eq!(root.statfs().unwrap().ty, f::TMPFS_MAGIC);
     }

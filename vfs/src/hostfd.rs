@@ -17,16 +17,16 @@ use std::sync::{Arc, Mutex};
 
 use abi::file::{self as f, Stat, StatFs};
 use abi::ioctl::{
-    FIONREAD, NCCS, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGPGRP, TIOCGWINSZ, TIOCNOTTY,
-    TIOCSCTTY, TIOCSPGRP, TIOCSWINSZ, Termios, Winsize,
+    FIONREAD, NCCS, TCGETS, TCSETS, TCSETSF, TCSETSW, TIOCGPGRP, TIOCGWINSZ, TIOCNOTTY, TIOCSCTTY,
+    TIOCSPGRP, TIOCSWINSZ, Termios, Winsize,
 };
 use abi::{Errno, SysResult};
 use zerocopy::{FromBytes, IntoBytes};
 
+use crate::UserMemory;
 use crate::file::OpenFile;
 use crate::inode::FileOps;
 use crate::mount::lock;
-use crate::UserMemory;
 
 /// Host errno to guest errno (same numbers on the same architecture).
 fn from_nix(e: nix::errno::Errno) -> Errno {
@@ -56,7 +56,12 @@ pub fn host_file(fd: OwnedFd) -> SysResult<Arc<OpenFile>> {
     let host_flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).map_err(from_nix)?;
     let host_flags = u32::try_from(host_flags).unwrap_or(0);
     let flags = host_flags & (f::O_ACCMODE | f::O_APPEND | f::O_NONBLOCK);
-    let file = HostFile { fd, is_seekable, is_tty, fg_pgrp: Mutex::new(1) };
+    let file = HostFile {
+        fd,
+        is_seekable,
+        is_tty,
+        fg_pgrp: Mutex::new(1),
+    };
     Ok(OpenFile::new_ops(None, Box::new(file), flags))
 }
 
@@ -148,7 +153,12 @@ impl FileOps for HostFile {
             TCSETS | TCSETSW | TCSETSF => self.termios_in(mem, arg, cmd),
             TIOCGWINSZ => {
                 let w = rustix::termios::tcgetwinsize(&self.fd).map_err(from_rustix)?;
-                let out = Winsize { row: w.ws_row, col: w.ws_col, xpixel: w.ws_xpixel, ypixel: w.ws_ypixel };
+                let out = Winsize {
+                    row: w.ws_row,
+                    col: w.ws_col,
+                    xpixel: w.ws_xpixel,
+                    ypixel: w.ws_ypixel,
+                };
                 mem.copy_out(arg, out.as_bytes())?;
                 Ok(0)
             }
@@ -223,5 +233,104 @@ impl FileOps for HostFile {
             frsize: s.block_size(),
             ..StatFs::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::io::{Seek, Write};
+
+    use super::*;
+
+    /// Guest memory as a flat buffer at address 0x1000.
+    struct FakeMem(RefCell<Vec<u8>>);
+
+    impl UserMemory for FakeMem {
+        fn copy_in(&self, addr: u64, dst: &mut [u8]) -> SysResult<()> {
+            let m = self.0.borrow();
+            let start = usize::try_from(addr.checked_sub(0x1000).ok_or(Errno::EFAULT)?).unwrap();
+            dst.copy_from_slice(m.get(start..start + dst.len()).ok_or(Errno::EFAULT)?);
+            Ok(())
+        }
+        fn copy_out(&self, addr: u64, src: &[u8]) -> SysResult<()> {
+            let mut m = self.0.borrow_mut();
+            let start = usize::try_from(addr.checked_sub(0x1000).ok_or(Errno::EFAULT)?).unwrap();
+            m.get_mut(start..start + src.len())
+                .ok_or(Errno::EFAULT)?
+                .copy_from_slice(src);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn pipe_reads_and_writes_pass_through_and_are_not_seekable() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let rf = host_file(r).unwrap();
+        let wf = host_file(w).unwrap();
+        assert!(rf.is_readable() && !rf.is_writable());
+        assert_eq!(wf.write(b"abc").unwrap(), 3);
+        let mut b = [0u8; 8];
+        assert_eq!(rf.read(&mut b).unwrap(), 3);
+        assert_eq!(&b[..3], b"abc");
+        assert_eq!(rf.seek(0, f::SEEK_SET).unwrap_err(), Errno::ESPIPE);
+        assert_eq!(rf.pread(&mut b, 0).unwrap_err(), Errno::ESPIPE);
+        assert_eq!(rf.stat().unwrap().mode & f::S_IFMT, f::S_IFIFO);
+        let mem = FakeMem(RefCell::new(vec![0; 64]));
+        assert_eq!(rf.ioctl(&mem, TCGETS, 0x1000).unwrap_err(), Errno::ENOTTY);
+        wf.write(b"xy").unwrap();
+        assert_eq!(rf.ioctl(&mem, FIONREAD, 0x1000).unwrap(), 0);
+        assert_eq!(mem.0.borrow()[..4], 2i32.to_ne_bytes());
+    }
+
+    #[test]
+    fn regular_host_file_uses_its_own_offset() {
+        let mut tmp = tempfile::tempfile().unwrap();
+        tmp.write_all(b"0123456789").unwrap();
+        tmp.rewind().unwrap();
+        let file = host_file(OwnedFd::from(tmp)).unwrap();
+        let mut b = [0u8; 4];
+        assert_eq!(file.seek(6, f::SEEK_SET).unwrap(), 6);
+        assert_eq!(file.read(&mut b).unwrap(), 4);
+        assert_eq!(&b, b"6789");
+        assert_eq!(file.seek(0, f::SEEK_END).unwrap(), 10);
+        assert_eq!(file.stat().unwrap().size, 10);
+        assert!(file.path().is_none());
+    }
+
+    #[test]
+    fn tty_window_size_and_termios_pass_through() {
+        let Ok(pty) = nix::pty::openpty(None, None) else {
+            eprintln!("skipping: no pty available");
+            return;
+        };
+        let tty = host_file(pty.slave).unwrap();
+        let mem = FakeMem(RefCell::new(vec![0; 128]));
+        let ws = Winsize {
+            row: 33,
+            col: 101,
+            xpixel: 0,
+            ypixel: 0,
+        };
+        mem.copy_out(0x1000, ws.as_bytes()).unwrap();
+        assert_eq!(tty.ioctl(&mem, TIOCSWINSZ, 0x1000).unwrap(), 0);
+        mem.0.borrow_mut().fill(0);
+        assert_eq!(tty.ioctl(&mem, TIOCGWINSZ, 0x1010).unwrap(), 0);
+        let got = Winsize::read_from_bytes(&mem.0.borrow()[0x10..0x18]).unwrap();
+        assert_eq!(got, ws);
+        assert_eq!(tty.ioctl(&mem, TCGETS, 0x1000).unwrap(), 0);
+        let mut t = Termios::read_from_bytes(&mem.0.borrow()[..36]).unwrap();
+        t.lflag &= !libc::ECHO;
+        mem.copy_out(0x1000, t.as_bytes()).unwrap();
+        assert_eq!(tty.ioctl(&mem, TCSETS, 0x1000).unwrap(), 0);
+        assert_eq!(tty.ioctl(&mem, TCGETS, 0x1020).unwrap(), 0);
+        let back = Termios::read_from_bytes(&mem.0.borrow()[0x20..0x20 + 36]).unwrap();
+        assert_eq!(back.lflag & libc::ECHO, 0);
+        mem.copy_out(0x1000, &7i32.to_ne_bytes()).unwrap();
+        tty.ioctl(&mem, TIOCSPGRP, 0x1000).unwrap();
+        tty.ioctl(&mem, TIOCGPGRP, 0x1004).unwrap();
+        assert_eq!(mem.0.borrow()[4..8], 7i32.to_ne_bytes());
+        assert_eq!(tty.ioctl(&mem, 0x5499, 0x1000).unwrap_err(), Errno::ENOTTY);
+        drop(pty.master);
     }
 }

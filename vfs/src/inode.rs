@@ -223,7 +223,12 @@ pub trait Inode: Send + Sync + Debug {
     }
     /// Moves `old_name` of this directory to `new_name` of `new_dir` (same filesystem),
     /// replacing a compatible target as rename(2) does (EISDIR, ENOTDIR, ENOTEMPTY).
-    fn rename(&self, _old_name: &[u8], _new_dir: &Arc<dyn Inode>, _new_name: &[u8]) -> SysResult<()> {
+    fn rename(
+        &self,
+        _old_name: &[u8],
+        _new_dir: &Arc<dyn Inode>,
+        _new_name: &[u8],
+    ) -> SysResult<()> {
         Err(Errno::EPERM)
     }
     /// Changes attributes (truncate with `size`).

@@ -30,8 +30,8 @@
 //! cache lock) and hostfd reads (which hold no VFS lock).
 #![deny(unsafe_code)]
 
-pub mod device;
 pub mod devfs;
+pub mod device;
 mod file;
 pub mod hostfd;
 mod inode;

@@ -87,10 +87,23 @@ impl Lookup<'_> {
     }
 
     /// Walks `path` from `base` (or from the root if absolute).
-    fn walk(&self, base: VfsPath, path: &[u8], follow_final: bool, links: &mut u32) -> SysResult<VfsPath> {
-        let mut cur = if path.first() == Some(&b'/') { self.root.clone() } else { base };
+    fn walk(
+        &self,
+        base: VfsPath,
+        path: &[u8],
+        follow_final: bool,
+        links: &mut u32,
+    ) -> SysResult<VfsPath> {
+        let mut cur = if path.first() == Some(&b'/') {
+            self.root.clone()
+        } else {
+            base
+        };
         let trailing_slash = path.last() == Some(&b'/');
-        let mut comps = path.split(|b| *b == b'/').filter(|c| !c.is_empty()).peekable();
+        let mut comps = path
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .peekable();
         while let Some(name) = comps.next() {
             let is_last = comps.peek().is_none();
             cur = self.step(cur, name, !is_last || follow_final || trailing_slash, links)?;
@@ -123,7 +136,11 @@ impl Lookup<'_> {
             return Err(Errno::ENAMETOOLONG);
         }
         let child = cur.dentry.child(name)?;
-        let next = VfsPath { mount: Arc::clone(&cur.mount), dentry: child }.cross_mounts();
+        let next = VfsPath {
+            mount: Arc::clone(&cur.mount),
+            dentry: child,
+        }
+        .cross_mounts();
         if follow && next.kind() == Some(InodeKind::Symlink) {
             return self.follow_link(cur, &next, links);
         }
@@ -144,14 +161,24 @@ impl Lookup<'_> {
     /// Resolves everything but the final component; the parent must be a searchable directory.
     fn resolve_parent<'p>(&self, path: &'p [u8]) -> SysResult<Parent<'p>> {
         check_path_len(path)?;
-        let end = path.iter().rposition(|b| *b != b'/').map_or(0, |i| i.saturating_add(1));
+        let end = path
+            .iter()
+            .rposition(|b| *b != b'/')
+            .map_or(0, |i| i.saturating_add(1));
         let trimmed = path.get(..end).unwrap_or_default();
         let trailing_slash = trimmed.len() < path.len();
         if trimmed.is_empty() {
-            return Ok(Parent { dir: self.root.clone(), last: Last::Root, trailing_slash });
+            return Ok(Parent {
+                dir: self.root.clone(),
+                last: Last::Root,
+                trailing_slash,
+            });
         }
         let (dir_part, name) = match trimmed.iter().rposition(|b| *b == b'/') {
-            Some(i) => (trimmed.get(..=i).unwrap_or_default(), trimmed.get(i.saturating_add(1)..).unwrap_or_default()),
+            Some(i) => (
+                trimmed.get(..=i).unwrap_or_default(),
+                trimmed.get(i.saturating_add(1)..).unwrap_or_default(),
+            ),
             None => (&b""[..], trimmed),
         };
         let mut links = 0;
@@ -167,7 +194,11 @@ impl Lookup<'_> {
             _ if name.len() > NAME_MAX => return Err(Errno::ENAMETOOLONG),
             _ => Last::Name(name),
         };
-        Ok(Parent { dir, last, trailing_slash })
+        Ok(Parent {
+            dir,
+            last,
+            trailing_slash,
+        })
     }
 
     /// may_create(): EROFS, then write+search permission on the parent.
@@ -188,13 +219,20 @@ impl Lookup<'_> {
     /// The existing child `name` of `dir` (not following a final symlink, crossing mounts).
     fn child(dir: &VfsPath, name: &[u8]) -> SysResult<VfsPath> {
         let d = dir.dentry.child(name)?;
-        Ok(VfsPath { mount: Arc::clone(&dir.mount), dentry: d }.cross_mounts())
+        Ok(VfsPath {
+            mount: Arc::clone(&dir.mount),
+            dentry: d,
+        }
+        .cross_mounts())
     }
 
     /// The child `name` of `dir` on `dir`'s own mount (the mountpoint, not what is mounted).
     fn child_here(dir: &VfsPath, name: &[u8]) -> SysResult<VfsPath> {
         let d = dir.dentry.child(name)?;
-        Ok(VfsPath { mount: Arc::clone(&dir.mount), dentry: d })
+        Ok(VfsPath {
+            mount: Arc::clone(&dir.mount),
+            dentry: d,
+        })
     }
 
     /// open(2)/openat(2) semantics for raw O_* `flags`. `mode` already has the umask applied.
@@ -243,7 +281,10 @@ impl Lookup<'_> {
                     return Err(Errno::EISDIR);
                 }
                 self.check_create(&parent.dir)?;
-                parent.dir.inode().create(name, mode & f::S_IALLUGO, self.creds)?;
+                parent
+                    .dir
+                    .inode()
+                    .create(name, mode & f::S_IALLUGO, self.creds)?;
                 let created = Self::child(&parent.dir, name)?;
                 self.open_existing(created, flags, true)
             }
@@ -253,7 +294,12 @@ impl Lookup<'_> {
 
     /// The may_open() checks and the open itself. `created`: the file was just created by this
     /// call, so its mode is not checked (open(2) allows O_RDWR on a new 0444 file).
-    fn open_existing(&self, target: VfsPath, flags: u32, created: bool) -> SysResult<Arc<OpenFile>> {
+    fn open_existing(
+        &self,
+        target: VfsPath,
+        flags: u32,
+        created: bool,
+    ) -> SysResult<Arc<OpenFile>> {
         let attr = target.attr()?;
         if flags & f::O_DIRECTORY != 0 && attr.kind != InodeKind::Dir {
             return Err(Errno::ENOTDIR);
@@ -283,7 +329,10 @@ impl Lookup<'_> {
         }
         let ops = target.inode().open(flags)?;
         if flags & f::O_TRUNC != 0 && attr.kind == InodeKind::Regular && attr.size != 0 {
-            target.inode().setattr(&SetAttr { size: Some(0), ..SetAttr::default() })?;
+            target.inode().setattr(&SetAttr {
+                size: Some(0),
+                ..SetAttr::default()
+            })?;
         }
         Ok(OpenFile::new_ops(Some(target), ops, flags))
     }
@@ -301,7 +350,10 @@ impl Lookup<'_> {
             Err(e) => return Err(e),
         }
         self.check_create(&parent.dir)?;
-        parent.dir.inode().mkdir(name, mode & (0o777 | f::S_ISVTX), self.creds)?;
+        parent
+            .dir
+            .inode()
+            .mkdir(name, mode & (0o777 | f::S_ISVTX), self.creds)?;
         Ok(())
     }
 
@@ -335,7 +387,10 @@ impl Lookup<'_> {
         if kind == InodeKind::Regular {
             parent.dir.inode().create(name, perm, self.creds)?;
         } else {
-            parent.dir.inode().mknod(name, kind, perm, rdev, self.creds)?;
+            parent
+                .dir
+                .inode()
+                .mknod(name, kind, perm, rdev, self.creds)?;
         }
         Ok(())
     }
@@ -349,7 +404,11 @@ impl Lookup<'_> {
         };
         if parent.trailing_slash {
             let victim = Self::child(&parent.dir, name)?;
-            return Err(if victim.is_dir() { Errno::EISDIR } else { Errno::ENOTDIR });
+            return Err(if victim.is_dir() {
+                Errno::EISDIR
+            } else {
+                Errno::ENOTDIR
+            });
         }
         if parent.dir.is_readonly() {
             return Err(Errno::EROFS);
@@ -501,7 +560,13 @@ impl Lookup<'_> {
 
     /// link(2)/linkat(2): a new name `new` (relative to `new_lookup`) for `old`. `follow`:
     /// AT_SYMLINK_FOLLOW.
-    pub fn link(&self, old: &[u8], new_lookup: &Lookup<'_>, new: &[u8], follow: bool) -> SysResult<()> {
+    pub fn link(
+        &self,
+        old: &[u8],
+        new_lookup: &Lookup<'_>,
+        new: &[u8],
+        follow: bool,
+    ) -> SysResult<()> {
         let src = self.resolve(old, follow)?;
         let np = new_lookup.resolve_parent(new)?;
         let name = match np.last {
@@ -542,7 +607,10 @@ impl Lookup<'_> {
             return Err(Errno::EROFS);
         }
         perm::check(&attr, self.creds, W_OK)?;
-        p.inode().setattr(&SetAttr { size: Some(len), ..SetAttr::default() })
+        p.inode().setattr(&SetAttr {
+            size: Some(len),
+            ..SetAttr::default()
+        })
     }
 }
 
@@ -571,11 +639,17 @@ mod tests {
     }
 
     fn lk<'a>(root: &'a VfsPath, creds: &'a Creds) -> Lookup<'a> {
-        Lookup { root, start: root, creds }
+        Lookup {
+            root,
+            start: root,
+            creds,
+        }
     }
 
     fn write_file(l: &Lookup<'_>, path: &[u8], data: &[u8]) {
-        let f = l.open(path, f::O_CREAT | f::O_WRONLY | f::O_TRUNC, 0o644).unwrap();
+        let f = l
+            .open(path, f::O_CREAT | f::O_WRONLY | f::O_TRUNC, 0o644)
+            .unwrap();
         assert_eq!(f.write(data).unwrap(), data.len());
     }
 
@@ -630,7 +704,11 @@ mod tests {
         assert!(p.same_as(&root));
         let d = l.resolve(b"/d", true).unwrap();
         // A chroot at /d: ".." does not escape it.
-        let l2 = Lookup { root: &d, start: &d, creds: &c };
+        let l2 = Lookup {
+            root: &d,
+            start: &d,
+            creds: &c,
+        };
         assert!(l2.resolve(b"..", true).unwrap().same_as(&d));
         assert!(l2.resolve(b"/", true).unwrap().same_as(&d));
     }
@@ -687,10 +765,19 @@ mod tests {
         assert_ne!(inner.stat().unwrap().dev, root.stat().unwrap().dev);
         assert!(l.resolve(b"/mnt/..", true).unwrap().same_as(&root));
         assert_eq!(l.rmdir(b"/mnt").unwrap_err(), Errno::EBUSY);
-        assert_eq!(l.resolve(b"/mnt/new", true).unwrap().path_from(&root), b"/mnt/new");
+        assert_eq!(
+            l.resolve(b"/mnt/new", true).unwrap().path_from(&root),
+            b"/mnt/new"
+        );
         // Cross-mount rename and link are EXDEV.
-        assert_eq!(l.rename(b"/mnt/new", &l, b"/new").unwrap_err(), Errno::EXDEV);
-        assert_eq!(l.link(b"/mnt/new", &l, b"/new", false).unwrap_err(), Errno::EXDEV);
+        assert_eq!(
+            l.rename(b"/mnt/new", &l, b"/new").unwrap_err(),
+            Errno::EXDEV
+        );
+        assert_eq!(
+            l.link(b"/mnt/new", &l, b"/new", false).unwrap_err(),
+            Errno::EXDEV
+        );
     }
 
     #[test]
@@ -699,12 +786,26 @@ mod tests {
         let c = Creds::root();
         let l = lk(&root, &c);
         write_file(&l, b"/f", b"hello");
-        assert_eq!(l.open(b"/f", f::O_CREAT | f::O_EXCL | f::O_RDWR, 0o644).unwrap_err(), Errno::EEXIST);
-        assert_eq!(l.open(b"/f", f::O_DIRECTORY, 0).unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(
+            l.open(b"/f", f::O_CREAT | f::O_EXCL | f::O_RDWR, 0o644)
+                .unwrap_err(),
+            Errno::EEXIST
+        );
+        assert_eq!(
+            l.open(b"/f", f::O_DIRECTORY, 0).unwrap_err(),
+            Errno::ENOTDIR
+        );
         assert_eq!(l.open(b"/nope", f::O_RDONLY, 0).unwrap_err(), Errno::ENOENT);
         l.symlink(b"/f", b"/lnk").unwrap();
-        assert_eq!(l.open(b"/lnk", f::O_NOFOLLOW | f::O_RDONLY, 0).unwrap_err(), Errno::ELOOP);
-        assert_eq!(l.open(b"/lnk", f::O_CREAT | f::O_NOFOLLOW | f::O_RDONLY, 0o644).unwrap_err(), Errno::ELOOP);
+        assert_eq!(
+            l.open(b"/lnk", f::O_NOFOLLOW | f::O_RDONLY, 0).unwrap_err(),
+            Errno::ELOOP
+        );
+        assert_eq!(
+            l.open(b"/lnk", f::O_CREAT | f::O_NOFOLLOW | f::O_RDONLY, 0o644)
+                .unwrap_err(),
+            Errno::ELOOP
+        );
         // O_PATH|O_NOFOLLOW opens the link itself.
         let p = l.open(b"/lnk", f::O_PATH | f::O_NOFOLLOW, 0).unwrap();
         assert!(p.is_path_only());
@@ -719,20 +820,36 @@ mod tests {
         let t = l.open(b"/f", f::O_RDWR | f::O_TRUNC, 0).unwrap();
         assert_eq!(t.stat().unwrap().size, 0);
         // Writing a read-only fd, reading a write-only one: EBADF.
-        assert_eq!(l.open(b"/f", f::O_RDONLY, 0).unwrap().write(b"x").unwrap_err(), Errno::EBADF);
+        assert_eq!(
+            l.open(b"/f", f::O_RDONLY, 0)
+                .unwrap()
+                .write(b"x")
+                .unwrap_err(),
+            Errno::EBADF
+        );
         assert_eq!(a.read(&mut [0u8; 1]).unwrap_err(), Errno::EBADF);
         // Directories: EISDIR for write access, read(2) EISDIR.
         l.mkdir(b"/d", 0o755).unwrap();
         assert_eq!(l.open(b"/d", f::O_WRONLY, 0).unwrap_err(), Errno::EISDIR);
-        assert_eq!(l.open(b"/d", f::O_CREAT | f::O_RDONLY, 0o644).unwrap_err(), Errno::EISDIR);
+        assert_eq!(
+            l.open(b"/d", f::O_CREAT | f::O_RDONLY, 0o644).unwrap_err(),
+            Errno::EISDIR
+        );
         let d = l.open(b"/d", f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
         assert_eq!(d.read(&mut [0u8; 1]).unwrap_err(), Errno::EISDIR);
         // Creating through a trailing slash.
-        assert_eq!(l.open(b"/newfile/", f::O_CREAT | f::O_RDWR, 0o644).unwrap_err(), Errno::EISDIR);
+        assert_eq!(
+            l.open(b"/newfile/", f::O_CREAT | f::O_RDWR, 0o644)
+                .unwrap_err(),
+            Errno::EISDIR
+        );
         // F_GETFL shows the access mode and status flags (and O_LARGEFILE), not O_CREAT/O_TRUNC.
         assert_eq!(t.flags(), f::O_RDWR | f::O_LARGEFILE);
         t.set_flags(f::O_APPEND | f::O_WRONLY | f::O_NONBLOCK);
-        assert_eq!(t.flags(), f::O_RDWR | f::O_LARGEFILE | f::O_APPEND | f::O_NONBLOCK);
+        assert_eq!(
+            t.flags(),
+            f::O_RDWR | f::O_LARGEFILE | f::O_APPEND | f::O_NONBLOCK
+        );
     }
 
     #[test]
@@ -773,24 +890,46 @@ mod tests {
         write_file(&l, b"/priv/f", b"x");
         write_file(&l, b"/ro", b"x");
         l.mkdir(b"/pub", 0o777).unwrap();
-        let user = Creds { uid: 1000, gid: 1000, groups: vec![] };
+        let user = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+        };
         let u = lk(&root, &user);
         assert_eq!(u.resolve(b"/priv/f", true).unwrap_err(), Errno::EACCES);
         assert_eq!(u.open(b"/ro", f::O_WRONLY, 0).unwrap_err(), Errno::EACCES);
         u.open(b"/ro", f::O_RDONLY, 0).unwrap();
-        assert_eq!(u.open(b"/new", f::O_CREAT | f::O_WRONLY, 0o644).unwrap_err(), Errno::EACCES);
+        assert_eq!(
+            u.open(b"/new", f::O_CREAT | f::O_WRONLY, 0o644)
+                .unwrap_err(),
+            Errno::EACCES
+        );
         assert_eq!(u.mkdir(b"/x", 0o755).unwrap_err(), Errno::EACCES);
         assert_eq!(u.unlink(b"/ro").unwrap_err(), Errno::EACCES);
         // In a world-writable dir the user creates files it owns, even with mode 0444 + O_RDWR.
         let nf = u.open(b"/pub/mine", f::O_CREAT | f::O_RDWR, 0o444).unwrap();
         let st = nf.stat().unwrap();
         assert_eq!((st.uid, st.gid, st.mode), (1000, 1000, f::S_IFREG | 0o444));
-        assert_eq!(u.open(b"/pub/mine", f::O_RDWR, 0).unwrap_err(), Errno::EACCES);
+        assert_eq!(
+            u.open(b"/pub/mine", f::O_RDWR, 0).unwrap_err(),
+            Errno::EACCES
+        );
         // Group membership through supplementary groups.
         let gf = l.open(b"/grp", f::O_CREAT | f::O_RDWR, 0o060).unwrap();
         drop(gf);
-        l.resolve(b"/grp", true).unwrap().inode().setattr(&SetAttr { gid: Some(50), ..SetAttr::default() }).unwrap();
-        let member = Creds { uid: 1000, gid: 1000, groups: vec![50] };
+        l.resolve(b"/grp", true)
+            .unwrap()
+            .inode()
+            .setattr(&SetAttr {
+                gid: Some(50),
+                ..SetAttr::default()
+            })
+            .unwrap();
+        let member = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![50],
+        };
         lk(&root, &member).open(b"/grp", f::O_RDWR, 0).unwrap();
         assert_eq!(u.open(b"/grp", f::O_RDONLY, 0).unwrap_err(), Errno::EACCES);
         // check_access: root needs an x bit to execute.
@@ -828,7 +967,10 @@ mod tests {
         assert_eq!(l.resolve(b"/d/f", true).unwrap_err(), Errno::ENOENT);
         l.rmdir(b"/d").unwrap();
         assert_eq!(l.resolve(b"/d", true).unwrap_err(), Errno::ENOENT);
-        assert_eq!(l.resolve(b"/", true).unwrap().stat().unwrap().nlink, nlink_before - 1);
+        assert_eq!(
+            l.resolve(b"/", true).unwrap().stat().unwrap().nlink,
+            nlink_before - 1
+        );
     }
 
     #[test]
@@ -853,9 +995,18 @@ mod tests {
         assert_eq!(l.resolve(b"/a", true).unwrap().stat().unwrap().nlink, 2);
         assert_eq!(l.resolve(b"/b", true).unwrap().stat().unwrap().nlink, 3);
         // Errors.
-        assert_eq!(l.rename(b"/b", &l, b"/b/moved/inside").unwrap_err(), Errno::EINVAL);
-        assert_eq!(l.rename(b"/b/g", &l, b"/b/moved").unwrap_err(), Errno::EISDIR);
-        assert_eq!(l.rename(b"/b/moved", &l, b"/b/g").unwrap_err(), Errno::ENOTDIR);
+        assert_eq!(
+            l.rename(b"/b", &l, b"/b/moved/inside").unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            l.rename(b"/b/g", &l, b"/b/moved").unwrap_err(),
+            Errno::EISDIR
+        );
+        assert_eq!(
+            l.rename(b"/b/moved", &l, b"/b/g").unwrap_err(),
+            Errno::ENOTDIR
+        );
         l.mkdir(b"/e", 0o755).unwrap();
         assert_eq!(l.rename(b"/e", &l, b"/b").unwrap_err(), Errno::ENOTEMPTY);
         assert_eq!(l.rename(b"/nope", &l, b"/x").unwrap_err(), Errno::ENOENT);

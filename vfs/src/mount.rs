@@ -40,7 +40,9 @@ pub struct Dentry {
 impl fmt::Debug for Dentry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = lock(&self.link).1.clone();
-        f.debug_struct("Dentry").field("name", &String::from_utf8_lossy(&name)).finish()
+        f.debug_struct("Dentry")
+            .field("name", &String::from_utf8_lossy(&name))
+            .finish()
     }
 }
 
@@ -101,7 +103,10 @@ pub struct Mount {
 
 impl fmt::Debug for Mount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mount").field("id", &self.id).field("fs", &self.fs).finish()
+        f.debug_struct("Mount")
+            .field("id", &self.id)
+            .field("fs", &self.fs)
+            .finish()
     }
 }
 
@@ -143,12 +148,17 @@ pub struct MountNamespace {
 impl MountNamespace {
     /// A namespace whose root is the root of `root_fs`.
     pub fn new(root_fs: Arc<dyn Filesystem>) -> Arc<MountNamespace> {
-        Arc::new(MountNamespace { root: Mount::new(root_fs, None) })
+        Arc::new(MountNamespace {
+            root: Mount::new(root_fs, None),
+        })
     }
 
     /// The root directory of the namespace.
     pub fn root(&self) -> VfsPath {
-        VfsPath { mount: Arc::clone(&self.root), dentry: Arc::clone(&self.root.root) }
+        VfsPath {
+            mount: Arc::clone(&self.root),
+            dentry: Arc::clone(&self.root.root),
+        }
     }
 
     /// Mounts `fs` on the directory `target`, shadowing its contents. A second mount on the
@@ -160,7 +170,10 @@ impl MountNamespace {
         }
         // Mount on top of whatever is visible at `target` already.
         let top = target.clone().cross_mounts();
-        let m = Mount::new(fs, Some((Arc::downgrade(&top.mount), Arc::clone(&top.dentry))));
+        let m = Mount::new(
+            fs,
+            Some((Arc::downgrade(&top.mount), Arc::clone(&top.dentry))),
+        );
         lock(&top.mount.children).insert(top.dentry.key(), m);
         Ok(())
     }
@@ -177,7 +190,10 @@ impl fmt::Debug for VfsPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VfsPath")
             .field("mount", &self.mount.id)
-            .field("path", &String::from_utf8_lossy(&self.path_from_mount_root()))
+            .field(
+                "path",
+                &String::from_utf8_lossy(&self.path_from_mount_root()),
+            )
             .finish()
     }
 }
@@ -237,7 +253,10 @@ impl VfsPath {
         let attr = self.attr()?;
         if mode & abi::file::W_OK != 0
             && self.is_readonly()
-            && matches!(attr.kind, InodeKind::Regular | InodeKind::Dir | InodeKind::Symlink)
+            && matches!(
+                attr.kind,
+                InodeKind::Regular | InodeKind::Dir | InodeKind::Symlink
+            )
         {
             return Err(Errno::EROFS);
         }
@@ -249,7 +268,10 @@ impl VfsPath {
         // Bounded by the number of mounts: each step moves to a strictly newer mount.
         while let Some(m) = self.mount.child_at(&self.dentry) {
             let root = Arc::clone(&m.root);
-            self = VfsPath { mount: m, dentry: root };
+            self = VfsPath {
+                mount: m,
+                dentry: root,
+            };
         }
         self
     }
@@ -267,7 +289,10 @@ impl VfsPath {
                 match &cur.mount.parent {
                     Some((pm, mp)) => match pm.upgrade() {
                         Some(pm) => {
-                            cur = VfsPath { mount: pm, dentry: Arc::clone(mp) };
+                            cur = VfsPath {
+                                mount: pm,
+                                dentry: Arc::clone(mp),
+                            };
                             continue;
                         }
                         None => return cur,
@@ -276,7 +301,10 @@ impl VfsPath {
                 }
             }
             return match cur.dentry.parent() {
-                Some(p) => VfsPath { mount: cur.mount, dentry: p },
+                Some(p) => VfsPath {
+                    mount: cur.mount,
+                    dentry: p,
+                },
                 // A deleted directory whose parent is gone: ".." stays put.
                 None => cur,
             };
@@ -301,7 +329,10 @@ impl VfsPath {
                 match &cur.mount.parent {
                     Some((pm, mp)) => match pm.upgrade() {
                         Some(pm) => {
-                            cur = VfsPath { mount: pm, dentry: Arc::clone(mp) };
+                            cur = VfsPath {
+                                mount: pm,
+                                dentry: Arc::clone(mp),
+                            };
                             continue;
                         }
                         None => break,
@@ -315,11 +346,17 @@ impl VfsPath {
             };
             match parent {
                 Some(p) => {
-                    if !lock(&p.children).get(&name).is_some_and(|c| Arc::ptr_eq(c, &cur.dentry)) {
+                    if !lock(&p.children)
+                        .get(&name)
+                        .is_some_and(|c| Arc::ptr_eq(c, &cur.dentry))
+                    {
                         deleted = true;
                     }
                     parts.push(name);
-                    cur = VfsPath { mount: cur.mount, dentry: p };
+                    cur = VfsPath {
+                        mount: cur.mount,
+                        dentry: p,
+                    };
                 }
                 None => {
                     deleted = true;
@@ -342,7 +379,10 @@ impl VfsPath {
     }
 
     fn path_from_mount_root(&self) -> Vec<u8> {
-        let root = VfsPath { mount: Arc::clone(&self.mount), dentry: Arc::clone(&self.mount.root) };
+        let root = VfsPath {
+            mount: Arc::clone(&self.mount),
+            dentry: Arc::clone(&self.mount.root),
+        };
         self.path_from(&root)
     }
 

@@ -27,7 +27,9 @@ use abi::time::Timespec;
 use abi::{Errno, SysResult};
 use p9::Attr;
 
-use crate::inode::{DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev};
+use crate::inode::{
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev,
+};
 use crate::mount::lock;
 use crate::p9client::{Client, Fid};
 use crate::{Creds, device};
@@ -59,7 +61,10 @@ pub struct P9Inode {
 }
 
 fn ts(sec: u64, nsec: u64) -> Timespec {
-    Timespec { sec: i64::try_from(sec).unwrap_or(i64::MAX), nsec: i64::try_from(nsec).unwrap_or(0) }
+    Timespec {
+        sec: i64::try_from(sec).unwrap_or(i64::MAX),
+        nsec: i64::try_from(nsec).unwrap_or(0),
+    }
 }
 
 fn kind_from_dirent(ty: u8) -> InodeKind {
@@ -86,7 +91,11 @@ impl P9Inode {
     }
 
     fn check_writable(&self) -> SysResult<()> {
-        if self.shared.is_readonly { Err(Errno::EROFS) } else { Ok(()) }
+        if self.shared.is_readonly {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
     }
 
     /// Re-fetches the attributes after a mutation (errors leave the old cache).
@@ -101,7 +110,12 @@ impl P9Inode {
         self.refresh();
         let (fid, mut attr) = self.fid.walk_getattr(name)?;
         if attr.uid != creds.uid {
-            let req = p9::SetAttr { valid: p9::setattr::UID | p9::setattr::GID, uid: creds.uid, gid: creds.gid, ..Default::default() };
+            let req = p9::SetAttr {
+                valid: p9::setattr::UID | p9::setattr::GID,
+                uid: creds.uid,
+                gid: creds.gid,
+                ..Default::default()
+            };
             if fid.setattr(&req).is_ok() {
                 attr.uid = creds.uid;
                 attr.gid = creds.gid;
@@ -159,11 +173,16 @@ impl Inode for P9Inode {
                 return Err(Errno::EIO);
             }
             offset = last.offset;
-            out.extend(batch.into_iter().filter(|e| e.name != b"." && e.name != b"..").map(|e| DirEntry {
-                ino: e.qid.path,
-                kind: kind_from_dirent(e.ty),
-                name: e.name,
-            }));
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|e| e.name != b"." && e.name != b"..")
+                    .map(|e| DirEntry {
+                        ino: e.qid.path,
+                        kind: kind_from_dirent(e.ty),
+                        name: e.name,
+                    }),
+            );
         }
         Ok(out)
     }
@@ -193,7 +212,10 @@ impl Inode for P9Inode {
         let (fid, _) = self.fid.walk(&[])?;
         // Truncation and appending are done by the VFS (setattr, append), not by the server.
         fid.lopen(acc)?;
-        Ok(Box::new(P9File { fid, inode: self.me.upgrade().ok_or(Errno::ENOENT)? }))
+        Ok(Box::new(P9File {
+            fid,
+            inode: self.me.upgrade().ok_or(Errno::ENOENT)?,
+        }))
     }
 
     fn create(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
@@ -216,7 +238,14 @@ impl Inode for P9Inode {
         self.child_after_create(name, creds)
     }
 
-    fn mknod(&self, _name: &[u8], _kind: InodeKind, _perm: u32, _rdev: u64, _creds: &Creds) -> SysResult<Arc<dyn Inode>> {
+    fn mknod(
+        &self,
+        _name: &[u8],
+        _kind: InodeKind,
+        _perm: u32,
+        _rdev: u64,
+        _creds: &Creds,
+    ) -> SysResult<Arc<dyn Inode>> {
         self.check_writable()?;
         Err(Errno::EPERM)
     }
@@ -328,7 +357,11 @@ impl Filesystem for P9Fs {
             files: s.files,
             ffree: s.ffree,
             fsid: [
-                i32::from_ne_bytes(u32::try_from(s.fsid & 0xffff_ffff).unwrap_or(0).to_ne_bytes()),
+                i32::from_ne_bytes(
+                    u32::try_from(s.fsid & 0xffff_ffff)
+                        .unwrap_or(0)
+                        .to_ne_bytes(),
+                ),
                 i32::from_ne_bytes(u32::try_from(s.fsid >> 32).unwrap_or(0).to_ne_bytes()),
             ],
             namelen: i64::from(s.namelen),
@@ -351,7 +384,14 @@ impl Filesystem for P9Fs {
 pub fn new_filesystem(client: Arc<Client>, readonly: bool) -> SysResult<Arc<dyn Filesystem>> {
     let (fid, _qid) = client.attach(b"")?;
     let attr = fid.getattr()?;
-    let shared = Arc::new(Shared { client, is_readonly: readonly });
+    let shared = Arc::new(Shared {
+        client,
+        is_readonly: readonly,
+    });
     let root = P9Inode::new(&shared, fid, attr);
-    Ok(Arc::new(P9Fs { dev: new_anon_dev(), root, shared }))
+    Ok(Arc::new(P9Fs {
+        dev: new_anon_dev(),
+        root,
+        shared,
+    }))
 }

@@ -28,14 +28,19 @@ pub fn check(attr: &InodeAttr, creds: &Creds, mask: u32) -> SysResult<()> {
     } else {
         attr.perm
     } & 7;
-    if mask & !bits != 0 { Err(Errno::EACCES) } else { Ok(()) }
+    if mask & !bits != 0 {
+        Err(Errno::EACCES)
+    } else {
+        Ok(())
+    }
 }
 
 /// The sticky-directory rule for unlink/rmdir/rename (check_sticky in fs/namei.c): in a
 /// directory with S_ISVTX, only the file's owner, the directory's owner or root may remove or
 /// rename an entry. EPERM otherwise.
 pub fn check_sticky(dir: &InodeAttr, victim: &InodeAttr, creds: &Creds) -> SysResult<()> {
-    if dir.perm & S_ISVTX == 0 || creds.uid == 0 || creds.uid == victim.uid || creds.uid == dir.uid {
+    if dir.perm & S_ISVTX == 0 || creds.uid == 0 || creds.uid == victim.uid || creds.uid == dir.uid
+    {
         return Ok(());
     }
     Err(Errno::EPERM)

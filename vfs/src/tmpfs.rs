@@ -19,7 +19,9 @@ use abi::file::{self as f, StatFs};
 use abi::time::Timespec;
 use abi::{Errno, SysResult};
 
-use crate::inode::{DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now};
+use crate::inode::{
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now,
+};
 use crate::mount::lock;
 use crate::{Creds, device};
 
@@ -116,14 +118,21 @@ fn resize(v: &mut Vec<u8>, len: u64) -> SysResult<()> {
     }
     let len = to_usize(len)?;
     if len > v.len() {
-        v.try_reserve(len.saturating_sub(v.len())).map_err(|_| Errno::ENOSPC)?;
+        v.try_reserve(len.saturating_sub(v.len()))
+            .map_err(|_| Errno::ENOSPC)?;
     }
     v.resize(len, 0);
     Ok(())
 }
 
 impl TmpInode {
-    fn new(shared: &Arc<Shared>, kind: InodeKind, perm: u32, creds: &Creds, data: Data) -> Arc<TmpInode> {
+    fn new(
+        shared: &Arc<Shared>,
+        kind: InodeKind,
+        perm: u32,
+        creds: &Creds,
+        data: Data,
+    ) -> Arc<TmpInode> {
         let t = now();
         let nlink = if kind == InodeKind::Dir { 2 } else { 1 };
         Arc::new_cyclic(|me| TmpInode {
@@ -226,7 +235,11 @@ impl Inode for TmpInode {
         Ok(st
             .dir()?
             .iter()
-            .map(|(name, c)| DirEntry { name: name.clone(), ino: c.ino, kind: c.kind() })
+            .map(|(name, c)| DirEntry {
+                name: name.clone(),
+                ino: c.ino,
+                kind: c.kind(),
+            })
             .collect())
     }
 
@@ -252,16 +265,35 @@ impl Inode for TmpInode {
     }
 
     fn create(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
-        let c = TmpInode::new(&self.shared, InodeKind::Regular, perm, creds, Data::File(Vec::new()));
+        let c = TmpInode::new(
+            &self.shared,
+            InodeKind::Regular,
+            perm,
+            creds,
+            Data::File(Vec::new()),
+        );
         self.add_child(name, c)
     }
 
     fn mkdir(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
-        let c = TmpInode::new(&self.shared, InodeKind::Dir, perm, creds, Data::Dir(BTreeMap::new()));
+        let c = TmpInode::new(
+            &self.shared,
+            InodeKind::Dir,
+            perm,
+            creds,
+            Data::Dir(BTreeMap::new()),
+        );
         self.add_child(name, c)
     }
 
-    fn mknod(&self, name: &[u8], kind: InodeKind, perm: u32, rdev: u64, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
+    fn mknod(
+        &self,
+        name: &[u8],
+        kind: InodeKind,
+        perm: u32,
+        rdev: u64,
+        creds: &Creds,
+    ) -> SysResult<Arc<dyn Inode>> {
         let data = match kind {
             InodeKind::Regular => Data::File(Vec::new()),
             InodeKind::Dir | InodeKind::Symlink => return Err(Errno::EINVAL),
@@ -275,7 +307,13 @@ impl Inode for TmpInode {
     }
 
     fn symlink(&self, name: &[u8], target: &[u8], creds: &Creds) -> SysResult<Arc<dyn Inode>> {
-        let c = TmpInode::new(&self.shared, InodeKind::Symlink, 0o777, creds, Data::Symlink(target.to_vec()));
+        let c = TmpInode::new(
+            &self.shared,
+            InodeKind::Symlink,
+            0o777,
+            creds,
+            Data::Symlink(target.to_vec()),
+        );
         self.add_child(name, c)
     }
 
@@ -369,7 +407,11 @@ impl Inode for TmpInode {
                 (true, true) if !ds.dir()?.is_empty() => return Err(Errno::ENOTEMPTY),
                 _ => {}
             }
-            ds.nlink = if ds.kind == InodeKind::Dir { 0 } else { ds.nlink.saturating_sub(1) };
+            ds.nlink = if ds.kind == InodeKind::Dir {
+                0
+            } else {
+                ds.nlink.saturating_sub(1)
+            };
             ds.ctime = now();
         }
         a.dir_mut()?.remove(old_name);
@@ -435,7 +477,9 @@ struct TmpFile {
 impl FileOps for TmpFile {
     fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
         let mut st = self.inode.state();
-        let Data::File(data) = &st.data else { return Err(Errno::EINVAL) };
+        let Data::File(data) = &st.data else {
+            return Err(Errno::EINVAL);
+        };
         let n = match usize::try_from(off).ok().and_then(|o| data.get(o..)) {
             Some(src) => {
                 let n = src.len().min(buf.len());
@@ -452,7 +496,9 @@ impl FileOps for TmpFile {
 
     fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize> {
         let mut st = self.inode.state();
-        let Data::File(data) = &mut st.data else { return Err(Errno::EINVAL) };
+        let Data::File(data) = &mut st.data else {
+            return Err(Errno::EINVAL);
+        };
         write_into(data, buf, off)?;
         st.touch_mc();
         Ok(buf.len())
@@ -460,7 +506,9 @@ impl FileOps for TmpFile {
 
     fn append(&self, buf: &[u8]) -> SysResult<(usize, u64)> {
         let mut st = self.inode.state();
-        let Data::File(data) = &mut st.data else { return Err(Errno::EINVAL) };
+        let Data::File(data) = &mut st.data else {
+            return Err(Errno::EINVAL);
+        };
         let off = u64::try_from(data.len()).map_err(|_| Errno::EFBIG)?;
         let end = write_into(data, buf, off)?;
         st.touch_mc();
@@ -484,7 +532,9 @@ fn write_into(data: &mut Vec<u8>, buf: &[u8], off: u64) -> SysResult<u64> {
         resize(data, end)?;
     }
     let (start, stop) = (to_usize(off)?, to_usize(end)?);
-    data.get_mut(start..stop).ok_or(Errno::EFBIG)?.copy_from_slice(buf);
+    data.get_mut(start..stop)
+        .ok_or(Errno::EFBIG)?
+        .copy_from_slice(buf);
     Ok(end)
 }
 
@@ -496,9 +546,22 @@ impl Tmpfs {
 
     /// Like [`Tmpfs::new`] with another statfs `f_type` (for filesystems built on tmpfs).
     pub fn with_magic(mode: u32, creds: &Creds, magic: i64) -> Arc<Tmpfs> {
-        let shared = Arc::new(Shared { next_ino: AtomicU64::new(1), rename_lock: Mutex::new(()) });
-        let root = TmpInode::new(&shared, InodeKind::Dir, mode, creds, Data::Dir(BTreeMap::new()));
-        Arc::new(Tmpfs { dev: new_anon_dev(), root, magic })
+        let shared = Arc::new(Shared {
+            next_ino: AtomicU64::new(1),
+            rename_lock: Mutex::new(()),
+        });
+        let root = TmpInode::new(
+            &shared,
+            InodeKind::Dir,
+            mode,
+            creds,
+            Data::Dir(BTreeMap::new()),
+        );
+        Arc::new(Tmpfs {
+            dev: new_anon_dev(),
+            root,
+            magic,
+        })
     }
 
     /// The root inode (for populating a fresh instance).
@@ -514,7 +577,13 @@ impl Filesystem for Tmpfs {
 
     fn statfs(&self) -> SysResult<StatFs> {
         // Unlimited size, as a tmpfs mounted with size=0 reports (all-zero block counts).
-        Ok(StatFs { ty: self.magic, bsize: 4096, namelen: 255, frsize: 4096, ..StatFs::default() })
+        Ok(StatFs {
+            ty: self.magic,
+            bsize: 4096,
+            namelen: 255,
+            frsize: 4096,
+            ..StatFs::default()
+        })
     }
 
     fn dev(&self) -> u64 {

@@ -276,6 +276,8 @@ fn main() -> ExitCode {
     }
     if opts.rvisor.is_some() {
         println!("expected failures ({}): {expected_failures}", opts.platform);
+    } else {
+        println!("expected failures: none apply (native run only; set --rvisor to compare)");
     }
     println!("{}", summary_line(passed, failed));
     if failed > 0 {

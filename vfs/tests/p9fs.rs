@@ -1,0 +1,133 @@
+//! p9fs end to end: the gofer serves a temporary directory over a socketpair, the VFS mounts
+//! it through `p9client` and `p9fs`, and results are compared with what the host sees.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, symlink};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::thread;
+
+use abi::Errno;
+use abi::file as f;
+use vfs::{Creds, Lookup, MountNamespace, OpenFile, p9client, p9fs};
+
+/// Serves `dir` on one end of a socketpair from a thread; returns the mounted namespace.
+fn mount(dir: &std::path::Path, readonly: bool) -> Arc<MountNamespace> {
+    let (a, b) = UnixStream::pair().unwrap();
+    let root: OwnedFd = fs::File::open(dir).unwrap().into();
+    thread::spawn(move || gofer::serve(root, b, gofer::ServeOptions { readonly }));
+    let client = p9client::Client::new(a).unwrap();
+    MountNamespace::new(p9fs::new_filesystem(client, readonly).unwrap())
+}
+
+fn read_to_end(file: &OpenFile) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 7];
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn dirent_names(buf: &[u8]) -> Vec<Vec<u8>> {
+    let mut names = Vec::new();
+    let mut rest = buf;
+    while rest.len() >= f::DIRENT64_NAME_OFFSET {
+        let reclen = usize::from(u16::from_ne_bytes([rest[16], rest[17]]));
+        let area = &rest[f::DIRENT64_NAME_OFFSET..reclen];
+        let nul = area.iter().position(|b| *b == 0).unwrap();
+        names.push(area[..nul].to_vec());
+        rest = &rest[reclen..];
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn readonly_rootfs_reads_walks_and_refuses_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir(tmp.path().join("etc")).unwrap();
+    fs::write(tmp.path().join("etc/hostname"), b"sandbox\n").unwrap();
+    symlink("etc/hostname", tmp.path().join("link")).unwrap();
+    symlink("/etc", tmp.path().join("abs")).unwrap();
+    let ns = mount(tmp.path(), true);
+    let root = ns.root();
+    let c = Creds::root();
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &c,
+    };
+
+    let file = l.open(b"/link", f::O_RDONLY, 0).unwrap();
+    assert_eq!(read_to_end(&file), b"sandbox\n");
+    let st = l.resolve(b"/abs/hostname", true).unwrap().stat().unwrap();
+    let host = fs::metadata(tmp.path().join("etc/hostname")).unwrap();
+    assert_eq!(st.size, 8);
+    assert_eq!(st.ino, host.ino());
+    assert_eq!(st.mode, host.mode());
+    assert_eq!(l.readlink(b"/abs").unwrap(), b"/etc");
+    let mut b = [0u8; 3];
+    assert_eq!(file.pread(&mut b, 2).unwrap(), 3);
+    assert_eq!(&b, b"ndb");
+
+    let d = l.open(b"/", f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
+    let names = dirent_names(&d.getdents64(4096).unwrap());
+    assert_eq!(names, [&b"."[..], b"..", b"abs", b"etc", b"link"]);
+
+    assert_eq!(
+        l.open(b"/etc/hostname", f::O_RDWR, 0).unwrap_err(),
+        Errno::EROFS
+    );
+    assert_eq!(
+        l.open(b"/new", f::O_CREAT | f::O_RDWR, 0o644).unwrap_err(),
+        Errno::EROFS
+    );
+    assert_eq!(l.mkdir(b"/dir", 0o755).unwrap_err(), Errno::EROFS);
+    assert_eq!(l.unlink(b"/link").unwrap_err(), Errno::EROFS);
+    assert_eq!(l.resolve(b"/missing", true).unwrap_err(), Errno::ENOENT);
+    assert_eq!(root.statfs().unwrap().ty, f::V9FS_MAGIC);
+    assert_eq!(root.statfs().unwrap().flags & f::ST_RDONLY, f::ST_RDONLY);
+}
+
+#[test]
+fn writable_p9fs_creates_writes_renames_and_removes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = mount(tmp.path(), false);
+    let root = ns.root();
+    let c = Creds::root();
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &c,
+    };
+
+    l.mkdir(b"/d", 0o755).unwrap();
+    let file = l.open(b"/d/f", f::O_CREAT | f::O_RDWR, 0o640).unwrap();
+    assert_eq!(file.write(b"hello").unwrap(), 5);
+    assert_eq!(fs::read(tmp.path().join("d/f")).unwrap(), b"hello");
+    assert_eq!(file.stat().unwrap().size, 5);
+    let app = l.open(b"/d/f", f::O_WRONLY | f::O_APPEND, 0).unwrap();
+    app.write(b"!").unwrap();
+    assert_eq!(fs::read(tmp.path().join("d/f")).unwrap(), b"hello!");
+    l.open(b"/d/f", f::O_WRONLY | f::O_TRUNC, 0).unwrap();
+    assert_eq!(fs::metadata(tmp.path().join("d/f")).unwrap().len(), 0);
+
+    l.symlink(b"f", b"/d/s").unwrap();
+    assert_eq!(
+        fs::read_link(tmp.path().join("d/s")).unwrap().as_os_str(),
+        "f"
+    );
+    l.rename(b"/d/f", &l, b"/g").unwrap();
+    assert!(tmp.path().join("g").exists());
+    assert!(!tmp.path().join("d/f").exists());
+    assert_eq!(l.rmdir(b"/d").unwrap_err(), Errno::ENOTEMPTY);
+    l.unlink(b"/d/s").unwrap();
+    l.rmdir(b"/d").unwrap();
+    assert!(!tmp.path().join("d").exists());
+    assert_eq!(l.resolve(b"/d", true).unwrap_err(), Errno::ENOENT);
+}
