@@ -224,10 +224,14 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))
     });
     let [s0, s1, s2] = stdio;
+    // Like `runsc do`, the command starts in the caller's working directory.
+    let cwd =
+        std::env::current_dir().map_or_else(|_| b"/".to_vec(), |p| p.into_os_string().into_vec());
     let spawn = Spawn {
         path,
         argv,
         envp,
+        cwd,
         stdio: [s0?, s1?, s2?],
         creds: Credentials::root(),
     };

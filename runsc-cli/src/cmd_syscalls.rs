@@ -46,7 +46,10 @@ fn print(a: &SyscallsArgs) -> std::io::Result<()> {
             for (nr, name, level, note) in &rows {
                 writeln!(out, "| {nr} | {name} | {level} | {note} |")?;
             }
-            writeln!(out, "\nAll other syscall numbers return ENOSYS and are logged as unimplemented.")?;
+            writeln!(
+                out,
+                "\nAll other syscall numbers return ENOSYS and are logged as unimplemented."
+            )?;
         }
         Format::Table => {
             for (nr, name, level, note) in &rows {

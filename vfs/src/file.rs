@@ -387,6 +387,11 @@ impl OpenFile {
         matches!(self.imp, Imp::PathOnly)
     }
 
+    /// Sets the file offset (used to start a host-fd file where the host's offset was).
+    pub(crate) fn set_pos(&self, pos: u64) {
+        *lock(&self.pos) = pos;
+    }
+
     /// True for a directory.
     pub fn is_dir(&self) -> bool {
         matches!(self.imp, Imp::Dir)

@@ -56,13 +56,21 @@ pub fn host_file(fd: OwnedFd) -> SysResult<Arc<OpenFile>> {
     let host_flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).map_err(from_nix)?;
     let host_flags = u32::try_from(host_flags).unwrap_or(0);
     let flags = host_flags & (f::O_ACCMODE | f::O_APPEND | f::O_NONBLOCK);
+    // A seekable stdio file (a redirect to a file) continues where the host offset stands.
+    let start = if is_seekable {
+        nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekCur).map_err(from_nix)?
+    } else {
+        0
+    };
     let file = HostFile {
         fd,
         is_seekable,
         is_tty,
         fg_pgrp: Mutex::new(1),
     };
-    Ok(OpenFile::new_ops(None, Box::new(file), flags))
+    let of = OpenFile::new_ops(None, Box::new(file), flags);
+    of.set_pos(u64::try_from(start).unwrap_or(0));
+    Ok(of)
 }
 
 impl HostFile {
@@ -287,9 +295,12 @@ mod tests {
     fn regular_host_file_uses_its_own_offset() {
         let mut tmp = tempfile::tempfile().unwrap();
         tmp.write_all(b"0123456789").unwrap();
-        tmp.rewind().unwrap();
+        tmp.seek(std::io::SeekFrom::Start(3)).unwrap();
         let file = host_file(OwnedFd::from(tmp)).unwrap();
         let mut b = [0u8; 4];
+        // The description starts at the host's offset.
+        assert_eq!(file.read(&mut b[..2]).unwrap(), 2);
+        assert_eq!(&b[..2], b"34");
         assert_eq!(file.seek(6, f::SEEK_SET).unwrap(), 6);
         assert_eq!(file.read(&mut b).unwrap(), 4);
         assert_eq!(&b, b"6789");

@@ -48,7 +48,7 @@ pub use file::OpenFile;
 pub use inode::{
     DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now,
 };
-pub use lookup::Lookup;
+pub use lookup::{Lookup, TimeChange};
 pub use mount::{Dentry, Mount, MountNamespace, VfsPath};
 
 /// Filesystem credentials of the caller. uid 0 bypasses rw permission checks

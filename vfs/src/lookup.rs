@@ -255,6 +255,10 @@ impl Lookup<'_> {
             // open("/", O_CREAT), open(".", O_CREAT): the target is a directory.
             Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EISDIR),
         };
+        // open_last_lookups(): with O_CREAT, a trailing slash is EISDIR before any lookup.
+        if parent.trailing_slash {
+            return Err(Errno::EISDIR);
+        }
         match Self::child(&parent.dir, name) {
             Ok(existing) => {
                 if flags & f::O_EXCL != 0 {
@@ -271,15 +275,9 @@ impl Lookup<'_> {
                 if target.is_dir() {
                     return Err(Errno::EISDIR);
                 }
-                if parent.trailing_slash {
-                    return Err(Errno::ENOTDIR);
-                }
                 self.open_existing(target, flags, false)
             }
             Err(e) if e == Errno::ENOENT => {
-                if parent.trailing_slash {
-                    return Err(Errno::EISDIR);
-                }
                 self.check_create(&parent.dir)?;
                 parent
                     .dir
@@ -609,6 +607,119 @@ impl Lookup<'_> {
         perm::check(&attr, self.creds, W_OK)?;
         p.inode().setattr(&SetAttr {
             size: Some(len),
+            ..SetAttr::default()
+        })
+    }
+}
+
+/// Which timestamp change utimensat(2) asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeChange {
+    /// UTIME_OMIT: leave as is.
+    Omit,
+    /// UTIME_NOW (or a NULL times pointer): the current time.
+    Now,
+    /// An explicit time.
+    Set(abi::time::Timespec),
+}
+
+impl TimeChange {
+    /// Decodes one `struct timespec` of utimensat(2): UTIME_NOW/UTIME_OMIT in `nsec`, EINVAL
+    /// for any other out-of-range `nsec`.
+    pub fn from_timespec(t: abi::time::Timespec) -> SysResult<TimeChange> {
+        match t.nsec {
+            f::UTIME_NOW => Ok(TimeChange::Now),
+            f::UTIME_OMIT => Ok(TimeChange::Omit),
+            0..=999_999_999 => Ok(TimeChange::Set(t)),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+impl VfsPath {
+    /// chmod(2): owner or root only (EPERM), EROFS on a read-only filesystem. A non-root
+    /// caller outside the file's group loses S_ISGID (inode_change_ok / setattr_should_drop_sgid).
+    pub fn chmod(&self, creds: &Creds, mode: u32) -> SysResult<()> {
+        let attr = self.attr()?;
+        if self.is_readonly() {
+            return Err(Errno::EROFS);
+        }
+        if creds.uid != 0 && creds.uid != attr.uid {
+            return Err(Errno::EPERM);
+        }
+        let mut perm = mode & f::S_IALLUGO;
+        if creds.uid != 0 && creds.gid != attr.gid && !creds.groups.contains(&attr.gid) {
+            perm &= !f::S_ISGID;
+        }
+        self.inode().setattr(&SetAttr {
+            perm: Some(perm),
+            ..SetAttr::default()
+        })
+    }
+
+    /// chown(2) (`None` = -1, unchanged): root may do anything; the owner may only change the
+    /// group to one it belongs to (EPERM otherwise). A non-root change clears S_ISUID, and
+    /// S_ISGID when group-executable, on non-directories (chown(2) NOTES).
+    pub fn chown(&self, creds: &Creds, uid: Option<u32>, gid: Option<u32>) -> SysResult<()> {
+        let attr = self.attr()?;
+        if self.is_readonly() {
+            return Err(Errno::EROFS);
+        }
+        if creds.uid != 0 {
+            let uid_ok = uid.is_none_or(|u| u == attr.uid && u == creds.uid);
+            let gid_ok = gid.is_none_or(|g| {
+                g == attr.gid
+                    || (creds.uid == attr.uid && (g == creds.gid || creds.groups.contains(&g)))
+            });
+            if !uid_ok || !gid_ok || creds.uid != attr.uid {
+                return Err(Errno::EPERM);
+            }
+        }
+        let mut change = SetAttr {
+            uid,
+            gid,
+            ..SetAttr::default()
+        };
+        if (uid.is_some() || gid.is_some()) && attr.kind != InodeKind::Dir {
+            let mut perm = attr.perm & !f::S_ISUID;
+            if attr.perm & 0o010 != 0 {
+                perm &= !f::S_ISGID;
+            }
+            if perm != attr.perm {
+                change.perm = Some(perm);
+            }
+        }
+        self.inode().setattr(&change)
+    }
+
+    /// utimensat(2): setting both to "now" needs ownership or write permission (EACCES);
+    /// any explicit time needs ownership or root (EPERM).
+    pub fn utimens(&self, creds: &Creds, atime: TimeChange, mtime: TimeChange) -> SysResult<()> {
+        let attr = self.attr()?;
+        if atime == TimeChange::Omit && mtime == TimeChange::Omit {
+            return Ok(());
+        }
+        if self.is_readonly() {
+            return Err(Errno::EROFS);
+        }
+        let is_owner = creds.uid == 0 || creds.uid == attr.uid;
+        let only_now = matches!(atime, TimeChange::Now | TimeChange::Omit)
+            && matches!(mtime, TimeChange::Now | TimeChange::Omit);
+        if !is_owner {
+            if !only_now {
+                return Err(Errno::EPERM);
+            }
+            perm::check(&attr, creds, W_OK)?;
+        }
+        let now = crate::inode::now();
+        let pick = |c: TimeChange| match c {
+            TimeChange::Omit => None,
+            TimeChange::Now => Some(now),
+            TimeChange::Set(t) => Some(t),
+        };
+        self.inode().setattr(&SetAttr {
+            atime: pick(atime),
+            mtime: pick(mtime),
             ..SetAttr::default()
         })
     }
@@ -1026,5 +1137,61 @@ mod tests {
         let gone = l.resolve(b"/gone", true).unwrap();
         l.rmdir(b"/gone").unwrap();
         assert_eq!(gone.path_from(&root), b"/gone (deleted)");
+    }
+
+    #[test]
+    fn chmod_chown_utimens_permissions() {
+        let (_ns, root) = ns();
+        let rootc = Creds::root();
+        let l = lk(&root, &rootc);
+        write_file(&l, b"/f", b"x");
+        let p = l.resolve(b"/f", true).unwrap();
+        p.chown(&rootc, Some(1000), Some(1000)).unwrap();
+        let user = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![20],
+        };
+        let other = Creds {
+            uid: 1001,
+            gid: 1001,
+            groups: vec![],
+        };
+        p.chmod(&user, 0o4755).unwrap();
+        assert_eq!(p.stat().unwrap().mode, f::S_IFREG | 0o4755);
+        assert_eq!(p.chmod(&other, 0o777).unwrap_err(), Errno::EPERM);
+        // The owner may move the file to one of its groups, which drops set-uid.
+        p.chown(&user, None, Some(20)).unwrap();
+        let st = p.stat().unwrap();
+        assert_eq!((st.uid, st.gid, st.mode & 0o7777), (1000, 20, 0o755));
+        assert_eq!(p.chown(&user, Some(0), None).unwrap_err(), Errno::EPERM);
+        assert_eq!(p.chown(&user, None, Some(5)).unwrap_err(), Errno::EPERM);
+        let t = abi::time::Timespec { sec: 1234, nsec: 5 };
+        p.utimens(&user, TimeChange::Set(t), TimeChange::Omit)
+            .unwrap();
+        let st = p.stat().unwrap();
+        assert_eq!((st.atime, st.atime_nsec), (1234, 5));
+        assert_eq!(
+            p.utimens(&other, TimeChange::Set(t), TimeChange::Set(t))
+                .unwrap_err(),
+            Errno::EPERM
+        );
+        assert_eq!(
+            p.utimens(&other, TimeChange::Now, TimeChange::Now)
+                .unwrap_err(),
+            Errno::EACCES
+        );
+        assert_eq!(
+            TimeChange::from_timespec(abi::time::Timespec {
+                sec: 0,
+                nsec: f::UTIME_OMIT
+            })
+            .unwrap(),
+            TimeChange::Omit
+        );
+        assert_eq!(
+            TimeChange::from_timespec(abi::time::Timespec { sec: 0, nsec: -1 }).unwrap_err(),
+            Errno::EINVAL
+        );
     }
 }

@@ -6,9 +6,15 @@
 //! plan (ARCHITECTURE.md "Memory") is a page cache in MemoryFile so that MAP_SHARED of a tmpfs
 //! file maps the same pages everywhere; until then the sentry's mm copies file pages.
 //!
-//! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the variant lives in
-//! its locked state). Lock order: `Shared::rename_lock`, then inode `state` locks — a
-//! directory before its children; two unrelated directories (rename) in address order.
+//! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the data lives in
+//! its locked state, the immutable type outside it).
+//!
+//! Lock order: `Shared::rename_lock`, then inode `state` locks. Any operation that holds two
+//! *directory* state locks at once (rename: both parents in address order, then a replaced
+//! directory; rmdir: parent, then victim) holds `rename_lock` first, so those orders never
+//! meet. Other operations hold at most one directory lock plus locks of non-directories
+//! (leaves: nobody holding a file lock ever takes another), or of a new, still unreachable
+//! inode.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -56,7 +62,6 @@ enum Data {
 
 #[derive(Debug)]
 struct State {
-    kind: InodeKind,
     perm: u32,
     uid: u32,
     gid: u32,
@@ -94,6 +99,7 @@ impl State {
 #[derive(Debug)]
 pub struct TmpInode {
     ino: u64,
+    kind: InodeKind,
     shared: Arc<Shared>,
     me: Weak<TmpInode>,
     state: Mutex<State>,
@@ -137,10 +143,10 @@ impl TmpInode {
         let nlink = if kind == InodeKind::Dir { 2 } else { 1 };
         Arc::new_cyclic(|me| TmpInode {
             ino: shared.next_ino.fetch_add(1, Ordering::Relaxed),
+            kind,
             shared: Arc::clone(shared),
             me: me.clone(),
             state: Mutex::new(State {
-                kind,
                 perm: perm & f::S_IALLUGO,
                 uid: creds.uid,
                 gid: creds.gid,
@@ -158,8 +164,9 @@ impl TmpInode {
         lock(&self.state)
     }
 
+    /// The file type, immutable, so reading it takes no lock (see the lock order).
     fn kind(&self) -> InodeKind {
-        self.state().kind
+        self.kind
     }
 
     /// Adds a new child inode named `name` to this directory, applying the set-group-ID
@@ -175,7 +182,7 @@ impl TmpInode {
         if dir_perm & f::S_ISGID != 0 {
             let mut c = child.state();
             c.gid = dir_gid;
-            if c.kind == InodeKind::Dir {
+            if child.kind == InodeKind::Dir {
                 c.perm |= f::S_ISGID;
             }
         }
@@ -202,7 +209,7 @@ impl Inode for TmpInode {
         let st = self.state();
         let size = size_of_data(&st.data);
         Ok(InodeAttr {
-            kind: st.kind,
+            kind: self.kind,
             perm: st.perm,
             ino: self.ino,
             nlink: st.nlink,
@@ -251,10 +258,8 @@ impl Inode for TmpInode {
     }
 
     fn open(&self, flags: u32) -> SysResult<Box<dyn FileOps>> {
-        let (kind, rdev) = {
-            let st = self.state();
-            (st.kind, st.rdev)
-        };
+        let kind = self.kind;
+        let rdev = self.state().rdev;
         match kind {
             InodeKind::Regular => Ok(Box::new(TmpFile { inode: self.arc()? })),
             InodeKind::CharDev => device::open(rdev, flags),
@@ -359,6 +364,8 @@ impl Inode for TmpInode {
     }
 
     fn rmdir(&self, name: &[u8]) -> SysResult<()> {
+        // Locks two directories (parent, then victim): only under the rename lock.
+        let _serial = lock(&self.shared.rename_lock);
         let mut st = self.state();
         let entries = st.dir_mut()?;
         let c = entries.get(name).cloned().ok_or(Errno::ENOENT)?;
@@ -401,13 +408,13 @@ impl Inode for TmpInode {
                 return Ok(());
             }
             let mut ds = d.state();
-            match (src_is_dir, ds.kind == InodeKind::Dir) {
+            match (src_is_dir, d.kind == InodeKind::Dir) {
                 (true, false) => return Err(Errno::ENOTDIR),
                 (false, true) => return Err(Errno::EISDIR),
                 (true, true) if !ds.dir()?.is_empty() => return Err(Errno::ENOTEMPTY),
                 _ => {}
             }
-            ds.nlink = if ds.kind == InodeKind::Dir {
+            ds.nlink = if d.kind == InodeKind::Dir {
                 0
             } else {
                 ds.nlink.saturating_sub(1)

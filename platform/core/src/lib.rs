@@ -72,7 +72,14 @@ impl Regs {
     /// Fresh user registers for a new program: entry point and stack pointer set, user
     /// selectors as on the host (CS 0x33, SS 0x2b), interrupts enabled (IF), everything else 0.
     pub fn new_user(entry: u64, sp: u64) -> Regs {
-        Regs { rip: entry, rsp: sp, cs: 0x33, ss: 0x2b, eflags: 0x202, ..Regs::default() }
+        Regs {
+            rip: entry,
+            rsp: sp,
+            cs: 0x33,
+            ss: 0x2b,
+            eflags: 0x202,
+            ..Regs::default()
+        }
     }
 
     /// The syscall number (valid after [`SwitchOutcome::Syscall`]).
@@ -96,7 +103,11 @@ pub enum SwitchOutcome {
     /// A synchronous memory fault at `addr` (the host raised SIGSEGV or SIGBUS). `access` is
     /// empty when the platform cannot tell what kind of access faulted. `info` is the host's
     /// siginfo, for turning the fault into a guest signal if the sentry cannot resolve it.
-    Fault { addr: u64, access: Access, info: SigInfo },
+    Fault {
+        addr: u64,
+        access: Access,
+        info: SigInfo,
+    },
     /// Another synchronous signal raised by application code (SIGILL, SIGFPE, SIGTRAP, ...).
     Signal(SigInfo),
     /// [`Interrupter::interrupt`] was called (possibly spuriously).
@@ -112,7 +123,10 @@ pub enum PlatformError {
     Unavailable(String),
     /// A host call the platform depends on failed.
     #[error("{op} failed: {source}")]
-    Host { op: &'static str, source: std::io::Error },
+    Host {
+        op: &'static str,
+        source: std::io::Error,
+    },
     /// The stub or VM reached a state the platform cannot handle.
     #[error("platform internal error: {0}")]
     Internal(String),
@@ -121,7 +135,10 @@ pub enum PlatformError {
 impl PlatformError {
     /// A failed host call, with the errno of the last failed libc call.
     pub fn last_os(op: &'static str) -> PlatformError {
-        PlatformError::Host { op, source: std::io::Error::last_os_error() }
+        PlatformError::Host {
+            op,
+            source: std::io::Error::last_os_error(),
+        }
     }
 }
 

@@ -11,6 +11,8 @@ pub struct KvmPlatform;
 impl KvmPlatform {
     /// Always fails for now: the KVM platform is not implemented yet.
     pub fn new() -> Result<KvmPlatform, PlatformError> {
-        Err(PlatformError::Unavailable("the kvm platform is not implemented yet; use --platform=ptrace".into()))
+        Err(PlatformError::Unavailable(
+            "the kvm platform is not implemented yet; use --platform=ptrace".into(),
+        ))
     }
 }

@@ -90,6 +90,8 @@ pub struct Spawn {
     pub path: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
+    /// Working directory (absolute, in the sandbox); "/" if it does not resolve to a directory.
+    pub cwd: Vec<u8>,
     /// stdin, stdout, stderr.
     pub stdio: [Arc<OpenFile>; 3],
     pub creds: Credentials,
@@ -215,13 +217,22 @@ impl Task {
     /// address space, ready to run.
     pub fn new_init(kernel: &Arc<Kernel>, spawn: Spawn) -> Result<Task, TaskCreateError> {
         let root = kernel.mounts.root();
-        let fs = FsContext {
-            root: root.clone(),
-            cwd: root,
-            umask: 0o022,
-        };
         let creds = spawn.creds.clone();
         let fcreds = creds.fs_creds();
+        let cwd = Lookup {
+            root: &root,
+            start: &root,
+            creds: &fcreds,
+        }
+        .resolve(&spawn.cwd, true)
+        .ok()
+        .filter(VfsPath::is_dir)
+        .unwrap_or_else(|| root.clone());
+        let fs = FsContext {
+            root,
+            cwd,
+            umask: 0o022,
+        };
         let path_str = String::from_utf8_lossy(&spawn.path).into_owned();
         let open_err = |errno| TaskCreateError::Open {
             path: path_str.clone(),
