@@ -19,15 +19,20 @@
 //! the core (`perm.rs`), not in the filesystems.
 //!
 //! # Lock order
-//! 1. `Mount::children` (mount table of one mount),
+//! 1. `Mount::children` (the mount table of one mount) — taken alone;
 //! 2. `Dentry::children` — never two at once (rename updates the cache one directory at a
-//!    time); `Dentry::link` may be taken while holding a `children` lock, not the reverse,
-//! 3. filesystem-internal locks (tmpfs: the filesystem's rename lock, then inode `state`
-//!    locks, parents before children, two directories in address order),
-//! 4. `OpenFile::pos`, then `OpenFile::dir`; FileOps may take filesystem locks under `pos`.
+//!    time); `Dentry::link` may be taken while holding a `children` lock, not the reverse.
+//!    A lookup calls the filesystem's `Inode::lookup` while holding the parent's `children`
+//!    lock (so one name is looked up once), hence:
+//! 3. filesystem-internal locks (tmpfs: see `tmpfs.rs`; p9fs: attribute caches, then the
+//!    9P client's connection lock);
+//! 4. `OpenFile::pos`, then `OpenFile::dir`; `FileOps` and `Inode` methods run under `pos`
+//!    and may take filesystem locks, never VFS ones.
 //!
-//! Nothing here blocks while holding a lock except p9fs round trips (under a p9fs inode's
-//! cache lock) and hostfd reads (which hold no VFS lock).
+//! Blocking under a lock: p9fs round trips happen under the parent dentry's `children` lock
+//! (lookups in one directory are serialized) and under `OpenFile::pos` for reads and writes of
+//! one description. Host-fd reads hold no lock for non-seekable files (a blocking terminal
+//! read must not stall other users of the description).
 #![deny(unsafe_code)]
 
 pub mod devfs;

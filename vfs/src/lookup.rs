@@ -1194,4 +1194,28 @@ mod tests {
             Errno::EINVAL
         );
     }
+
+    #[test]
+    fn forty_symlinks_resolve_and_forty_one_is_eloop() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        write_file(&l, b"/target", b"t");
+        // /l1 -> /target, /lN -> /l(N-1): resolving /lN follows N links.
+        l.symlink(b"/target", b"/l1").unwrap();
+        for i in 2..=41 {
+            l.symlink(
+                format!("/l{}", i - 1).as_bytes(),
+                format!("/l{i}").as_bytes(),
+            )
+            .unwrap();
+        }
+        assert_eq!(read_all(&l, b"/l40"), b"t");
+        assert_eq!(l.resolve(b"/l41", true).unwrap_err(), Errno::ELOOP);
+        l.mknod(b"/null", f::S_IFCHR | 0o666, f::makedev(1, 3))
+            .unwrap();
+        let null = l.open(b"/null", f::O_RDWR, 0).unwrap();
+        assert_eq!(null.write(b"abc").unwrap(), 3);
+        assert_eq!(l.symlink(b"", b"/empty").unwrap_err(), Errno::ENOENT);
+    }
 }

@@ -113,6 +113,14 @@ pub struct Task {
     pub(crate) rlimits: [Rlimit; RLIM_NLIMITS],
     pub(crate) clear_child_tid: u64,
     pub(crate) robust_list: (u64, u64),
+    /// The thread name (`comm`, 15 bytes + NUL), set from the executable's base name.
+    pub(crate) comm: [u8; 16],
+    /// prctl(PR_SET_DUMPABLE) state.
+    pub(crate) dumpable: bool,
+    /// prctl(PR_SET_NO_NEW_PRIVS) state; once set it cannot be cleared.
+    pub(crate) no_new_privs: bool,
+    /// prctl(PR_SET_PDEATHSIG) signal (0: none).
+    pub(crate) pdeath_signal: i32,
 }
 
 /// Reads a file's pages for `mm` (file mappings and the ELF loader) through the VFS.
@@ -276,6 +284,11 @@ impl Task {
             },
         )?;
 
+        let base = spawn.path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        let mut comm = [0u8; 16];
+        for (d, s) in comm.iter_mut().zip(base.iter().take(15)) {
+            *d = *s;
+        }
         let mut fds = FdTable::default();
         let rlimits = default_rlimits();
         for (i, f) in spawn.stdio.into_iter().enumerate() {
@@ -303,6 +316,10 @@ impl Task {
             rlimits,
             clear_child_tid: 0,
             robust_list: (0, 0),
+            comm,
+            dumpable: true,
+            no_new_privs: false,
+            pdeath_signal: 0,
         })
     }
 

@@ -177,3 +177,79 @@ pub fn sys_set_robust_list(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     t.robust_list = (args.ptr(0), args.size(1));
     ok_zero()
 }
+
+const PR_SET_PDEATHSIG: i32 = 1;
+const PR_GET_PDEATHSIG: i32 = 2;
+const PR_GET_DUMPABLE: i32 = 3;
+const PR_SET_DUMPABLE: i32 = 4;
+const PR_SET_NAME: i32 = 15;
+const PR_GET_NAME: i32 = 16;
+const PR_SET_NO_NEW_PRIVS: i32 = 38;
+const PR_GET_NO_NEW_PRIVS: i32 = 39;
+
+/// prctl(2): the process-attribute subset programs query at startup. Other options are EINVAL,
+/// as Linux answers for options it does not know (include/uapi/linux/prctl.h).
+pub fn sys_prctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let option = args.int(0);
+    match option {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            // The kernel copies at most 16 bytes and always NUL-terminates at 15.
+            let (n, err) = t.mm.copy_in_partial(args.ptr(1), &mut name);
+            if n == 0 {
+                return Err(err.unwrap_or(Errno::EFAULT));
+            }
+            let len = name.iter().position(|&b| b == 0).unwrap_or(15).min(15);
+            let mut comm = [0u8; 16];
+            for (d, s) in comm.iter_mut().zip(name.iter().take(len)) {
+                *d = *s;
+            }
+            t.comm = comm;
+            ok_zero()
+        }
+        PR_GET_NAME => {
+            let comm = t.comm;
+            t.copy_out_obj(args.ptr(1), &comm)?;
+            ok_zero()
+        }
+        PR_GET_DUMPABLE => ok_usize(usize::from(t.dumpable)),
+        PR_SET_DUMPABLE => match args.ulong(1) {
+            0 | 1 => {
+                t.dumpable = args.ulong(1) == 1;
+                ok_zero()
+            }
+            _ => Err(Errno::EINVAL),
+        },
+        PR_SET_PDEATHSIG => {
+            let sig = args.ulong(1);
+            if sig > 64 {
+                return Err(Errno::EINVAL);
+            }
+            t.pdeath_signal = i32::try_from(sig).map_err(|_| Errno::EINVAL)?;
+            ok_zero()
+        }
+        PR_GET_PDEATHSIG => {
+            let sig = t.pdeath_signal;
+            t.copy_out_obj(args.ptr(1), &sig)?;
+            ok_zero()
+        }
+        PR_SET_NO_NEW_PRIVS => {
+            // prctl(2): arg2 must be 1 and the unused arguments 0.
+            if args.ulong(1) != 1 || args.ulong(2) != 0 || args.ulong(3) != 0 || args.ulong(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            t.no_new_privs = true;
+            ok_zero()
+        }
+        PR_GET_NO_NEW_PRIVS => {
+            if args.ulong(1) != 0 || args.ulong(2) != 0 || args.ulong(3) != 0 || args.ulong(4) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            ok_usize(usize::from(t.no_new_privs))
+        }
+        _ => {
+            tracing::debug!(target: "sentry::unimplemented", option, "unsupported prctl option");
+            Err(Errno::EINVAL)
+        }
+    }
+}

@@ -330,6 +330,15 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("sigaltstack", signal::sys_sigaltstack, &[Hex, Hex]),
         ),
         (
+            nr::PRCTL,
+            E::partial(
+                "prctl",
+                process::sys_prctl,
+                &[Int, Hex, Hex, Hex, Hex],
+                "PR_SET/GET_NAME, DUMPABLE, PDEATHSIG (recorded), NO_NEW_PRIVS; other options EINVAL.",
+            ),
+        ),
+        (
             nr::ARCH_PRCTL,
             E::supported("arch_prctl", process::sys_arch_prctl, &[Hex, Hex]),
         ),
