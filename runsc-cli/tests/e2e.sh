@@ -39,6 +39,11 @@ same "ls -l /usr/bin" $BB ls -l /usr/bin
 out=$(echo hello | "$RVISOR" do $BB cat 2>&1)
 [ "$out" = hello ] && ok "stdin passes through" || bad "stdin: $out"
 
+# Stdout redirected to a file shares its offset with the shell: output written after the
+# sandbox exits lands after the sandbox's, not over it.
+{ "$RVISOR" do $BB echo one; echo two; } > "$work/offset.txt"
+[ "$(cat "$work/offset.txt")" = "$(printf 'one\ntwo')" ] && ok "stdout file offset is shared with the host" || bad "stdout offset: $(cat "$work/offset.txt")"
+
 "$RVISOR" do $BB sh -c 'exit 7'; st=$?
 [ $st -eq 7 ] && ok "exit status passes through" || bad "exit status: $st"
 

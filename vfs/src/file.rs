@@ -128,6 +128,7 @@ impl OpenFile {
         let mut pos = lock(&self.pos);
         let n = ops.read_at(buf, *pos)?;
         *pos = pos.saturating_add(to_u64(n));
+        ops.sync_offset(*pos);
         Ok(n)
     }
 
@@ -157,10 +158,12 @@ impl OpenFile {
         if self.flags() & f::O_APPEND != 0 {
             let (n, end) = ops.append(buf)?;
             *pos = end;
+            ops.sync_offset(*pos);
             return Ok(n);
         }
         let n = ops.write_at(buf, *pos)?;
         *pos = pos.saturating_add(to_u64(n));
+        ops.sync_offset(*pos);
         Ok(n)
     }
 
@@ -222,6 +225,9 @@ impl OpenFile {
             *lock(&self.dir) = None;
         }
         *pos = new;
+        if let Imp::Ops(o) = &self.imp {
+            o.sync_offset(new);
+        }
         Ok(new)
     }
 

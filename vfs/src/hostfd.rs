@@ -137,6 +137,15 @@ impl FileOps for HostFile {
         }
     }
 
+    fn sync_offset(&self, pos: u64) {
+        if self.is_seekable
+            && let Ok(pos) = i64::try_from(pos)
+            && let Err(e) = nix::unistd::lseek(&self.fd, pos, nix::unistd::Whence::SeekSet)
+        {
+            tracing::debug!(target: "vfs::hostfd", %e, "mirroring the offset to the host fd failed");
+        }
+    }
+
     fn size(&self) -> SysResult<u64> {
         let st = nix::sys::stat::fstat(&self.fd).map_err(from_nix)?;
         Ok(u64::try_from(st.st_size).unwrap_or(0))

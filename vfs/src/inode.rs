@@ -257,6 +257,11 @@ pub trait FileOps: Send + Sync + Debug {
     fn is_seekable(&self) -> bool {
         true
     }
+    /// Called after read, write or lseek moved the description's offset to `pos`. Files whose
+    /// offset lives elsewhere too mirror it there: a host fd handed in as stdio shares its
+    /// offset with the process outside the sandbox (a shell's `> file`), which must continue
+    /// where the sandbox stopped.
+    fn sync_offset(&self, _pos: u64) {}
     /// ioctl(2); ENOTTY unless implemented.
     fn ioctl(&self, _mem: &dyn UserMemory, _cmd: u32, _arg: u64) -> SysResult<u64> {
         Err(Errno::ENOTTY)

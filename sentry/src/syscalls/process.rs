@@ -235,14 +235,16 @@ pub fn sys_prctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         }
         PR_SET_NO_NEW_PRIVS => {
             // prctl(2): arg2 must be 1 and the unused arguments 0.
-            if args.ulong(1) != 1 || args.ulong(2) != 0 || args.ulong(3) != 0 || args.ulong(4) != 0 {
+            if args.ulong(1) != 1 || args.ulong(2) != 0 || args.ulong(3) != 0 || args.ulong(4) != 0
+            {
                 return Err(Errno::EINVAL);
             }
             t.no_new_privs = true;
             ok_zero()
         }
         PR_GET_NO_NEW_PRIVS => {
-            if args.ulong(1) != 0 || args.ulong(2) != 0 || args.ulong(3) != 0 || args.ulong(4) != 0 {
+            if args.ulong(1) != 0 || args.ulong(2) != 0 || args.ulong(3) != 0 || args.ulong(4) != 0
+            {
                 return Err(Errno::EINVAL);
             }
             ok_usize(usize::from(t.no_new_privs))
