@@ -84,11 +84,7 @@ fn mount_if_present(
     fs: Arc<dyn vfs::Filesystem>,
 ) -> anyhow::Result<()> {
     let root = ns.root();
-    let creds = Creds {
-        uid: 0,
-        gid: 0,
-        groups: Vec::new(),
-    };
+    let creds = Creds::root();
     let l = Lookup {
         root: &root,
         start: &root,
@@ -116,11 +112,7 @@ fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
         return cmd.to_vec();
     }
     let root = ns.root();
-    let creds = Creds {
-        uid: 0,
-        gid: 0,
-        groups: Vec::new(),
-    };
+    let creds = Creds::root();
     let l = Lookup {
         root: &root,
         start: &root,
@@ -158,11 +150,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     let rootfs = vfs::p9fs::new_filesystem(client, true)
         .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
     let mounts = MountNamespace::new(rootfs);
-    let root_creds = Creds {
-        uid: 0,
-        gid: 0,
-        groups: Vec::new(),
-    };
+    let root_creds = Creds::root();
     mount_if_present(&mounts, b"/dev", vfs::devfs::new_filesystem())?;
     mount_if_present(
         &mounts,
