@@ -35,6 +35,12 @@ same "sha256sum busybox" $BB sha256sum $BB
 same "uname -a" $BB uname -a
 same "ls -laR /etc" $BB ls -laR /etc
 same "ls -l /usr/bin" $BB ls -l /usr/bin
+# Dynamically linked programs: the loader maps ld.so (PT_INTERP), which maps libc.
+same "dynamic /bin/ls -la /etc" /bin/ls -la /etc
+if [ -x /usr/bin/python3 ]; then
+    out=$("$RVISOR" do /usr/bin/python3 -c 'print(6*7)' 2>&1)
+    [ "$out" = 42 ] && ok "dynamic python3 prints 42" || bad "python3: $out"
+fi
 
 out=$(echo hello | "$RVISOR" do $BB cat 2>&1)
 [ "$out" = hello ] && ok "stdin passes through" || bad "stdin: $out"

@@ -8,6 +8,7 @@
 //! [`SyscallReturn`] variant.
 
 pub mod fs;
+pub mod futex;
 pub mod mm;
 pub mod process;
 pub mod signal;

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use abi::Errno;
 use abi::sysno as nr;
 
-use super::{SyscallArgs, SyscallResult, fs, mm, process, signal, sys, time};
+use super::{SyscallArgs, SyscallResult, fs, futex, mm, process, signal, sys, time};
 use crate::kernel::Task;
 
 /// A syscall handler.
@@ -328,6 +328,111 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::SIGALTSTACK,
             E::supported("sigaltstack", signal::sys_sigaltstack, &[Hex, Hex]),
+        ),
+        (
+            nr::FUTEX,
+            E::partial(
+                "futex",
+                futex::sys_futex,
+                &[Hex, Hex, Uint, Hex, Hex, Hex],
+                "Single-threaded: WAKE finds no waiters, WAIT ends by timeout; WAKE_OP and PI ops ENOSYS.",
+            ),
+        ),
+        (
+            nr::SETXATTR,
+            E::error(
+                "setxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::LSETXATTR,
+            E::error(
+                "lsetxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::FSETXATTR,
+            E::error(
+                "fsetxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::GETXATTR,
+            E::error(
+                "getxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::LGETXATTR,
+            E::error(
+                "lgetxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::FGETXATTR,
+            E::error(
+                "fgetxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::LISTXATTR,
+            E::error(
+                "listxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::LLISTXATTR,
+            E::error(
+                "llistxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::FLISTXATTR,
+            E::error(
+                "flistxattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::REMOVEXATTR,
+            E::error(
+                "removexattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::LREMOVEXATTR,
+            E::error(
+                "lremovexattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
+        ),
+        (
+            nr::FREMOVEXATTR,
+            E::error(
+                "fremovexattr",
+                Errno::EOPNOTSUPP,
+                "No filesystem supports extended attributes yet.",
+            ),
         ),
         (
             nr::PRCTL,

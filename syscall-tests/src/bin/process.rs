@@ -610,8 +610,89 @@ fn rt_sigaction_bad_oldact_pointer_fails_efault() -> Outcome {
     Ok(())
 }
 
+/// futex(2) FUTEX_WAKE: with no thread waiting on the word, nobody is woken.
+fn futex_wake_without_waiters_returns_zero() -> Outcome {
+    let word = AtomicI32::new(0);
+    check!(
+        syscall!(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+            0usize,
+            0usize,
+            0
+        ),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
+/// futex(2) FUTEX_WAIT: "EAGAIN: the value pointed to by uaddr was not equal to val".
+fn futex_wait_value_mismatch_fails_eagain() -> Outcome {
+    let word = AtomicI32::new(5);
+    check!(
+        syscall!(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            4,
+            0usize,
+            0usize,
+            0
+        ),
+        fails_with(Errno::EAGAIN)
+    );
+    Ok(())
+}
+
+/// futex(2) FUTEX_WAIT with a timeout and nobody to wake it: ETIMEDOUT.
+fn futex_wait_times_out_with_etimedout() -> Outcome {
+    let word = AtomicI32::new(0);
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    check!(
+        syscall!(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            0,
+            &ts as *const libc::timespec,
+            0usize,
+            0
+        ),
+        fails_with(Errno::ETIMEDOUT)
+    );
+    Ok(())
+}
+
+/// futex(2): "EINVAL: uaddr does not point to a 4-byte aligned integer".
+fn futex_unaligned_word_fails_einval() -> Outcome {
+    let words = [AtomicI32::new(0), AtomicI32::new(0)];
+    let unaligned = words[0].as_ptr().cast::<u8>().wrapping_add(1);
+    check!(
+        syscall!(
+            libc::SYS_futex,
+            unaligned,
+            libc::FUTEX_WAKE,
+            1,
+            0usize,
+            0usize,
+            0
+        ),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
+        futex_wake_without_waiters_returns_zero,
+        futex_wait_value_mismatch_fails_eagain,
+        futex_wait_times_out_with_etimedout,
+        futex_unaligned_word_fails_einval,
         uname_sysname_is_linux,
         uname_machine_is_x86_64,
         uname_bad_buffer_fails_efault,
