@@ -22,8 +22,17 @@ RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release -p syscall-tests --bins --target-dir target/static --target "$target"
 cargo build --release -p syscall-tests --bin runner
 
-args=(--bins "target/static/$target/release" --expected syscall-tests/expected-failures --platform "$platform")
+bins="target/static/$target/release"
+if [[ -n "${RVISOR:-}" ]]; then
+    # `rvisor do` gives the sandbox its own /tmp, so a checkout under the host's /tmp would be
+    # invisible inside it: run the binaries from a staging directory that is not under /tmp.
+    stage="$(mktemp -d /var/tmp/rvisor-syscall-tests.XXXXXX)"
+    trap 'rm -rf "$stage"' EXIT
+    find "$bins" -maxdepth 1 -type f -executable ! -name runner -exec cp {} "$stage/" \;
+    bins="$stage"
+fi
+args=(--bins "$bins" --expected syscall-tests/expected-failures --platform "$platform")
 if [[ -n "${RVISOR:-}" ]]; then
     args+=(--rvisor "$RVISOR")
 fi
-exec target/release/runner "${args[@]}"
+target/release/runner "${args[@]}"

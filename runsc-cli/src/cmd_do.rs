@@ -105,6 +105,11 @@ fn mount_if_present(
     }
 }
 
+/// True when the caller's working directory is under the host's /tmp.
+fn under_host_tmp() -> bool {
+    std::env::current_dir().is_ok_and(|d| d.starts_with("/tmp"))
+}
+
 /// Finds `cmd` the way execvp(3) does: as given if it contains a '/', else in each PATH
 /// directory of the sandbox, first executable regular file wins.
 fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
@@ -229,7 +234,14 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         Err(TaskCreateError::Open { path, errno }) | Err(TaskCreateError::Load { path, errno }) => {
             // The shell's conventions: 127 when the command is missing, 126 when it exists but
             // cannot be executed.
-            eprintln!("rvisor: {path}: {}", describe(errno));
+            // The host's /tmp is shadowed by the sandbox's own: say so where it explains a miss.
+            let hint = if errno == Errno::ENOENT && (path.starts_with("/tmp/") || under_host_tmp())
+            {
+                " (the host's /tmp is not visible inside the sandbox, which has its own)"
+            } else {
+                ""
+            };
+            eprintln!("rvisor: {path}: {}{hint}", describe(errno));
             return Ok(if errno == Errno::ENOENT || errno == Errno::ENOTDIR {
                 127
             } else {

@@ -5,9 +5,8 @@
 set -uo pipefail
 : "${RVISOR:?set RVISOR to the rvisor binary}"
 BB=/bin/busybox
-# Not under /tmp: the sandbox's /tmp is its own tmpfs.
-mkdir -p "$(dirname "$0")/../../target/e2e"
-work=$(mktemp -d "$(cd "$(dirname "$0")/../../target/e2e" && pwd)/run.XXXXXX")
+# Not under /tmp (wherever the checkout is): the sandbox's /tmp is its own tmpfs.
+work=$(mktemp -d /var/tmp/rvisor-e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 pass=0; fail=0
 ok()   { echo "ok   $1"; pass=$((pass+1)); }
