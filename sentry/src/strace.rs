@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use abi::signal::Signal;
 use abi::sysno::NR_SYSCALLS;
-use abi::{Errno, signal::Signal};
 
 use crate::kernel::Task;
 use crate::syscalls::table::{ArgFmt, SyscallEntry};
@@ -62,7 +62,11 @@ fn name(nr: u64, entry: Option<&SyscallEntry>) -> String {
 
 /// Logs the entry line.
 pub fn enter(t: &Task, nr: u64, entry: Option<&SyscallEntry>, args: &SyscallArgs) {
-    let line = format!("{}({})", name(nr, entry), format_args_pre(t, entry, args));
+    let line = format!(
+        "{}({})",
+        name(nr, entry),
+        format_all(t, entry, args, None, false)
+    );
     tracing::info!(target: "strace", "[{:>4}] E {line}", t.tid());
 }
 
@@ -88,7 +92,7 @@ pub fn exit(
     let line = format!(
         "{}({})",
         name(nr, entry),
-        format_args_post(t, entry, args, ret_len)
+        format_all(t, entry, args, ret_len, true)
     );
     tracing::info!(target: "strace", "[{:>4}] X {line} = {rv} ({:.1}µs)", t.tid(), took.as_secs_f64() * 1e6);
 }
@@ -101,19 +105,6 @@ fn format_ret(v: u64) -> String {
     } else {
         (v as i64).to_string()
     }
-}
-
-fn format_args_pre(t: &Task, entry: Option<&SyscallEntry>, args: &SyscallArgs) -> String {
-    format_all(t, entry, args, None, false)
-}
-
-fn format_args_post(
-    t: &Task,
-    entry: Option<&SyscallEntry>,
-    args: &SyscallArgs,
-    ret: Option<usize>,
-) -> String {
-    format_all(t, entry, args, ret, true)
 }
 
 fn format_all(
@@ -345,11 +336,6 @@ pub fn open_flags(v: u32) -> String {
     } else {
         format!("{acc}|{rest}")
     }
-}
-
-/// The errno's name for strace-like messages elsewhere.
-pub fn errno_name(e: Errno) -> &'static str {
-    e.name().unwrap_or("E???")
 }
 
 #[cfg(test)]

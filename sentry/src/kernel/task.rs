@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use abi::signal::{SigAction, SigInfo, SigSet, Signal, si_code};
+use abi::signal::{SigAction, SigSet, Signal};
 use abi::time::{RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE, RLIMIT_STACK, Rlimit, StackT};
 use abi::{Errno, SysResult};
 use platform::{Context, PlatformError, Regs, SwitchOutcome};
@@ -395,10 +395,9 @@ impl Task {
     }
 
     /// A signal whose action is to terminate (no delivery yet, see the module doc).
-    fn fatal_signal(&mut self, sig: Signal) -> ExitStatus {
-        let mut info = SigInfo::new(sig, si_code::SI_KERNEL);
-        info.set_addr(self.regs.rip);
-        tracing::info!(target: "sentry::task", tid = self.tid, signal = sig.name(), "task killed by signal");
+    fn fatal_signal(&self, sig: Signal) -> ExitStatus {
+        tracing::info!(target: "sentry::task", tid = self.tid, signal = sig.name(),
+            rip = format_args!("{:#x}", self.regs.rip), "task killed by signal");
         ExitStatus::Signaled(sig)
     }
 

@@ -3,38 +3,30 @@
 use std::sync::Arc;
 
 use abi::Errno;
-use abi::mm::{MremapFlags, Prot};
+use abi::mm::{MapFlags, MremapFlags, PAGE_SIZE, Prot};
 
 use super::{SyscallArgs, SyscallResult, SyscallReturn, ok_zero};
 use crate::kernel::{Task, VfsMappedFile};
 use crate::mm::{Backing, MappedFile, MmapOpts, Placement, Sharing};
 
-const PAGE: u64 = 4096;
-const MAP_TYPE: u32 = 0x0f;
-const MAP_SHARED: u32 = 0x01;
-const MAP_PRIVATE: u32 = 0x02;
-const MAP_SHARED_VALIDATE: u32 = 0x03;
-const MAP_FIXED: u32 = 0x10;
-const MAP_ANONYMOUS: u32 = 0x20;
-const MAP_GROWSDOWN: u32 = 0x100;
-const MAP_POPULATE: u32 = 0x8000;
-const MAP_FIXED_NOREPLACE: u32 = 0x10_0000;
-/// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus the validated ones we know).
-const MAP_KNOWN: u32 = 0x01
-    | 0x02
-    | 0x10
-    | 0x20
-    | 0x100
-    | 0x800
-    | 0x1000
-    | 0x2000
-    | 0x4000
-    | 0x8000
-    | 0x10000
-    | 0x20000
-    | 0x40000
-    | 0x10_0000
-    | 0xfc00_0000;
+/// Flag bits the kernel validates under MAP_SHARED_VALIDATE (LEGACY_MAP_MASK plus the flags it
+/// knows; mm/mmap.c). Anything else is EOPNOTSUPP.
+const MAP_KNOWN: MapFlags = MapFlags::SHARED
+    .union(MapFlags::PRIVATE)
+    .union(MapFlags::FIXED)
+    .union(MapFlags::ANONYMOUS)
+    .union(MapFlags::_32BIT)
+    .union(MapFlags::GROWSDOWN)
+    .union(MapFlags::DENYWRITE)
+    .union(MapFlags::EXECUTABLE)
+    .union(MapFlags::LOCKED)
+    .union(MapFlags::NORESERVE)
+    .union(MapFlags::POPULATE)
+    .union(MapFlags::NONBLOCK)
+    .union(MapFlags::STACK)
+    .union(MapFlags::HUGETLB)
+    .union(MapFlags::SYNC)
+    .union(MapFlags::FIXED_NOREPLACE);
 
 /// The protection bits mmap accepts (PROT_READ|WRITE|EXEC; the rest is ignored by mmap).
 fn prot_arg(v: u32) -> Prot {
@@ -46,19 +38,22 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let addr = args.ulong(0);
     let len = args.ulong(1);
     let prot = prot_arg(args.uint(2));
-    let flags = args.uint(3);
+    let raw_flags = args.uint(3);
+    // Unknown bits are ignored by plain mmap (only MAP_SHARED_VALIDATE checks them).
+    let flags = MapFlags::from_bits_retain(raw_flags);
     let fd = args.fd(4);
     let offset = args.ulong(5);
 
     // arch/x86/kernel/sys_x86_64.c: an unaligned offset is EINVAL, before anything else.
-    if !offset.is_multiple_of(PAGE) {
+    if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
-    let sharing = match flags & MAP_TYPE {
-        MAP_SHARED => Sharing::Shared,
-        MAP_PRIVATE => Sharing::Private,
-        MAP_SHARED_VALIDATE => {
-            if flags & !MAP_KNOWN != 0 {
+    let map_type = flags & MapFlags::TYPE;
+    let sharing = match map_type {
+        t if t == MapFlags::SHARED => Sharing::Shared,
+        t if t == MapFlags::PRIVATE => Sharing::Private,
+        t if t == MapFlags::SHARED_VALIDATE => {
+            if !MAP_KNOWN.contains(flags) {
                 return Err(Errno::EOPNOTSUPP);
             }
             Sharing::Shared
@@ -68,14 +63,14 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if len == 0 {
         return Err(Errno::EINVAL);
     }
-    let placement = if flags & MAP_FIXED_NOREPLACE != 0 {
+    let placement = if flags.contains(MapFlags::FIXED_NOREPLACE) {
         Placement::FixedNoReplace
-    } else if flags & MAP_FIXED != 0 {
+    } else if flags.contains(MapFlags::FIXED) {
         Placement::Fixed
     } else {
         Placement::Hint
     };
-    let backing = if flags & MAP_ANONYMOUS != 0 {
+    let backing = if flags.contains(MapFlags::ANONYMOUS) {
         Backing::Anonymous
     } else {
         let file = t.fds.file(fd)?;
@@ -109,8 +104,8 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         placement,
         sharing,
         backing,
-        grows_down: flags & MAP_GROWSDOWN != 0,
-        populate: flags & MAP_POPULATE != 0,
+        grows_down: flags.contains(MapFlags::GROWSDOWN),
+        populate: flags.contains(MapFlags::POPULATE),
     };
     Ok(SyscallReturn::Value(t.mm.mmap(opts)?))
 }
@@ -121,7 +116,8 @@ pub fn sys_munmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_zero()
 }
 
-/// mprotect(2). PROT_GROWSDOWN/PROT_GROWSUP are not supported: EINVAL.
+/// mprotect(2). Unknown bits are EINVAL; `mm` handles PROT_GROWSDOWN (PROT_GROWSUP is EINVAL
+/// on x86-64, which has no upward-growing stacks).
 pub fn sys_mprotect(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let raw = args.uint(2);
     let prot = Prot::from_bits(raw).ok_or(Errno::EINVAL)?;
