@@ -202,6 +202,20 @@ impl Lookup<'_> {
     }
 
     /// may_create(): EROFS, then write+search permission on the parent.
+    /// The final name of a path that is about to be created: EEXIST if it is "/", ".", ".."
+    /// or already exists in the parent, any other lookup error as is.
+    fn new_name<'p>(parent: &Parent<'p>) -> SysResult<&'p [u8]> {
+        let name = match parent.last {
+            Last::Name(n) => n,
+            Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
+        };
+        match Self::child(&parent.dir, name) {
+            Ok(_) => Err(Errno::EEXIST),
+            Err(e) if e == Errno::ENOENT => Ok(name),
+            Err(e) => Err(e),
+        }
+    }
+
     fn check_create(&self, dir: &VfsPath) -> SysResult<()> {
         if dir.is_readonly() {
             return Err(Errno::EROFS);
@@ -338,15 +352,7 @@ impl Lookup<'_> {
     /// mkdir(2). `mode` already has the umask applied.
     pub fn mkdir(&self, path: &[u8], mode: u32) -> SysResult<()> {
         let parent = self.resolve_parent(path)?;
-        let name = match parent.last {
-            Last::Name(n) => n,
-            Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
-        };
-        match Self::child(&parent.dir, name) {
-            Ok(_) => return Err(Errno::EEXIST),
-            Err(e) if e == Errno::ENOENT => {}
-            Err(e) => return Err(e),
-        }
+        let name = Self::new_name(&parent)?;
         self.check_create(&parent.dir)?;
         parent
             .dir
@@ -368,15 +374,7 @@ impl Lookup<'_> {
             return Err(Errno::EPERM);
         }
         let parent = self.resolve_parent(path)?;
-        let name = match parent.last {
-            Last::Name(n) => n,
-            Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
-        };
-        match Self::child(&parent.dir, name) {
-            Ok(_) => return Err(Errno::EEXIST),
-            Err(e) if e == Errno::ENOENT => {}
-            Err(e) => return Err(e),
-        }
+        let name = Self::new_name(&parent)?;
         if parent.trailing_slash {
             return Err(Errno::ENOENT);
         }
@@ -455,15 +453,7 @@ impl Lookup<'_> {
     pub fn symlink(&self, target: &[u8], linkpath: &[u8]) -> SysResult<()> {
         check_path_len(target)?;
         let parent = self.resolve_parent(linkpath)?;
-        let name = match parent.last {
-            Last::Name(n) => n,
-            Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
-        };
-        match Self::child(&parent.dir, name) {
-            Ok(_) => return Err(Errno::EEXIST),
-            Err(e) if e == Errno::ENOENT => {}
-            Err(e) => return Err(e),
-        }
+        let name = Self::new_name(&parent)?;
         if parent.trailing_slash {
             return Err(Errno::ENOENT);
         }
@@ -567,15 +557,7 @@ impl Lookup<'_> {
     ) -> SysResult<()> {
         let src = self.resolve(old, follow)?;
         let np = new_lookup.resolve_parent(new)?;
-        let name = match np.last {
-            Last::Name(n) => n,
-            Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
-        };
-        match Self::child(&np.dir, name) {
-            Ok(_) => return Err(Errno::EEXIST),
-            Err(e) if e == Errno::ENOENT => {}
-            Err(e) => return Err(e),
-        }
+        let name = Self::new_name(&np)?;
         if np.trailing_slash {
             return Err(Errno::ENOENT);
         }

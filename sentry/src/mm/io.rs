@@ -47,6 +47,35 @@ impl MemoryManager {
         Ok((off, p.end.min(vend) - addr))
     }
 
+    /// Walks `[addr, addr+len)` in runs that are contiguous in the MemoryFile, calling
+    /// `copy(file_offset, buffer_range)` for each; returns bytes done and the error that
+    /// stopped it (a translation failure, or EFAULT when `copy` fails).
+    fn for_each_run(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        len: usize,
+        need: Need,
+        mut copy: impl FnMut(u64, std::ops::Range<usize>) -> bool,
+    ) -> (usize, Option<Errno>) {
+        let mut done = 0usize;
+        while done < len {
+            let Some(a) = addr.checked_add(done as u64) else {
+                return (done, Some(Errno::EFAULT));
+            };
+            let (off, avail) = match self.translate(inner, a, need) {
+                Ok(t) => t,
+                Err(e) => return (done, Some(e)),
+            };
+            let n = usize::try_from(avail).unwrap_or(usize::MAX).min(len - done);
+            if !copy(off, done..done + n) {
+                return (done, Some(Errno::EFAULT));
+            }
+            done += n;
+        }
+        (done, None)
+    }
+
     /// Reads into `dst` from `addr`; returns bytes copied and the error that stopped it.
     fn read_locked(
         &self,
@@ -55,29 +84,14 @@ impl MemoryManager {
         dst: &mut [u8],
         need: Need,
     ) -> (usize, Option<Errno>) {
-        let mut done = 0usize;
-        while done < dst.len() {
-            let Some(a) = addr.checked_add(done as u64) else {
-                return (done, Some(Errno::EFAULT));
-            };
-            let (off, avail) = match self.translate(inner, a, need) {
-                Ok(t) => t,
-                Err(e) => return (done, Some(e)),
-            };
-            let n = usize::try_from(avail)
-                .unwrap_or(usize::MAX)
-                .min(dst.len() - done);
-            let Some(chunk) = dst.get_mut(done..done + n) else {
-                return (done, Some(Errno::EFAULT));
-            };
-            if self.mf.read(off, chunk).is_err() {
-                return (done, Some(Errno::EFAULT));
-            }
-            done += n;
-        }
-        (done, None)
+        let len = dst.len();
+        self.for_each_run(inner, addr, len, need, |off, r| {
+            dst.get_mut(r)
+                .is_some_and(|chunk| self.mf.read(off, chunk).is_ok())
+        })
     }
 
+    /// Writes `src` to `addr`; returns bytes copied and the error that stopped it.
     fn write_locked(
         &self,
         inner: &mut Inner,
@@ -85,27 +99,10 @@ impl MemoryManager {
         src: &[u8],
         need: Need,
     ) -> (usize, Option<Errno>) {
-        let mut done = 0usize;
-        while done < src.len() {
-            let Some(a) = addr.checked_add(done as u64) else {
-                return (done, Some(Errno::EFAULT));
-            };
-            let (off, avail) = match self.translate(inner, a, need) {
-                Ok(t) => t,
-                Err(e) => return (done, Some(e)),
-            };
-            let n = usize::try_from(avail)
-                .unwrap_or(usize::MAX)
-                .min(src.len() - done);
-            let Some(chunk) = src.get(done..done + n) else {
-                return (done, Some(Errno::EFAULT));
-            };
-            if self.mf.write(off, chunk).is_err() {
-                return (done, Some(Errno::EFAULT));
-            }
-            done += n;
-        }
-        (done, None)
+        self.for_each_run(inner, addr, src.len(), need, |off, r| {
+            src.get(r)
+                .is_some_and(|chunk| self.mf.write(off, chunk).is_ok())
+        })
     }
 
     /// Copies application memory at `addr` into `dst`; EFAULT if any byte is not readable.
