@@ -286,17 +286,11 @@ impl VfsPath {
             }
             if Arc::ptr_eq(&cur.dentry, &cur.mount.root) {
                 // At a mount root: continue from the mountpoint in the parent mount.
-                match &cur.mount.parent {
-                    Some((pm, mp)) => match pm.upgrade() {
-                        Some(pm) => {
-                            cur = VfsPath {
-                                mount: pm,
-                                dentry: Arc::clone(mp),
-                            };
-                            continue;
-                        }
-                        None => return cur,
-                    },
+                match cur.mountpoint() {
+                    Some(mp) => {
+                        cur = mp;
+                        continue;
+                    }
                     None => return cur,
                 }
             }
@@ -309,6 +303,16 @@ impl VfsPath {
                 None => cur,
             };
         }
+    }
+
+    /// Where this location's mount is mounted (the mountpoint in the parent mount), if it has a
+    /// live parent mount.
+    fn mountpoint(&self) -> Option<VfsPath> {
+        let (pm, mp) = self.mount.parent.as_ref()?;
+        Some(VfsPath {
+            mount: pm.upgrade()?,
+            dentry: Arc::clone(mp),
+        })
     }
 
     /// Absolute path of this location as seen from `root` (getcwd(2)). If the location is not
@@ -326,17 +330,11 @@ impl VfsPath {
                 break;
             }
             if Arc::ptr_eq(&cur.dentry, &cur.mount.root) {
-                match &cur.mount.parent {
-                    Some((pm, mp)) => match pm.upgrade() {
-                        Some(pm) => {
-                            cur = VfsPath {
-                                mount: pm,
-                                dentry: Arc::clone(mp),
-                            };
-                            continue;
-                        }
-                        None => break,
-                    },
+                match cur.mountpoint() {
+                    Some(mp) => {
+                        cur = mp;
+                        continue;
+                    }
                     None => break,
                 }
             }
