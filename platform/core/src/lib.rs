@@ -11,6 +11,26 @@
 //! which only exists inside one stub process, so binding the two at creation removes the
 //! downcast a free-standing `switch(asp, ..)` would need. `execve` makes a new address space and
 //! a new context; the old pair is dropped.
+//!
+//! # Threading contract (what the sentry may rely on, what it must respect)
+//!
+//! One host thread runs one application thread (a task). Platforms such as ptrace only accept
+//! control requests from the host thread that "owns" an application thread, so:
+//!
+//! - [`Platform::new_address_space`] may be called from any thread.
+//! - [`AddressSpace::new_context`] may be called from any thread for the *first* context of an
+//!   address space; later contexts (new threads of a multi-threaded process, vfork children)
+//!   must be created from a thread that is attached to a context of the same address space.
+//! - A [`Context`] is `Send`: it is created on one thread (the parent in clone/fork) and moved
+//!   to the thread that will run it, which calls [`Context::attach`] before anything else
+//!   (`switch` attaches implicitly). From then on `switch`, `fpstate` and `set_fpstate` must come
+//!   from that thread, and the context must be dropped there too.
+//! - [`AddressSpace::map`], `unmap` and `protect` must come from a thread attached to one of the
+//!   address space's contexts (on ptrace the change is injected through that thread's stub
+//!   thread); from any other thread they fail with `PlatformError::Internal`.
+//! - [`Interrupter::interrupt`] may be called from any thread and targets exactly one context.
+//! - Dropping the last `Arc` of an address space (from any thread) destroys it, after its
+//!   contexts are gone.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -93,13 +113,30 @@ impl Regs {
     }
 }
 
+/// Which system-call entry the application used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyscallAbi {
+    /// The 64-bit `syscall` instruction from 64-bit code: the x86-64 ABI.
+    X86_64,
+    /// `int 0x80`, `sysenter`, or `syscall` from a 32-bit code segment: the i386 ABI (different
+    /// numbers and argument registers). The sentry has no IA32 emulation and must never run the
+    /// 64-bit syscall of the same number.
+    I386,
+}
+
 /// Why [`Context::switch`] returned. The sentry's run loop matches on this; nothing here is an
 /// error.
 #[derive(Debug)]
 pub enum SwitchOutcome {
-    /// The application executed `syscall`; `regs` hold the number (`orig_rax`) and arguments,
+    /// The application made a system call; `regs` hold the number (`orig_rax`) and arguments,
     /// and `rip` points past the instruction. The syscall did not run on the host.
-    Syscall,
+    Syscall { abi: SyscallAbi },
+    /// The application jumped into the legacy vsyscall page (`0xffff_ffff_ff60_0000`, one
+    /// 4 KiB page; old static binaries call `gettimeofday` at +0, `time` at +0x400, `getcpu` at
+    /// +0x800). `regs` are as at the jump target: `rip` is inside that page and the return
+    /// address is at `[rsp]`. The sentry emulates the call and its `ret` (or delivers SIGSEGV
+    /// for an address Linux would not accept), as Linux's vsyscall emulation does.
+    Vsyscall,
     /// A synchronous memory fault at `addr` (the host raised SIGSEGV or SIGBUS). `access` is
     /// empty when the platform cannot tell what kind of access faulted. `info` is the host's
     /// siginfo, for turning the fault into a guest signal if the sentry cannot resolve it.
@@ -142,6 +179,20 @@ impl PlatformError {
     }
 }
 
+/// The FP/SSE/AVX register state of one application thread, in the XSAVE standard layout: the
+/// 512-byte FXSAVE legacy area, then the 64-byte XSAVE header, then the enabled extended
+/// components at the host's standard offsets — exactly what Linux's `PTRACE_GETREGSET
+/// NT_X86_XSTATE` returns and what it writes into a signal frame's `fpstate` (without the
+/// software-reserved bytes, which the sentry fills in).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FpState(pub Vec<u8>);
+
+impl fmt::Debug for FpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FpState({} bytes)", self.0.len())
+    }
+}
+
 /// A source of application address spaces and the contexts that run in them.
 pub trait Platform: Send + Sync + fmt::Debug {
     /// Short name ("ptrace", "kvm").
@@ -159,9 +210,9 @@ pub trait Platform: Send + Sync + fmt::Debug {
 /// One application address space. Addresses, lengths and offsets are page-aligned; the caller
 /// (`mm`) guarantees it, and implementations may return `PlatformError::Internal` otherwise.
 ///
-/// Threading: on ptrace, these calls inject syscalls into a stopped stub thread, and ptrace
-/// only lets the tracing thread do that. Until multi-threaded tasks arrive, every call for one
-/// address space (and its contexts) must come from the host thread that created it.
+/// Threading: see the module doc. `map`/`unmap`/`protect` come from a host thread attached to a
+/// context of this address space; the change is visible to all its threads when the call
+/// returns.
 pub trait AddressSpace: Send + Sync + fmt::Debug {
     /// Maps `len` bytes of the MemoryFile at `fd_offset` to `addr` with `perms`, shared (writes
     /// go to the MemoryFile), replacing whatever was mapped there.
@@ -173,22 +224,40 @@ pub trait AddressSpace: Send + Sync + fmt::Debug {
     /// Changes the permissions of already mapped pages in `[addr, addr+len)`.
     fn protect(&self, addr: u64, len: u64, perms: Perms) -> Result<(), PlatformError>;
 
-    /// A new execution context (application thread) in this address space.
+    /// A new execution context (application thread) in this address space, not yet attached to
+    /// any host thread. Its registers are whatever the next `switch` passes; its FP state is
+    /// unspecified until `set_fpstate` (the sentry copies the parent's on clone/fork).
     fn new_context(&self) -> Result<Box<dyn Context>, PlatformError>;
 }
 
-/// An application thread's execution context.
+/// An application thread's execution context. See the module doc for which thread may call
+/// what.
 pub trait Context: Send + fmt::Debug {
+    /// Binds the context to the calling host thread, which from now on is the only one that may
+    /// switch to it. Idempotent on that thread; an error on any other thread once attached.
+    fn attach(&mut self) -> Result<(), PlatformError>;
+
     /// Runs application code with `regs` until it traps, then stores the registers back into
-    /// `regs`. Blocks while app code runs.
+    /// `regs`. Blocks while app code runs. Attaches first if needed.
     fn switch(&mut self, regs: &mut Regs) -> Result<SwitchOutcome, PlatformError>;
+
+    /// Reads the thread's FP/SSE/AVX state. Costs a host call or two: the sentry asks only when a
+    /// handler needs it (signal delivery, fork/clone).
+    fn fpstate(&mut self) -> Result<FpState, PlatformError>;
+
+    /// Replaces the thread's FP/SSE/AVX state. `Ok(false)` when the host refuses the state as
+    /// malformed (an application-corrupted signal frame): the thread's state is then unchanged
+    /// and the sentry decides what the application sees (Linux: SIGSEGV). `Err` only for host
+    /// failures.
+    fn set_fpstate(&mut self, state: &FpState) -> Result<bool, PlatformError>;
 
     /// A handle other host threads use to make a running (or the next) `switch` return
     /// [`SwitchOutcome::Interrupted`].
     fn interrupter(&self) -> Arc<dyn Interrupter>;
 }
 
-/// Makes a context's `switch` return early. Callable from any thread.
+/// Makes one context's `switch` return early (that context only, not its whole address space).
+/// Callable from any thread.
 pub trait Interrupter: Send + Sync + fmt::Debug {
     fn interrupt(&self);
 }
