@@ -201,3 +201,155 @@ pub struct SigAction {
     pub mask: SigSet,
 }
 const _: () = assert!(size_of::<SigAction>() == 32);
+
+/// More `si_code` values (include/uapi/asm-generic/siginfo.h).
+pub mod si_code_ext {
+    pub const SI_QUEUE: i32 = -1;
+    pub const SI_TIMER: i32 = -2;
+    pub const SI_MESGQ: i32 = -3;
+    pub const SI_ASYNCIO: i32 = -4;
+    pub const SI_SIGIO: i32 = -5;
+    pub const BUS_ADRERR: i32 = 2;
+}
+
+/// `struct sigcontext` for x86-64 (arch/x86/include/uapi/asm/sigcontext.h), the register part
+/// of a signal frame's `uc_mcontext`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SigContext {
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub rdx: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rsp: u64,
+    pub rip: u64,
+    pub eflags: u64,
+    pub cs: u16,
+    pub gs: u16,
+    pub fs: u16,
+    pub ss: u16,
+    pub err: u64,
+    pub trapno: u64,
+    pub oldmask: u64,
+    pub cr2: u64,
+    /// User address of the FP state (an XSAVE area), 0 if none.
+    pub fpstate: u64,
+    pub reserved1: [u64; 8],
+}
+const _: () = assert!(size_of::<SigContext>() == 256);
+
+/// `struct ucontext` as the kernel writes it (arch/x86/include/uapi/asm/ucontext.h with the
+/// kernel's 8-byte `sigset_t`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct UContext {
+    pub flags: u64,
+    pub link: u64,
+    pub stack: crate::time::StackT,
+    pub mcontext: SigContext,
+    pub sigmask: SigSet,
+}
+const _: () = assert!(size_of::<UContext>() == 304);
+
+/// `struct rt_sigframe` for x86-64 (arch/x86/include/asm/sigframe.h): the return address
+/// (`sa_restorer`), the ucontext and the siginfo. The FP state follows separately.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct RtSigframe {
+    pub pretcode: u64,
+    pub uc: UContext,
+    pub info: SigInfo,
+}
+const _: () = assert!(size_of::<RtSigframe>() == 440);
+
+// uc_flags (arch/x86/include/uapi/asm/ucontext.h).
+pub const UC_FP_XSTATE: u64 = 0x1;
+pub const UC_SIGCONTEXT_SS: u64 = 0x2;
+pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
+
+/// `struct _fpx_sw_bytes` magic values (arch/x86/include/uapi/asm/sigcontext.h): the
+/// software-reserved bytes at offset 464 of the FXSAVE area say an XSAVE image follows, and
+/// MAGIC2 is stored right after the image.
+pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+/// Offset of `struct _fpx_sw_bytes` in the FXSAVE area.
+pub const FPX_SW_BYTES_OFFSET: usize = 464;
+
+/// `sigval` / `sigevent` (include/uapi/asm-generic/siginfo.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct SigEvent {
+    pub value: u64,
+    pub signo: i32,
+    pub notify: i32,
+    /// `_sigev_un._tid` for SIGEV_THREAD_ID (first word of the union).
+    pub tid: i32,
+    pub _pad: [i32; 11],
+}
+const _: () = assert!(size_of::<SigEvent>() == 64);
+pub const SIGEV_SIGNAL: i32 = 0;
+pub const SIGEV_NONE: i32 = 1;
+pub const SIGEV_THREAD: i32 = 2;
+pub const SIGEV_THREAD_ID: i32 = 4;
+
+impl SigInfo {
+    /// Sets the (`si_pid`, `si_uid`) pair followed by `si_status` (SIGCHLD layout: `_sigchld`).
+    pub fn set_chld(&mut self, pid: i32, uid: u32, status: i32) {
+        self.set_pid_uid(pid, uid);
+        self.fields[1] = u64::from(status.cast_unsigned());
+    }
+
+    /// Sets `si_value` (after pid/uid in the `_rt` layout, or after tid/overrun in `_timer`).
+    pub fn set_value(&mut self, value: u64) {
+        self.fields[1] = value;
+    }
+
+    /// Sets `si_timerid` and `si_overrun` (the `_timer` layout).
+    pub fn set_timer(&mut self, timerid: i32, overrun: i32) {
+        self.fields[0] =
+            u64::from(timerid.cast_unsigned()) | (u64::from(overrun.cast_unsigned()) << 32);
+    }
+}
+
+impl Signal {
+    /// Real-time signals (SIGRTMIN=32..SIGRTMAX=64) queue every instance; standard ones
+    /// coalesce.
+    pub const fn is_realtime(self) -> bool {
+        self.0 >= 32
+    }
+}
+
+impl SigSet {
+    pub const fn has(self, sig: Signal) -> bool {
+        sig.0 >= 1 && sig.0 <= 64 && self.0 & (1u64 << ((sig.0 - 1) as u32)) != 0
+    }
+    pub const fn add(self, sig: Signal) -> SigSet {
+        if sig.0 >= 1 && sig.0 <= 64 {
+            SigSet(self.0 | (1u64 << ((sig.0 - 1) as u32)))
+        } else {
+            self
+        }
+    }
+    pub const fn remove(self, sig: Signal) -> SigSet {
+        if sig.0 >= 1 && sig.0 <= 64 {
+            SigSet(self.0 & !(1u64 << ((sig.0 - 1) as u32)))
+        } else {
+            self
+        }
+    }
+    /// Removes SIGKILL and SIGSTOP, which can never be blocked.
+    pub const fn blockable(self) -> SigSet {
+        SigSet(self.0 & !Self::UNBLOCKABLE.0)
+    }
+}

@@ -229,7 +229,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         creds: Credentials::root(),
     };
 
-    let mut task = match Task::new_init(&kernel, spawn) {
+    let task = match Task::new_init(&kernel, spawn) {
         Ok(t) => t,
         Err(TaskCreateError::Open { path, errno }) | Err(TaskCreateError::Load { path, errno }) => {
             // The shell's conventions: 127 when the command is missing, 126 when it exists but
@@ -250,9 +250,8 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    let status = task.run().context("sandbox platform failure")?;
+    let status = kernel.run_init(task).context("sandbox platform failure")?;
     tracing::debug!(?status, "init exited");
-    drop(task);
     drop(kernel);
     drop(mounts);
     drop(gofer);

@@ -82,7 +82,8 @@ pub fn exit(
     let rv = match res {
         Ok(SyscallReturn::Value(v)) => format_ret(*v),
         Ok(SyscallReturn::NoReturn) => "(registers set)".into(),
-        Ok(SyscallReturn::Exit(s)) => format!("(exit {s:?})"),
+        Ok(SyscallReturn::Exit(s)) => format!("(thread exit {s})"),
+        Ok(SyscallReturn::ExitGroup(s)) => format!("(exit {s:?})"),
         Err(e) => format!("-1 {} ({})", e.name().unwrap_or("E???"), e.raw()),
     };
     let ret_len = match res {

@@ -358,6 +358,42 @@ impl OpenFile {
             ..Default::default()
         })
     }
+    /// Which of `mask`'s events are true now (poll/select/epoll). O_PATH descriptions report
+    /// POLLNVAL, as Linux does for a descriptor poll cannot use; directories are always ready.
+    pub fn readiness(&self, mask: crate::waiter::EventMask) -> crate::waiter::EventMask {
+        use crate::waiter::EventMask;
+        match &self.imp {
+            Imp::PathOnly => EventMask::NVAL,
+            Imp::Dir => EventMask::DEFAULT_READY & mask,
+            Imp::Ops(o) => o.readiness(mask),
+        }
+    }
+
+    /// The queue notified when this description's readiness changes (`None`: never blocks).
+    pub fn wait_queue(&self) -> Option<&crate::waiter::WaitQueue> {
+        match &self.imp {
+            Imp::Ops(o) => o.wait_queue(),
+            _ => None,
+        }
+    }
+
+    /// The implementation object, for kind-specific calls (see `FileOps::as_any`).
+    pub fn ops_any(&self) -> Option<&dyn std::any::Any> {
+        match &self.imp {
+            Imp::Ops(o) => o.as_any(),
+            _ => None,
+        }
+    }
+
+    /// Whether O_NONBLOCK is set.
+    pub fn is_nonblocking(&self) -> bool {
+        self.flags() & f::O_NONBLOCK != 0
+    }
+
+    /// Whether reads and writes have a file position (false for pipes, sockets, terminals).
+    pub fn is_stream(&self) -> bool {
+        matches!(&self.imp, Imp::Ops(o) if !o.is_seekable())
+    }
 
     /// Access mode + status flags (F_GETFL).
     pub fn flags(&self) -> u32 {

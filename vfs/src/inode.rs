@@ -274,6 +274,20 @@ pub trait FileOps: Send + Sync + Debug {
     fn statfs(&self) -> SysResult<StatFs> {
         Err(Errno::ENOSYS)
     }
+    /// Which of `mask`'s events (plus the always-reported ones) are true now. Files that never
+    /// block are always readable and writable (fs/select.c DEFAULT_POLLMASK).
+    fn readiness(&self, mask: crate::waiter::EventMask) -> crate::waiter::EventMask {
+        crate::waiter::EventMask::DEFAULT_READY & mask
+    }
+    /// The queue notified when readiness changes; `None` for files that never block.
+    fn wait_queue(&self) -> Option<&crate::waiter::WaitQueue> {
+        None
+    }
+    /// The concrete object, for the few callers that need a specific kind of file (fcntl
+    /// F_SETPIPE_SZ on a pipe, pidfd calls). A query, not a mocking hook.
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
 }
 
 /// The current wall-clock time, for timestamps. (Host realtime; the sentry has no separate

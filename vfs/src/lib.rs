@@ -47,6 +47,7 @@ pub mod p9client;
 pub mod p9fs;
 pub mod perm;
 pub mod tmpfs;
+pub mod waiter;
 
 pub use abi::{Errno, SysResult};
 pub use file::OpenFile;

@@ -14,7 +14,7 @@ pub struct FdEntry {
 }
 
 /// A task's descriptor table.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FdTable {
     slots: Vec<Option<FdEntry>>,
 }
@@ -114,5 +114,16 @@ impl FdTable {
             .enumerate()
             .filter(|(_, s)| s.is_some())
             .filter_map(|(i, _)| i32::try_from(i).ok())
+    }
+}
+
+impl FdTable {
+    /// Closes every close-on-exec descriptor (execve).
+    pub fn close_on_exec(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|e| e.cloexec) {
+                *slot = None;
+            }
+        }
     }
 }

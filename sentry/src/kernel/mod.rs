@@ -1,28 +1,51 @@
-//! The kernel proper: the [`Kernel`] (state shared by every task of one sandbox) and the
-//! [`Task`] (one application thread) with its run loop.
+//! The kernel proper: the [`Kernel`] (state shared by every task of one sandbox), the task tree
+//! (processes, threads, ids), and the [`Task`] (one application thread) with its run loop.
 //!
-//! The run loop (`Task::run`) is: `Context::switch` → handle the `SwitchOutcome` (a syscall
-//! through the table, a fault through `mm`, a synchronous signal) → repeat, until the task
-//! exits. One host thread runs one task; state only that thread touches is reached through
-//! `&mut Task`.
+//! Objects and who may touch them:
+//! - [`Task`] — one application thread; owned by the host thread that runs it. Its registers,
+//!   platform context, credentials and restart state are reachable only through `&mut Task`.
+//! - [`TaskShared`] (`task.rs`) — the part of a task other threads reach: its ids, waiter,
+//!   interrupter and per-thread signal state (mask, pending), behind locks.
+//! - [`ThreadGroup`] (`thread_group.rs`) — a process: signal actions, process-wide pending
+//!   signals, members, group exit and group stop, rlimits, the queue its `wait4`ers sleep on.
+//! - [`TaskTree`] (`tree.rs`) — the pid namespace: tid/tgid allocation, the parent/child
+//!   relation, process groups and sessions, zombies. One lock, like Linux's tasklist_lock.
 //!
-//! Scope today: one single-threaded process (no fork/clone, no signal delivery). Synchronous
-//! signals the app raises, and faults `mm` cannot resolve, terminate it as the default action
-//! would; handlers are recorded by rt_sigaction but not yet run (the next issue delivers them).
+//! The run loop (`Task::run`, one host thread per task) is: deliver pending signals → switch
+//! into the application → handle the `SwitchOutcome` (a syscall through the table, a fault
+//! through `mm`, a synchronous signal) → repeat, until the task exits.
+//!
+//! Lock order (outermost first):
+//!   Kernel::tree (TaskTree)
+//!     ThreadGroup::sig (signal state of a process)
+//!       TaskShared::sig (one thread's mask and pending set)
+//!         wait queues and waiters (vfs::waiter)
+//!   FdTable, FsContext, futex buckets and mm are taken with none of the above held, except
+//!   that exit paths read them after leaving the tree.
 
+pub mod clone;
+pub mod exec;
 pub mod fd_table;
+pub mod futex;
+pub mod pipe;
+pub mod signal;
 pub mod task;
+pub mod thread_group;
+pub mod tree;
+pub mod wait;
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use abi::uts::Utsname;
-use platform::Platform;
+use platform::{Platform, PlatformError};
 use vfs::MountNamespace;
 use vfs::memfile::MemoryFile;
 
 pub use fd_table::{FdEntry, FdTable};
-pub use task::{Credentials, Spawn, Task, TaskCreateError, TaskMemory, VfsMappedFile};
+pub use task::{Credentials, Spawn, Task, TaskCreateError, TaskMemory, TaskShared, VfsMappedFile};
+pub use thread_group::ThreadGroup;
+pub use tree::TaskTree;
 
 use crate::strace::Strace;
 
@@ -43,6 +66,15 @@ impl ExitStatus {
             ExitStatus::Signaled(s) => 128 + s.0,
         }
     }
+
+    /// The wait(2) status word: `code << 8` for an exit, the signal number for a kill (with
+    /// 0x80 for a core dump, never set: the sandbox writes no cores).
+    pub fn wait_status(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => (c & 0xff) << 8,
+            ExitStatus::Signaled(s) => s.0 & 0x7f,
+        }
+    }
 }
 
 /// Configuration of a kernel, fixed at boot.
@@ -52,6 +84,21 @@ pub struct KernelConfig {
     pub uts: Utsname,
     /// Strace settings.
     pub strace: Strace,
+}
+
+/// The most tasks (threads) one sandbox may hold at once: a fork bomb meets EAGAIN here even if
+/// RLIMIT_NPROC was raised. Each task is a host thread plus a stub thread.
+pub const MAX_TASKS: usize = 4096;
+
+/// What ended the sandbox, once decided.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// init's exit status.
+    init_status: Option<ExitStatus>,
+    /// A platform failure that ended the sandbox.
+    failure: Option<String>,
+    /// Host threads still running a task.
+    live_threads: usize,
 }
 
 /// State shared by all tasks of one sandbox.
@@ -66,6 +113,16 @@ pub struct Kernel {
     pub boot: Instant,
     /// CPUs the sandbox may use (sched_getaffinity), counted before any thread is pinned.
     pub ncpus: usize,
+    /// The task tree (the sandbox's one pid namespace).
+    pub(crate) tree: Mutex<TaskTree>,
+    /// The futex table.
+    pub(crate) futexes: futex::FutexTable,
+    outcome: Mutex<Outcome>,
+    outcome_cv: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Kernel {
@@ -84,6 +141,87 @@ impl Kernel {
             strace: config.strace,
             boot: Instant::now(),
             ncpus: std::thread::available_parallelism().map_or(1, usize::from),
+            tree: Mutex::new(TaskTree::new()),
+            futexes: futex::FutexTable::default(),
+            outcome: Mutex::new(Outcome::default()),
+            outcome_cv: Condvar::new(),
         })
+    }
+
+    /// The task tree, locked.
+    pub(crate) fn tree(&self) -> MutexGuard<'_, TaskTree> {
+        lock(&self.tree)
+    }
+
+    /// Starts `task` on a new host thread. EAGAIN if the host refuses a thread.
+    pub(crate) fn start_task(self: &Arc<Self>, task: Task) -> Result<(), abi::Errno> {
+        lock(&self.outcome).live_threads += 1;
+        let name = format!("task-{}", task.tid());
+        let kernel = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .stack_size(256 << 10)
+            .spawn(move || {
+                task.run();
+                kernel.thread_finished();
+            });
+        match spawned {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(target: "sentry::task", %e, "spawning a task thread failed");
+                self.thread_finished();
+                Err(abi::Errno::EAGAIN)
+            }
+        }
+    }
+
+    fn thread_finished(&self) {
+        let mut o = lock(&self.outcome);
+        o.live_threads = o.live_threads.saturating_sub(1);
+        self.outcome_cv.notify_all();
+    }
+
+    /// Runs `init` (pid 1) until the sandbox ends: init exits (every other process is then
+    /// killed, as when a pid namespace's init dies) or a platform failure ends everything.
+    /// Returns once no task thread is left, so no stub process outlives the call.
+    pub fn run_init(self: &Arc<Self>, init: Task) -> Result<ExitStatus, PlatformError> {
+        self.start_task(init)
+            .map_err(|_| PlatformError::Internal("cannot start the init task thread".into()))?;
+        let mut o = lock(&self.outcome);
+        while o.init_status.is_none() && o.failure.is_none() {
+            o = self
+                .outcome_cv
+                .wait(o)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(o);
+        // Whatever ended the sandbox, nothing may keep running.
+        signal::kill_all(self, None);
+        let mut o = lock(&self.outcome);
+        while o.live_threads > 0 {
+            o = self
+                .outcome_cv
+                .wait(o)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if let Some(f) = o.failure.take() {
+            return Err(PlatformError::Internal(f));
+        }
+        Ok(o.init_status.unwrap_or(ExitStatus::Exited(0)))
+    }
+
+    /// init exited with `status`: the sandbox ends.
+    pub(crate) fn init_exited(&self, status: ExitStatus) {
+        let mut o = lock(&self.outcome);
+        o.init_status.get_or_insert(status);
+        self.outcome_cv.notify_all();
+    }
+
+    /// A platform failure in some task: the sandbox ends with an error.
+    pub(crate) fn platform_failed(&self, e: &PlatformError) {
+        tracing::error!(target: "sentry::task", %e, "platform failure: ending the sandbox");
+        let mut o = lock(&self.outcome);
+        o.failure.get_or_insert_with(|| e.to_string());
+        self.outcome_cv.notify_all();
     }
 }

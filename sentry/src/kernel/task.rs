@@ -1,15 +1,30 @@
-//! A task: one application thread, its registers, platform context, memory, files and
-//! credentials, and the loop that runs it.
+//! A task: one application thread — what only its own host thread touches ([`Task`]), what
+//! other threads reach ([`TaskShared`]) — and the loop that runs it.
+//!
+//! The run loop (`Task::run`): resolve signals and syscall restarts → switch into the app →
+//! handle the outcome → repeat, until the task exits; then `exit` releases everything the
+//! thread held (its stub thread first, on this host thread, as the platform requires) and
+//! makes the process a zombie if it was the last thread.
+//!
+//! Interrupting a task (a signal, a kill, a stop) is [`TaskShared::kick`]: it sets the task's
+//! `hint`, wakes its waiter if it is blocked in the sentry, and interrupts the platform context
+//! if it is running application code (`in_app`). The task clears `hint` and re-checks under the
+//! signal locks, so a kick can be spurious but never lost.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use abi::signal::{SigAction, SigSet, Signal};
+use abi::signal::{SigAction, SigInfo, SigSet, Signal, si_code};
 use abi::time::{RLIM_INFINITY, RLIM_NLIMITS, RLIMIT_NOFILE, RLIMIT_STACK, Rlimit, StackT};
 use abi::{Errno, SysResult};
-use platform::{Context, PlatformError, Regs, SwitchOutcome};
+use platform::{Context, FpState, Interrupter, PlatformError, Regs, SwitchOutcome, SyscallAbi};
+use vfs::waiter::{Waiter, WakeReason};
 use vfs::{Creds, Lookup, OpenFile, VfsPath};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use super::thread_group::{SigPending, ThreadGroup};
+use super::tree::{ProcRec, ProcState, StopReport};
 use super::{ExitStatus, FdTable, Kernel};
 use crate::loader::{self, ExecArgs};
 use crate::mm::{FaultError, MappedFile, MemoryManager};
@@ -28,6 +43,9 @@ pub enum TaskCreateError {
     /// The platform failed.
     #[error("platform: {0}")]
     Platform(#[from] PlatformError),
+    /// The task tree is full (cannot happen for init).
+    #[error("no task id available")]
+    NoId,
 }
 
 /// The credentials of a task (uids and gids, real/effective/saved).
@@ -66,16 +84,7 @@ impl Credentials {
     }
 }
 
-/// Signal state recorded by rt_sigaction/rt_sigprocmask/sigaltstack.
-#[derive(Clone, Debug)]
-pub struct SignalState {
-    /// Index 0 is signal 1.
-    pub actions: [SigAction; 64],
-    pub mask: SigSet,
-    pub altstack: StackT,
-}
-
-/// The filesystem context: root, working directory and umask.
+/// The filesystem context: root, working directory and umask (shared by CLONE_FS).
 #[derive(Clone, Debug)]
 pub struct FsContext {
     pub root: VfsPath,
@@ -97,30 +106,144 @@ pub struct Spawn {
     pub creds: Credentials,
 }
 
-/// One application thread.
-#[derive(Debug)]
-pub struct Task {
-    kernel: Arc<Kernel>,
-    tid: i32,
-    ppid: i32,
-    pub(crate) mm: Arc<MemoryManager>,
-    ctx: Box<dyn Context>,
-    pub(crate) regs: Regs,
-    pub(crate) fds: FdTable,
-    pub(crate) fs: FsContext,
-    pub(crate) creds: Credentials,
-    pub(crate) signals: SignalState,
-    pub(crate) rlimits: [Rlimit; RLIM_NLIMITS],
-    pub(crate) clear_child_tid: u64,
-    pub(crate) robust_list: (u64, u64),
-    /// The thread name (`comm`, 15 bytes + NUL), set from the executable's base name.
-    pub(crate) comm: [u8; 16],
-    /// prctl(PR_SET_DUMPABLE) state.
-    pub(crate) dumpable: bool,
-    /// prctl(PR_SET_NO_NEW_PRIVS) state; once set it cannot be cleared.
-    pub(crate) no_new_privs: bool,
-    /// prctl(PR_SET_PDEATHSIG) signal (0: none).
-    pub(crate) pdeath_signal: i32,
+/// What a task is doing, for /proc and for wait/stop bookkeeping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RunState {
+    /// Running application or sentry code ("R").
+    Running = 0,
+    /// Blocked in the sentry ("S").
+    Blocked = 1,
+    /// In a group stop ("T").
+    Stopped = 2,
+    /// Exited ("Z" for a leader whose process is a zombie, "X" otherwise).
+    Dead = 3,
+}
+
+/// One thread's own signal state. Guarded by `TaskShared::sig`, taken inside
+/// `ThreadGroup::sig` whenever both are needed.
+#[derive(Debug, Default)]
+pub struct ThreadSig {
+    /// Blocked signals.
+    pub mask: SigSet,
+    /// Thread-directed pending signals.
+    pub pending: SigPending,
+    /// The thread must exit (group exit, exec of another thread, SIGKILL).
+    pub killed: bool,
+}
+
+/// The part of a task other threads reach. See the module doc.
+pub struct TaskShared {
+    tid: AtomicI32,
+    /// The process. Fixed for the task's life.
+    pub tg: Arc<ThreadGroup>,
+    /// Where the task sleeps when blocked in the sentry.
+    pub waiter: Arc<Waiter>,
+    /// Something may need the task's attention (see the module doc).
+    hint: AtomicBool,
+    /// The task is inside (or about to enter) `Context::switch`.
+    in_app: AtomicBool,
+    interrupter: Mutex<Option<Arc<dyn Interrupter>>>,
+    pub(crate) sig: Mutex<ThreadSig>,
+    /// The thread name (`comm`).
+    pub comm: Mutex<[u8; 16]>,
+    state: AtomicU8,
+}
+
+impl std::fmt::Debug for TaskShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskShared")
+            .field("tid", &self.tid())
+            .field("tgid", &self.tg.tgid)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TaskShared {
+    pub(crate) fn new(tid: i32, tg: Arc<ThreadGroup>, mask: SigSet, comm: [u8; 16]) -> Arc<Self> {
+        Arc::new(TaskShared {
+            tid: AtomicI32::new(tid),
+            tg,
+            waiter: Waiter::new(),
+            hint: AtomicBool::new(false),
+            in_app: AtomicBool::new(false),
+            interrupter: Mutex::new(None),
+            sig: Mutex::new(ThreadSig {
+                mask,
+                ..ThreadSig::default()
+            }),
+            comm: Mutex::new(comm),
+            state: AtomicU8::new(RunState::Running as u8),
+        })
+    }
+
+    /// The thread id.
+    pub fn tid(&self) -> i32 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_tid(&self, tid: i32) {
+        self.tid.store(tid, Ordering::Relaxed);
+    }
+
+    /// The thread's run state.
+    pub fn run_state(&self) -> RunState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => RunState::Running,
+            1 => RunState::Blocked,
+            2 => RunState::Stopped,
+            _ => RunState::Dead,
+        }
+    }
+
+    pub(crate) fn set_run_state(&self, s: RunState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// The thread's signal state, locked (take `tg.sig` first if you need both).
+    pub(crate) fn sig(&self) -> MutexGuard<'_, ThreadSig> {
+        lock(&self.sig)
+    }
+
+    /// Gets the task's attention: it re-checks signals and kills before it next runs app code,
+    /// and a blocking wait returns.
+    pub fn kick(&self) {
+        self.hint.store(true, Ordering::SeqCst);
+        self.waiter.kick();
+        if self.in_app.load(Ordering::SeqCst)
+            && let Some(i) = lock(&self.interrupter).as_ref()
+        {
+            i.interrupt();
+        }
+    }
+}
+
+/// How a task's run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskExit {
+    /// exit(2) of this thread with this code (the process ends if it was the last thread).
+    Thread(i32),
+    /// The thread leaves because its process is exiting with this status.
+    Group(ExitStatus),
+}
+
+/// A syscall that returned ERESTART* and must be restarted or turned into EINTR once the
+/// signal question is settled.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingRestart {
+    pub errno: Errno,
+    pub nr: u64,
+}
+
+/// What `restart_syscall(2)` resumes (set by a handler returning ERESTART_RESTARTBLOCK).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RestartBlock {
+    /// A sleep until this monotonic deadline; `rem` is where nanosleep reports what is left.
+    Sleep { deadline: Instant, rem: u64 },
 }
 
 /// Reads a file's pages for `mm` (file mappings and the ELF loader) through the VFS.
@@ -146,83 +269,77 @@ impl vfs::UserMemory for TaskMemory<'_> {
     }
 }
 
+/// One application thread.
+#[derive(Debug)]
+pub struct Task {
+    pub(crate) kernel: Arc<Kernel>,
+    pub(crate) shared: Arc<TaskShared>,
+    pub(crate) mm: Arc<MemoryManager>,
+    pub(crate) ctx: Box<dyn Context>,
+    pub(crate) regs: Regs,
+    pub(crate) fds: Arc<Mutex<FdTable>>,
+    pub(crate) fs: Arc<Mutex<FsContext>>,
+    pub(crate) creds: Credentials,
+    pub(crate) altstack: StackT,
+    pub(crate) clear_child_tid: u64,
+    pub(crate) robust_list: (u64, u64),
+    /// prctl(PR_SET_DUMPABLE) state.
+    pub(crate) dumpable: bool,
+    /// prctl(PR_SET_NO_NEW_PRIVS) state; once set it cannot be cleared.
+    pub(crate) no_new_privs: bool,
+    /// prctl(PR_SET_PDEATHSIG) signal (0: none).
+    pub(crate) pdeath_signal: i32,
+    pub(crate) restart: Option<PendingRestart>,
+    pub(crate) restart_block: Option<RestartBlock>,
+    /// Mask to restore after the next signal delivery (sigsuspend, ppoll, pselect, epoll_pwait).
+    pub(crate) saved_mask: Option<SigSet>,
+    /// FP state to load before the first switch (copied from the parent at clone/fork).
+    pub(crate) initial_fp: Option<FpState>,
+    /// CLONE_CHILD_SETTID address, written by the child before it first runs.
+    pub(crate) set_child_tid: u64,
+    /// A vfork parent waiting for this task to exec or exit.
+    pub(crate) vfork_parent: Option<Arc<super::clone::VforkDone>>,
+}
+
 /// Default resource limits, as a fresh Linux login would have them (runc's defaults for
 /// NOFILE).
-fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
+pub(crate) fn default_rlimits() -> [Rlimit; RLIM_NLIMITS] {
     let inf = Rlimit {
         cur: RLIM_INFINITY,
         max: RLIM_INFINITY,
     };
     let mut l = [inf; RLIM_NLIMITS];
-    let set = |l: &mut [Rlimit; RLIM_NLIMITS], r: u32, v: Rlimit| {
+    let set = |l: &mut [Rlimit; RLIM_NLIMITS], r: u32, cur: u64, max: u64| {
         if let Some(s) = usize::try_from(r).ok().and_then(|i| l.get_mut(i)) {
-            *s = v;
+            *s = Rlimit { cur, max };
         }
     };
-    set(
-        &mut l,
-        RLIMIT_STACK,
-        Rlimit {
-            cur: 8 << 20,
-            max: RLIM_INFINITY,
-        },
-    );
-    set(
-        &mut l,
-        RLIMIT_NOFILE,
-        Rlimit {
-            cur: 1024,
-            max: 1_048_576,
-        },
-    );
-    set(
-        &mut l,
-        abi::time::RLIMIT_CORE,
-        Rlimit {
-            cur: 0,
-            max: RLIM_INFINITY,
-        },
-    );
-    set(
-        &mut l,
-        abi::time::RLIMIT_MEMLOCK,
-        Rlimit {
-            cur: 8 << 20,
-            max: 8 << 20,
-        },
-    );
-    set(
-        &mut l,
-        abi::time::RLIMIT_NPROC,
-        Rlimit {
-            cur: 63_459,
-            max: 63_459,
-        },
-    );
-    set(
-        &mut l,
-        abi::time::RLIMIT_SIGPENDING,
-        Rlimit {
-            cur: 63_459,
-            max: 63_459,
-        },
-    );
-    set(
-        &mut l,
-        abi::time::RLIMIT_MSGQUEUE,
-        Rlimit {
-            cur: 819_200,
-            max: 819_200,
-        },
-    );
-    set(&mut l, abi::time::RLIMIT_NICE, Rlimit { cur: 0, max: 0 });
-    set(&mut l, abi::time::RLIMIT_RTPRIO, Rlimit { cur: 0, max: 0 });
+    set(&mut l, RLIMIT_STACK, 8 << 20, RLIM_INFINITY);
+    set(&mut l, RLIMIT_NOFILE, 1024, 1_048_576);
+    set(&mut l, abi::time::RLIMIT_CORE, 0, RLIM_INFINITY);
+    set(&mut l, abi::time::RLIMIT_MEMLOCK, 8 << 20, 8 << 20);
+    let nproc = u64::try_from(super::MAX_TASKS).unwrap_or(4096);
+    set(&mut l, abi::time::RLIMIT_NPROC, nproc, nproc);
+    set(&mut l, abi::time::RLIMIT_SIGPENDING, 63_459, 63_459);
+    set(&mut l, abi::time::RLIMIT_MSGQUEUE, 819_200, 819_200);
+    set(&mut l, abi::time::RLIMIT_NICE, 0, 0);
+    set(&mut l, abi::time::RLIMIT_RTPRIO, 0, 0);
     l
+}
+
+/// The first 15 bytes of the base name of `path`, NUL-padded: a new `comm`.
+pub(crate) fn comm_from_path(path: &[u8]) -> [u8; 16] {
+    let base = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    let mut comm = [0u8; 16];
+    for (d, s) in comm.iter_mut().zip(base.iter().take(15)) {
+        *d = *s;
+    }
+    comm
 }
 
 impl Task {
     /// Creates the init task (pid 1) of `kernel`: resolves and loads the executable into a new
-    /// address space, ready to run.
+    /// address space, ready to run with [`Kernel::run_init`].
     pub fn new_init(kernel: &Arc<Kernel>, spawn: Spawn) -> Result<Task, TaskCreateError> {
         let root = kernel.mounts.root();
         let creds = spawn.creds.clone();
@@ -284,42 +401,63 @@ impl Task {
             },
         )?;
 
-        let base = spawn.path.rsplit(|&b| b == b'/').next().unwrap_or_default();
-        let mut comm = [0u8; 16];
-        for (d, s) in comm.iter_mut().zip(base.iter().take(15)) {
-            *d = *s;
-        }
         let mut fds = FdTable::default();
-        let rlimits = default_rlimits();
         for (i, f) in spawn.stdio.into_iter().enumerate() {
             let fd = i32::try_from(i).unwrap_or(0);
             fds.insert_at(fd, f, false, u64::MAX).map_err(open_err)?;
         }
+
+        let mut tree = kernel.tree();
+        let tid = tree.alloc_id().ok_or(TaskCreateError::NoId)?;
+        let tg = ThreadGroup::new(tid, [SigAction::default(); 64], default_rlimits());
+        let shared = TaskShared::new(
+            tid,
+            Arc::clone(&tg),
+            SigSet::default(),
+            comm_from_path(&spawn.path),
+        );
+        tg.sig().members.push(Arc::clone(&shared));
+        tree.tasks.insert(tid, Arc::clone(&shared));
+        tree.procs.insert(
+            tid,
+            ProcRec {
+                tg,
+                parent: 0,
+                children: Vec::new(),
+                pgid: tid,
+                sid: tid,
+                state: ProcState::Alive,
+                report: StopReport::default(),
+                exit_signal: Signal::SIGCHLD.0,
+                is_subreaper: false,
+                threads: vec![tid],
+            },
+        );
+        drop(tree);
         Ok(Task {
             kernel: Arc::clone(kernel),
-            tid: 1,
-            ppid: 0,
+            shared,
             mm,
             ctx,
             regs: Regs::new_user(image.entry, image.stack_pointer),
-            fds,
-            fs,
+            fds: Arc::new(Mutex::new(fds)),
+            fs: Arc::new(Mutex::new(fs)),
             creds,
-            signals: SignalState {
-                actions: [SigAction::default(); 64],
-                mask: SigSet::default(),
-                altstack: StackT {
-                    flags: abi::time::SS_DISABLE,
-                    ..StackT::default()
-                },
+            altstack: StackT {
+                flags: abi::time::SS_DISABLE,
+                ..StackT::default()
             },
-            rlimits,
             clear_child_tid: 0,
             robust_list: (0, 0),
-            comm,
             dumpable: true,
             no_new_privs: false,
             pdeath_signal: 0,
+            restart: None,
+            restart_block: None,
+            saved_mask: None,
+            initial_fp: None,
+            set_child_tid: 0,
+            vfork_parent: None,
         })
     }
 
@@ -328,19 +466,29 @@ impl Task {
         &self.kernel
     }
 
-    /// Thread id (also the pid while tasks are single-threaded).
+    /// The shared half of this task.
+    pub fn shared(&self) -> &Arc<TaskShared> {
+        &self.shared
+    }
+
+    /// The process.
+    pub fn tg(&self) -> &Arc<ThreadGroup> {
+        &self.shared.tg
+    }
+
+    /// Thread id.
     pub fn tid(&self) -> i32 {
-        self.tid
+        self.shared.tid()
     }
 
-    /// Thread-group id.
+    /// Thread-group (process) id.
     pub fn tgid(&self) -> i32 {
-        self.tid
+        self.shared.tg.tgid
     }
 
-    /// Parent's pid as seen in this pid namespace (0 for init).
+    /// Parent's pid (0 for init).
     pub fn ppid(&self) -> i32 {
-        self.ppid
+        self.kernel.tree().proc(self.tgid()).map_or(0, |p| p.parent)
     }
 
     /// The task's memory.
@@ -348,66 +496,149 @@ impl Task {
         &self.mm
     }
 
-    /// Runs the task until it exits. A `PlatformError` ends the sandbox.
-    pub fn run(&mut self) -> Result<ExitStatus, PlatformError> {
+    /// The descriptor table, locked.
+    pub(crate) fn fds(&self) -> MutexGuard<'_, FdTable> {
+        lock(&self.fds)
+    }
+
+    /// The filesystem context, locked.
+    pub(crate) fn fs(&self) -> MutexGuard<'_, FsContext> {
+        lock(&self.fs)
+    }
+
+    /// Runs the task until it exits, then releases it (module doc). Called on the task's own
+    /// host thread by `Kernel::start_task`.
+    pub(crate) fn run(mut self) {
+        let how = self.run_loop();
+        self.exit(how);
+    }
+
+    fn run_loop(&mut self) -> TaskExit {
+        if let Err(e) = self.start() {
+            self.kernel.platform_failed(&e);
+            return TaskExit::Group(ExitStatus::Signaled(Signal::SIGKILL));
+        }
         loop {
-            let outcome = self.ctx.switch(&mut self.regs)?;
-            let exit = self.handle_outcome(outcome)?;
+            if (self.restart.is_some() || self.shared.hint.load(Ordering::SeqCst))
+                && let Some(exit) = self.handle_signals()
+            {
+                return exit;
+            }
+            self.shared.in_app.store(true, Ordering::SeqCst);
+            if self.shared.hint.load(Ordering::SeqCst) {
+                self.shared.in_app.store(false, Ordering::SeqCst);
+                continue;
+            }
+            let outcome = self.ctx.switch(&mut self.regs);
+            self.shared.in_app.store(false, Ordering::SeqCst);
+            let exit = match outcome {
+                Ok(o) => self.handle_outcome(o),
+                Err(e) => {
+                    self.kernel.platform_failed(&e);
+                    return TaskExit::Group(ExitStatus::Signaled(Signal::SIGKILL));
+                }
+            };
             // A platform failure inside an mm operation (an injected mmap that failed) was
             // recorded there; it ends the sandbox like one from switch.
             if let Some(e) = self.mm.take_platform_error() {
-                return Err(e);
+                self.kernel.platform_failed(&e);
+                return TaskExit::Group(ExitStatus::Signaled(Signal::SIGKILL));
             }
-            if let Some(status) = exit {
-                return Ok(status);
+            if let Some(exit) = exit {
+                return exit;
             }
         }
     }
 
-    /// Decides what one platform outcome means. `Some` when the task exits.
-    fn handle_outcome(
-        &mut self,
-        outcome: SwitchOutcome,
-    ) -> Result<Option<ExitStatus>, PlatformError> {
-        Ok(match outcome {
-            SwitchOutcome::Syscall => self.do_syscall(),
-            SwitchOutcome::Fault { addr, access, info } => match self.mm.handle_fault(addr, access)
-            {
-                Ok(()) => None,
-                Err(FaultError::Platform(e)) => return Err(e),
-                Err(e) => {
-                    tracing::debug!(target: "sentry::task", tid = self.tid, addr = format_args!("{addr:#x}"),
-                        rip = format_args!("{:#x}", self.regs.rip), ?e, ?info, "unresolved fault");
-                    let sig = match e {
-                        FaultError::Bus => Signal::SIGBUS,
-                        FaultError::OutOfMemory => Signal::SIGKILL,
-                        _ => Signal::SIGSEGV,
-                    };
-                    Some(self.fatal_signal(sig))
-                }
-            },
-            SwitchOutcome::Signal(info) => {
-                tracing::debug!(target: "sentry::task", tid = self.tid, ?info, "synchronous signal");
-                Some(self.fatal_signal(Signal(info.signo)))
-            }
-            SwitchOutcome::Interrupted => None,
-        })
+    /// First steps on the task's own thread: take the context, load inherited FP state, write
+    /// CLONE_CHILD_SETTID.
+    fn start(&mut self) -> Result<(), PlatformError> {
+        self.ctx.attach()?;
+        *lock(&self.shared.interrupter) = Some(self.ctx.interrupter());
+        if let Some(fp) = self.initial_fp.take()
+            && !self.ctx.set_fpstate(&fp)?
+        {
+            tracing::debug!(target: "sentry::task", tid = self.tid(), "inherited FP state refused");
+        }
+        if self.set_child_tid != 0 {
+            let tid = self.tid();
+            // clone(2): a failure to write is ignored, as Linux's schedule_tail does.
+            let _ = self.mm.copy_out_obj(self.set_child_tid, &tid);
+            self.set_child_tid = 0;
+        }
+        Ok(())
     }
 
-    /// A signal whose action is to terminate (no delivery yet, see the module doc).
-    fn fatal_signal(&self, sig: Signal) -> ExitStatus {
-        tracing::info!(target: "sentry::task", tid = self.tid, signal = sig.name(),
-            rip = format_args!("{:#x}", self.regs.rip), "task killed by signal");
-        ExitStatus::Signaled(sig)
+    /// Replaces the platform context (execve): the new one is attached here and becomes the
+    /// target of interrupts.
+    pub(crate) fn replace_context(
+        &mut self,
+        ctx: Box<dyn Context>,
+    ) -> Result<Box<dyn Context>, PlatformError> {
+        let mut ctx = ctx;
+        ctx.attach()?;
+        *lock(&self.shared.interrupter) = Some(ctx.interrupter());
+        Ok(std::mem::replace(&mut self.ctx, ctx))
+    }
+
+    /// Decides what one platform outcome means. `Some` when the task exits.
+    fn handle_outcome(&mut self, outcome: SwitchOutcome) -> Option<TaskExit> {
+        match outcome {
+            SwitchOutcome::Syscall {
+                abi: SyscallAbi::X86_64,
+            } => return self.do_syscall(),
+            SwitchOutcome::Syscall {
+                abi: SyscallAbi::I386,
+            } => {
+                // No IA32 emulation: Linux built without it answers `int 0x80` with a general
+                // protection fault (SIGSEGV, si_code SI_KERNEL), and never runs the 64-bit call
+                // of the same number.
+                tracing::debug!(target: "sentry::task", tid = self.tid(), nr = self.regs.orig_rax,
+                    "i386 syscall entry refused");
+                self.force_signal(SigInfo::new(Signal::SIGSEGV, si_code::SI_KERNEL));
+            }
+            SwitchOutcome::Vsyscall => self.emulate_vsyscall(),
+            SwitchOutcome::Fault { addr, access, info } => {
+                match self.mm.handle_fault(addr, access) {
+                    Ok(()) => {}
+                    Err(FaultError::Platform(e)) => {
+                        self.kernel.platform_failed(&e);
+                        return Some(TaskExit::Group(ExitStatus::Signaled(Signal::SIGKILL)));
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "sentry::task", tid = self.tid(), addr = format_args!("{addr:#x}"),
+                            rip = format_args!("{:#x}", self.regs.rip), ?e, ?info, "unresolved fault");
+                        let mut si = match e {
+                            FaultError::Bus => {
+                                SigInfo::new(Signal::SIGBUS, abi::signal::si_code_ext::BUS_ADRERR)
+                            }
+                            FaultError::OutOfMemory => SigInfo::new(Signal::SIGKILL, 0),
+                            FaultError::Segv { code } => SigInfo::new(Signal::SIGSEGV, code),
+                            FaultError::Platform(_) => SigInfo::new(Signal::SIGKILL, 0),
+                        };
+                        si.set_addr(addr);
+                        self.force_signal(si);
+                    }
+                }
+            }
+            SwitchOutcome::Signal(info) => {
+                tracing::debug!(target: "sentry::task", tid = self.tid(), ?info, "synchronous signal");
+                self.force_signal(info);
+            }
+            SwitchOutcome::Interrupted => {}
+        }
+        None
     }
 
     /// Runs the syscall in the registers and stores its result.
-    fn do_syscall(&mut self) -> Option<ExitStatus> {
-        let nr = self.regs.syscall_nr();
+    fn do_syscall(&mut self) -> Option<TaskExit> {
+        // Linux takes the syscall number from the low 32 bits of rax on x86-64
+        // (arch/x86/entry/common.c do_syscall_64 casts to int), so upper bits are ignored.
+        let nr = self.regs.syscall_nr() & 0xffff_ffff;
         let args = SyscallArgs(self.regs.syscall_args());
         let entry = table::lookup(nr);
         let trace = self.kernel.strace.enabled(nr);
-        let start = trace.then(std::time::Instant::now);
+        let start = trace.then(Instant::now);
         if trace {
             crate::strace::enter(self, nr, entry, &args);
         }
@@ -418,7 +649,7 @@ impl Task {
                 (None, _) => Err(Errno::ENOSYS),
             },
             None => {
-                tracing::warn!(target: "sentry::unimplemented", tid = self.tid, nr,
+                tracing::warn!(target: "sentry::unimplemented", tid = self.tid(), nr,
                     name = %table::name_of(nr), "unimplemented syscall");
                 Err(Errno::ENOSYS)
             }
@@ -427,20 +658,126 @@ impl Task {
             crate::strace::exit(self, nr, entry, &args, &res, start.elapsed());
         }
         match res {
-            Ok(SyscallReturn::Value(v)) => {
-                self.regs.rax = v;
-                None
+            Ok(SyscallReturn::Value(v)) => self.regs.rax = v,
+            Ok(SyscallReturn::NoReturn) => {}
+            Ok(SyscallReturn::Exit(code)) => return Some(TaskExit::Thread(code)),
+            Ok(SyscallReturn::ExitGroup(status)) => {
+                self.start_group_exit(status);
+                return Some(TaskExit::Group(status));
             }
-            Ok(SyscallReturn::NoReturn) => None,
-            Ok(SyscallReturn::Exit(status)) => Some(status),
-            Err(e) => {
-                // ERESTART* never reach the app; with no signal delivery yet a restart is
-                // simply EINTR.
-                let e = if e.is_restart() { Errno::EINTR } else { e };
+            Err(e) if e.is_restart() => {
+                // Decided in handle_signals, before the app runs again.
                 self.regs.rax = e.as_syscall_return();
-                None
+                self.restart = Some(PendingRestart { errno: e, nr });
+            }
+            Err(e) => self.regs.rax = e.as_syscall_return(),
+        }
+        None
+    }
+
+    /// Makes the whole process exit with `status`: every other member is told to leave.
+    pub(crate) fn start_group_exit(&self, status: ExitStatus) {
+        super::signal::group_exit(&self.shared.tg, status, Some(self.tid()));
+    }
+
+    /// Emulates a call into the vsyscall page (SwitchOutcome::Vsyscall): `gettimeofday` at +0,
+    /// `time` at +0x400, `getcpu` at +0x800, each followed by the `ret` the page would run.
+    /// Any other address gets SIGSEGV, as Linux's emulate_vsyscall gives.
+    fn emulate_vsyscall(&mut self) {
+        const VSYSCALL_BASE: u64 = 0xffff_ffff_ff60_0000;
+        let nr = match self.regs.rip.wrapping_sub(VSYSCALL_BASE) {
+            0 => abi::sysno::GETTIMEOFDAY,
+            0x400 => abi::sysno::TIME,
+            0x800 => abi::sysno::GETCPU,
+            _ => {
+                let mut si = SigInfo::new(Signal::SIGSEGV, si_code::SEGV_MAPERR);
+                si.set_addr(self.regs.rip);
+                self.force_signal(si);
+                return;
+            }
+        };
+        let Ok(ret_addr) = self.mm.copy_in_obj::<u64>(self.regs.rsp) else {
+            let mut si = SigInfo::new(Signal::SIGSEGV, si_code::SEGV_MAPERR);
+            si.set_addr(self.regs.rsp);
+            self.force_signal(si);
+            return;
+        };
+        let args = SyscallArgs(self.regs.syscall_args());
+        let res = table::lookup(u64::try_from(nr).unwrap_or(u64::MAX))
+            .and_then(|e| e.handler)
+            .map_or(Err(Errno::ENOSYS), |h| h(self, &args));
+        self.regs.rax = match res {
+            Ok(SyscallReturn::Value(v)) => v,
+            Ok(_) => 0,
+            Err(e) => e.as_syscall_return(),
+        };
+        self.regs.rip = ret_addr;
+        self.regs.rsp = self.regs.rsp.wrapping_add(8);
+    }
+
+    // ---- blocking ----
+
+    /// The task's waiter, to register on wait queues.
+    pub(crate) fn waiter(&self) -> Arc<Waiter> {
+        Arc::clone(&self.shared.waiter)
+    }
+
+    /// Forgets earlier notifications before testing a blocking condition (vfs::waiter).
+    pub(crate) fn prepare_wait(&self) {
+        self.shared.waiter.prepare();
+    }
+
+    /// Sleeps until notified, `deadline` passes (ETIMEDOUT) or a signal or kill needs the
+    /// task (ERESTARTSYS). The caller registered on its queues and called `prepare_wait`
+    /// before testing its condition.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Result<(), Errno> {
+        if self.interrupted() {
+            return Err(Errno::ERESTARTSYS);
+        }
+        self.shared.set_run_state(RunState::Blocked);
+        let r = self.shared.waiter.wait(deadline);
+        self.shared.set_run_state(RunState::Running);
+        if self.interrupted() {
+            return Err(Errno::ERESTARTSYS);
+        }
+        match r {
+            WakeReason::Notified => Ok(()),
+            WakeReason::TimedOut => Err(Errno::ETIMEDOUT),
+        }
+    }
+
+    /// Sleeps until `deadline` or a signal (nanosleep and friends): Ok at the deadline.
+    pub(crate) fn sleep_until(&self, deadline: Instant) -> Result<(), Errno> {
+        loop {
+            self.prepare_wait();
+            match self.wait(Some(deadline)) {
+                Err(Errno::ETIMEDOUT) => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(()) => {}
             }
         }
+    }
+
+    /// Whether a signal or kill should interrupt a blocking call: clears the hint and checks
+    /// under the signal locks (module doc).
+    pub(crate) fn interrupted(&self) -> bool {
+        if !self.shared.hint.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        let pending = super::signal::has_deliverable(&self.shared);
+        if pending {
+            self.shared.hint.store(true, Ordering::SeqCst);
+        }
+        pending
+    }
+
+    /// Leaves a note for the run loop to check signals (after a mask change).
+    pub(crate) fn recheck_signals(&self) {
+        self.shared.hint.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn clear_hint(&self) -> bool {
+        self.shared.hint.swap(false, Ordering::SeqCst)
     }
 
     // ---- helpers for handlers ----
@@ -453,20 +790,23 @@ impl Task {
         f: impl FnOnce(&Lookup<'_>) -> SysResult<R>,
     ) -> SysResult<R> {
         let creds = self.creds.fs_creds();
-        let start_owned;
-        let start: &VfsPath = if path.first() == Some(&b'/') || dirfd == abi::file::AT_FDCWD {
-            &self.fs.cwd
+        let (root, cwd) = {
+            let fs = self.fs();
+            (fs.root.clone(), fs.cwd.clone())
+        };
+        let start = if path.first() == Some(&b'/') || dirfd == abi::file::AT_FDCWD {
+            cwd
         } else {
-            let file = self.fds.file(dirfd)?;
-            start_owned = file.path().cloned().ok_or(Errno::ENOTDIR)?;
-            if !start_owned.is_dir() {
+            let file = self.fds().file(dirfd)?;
+            let start = file.path().cloned().ok_or(Errno::ENOTDIR)?;
+            if !start.is_dir() {
                 return Err(Errno::ENOTDIR);
             }
-            &start_owned
+            start
         };
         f(&Lookup {
-            root: &self.fs.root,
-            start,
+            root: &root,
+            start: &start,
             creds: &creds,
         })
     }
@@ -488,16 +828,13 @@ impl Task {
 
     /// The soft limit of resource `r`.
     pub(crate) fn rlimit_cur(&self, r: u32) -> u64 {
-        usize::try_from(r)
-            .ok()
-            .and_then(|i| self.rlimits.get(i))
-            .map_or(RLIM_INFINITY, |l| l.cur)
+        self.shared.tg.rlimit_cur(r)
     }
 }
 
 /// Opens `path` for execution: it must exist, be a regular file and have execute permission
 /// (execve(2): EACCES otherwise).
-fn open_executable(lookup: &Lookup<'_>, path: &[u8]) -> SysResult<Arc<OpenFile>> {
+pub(crate) fn open_executable(lookup: &Lookup<'_>, path: &[u8]) -> SysResult<Arc<OpenFile>> {
     let target = lookup.resolve(path, true)?;
     let st = target.stat()?;
     if st.mode & abi::file::S_IFMT != abi::file::S_IFREG {

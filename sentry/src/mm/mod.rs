@@ -71,7 +71,9 @@
 //! the sandbox. When an unmap fails, the pages it covered are leaked rather than freed, so
 //! they can never be handed to someone else while still mapped.
 
+mod compat;
 mod io;
+pub use compat::{AtomicOp, FutexKey};
 #[cfg(test)]
 pub(crate) mod tests;
 

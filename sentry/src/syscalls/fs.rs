@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use abi::Errno;
 use abi::file as f;
-use abi::time::{IOV_MAX, Iovec, PollFd};
+use abi::time::{IOV_MAX, Iovec};
 use vfs::OpenFile;
+use vfs::waiter::EventMask;
 
 use super::{SyscallArgs, SyscallResult, io_result, ok_usize, ok_zero};
 use crate::kernel::{Task, TaskMemory};
@@ -115,7 +116,7 @@ fn write_from_user(
 }
 
 fn readable_file(t: &Task, fd: i32) -> abi::SysResult<Arc<OpenFile>> {
-    let file = t.fds.file(fd)?;
+    let file = t.fds().file(fd)?;
     if file.is_path_only() || !file.is_readable() {
         return Err(Errno::EBADF);
     }
@@ -123,25 +124,140 @@ fn readable_file(t: &Task, fd: i32) -> abi::SysResult<Arc<OpenFile>> {
 }
 
 fn writable_file(t: &Task, fd: i32) -> abi::SysResult<Arc<OpenFile>> {
-    let file = t.fds.file(fd)?;
+    let file = t.fds().file(fd)?;
     if file.is_path_only() || !file.is_writable() {
         return Err(Errno::EBADF);
     }
     Ok(file)
 }
 
+/// Runs `op` until it stops answering EAGAIN, sleeping on the file's wait queue in between —
+/// unless the description is O_NONBLOCK or the file has no queue (then EAGAIN stands). A
+/// signal ends the wait with ERESTARTSYS (restart or EINTR is decided at return).
+pub(crate) fn blocking<R>(
+    t: &Task,
+    file: &OpenFile,
+    mask: EventMask,
+    mut op: impl FnMut() -> abi::SysResult<R>,
+) -> abi::SysResult<R> {
+    match op() {
+        Err(Errno::EAGAIN) if !file.is_nonblocking() => {}
+        r => return r,
+    }
+    let Some(q) = file.wait_queue() else {
+        return Err(Errno::EAGAIN);
+    };
+    let _reg = q.register(t.waiter(), mask);
+    loop {
+        t.prepare_wait();
+        match op() {
+            Err(Errno::EAGAIN) => {}
+            r => return r,
+        }
+        t.wait(None)?;
+    }
+}
+
+/// Reads `b` from a file, blocking for the first bytes only (a stream returns what it has).
+fn read_blocking(t: &Task, file: &OpenFile, b: &mut [u8], done: usize) -> abi::SysResult<usize> {
+    if done == 0 {
+        blocking(t, file, EventMask::IN, || file.read(b))
+    } else {
+        file.read(b)
+    }
+}
+
+/// Writes all of `b` to a stream (blocking between partial writes unless O_NONBLOCK), or
+/// once to a seekable file. EPIPE raises SIGPIPE in the writer, as pipe_write does.
+fn write_all(t: &Task, file: &OpenFile, b: &[u8]) -> abi::SysResult<usize> {
+    let res = if file.is_stream() {
+        let mut off = 0usize;
+        let mut err = None;
+        while off < b.len() {
+            match blocking(t, file, EventMask::OUT, || {
+                file.write(b.get(off..).unwrap_or_default())
+            }) {
+                Ok(n) => off += n,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+            if file.is_nonblocking() {
+                break;
+            }
+        }
+        match err {
+            Some(e) if off == 0 => Err(e),
+            _ => Ok(off),
+        }
+    } else {
+        file.write(b)
+    };
+    if res == Err(Errno::EPIPE) {
+        let info =
+            abi::signal::SigInfo::new(abi::signal::Signal::SIGPIPE, abi::signal::si_code::SI_USER);
+        let _ = crate::kernel::signal::send(
+            &t.kernel,
+            &crate::kernel::signal::Target::Thread(Arc::clone(&t.shared)),
+            info,
+        );
+    }
+    res
+}
+
 /// read(2).
 pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
-    read_to_user(t, &file, args.ptr(1), count, |b, _| file.read(b), true)
+    read_to_user(
+        t,
+        &file,
+        args.ptr(1),
+        count,
+        |b, done| read_blocking(t, &file, b, done),
+        true,
+    )
 }
 
 /// write(2).
 pub fn sys_write(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
-    write_from_user(t, args.ptr(1), count, |b, _| file.write(b))
+    write_from_user(t, args.ptr(1), count, |b, _| write_all(t, &file, b))
+}
+
+/// pipe(2).
+pub fn sys_pipe(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_pipe2(t, args.ptr(0), 0)
+}
+
+/// pipe2(2): O_CLOEXEC, O_NONBLOCK and O_DIRECT (accepted; packet mode is not implemented).
+pub fn sys_pipe2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_pipe2(t, args.ptr(0), args.uint(1))
+}
+
+fn do_pipe2(t: &mut Task, addr: u64, flags: u32) -> SyscallResult {
+    if flags & !(f::O_CLOEXEC | f::O_NONBLOCK | f::O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (r, w) = crate::kernel::pipe::new_pipe(flags & f::O_NONBLOCK);
+    let cloexec = flags & f::O_CLOEXEC != 0;
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    let rfd = t.fds().insert_from(0, r, cloexec, limit)?;
+    let wfd = match t.fds().insert_from(0, w, cloexec, limit) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = t.fds().remove(rfd);
+            return Err(e);
+        }
+    };
+    if let Err(e) = t.copy_out_obj(addr, &[rfd, wfd]) {
+        let _ = t.fds().remove(rfd);
+        let _ = t.fds().remove(wfd);
+        return Err(e);
+    }
+    ok_zero()
 }
 
 /// The `loff_t pos` argument of pread64/pwrite64: negative is EINVAL.
@@ -207,7 +323,7 @@ pub fn sys_readv(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = vec![0u8; total.min(CHUNK * 8)];
-    let n = file.read(&mut kbuf)?;
+    let n = read_blocking(t, &file, &mut kbuf, 0)?;
     let mut done = 0usize;
     for iov in iovs {
         if done >= n {
@@ -249,7 +365,7 @@ pub fn sys_writev(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             None => file.write(&[]).and_then(|_| ok_zero()),
         };
     }
-    ok_usize(file.write(&kbuf)?)
+    ok_usize(write_all(t, &file, &kbuf)?)
 }
 
 /// open(2).
@@ -264,17 +380,17 @@ pub fn sys_openat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 fn do_openat(t: &mut Task, dirfd: i32, path_addr: u64, flags: u32, mode: u32) -> SyscallResult {
     let path = t.copy_in_path(path_addr)?;
-    let mode = mode & 0o7777 & !t.fs.umask;
+    let mode = mode & 0o7777 & !t.fs().umask;
     let file = t.with_lookup(dirfd, &path, |l| l.open(&path, flags, mode))?;
     let cloexec = flags & f::O_CLOEXEC != 0;
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
-    let fd = t.fds.insert_from(0, file, cloexec, limit)?;
+    let fd = t.fds().insert_from(0, file, cloexec, limit)?;
     ok_usize(usize::try_from(fd).map_err(|_| Errno::EMFILE)?)
 }
 
 /// close(2).
 pub fn sys_close(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let entry = t.fds.remove(args.fd(0))?;
+    let entry = t.fds().remove(args.fd(0))?;
     drop(entry);
     ok_zero()
 }
@@ -286,7 +402,7 @@ fn stat_out(t: &Task, addr: u64, st: &f::Stat) -> SyscallResult {
 
 /// fstat(2). Works on O_PATH descriptors too (since Linux 3.6).
 pub fn sys_fstat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let st = t.fds.file(args.fd(0))?.stat()?;
+    let st = t.fds().file(args.fd(0))?.stat()?;
     stat_out(t, args.ptr(1), &st)
 }
 
@@ -309,9 +425,9 @@ fn stat_at(t: &Task, dirfd: i32, path_addr: u64, flags: u32) -> abi::SysResult<f
     let path = t.copy_in_path(path_addr)?;
     if path.is_empty() && flags & f::AT_EMPTY_PATH != 0 {
         if dirfd == f::AT_FDCWD {
-            return t.fs.cwd.stat();
+            return t.fs().cwd.stat();
         }
-        return t.fds.file(dirfd)?.stat();
+        return t.fds().file(dirfd)?.stat();
     }
     let follow = flags & f::AT_SYMLINK_NOFOLLOW == 0;
     t.with_lookup(dirfd, &path, |l| l.resolve(&path, follow)?.stat())
@@ -380,7 +496,7 @@ fn statx_from_stat(st: &f::Stat) -> f::Statx {
 
 /// lseek(2).
 pub fn sys_lseek(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let file = t.fds.file(args.fd(0))?;
+    let file = t.fds().file(args.fd(0))?;
     if file.is_path_only() {
         return Err(Errno::EBADF);
     }
@@ -390,7 +506,7 @@ pub fn sys_lseek(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// getdents64(2).
 pub fn sys_getdents64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let file = t.fds.file(args.fd(0))?;
+    let file = t.fds().file(args.fd(0))?;
     if file.is_path_only() {
         return Err(Errno::EBADF);
     }
@@ -458,9 +574,9 @@ fn do_faccessat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32, flags: u32)
     let follow = flags & f::AT_SYMLINK_NOFOLLOW == 0;
     let target = if path.is_empty() && flags & f::AT_EMPTY_PATH != 0 {
         if dirfd == f::AT_FDCWD {
-            t.fs.cwd.clone()
+            t.fs().cwd.clone()
         } else {
-            t.fds.file(dirfd)?.path().cloned().ok_or(Errno::EBADF)?
+            t.fds().file(dirfd)?.path().cloned().ok_or(Errno::EBADF)?
         }
     } else {
         t.with_lookup(dirfd, &path, |l| l.resolve(&path, follow))?
@@ -480,29 +596,41 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             if min < 0 || u64::try_from(min).unwrap_or(u64::MAX) >= limit {
                 return Err(Errno::EINVAL);
             }
-            let file = t.fds.file(fd)?;
+            let file = t.fds().file(fd)?;
             let nfd = t
-                .fds
+                .fds()
                 .insert_from(min, file, cmd == f::F_DUPFD_CLOEXEC, limit)?;
             ok_usize(usize::try_from(nfd).map_err(|_| Errno::EMFILE)?)
         }
-        f::F_GETFD => ok_usize(usize::from(t.fds.get(fd)?.cloexec)),
+        f::F_GETFD => ok_usize(usize::from(t.fds().get(fd)?.cloexec)),
         f::F_SETFD => {
-            t.fds.set_cloexec(fd, args.uint(2) & f::FD_CLOEXEC != 0)?;
+            t.fds().set_cloexec(fd, args.uint(2) & f::FD_CLOEXEC != 0)?;
             ok_zero()
         }
-        f::F_GETFL => ok_usize(t.fds.file(fd)?.flags() as usize),
+        f::F_GETFL => ok_usize(t.fds().file(fd)?.flags() as usize),
         f::F_SETFL => {
-            let file = t.fds.file(fd)?;
+            let file = t.fds().file(fd)?;
             if file.is_path_only() {
                 return Err(Errno::EBADF);
             }
             file.set_flags(args.uint(2));
             ok_zero()
         }
+        f::F_GETPIPE_SZ | f::F_SETPIPE_SZ => {
+            let file = t.fds().file(fd)?;
+            let pipe = file
+                .ops_any()
+                .and_then(|a| a.downcast_ref::<crate::kernel::pipe::PipeEnd>())
+                .ok_or(Errno::EBADF)?;
+            if cmd == f::F_GETPIPE_SZ {
+                ok_usize(pipe.capacity())
+            } else {
+                ok_usize(pipe.set_capacity(args.ulong(2))?)
+            }
+        }
         _ => {
             // Validate the fd first, as Linux does (EBADF beats EINVAL).
-            t.fds.get(fd)?;
+            t.fds().get(fd)?;
             tracing::debug!(target: "sentry::unimplemented", cmd, "unsupported fcntl command");
             Err(Errno::EINVAL)
         }
@@ -511,9 +639,9 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// dup(2).
 pub fn sys_dup(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let file = t.fds.file(args.fd(0))?;
+    let file = t.fds().file(args.fd(0))?;
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
-    let fd = t.fds.insert_from(0, file, false, limit)?;
+    let fd = t.fds().insert_from(0, file, false, limit)?;
     ok_usize(usize::try_from(fd).map_err(|_| Errno::EMFILE)?)
 }
 
@@ -521,7 +649,7 @@ pub fn sys_dup(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub fn sys_dup2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let (old, new) = (args.fd(0), args.fd(1));
     if old == new {
-        t.fds.get(old)?;
+        t.fds().get(old)?;
         return ok_usize(usize::try_from(new).map_err(|_| Errno::EBADF)?);
     }
     do_dup3(t, old, new, false)
@@ -537,9 +665,9 @@ pub fn sys_dup3(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 fn do_dup3(t: &mut Task, old: i32, new: i32, cloexec: bool) -> SyscallResult {
-    let file = t.fds.file(old)?;
+    let file = t.fds().file(old)?;
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
-    let replaced = t.fds.insert_at(new, file, cloexec, limit)?;
+    let replaced = t.fds().insert_at(new, file, cloexec, limit)?;
     drop(replaced);
     ok_usize(usize::try_from(new).map_err(|_| Errno::EBADF)?)
 }
@@ -549,17 +677,17 @@ pub fn sys_ioctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let fd = args.fd(0);
     let cmd = args.uint(1);
     let arg = args.ulong(2);
-    let file = t.fds.file(fd)?;
+    let file = t.fds().file(fd)?;
     if file.is_path_only() {
         return Err(Errno::EBADF);
     }
     match cmd {
         abi::ioctl::FIOCLEX => {
-            t.fds.set_cloexec(fd, true)?;
+            t.fds().set_cloexec(fd, true)?;
             ok_zero()
         }
         abi::ioctl::FIONCLEX => {
-            t.fds.set_cloexec(fd, false)?;
+            t.fds().set_cloexec(fd, false)?;
             ok_zero()
         }
         abi::ioctl::FIONBIO => {
@@ -581,7 +709,10 @@ pub fn sys_ioctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// getcwd(2): returns the length including the NUL.
 pub fn sys_getcwd(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let mut path = t.fs.cwd.path_from(&t.fs.root);
+    let mut path = {
+        let fs = t.fs();
+        fs.cwd.path_from(&fs.root)
+    };
     path.push(0);
     if path.len() > usize::try_from(args.size(1)).unwrap_or(usize::MAX) {
         return Err(Errno::ERANGE);
@@ -599,7 +730,7 @@ pub fn sys_chdir(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// fchdir(2).
 pub fn sys_fchdir(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let file = t.fds.file(args.fd(0))?;
+    let file = t.fds().file(args.fd(0))?;
     let target = file.path().cloned().ok_or(Errno::ENOTDIR)?;
     set_cwd(t, target)
 }
@@ -609,7 +740,7 @@ fn set_cwd(t: &mut Task, target: vfs::VfsPath) -> SyscallResult {
         return Err(Errno::ENOTDIR);
     }
     target.check_access(&t.creds.fs_creds(), 1)?;
-    t.fs.cwd = target;
+    t.fs().cwd = target;
     ok_zero()
 }
 
@@ -625,7 +756,7 @@ pub fn sys_mkdirat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 fn do_mkdirat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32) -> SyscallResult {
     let path = t.copy_in_path(path_addr)?;
-    let mode = mode & 0o7777 & !t.fs.umask;
+    let mode = mode & 0o7777 & !t.fs().umask;
     t.with_lookup(dirfd, &path, |l| l.mkdir(&path, mode))?;
     ok_zero()
 }
@@ -714,50 +845,7 @@ fn do_renameat(
 
 /// umask(2).
 pub fn sys_umask(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let old = t.fs.umask;
-    t.fs.umask = args.uint(0) & 0o777;
+    let old = t.fs().umask;
+    t.fs().umask = args.uint(0) & 0o777;
     ok_usize(old as usize)
-}
-
-/// poll(2). Files here are never "not ready": regular, device and tmpfs files always are, and
-/// the host fds (stdio) are reported ready for what was asked; a read then blocks on the host
-/// as documented in `vfs::hostfd`. Readiness waiting comes with wait queues.
-pub fn sys_poll(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let addr = args.ptr(0);
-    let nfds = args.ulong(1);
-    if nfds > t.rlimit_cur(abi::time::RLIMIT_NOFILE) {
-        return Err(Errno::EINVAL);
-    }
-    let n = usize::try_from(nfds).map_err(|_| Errno::EINVAL)?;
-    let mut ready = 0usize;
-    for i in 0..n {
-        let at = addr.checked_add((i as u64) * 8).ok_or(Errno::EFAULT)?;
-        let mut p: PollFd = t.copy_in_obj(at)?;
-        p.revents = if p.fd < 0 {
-            0
-        } else if t.fds.get(p.fd).is_err() {
-            abi::time::POLLNVAL
-        } else {
-            p.events
-                & (abi::time::POLLIN
-                    | abi::time::POLLOUT
-                    | abi::time::POLLRDNORM
-                    | abi::time::POLLWRNORM)
-        };
-        if p.revents != 0 {
-            ready += 1;
-        }
-        t.copy_out_obj(at, &p)?;
-    }
-    if ready == 0 {
-        // Nothing can become ready without wait queues: honour the timeout as a sleep.
-        match u64::try_from(args.int(2)) {
-            Ok(0) => {}
-            Ok(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
-            Err(_) => loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
-            },
-        }
-    }
-    ok_usize(ready)
 }

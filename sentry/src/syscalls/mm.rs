@@ -73,7 +73,7 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let backing = if flags.contains(MapFlags::ANONYMOUS) {
         Backing::Anonymous
     } else {
-        let file = t.fds.file(fd)?;
+        let file = t.fds().file(fd)?;
         if file.is_path_only() {
             return Err(Errno::EBADF);
         }

@@ -10,6 +10,7 @@
 pub mod fs;
 pub mod futex;
 pub mod mm;
+pub mod poll;
 pub mod process;
 pub mod signal;
 pub mod sys;
@@ -72,8 +73,10 @@ pub enum SyscallReturn {
     Value(u64),
     /// Registers were already set by the handler (rt_sigreturn, execve later).
     NoReturn,
-    /// The task (or its whole thread group) exits.
-    Exit(ExitStatus),
+    /// This thread exits with this code (exit(2)).
+    Exit(i32),
+    /// The whole process exits (exit_group(2)).
+    ExitGroup(ExitStatus),
 }
 
 /// The result of a handler.

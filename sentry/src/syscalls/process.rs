@@ -1,17 +1,21 @@
-//! Process identity and lifetime: ids, exit, arch_prctl, set_tid_address, robust lists.
+//! Process identity and lifetime: ids, process groups and sessions, clone/fork/vfork, execve,
+//! exit, wait4/waitid, arch_prctl, set_tid_address, robust lists, prctl, pidfds.
 //!
-//! While a sandbox holds one single-threaded process, its pid, tgid, pgid and sid are all the
-//! init task's tid (1), and its parent pid is 0, as for init in a fresh pid namespace.
+//! Handlers decode arguments and call the kernel (`kernel::clone`, `kernel::exec`,
+//! `kernel::wait`); the sandbox's init is pid 1 with parent 0, as in a fresh pid namespace.
 
 use abi::Errno;
 use abi::uts::{ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
 
 use super::{SyscallArgs, SyscallResult, SyscallReturn, ok_i64, ok_usize, ok_zero};
+use crate::kernel::clone::{CloneOpts, fork_opts, vfork_opts};
+use crate::kernel::tree::ProcState;
+use crate::kernel::wait::{CloneSel, WaitSel, WaitWant};
 use crate::kernel::{ExitStatus, Task};
 
 /// Lowest non-canonical user address: fs/gs bases at or above it are rejected (EPERM, as
 /// do_arch_prctl_64 does for addresses >= TASK_SIZE_MAX).
-const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+pub(crate) const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
 
 /// getpid(2).
 pub fn sys_getpid(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
@@ -81,55 +85,330 @@ pub fn sys_getgroups(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_usize(groups.len())
 }
 
-/// The pid argument of getpgid/getsid: 0 or our own pid; any other process does not exist.
-fn self_pid(t: &Task, pid: i32) -> Result<(), Errno> {
-    if pid == 0 || pid == t.tgid() {
-        Ok(())
-    } else {
-        Err(Errno::ESRCH)
-    }
+/// The process `pid` names for getpgid/getsid/setpgid (0: the caller).
+fn target_pid(t: &Task, pid: i32) -> i32 {
+    if pid == 0 { t.tgid() } else { pid }
 }
 
 /// getpgrp(2).
 pub fn sys_getpgrp(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
-    ok_i64(i64::from(t.tgid()))
+    let me = t.tgid();
+    let pg = t.kernel.tree().proc(me).map_or(me, |p| p.pgid);
+    ok_i64(i64::from(pg))
 }
 
 /// getpgid(2).
 pub fn sys_getpgid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    self_pid(t, args.int(0))?;
-    ok_i64(i64::from(t.tgid()))
+    let pid = target_pid(t, args.int(0));
+    let tree = t.kernel.tree();
+    let p = tree
+        .proc(pid)
+        .filter(|p| p.state == ProcState::Alive)
+        .ok_or(Errno::ESRCH)?;
+    ok_i64(i64::from(p.pgid))
 }
 
 /// getsid(2).
 pub fn sys_getsid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    self_pid(t, args.int(0))?;
-    ok_i64(i64::from(t.tgid()))
+    let pid = target_pid(t, args.int(0));
+    let tree = t.kernel.tree();
+    let p = tree
+        .proc(pid)
+        .filter(|p| p.state == ProcState::Alive)
+        .ok_or(Errno::ESRCH)?;
+    ok_i64(i64::from(p.sid))
 }
 
-/// setpgid(2): init is already the leader of its own group; making it so again succeeds.
+/// setpgid(2): the caller or one of its children (before it exec'd — not tracked), into an
+/// existing group of the same session or a new group named after itself.
 pub fn sys_setpgid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let (pid, pgid) = (args.int(0), args.int(1));
     if pgid < 0 {
         return Err(Errno::EINVAL);
     }
-    self_pid(t, pid)?;
-    if pgid == 0 || pgid == t.tgid() {
-        ok_zero()
-    } else {
-        // A session leader cannot change its group (setpgid(2): EPERM).
-        Err(Errno::EPERM)
+    let me = t.tgid();
+    let pid = target_pid(t, pid);
+    let pgid = if pgid == 0 { pid } else { pgid };
+    let tree = &mut *t.kernel.tree();
+    let my_sid = tree.proc(me).map_or(me, |p| p.sid);
+    let target = tree
+        .proc(pid)
+        .filter(|p| p.state == ProcState::Alive)
+        .ok_or(Errno::ESRCH)?;
+    if pid != me && target.parent != me {
+        return Err(Errno::ESRCH);
     }
+    if target.sid != my_sid {
+        return Err(Errno::EPERM);
+    }
+    // A session leader cannot change its group.
+    if target.sid == pid {
+        return Err(Errno::EPERM);
+    }
+    if pgid != pid
+        && !tree
+            .procs
+            .values()
+            .any(|p| p.pgid == pgid && p.sid == my_sid)
+    {
+        return Err(Errno::EPERM);
+    }
+    if let Some(p) = tree.proc_mut(pid) {
+        p.pgid = pgid;
+    }
+    ok_zero()
 }
 
-/// exit(2). With one thread per process this ends the process.
+/// setsid(2): EPERM for a process group leader.
+pub fn sys_setsid(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
+    let me = t.tgid();
+    let tree = &mut *t.kernel.tree();
+    if tree.procs.values().any(|p| p.pgid == me) {
+        return Err(Errno::EPERM);
+    }
+    if let Some(p) = tree.proc_mut(me) {
+        p.pgid = me;
+        p.sid = me;
+    }
+    ok_i64(i64::from(me))
+}
+
+/// exit(2): this thread only.
 pub fn sys_exit(_t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    Ok(SyscallReturn::Exit(ExitStatus::Exited(args.int(0) & 0xff)))
+    Ok(SyscallReturn::Exit(args.int(0) & 0xff))
 }
 
 /// exit_group(2).
 pub fn sys_exit_group(_t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    Ok(SyscallReturn::Exit(ExitStatus::Exited(args.int(0) & 0xff)))
+    Ok(SyscallReturn::ExitGroup(ExitStatus::Exited(
+        args.int(0) & 0xff,
+    )))
+}
+
+/// clone(2): x86-64 argument order is (flags, stack, parent_tid, child_tid, tls).
+pub fn sys_clone(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let raw = args.ulong(0);
+    let o = CloneOpts {
+        flags: raw & !abi::clone::CSIGNAL,
+        exit_signal: i32::try_from(raw & abi::clone::CSIGNAL).unwrap_or(0),
+        stack: args.ptr(1),
+        parent_tid: args.ptr(2),
+        child_tid: args.ptr(3),
+        tls: args.ulong(4),
+        pidfd: 0,
+    };
+    if o.exit_signal != 0 && !abi::signal::Signal(o.exit_signal).is_valid() {
+        return Err(Errno::EINVAL);
+    }
+    ok_i64(i64::from(t.do_clone(o)?))
+}
+
+/// clone3(2).
+pub fn sys_clone3(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    use abi::clone::{CLONE_ARGS_SIZE_VER0, CloneArgs};
+    let size = args.size(1);
+    if !(CLONE_ARGS_SIZE_VER0..=4096).contains(&size) {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = vec![0u8; usize::try_from(size).map_err(|_| Errno::EINVAL)?];
+    t.mm.copy_in(args.ptr(0), &mut buf)?;
+    // Bytes past what we know must be zero (E2BIG otherwise), as copy_struct_from_user says.
+    let known = size_of::<CloneArgs>();
+    if buf
+        .get(known..)
+        .is_some_and(|rest| rest.iter().any(|&b| b != 0))
+    {
+        return Err(Errno::E2BIG);
+    }
+    buf.resize(known.max(buf.len()), 0);
+    let ca = zerocopy::FromBytes::read_from_prefix(&buf[..])
+        .map(|(v, _)| v)
+        .map_err(|_| Errno::EINVAL)?;
+    let ca: CloneArgs = ca;
+    if ca.exit_signal > 64 || ca.set_tid != 0 || ca.set_tid_size != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if (ca.stack == 0) != (ca.stack_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let o = CloneOpts {
+        flags: ca.flags,
+        exit_signal: i32::try_from(ca.exit_signal).unwrap_or(0),
+        // clone3 takes the lowest address and the size; the stack grows down from the top.
+        stack: ca.stack.checked_add(ca.stack_size).ok_or(Errno::EINVAL)?,
+        parent_tid: ca.parent_tid,
+        child_tid: ca.child_tid,
+        tls: ca.tls,
+        pidfd: ca.pidfd,
+    };
+    ok_i64(i64::from(t.do_clone(o)?))
+}
+
+/// fork(2).
+pub fn sys_fork(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
+    ok_i64(i64::from(t.do_clone(fork_opts())?))
+}
+
+/// vfork(2).
+pub fn sys_vfork(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
+    ok_i64(i64::from(t.do_clone(vfork_opts())?))
+}
+
+/// execve/execveat's string arrays: at most MAX_ARG_STRINGS pointers, each string at most
+/// MAX_ARG_STRLEN (E2BIG), a NULL array meaning empty.
+fn copy_in_strings(t: &Task, mut addr: u64) -> abi::SysResult<Vec<Vec<u8>>> {
+    let mut v = Vec::new();
+    if addr == 0 {
+        return Ok(v);
+    }
+    let mut total = 0usize;
+    loop {
+        let p: u64 = t.copy_in_obj(addr)?;
+        if p == 0 {
+            return Ok(v);
+        }
+        let s =
+            t.mm.copy_in_cstring(p, crate::loader::MAX_ARG_STRLEN)
+                .map_err(|e| {
+                    if e == Errno::ENAMETOOLONG {
+                        Errno::E2BIG
+                    } else {
+                        e
+                    }
+                })?;
+        total = total.saturating_add(s.len() + 1 + 8);
+        if total > crate::loader::MAX_ARG_TOTAL {
+            return Err(Errno::E2BIG);
+        }
+        v.push(s);
+        addr = addr.checked_add(8).ok_or(Errno::EFAULT)?;
+    }
+}
+
+/// execve(2).
+pub fn sys_execve(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    let argv = copy_in_strings(t, args.ptr(1))?;
+    let envp = copy_in_strings(t, args.ptr(2))?;
+    t.do_execve(abi::file::AT_FDCWD, path, argv, envp, false)?;
+    Ok(SyscallReturn::NoReturn)
+}
+
+/// execveat(2): AT_EMPTY_PATH runs the file `dirfd` refers to; AT_SYMLINK_NOFOLLOW is
+/// refused for a final symlink (ELOOP) by the path walk.
+pub fn sys_execveat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let dirfd = args.dirfd(0);
+    let flags = args.uint(4);
+    if flags & !(abi::file::AT_EMPTY_PATH | abi::file::AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = t.copy_in_path(args.ptr(1)).or_else(|e| {
+        if flags & abi::file::AT_EMPTY_PATH != 0 {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        }
+    })?;
+    let empty = path.is_empty();
+    if empty && flags & abi::file::AT_EMPTY_PATH == 0 {
+        return Err(Errno::ENOENT);
+    }
+    let argv = copy_in_strings(t, args.ptr(2))?;
+    let envp = copy_in_strings(t, args.ptr(3))?;
+    t.do_execve(dirfd, path, argv, envp, empty)?;
+    Ok(SyscallReturn::NoReturn)
+}
+
+/// The selector of wait4's `pid` argument.
+fn wait_sel(t: &Task, pid: i32) -> WaitSel {
+    match pid {
+        -1 => WaitSel::Any,
+        0 => {
+            let me = t.tgid();
+            WaitSel::Pgid(t.kernel.tree().proc(me).map_or(me, |p| p.pgid))
+        }
+        p if p < -1 => WaitSel::Pgid(p.wrapping_neg()),
+        p => WaitSel::Pid(p),
+    }
+}
+
+/// wait4(2).
+pub fn sys_wait4(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    use abi::clone::{WALL, WCLONE, WCONTINUED, WNOHANG, WNOTHREAD, WUNTRACED};
+    let options = args.uint(2);
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let sel = wait_sel(t, args.int(0));
+    let want = WaitWant {
+        exited: true,
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        peek: false,
+        clone_children: CloneSel::from_options(options),
+    };
+    let Some(r) = t.do_wait(sel, want, options & WNOHANG != 0)? else {
+        return ok_zero();
+    };
+    if args.ptr(1) != 0 {
+        t.copy_out_obj(args.ptr(1), &r.wstatus)?;
+    }
+    if args.ptr(3) != 0 {
+        t.copy_out_obj(args.ptr(3), &abi::clone::Rusage::default())?;
+    }
+    ok_i64(i64::from(r.pid))
+}
+
+/// waitid(2).
+pub fn sys_waitid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    use abi::clone::{
+        P_ALL, P_PGID, P_PID, P_PIDFD, WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG, WNOTHREAD,
+        WNOWAIT, WSTOPPED,
+    };
+    let (idtype, id) = (args.int(0), args.int(1));
+    let options = args.uint(3);
+    if options & !(WNOHANG | WSTOPPED | WCONTINUED | WEXITED | WNOWAIT | WNOTHREAD | WALL | WCLONE)
+        != 0
+        || options & (WEXITED | WSTOPPED | WCONTINUED) == 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let sel = match idtype {
+        P_ALL => WaitSel::Any,
+        P_PID if id > 0 => WaitSel::Pid(id),
+        P_PGID if id > 0 => WaitSel::Pgid(id),
+        P_PGID if id == 0 => wait_sel(t, 0),
+        P_PIDFD => {
+            let f = t.fds().file(id)?;
+            let pid = f
+                .ops_any()
+                .and_then(|a| a.downcast_ref::<crate::kernel::pipe::PidFd>())
+                .map(|p| p.tg.tgid)
+                .ok_or(Errno::EBADF)?;
+            WaitSel::Pid(pid)
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let want = WaitWant {
+        exited: options & WEXITED != 0,
+        stopped: options & WSTOPPED != 0,
+        continued: options & WCONTINUED != 0,
+        peek: options & WNOWAIT != 0,
+        clone_children: CloneSel::from_options(options),
+    };
+    let found = t.do_wait(sel, want, options & WNOHANG != 0)?;
+    if args.ptr(2) != 0 {
+        let mut si = abi::signal::SigInfo::default();
+        if let Some(r) = found {
+            si = abi::signal::SigInfo::new(abi::signal::Signal::SIGCHLD, r.code);
+            si.set_chld(r.pid, 0, r.status);
+        }
+        t.copy_out_obj(args.ptr(2), &si)?;
+    }
+    if args.ptr(4) != 0 {
+        t.copy_out_obj(args.ptr(4), &abi::clone::Rusage::default())?;
+    }
+    ok_zero()
 }
 
 /// arch_prctl(2): FS/GS base. The new base reaches the CPU through the registers the platform
@@ -178,12 +457,31 @@ pub fn sys_set_robust_list(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_zero()
 }
 
+/// get_robust_list(2): the caller's own list (pid 0 or its tid); other threads' lists only for
+/// this thread (ESRCH if none, EPERM is not reachable as everyone is root here).
+pub fn sys_get_robust_list(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let pid = args.int(0);
+    if pid != 0 && pid != t.tid() {
+        if t.kernel.tree().tasks.contains_key(&pid) {
+            // Another thread's list lives in that thread's own state.
+            return Err(Errno::EPERM);
+        }
+        return Err(Errno::ESRCH);
+    }
+    let (head, len) = t.robust_list;
+    t.copy_out_obj(args.ptr(1), &head)?;
+    t.copy_out_obj(args.ptr(2), &len)?;
+    ok_zero()
+}
+
 const PR_SET_PDEATHSIG: i32 = 1;
 const PR_GET_PDEATHSIG: i32 = 2;
 const PR_GET_DUMPABLE: i32 = 3;
 const PR_SET_DUMPABLE: i32 = 4;
 const PR_SET_NAME: i32 = 15;
 const PR_GET_NAME: i32 = 16;
+const PR_SET_CHILD_SUBREAPER: i32 = 36;
+const PR_GET_CHILD_SUBREAPER: i32 = 37;
 const PR_SET_NO_NEW_PRIVS: i32 = 38;
 const PR_GET_NO_NEW_PRIVS: i32 = 39;
 
@@ -204,12 +502,32 @@ pub fn sys_prctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             for (d, s) in comm.iter_mut().zip(name.iter().take(len)) {
                 *d = *s;
             }
-            t.comm = comm;
+            *t.shared
+                .comm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = comm;
             ok_zero()
         }
         PR_GET_NAME => {
-            let comm = t.comm;
+            let comm = *t
+                .shared
+                .comm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             t.copy_out_obj(args.ptr(1), &comm)?;
+            ok_zero()
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            let me = t.tgid();
+            if let Some(p) = t.kernel.tree().proc_mut(me) {
+                p.is_subreaper = args.ulong(1) != 0;
+            }
+            ok_zero()
+        }
+        PR_GET_CHILD_SUBREAPER => {
+            let me = t.tgid();
+            let v = i32::from(t.kernel.tree().proc(me).is_some_and(|p| p.is_subreaper));
+            t.copy_out_obj(args.ptr(1), &v)?;
             ok_zero()
         }
         PR_GET_DUMPABLE => ok_usize(usize::from(t.dumpable)),

@@ -120,7 +120,8 @@ fn do_rlimit(t: &mut Task, idx: usize, new_addr: u64, old_addr: u64) -> SyscallR
     } else {
         None
     };
-    let old = *t.rlimits.get(idx).ok_or(Errno::EINVAL)?;
+    let limits = t.tg().limits();
+    let old = *limits.get(idx).ok_or(Errno::EINVAL)?;
     if let Some(n) = new {
         if n.cur > n.max {
             return Err(Errno::EINVAL);
@@ -137,8 +138,8 @@ fn do_rlimit(t: &mut Task, idx: usize, new_addr: u64, old_addr: u64) -> SyscallR
     if old_addr != 0 {
         t.copy_out_obj(old_addr, &old)?;
     }
-    if let (Some(n), Some(slot)) = (new, t.rlimits.get_mut(idx)) {
-        *slot = n;
+    if let (Some(n), Ok(r)) = (new, u32::try_from(idx)) {
+        t.tg().set_rlimit(r, n);
     }
     ok_zero()
 }

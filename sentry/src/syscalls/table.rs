@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use abi::Errno;
 use abi::sysno as nr;
 
-use super::{SyscallArgs, SyscallResult, fs, futex, mm, process, signal, sys, time};
+use super::{SyscallArgs, SyscallResult, fs, futex, mm, poll, process, signal, sys, time};
 use crate::kernel::Task;
 
 /// A syscall handler.
@@ -133,9 +133,9 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             nr::POLL,
             E::partial(
                 "poll",
-                fs::sys_poll,
+                poll::sys_poll,
                 &[Hex, Uint, Int],
-                "Regular, device and tmpfs files are always ready; host fds are polled on the host.",
+                "Host fds always report ready (a read then blocks on the host).",
             ),
         ),
         (
@@ -157,11 +157,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (nr::BRK, E::supported("brk", mm::sys_brk, &[Hex])),
         (
             nr::RT_SIGACTION,
-            E::partial(
+            E::supported(
                 "rt_sigaction",
                 signal::sys_rt_sigaction,
                 &[Signal, Hex, Hex, Uint],
-                "Actions are recorded; delivery comes with signal support.",
             ),
         ),
         (
@@ -222,12 +221,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (nr::DUP2, E::supported("dup2", fs::sys_dup2, &[Fd, Fd])),
         (
             nr::NANOSLEEP,
-            E::partial(
-                "nanosleep",
-                time::sys_nanosleep,
-                &[Timespec, Hex],
-                "Not interruptible by signals yet.",
-            ),
+            E::supported("nanosleep", time::sys_nanosleep, &[Timespec, Hex]),
         ),
         (nr::GETPID, E::supported("getpid", process::sys_getpid, &[])),
         (nr::EXIT, E::supported("exit", process::sys_exit, &[Int])),
@@ -294,7 +288,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "setpgid",
                 process::sys_setpgid,
                 &[Int, Int],
-                "One process: only setpgid(0|self, 0|self) succeeds.",
+                "A child that already exec'd can still be moved (EACCES is not returned).",
             ),
         ),
         (
@@ -335,7 +329,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "futex",
                 futex::sys_futex,
                 &[Hex, Hex, Uint, Hex, Hex, Hex],
-                "Single-threaded: WAKE finds no waiters, WAIT ends by timeout; WAKE_OP and PI ops ENOSYS.",
+                "PI operations (LOCK_PI, UNLOCK_PI, ...) return ENOSYS.",
             ),
         ),
         (
@@ -585,6 +579,157 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::FACCESSAT2,
             E::supported("faccessat2", fs::sys_faccessat2, &[DirFd, Path, Mode, Hex]),
+        ),
+        (
+            nr::RT_SIGRETURN,
+            E::supported("rt_sigreturn", signal::sys_rt_sigreturn, &[]),
+        ),
+        (nr::PIPE, E::supported("pipe", fs::sys_pipe, &[Hex])),
+        (
+            nr::PIPE2,
+            E::supported("pipe2", fs::sys_pipe2, &[Hex, OpenFlags]),
+        ),
+        (
+            nr::SELECT,
+            E::partial(
+                "select",
+                poll::sys_select,
+                &[Int, Hex, Hex, Hex, Hex],
+                "The remaining time is not written back; host fds always report ready.",
+            ),
+        ),
+        (
+            nr::PSELECT6,
+            E::partial(
+                "pselect6",
+                poll::sys_pselect6,
+                &[Int, Hex, Hex, Hex, Timespec, Hex],
+                "Host fds always report ready.",
+            ),
+        ),
+        (
+            nr::PPOLL,
+            E::partial(
+                "ppoll",
+                poll::sys_ppoll,
+                &[Hex, Uint, Timespec, Hex, Uint],
+                "Host fds always report ready.",
+            ),
+        ),
+        (nr::PAUSE, E::supported("pause", signal::sys_pause, &[])),
+        (
+            nr::CLONE,
+            E::partial(
+                "clone",
+                process::sys_clone,
+                &[Hex, Hex, Hex, Hex, Hex],
+                "Namespace flags are refused (EINVAL); CLONE_SIGHAND without CLONE_THREAD copies the handlers.",
+            ),
+        ),
+        (
+            nr::CLONE3,
+            E::supported("clone3", process::sys_clone3, &[Hex, Uint]),
+        ),
+        (nr::FORK, E::supported("fork", process::sys_fork, &[])),
+        (nr::VFORK, E::supported("vfork", process::sys_vfork, &[])),
+        (
+            nr::EXECVE,
+            E::supported("execve", process::sys_execve, &[Path, Hex, Hex]),
+        ),
+        (
+            nr::EXECVEAT,
+            E::supported(
+                "execveat",
+                process::sys_execveat,
+                &[DirFd, Path, Hex, Hex, Hex],
+            ),
+        ),
+        (
+            nr::WAIT4,
+            E::partial(
+                "wait4",
+                process::sys_wait4,
+                &[Int, Hex, Hex, Hex],
+                "rusage is all zeros.",
+            ),
+        ),
+        (
+            nr::WAITID,
+            E::partial(
+                "waitid",
+                process::sys_waitid,
+                &[Int, Int, Hex, Hex, Hex],
+                "rusage is all zeros.",
+            ),
+        ),
+        (
+            nr::KILL,
+            E::supported("kill", signal::sys_kill, &[Int, Signal]),
+        ),
+        (
+            nr::TKILL,
+            E::supported("tkill", signal::sys_tkill, &[Int, Signal]),
+        ),
+        (
+            nr::TGKILL,
+            E::supported("tgkill", signal::sys_tgkill, &[Int, Int, Signal]),
+        ),
+        (
+            nr::RT_SIGPENDING,
+            E::supported("rt_sigpending", signal::sys_rt_sigpending, &[Hex, Uint]),
+        ),
+        (
+            nr::RT_SIGTIMEDWAIT,
+            E::supported(
+                "rt_sigtimedwait",
+                signal::sys_rt_sigtimedwait,
+                &[Hex, Hex, Timespec, Uint],
+            ),
+        ),
+        (
+            nr::RT_SIGQUEUEINFO,
+            E::supported(
+                "rt_sigqueueinfo",
+                signal::sys_rt_sigqueueinfo,
+                &[Int, Signal, Hex],
+            ),
+        ),
+        (
+            nr::RT_TGSIGQUEUEINFO,
+            E::supported(
+                "rt_tgsigqueueinfo",
+                signal::sys_rt_tgsigqueueinfo,
+                &[Int, Int, Signal, Hex],
+            ),
+        ),
+        (
+            nr::RT_SIGSUSPEND,
+            E::supported("rt_sigsuspend", signal::sys_rt_sigsuspend, &[Hex, Uint]),
+        ),
+        (nr::SETSID, E::supported("setsid", process::sys_setsid, &[])),
+        (
+            nr::RESTART_SYSCALL,
+            E::supported("restart_syscall", time::sys_restart_syscall, &[]),
+        ),
+        (
+            nr::GET_ROBUST_LIST,
+            E::supported(
+                "get_robust_list",
+                process::sys_get_robust_list,
+                &[Int, Hex, Hex],
+            ),
+        ),
+        (
+            nr::PIDFD_OPEN,
+            E::supported("pidfd_open", signal::sys_pidfd_open, &[Int, Hex]),
+        ),
+        (
+            nr::PIDFD_SEND_SIGNAL,
+            E::supported(
+                "pidfd_send_signal",
+                signal::sys_pidfd_send_signal,
+                &[Fd, Signal, Hex, Hex],
+            ),
         ),
         (nr::USELIB, E::error("uselib", Errno::ENOSYS, "Obsolete.")),
     ]

@@ -1,7 +1,7 @@
 //! Clocks and sleeps. Wall and monotonic clocks are the host's (the sandbox shares the host's
 //! notion of time, as runsc does); CPU-time clocks report the sentry process's accounting.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use abi::Errno;
 use abi::time as tm;
@@ -10,6 +10,7 @@ use nix::time::{ClockId, clock_gettime};
 
 use super::{SyscallArgs, SyscallResult, ok_i64, ok_zero};
 use crate::kernel::Task;
+use crate::kernel::task::RestartBlock;
 
 /// The host clock serving guest clock `id`, or EINVAL.
 fn host_clock(t: &Task, id: i32) -> Result<ClockId, Errno> {
@@ -110,15 +111,39 @@ fn duration_of(ts: &Timespec) -> Result<Duration, Errno> {
     Ok(Duration::new(sec, nsec))
 }
 
-/// nanosleep(2). Not yet interruptible, so `rem` is never written.
+/// Sleeps until `deadline`; on a signal, leaves a restart block so that restart_syscall(2)
+/// resumes the same sleep when no handler runs, and `rem` gets the time left when one does
+/// (kernel/time/hrtimer.c hrtimer_nanosleep).
+fn sleep_restartable(t: &mut Task, deadline: Instant, rem: u64) -> SyscallResult {
+    match t.sleep_until(deadline) {
+        Ok(()) => ok_zero(),
+        Err(Errno::ERESTARTSYS) => {
+            t.restart_block = Some(RestartBlock::Sleep { deadline, rem });
+            Err(Errno::ERESTART_RESTARTBLOCK)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// nanosleep(2).
 pub fn sys_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let req: Timespec = t.copy_in_obj(args.ptr(0))?;
-    std::thread::sleep(duration_of(&req)?);
-    ok_zero()
+    let d = duration_of(&req)?;
+    let deadline = Instant::now().checked_add(d).ok_or(Errno::EINVAL)?;
+    sleep_restartable(t, deadline, args.ptr(1))
+}
+
+/// restart_syscall(2): resumes what a handler-less signal interrupted.
+pub fn sys_restart_syscall(t: &mut Task, _args: &SyscallArgs) -> SyscallResult {
+    match t.restart_block.take() {
+        Some(RestartBlock::Sleep { deadline, rem }) => sleep_restartable(t, deadline, rem),
+        None => Err(Errno::EINTR),
+    }
 }
 
 /// clock_nanosleep(2). The raw syscall returns -errno like any other; glibc's wrapper turns
-/// it into a positive return value. Not yet interruptible, so `rem` is never written.
+/// it into a positive return value. An absolute sleep interrupted by a signal restarts as is
+/// (ERESTARTNOHAND); a relative one like nanosleep.
 pub fn sys_clock_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let id = args.int(0);
     let flags = args.int(1);
@@ -128,15 +153,22 @@ pub fn sys_clock_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     }
     let clock = host_clock(t, id)?;
     let req: Timespec = t.copy_in_obj(args.ptr(2))?;
-    let mut d = duration_of(&req)?;
+    let d = duration_of(&req)?;
     if flags & tm::TIMER_ABSTIME != 0 {
         let n = now(clock)?;
         let cur = Duration::new(
             u64::try_from(n.sec).unwrap_or(0),
             u32::try_from(n.nsec).unwrap_or(0),
         );
-        d = d.saturating_sub(cur);
+        let deadline = Instant::now()
+            .checked_add(d.saturating_sub(cur))
+            .ok_or(Errno::EINVAL)?;
+        return match t.sleep_until(deadline) {
+            Ok(()) => ok_zero(),
+            Err(Errno::ERESTARTSYS) => Err(Errno::ERESTARTNOHAND),
+            Err(e) => Err(e),
+        };
     }
-    std::thread::sleep(d);
-    ok_zero()
+    let deadline = Instant::now().checked_add(d).ok_or(Errno::EINVAL)?;
+    sleep_restartable(t, deadline, args.ptr(3))
 }

@@ -1,0 +1,146 @@
+//! The task tree: the sandbox's pid namespace. Thread and process ids, the parent/child
+//! relation, process groups and sessions, and zombies, all under one lock (`Kernel::tree`),
+//! the way Linux keeps them under tasklist_lock.
+//!
+//! Processes are kept as records keyed by tgid ([`ProcRec`]) that name each other by id, so
+//! the tree holds no reference cycles; a record lives from fork until its zombie is reaped.
+//! Live threads are kept by tid. Ids are allocated from one counter per namespace (init is 1,
+//! like the first process of a fresh pid namespace) and are not reused until the counter wraps
+//! at `PID_MAX` and the id is free.
+//!
+//! Shortcut: one pid namespace per sandbox; containers of one pod will get one each later.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::task::TaskShared;
+use super::thread_group::ThreadGroup;
+use super::{ExitStatus, MAX_TASKS};
+
+/// /proc/sys/kernel/pid_max default (include/linux/threads.h PID_MAX_DEFAULT).
+pub const PID_MAX: i32 = 32768;
+
+/// The process-side state of a thread group's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcState {
+    /// At least one thread is alive.
+    Alive,
+    /// Every thread exited; the parent has not reaped it yet.
+    Zombie(ExitStatus),
+}
+
+/// What a parent may collect about a child with wait(2) besides its death.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// The child entered a group stop with this signal; not yet reported (WUNTRACED).
+    pub stopped: Option<i32>,
+    /// The child was continued; not yet reported (WCONTINUED).
+    pub continued: bool,
+}
+
+/// One process (thread group) in the tree.
+#[derive(Debug)]
+pub struct ProcRec {
+    pub tg: Arc<ThreadGroup>,
+    /// Parent's tgid (0 for init).
+    pub parent: i32,
+    pub children: Vec<i32>,
+    pub pgid: i32,
+    pub sid: i32,
+    pub state: ProcState,
+    pub report: StopReport,
+    /// Signal sent to the parent at exit (SIGCHLD for fork; 0 for none; clone's low byte).
+    pub exit_signal: i32,
+    /// PR_SET_CHILD_SUBREAPER.
+    pub is_subreaper: bool,
+    /// Live thread ids of the group (the leader first while it lives).
+    pub threads: Vec<i32>,
+}
+
+/// The pid namespace. See the module doc.
+#[derive(Debug)]
+pub struct TaskTree {
+    next_id: i32,
+    /// Live threads by tid.
+    pub tasks: BTreeMap<i32, Arc<TaskShared>>,
+    /// Processes by tgid, until reaped.
+    pub procs: BTreeMap<i32, ProcRec>,
+}
+
+impl TaskTree {
+    pub(crate) fn new() -> TaskTree {
+        TaskTree {
+            next_id: 1,
+            tasks: BTreeMap::new(),
+            procs: BTreeMap::new(),
+        }
+    }
+
+    /// A free id (tid or tgid: one space), or None if the namespace is full or the sandbox
+    /// holds MAX_TASKS threads.
+    pub fn alloc_id(&mut self) -> Option<i32> {
+        if self.tasks.len() >= MAX_TASKS {
+            return None;
+        }
+        for _ in 0..PID_MAX {
+            let id = self.next_id;
+            self.next_id = if id >= PID_MAX - 1 { 300 } else { id + 1 };
+            // An id stays taken while any thread, process, group or session uses it.
+            let in_use = self.tasks.contains_key(&id)
+                || self.procs.contains_key(&id)
+                || self.procs.values().any(|p| p.pgid == id || p.sid == id);
+            if !in_use {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// The process record of `tgid`.
+    pub fn proc(&self, tgid: i32) -> Option<&ProcRec> {
+        self.procs.get(&tgid)
+    }
+
+    /// Mutable process record.
+    pub fn proc_mut(&mut self, tgid: i32) -> Option<&mut ProcRec> {
+        self.procs.get_mut(&tgid)
+    }
+
+    /// Live processes of process group `pgid`.
+    pub fn group_members(&self, pgid: i32) -> Vec<i32> {
+        self.procs
+            .iter()
+            .filter(|(_, p)| p.pgid == pgid && p.state == ProcState::Alive)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Where the children of exiting process `tgid` go: the nearest living subreaper among its
+    /// ancestors, else init (prctl(2) PR_SET_CHILD_SUBREAPER).
+    pub fn reaper_for(&self, tgid: i32) -> i32 {
+        let mut cur = self.procs.get(&tgid).map_or(0, |p| p.parent);
+        while cur != 0 {
+            match self.procs.get(&cur) {
+                Some(p) if p.is_subreaper && p.state == ProcState::Alive => return cur,
+                Some(p) => cur = p.parent,
+                None => break,
+            }
+        }
+        1
+    }
+
+    /// Whether `pgid` is an orphaned process group: no member has a parent in the same
+    /// session but another group (POSIX; used for SIGHUP/SIGCONT on orphaning — not yet sent).
+    pub fn is_orphaned_pgrp(&self, pgid: i32) -> bool {
+        self.procs.values().filter(|p| p.pgid == pgid).all(|p| {
+            self.procs
+                .get(&p.parent)
+                .is_none_or(|par| par.pgid == pgid || par.sid != p.sid)
+        })
+    }
+
+    /// Number of live threads.
+    pub fn nr_threads(&self) -> usize {
+        self.tasks.len()
+    }
+}
