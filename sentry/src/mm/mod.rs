@@ -13,9 +13,10 @@
 //! - **VMAs** (`Inner::vmas`): what the application asked for — range, protection, private or
 //!   shared, anonymous or file-backed (with the file offset of the VMA's start).
 //! - **PMAs** (`Inner::pmas`, "platform mapping areas" in gVisor's vocabulary): which
-//!   MemoryFile range currently backs an address range, whether the manager owns it (private
-//!   pages, freed when the range goes away) and with which permissions, if any, it is mapped
-//!   in the platform right now. Every PMA lies inside one VMA.
+//!   MemoryFile range currently backs an address range, what it is to this manager
+//!   (`PmaKind`: private, copy-on-write, or part of a shared range) and with which
+//!   permissions, if any, it is mapped in the platform right now. Every PMA lies inside one
+//!   VMA.
 //!
 //! mmap(2) only records a VMA. A fault (`handle_fault`) or a sentry copy touching an address
 //! without a PMA allocates MemoryFile pages and fills them: anonymous memory needs no work,
@@ -25,12 +26,27 @@
 //! because each fault costs a platform round trip (ptrace: a stop plus an injected mmap,
 //! ~20 µs). Sentry copies create PMAs but do not map them in the platform; the application's
 //! first access faults and maps them, so only the task thread talks to the platform on the
-//! copy paths' behalf.
+//! copy paths' behalf (the exception, remapping a page a copy-out replaced, is below).
 //!
-//! ptrace cannot tell a read fault from a write fault, so PMAs are mapped with the VMA's full
-//! permissions. There is no copy-on-write yet: a private mapping gets its own copy of the
-//! pages at fault time, which is exact for a single address space. fork() support will map
-//! shared private pages read-only and copy on write faults (`Pma::owned` is the hook).
+//! # fork(2) and copy-on-write
+//!
+//! [`MemoryManager::fork`] gives the child the parent's VMAs and brk state and a copy of its
+//! PMAs, none mapped. Private pages get one more MemoryFile reference
+//! (`MemoryFile::share`; the counts live in the MemoryFile, whose module doc says why) and
+//! become `PmaKind::Cow` on both sides; the parent's mapped writable ones are write-protected
+//! through its own address space (fork runs on the parent's task thread). `Cow` PMAs are
+//! mapped without write. A write to one — a write fault, or a sentry copy-out (`io.rs`) —
+//! makes it private again (`privatize`): in place if the MemoryFile count says this manager
+//! is the last holder (for a 64 KiB window, `WRITE_WINDOW`), otherwise by copying the one
+//! written page. A copy-out that replaced a page the platform maps remaps it at once, from
+//! the calling task's thread. Pages go back to the MemoryFile when their last holder unmaps
+//! them or drops (`impl Drop for MemoryManager`). MAP_SHARED anonymous mappings share their
+//! `SharedRange`.
+//!
+//! ptrace cannot tell a read fault from a write fault (the access set is empty). A fault on a
+//! page that is present but mapped without write in a writable VMA can only be a write; any
+//! other unknown fault maps what the VMA allows (COW pages read-only, so a write to one costs
+//! a second fault). [`FaultAccess`] carries what is known.
 //!
 //! Shared anonymous mappings get one MemoryFile range for their whole length at mmap time
 //! (sparse, so free until touched), held by an `Arc<SharedRange>`: every PMA of the mapping
@@ -42,6 +58,13 @@
 //! - `MAP_SHARED` of a *file* behaves like `MAP_PRIVATE`: writes are not written back, and
 //!   two mappings do not see each other's writes. Needs a page cache in MemoryFile, which
 //!   `MappedFile` can grow into (a query method returning the file's MemoryFile range).
+//!   Across fork its pages are copy-on-write like private ones (Linux shares them).
+//! - fork ignores `MADV_DONTFORK` and `MADV_WIPEONFORK` (madvise accepts and forgets them):
+//!   the child gets every VMA, with its contents.
+//! - The sentry writing into *another* process's memory (process_vm_writev(2),
+//!   ptrace(PTRACE_POKEDATA), /proc/[pid]/mem) is not supported: breaking COW there may have
+//!   to remap a page in that process's address space, which the platform only allows from a
+//!   thread attached to it. The platform call would fail and end the sandbox.
 //! - No `max_prot`: mprotect(PROT_WRITE) of a read-only-opened shared file mapping is not
 //!   refused here; the mmap handler checks the open mode at mmap time.
 //! - Access past EOF of a file mapping reads zeros (Linux: SIGBUS for whole pages past EOF).
@@ -93,6 +116,11 @@ use vfs::memfile::MemoryFile;
 const FILE_FAULT_CHUNK: u64 = 64 << 10;
 /// Fault-around chunk for anonymous memory (free until touched: the file is sparse).
 const ANON_FAULT_CHUNK: u64 = 2 << 20;
+/// How much around a written page is made private in place at once (COW pages this manager
+/// alone owns). A power of two no larger than either fault-around chunk, so the window of a
+/// fault lies inside its chunk.
+const WRITE_WINDOW: u64 = 64 << 10;
+const _: () = assert!(WRITE_WINDOW <= FILE_FAULT_CHUNK && WRITE_WINDOW <= ANON_FAULT_CHUNK);
 /// Gap kept between the top of the mmap area and the end of the address space, for the
 /// stack (mm/util.c `mmap_base`: the stack rlimit, at least 128 MiB).
 const MMAP_BASE_GAP: u64 = 128 << 20;
@@ -241,15 +269,36 @@ struct Vma {
     grows_down: bool,
 }
 
+/// What a PMA's MemoryFile pages are to this manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PmaKind {
+    /// Private pages this manager holds one MemoryFile reference on, and nobody else does:
+    /// mapped with the VMA's permissions.
+    Private,
+    /// Private pages this manager holds one reference on that another manager may share
+    /// (after fork): mapped without write. A write copies them, or, if the reference count
+    /// says this manager is the last holder, turns them back into `Private` in place.
+    Cow,
+    /// Pages of the VMA's `SharedRange` (MAP_SHARED): no reference held by the PMA.
+    Shared,
+}
+
+impl PmaKind {
+    /// Whether the PMA holds a MemoryFile reference on its pages (released when it goes).
+    fn holds_ref(self) -> bool {
+        matches!(self, PmaKind::Private | PmaKind::Cow)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pma {
     end: u64,
     /// MemoryFile offset of the PMA's start.
     mf_off: u64,
-    /// The manager allocated this range and frees it when the PMA goes away (private
-    /// pages); otherwise it belongs to a `SharedRange`.
-    owned: bool,
-    /// Permissions it is mapped with in the platform, if it is mapped.
+    kind: PmaKind,
+    /// Permissions it is mapped with in the platform, if it is mapped. Always a subset of
+    /// [`pma_perms`] for its VMA (less after a COW page was claimed in place: the next write
+    /// fault upgrades it).
     mapped: Option<Perms>,
 }
 
@@ -348,6 +397,50 @@ fn perms_of(prot: Prot) -> Perms {
     p
 }
 
+/// Platform permissions for a PMA of `kind` in a VMA with permissions `vma`: copy-on-write
+/// pages never get write permission, so the application's first write faults.
+fn pma_perms(vma: Perms, kind: PmaKind) -> Perms {
+    match kind {
+        PmaKind::Cow => without_write(vma),
+        PmaKind::Private | PmaKind::Shared => vma,
+    }
+}
+
+/// `perms` minus write; a write-only mapping keeps read access (x86 has no write-only pages).
+fn without_write(perms: Perms) -> Perms {
+    if perms.contains(Perms::WRITE) {
+        (perms - Perms::WRITE) | Perms::READ
+    } else {
+        perms
+    }
+}
+
+/// What kind of access caused a fault, as far as the sentry knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAccess {
+    Read,
+    Write,
+    /// Instruction fetch.
+    Exec,
+    /// The platform could not say and the instruction could not be decoded.
+    Unknown,
+}
+
+impl FaultAccess {
+    /// The kind a platform-reported access set means (ptrace reports an empty set).
+    pub fn from_access(access: Access) -> FaultAccess {
+        if access.contains(Perms::WRITE) {
+            FaultAccess::Write
+        } else if access.contains(Perms::EXEC) {
+            FaultAccess::Exec
+        } else if access.contains(Perms::READ) {
+            FaultAccess::Read
+        } else {
+            FaultAccess::Unknown
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     vmas: BTreeMap<u64, Vma>,
@@ -383,6 +476,23 @@ enum BackErr {
     NoMem,
     Io,
     Platform(PlatformError),
+}
+
+impl Drop for MemoryManager {
+    /// Releases this manager's references on its private pages (freeing those nobody else
+    /// shares). No platform call: the owner drops a manager only when no thread will run in
+    /// its address space again (exit, execve), and the address space goes with it.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for (&s, p) in &inner.pmas {
+            if p.kind.holds_ref()
+                && let Err(e) = self.mf.release(p.mf_off, p.end - s)
+            {
+                tracing::error!(target: "sentry::mm", %e, "releasing pages of a dropped manager failed");
+            }
+        }
+        inner.pmas.clear();
+    }
 }
 
 impl MemoryManager {
@@ -458,6 +568,101 @@ impl MemoryManager {
                     && v.end <= page_align_up(inner.brk_cur).unwrap_or(u64::MAX),
             })
             .collect()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // fork(2)
+
+    /// fork(2) (clone without `CLONE_VM`): a copy of this address space for the child, whose
+    /// platform address space `child_asp` must be fresh (nothing mapped).
+    ///
+    /// The child gets the same VMAs and brk state. Private pages are shared copy-on-write:
+    /// every backed private page gets one more MemoryFile reference, becomes [`PmaKind::Cow`]
+    /// on both sides, and the parent's currently mapped writable private pages are
+    /// write-protected through the parent's address space, so **this must be called on the
+    /// parent task's thread** (the platform threading contract). `MAP_SHARED` anonymous
+    /// mappings share their `SharedRange`. The child starts with nothing mapped and faults
+    /// its pages in.
+    ///
+    /// `clone(CLONE_VM)` needs nothing from here: the threads share the `Arc<MemoryManager>`.
+    /// execve(2) builds a fresh manager with [`MemoryManager::new`].
+    ///
+    /// Errors: ENOMEM if the MemoryFile refuses (nothing changed), or ENOMEM with a parked
+    /// platform error if write-protecting failed (the sandbox ends).
+    pub fn fork(&self, child_asp: Arc<dyn AddressSpace>) -> SysResult<MemoryManager> {
+        let mut inner = self.lock();
+        // One more reference on every private page; undone if the MemoryFile refuses.
+        let held: Vec<(u64, u64)> = inner
+            .pmas
+            .iter()
+            .filter(|(_, p)| p.kind.holds_ref())
+            .map(|(&s, p)| (p.mf_off, p.end - s))
+            .collect();
+        for (i, &(off, len)) in held.iter().enumerate() {
+            if let Err(e) = self.mf.share(off, len) {
+                tracing::error!(target: "sentry::mm", %e, "sharing pages for fork failed");
+                for &(o, l) in held.iter().take(i) {
+                    let _ = self.mf.release(o, l);
+                }
+                return Err(Errno::ENOMEM);
+            }
+        }
+        let child_pmas: BTreeMap<u64, Pma> = inner
+            .pmas
+            .iter()
+            .map(|(&s, p)| {
+                let kind = if p.kind.holds_ref() {
+                    PmaKind::Cow
+                } else {
+                    p.kind
+                };
+                let pma = Pma {
+                    kind,
+                    mapped: None,
+                    ..*p
+                };
+                (s, pma)
+            })
+            .collect();
+        let child = MemoryManager {
+            mf: Arc::clone(&self.mf),
+            asp: child_asp,
+            max_addr: self.max_addr,
+            mmap_base: self.mmap_base,
+            inner: Mutex::new(Inner {
+                vmas: inner.vmas.clone(),
+                pmas: child_pmas,
+                brk_base: inner.brk_base,
+                brk_cur: inner.brk_cur,
+                platform_error: None,
+            }),
+        };
+        // The parent's private pages become COW; write-protect the mapped writable ones, one
+        // call per contiguous run of equal permissions.
+        let mut runs: Vec<(u64, u64, Perms)> = Vec::new();
+        for (&s, p) in inner.pmas.iter_mut() {
+            if p.kind != PmaKind::Private {
+                continue;
+            }
+            p.kind = PmaKind::Cow;
+            if let Some(m) = p.mapped
+                && m.contains(Perms::WRITE)
+            {
+                let want = without_write(m);
+                p.mapped = Some(want);
+                match runs.last_mut() {
+                    Some(r) if r.1 == s && r.2 == want => r.1 = p.end,
+                    _ => runs.push((s, p.end, want)),
+                }
+            }
+        }
+        for (s, e, want) in runs {
+            if let Err(err) = self.asp.protect(s, e - s, want) {
+                // `child` drops here and releases its references.
+                return Err(Self::platform_failed(&mut inner, err));
+            }
+        }
+        Ok(child)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -661,7 +866,7 @@ impl MemoryManager {
             .map_err(|e| Self::platform_failed(inner, e))
     }
 
-    /// Removes the PMAs in `[start, end)`: unmaps them in the platform and frees owned pages.
+    /// Removes the PMAs in `[start, end)`: unmaps them in the platform and drops their page references.
     fn drop_pmas(&self, inner: &mut Inner, start: u64, end: u64) -> Result<(), PlatformError> {
         let gone = take_range(&mut inner.pmas, start, end);
         if gone.is_empty() {
@@ -669,14 +874,14 @@ impl MemoryManager {
         }
         if gone.iter().any(|(_, p)| p.mapped.is_some()) {
             // One call for the whole range: unmapping holes is allowed.
-            // If it fails, the owned pages are leaked, never freed while still mapped.
+            // If it fails, the pages are leaked, never freed while still mapped.
             self.asp.unmap(start, end - start)?;
         }
         for (s, p) in gone {
-            if p.owned
-                && let Err(e) = self.mf.free(p.mf_off, p.end - s)
+            if p.kind.holds_ref()
+                && let Err(e) = self.mf.release(p.mf_off, p.end - s)
             {
-                tracing::error!(target: "sentry::mm", %e, "freeing private pages failed");
+                tracing::error!(target: "sentry::mm", %e, "releasing private pages failed");
             }
         }
         Ok(())
@@ -716,22 +921,24 @@ impl MemoryManager {
         for (_, v) in inner.vmas.range_mut(start..end) {
             v.prot = new;
         }
-        // Re-protect what the platform has mapped, one call per contiguous run.
+        // Re-protect what the platform has mapped, one call per contiguous run of equal
+        // permissions (COW pages stay without write).
         split_at(&mut inner.pmas, start);
         split_at(&mut inner.pmas, end);
         let perms = perms_of(new);
-        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut runs: Vec<(u64, u64, Perms)> = Vec::new();
         for (&s, p) in inner.pmas.range_mut(start..end) {
-            if p.mapped.is_some_and(|m| m != perms) {
-                p.mapped = Some(perms);
+            let want = pma_perms(perms, p.kind);
+            if p.mapped.is_some_and(|m| m != want) {
+                p.mapped = Some(want);
                 match runs.last_mut() {
-                    Some(r) if r.1 == s => r.1 = p.end,
-                    _ => runs.push((s, p.end)),
+                    Some(r) if r.1 == s && r.2 == want => r.1 = p.end,
+                    _ => runs.push((s, p.end, want)),
                 }
             }
         }
-        for (s, e) in runs {
-            if let Err(err) = self.asp.protect(s, e - s, perms) {
+        for (s, e, want) in runs {
+            if let Err(err) = self.asp.protect(s, e - s, want) {
                 return Err(Self::platform_failed(&mut inner, err));
             }
         }
@@ -1026,56 +1233,97 @@ impl MemoryManager {
     // ---------------------------------------------------------------------------------------
     // Faults and backing
 
-    /// A fault reported by the platform. `Ok` → resume the app (pages now mapped). `Err` →
-    /// the sentry delivers what [`FaultError`] says.
+    /// A fault reported by the platform, without the faulting thread's registers: the access
+    /// kind is what the platform says ([`FaultAccess::from_access`]; ptrace's empty set is
+    /// `Unknown`). `Ok` → resume the app (pages now mapped). `Err` → the sentry delivers what
+    /// [`FaultError`] says.
     pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
+        self.handle_fault_access(addr, FaultAccess::from_access(access))
+    }
+
+    /// A fault at `addr` caused by an access of kind `kind`.
+    ///
+    /// - `Write` (or `Unknown` on a page mapped without write in a writable VMA, which on
+    ///   ptrace can only be a write): the page is made private first (a COW page is copied,
+    ///   or claimed in place when this manager is its last owner) and mapped writable.
+    /// - `Read`/`Exec`: COW pages are mapped read-only, shared by parent and child.
+    /// - `Unknown` elsewhere: like today's ptrace behaviour, holes are allocated and mapped
+    ///   with the VMA's permissions (COW pages read-only; a write then faults once more).
+    /// - A known access that the current mapping already allows is spurious (another thread
+    ///   resolved the same page first): `Ok` without work.
+    pub fn handle_fault_access(&self, addr: u64, kind: FaultAccess) -> Result<(), FaultError> {
         let mut inner = self.lock();
-        let vma = match lookup(&inner.vmas, addr) {
-            Some((_, v)) => v.clone(),
-            None => {
-                if !self.grow_stack(&mut inner, addr) {
-                    return Err(FaultError::Segv {
-                        code: si_code::SEGV_MAPERR,
-                    });
-                }
-                match lookup(&inner.vmas, addr) {
-                    Some((_, v)) => v.clone(),
-                    None => {
-                        return Err(FaultError::Segv {
-                            code: si_code::SEGV_MAPERR,
-                        });
-                    }
-                }
-            }
+        self.fault_locked(&mut inner, addr, kind)
+    }
+
+    fn fault_locked(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        kind: FaultAccess,
+    ) -> Result<(), FaultError> {
+        const MAPERR: FaultError = FaultError::Segv {
+            code: si_code::SEGV_MAPERR,
+        };
+        const ACCERR: FaultError = FaultError::Segv {
+            code: si_code::SEGV_ACCERR,
+        };
+        if lookup(&inner.vmas, addr).is_none() && !self.grow_stack(inner, addr) {
+            return Err(MAPERR);
+        }
+        let Some((_, vma)) = lookup(&inner.vmas, addr) else {
+            return Err(MAPERR);
         };
         let perms = perms_of(vma.prot);
-        let allowed = if perms.is_empty() {
-            false
-        } else {
-            // x86: any mapping is readable (PROT_WRITE and PROT_EXEC imply read).
-            let mut ok = perms | Perms::READ;
-            if !perms.contains(Perms::WRITE) {
-                ok.remove(Perms::WRITE);
-            }
-            ok.contains(access)
-        };
+        // x86: any accessible mapping is readable (PROT_WRITE and PROT_EXEC imply read).
+        let allowed = !perms.is_empty()
+            && match kind {
+                FaultAccess::Write => perms.contains(Perms::WRITE),
+                FaultAccess::Exec => perms.contains(Perms::EXEC),
+                FaultAccess::Read | FaultAccess::Unknown => true,
+            };
         if !allowed {
-            return Err(FaultError::Segv {
-                code: si_code::SEGV_ACCERR,
-            });
+            return Err(ACCERR);
         }
         let page = page_align_down(addr);
-        if let Some((_, p)) = lookup(&inner.pmas, page)
-            && p.mapped == Some(perms)
-        {
-            // Already mapped with everything the VMA allows: the access exceeded it (ptrace
-            // cannot report the access type, so this is how a write to a read-only page
-            // shows up).
-            return Err(FaultError::Segv {
-                code: si_code::SEGV_ACCERR,
-            });
+        let mapped = lookup(&inner.pmas, page).and_then(|(_, p)| p.mapped);
+        let write = match (kind, mapped) {
+            (FaultAccess::Write, _) => true,
+            (FaultAccess::Unknown, Some(m)) => {
+                if perms.contains(Perms::WRITE) && !m.contains(Perms::WRITE) {
+                    // Present but read-only in a writable VMA: only a write faults there.
+                    true
+                } else if m == perms {
+                    // Already mapped with everything the VMA allows: the access exceeded it
+                    // (this is how a write to a read-only page shows up on ptrace).
+                    return Err(ACCERR);
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        if let Some(m) = mapped {
+            let satisfied = match kind {
+                // x86: any accessible page is readable.
+                FaultAccess::Read => !m.is_empty(),
+                FaultAccess::Write => m.contains(Perms::WRITE),
+                FaultAccess::Exec => m.contains(Perms::EXEC),
+                FaultAccess::Unknown => false,
+            };
+            if satisfied {
+                return Ok(());
+            }
         }
-        match self.back_locked(&mut inner, addr, true) {
+        let res = self.fill_chunk(inner, addr).and_then(|(cs, ce)| {
+            if write {
+                // Stale platform mappings of replaced pages are remapped by map_range below
+                // (the write window lies inside the chunk).
+                self.privatize(inner, addr)?;
+            }
+            self.map_range(inner, cs, ce)
+        });
+        match res {
             Ok(()) => Ok(()),
             Err(BackErr::NoMem) => Err(FaultError::OutOfMemory),
             Err(BackErr::Io) => Err(FaultError::Bus),
@@ -1132,8 +1380,18 @@ impl MemoryManager {
     }
 
     /// Ensures the fault-around chunk containing `addr` is backed and, if `map`, mapped in
-    /// the platform with the VMA's permissions. `addr` must be inside a VMA.
+    /// the platform. `addr` must be inside a VMA.
     fn back_locked(&self, inner: &mut Inner, addr: u64, map: bool) -> Result<(), BackErr> {
+        let (cs, ce) = self.fill_chunk(inner, addr)?;
+        if map {
+            self.map_range(inner, cs, ce)?;
+        }
+        Ok(())
+    }
+
+    /// Backs every hole of the fault-around chunk containing `addr` (clipped to its VMA);
+    /// returns the chunk. `addr` must be inside a VMA.
+    fn fill_chunk(&self, inner: &mut Inner, addr: u64) -> Result<(u64, u64), BackErr> {
         let Some((vstart, vma)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.clone())) else {
             return Err(BackErr::Io);
         };
@@ -1165,25 +1423,103 @@ impl MemoryManager {
             let pma = self.fill(&vma, vstart, s, e)?;
             inner.pmas.insert(s, pma);
         }
-        if !map {
-            return Ok(());
-        }
-        let perms = perms_of(vma.prot);
-        split_at(&mut inner.pmas, cs);
-        split_at(&mut inner.pmas, ce);
-        let mut todo = Vec::new();
-        for (&s, p) in inner.pmas.range_mut(cs..ce) {
-            if p.mapped != Some(perms) {
-                todo.push((s, p.end - s, p.mf_off));
-                p.mapped = Some(perms);
+        Ok((cs, ce))
+    }
+
+    /// Maps every PMA in `[start, end)` (inside one VMA) that is not mapped with its
+    /// permissions yet, one platform call per run contiguous in both address and MemoryFile
+    /// offset.
+    fn map_range(&self, inner: &mut Inner, start: u64, end: u64) -> Result<(), BackErr> {
+        let Some(perms) = lookup(&inner.vmas, start).map(|(_, v)| perms_of(v.prot)) else {
+            return Err(BackErr::Io);
+        };
+        split_at(&mut inner.pmas, start);
+        split_at(&mut inner.pmas, end);
+        // (addr, end, MemoryFile offset, perms)
+        let mut runs: Vec<(u64, u64, u64, Perms)> = Vec::new();
+        for (&s, p) in inner.pmas.range_mut(start..end) {
+            let want = pma_perms(perms, p.kind);
+            if p.mapped == Some(want) {
+                continue;
+            }
+            p.mapped = Some(want);
+            match runs.last_mut() {
+                Some(r)
+                    if r.1 == s && r.2.checked_add(s - r.0) == Some(p.mf_off) && r.3 == want =>
+                {
+                    r.1 = p.end;
+                }
+                _ => runs.push((s, p.end, p.mf_off, want)),
             }
         }
-        for (s, len, off) in todo {
+        for (s, e, off, want) in runs {
             self.asp
-                .map(s, len, off, perms)
+                .map(s, e - s, off, want)
                 .map_err(BackErr::Platform)?;
         }
         Ok(())
+    }
+
+    /// Makes the page at `addr` writable in place: COW pages become private. Pages this
+    /// manager is the last owner of are claimed without copying, for the whole write window
+    /// ([`WRITE_WINDOW`] around `addr`, clipped to the VMA); a page still shared with another
+    /// manager is copied, the faulting page only (as Linux does: copying more would spend
+    /// memory on pages that may never be written). Returns the address ranges whose platform
+    /// mapping now shows a stale page (their `mapped` is cleared: the caller remaps them).
+    fn privatize(&self, inner: &mut Inner, addr: u64) -> Result<Vec<(u64, u64)>, BackErr> {
+        let Some((vstart, vend)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.end)) else {
+            return Err(BackErr::Io);
+        };
+        let page = page_align_down(addr);
+        let wbase = addr & !(WRITE_WINDOW - 1);
+        let ws = wbase.max(vstart);
+        let we = wbase.saturating_add(WRITE_WINDOW).min(vend);
+        split_at(&mut inner.pmas, ws);
+        split_at(&mut inner.pmas, we);
+        let keys: Vec<u64> = inner
+            .pmas
+            .range(ws..we)
+            .filter(|(_, p)| p.kind == PmaKind::Cow)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut stale = Vec::new();
+        for k in keys {
+            let Some(p) = inner.pmas.get_mut(&k) else {
+                continue;
+            };
+            // Same pages, only ours now: a platform mapping of them stays valid (read-only
+            // until the next write fault upgrades it).
+            if self.mf.is_exclusive(p.mf_off, p.end - k) {
+                p.kind = PmaKind::Private;
+                continue;
+            }
+            if !(k..p.end).contains(&page) {
+                continue;
+            }
+            // Copy the faulting page only.
+            split_at(&mut inner.pmas, page);
+            split_at(&mut inner.pmas, page + PAGE_SIZE);
+            let Some(p) = inner.pmas.get_mut(&page) else {
+                return Err(BackErr::Io);
+            };
+            if !self.mf.is_exclusive(p.mf_off, PAGE_SIZE) {
+                let new = self.mf.allocate(PAGE_SIZE).map_err(|_| BackErr::NoMem)?;
+                if let Err(e) = self.mf.copy_within(p.mf_off, new, PAGE_SIZE) {
+                    tracing::error!(target: "sentry::mm", %e, "copying a COW page failed");
+                    let _ = self.mf.free(new, PAGE_SIZE);
+                    return Err(BackErr::NoMem);
+                }
+                if let Err(e) = self.mf.release(p.mf_off, PAGE_SIZE) {
+                    tracing::error!(target: "sentry::mm", %e, "releasing a COW page failed");
+                }
+                p.mf_off = new;
+                if p.mapped.take().is_some() {
+                    stale.push((page, page + PAGE_SIZE));
+                }
+            }
+            p.kind = PmaKind::Private;
+        }
+        Ok(stale)
     }
 
     /// Creates the backing for `[s, e)` of `vma` (which starts at `vstart`).
@@ -1196,7 +1532,7 @@ impl MemoryManager {
                 Ok(Pma {
                     end: e,
                     mf_off: off,
-                    owned: true,
+                    kind: PmaKind::Private,
                     mapped: None,
                 })
             }
@@ -1210,7 +1546,7 @@ impl MemoryManager {
                 Ok(Pma {
                     end: e,
                     mf_off: range.off + rel,
-                    owned: false,
+                    kind: PmaKind::Shared,
                     mapped: None,
                 })
             }
@@ -1241,7 +1577,7 @@ impl MemoryManager {
                 Ok(Pma {
                     end: e,
                     mf_off: off,
-                    owned: true,
+                    kind: PmaKind::Private,
                     mapped: None,
                 })
             }

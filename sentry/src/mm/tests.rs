@@ -97,69 +97,86 @@ fn fixed(addr: u64, len: u64, prot: Prot) -> MmapOpts {
 
 /// Checks the structural invariants of the manager against the fake platform.
 fn check_invariants(mm: &MemoryManager, asp: &FakeAsp, mf: &MemoryFile) {
-    let inner = mm.lock();
-    let mut prev_end = 0;
-    for (&s, v) in &inner.vmas {
-        assert!(s < v.end, "empty vma at {s:#x}");
-        assert!(s >= prev_end, "overlapping vmas at {s:#x}");
-        assert!(s.is_multiple_of(PAGE_SIZE) && v.end.is_multiple_of(PAGE_SIZE));
-        assert!(s >= MMAP_MIN_ADDR && v.end <= MAX);
-        prev_end = v.end;
-    }
-    let mut prev_end = 0;
-    let mut owned = 0;
-    let mut owned_ranges = Vec::new();
-    for (&s, p) in &inner.pmas {
-        assert!(s < p.end && s >= prev_end, "bad pma at {s:#x}");
-        prev_end = p.end;
-        // Every PMA lies inside one VMA.
-        let (vs, v) = lookup(&inner.vmas, s).expect("pma outside any vma");
-        assert!(p.end <= v.end && vs <= s, "pma {s:#x} crosses a vma edge");
-        if p.owned {
-            owned += p.end - s;
-            owned_ranges.push((p.mf_off, p.mf_off + p.end - s));
-        }
-        if let Some(perms) = p.mapped {
-            assert_eq!(
-                perms,
-                perms_of(v.prot),
-                "pma {s:#x} mapped with stale perms"
-            );
-        }
-    }
-    // No MemoryFile page is owned twice.
-    owned_ranges.sort_unstable();
-    for w in owned_ranges.windows(2) {
-        assert!(w[0].1 <= w[1].0, "memory file range owned twice");
-    }
-    let shared: u64 = {
-        let mut seen: Vec<*const SharedRange> = Vec::new();
-        let mut total = 0;
-        for v in inner.vmas.values() {
+    check_family(&[(mm, asp)], mf);
+}
+
+/// Checks the invariants of managers sharing one MemoryFile (a process and its forks): each
+/// manager's maps and platform view, and that every MemoryFile page's reference count is the
+/// number of managers holding it, with nothing leaked.
+fn check_family(members: &[(&MemoryManager, &FakeAsp)], mf: &MemoryFile) {
+    let mut page_refs: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut private_pages = Vec::new();
+    let mut shared_seen: Vec<*const SharedRange> = Vec::new();
+    let mut shared_total = 0;
+    for (mm, asp) in members {
+        let inner = mm.lock();
+        let mut prev_end = 0;
+        for (&s, v) in &inner.vmas {
+            assert!(s < v.end, "empty vma at {s:#x}");
+            assert!(s >= prev_end, "overlapping vmas at {s:#x}");
+            assert!(s.is_multiple_of(PAGE_SIZE) && v.end.is_multiple_of(PAGE_SIZE));
+            assert!(s >= MMAP_MIN_ADDR && v.end <= MAX);
+            prev_end = v.end;
             if let Source::Shared { range, .. } = &v.source
-                && !seen.contains(&Arc::as_ptr(range))
+                && !shared_seen.contains(&Arc::as_ptr(range))
             {
-                seen.push(Arc::as_ptr(range));
-                total += range.len;
+                shared_seen.push(Arc::as_ptr(range));
+                shared_total += range.len;
             }
         }
-        total
-    };
+        let mut prev_end = 0;
+        let mut mine = std::collections::BTreeSet::new();
+        for (&s, p) in &inner.pmas {
+            assert!(s < p.end && s >= prev_end, "bad pma at {s:#x}");
+            prev_end = p.end;
+            // Every PMA lies inside one VMA.
+            let (vs, v) = lookup(&inner.vmas, s).expect("pma outside any vma");
+            assert!(p.end <= v.end && vs <= s, "pma {s:#x} crosses a vma edge");
+            if p.kind.holds_ref() {
+                for i in 0..(p.end - s) / PAGE_SIZE {
+                    let page = p.mf_off + i * PAGE_SIZE;
+                    assert!(
+                        mine.insert(page),
+                        "memory file page held twice by one manager"
+                    );
+                    *page_refs.entry(page).or_default() += 1;
+                    if p.kind == PmaKind::Private {
+                        private_pages.push(page);
+                    }
+                }
+            }
+            if let Some(perms) = p.mapped {
+                let want = pma_perms(perms_of(v.prot), p.kind);
+                // x86: any accessible page is readable, so READ never exceeds.
+                assert!(
+                    (want | Perms::READ).contains(perms) && !want.is_empty(),
+                    "pma {s:#x} ({:?}) mapped with {perms:?}, more than {want:?}",
+                    p.kind
+                );
+            }
+        }
+        // Everything the platform maps is a mapped PMA with the same offset and perms.
+        for (&page, &(off, perms)) in asp.pages.lock().unwrap().iter() {
+            let (ps, p) = lookup(&inner.pmas, page).expect("platform maps a page without a pma");
+            assert_eq!(
+                p.mf_off + (page - ps),
+                off,
+                "platform maps the wrong offset at {page:#x}"
+            );
+            assert_eq!(p.mapped, Some(perms), "platform perms differ at {page:#x}");
+        }
+    }
+    for (&page, &n) in &page_refs {
+        assert_eq!(mf.ref_count(page), n, "reference count of page {page:#x}");
+    }
+    for page in private_pages {
+        assert_eq!(page_refs[&page], 1, "a private page is shared");
+    }
     assert_eq!(
         mf.allocated_bytes(),
-        owned + shared,
+        page_refs.len() as u64 * PAGE_SIZE + shared_total,
         "memory file leak or double free"
     );
-    // Everything the platform maps is a mapped PMA with the same offset and perms.
-    for (&page, &(off, perms)) in asp.pages.lock().unwrap().iter() {
-        let (ps, p) = lookup(&inner.pmas, page).expect("platform maps a page without a pma");
-        assert_eq!(
-            p.mf_off + (page - ps),
-            off,
-            "platform maps the wrong offset at {page:#x}"
-        );
-        assert_eq!(p.mapped, Some(perms), "platform perms differ at {page:#x}");
-    }
 }
 
 #[test]
@@ -571,6 +588,89 @@ impl Rng {
     }
 }
 
+/// One random operation on `mm`; returns (a mapping succeeded, a fault was resolved).
+fn random_op(mm: &MemoryManager, r: &mut Rng, file: &Arc<dyn MappedFile>) -> (bool, bool) {
+    let prot = Prot::from_bits_retain((r.next() % 8) as u32);
+    match r.next() % 12 {
+        0 | 1 => {
+            let placement = match r.next() % 3 {
+                0 => Placement::Hint,
+                1 => Placement::Fixed,
+                _ => Placement::FixedNoReplace,
+            };
+            let backing = if r.next().is_multiple_of(3) {
+                Backing::File {
+                    file: Arc::clone(file),
+                    offset: (r.next() % 4) * PAGE_SIZE,
+                }
+            } else {
+                Backing::Anonymous
+            };
+            let sharing = if r.next().is_multiple_of(4) {
+                Sharing::Shared
+            } else {
+                Sharing::Private
+            };
+            let o = MmapOpts {
+                addr: r.addr(),
+                len: r.len(),
+                prot,
+                placement,
+                sharing,
+                backing,
+                grows_down: r.next().is_multiple_of(8),
+                populate: r.next().is_multiple_of(8),
+            };
+            return (mm.mmap(o).is_ok(), false);
+        }
+        2 => {
+            let _ = mm.munmap(r.addr(), r.len());
+        }
+        3 => {
+            let _ = mm.mprotect(r.addr(), r.len(), prot);
+        }
+        4 => {
+            let flags = MremapFlags::from_bits_retain((r.next() % 8) as u32);
+            let _ = mm.mremap(r.addr(), r.len(), r.len(), flags, r.addr());
+        }
+        5 => {
+            let advice = (r.next() % 30) as i32;
+            let _ = mm.madvise(r.addr(), r.len(), advice);
+        }
+        6 | 7 => {
+            let addr = r.addr();
+            let ok = if r.next().is_multiple_of(2) {
+                let access = Perms::from_bits_truncate((r.next() % 8) as u8);
+                mm.handle_fault(addr, access).is_ok()
+            } else {
+                let kind = [
+                    FaultAccess::Read,
+                    FaultAccess::Write,
+                    FaultAccess::Exec,
+                    FaultAccess::Unknown,
+                ][(r.next() % 4) as usize];
+                mm.handle_fault_access(addr, kind).is_ok()
+            };
+            return (false, ok);
+        }
+        8 => {
+            let mut buf = vec![0u8; (r.next() % 9000) as usize];
+            let _ = mm.copy_in_partial(r.addr(), &mut buf);
+            let _ = mm.copy_out_partial(r.addr(), &buf);
+        }
+        9 => {
+            let _ = mm.brk(r.addr());
+        }
+        10 => {
+            let _ = mm.copy_out_force(r.addr(), &[1, 2, 3]);
+        }
+        _ => {
+            let _ = mm.copy_in_cstring(r.addr(), (r.next() % 5000) as usize);
+        }
+    }
+    (false, false)
+}
+
 #[test]
 fn random_operations_never_panic_and_keep_invariants() {
     let (mm, asp, mf) = setup();
@@ -579,69 +679,9 @@ fn random_operations_never_panic_and_keep_invariants() {
     mm.set_brk_base(0x48_0000);
     let (mut mapped_ok, mut faults_ok) = (0, 0);
     for i in 0..4000 {
-        let prot = Prot::from_bits_retain((r.next() % 8) as u32);
-        match r.next() % 11 {
-            0 | 1 => {
-                let placement = match r.next() % 3 {
-                    0 => Placement::Hint,
-                    1 => Placement::Fixed,
-                    _ => Placement::FixedNoReplace,
-                };
-                let backing = if r.next().is_multiple_of(3) {
-                    Backing::File {
-                        file: Arc::clone(&file),
-                        offset: (r.next() % 4) * PAGE_SIZE,
-                    }
-                } else {
-                    Backing::Anonymous
-                };
-                let sharing = if r.next().is_multiple_of(4) {
-                    Sharing::Shared
-                } else {
-                    Sharing::Private
-                };
-                let o = MmapOpts {
-                    addr: r.addr(),
-                    len: r.len(),
-                    prot,
-                    placement,
-                    sharing,
-                    backing,
-                    grows_down: r.next().is_multiple_of(8),
-                    populate: r.next().is_multiple_of(8),
-                };
-                mapped_ok += usize::from(mm.mmap(o).is_ok());
-            }
-            2 => {
-                let _ = mm.munmap(r.addr(), r.len());
-            }
-            3 => {
-                let _ = mm.mprotect(r.addr(), r.len(), prot);
-            }
-            4 => {
-                let flags = MremapFlags::from_bits_retain((r.next() % 8) as u32);
-                let _ = mm.mremap(r.addr(), r.len(), r.len(), flags, r.addr());
-            }
-            5 => {
-                let advice = (r.next() % 30) as i32;
-                let _ = mm.madvise(r.addr(), r.len(), advice);
-            }
-            6 | 7 => {
-                let access = Perms::from_bits_truncate((r.next() % 8) as u8);
-                faults_ok += usize::from(mm.handle_fault(r.addr(), access).is_ok());
-            }
-            8 => {
-                let mut buf = vec![0u8; (r.next() % 9000) as usize];
-                let _ = mm.copy_in_partial(r.addr(), &mut buf);
-                let _ = mm.copy_out_partial(r.addr(), &buf);
-            }
-            9 => {
-                let _ = mm.brk(r.addr());
-            }
-            _ => {
-                let _ = mm.copy_in_cstring(r.addr(), (r.next() % 5000) as usize);
-            }
-        }
+        let (m, f) = random_op(&mm, &mut r, &file);
+        mapped_ok += usize::from(m);
+        faults_ok += usize::from(f);
         if i % 50 == 0 {
             check_invariants(&mm, &asp, &mf);
         }
@@ -656,4 +696,269 @@ fn random_operations_never_panic_and_keep_invariants() {
     check_invariants(&mm, &asp, &mf);
     assert_eq!(mf.allocated_bytes(), 0);
     assert!(asp.pages.lock().unwrap().is_empty());
+}
+
+#[test]
+fn random_operations_across_forks_keep_reference_counts() {
+    let (mm, asp, mf) = setup();
+    let file: Arc<dyn MappedFile> = Arc::new(VecFile(vec![7u8; 3 * PAGE_SIZE as usize]));
+    let mut r = Rng(0x0bad_cafe_f00d_1234);
+    mm.set_brk_base(0x48_0000);
+    let mut family: Vec<(MemoryManager, Arc<FakeAsp>)> = vec![(mm, asp)];
+    let (mut forks, mut faults_ok) = (0, 0);
+    for i in 0..4000 {
+        let who = (r.next() % family.len() as u64) as usize;
+        match r.next() % 40 {
+            0 if family.len() < 4 => {
+                let child = fork_of(&family[who].0);
+                family.push(child);
+                forks += 1;
+            }
+            1 if family.len() > 1 => {
+                family.swap_remove(who);
+            }
+            _ => faults_ok += usize::from(random_op(&family[who].0, &mut r, &file).1),
+        }
+        if i % 50 == 0 {
+            let members: Vec<(&MemoryManager, &FakeAsp)> =
+                family.iter().map(|(m, a)| (m, &**a)).collect();
+            check_family(&members, &mf);
+        }
+    }
+    assert!(
+        forks > 20 && faults_ok > 50,
+        "{forks} forks, {faults_ok} faults"
+    );
+    drop(family);
+    assert_eq!(
+        mf.allocated_bytes(),
+        0,
+        "every page freed with its last owner"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// fork(2): copy-on-write
+
+/// Forks `mm` into a fresh fake address space.
+fn fork_of(mm: &MemoryManager) -> (MemoryManager, Arc<FakeAsp>) {
+    let asp = Arc::new(FakeAsp::default());
+    let child = mm.fork(asp.clone()).unwrap();
+    (child, asp)
+}
+
+/// The platform's view of `page`: (MemoryFile offset, perms).
+fn platform_page(asp: &FakeAsp, page: u64) -> Option<(u64, Perms)> {
+    asp.pages.lock().unwrap().get(&page).copied()
+}
+
+/// What the application would read at `addr` through its platform mapping.
+fn app_read(asp: &FakeAsp, mf: &MemoryFile, addr: u64, len: usize) -> Vec<u8> {
+    let (off, _) = platform_page(asp, page_align_down(addr)).expect("page mapped");
+    let mut buf = vec![0u8; len];
+    mf.read(off + addr % PAGE_SIZE, &mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn fork_shares_private_pages_until_a_write_fault_copies() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, 4 * PAGE_SIZE, rw())).unwrap();
+    mm.copy_out(a, b"parent").unwrap();
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    let (off, _) = platform_page(&asp, a).unwrap();
+    let (child, casp) = fork_of(&mm);
+
+    // The parent's writable mapping is now read-only; nothing was copied.
+    assert_eq!(platform_page(&asp, a), Some((off, Perms::READ)));
+    assert_eq!(mf.ref_count(off), 2);
+    assert_eq!(mf.allocated_bytes(), 4 * PAGE_SIZE);
+    assert!(
+        casp.pages.lock().unwrap().is_empty(),
+        "child starts unmapped"
+    );
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+
+    // ptrace-style fault (access unknown) in the child: the same page, read-only.
+    child.handle_fault(a, Perms::empty()).unwrap();
+    assert_eq!(platform_page(&casp, a), Some((off, Perms::READ)));
+    assert_eq!(app_read(&casp, &mf, a, 6), b"parent");
+    // Faulting again on a present read-only page of a writable VMA is a write: copy.
+    child.handle_fault(a, Perms::empty()).unwrap();
+    let (coff, cperms) = platform_page(&casp, a).unwrap();
+    assert_ne!(coff, off);
+    assert_eq!(cperms, Perms::READ | Perms::WRITE);
+    assert_eq!(
+        app_read(&casp, &mf, a, 6),
+        b"parent",
+        "the copy has the data"
+    );
+    mf.write(coff, b"child!").unwrap(); // the child's store
+    assert_eq!(
+        app_read(&asp, &mf, a, 6),
+        b"parent",
+        "the parent does not see it"
+    );
+    assert_eq!(mf.ref_count(off), 1);
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+
+    // The parent is the last owner of its page now: a write fault claims it in place.
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    assert_eq!(
+        platform_page(&asp, a),
+        Some((off, Perms::READ | Perms::WRITE))
+    );
+    assert_eq!(mf.allocated_bytes(), 5 * PAGE_SIZE);
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+#[test]
+fn known_write_fault_on_shared_cow_page_copies_at_once() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, PAGE_SIZE, rw())).unwrap();
+    mm.copy_out(a, b"old").unwrap();
+    let (child, casp) = fork_of(&mm);
+    child.handle_fault_access(a, FaultAccess::Write).unwrap();
+    assert_eq!(
+        platform_page(&casp, a).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE),
+        "one fault, already writable"
+    );
+    assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE);
+    // A read fault in the parent maps its (now exclusive) page without copying.
+    mm.handle_fault_access(a, FaultAccess::Read).unwrap();
+    assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE);
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+#[test]
+fn fork_copies_vmas_and_brk_and_shares_map_shared_pages() {
+    let (mm, asp, mf) = setup();
+    mm.set_brk_base(0x40_0000);
+    mm.brk(0x40_0000 + 3 * PAGE_SIZE);
+    let s = mm
+        .mmap(MmapOpts {
+            sharing: Sharing::Shared,
+            ..fixed(0x50_0000, 2 * PAGE_SIZE, rw())
+        })
+        .unwrap();
+    mm.copy_out(s, b"before").unwrap();
+    mm.handle_fault(s, Perms::empty()).unwrap();
+    let (child, casp) = fork_of(&mm);
+    assert_eq!(child.vmas(), mm.vmas());
+    assert_eq!(child.brk(0), 0x40_0000 + 3 * PAGE_SIZE);
+    // The shared mapping stays writable in the parent and is the same memory in both.
+    assert_eq!(
+        platform_page(&asp, s).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE)
+    );
+    child.copy_out(s + 100, b"from child").unwrap();
+    let mut buf = [0u8; 10];
+    mm.copy_in(s + 100, &mut buf).unwrap();
+    assert_eq!(&buf, b"from child");
+    child.handle_fault(s, Perms::empty()).unwrap();
+    assert_eq!(platform_page(&casp, s), platform_page(&asp, s));
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+    drop(mm);
+    // The child keeps the shared range alive.
+    child.copy_in(s, &mut buf[..6]).unwrap();
+    assert_eq!(&buf[..6], b"before");
+}
+
+#[test]
+fn forked_pages_are_freed_by_the_last_owner() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, 8 * PAGE_SIZE, rw())).unwrap();
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    let (child, casp) = fork_of(&mm);
+    let (grandchild, gasp) = fork_of(&child);
+    assert_eq!(mf.allocated_bytes(), 8 * PAGE_SIZE);
+    // munmap in one process keeps the others' pages.
+    child.munmap(a, 4 * PAGE_SIZE).unwrap();
+    assert_eq!(mf.allocated_bytes(), 8 * PAGE_SIZE);
+    check_family(&[(&mm, &asp), (&child, &casp), (&grandchild, &gasp)], &mf);
+    drop(mm);
+    assert_eq!(
+        mf.allocated_bytes(),
+        8 * PAGE_SIZE,
+        "grandchild holds all 8"
+    );
+    drop(grandchild);
+    assert_eq!(
+        mf.allocated_bytes(),
+        4 * PAGE_SIZE,
+        "child holds its upper 4"
+    );
+    check_family(&[(&child, &casp)], &mf);
+    drop(child);
+    assert_eq!(mf.allocated_bytes(), 0);
+}
+
+#[test]
+fn mprotect_of_cow_pages_keeps_them_read_only() {
+    let (mm, asp, mf) = setup();
+    let a = mm
+        .mmap(fixed(0x40_0000, 2 * PAGE_SIZE, Prot::READ))
+        .unwrap();
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    let (child, casp) = fork_of(&mm);
+    mm.mprotect(a, 2 * PAGE_SIZE, rw()).unwrap();
+    assert_eq!(platform_page(&asp, a).map(|(_, p)| p), Some(Perms::READ));
+    mm.copy_out(a, b"x").unwrap();
+    let mut b = [9u8; 1];
+    child.copy_in(a, &mut b).unwrap();
+    assert_eq!(b, [0], "the child's copy is untouched");
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sentry's own writes break copy-on-write
+
+#[test]
+fn copy_out_into_cow_page_does_not_reach_the_other_process() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, 2 * PAGE_SIZE, rw())).unwrap();
+    mm.copy_out(a, b"original").unwrap();
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    let (child, casp) = fork_of(&mm);
+    child.handle_fault(a, Perms::empty()).unwrap();
+
+    // Parent: the sentry writes (e.g. read(2) into a buffer).
+    mm.copy_out(a, b"PARENT").unwrap();
+    let mut buf = [0u8; 8];
+    child.copy_in(a, &mut buf).unwrap();
+    assert_eq!(&buf, b"original", "child still reads the old bytes");
+    assert_eq!(app_read(&casp, &mf, a, 8), b"original");
+    // The parent's platform mapping shows the new private page, writable.
+    let (poff, pperms) = platform_page(&asp, a).unwrap();
+    assert_eq!(pperms, Perms::READ | Perms::WRITE);
+    assert_eq!(app_read(&asp, &mf, a, 8), b"PARENTal");
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+
+    // And the other way round, on the second page, which neither has mapped.
+    child.copy_out(a + PAGE_SIZE, b"CHILD").unwrap();
+    mm.copy_in(a + PAGE_SIZE, &mut buf[..5]).unwrap();
+    assert_eq!(buf[..5], [0; 5]);
+    // The child's first page: now the only owner of the original page, it writes in place.
+    child.copy_out(a + 1, b"X").unwrap();
+    mm.copy_in(a, &mut buf).unwrap();
+    assert_eq!(&buf, b"PARENTal");
+    assert_eq!(app_read(&casp, &mf, a, 8), b"oXiginal");
+    assert_ne!(platform_page(&casp, a).unwrap().0, poff);
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+#[test]
+fn copy_out_force_breaks_cow_too() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, PAGE_SIZE, Prot::READ)).unwrap();
+    let (child, casp) = fork_of(&mm);
+    mm.copy_out(a, b"x").unwrap_err();
+    mm.copy_in(a, &mut [0u8; 1]).unwrap(); // backs the page, shared by nobody
+    let (child2, casp2) = fork_of(&mm);
+    mm.copy_out_force(a, b"poke").unwrap();
+    let mut buf = [1u8; 4];
+    child2.copy_in(a, &mut buf).unwrap();
+    assert_eq!(buf, [0; 4]);
+    check_family(&[(&mm, &asp), (&child, &casp), (&child2, &casp2)], &mf);
 }
