@@ -15,7 +15,7 @@ use super::{BackErr, Inner, MemoryManager, PmaKind, lookup};
 
 /// What a copy needs from the VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Read,
     Write,
     /// FOLL_FORCE: any mapping, whatever its protection (the loader zeroing a read-only
@@ -26,7 +26,12 @@ enum Need {
 impl MemoryManager {
     /// For `addr`: the MemoryFile offset backing it and how many bytes after it are backed
     /// contiguously within its VMA (and, for writes, private to this manager).
-    fn translate(&self, inner: &mut Inner, addr: u64, need: Need) -> SysResult<(u64, u64)> {
+    pub(super) fn translate(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        need: Need,
+    ) -> SysResult<(u64, u64)> {
         let (_, vma) = lookup(&inner.vmas, addr).ok_or(Errno::EFAULT)?;
         let ok = match need {
             // x86: every accessible mapping is readable.

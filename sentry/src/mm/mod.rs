@@ -94,6 +94,7 @@
 //! the sandbox. When an unmap fails, the pages it covered are leaked rather than freed, so
 //! they can never be handed to someone else while still mapped.
 
+mod futex;
 mod io;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -111,6 +112,8 @@ use abi::mm::{
 use abi::signal::si_code;
 use platform::{Access, AddressSpace, Perms, PlatformError};
 use vfs::memfile::MemoryFile;
+
+pub use futex::{AtomicOp, FutexKey};
 
 /// Fault-around chunk for file mappings (each chunk is read from the file).
 const FILE_FAULT_CHUNK: u64 = 64 << 10;
@@ -452,6 +455,8 @@ struct Inner {
 
 /// The memory of one application address space. See the module documentation.
 pub struct MemoryManager {
+    /// Unique identity ([`MemoryManager::id`]).
+    id: u64,
     mf: Arc<MemoryFile>,
     asp: Arc<dyn AddressSpace>,
     /// Exclusive upper bound of user addresses (page-aligned).
@@ -505,6 +510,7 @@ impl MemoryManager {
             _ => max_addr,
         };
         MemoryManager {
+            id: futex::next_id(),
             mf,
             asp,
             max_addr,
@@ -625,6 +631,7 @@ impl MemoryManager {
             })
             .collect();
         let child = MemoryManager {
+            id: futex::next_id(),
             mf: Arc::clone(&self.mf),
             asp: child_asp,
             max_addr: self.max_addr,

@@ -962,3 +962,106 @@ fn copy_out_force_breaks_cow_too() {
     assert_eq!(buf, [0; 4]);
     check_family(&[(&mm, &asp), (&child, &casp), (&child2, &casp2)], &mf);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Futex support: keys and atomics
+
+#[test]
+fn futex_keys_are_private_by_address_and_shared_by_memory_file_offset() {
+    let (mm, asp, mf) = setup();
+    let p = mm.mmap(fixed(0x40_0000, PAGE_SIZE, rw())).unwrap();
+    let s = mm
+        .mmap(MmapOpts {
+            sharing: Sharing::Shared,
+            ..fixed(0x50_0000, 2 * PAGE_SIZE, rw())
+        })
+        .unwrap();
+    let none = mm.mmap(fixed(0x60_0000, PAGE_SIZE, Prot::NONE)).unwrap();
+    let (child, casp) = fork_of(&mm);
+    assert_eq!(
+        mm.futex_key(p + 8, false),
+        Ok(FutexKey::Private {
+            mm: mm.id(),
+            addr: p + 8
+        })
+    );
+    assert_ne!(mm.futex_key(p + 8, false), child.futex_key(p + 8, false));
+    let key = mm.futex_key(s + PAGE_SIZE + 4, false).unwrap();
+    assert!(matches!(key, FutexKey::Shared(_)));
+    assert_eq!(child.futex_key(s + PAGE_SIZE + 4, false), Ok(key));
+    assert_eq!(
+        mm.futex_key(s + 4, true),
+        Ok(FutexKey::Private {
+            mm: mm.id(),
+            addr: s + 4
+        }),
+        "FUTEX_PRIVATE_FLAG keys by address"
+    );
+    // The shared key is where the word lives: an atomic write through it is what both see.
+    let FutexKey::Shared(off) = key else {
+        unreachable!()
+    };
+    mm.compare_exchange_u32(s + PAGE_SIZE + 4, 0, 77)
+        .unwrap()
+        .unwrap();
+    assert_eq!(mf.load_u32(off).unwrap(), 77);
+    assert_eq!(child.load_u32(s + PAGE_SIZE + 4), Ok(77));
+    assert_eq!(mm.futex_key(0x70_0000, false), Err(Errno::EFAULT));
+    assert_eq!(mm.futex_key(none, false), Err(Errno::EFAULT));
+    assert_eq!(mm.futex_key(p + 2, false), Err(Errno::EINVAL));
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+#[test]
+fn futex_atomics_back_untouched_pages_and_check_protection() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, PAGE_SIZE, rw())).unwrap();
+    let ro = mm.mmap(fixed(0x50_0000, PAGE_SIZE, Prot::READ)).unwrap();
+    let none = mm.mmap(fixed(0x60_0000, PAGE_SIZE, Prot::NONE)).unwrap();
+    assert_eq!(mm.load_u32(a + 12), Ok(0), "untouched memory reads as zero");
+    assert_eq!(mm.compare_exchange_u32(a + 16, 0, 5), Ok(Ok(0)));
+    assert_eq!(mm.compare_exchange_u32(a + 16, 0, 6), Ok(Err(5)));
+    assert_eq!(mm.copy_in_obj::<u32>(a + 16), Ok(5));
+    assert_eq!(mm.load_u32(ro), Ok(0));
+    assert_eq!(mm.compare_exchange_u32(ro, 0, 1), Err(Errno::EFAULT));
+    assert_eq!(mm.atomic_op_u32(ro, AtomicOp::Set(1)), Err(Errno::EFAULT));
+    assert_eq!(mm.load_u32(none), Err(Errno::EFAULT));
+    assert_eq!(mm.load_u32(0x70_0000), Err(Errno::EFAULT));
+    assert_eq!(mm.load_u32(a + 1), Err(Errno::EINVAL));
+    assert_eq!(mm.load_u32(u64::MAX - 3), Err(Errno::EFAULT));
+    check_invariants(&mm, &asp, &mf);
+}
+
+#[test]
+fn futex_wake_op_operations_return_the_old_value() {
+    let (mm, _, _) = setup();
+    let a = mm.mmap(fixed(0x40_0000, PAGE_SIZE, rw())).unwrap();
+    let steps = [
+        (AtomicOp::Set(0b1100), 0, 0b1100),
+        (AtomicOp::Add(1), 0b1100, 0b1101),
+        (AtomicOp::Or(0b10), 0b1101, 0b1111),
+        (AtomicOp::AndN(0b0101), 0b1111, 0b1010),
+        (AtomicOp::Xor(0b1001), 0b1010, 0b0011),
+        (AtomicOp::Add(u32::MAX), 0b0011, 0b0010),
+    ];
+    for (op, old, new) in steps {
+        assert_eq!(mm.atomic_op_u32(a, op), Ok(old), "{op:?}");
+        assert_eq!(mm.load_u32(a), Ok(new), "{op:?}");
+    }
+}
+
+#[test]
+fn futex_atomic_writes_break_cow() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, PAGE_SIZE, rw())).unwrap();
+    mm.copy_out_obj(a, &1u32).unwrap();
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    let (child, casp) = fork_of(&mm);
+    assert_eq!(mm.compare_exchange_u32(a, 1, 2), Ok(Ok(1)));
+    assert_eq!(child.load_u32(a), Ok(1), "the child's word is untouched");
+    assert_eq!(child.atomic_op_u32(a, AtomicOp::Add(10)), Ok(1));
+    assert_eq!(mm.load_u32(a), Ok(2));
+    assert_eq!(child.load_u32(a), Ok(11));
+    assert_eq!(app_read(&asp, &mf, a, 4), 2u32.to_ne_bytes());
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
