@@ -65,8 +65,9 @@
 //!   ptrace(PTRACE_POKEDATA), /proc/[pid]/mem) is not supported: breaking COW there may have
 //!   to remap a page in that process's address space, which the platform only allows from a
 //!   thread attached to it. The platform call would fail and end the sandbox.
-//! - No `max_prot`: mprotect(PROT_WRITE) of a read-only-opened shared file mapping is not
-//!   refused here; the mmap handler checks the open mode at mmap time.
+//! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a file open for writing succeeds (as
+//!   on Linux), but, as above, the writes never reach the file (mmap with PROT_WRITE of such
+//!   a mapping is refused with ENODEV by the handler for that reason).
 //! - Access past EOF of a file mapping reads zeros (Linux: SIGBUS for whole pages past EOF).
 //! - mremap: `MREMAP_DONTUNMAP` and `old_len == 0` (duplicate a shared mapping) give EINVAL.
 //! - Partial munmap of a shared anonymous mapping does not release that part's memory until
@@ -176,6 +177,10 @@ pub struct MmapOpts {
     pub grows_down: bool,
     /// `MAP_POPULATE`: back and map every page now.
     pub populate: bool,
+    /// The most mprotect(2) may ever grant this mapping (Linux's `VM_MAYREAD/MAYWRITE/
+    /// MAYEXEC`): the mmap handler clears `WRITE` for a `MAP_SHARED` mapping of a file not
+    /// open for writing. `prot` must lie within it (EACCES otherwise).
+    pub max_prot: Prot,
 }
 
 impl MmapOpts {
@@ -190,6 +195,7 @@ impl MmapOpts {
             backing: Backing::Anonymous,
             grows_down: false,
             populate: false,
+            max_prot: Prot::ACCESS,
         }
     }
 }
@@ -267,6 +273,8 @@ enum Source {
 struct Vma {
     end: u64,
     prot: Prot,
+    /// Upper bound for `prot` ([`MmapOpts::max_prot`]).
+    max_prot: Prot,
     sharing: Sharing,
     source: Source,
     grows_down: bool,
@@ -686,6 +694,12 @@ impl MemoryManager {
         }
         // mmap(2) ignores protection bits it does not know; PROT_GROWSDOWN is mprotect-only.
         let prot = o.prot & Prot::ACCESS;
+        let max_prot = o.max_prot & Prot::ACCESS;
+        // mmap(2): EACCES for a protection the file's open mode does not allow (the handler
+        // checks this too; here it is the invariant prot ⊆ max_prot).
+        if !max_prot.contains(prot) {
+            return Err(Errno::EACCES);
+        }
         if let Backing::File { offset, .. } = &o.backing {
             // mmap(2): "offset must be a multiple of the page size".
             if !is_page_aligned(*offset) {
@@ -737,6 +751,7 @@ impl MemoryManager {
         let vma = Vma {
             end,
             prot,
+            max_prot,
             sharing: o.sharing,
             source,
             grows_down: o.grows_down,
@@ -814,7 +829,11 @@ impl MemoryManager {
 
     /// Whether `b` (starting at `a.end`) continues `a` (starting at `a_start`).
     fn mergeable(a: &Vma, a_start: u64, b: &Vma) -> bool {
-        if a.prot != b.prot || a.sharing != b.sharing || a.grows_down != b.grows_down {
+        if a.prot != b.prot
+            || a.max_prot != b.max_prot
+            || a.sharing != b.sharing
+            || a.grows_down != b.grows_down
+        {
             return false;
         }
         let a_len = a.end - a_start;
@@ -923,6 +942,18 @@ impl MemoryManager {
         if !Self::fully_mapped(&inner, start, end) {
             return Err(Errno::ENOMEM);
         }
+        // mprotect(2): EACCES if a mapping may not get the protection, e.g. PROT_WRITE on a
+        // MAP_SHARED mapping of a file opened read-only. Checked for the whole range before
+        // changing anything (Linux may have changed the VMAs before the refused one).
+        let refused = inner
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .any(|(_, v)| !v.max_prot.contains(new));
+        if refused {
+            return Err(Errno::EACCES);
+        }
         split_at(&mut inner.vmas, start);
         split_at(&mut inner.vmas, end);
         for (_, v) in inner.vmas.range_mut(start..end) {
@@ -1002,6 +1033,7 @@ impl MemoryManager {
             let vma = Vma {
                 end: new_end,
                 prot: Prot::READ | Prot::WRITE,
+                max_prot: Prot::ACCESS,
                 sharing: Sharing::Private,
                 source: Source::Anon,
                 grows_down: false,

@@ -149,7 +149,8 @@ fn check_family(members: &[(&MemoryManager, &FakeAsp)], mf: &MemoryFile) {
                 let want = pma_perms(perms_of(v.prot), p.kind);
                 // x86: any accessible page is readable, so READ never exceeds.
                 assert!(
-                    (want | Perms::READ).contains(perms) && !want.is_empty(),
+                    want.contains(perms)
+                        || (!want.is_empty() && (want | Perms::READ).contains(perms)),
                     "pma {s:#x} ({:?}) mapped with {perms:?}, more than {want:?}",
                     p.kind
                 );
@@ -620,6 +621,11 @@ fn random_op(mm: &MemoryManager, r: &mut Rng, file: &Arc<dyn MappedFile>) -> (bo
                 backing,
                 grows_down: r.next().is_multiple_of(8),
                 populate: r.next().is_multiple_of(8),
+                max_prot: if r.next().is_multiple_of(5) {
+                    Prot::READ | Prot::EXEC
+                } else {
+                    Prot::ACCESS
+                },
             };
             return (mm.mmap(o).is_ok(), false);
         }
@@ -1064,4 +1070,44 @@ fn futex_atomic_writes_break_cow() {
     assert_eq!(child.load_u32(a), Ok(11));
     assert_eq!(app_read(&asp, &mf, a, 4), 2u32.to_ne_bytes());
     check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// max_prot
+
+#[test]
+fn mprotect_beyond_max_prot_fails_eacces_and_changes_nothing() {
+    let (mm, asp, mf) = setup();
+    // A MAP_SHARED mapping of a file opened O_RDONLY: the handler clears WRITE.
+    let file: Arc<dyn MappedFile> = Arc::new(VecFile(vec![3u8; PAGE_SIZE as usize]));
+    let ro_shared = MmapOpts {
+        sharing: Sharing::Shared,
+        backing: Backing::File { file, offset: 0 },
+        max_prot: Prot::READ | Prot::EXEC,
+        ..fixed(0x40_0000, PAGE_SIZE, Prot::READ)
+    };
+    let f = mm.mmap(ro_shared.clone()).unwrap();
+    let anon = mm
+        .mmap(fixed(f + PAGE_SIZE, PAGE_SIZE, Prot::READ))
+        .unwrap();
+    assert_eq!(mm.vmas().len(), 2, "different max_prot: not merged");
+    assert_eq!(mm.mprotect(f, PAGE_SIZE, rw()), Err(Errno::EACCES));
+    assert_eq!(
+        mm.mprotect(f, 2 * PAGE_SIZE, rw()),
+        Err(Errno::EACCES),
+        "one refused VMA refuses the call"
+    );
+    assert_eq!(mm.vmas()[1].prot, Prot::READ, "nothing changed");
+    mm.mprotect(f, PAGE_SIZE, Prot::READ | Prot::EXEC).unwrap();
+    mm.mprotect(f, PAGE_SIZE, Prot::NONE).unwrap();
+    mm.mprotect(anon, PAGE_SIZE, rw()).unwrap();
+    // mmap itself refuses a protection beyond the maximum.
+    assert_eq!(
+        mm.mmap(MmapOpts {
+            prot: rw(),
+            ..ro_shared
+        }),
+        Err(Errno::EACCES)
+    );
+    check_invariants(&mm, &asp, &mf);
 }
