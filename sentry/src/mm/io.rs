@@ -44,7 +44,9 @@ impl MemoryManager {
         }
         let vend = vma.end;
         if lookup(&inner.pmas, addr).is_none() {
-            self.back_locked(inner, addr, false)
+            // Reads of untouched private anonymous memory take the zero page, not an
+            // allocation.
+            self.fill_chunk(inner, addr, need == Need::Read)
                 .map_err(|_| Errno::EFAULT)?;
         }
         if need != Need::Read {
@@ -56,13 +58,14 @@ impl MemoryManager {
     }
 
     /// Breaks copy-on-write at `addr` before the sentry writes there: writing a page another
-    /// process shares would leak into that process. A replaced page that the platform still
+    /// process shares would leak into that process (and the zero page is everyone's). A replaced page that the platform still
     /// maps is remapped to the new page now, so the application sees what the sentry wrote;
     /// that platform call comes from the calling task's thread, which is attached to this
     /// address space for every copy the sentry makes on its own task's behalf (copies into
     /// another process's memory are a shortcut: see the `mm` module doc).
     fn make_writable(&self, inner: &mut Inner, addr: u64) -> SysResult<()> {
-        let is_shared_page = lookup(&inner.pmas, addr).is_some_and(|(_, p)| p.kind == PmaKind::Cow);
+        let is_shared_page = lookup(&inner.pmas, addr)
+            .is_some_and(|(_, p)| matches!(p.kind, PmaKind::Cow | PmaKind::Zero));
         if !is_shared_page {
             return Ok(());
         }

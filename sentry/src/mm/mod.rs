@@ -43,10 +43,28 @@
 //! them or drops (`impl Drop for MemoryManager`). MAP_SHARED anonymous mappings share their
 //! `SharedRange`.
 //!
-//! ptrace cannot tell a read fault from a write fault (the access set is empty). A fault on a
-//! page that is present but mapped without write in a writable VMA can only be a write; any
-//! other unknown fault maps what the VMA allows (COW pages read-only, so a write to one costs
-//! a second fault). [`FaultAccess`] carries what is known.
+//! # The shared zero page and fault kinds
+//!
+//! Reading never-touched private anonymous memory must not cost host memory (the MemoryFile
+//! is shmem: a read fault on a hole allocates a host page). Such reads get `PmaKind::Zero`
+//! PMAs instead: runs of the MemoryFile's zero range, one 2 MiB range per sandbox that is
+//! never written (the MemoryFile refuses writes to it), mapped without write, and shared by
+//! every process, so fault-around maps a whole chunk of it at no cost. A write to a zero
+//! page replaces the zero runs of its 64 KiB write window with fresh (sparse, so still free)
+//! private pages, exactly like breaking COW. Sentry reads (copy-in, futex loads) take the
+//! zero page too; sentry writes break it (`io.rs`).
+//!
+//! That needs to know whether a fault was a read. ptrace cannot say (the access set is
+//! empty), so [`MemoryManager::handle_fault_with_regs`] decodes the faulting instruction
+//! (`decode.rs`, iced-x86), reading its bytes through the MemoryFile: a written memory
+//! operand covering the fault page is a write, the instruction's own page an instruction
+//! fetch, a read operand a read, anything else `Unknown`. The same answer saves the second
+//! fault of a COW write. A fault repeated at the same `rip` and page is not decoded again but
+//! taken as `Unknown`, so a wrong decoding costs one fault, never a loop. `Unknown` keeps the
+//! old rules: a fault on a page that is present but mapped without write in a writable VMA
+//! can only be a write; any other maps what the VMA allows, allocating holes (COW pages
+//! read-only, so a write to one costs a second fault). [`FaultAccess`] carries what is known;
+//! [`MemoryManager::handle_fault`] (no registers) is always `Unknown` on ptrace.
 //!
 //! Shared anonymous mappings get one MemoryFile range for their whole length at mmap time
 //! (sparse, so free until touched), held by an `Arc<SharedRange>`: every PMA of the mapping
@@ -72,9 +90,14 @@
 //! - mremap: `MREMAP_DONTUNMAP` and `old_len == 0` (duplicate a shared mapping) give EINVAL.
 //! - Partial munmap of a shared anonymous mapping does not release that part's memory until
 //!   the whole mapping is gone.
-//! - A fault on a page that is already mapped with the VMA's permissions is reported as
-//!   SEGV_ACCERR; with several threads faulting the same page at once, the second would see
-//!   that wrongly (ptrace allows one thread per address space for now).
+//! - An `Unknown` fault (undecodable instruction, or a repeated fault) on a page that is
+//!   already mapped with the VMA's permissions is reported as SEGV_ACCERR; with several
+//!   threads faulting the same page at once, the second would see that wrongly. A decoded
+//!   fault that the mapping already allows is taken as spurious and resumed instead.
+//! - `MemoryManager::handle_fault` (no registers) never maps the zero page on ptrace, where
+//!   the access is unknown: the task loop must call `handle_fault_with_regs` to get it.
+//! - Shared anonymous memory (`MAP_SHARED|MAP_ANONYMOUS`) has no zero page: reading a hole of
+//!   it allocates a host page, as Linux's shmem does.
 //!
 //! # Locking
 //!
@@ -95,6 +118,7 @@
 //! the sandbox. When an unmap fails, the pages it covered are leaked rather than freed, so
 //! they can never be handed to someone else while still mapped.
 
+mod decode;
 mod futex;
 mod io;
 #[cfg(test)]
@@ -111,7 +135,7 @@ use abi::mm::{
     page_align_up,
 };
 use abi::signal::si_code;
-use platform::{Access, AddressSpace, Perms, PlatformError};
+use platform::{Access, AddressSpace, Perms, PlatformError, Regs};
 use vfs::memfile::MemoryFile;
 
 pub use futex::{AtomicOp, FutexKey};
@@ -125,6 +149,8 @@ const ANON_FAULT_CHUNK: u64 = 2 << 20;
 /// fault lies inside its chunk.
 const WRITE_WINDOW: u64 = 64 << 10;
 const _: () = assert!(WRITE_WINDOW <= FILE_FAULT_CHUNK && WRITE_WINDOW <= ANON_FAULT_CHUNK);
+// Zero-page PMAs are carved from the zero range by their offset within an anonymous chunk.
+const _: () = assert!(ANON_FAULT_CHUNK <= vfs::memfile::ZERO_RANGE_LEN);
 /// Gap kept between the top of the mmap area and the end of the address space, for the
 /// stack (mm/util.c `mmap_base`: the stack rlimit, at least 128 MiB).
 const MMAP_BASE_GAP: u64 = 128 << 20;
@@ -292,6 +318,10 @@ enum PmaKind {
     Cow,
     /// Pages of the VMA's `SharedRange` (MAP_SHARED): no reference held by the PMA.
     Shared,
+    /// A run of the MemoryFile's zero range (Linux's shared zero page), for private anonymous
+    /// memory that has only been read: no reference held, never written, mapped without
+    /// write. A write replaces it with fresh private pages (`privatize`).
+    Zero,
 }
 
 impl PmaKind {
@@ -412,7 +442,7 @@ fn perms_of(prot: Prot) -> Perms {
 /// pages never get write permission, so the application's first write faults.
 fn pma_perms(vma: Perms, kind: PmaKind) -> Perms {
     match kind {
-        PmaKind::Cow => without_write(vma),
+        PmaKind::Cow | PmaKind::Zero => without_write(vma),
         PmaKind::Private | PmaKind::Shared => vma,
     }
 }
@@ -459,6 +489,10 @@ struct Inner {
     brk_base: u64,
     brk_cur: u64,
     platform_error: Option<PlatformError>,
+    /// `(rip, page)` of the last fault whose access was decoded from the instruction: a
+    /// second fault at the same place is not decoded again but handled as `Unknown`, so a
+    /// wrong decoding costs one fault, never a loop.
+    last_decoded: Option<(u64, u64)>,
 }
 
 /// The memory of one application address space. See the module documentation.
@@ -650,6 +684,7 @@ impl MemoryManager {
                 brk_base: inner.brk_base,
                 brk_cur: inner.brk_cur,
                 platform_error: None,
+                last_decoded: None,
             }),
         };
         // The parent's private pages become COW; write-protect the mapped writable ones, one
@@ -1280,12 +1315,69 @@ impl MemoryManager {
         self.handle_fault_access(addr, FaultAccess::from_access(access))
     }
 
+    /// A fault at `addr` taken by the thread whose registers (at the faulting instruction)
+    /// are `regs`. When the platform cannot report the access (`access` empty: ptrace), it is
+    /// decoded from the instruction at `regs.rip` (see `decode.rs`), which lets a read of
+    /// untouched memory map the shared zero page and a write to a COW page copy it in one
+    /// fault. Otherwise as [`handle_fault_access`](Self::handle_fault_access).
+    pub fn handle_fault_with_regs(
+        &self,
+        addr: u64,
+        access: Access,
+        regs: &Regs,
+    ) -> Result<(), FaultError> {
+        if !access.is_empty() {
+            return self.handle_fault_access(addr, FaultAccess::from_access(access));
+        }
+        let mut inner = self.lock();
+        let here = (regs.rip, page_align_down(addr));
+        let kind = if inner.last_decoded == Some(here) {
+            inner.last_decoded = None;
+            FaultAccess::Unknown
+        } else {
+            let mut code = [0u8; decode::MAX_INSN_LEN];
+            let n = Self::peek_locked(&inner, &self.mf, regs.rip, &mut code);
+            inner.last_decoded = Some(here);
+            decode::classify(code.get(..n).unwrap_or(&[]), regs, addr)
+        };
+        tracing::trace!(target: "sentry::mm", addr, rip = regs.rip, ?kind, "fault");
+        self.fault_locked(&mut inner, addr, kind)
+    }
+
+    /// Reads what is backed at `addr` into `buf`, up to the first unbacked byte, without
+    /// backing anything or checking protection (the instruction bytes of a fault). Returns
+    /// the count.
+    fn peek_locked(inner: &Inner, mf: &MemoryFile, addr: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let Some(a) = addr.checked_add(done as u64) else {
+                break;
+            };
+            let Some((ps, p)) = lookup(&inner.pmas, a) else {
+                break;
+            };
+            let avail = usize::try_from(p.end - a).unwrap_or(usize::MAX);
+            let n = avail.min(buf.len() - done);
+            let (Some(off), Some(dst)) =
+                (p.mf_off.checked_add(a - ps), buf.get_mut(done..done + n))
+            else {
+                break;
+            };
+            if mf.read(off, dst).is_err() {
+                break;
+            }
+            done += n;
+        }
+        done
+    }
+
     /// A fault at `addr` caused by an access of kind `kind`.
     ///
     /// - `Write` (or `Unknown` on a page mapped without write in a writable VMA, which on
     ///   ptrace can only be a write): the page is made private first (a COW page is copied,
     ///   or claimed in place when this manager is its last owner) and mapped writable.
-    /// - `Read`/`Exec`: COW pages are mapped read-only, shared by parent and child.
+    /// - `Read`/`Exec`: COW pages are mapped read-only, shared by parent and child; untouched
+    ///   private anonymous memory maps the shared zero page (read-only) instead of allocating.
     /// - `Unknown` elsewhere: like today's ptrace behaviour, holes are allocated and mapped
     ///   with the VMA's permissions (COW pages read-only; a write then faults once more).
     /// - A known access that the current mapping already allows is spurious (another thread
@@ -1354,7 +1446,8 @@ impl MemoryManager {
                 return Ok(());
             }
         }
-        let res = self.fill_chunk(inner, addr).and_then(|(cs, ce)| {
+        let zero_ok = matches!(kind, FaultAccess::Read | FaultAccess::Exec);
+        let res = self.fill_chunk(inner, addr, zero_ok).and_then(|(cs, ce)| {
             if write {
                 // Stale platform mappings of replaced pages are remapped by map_range below
                 // (the write window lies inside the chunk).
@@ -1421,7 +1514,7 @@ impl MemoryManager {
     /// Ensures the fault-around chunk containing `addr` is backed and, if `map`, mapped in
     /// the platform. `addr` must be inside a VMA.
     fn back_locked(&self, inner: &mut Inner, addr: u64, map: bool) -> Result<(), BackErr> {
-        let (cs, ce) = self.fill_chunk(inner, addr)?;
+        let (cs, ce) = self.fill_chunk(inner, addr, false)?;
         if map {
             self.map_range(inner, cs, ce)?;
         }
@@ -1429,8 +1522,14 @@ impl MemoryManager {
     }
 
     /// Backs every hole of the fault-around chunk containing `addr` (clipped to its VMA);
-    /// returns the chunk. `addr` must be inside a VMA.
-    fn fill_chunk(&self, inner: &mut Inner, addr: u64) -> Result<(u64, u64), BackErr> {
+    /// returns the chunk. `addr` must be inside a VMA. `zero_ok`: the access only reads, so
+    /// holes in private anonymous memory become zero-page PMAs instead of allocations.
+    fn fill_chunk(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        zero_ok: bool,
+    ) -> Result<(u64, u64), BackErr> {
         let Some((vstart, vma)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.clone())) else {
             return Err(BackErr::Io);
         };
@@ -1458,8 +1557,21 @@ impl MemoryManager {
         if cur < ce {
             holes.push((cur, ce));
         }
+        let zero = zero_ok && matches!(vma.source, Source::Anon);
         for (s, e) in holes {
-            let pma = self.fill(&vma, vstart, s, e)?;
+            let pma = if zero {
+                // The zero range is one chunk long; a hole's offset within its chunk picks
+                // the part of it that the hole maps (s - base + len <= chunk).
+                let z = self.mf.zero_range().map_err(|_| BackErr::NoMem)?;
+                Pma {
+                    end: e,
+                    mf_off: z + (s - base),
+                    kind: PmaKind::Zero,
+                    mapped: None,
+                }
+            } else {
+                self.fill(&vma, vstart, s, e)?
+            };
             inner.pmas.insert(s, pma);
         }
         Ok((cs, ce))
@@ -1499,7 +1611,8 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Makes the page at `addr` writable in place: COW pages become private. Pages this
+    /// Makes the page at `addr` writable in place: zero-page runs in the write window get
+    /// fresh private pages, COW pages become private. Pages this
     /// manager is the last owner of are claimed without copying, for the whole write window
     /// ([`WRITE_WINDOW`] around `addr`, clipped to the VMA); a page still shared with another
     /// manager is copied, the faulting page only (as Linux does: copying more would spend
@@ -1518,7 +1631,7 @@ impl MemoryManager {
         let keys: Vec<u64> = inner
             .pmas
             .range(ws..we)
-            .filter(|(_, p)| p.kind == PmaKind::Cow)
+            .filter(|(_, p)| matches!(p.kind, PmaKind::Cow | PmaKind::Zero))
             .map(|(k, _)| *k)
             .collect();
         let mut stale = Vec::new();
@@ -1526,6 +1639,17 @@ impl MemoryManager {
             let Some(p) = inner.pmas.get_mut(&k) else {
                 continue;
             };
+            if p.kind == PmaKind::Zero {
+                // Fresh pages read as zero, like the zero range; being sparse, they cost
+                // nothing until touched, so the whole window is replaced at once.
+                let len = p.end - k;
+                p.mf_off = self.mf.allocate(len).map_err(|_| BackErr::NoMem)?;
+                p.kind = PmaKind::Private;
+                if p.mapped.take().is_some() {
+                    stale.push((k, p.end));
+                }
+                continue;
+            }
             // Same pages, only ours now: a platform mapping of them stays valid (read-only
             // until the next write fault upgrades it).
             if self.mf.is_exclusive(p.mf_off, p.end - k) {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use abi::Errno;
 use abi::mm::{MMAP_MIN_ADDR, MremapFlags, PAGE_SIZE, Prot, madv};
 use abi::signal::si_code;
-use platform::{AddressSpace, Context, Perms, PlatformError};
-use vfs::memfile::MemoryFile;
+use platform::{AddressSpace, Context, Perms, PlatformError, Regs};
+use vfs::memfile::{MemoryFile, ZERO_RANGE_LEN};
 
 use super::*;
 
@@ -145,6 +145,13 @@ fn check_family(members: &[(&MemoryManager, &FakeAsp)], mf: &MemoryFile) {
                     }
                 }
             }
+            if p.kind == PmaKind::Zero {
+                let z = mf.zero_range().unwrap();
+                assert!(
+                    p.mf_off >= z && p.mf_off + (p.end - s) <= z + ZERO_RANGE_LEN,
+                    "zero pma {s:#x} outside the zero range"
+                );
+            }
             if let Some(perms) = p.mapped {
                 let want = pma_perms(perms_of(v.prot), p.kind);
                 // x86: any accessible page is readable, so READ never exceeds.
@@ -167,6 +174,10 @@ fn check_family(members: &[(&MemoryManager, &FakeAsp)], mf: &MemoryFile) {
             assert_eq!(p.mapped, Some(perms), "platform perms differ at {page:#x}");
         }
     }
+    // Nothing ever wrote the zero range.
+    let mut zeros = vec![1u8; ZERO_RANGE_LEN as usize];
+    mf.read(mf.zero_range().unwrap(), &mut zeros).unwrap();
+    assert!(zeros.iter().all(|b| *b == 0), "the zero range was written");
     for (&page, &n) in &page_refs {
         assert_eq!(mf.ref_count(page), n, "reference count of page {page:#x}");
     }
@@ -645,9 +656,20 @@ fn random_op(mm: &MemoryManager, r: &mut Rng, file: &Arc<dyn MappedFile>) -> (bo
         }
         6 | 7 => {
             let addr = r.addr();
-            let ok = if r.next().is_multiple_of(2) {
+            let ok = if r.next().is_multiple_of(3) {
                 let access = Perms::from_bits_truncate((r.next() % 8) as u8);
                 mm.handle_fault(addr, access).is_ok()
+            } else if r.next().is_multiple_of(2) {
+                // Whatever bytes happen to be at a random rip, with registers near `addr`.
+                let regs = Regs {
+                    rax: addr,
+                    rbx: addr.wrapping_add(r.next() % 64),
+                    rdi: addr,
+                    rsi: r.addr(),
+                    ..Regs::new_user(r.addr(), addr.wrapping_add(8))
+                };
+                mm.handle_fault_with_regs(addr, Perms::empty(), &regs)
+                    .is_ok()
             } else {
                 let kind = [
                     FaultAccess::Read,
@@ -1109,5 +1131,218 @@ fn mprotect_beyond_max_prot_fails_eacces_and_changes_nothing() {
         }),
         Err(Errno::EACCES)
     );
+    check_invariants(&mm, &asp, &mf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared zero page and decoded fault kinds
+
+#[test]
+fn read_faults_on_untouched_memory_map_the_zero_page_without_allocating() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(1 << 30, 1 << 30, rw())).unwrap();
+    mm.handle_fault_access(a + (100 << 20) + 8, FaultAccess::Read)
+        .unwrap();
+    let z = mf.zero_range().unwrap();
+    {
+        let pages = asp.pages.lock().unwrap();
+        assert_eq!(
+            pages.len() as u64,
+            ANON_FAULT_CHUNK / PAGE_SIZE,
+            "fault-around"
+        );
+        assert!(
+            pages
+                .values()
+                .all(|(off, p)| *p == Perms::READ && (z..z + ZERO_RANGE_LEN).contains(off))
+        );
+    }
+    // The sentry reading untouched memory does not allocate either.
+    let mut buf = vec![1u8; 1 << 20];
+    mm.copy_in(a + (300 << 20), &mut buf).unwrap();
+    assert!(buf.iter().all(|b| *b == 0));
+    assert_eq!(mm.load_u32(a + (500 << 20)), Ok(0));
+    assert_eq!(mf.allocated_bytes(), 0);
+    check_invariants(&mm, &asp, &mf);
+
+    // A write to a zero page allocates a private window and maps it writable.
+    let w = a + (100 << 20) + 5 * PAGE_SIZE;
+    mm.handle_fault_access(w, FaultAccess::Write).unwrap();
+    assert_eq!(mf.allocated_bytes(), WRITE_WINDOW);
+    let (off, perms) = platform_page(&asp, w).unwrap();
+    assert_eq!(perms, Perms::READ | Perms::WRITE);
+    assert!(!(z..z + ZERO_RANGE_LEN).contains(&off));
+    mf.write(off, b"app").unwrap();
+    // ptrace-style unknown fault on a zero page mapped read-only: a write, too.
+    let w2 = a + (100 << 20) + 40 * PAGE_SIZE;
+    mm.handle_fault(w2, Perms::empty()).unwrap();
+    assert_eq!(
+        platform_page(&asp, w2).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE)
+    );
+    check_invariants(&mm, &asp, &mf);
+    mm.munmap(a, 1 << 30).unwrap();
+    assert_eq!(mf.allocated_bytes(), 0);
+}
+
+#[test]
+fn unknown_faults_on_untouched_memory_still_allocate() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, 4 * PAGE_SIZE, rw())).unwrap();
+    mm.handle_fault(a, Perms::empty()).unwrap();
+    assert_eq!(mf.allocated_bytes(), 4 * PAGE_SIZE);
+    assert_eq!(
+        platform_page(&asp, a).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE)
+    );
+    check_invariants(&mm, &asp, &mf);
+}
+
+#[test]
+fn copy_out_over_a_mapped_zero_page_remaps_a_private_page() {
+    let (mm, asp, mf) = setup();
+    let a = mm.mmap(fixed(0x40_0000, 4 * PAGE_SIZE, rw())).unwrap();
+    mm.handle_fault_access(a, FaultAccess::Read).unwrap();
+    mm.copy_out(a + 2 * PAGE_SIZE + 1, b"sentry").unwrap();
+    assert_eq!(app_read(&asp, &mf, a + 2 * PAGE_SIZE + 1, 6), b"sentry");
+    assert_eq!(
+        platform_page(&asp, a + 2 * PAGE_SIZE).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE)
+    );
+    // Read-only mappings are written by force (the loader's bss tail) the same way.
+    let ro = mm.mmap(fixed(0x50_0000, PAGE_SIZE, Prot::READ)).unwrap();
+    mm.handle_fault_access(ro, FaultAccess::Read).unwrap();
+    mm.copy_out_force(ro, b"bss").unwrap();
+    assert_eq!(app_read(&asp, &mf, ro, 3), b"bss");
+    assert_eq!(platform_page(&asp, ro).map(|(_, p)| p), Some(Perms::READ));
+    check_invariants(&mm, &asp, &mf);
+}
+
+/// A code page at `CODE` holding `insn`, and a data mapping at `DATA`; registers pointing
+/// `rax` and `rbx` into the data.
+const CODE: u64 = 0x40_0000;
+const DATA: u64 = 0x80_0000;
+
+fn with_code(mm: &MemoryManager, insn: &[u8]) -> Regs {
+    mm.mmap(fixed(CODE, PAGE_SIZE, Prot::READ | Prot::EXEC))
+        .unwrap();
+    mm.copy_out_force(CODE, insn).unwrap();
+    mm.mmap(fixed(DATA, 16 * PAGE_SIZE, rw())).unwrap();
+    Regs {
+        rax: DATA + 3 * PAGE_SIZE,
+        rbx: DATA + 3 * PAGE_SIZE,
+        ..Regs::new_user(CODE, 0x7ff_f000)
+    }
+}
+
+#[test]
+fn decoded_load_maps_zero_page_and_decoded_store_allocates_in_one_fault() {
+    let (mm, asp, mf) = setup();
+    // mov eax, [rbx]
+    let regs = with_code(&mm, &[0x8b, 0x03]);
+    let code_bytes = mf.allocated_bytes();
+    mm.handle_fault_with_regs(regs.rbx, Perms::empty(), &regs)
+        .unwrap();
+    assert_eq!(
+        mf.allocated_bytes(),
+        code_bytes,
+        "a read maps the zero page"
+    );
+    assert_eq!(
+        platform_page(&asp, regs.rbx).map(|(_, p)| p),
+        Some(Perms::READ)
+    );
+    // mov dword [rax], 1, elsewhere in the data.
+    mm.copy_out_force(CODE + 0x100, &[0xc7, 0x00, 1, 0, 0, 0])
+        .unwrap();
+    let store = Regs {
+        rip: CODE + 0x100,
+        rax: DATA + 9 * PAGE_SIZE,
+        ..regs
+    };
+    let calls = *asp.calls.lock().unwrap();
+    mm.handle_fault_with_regs(store.rax, Perms::empty(), &store)
+        .unwrap();
+    assert_eq!(*asp.calls.lock().unwrap(), calls + 1, "one platform map");
+    assert_eq!(
+        platform_page(&asp, store.rax).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE)
+    );
+    assert_eq!(mf.allocated_bytes(), code_bytes + WRITE_WINDOW);
+    check_invariants(&mm, &asp, &mf);
+}
+
+#[test]
+fn a_repeated_fault_at_the_same_instruction_falls_back_to_unknown() {
+    let (mm, asp, mf) = setup();
+    // mov eax, [rbx] — but suppose the CPU wrote (the decoder was wrong): the page is
+    // mapped read-only after the first fault, and the same fault comes back.
+    let regs = with_code(&mm, &[0x8b, 0x03]);
+    mm.handle_fault_with_regs(regs.rbx, Perms::empty(), &regs)
+        .unwrap();
+    assert_eq!(
+        platform_page(&asp, regs.rbx).map(|(_, p)| p),
+        Some(Perms::READ)
+    );
+    mm.handle_fault_with_regs(regs.rbx, Perms::empty(), &regs)
+        .unwrap();
+    assert_eq!(
+        platform_page(&asp, regs.rbx).map(|(_, p)| p),
+        Some(Perms::READ | Perms::WRITE),
+        "the second fault is treated as ptrace's unknown: a write on a read-only page"
+    );
+    check_invariants(&mm, &asp, &mf);
+}
+
+#[test]
+fn decoded_store_to_a_cow_page_copies_in_one_fault() {
+    let (mm, asp, mf) = setup();
+    // mov dword [rax], 1
+    let regs = with_code(&mm, &[0xc7, 0x00, 1, 0, 0, 0]);
+    mm.copy_out(regs.rax, b"shared").unwrap();
+    let (child, casp) = fork_of(&mm);
+    child
+        .handle_fault_with_regs(regs.rax, Perms::empty(), &regs)
+        .unwrap();
+    let (coff, cperms) = platform_page(&casp, regs.rax).unwrap();
+    assert_eq!(cperms, Perms::READ | Perms::WRITE);
+    mf.write(coff, b"CHILD!").unwrap();
+    let mut buf = [0u8; 6];
+    mm.copy_in(regs.rax, &mut buf).unwrap();
+    assert_eq!(&buf, b"shared");
+    // An instruction fetch from the (unmapped, backed) code page is an exec fault: mapped
+    // read+exec, not written.
+    child
+        .handle_fault_with_regs(CODE, Perms::empty(), &regs)
+        .unwrap();
+    assert_eq!(
+        platform_page(&casp, CODE).map(|(_, p)| p),
+        Some(Perms::READ | Perms::EXEC)
+    );
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+}
+
+#[test]
+fn exec_fault_on_untouched_anonymous_code_maps_the_zero_page() {
+    let (mm, asp, mf) = setup();
+    let a = mm
+        .mmap(fixed(0x40_0000, PAGE_SIZE, Prot::READ | Prot::EXEC))
+        .unwrap();
+    let regs = Regs::new_user(a, 0x7ff_f000);
+    mm.handle_fault_with_regs(a, Perms::empty(), &regs).unwrap();
+    assert_eq!(mf.allocated_bytes(), 0);
+    assert_eq!(
+        platform_page(&asp, a).map(|(_, p)| p),
+        Some(Perms::READ | Perms::EXEC)
+    );
+    // A PROT_READ mapping is not executable: an exec fault there is SEGV_ACCERR.
+    let ro = mm.mmap(fixed(0x50_0000, PAGE_SIZE, Prot::READ)).unwrap();
+    let regs = Regs::new_user(ro, 0x7ff_f000);
+    assert!(matches!(
+        mm.handle_fault_with_regs(ro, Perms::empty(), &regs),
+        Err(FaultError::Segv {
+            code: si_code::SEGV_ACCERR
+        })
+    ));
     check_invariants(&mm, &asp, &mf);
 }
