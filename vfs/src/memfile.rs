@@ -538,21 +538,20 @@ impl MemoryFile {
     }
 
     /// The atomic u32 at file offset `off` (4-byte aligned, in bounds), for `f`'s duration.
-    /// `writes`: `f` may store (then the zero range is refused).
+    /// With `AtomicUse::Store`, the zero range is refused.
     fn with_atomic_u32<T>(
         &self,
         off: u64,
-        writes: bool,
+        usage: AtomicUse,
         f: impl FnOnce(&AtomicU32) -> T,
     ) -> Result<T, MemoryFileError> {
         let range_err = MemoryFileError::Range { off, len: 4 };
         if !off.is_multiple_of(4) {
             return Err(range_err);
         }
-        let start = if writes {
-            self.check_writable(off, 4)?
-        } else {
-            self.check(off, 4)?
+        let start = match usage {
+            AtomicUse::Store => self.check_writable(off, 4)?,
+            AtomicUse::Load => self.check(off, 4)?,
         };
         // The mapping starts page-aligned (mmap), so `off % 4 == 0` makes the pointer
         // 4-byte aligned.
@@ -575,7 +574,7 @@ impl MemoryFile {
 
     /// Atomically loads the u32 at file offset `off` (4-byte aligned).
     pub fn load_u32(&self, off: u64) -> Result<u32, MemoryFileError> {
-        self.with_atomic_u32(off, false, |a| a.load(Ordering::SeqCst))
+        self.with_atomic_u32(off, AtomicUse::Load, |a| a.load(Ordering::SeqCst))
     }
 
     /// Atomically replaces the u32 at `off` (4-byte aligned) with `new` if it is `old`:
@@ -586,7 +585,7 @@ impl MemoryFile {
         old: u32,
         new: u32,
     ) -> Result<Result<u32, u32>, MemoryFileError> {
-        self.with_atomic_u32(off, true, |a| {
+        self.with_atomic_u32(off, AtomicUse::Store, |a| {
             a.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
         })
     }
@@ -598,7 +597,7 @@ impl MemoryFile {
         off: u64,
         mut f: impl FnMut(u32) -> u32,
     ) -> Result<u32, MemoryFileError> {
-        self.with_atomic_u32(off, true, |a| {
+        self.with_atomic_u32(off, AtomicUse::Store, |a| {
             match a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(f(v))) {
                 Ok(v) | Err(v) => v,
             }
@@ -635,6 +634,13 @@ impl Drop for MemoryFile {
             }
         }
     }
+}
+
+/// Whether an atomic accessor may store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtomicUse {
+    Load,
+    Store,
 }
 
 fn round_up(len: u64) -> Option<u64> {

@@ -11,7 +11,7 @@ use abi::mm::{PAGE_SIZE, Prot};
 use abi::{Errno, SysResult};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::{BackErr, Inner, MemoryManager, PmaKind, lookup};
+use super::{BackErr, Holes, Inner, MemoryManager, PmaKind, lookup};
 
 /// What a copy needs from the VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,11 @@ impl MemoryManager {
         if lookup(&inner.pmas, addr).is_none() {
             // Reads of untouched private anonymous memory take the zero page, not an
             // allocation.
-            self.fill_chunk(inner, addr, need == Need::Read)
+            let holes = match need {
+                Need::Read => Holes::ZeroPage,
+                Need::Write | Need::Force => Holes::Allocate,
+            };
+            self.fill_chunk(inner, addr, holes)
                 .map_err(|_| Errno::EFAULT)?;
         }
         if need != Need::Read {

@@ -517,6 +517,16 @@ impl fmt::Debug for MemoryManager {
     }
 }
 
+/// How [`MemoryManager::fill_chunk`] backs holes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holes {
+    /// Allocate (or read from the file, or point into the shared range).
+    Allocate,
+    /// The access only reads: holes in private anonymous memory become zero-page PMAs; other
+    /// holes are allocated.
+    ZeroPage,
+}
+
 /// Why an internal backing operation failed, before it is turned into an errno or a fault.
 #[derive(Debug)]
 enum BackErr {
@@ -1446,8 +1456,11 @@ impl MemoryManager {
                 return Ok(());
             }
         }
-        let zero_ok = matches!(kind, FaultAccess::Read | FaultAccess::Exec);
-        let res = self.fill_chunk(inner, addr, zero_ok).and_then(|(cs, ce)| {
+        let holes = match kind {
+            FaultAccess::Read | FaultAccess::Exec => Holes::ZeroPage,
+            FaultAccess::Write | FaultAccess::Unknown => Holes::Allocate,
+        };
+        let res = self.fill_chunk(inner, addr, holes).and_then(|(cs, ce)| {
             if write {
                 // Stale platform mappings of replaced pages are remapped by map_range below
                 // (the write window lies inside the chunk).
@@ -1514,7 +1527,7 @@ impl MemoryManager {
     /// Ensures the fault-around chunk containing `addr` is backed and, if `map`, mapped in
     /// the platform. `addr` must be inside a VMA.
     fn back_locked(&self, inner: &mut Inner, addr: u64, map: bool) -> Result<(), BackErr> {
-        let (cs, ce) = self.fill_chunk(inner, addr, false)?;
+        let (cs, ce) = self.fill_chunk(inner, addr, Holes::Allocate)?;
         if map {
             self.map_range(inner, cs, ce)?;
         }
@@ -1522,14 +1535,8 @@ impl MemoryManager {
     }
 
     /// Backs every hole of the fault-around chunk containing `addr` (clipped to its VMA);
-    /// returns the chunk. `addr` must be inside a VMA. `zero_ok`: the access only reads, so
-    /// holes in private anonymous memory become zero-page PMAs instead of allocations.
-    fn fill_chunk(
-        &self,
-        inner: &mut Inner,
-        addr: u64,
-        zero_ok: bool,
-    ) -> Result<(u64, u64), BackErr> {
+    /// returns the chunk. `addr` must be inside a VMA.
+    fn fill_chunk(&self, inner: &mut Inner, addr: u64, how: Holes) -> Result<(u64, u64), BackErr> {
         let Some((vstart, vma)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.clone())) else {
             return Err(BackErr::Io);
         };
@@ -1557,7 +1564,7 @@ impl MemoryManager {
         if cur < ce {
             holes.push((cur, ce));
         }
-        let zero = zero_ok && matches!(vma.source, Source::Anon);
+        let zero = how == Holes::ZeroPage && matches!(vma.source, Source::Anon);
         for (s, e) in holes {
             let pma = if zero {
                 // The zero range is one chunk long; a hole's offset within its chunk picks
