@@ -1,7 +1,9 @@
 //! Memory management of one application address space: VMAs, demand paging, user memory I/O.
 //!
 //! Key types: [`MemoryManager`] (one per address space), [`MmapOpts`] (what mmap(2) and the
-//! loader ask for), [`MappedFile`] (where file mappings read their pages), [`FaultError`].
+//! loader ask for), [`MappedFile`] (where file mappings read their pages), [`FaultAccess`]
+//! and [`FaultError`] (a fault's kind and outcome), [`FutexKey`] and [`AtomicOp`] (`futex.rs`:
+//! what the futex implementation needs). `decode.rs` classifies faults by instruction.
 //! Neighbours: `vfs::memfile::MemoryFile` holds every page; `platform::AddressSpace` maps
 //! MemoryFile ranges into the application; the syscall handlers (`syscalls/mm`) decode
 //! arguments into these calls; `loader` builds a new image with them.
@@ -14,7 +16,7 @@
 //!   shared, anonymous or file-backed (with the file offset of the VMA's start).
 //! - **PMAs** (`Inner::pmas`, "platform mapping areas" in gVisor's vocabulary): which
 //!   MemoryFile range currently backs an address range, what it is to this manager
-//!   (`PmaKind`: private, copy-on-write, or part of a shared range) and with which
+//!   (`PmaKind`: private, copy-on-write, zero page, or part of a shared range) and with which
 //!   permissions, if any, it is mapped in the platform right now. Every PMA lies inside one
 //!   VMA.
 //!
@@ -27,6 +29,11 @@
 //! ~20 µs). Sentry copies create PMAs but do not map them in the platform; the application's
 //! first access faults and maps them, so only the task thread talks to the platform on the
 //! copy paths' behalf (the exception, remapping a page a copy-out replaced, is below).
+//!
+//! Shared anonymous mappings get one MemoryFile range for their whole length at mmap time
+//! (sparse, so free until touched), held by an `Arc<SharedRange>`: every PMA of the mapping
+//! points into it, so the pages are shared by construction, and the range is freed when the
+//! last VMA referring to it goes away.
 //!
 //! # fork(2) and copy-on-write
 //!
@@ -66,11 +73,6 @@
 //! read-only, so a write to one costs a second fault). [`FaultAccess`] carries what is known;
 //! [`MemoryManager::handle_fault`] (no registers) is always `Unknown` on ptrace.
 //!
-//! Shared anonymous mappings get one MemoryFile range for their whole length at mmap time
-//! (sparse, so free until touched), held by an `Arc<SharedRange>`: every PMA of the mapping
-//! points into it, so the pages are shared by construction, and the range is freed when the
-//! last VMA referring to it goes away.
-//!
 //! # Shortcuts (written down, to be replaced)
 //!
 //! - `MAP_SHARED` of a *file* behaves like `MAP_PRIVATE`: writes are not written back, and
@@ -80,7 +82,7 @@
 //! - fork ignores `MADV_DONTFORK` and `MADV_WIPEONFORK` (madvise accepts and forgets them):
 //!   the child gets every VMA, with its contents.
 //! - The sentry writing into *another* process's memory (process_vm_writev(2),
-//!   ptrace(PTRACE_POKEDATA), /proc/[pid]/mem) is not supported: breaking COW there may have
+//!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
 //!   to remap a page in that process's address space, which the platform only allows from a
 //!   thread attached to it. The platform call would fail and end the sandbox.
 //! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a file open for writing succeeds (as
@@ -110,7 +112,18 @@
 //! takes this lock: the platform has no reference to the `MemoryManager` and waits on no
 //! application progress (injecting into a stopped stub thread), and `MappedFile`
 //! implementations must not touch the memory of the address space that maps them (document
-//! this in any implementation that could). The MemoryFile allocator lock nests inside.
+//! this in any implementation that could). The MemoryFile allocator lock (which also guards
+//! the page reference counts) nests inside.
+//!
+//! ```text
+//! MemoryManager::inner (of the calling task's process)
+//!   platform AddressSpace internals (map/unmap/protect: injected on ptrace)
+//!   MappedFile::read_at (file reads on fault)
+//!   MemoryFile::alloc (allocation, share/release, zero range)
+//! ```
+//!
+//! A manager never takes another manager's lock: [`MemoryManager::fork`] builds the child's
+//! state under the parent's lock and hands it over unlocked; `Drop` needs no lock.
 //!
 //! Host failures of the platform (`PlatformError`) never become errnos the application could
 //! act on: fault paths return them in [`FaultError::Platform`]; syscall paths return ENOMEM
@@ -635,7 +648,7 @@ impl MemoryManager {
     /// platform address space `child_asp` must be fresh (nothing mapped).
     ///
     /// The child gets the same VMAs and brk state. Private pages are shared copy-on-write:
-    /// every backed private page gets one more MemoryFile reference, becomes [`PmaKind::Cow`]
+    /// every backed private page gets one more MemoryFile reference, becomes `PmaKind::Cow`
     /// on both sides, and the parent's currently mapped writable private pages are
     /// write-protected through the parent's address space, so **this must be called on the
     /// parent task's thread** (the platform threading contract). `MAP_SHARED` anonymous
