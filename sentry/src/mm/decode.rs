@@ -22,8 +22,10 @@
 //!
 //! Rep-prefixed string instructions may fault ahead of `rdi`/`rsi` (fast-string microcode
 //! works in larger chunks, in either direction with DF), so their operands cover one page
-//! either side as well. A wrong `Read` can cost at most one extra fault: the manager re-decodes
-//! nothing for a second fault at the same `rip` and page, and falls back to `Unknown` there.
+//! either side as well. The manager treats the answer as a hint: a wrong one costs at most one
+//! extra fault, because a second fault of the same instruction (`rip` and `rsp`) on the same
+//! page is not decoded again but handled as `Unknown`, and a decoded kind the mapping does not
+//! allow is handled as `Unknown` instead of raising a signal.
 
 use iced_x86::{Decoder, DecoderOptions, InstructionInfoFactory, OpAccess, Register};
 use platform::Regs;

@@ -66,8 +66,10 @@
 //! (`decode.rs`, iced-x86), reading its bytes through the MemoryFile: a written memory
 //! operand covering the fault page is a write, the instruction's own page an instruction
 //! fetch, a read operand a read, anything else `Unknown`. The same answer saves the second
-//! fault of a COW write. A fault repeated at the same `rip` and page is not decoded again but
-//! taken as `Unknown`, so a wrong decoding costs one fault, never a loop. `Unknown` keeps the
+//! fault of a COW write. The decoded kind is a hint: one the VMA does not allow is taken as
+//! `Unknown` rather than raising a signal, and a fault repeated by the same instruction
+//! (same `rip` and `rsp`) on the same page is not decoded again but taken as `Unknown`, so a
+//! wrong decoding costs one fault, never a loop or a wrong signal. `Unknown` keeps the
 //! old rules: a fault on a page that is present but mapped without write in a writable VMA
 //! can only be a write; any other maps what the VMA allows, allocating holes (COW pages
 //! read-only, so a write to one costs a second fault). [`FaultAccess`] carries what is known;
@@ -502,10 +504,11 @@ struct Inner {
     brk_base: u64,
     brk_cur: u64,
     platform_error: Option<PlatformError>,
-    /// `(rip, page)` of the last fault whose access was decoded from the instruction: a
-    /// second fault at the same place is not decoded again but handled as `Unknown`, so a
+    /// `(rip, rsp, page)` of the last fault whose access was decoded from the instruction: a
+    /// second fault of the same instruction (a retry has the same `rsp`; another thread has
+    /// its own stack) on the same page is not decoded again but handled as `Unknown`, so a
     /// wrong decoding costs one fault, never a loop.
-    last_decoded: Option<(u64, u64)>,
+    last_decoded: Option<(u64, u64, u64)>,
 }
 
 /// The memory of one application address space. See the module documentation.
@@ -528,6 +531,15 @@ impl fmt::Debug for MemoryManager {
             .field("vmas", &self.lock().vmas.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Where a fault's [`FaultAccess`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KindFrom {
+    /// The platform reported it (or the caller of `handle_fault_access` vouches for it).
+    Reported,
+    /// Decoded from the instruction (`decode.rs`): a hint.
+    Decoded,
 }
 
 /// How [`MemoryManager::fill_chunk`] backs holes.
@@ -1353,7 +1365,7 @@ impl MemoryManager {
             return self.handle_fault_access(addr, FaultAccess::from_access(access));
         }
         let mut inner = self.lock();
-        let here = (regs.rip, page_align_down(addr));
+        let here = (regs.rip, regs.rsp, page_align_down(addr));
         let kind = if inner.last_decoded == Some(here) {
             inner.last_decoded = None;
             FaultAccess::Unknown
@@ -1364,7 +1376,7 @@ impl MemoryManager {
             decode::classify(code.get(..n).unwrap_or(&[]), regs, addr)
         };
         tracing::trace!(target: "sentry::mm", addr, rip = regs.rip, ?kind, "fault");
-        self.fault_locked(&mut inner, addr, kind)
+        self.fault_locked(&mut inner, addr, kind, KindFrom::Decoded)
     }
 
     /// Reads what is backed at `addr` into `buf`, up to the first unbacked byte, without
@@ -1407,14 +1419,15 @@ impl MemoryManager {
     ///   resolved the same page first): `Ok` without work.
     pub fn handle_fault_access(&self, addr: u64, kind: FaultAccess) -> Result<(), FaultError> {
         let mut inner = self.lock();
-        self.fault_locked(&mut inner, addr, kind)
+        self.fault_locked(&mut inner, addr, kind, KindFrom::Reported)
     }
 
     fn fault_locked(
         &self,
         inner: &mut Inner,
         addr: u64,
-        kind: FaultAccess,
+        mut kind: FaultAccess,
+        from: KindFrom,
     ) -> Result<(), FaultError> {
         const MAPERR: FaultError = FaultError::Segv {
             code: si_code::SEGV_MAPERR,
@@ -1430,13 +1443,20 @@ impl MemoryManager {
         };
         let perms = perms_of(vma.prot);
         // x86: any accessible mapping is readable (PROT_WRITE and PROT_EXEC imply read).
-        let allowed = !perms.is_empty()
-            && match kind {
-                FaultAccess::Write => perms.contains(Perms::WRITE),
-                FaultAccess::Exec => perms.contains(Perms::EXEC),
-                FaultAccess::Read | FaultAccess::Unknown => true,
-            };
-        if !allowed {
+        let allows = |kind| {
+            !perms.is_empty()
+                && match kind {
+                    FaultAccess::Write => perms.contains(Perms::WRITE),
+                    FaultAccess::Exec => perms.contains(Perms::EXEC),
+                    FaultAccess::Read | FaultAccess::Unknown => true,
+                }
+        };
+        if !allows(kind) && from == KindFrom::Decoded {
+            // A decoded kind is a hint: never deliver a signal on its word alone. As
+            // `Unknown`, a real violation still ends in SEGV_ACCERR one fault later.
+            kind = FaultAccess::Unknown;
+        }
+        if !allows(kind) {
             return Err(ACCERR);
         }
         let page = page_align_down(addr);

@@ -1335,14 +1335,64 @@ fn exec_fault_on_untouched_anonymous_code_maps_the_zero_page() {
         platform_page(&asp, a).map(|(_, p)| p),
         Some(Perms::READ | Perms::EXEC)
     );
-    // A PROT_READ mapping is not executable: an exec fault there is SEGV_ACCERR.
+    // A PROT_READ mapping is not executable: an exec fault there ends in SEGV_ACCERR (after
+    // one retry, since a decoded kind is only a hint).
     let ro = mm.mmap(fixed(0x50_0000, PAGE_SIZE, Prot::READ)).unwrap();
     let regs = Regs::new_user(ro, 0x7ff_f000);
+    mm.handle_fault_with_regs(ro, Perms::empty(), &regs)
+        .unwrap();
     assert!(matches!(
         mm.handle_fault_with_regs(ro, Perms::empty(), &regs),
         Err(FaultError::Segv {
             code: si_code::SEGV_ACCERR
         })
     ));
+    check_invariants(&mm, &asp, &mf);
+}
+
+#[test]
+fn a_decoded_write_to_a_read_only_mapping_is_only_a_hint() {
+    let (mm, asp, mf) = setup();
+    // mov dword [rax], 1 against a PROT_READ mapping: the first fault maps it (in case the
+    // decoding was wrong), the retry is SEGV_ACCERR.
+    let regs = with_code(&mm, &[0xc7, 0x00, 1, 0, 0, 0]);
+    mm.mprotect(DATA, 16 * PAGE_SIZE, Prot::READ).unwrap();
+    mm.handle_fault_with_regs(regs.rax, Perms::empty(), &regs)
+        .unwrap();
+    assert!(matches!(
+        mm.handle_fault_with_regs(regs.rax, Perms::empty(), &regs),
+        Err(FaultError::Segv {
+            code: si_code::SEGV_ACCERR
+        })
+    ));
+    // A platform-reported write is trusted.
+    assert!(matches!(
+        mm.handle_fault(regs.rax + PAGE_SIZE, Perms::WRITE),
+        Err(FaultError::Segv {
+            code: si_code::SEGV_ACCERR
+        })
+    ));
+    check_invariants(&mm, &asp, &mf);
+}
+
+#[test]
+fn another_thread_faulting_at_the_same_instruction_is_still_decoded() {
+    let (mm, asp, mf) = setup();
+    // mov eax, [rbx] run by two threads (different stacks) on the same untouched page.
+    let regs = with_code(&mm, &[0x8b, 0x03]);
+    let code_bytes = mf.allocated_bytes();
+    mm.handle_fault_with_regs(regs.rbx, Perms::empty(), &regs)
+        .unwrap();
+    let other = Regs {
+        rsp: regs.rsp - 0x10_0000,
+        ..regs
+    };
+    mm.handle_fault_with_regs(regs.rbx, Perms::empty(), &other)
+        .unwrap();
+    assert_eq!(
+        mf.allocated_bytes(),
+        code_bytes,
+        "both reads use the zero page"
+    );
     check_invariants(&mm, &asp, &mf);
 }
