@@ -48,6 +48,13 @@ impl AddressSpace for FakeAsp {
         assert!(addr.is_multiple_of(PAGE_SIZE) && len.is_multiple_of(PAGE_SIZE));
         *self.calls.lock().unwrap() += 1;
         let mut p = self.pages.lock().unwrap();
+        // mprotect(2) on the host fails with ENOMEM over unmapped pages: callers must only
+        // protect what they mapped.
+        assert_eq!(
+            p.range(addr..addr + len).count() as u64,
+            len / PAGE_SIZE,
+            "protect over a hole at {addr:#x}+{len:#x}"
+        );
         for (_, v) in p.range_mut(addr..addr + len) {
             v.1 = perms;
         }
@@ -163,7 +170,21 @@ fn check_family(members: &[(&MemoryManager, &FakeAsp)], mf: &MemoryFile) {
                 );
             }
         }
-        // Everything the platform maps is a mapped PMA with the same offset and perms.
+        // Every mapped PMA is mapped in the platform...
+        {
+            let pages = asp.pages.lock().unwrap();
+            for (&s, p) in &inner.pmas {
+                if p.mapped.is_some() {
+                    for i in 0..(p.end - s) / PAGE_SIZE {
+                        assert!(
+                            pages.contains_key(&(s + i * PAGE_SIZE)),
+                            "pma {s:#x} marked mapped but the platform lacks page {i}"
+                        );
+                    }
+                }
+            }
+        }
+        // ...and everything the platform maps is a mapped PMA with the same offset and perms.
         for (&page, &(off, perms)) in asp.pages.lock().unwrap().iter() {
             let (ps, p) = lookup(&inner.pmas, page).expect("platform maps a page without a pma");
             assert_eq!(
