@@ -98,8 +98,10 @@
 //!   already mapped with the VMA's permissions is reported as SEGV_ACCERR; with several
 //!   threads faulting the same page at once, the second would see that wrongly. A decoded
 //!   fault that the mapping already allows is taken as spurious and resumed instead.
-//! - `MemoryManager::handle_fault` (no registers) never maps the zero page on ptrace, where
-//!   the access is unknown: the task loop must call `handle_fault_with_regs` to get it.
+//! - `MemoryManager::handle_fault` (no registers) never creates zero-page runs on ptrace,
+//!   where the access is unknown (holes are allocated, as before), and maps the runs that the
+//!   sentry's own reads created read-only, so a write there costs a second fault: the task
+//!   loop should call `handle_fault_with_regs`.
 //! - Shared anonymous memory (`MAP_SHARED|MAP_ANONYMOUS`) has no zero page: reading a hole of
 //!   it allocates a host page, as Linux's shmem does.
 //!
