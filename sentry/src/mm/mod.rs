@@ -38,7 +38,8 @@
 //! # fork(2) and copy-on-write
 //!
 //! [`MemoryManager::fork`] gives the child the parent's VMAs and brk state and a copy of its
-//! PMAs, none mapped. Private pages get one more MemoryFile reference
+//! PMAs, none mapped (minus `MADV_DONTFORK` VMAs and the contents of `MADV_WIPEONFORK`
+//! ones: `Vma::on_fork`). Private pages get one more MemoryFile reference
 //! (`MemoryFile::share`; the counts live in the MemoryFile, whose module doc says why) and
 //! become `PmaKind::Cow` on both sides; the parent's mapped writable ones are write-protected
 //! through its own address space (fork runs on the parent's task thread). `Cow` PMAs are
@@ -81,8 +82,6 @@
 //!   two mappings do not see each other's writes. Needs a page cache in MemoryFile, which
 //!   `MappedFile` can grow into (a query method returning the file's MemoryFile range).
 //!   Across fork its pages are copy-on-write like private ones (Linux shares them).
-//! - fork ignores `MADV_DONTFORK` and `MADV_WIPEONFORK` (madvise accepts and forgets them):
-//!   the child gets every VMA, with its contents.
 //! - The sentry writing into *another* process's memory (process_vm_writev(2),
 //!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
 //!   to remap a page in that process's address space, which the platform only allows from a
@@ -321,6 +320,19 @@ struct Vma {
     sharing: Sharing,
     source: Source,
     grows_down: bool,
+    /// What fork(2) does with this VMA (madvise `MADV_DONTFORK`/`MADV_WIPEONFORK`).
+    on_fork: OnFork,
+}
+
+/// What fork(2) gives the child for a VMA (Linux `VM_DONTCOPY`, `VM_WIPEONFORK`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnFork {
+    /// The same mapping and contents (copy-on-write or shared).
+    Copy,
+    /// Nothing: the child has a hole there (`MADV_DONTFORK`).
+    Skip,
+    /// The same mapping, zero-filled (`MADV_WIPEONFORK`; private anonymous memory only).
+    Wipe,
 }
 
 /// What a PMA's MemoryFile pages are to this manager.
@@ -535,6 +547,15 @@ impl fmt::Debug for MemoryManager {
     }
 }
 
+/// The fork-related madvise(2) advices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ForkAdvice {
+    DontFork,
+    DoFork,
+    WipeOnFork,
+    KeepOnFork,
+}
+
 /// Where a fault's [`FaultAccess`] came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KindFrom {
@@ -661,7 +682,9 @@ impl MemoryManager {
     /// fork(2) (clone without `CLONE_VM`): a copy of this address space for the child, whose
     /// platform address space `child_asp` must be fresh (nothing mapped).
     ///
-    /// The child gets the same VMAs and brk state. Private pages are shared copy-on-write:
+    /// The child gets the same VMAs and brk state, except `MADV_DONTFORK` VMAs (a hole in the
+    /// child) and `MADV_WIPEONFORK` ones (zero-filled in the child; the parent keeps its pages
+    /// private). Private pages are shared copy-on-write:
     /// every backed private page gets one more MemoryFile reference, becomes `PmaKind::Cow`
     /// on both sides, and the parent's currently mapped writable private pages are
     /// write-protected through the parent's address space, so **this must be called on the
@@ -676,11 +699,16 @@ impl MemoryManager {
     /// platform error if write-protecting failed (the sandbox ends).
     pub fn fork(&self, child_asp: Arc<dyn AddressSpace>) -> SysResult<MemoryManager> {
         let mut inner = self.lock();
-        // One more reference on every private page; undone if the MemoryFile refuses.
+        // The PMAs the child inherits: those of VMAs it gets with their contents.
+        let inherited = |inner: &Inner, s: u64| {
+            lookup(&inner.vmas, s).is_some_and(|(_, v)| v.on_fork == OnFork::Copy)
+        };
+        // One more reference on every inherited private page; undone if the MemoryFile
+        // refuses.
         let held: Vec<(u64, u64)> = inner
             .pmas
             .iter()
-            .filter(|(_, p)| p.kind.holds_ref())
+            .filter(|(s, p)| p.kind.holds_ref() && inherited(&inner, **s))
             .map(|(&s, p)| (p.mf_off, p.end - s))
             .collect();
         for (i, &(off, len)) in held.iter().enumerate() {
@@ -695,6 +723,7 @@ impl MemoryManager {
         let child_pmas: BTreeMap<u64, Pma> = inner
             .pmas
             .iter()
+            .filter(|(s, _)| inherited(&inner, **s))
             .map(|(&s, p)| {
                 let kind = if p.kind.holds_ref() {
                     PmaKind::Cow
@@ -716,7 +745,12 @@ impl MemoryManager {
             max_addr: self.max_addr,
             mmap_base: self.mmap_base,
             inner: Mutex::new(Inner {
-                vmas: inner.vmas.clone(),
+                vmas: inner
+                    .vmas
+                    .iter()
+                    .filter(|(_, v)| v.on_fork != OnFork::Skip)
+                    .map(|(&s, v)| (s, v.clone()))
+                    .collect(),
                 pmas: child_pmas,
                 brk_base: inner.brk_base,
                 brk_cur: inner.brk_cur,
@@ -727,8 +761,14 @@ impl MemoryManager {
         // The parent's private pages become COW; write-protect the mapped writable ones, one
         // call per contiguous run of equal permissions.
         let mut runs: Vec<(u64, u64, Perms)> = Vec::new();
+        let keep: Vec<u64> = inner
+            .pmas
+            .iter()
+            .filter(|(s, p)| p.kind == PmaKind::Private && !inherited(&inner, **s))
+            .map(|(s, _)| *s)
+            .collect();
         for (&s, p) in inner.pmas.iter_mut() {
-            if p.kind != PmaKind::Private {
+            if p.kind != PmaKind::Private || keep.binary_search(&s).is_ok() {
                 continue;
             }
             p.kind = PmaKind::Cow;
@@ -827,6 +867,7 @@ impl MemoryManager {
             sharing: o.sharing,
             source,
             grows_down: o.grows_down,
+            on_fork: OnFork::Copy,
         };
         inner.vmas.insert(start, vma);
         Self::merge_around(&mut inner, start);
@@ -905,6 +946,7 @@ impl MemoryManager {
             || a.max_prot != b.max_prot
             || a.sharing != b.sharing
             || a.grows_down != b.grows_down
+            || a.on_fork != b.on_fork
         {
             return false;
         }
@@ -1109,6 +1151,7 @@ impl MemoryManager {
                 sharing: Sharing::Private,
                 source: Source::Anon,
                 grows_down: false,
+                on_fork: OnFork::Copy,
             };
             inner.vmas.insert(old_end, vma);
             Self::merge_around(&mut inner, old_end);
@@ -1241,16 +1284,21 @@ impl MemoryManager {
         use madv::*;
         enum Act {
             Nothing,
+            /// `MADV_DONTFORK`/`DOFORK`/`WIPEONFORK`/`KEEPONFORK`.
+            Fork(ForkAdvice),
             Drop,
             Free,
             Remove,
             Populate,
         }
         let act = match advice {
-            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_DONTFORK | MADV_DOFORK
-            | MADV_MERGEABLE | MADV_UNMERGEABLE | MADV_HUGEPAGE | MADV_NOHUGEPAGE
-            | MADV_DONTDUMP | MADV_DODUMP | MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_COLD
+            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_MERGEABLE | MADV_UNMERGEABLE
+            | MADV_HUGEPAGE | MADV_NOHUGEPAGE | MADV_DONTDUMP | MADV_DODUMP | MADV_COLD
             | MADV_PAGEOUT | MADV_COLLAPSE => Act::Nothing,
+            MADV_DONTFORK => Act::Fork(ForkAdvice::DontFork),
+            MADV_DOFORK => Act::Fork(ForkAdvice::DoFork),
+            MADV_WIPEONFORK => Act::Fork(ForkAdvice::WipeOnFork),
+            MADV_KEEPONFORK => Act::Fork(ForkAdvice::KeepOnFork),
             MADV_DONTNEED | MADV_DONTNEED_LOCKED => Act::Drop,
             MADV_FREE => Act::Free,
             MADV_REMOVE => Act::Remove,
@@ -1280,6 +1328,7 @@ impl MemoryManager {
             start: u64,
             end: u64,
             sharing: Sharing,
+            is_file: bool,
             shared: Option<(u64, Arc<SharedRange>)>,
         }
         let pieces: Vec<Piece> = inner
@@ -1299,12 +1348,25 @@ impl MemoryManager {
                     start: from,
                     end: v.end.min(end),
                     sharing: v.sharing,
+                    is_file: matches!(v.source, Source::File { .. }),
                     shared,
                 }
             })
             .collect();
         match act {
             Act::Nothing => Ok(()),
+            Act::Fork(advice) => {
+                // mm/madvise.c: MADV_WIPEONFORK only applies to private anonymous memory.
+                if advice == ForkAdvice::WipeOnFork
+                    && pieces
+                        .iter()
+                        .any(|p| p.sharing == Sharing::Shared || p.is_file)
+                {
+                    return Err(Errno::EINVAL);
+                }
+                Self::set_on_fork(&mut inner, addr, end, advice);
+                Ok(())
+            }
             Act::Populate => match self.populate_locked(&mut inner, addr, end) {
                 Err(BackErr::Platform(e)) => Err(Self::platform_failed(&mut inner, e)),
                 Err(BackErr::NoMem) => Err(Errno::ENOMEM),
@@ -1338,6 +1400,33 @@ impl MemoryManager {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Applies a fork advice to the VMAs in `[start, end)` (all mapped), splitting at the
+    /// edges and merging back what became indistinguishable.
+    fn set_on_fork(inner: &mut Inner, start: u64, end: u64, advice: ForkAdvice) {
+        split_at(&mut inner.vmas, start);
+        split_at(&mut inner.vmas, end);
+        // Every PMA lies inside one VMA.
+        split_at(&mut inner.pmas, start);
+        split_at(&mut inner.pmas, end);
+        for (_, v) in inner.vmas.range_mut(start..end) {
+            v.on_fork = match (advice, v.on_fork) {
+                (ForkAdvice::DontFork, _) => OnFork::Skip,
+                // VM_DONTCOPY and VM_WIPEONFORK are separate flags in Linux; we keep one
+                // state, so DOFORK of a wiped VMA keeps wiping only if it was not skipped.
+                (ForkAdvice::DoFork, OnFork::Skip) => OnFork::Copy,
+                (ForkAdvice::DoFork, other) => other,
+                (ForkAdvice::WipeOnFork, OnFork::Skip) => OnFork::Skip,
+                (ForkAdvice::WipeOnFork, _) => OnFork::Wipe,
+                (ForkAdvice::KeepOnFork, OnFork::Wipe) => OnFork::Copy,
+                (ForkAdvice::KeepOnFork, other) => other,
+            };
+        }
+        let keys: Vec<u64> = inner.vmas.range(start..end).map(|(k, _)| *k).collect();
+        for k in keys.into_iter().rev() {
+            Self::merge_around(inner, k);
         }
     }
 

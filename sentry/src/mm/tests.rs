@@ -1417,3 +1417,58 @@ fn another_thread_faulting_at_the_same_instruction_is_still_decoded() {
     );
     check_invariants(&mm, &asp, &mf);
 }
+
+#[test]
+fn madvise_dontfork_and_wipeonfork_shape_the_child() {
+    let (mm, asp, mf) = setup();
+    let skip = mm.mmap(fixed(0x40_0000, PAGE_SIZE, rw())).unwrap();
+    let wipe = mm.mmap(fixed(0x50_0000, PAGE_SIZE, rw())).unwrap();
+    let keep = mm.mmap(fixed(0x60_0000, PAGE_SIZE, rw())).unwrap();
+    for a in [skip, wipe, keep] {
+        mm.copy_out(a, b"data").unwrap();
+        mm.handle_fault_access(a, FaultAccess::Write).unwrap();
+    }
+    mm.madvise(skip, PAGE_SIZE, madv::MADV_DONTFORK).unwrap();
+    mm.madvise(wipe, PAGE_SIZE, madv::MADV_WIPEONFORK).unwrap();
+    let (child, casp) = fork_of(&mm);
+    let starts: Vec<u64> = child.vmas().iter().map(|v| v.start).collect();
+    assert_eq!(starts, [wipe, keep], "the DONTFORK mapping is a hole");
+    let mut buf = [9u8; 4];
+    child.copy_in(wipe, &mut buf).unwrap();
+    assert_eq!(buf, [0; 4], "WIPEONFORK memory is zero in the child");
+    child.copy_in(keep, &mut buf).unwrap();
+    assert_eq!(&buf, b"data");
+    // The parent's skipped and wiped pages stay private and writable.
+    for (a, perms) in [
+        (skip, Perms::READ | Perms::WRITE),
+        (wipe, Perms::READ | Perms::WRITE),
+        (keep, Perms::READ),
+    ] {
+        assert_eq!(
+            platform_page(&asp, a).map(|(_, p)| p),
+            Some(perms),
+            "{a:#x}"
+        );
+    }
+    check_family(&[(&mm, &asp), (&child, &casp)], &mf);
+    // Only private anonymous memory can be wiped.
+    let shared = mm
+        .mmap(MmapOpts {
+            sharing: Sharing::Shared,
+            ..fixed(0x70_0000, PAGE_SIZE, rw())
+        })
+        .unwrap();
+    assert_eq!(
+        mm.madvise(shared, PAGE_SIZE, madv::MADV_WIPEONFORK),
+        Err(Errno::EINVAL)
+    );
+    // DOFORK undoes DONTFORK.
+    mm.madvise(skip, PAGE_SIZE, madv::MADV_DOFORK).unwrap();
+    mm.madvise(wipe, PAGE_SIZE, madv::MADV_KEEPONFORK).unwrap();
+    let (child2, casp2) = fork_of(&mm);
+    child2.copy_in(skip, &mut buf).unwrap();
+    assert_eq!(&buf, b"data");
+    child2.copy_in(wipe, &mut buf).unwrap();
+    assert_eq!(&buf, b"data");
+    check_family(&[(&mm, &asp), (&child, &casp), (&child2, &casp2)], &mf);
+}
