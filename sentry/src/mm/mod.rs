@@ -547,13 +547,13 @@ impl fmt::Debug for MemoryManager {
     }
 }
 
-/// The fork-related madvise(2) advices.
+/// The fork-related madvise(2) advices: `MADV_{DONT,DO}FORK`, `MADV_{WIPE,KEEP}ONFORK`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ForkAdvice {
-    DontFork,
-    DoFork,
-    WipeOnFork,
-    KeepOnFork,
+    Dont,
+    Do,
+    WipeOn,
+    KeepOn,
 }
 
 /// Where a fault's [`FaultAccess`] came from.
@@ -1295,10 +1295,10 @@ impl MemoryManager {
             MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_MERGEABLE | MADV_UNMERGEABLE
             | MADV_HUGEPAGE | MADV_NOHUGEPAGE | MADV_DONTDUMP | MADV_DODUMP | MADV_COLD
             | MADV_PAGEOUT | MADV_COLLAPSE => Act::Nothing,
-            MADV_DONTFORK => Act::Fork(ForkAdvice::DontFork),
-            MADV_DOFORK => Act::Fork(ForkAdvice::DoFork),
-            MADV_WIPEONFORK => Act::Fork(ForkAdvice::WipeOnFork),
-            MADV_KEEPONFORK => Act::Fork(ForkAdvice::KeepOnFork),
+            MADV_DONTFORK => Act::Fork(ForkAdvice::Dont),
+            MADV_DOFORK => Act::Fork(ForkAdvice::Do),
+            MADV_WIPEONFORK => Act::Fork(ForkAdvice::WipeOn),
+            MADV_KEEPONFORK => Act::Fork(ForkAdvice::KeepOn),
             MADV_DONTNEED | MADV_DONTNEED_LOCKED => Act::Drop,
             MADV_FREE => Act::Free,
             MADV_REMOVE => Act::Remove,
@@ -1357,7 +1357,7 @@ impl MemoryManager {
             Act::Nothing => Ok(()),
             Act::Fork(advice) => {
                 // mm/madvise.c: MADV_WIPEONFORK only applies to private anonymous memory.
-                if advice == ForkAdvice::WipeOnFork
+                if advice == ForkAdvice::WipeOn
                     && pieces
                         .iter()
                         .any(|p| p.sharing == Sharing::Shared || p.is_file)
@@ -1413,15 +1413,15 @@ impl MemoryManager {
         split_at(&mut inner.pmas, end);
         for (_, v) in inner.vmas.range_mut(start..end) {
             v.on_fork = match (advice, v.on_fork) {
-                (ForkAdvice::DontFork, _) => OnFork::Skip,
+                (ForkAdvice::Dont, _) => OnFork::Skip,
                 // VM_DONTCOPY and VM_WIPEONFORK are separate flags in Linux; we keep one
                 // state, so DOFORK of a wiped VMA keeps wiping only if it was not skipped.
-                (ForkAdvice::DoFork, OnFork::Skip) => OnFork::Copy,
-                (ForkAdvice::DoFork, other) => other,
-                (ForkAdvice::WipeOnFork, OnFork::Skip) => OnFork::Skip,
-                (ForkAdvice::WipeOnFork, _) => OnFork::Wipe,
-                (ForkAdvice::KeepOnFork, OnFork::Wipe) => OnFork::Copy,
-                (ForkAdvice::KeepOnFork, other) => other,
+                (ForkAdvice::Do, OnFork::Skip) => OnFork::Copy,
+                (ForkAdvice::Do, other) => other,
+                (ForkAdvice::WipeOn, OnFork::Skip) => OnFork::Skip,
+                (ForkAdvice::WipeOn, _) => OnFork::Wipe,
+                (ForkAdvice::KeepOn, OnFork::Wipe) => OnFork::Copy,
+                (ForkAdvice::KeepOn, other) => other,
             };
         }
         let keys: Vec<u64> = inner.vmas.range(start..end).map(|(k, _)| *k).collect();
