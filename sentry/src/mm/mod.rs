@@ -81,7 +81,8 @@
 //! - `MAP_SHARED` of a *file* behaves like `MAP_PRIVATE`: writes are not written back, and
 //!   two mappings do not see each other's writes. Needs a page cache in MemoryFile, which
 //!   `MappedFile` can grow into (a query method returning the file's MemoryFile range).
-//!   Across fork its pages are copy-on-write like private ones (Linux shares them).
+//!   Across fork its pages are copy-on-write like private ones (Linux shares them), and a
+//!   futex in it gets a private key (by address), not one shared between processes.
 //! - The sentry writing into *another* process's memory (process_vm_writev(2),
 //!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
 //!   to remap a page in that process's address space, which the platform only allows from a
