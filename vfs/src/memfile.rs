@@ -17,6 +17,29 @@
 //! therefore keeps the invariant **every free range reads as zero**, which lets `mm` use a
 //! fresh allocation as zero-filled anonymous memory without writing it.
 //!
+//! Page references (copy-on-write): an allocated page starts with one reference. `mm` adds
+//! references when fork(2) makes two memory managers share private pages ([`share`]) and drops
+//! them when a manager unmaps, copies or exits ([`release`]); the page is freed when its last
+//! reference goes. Only pages with two or more references are recorded, as a range map
+//! (`Alloc::refs`: start → (end, count)), so a sandbox that never forks pays nothing and one
+//! that does pays one entry per shared range, not per page. We chose counts in the MemoryFile
+//! over `Arc`'d allocations because PMAs are split, moved and partially unmapped at page
+//! granularity: an `Arc` per allocation would need every piece to know its allocation and a
+//! per-manager count on top, while a page count is exactly what "am I the last owner?" asks.
+//! The counts are manual reference counting, kept behind two calls whose only callers are
+//! `mm`'s PMA bookkeeping (create, split, drop).
+//!
+//! The zero range ([`zero_range`], [`ZERO_RANGE_LEN`] bytes): one range allocated on first use
+//! and never freed or written, which `mm` maps read-only for reads of untouched anonymous
+//! memory (Linux's shared zero page). Every writing accessor refuses it, so a bookkeeping bug
+//! in `mm` becomes an error instead of data leaking into every process's zero pages. It is not
+//! counted in [`allocated_bytes`].
+//!
+//! [`share`]: MemoryFile::share
+//! [`release`]: MemoryFile::release
+//! [`zero_range`]: MemoryFile::zero_range
+//! [`allocated_bytes`]: MemoryFile::allocated_bytes
+//!
 //! # Safety
 //!
 //! This module is the only `unsafe` in the vfs crate. The sentry mapping is created once in
@@ -38,19 +61,35 @@
 //! compromise gVisor's safemem, crosvm's `VolatileSlice` and vm-memory make. We do not use
 //! volatile copies: they are byte-at-a-time and buy nothing here, since no Rust value ever
 //! lives in this memory.)
+//!
+//! The one exception to "no reference" is the futex word: [`load_u32`], [`compare_exchange_u32`]
+//! and [`fetch_update_u32`] form a `&AtomicU32` over four aligned bytes for the duration of one
+//! atomic instruction. `AtomicU32` is an `UnsafeCell`, so the reference asserts nothing about
+//! other writers; the application's own futex accesses are atomic instructions too (`lock
+//! cmpxchg`), which is the case the memory model covers. An application mixing plain stores
+//! with them races only on its own data, as above.
+//!
+//! [`load_u32`]: MemoryFile::load_u32
+//! [`compare_exchange_u32`]: MemoryFile::compare_exchange_u32
+//! [`fetch_update_u32`]: MemoryFile::fetch_update_u32
 #![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// Page size the allocator works in (x86-64 `PAGE_SIZE`).
 pub const PAGE_SIZE: u64 = 4096;
 
 /// Default size of the sparse file: 64 GiB of address space, nothing committed.
 pub const DEFAULT_SIZE: u64 = 64 << 30;
+
+/// Length of the zero range ([`MemoryFile::zero_range`]): 2 MiB, one anonymous fault-around
+/// chunk of `mm`.
+pub const ZERO_RANGE_LEN: u64 = 2 << 20;
 
 /// Errors of [`MemoryFile`].
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +123,19 @@ struct Alloc {
     bump: u64,
     /// Bytes currently allocated (for accounting / `events --stats`).
     allocated: u64,
+    /// Pages with more than one reference: start → (end, count ≥ 2). Page-aligned, never
+    /// overlapping. Absent pages of an allocated range have exactly one reference.
+    refs: BTreeMap<u64, (u64, u32)>,
+}
+
+/// Splits the `refs` entry straddling `at`, if any, so that `at` is an entry boundary.
+fn split_refs(refs: &mut BTreeMap<u64, (u64, u32)>, at: u64) {
+    if let Some((&s, &(e, c))) = refs.range(..at).next_back()
+        && e > at
+    {
+        refs.insert(s, (at, c));
+        refs.insert(at, (e, c));
+    }
 }
 
 /// The sandbox's memory file. See the module documentation.
@@ -93,6 +145,8 @@ pub struct MemoryFile {
     base: NonNull<u8>,
     size: u64,
     alloc: Mutex<Alloc>,
+    /// Offset of the zero range once allocated (set once, under the allocator lock).
+    zero: OnceLock<u64>,
 }
 
 // SAFETY: `base` points to a MAP_SHARED mapping owned by this value; all accesses through it
@@ -169,6 +223,7 @@ impl MemoryFile {
             base,
             size,
             alloc: Mutex::new(Alloc::default()),
+            zero: OnceLock::new(),
         })
     }
 
@@ -190,10 +245,14 @@ impl MemoryFile {
     /// Allocates `len` bytes (rounded up to pages) and returns their file offset. The range
     /// reads as zeros.
     pub fn allocate(&self, len: u64) -> Result<u64, MemoryFileError> {
+        let mut a = lock(&self.alloc);
+        self.allocate_locked(&mut a, len)
+    }
+
+    fn allocate_locked(&self, a: &mut Alloc, len: u64) -> Result<u64, MemoryFileError> {
         let len = round_up(len)
             .filter(|l| *l != 0)
             .ok_or(MemoryFileError::Exhausted(len))?;
-        let mut a = lock(&self.alloc);
         // First fit in the free list.
         let hit = a
             .free
@@ -220,10 +279,139 @@ impl MemoryFile {
         Ok(off)
     }
 
+    /// The zero range: `ZERO_RANGE_LEN` bytes that read as zero forever, allocated on the first
+    /// call (not counted in [`allocated_bytes`](Self::allocated_bytes)) and never freed.
+    /// Writing accessors refuse it.
+    pub fn zero_range(&self) -> Result<u64, MemoryFileError> {
+        if let Some(off) = self.zero.get() {
+            return Ok(*off);
+        }
+        let mut a = lock(&self.alloc);
+        // Re-check under the lock: another thread may have won the race.
+        if let Some(off) = self.zero.get() {
+            return Ok(*off);
+        }
+        let off = self.allocate_locked(&mut a, ZERO_RANGE_LEN)?;
+        a.allocated = a.allocated.saturating_sub(ZERO_RANGE_LEN);
+        // Cannot fail: we hold the allocator lock and saw it unset.
+        let _ = self.zero.set(off);
+        Ok(off)
+    }
+
+    /// Whether `[off, off+len)` intersects the zero range.
+    fn hits_zero(&self, off: u64, len: u64) -> bool {
+        self.zero
+            .get()
+            .is_some_and(|z| off < z.saturating_add(ZERO_RANGE_LEN) && *z < off.saturating_add(len))
+    }
+
+    /// Adds one reference to every page of `[off, off+len)` (page-aligned, allocated): the
+    /// pages now have one more owner, and [`release`](Self::release) must be called once more
+    /// before they are freed.
+    pub fn share(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
+        self.check_pages(off, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if self.hits_zero(off, len) {
+            return Err(MemoryFileError::Range { off, len });
+        }
+        let end = off + len; // check_pages proved it does not overflow.
+        let mut a = lock(&self.alloc);
+        split_refs(&mut a.refs, off);
+        split_refs(&mut a.refs, end);
+        // Count up the recorded pieces and record the gaps between them with count 2.
+        let mut gaps = Vec::new();
+        let mut cur = off;
+        for (&s, (e, c)) in a.refs.range_mut(off..end) {
+            if s > cur {
+                gaps.push((cur, s));
+            }
+            *c = c.saturating_add(1);
+            cur = *e;
+        }
+        if cur < end {
+            gaps.push((cur, end));
+        }
+        for (s, e) in gaps {
+            a.refs.insert(s, (e, 2));
+        }
+        Ok(())
+    }
+
+    /// Drops one reference from every page of `[off, off+len)` (page-aligned, allocated);
+    /// pages whose last reference this was are freed as by [`free`](Self::free).
+    pub fn release(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
+        self.check_pages(off, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let end = off + len;
+        let mut last = Vec::new();
+        {
+            let mut a = lock(&self.alloc);
+            split_refs(&mut a.refs, off);
+            split_refs(&mut a.refs, end);
+            let pieces: Vec<(u64, u64, u32)> = a
+                .refs
+                .range(off..end)
+                .map(|(&s, &(e, c))| (s, e, c))
+                .collect();
+            let mut cur = off;
+            for (s, e, c) in pieces {
+                if s > cur {
+                    last.push((cur, s));
+                }
+                if c > 2 {
+                    a.refs.insert(s, (e, c - 1));
+                } else {
+                    // Back to one reference: no longer recorded.
+                    a.refs.remove(&s);
+                }
+                cur = e;
+            }
+            if cur < end {
+                last.push((cur, end));
+            }
+        }
+        // Pages with one reference belong to the caller alone, so nobody can share them
+        // between the unlock above and the frees below.
+        for (s, e) in last {
+            self.free(s, e - s)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every page of `[off, off+len)` has exactly one reference (the caller's): then
+    /// the caller may write it in place instead of copying it.
+    pub fn is_exclusive(&self, off: u64, len: u64) -> bool {
+        let end = off.saturating_add(len);
+        let a = lock(&self.alloc);
+        a.refs
+            .range(..end)
+            .next_back()
+            .is_none_or(|(_, (e, _))| *e <= off)
+    }
+
+    /// The number of references of the allocated page containing `off` (for tests and
+    /// statistics).
+    pub fn ref_count(&self, off: u64) -> u32 {
+        let a = lock(&self.alloc);
+        a.refs
+            .range(..=off)
+            .next_back()
+            .filter(|(_, (e, _))| *e > off)
+            .map_or(1, |(_, (_, c))| *c)
+    }
+
     /// Returns `[off, off+len)` (page-aligned) to the allocator, releasing its memory and
-    /// zeroing it. Any sub-range of earlier allocations may be freed, once.
+    /// zeroing it. Any sub-range of earlier allocations may be freed, once. Pages with more
+    /// than one reference must go through [`release`](Self::release) instead.
     pub fn free(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
         self.check_pages(off, len)?;
+        if self.hits_zero(off, len) {
+            return Err(MemoryFileError::Range { off, len });
+        }
         if len == 0 {
             return Ok(());
         }
@@ -293,6 +481,14 @@ impl MemoryFile {
         }
     }
 
+    /// Like `check`, and refuses the zero range.
+    fn check_writable(&self, off: u64, len: u64) -> Result<usize, MemoryFileError> {
+        if self.hits_zero(off, len) {
+            return Err(MemoryFileError::Range { off, len });
+        }
+        self.check(off, len)
+    }
+
     fn check_pages(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
         if !off.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryFileError::Range { off, len });
@@ -320,7 +516,7 @@ impl MemoryFile {
 
     /// Copies `src` to file offset `off`.
     pub fn write(&self, off: u64, src: &[u8]) -> Result<(), MemoryFileError> {
-        let start = self.check(off, src.len() as u64)?;
+        let start = self.check_writable(off, src.len() as u64)?;
         // SAFETY: as in `read`, with the roles swapped: the destination range is inside the
         // mapping (checked), the source is a sentry buffer that cannot overlap it.
         unsafe {
@@ -331,7 +527,7 @@ impl MemoryFile {
 
     /// Writes `len` zero bytes at file offset `off`.
     pub fn zero(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
-        let start = self.check(off, len)?;
+        let start = self.check_writable(off, len)?;
         let n = usize::try_from(len).map_err(|_| MemoryFileError::Range { off, len })?;
         // SAFETY: `[off, off + len)` is inside the live mapping (checked above), so the
         // pointer is valid for `n` byte writes.
@@ -341,11 +537,78 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// The atomic u32 at file offset `off` (4-byte aligned, in bounds), for `f`'s duration.
+    /// With `AtomicUse::Store`, the zero range is refused.
+    fn with_atomic_u32<T>(
+        &self,
+        off: u64,
+        usage: AtomicUse,
+        f: impl FnOnce(&AtomicU32) -> T,
+    ) -> Result<T, MemoryFileError> {
+        let range_err = MemoryFileError::Range { off, len: 4 };
+        if !off.is_multiple_of(4) {
+            return Err(range_err);
+        }
+        let start = match usage {
+            AtomicUse::Store => self.check_writable(off, 4)?,
+            AtomicUse::Load => self.check(off, 4)?,
+        };
+        // The mapping starts page-aligned (mmap), so `off % 4 == 0` makes the pointer
+        // 4-byte aligned.
+        let ptr = self.base.as_ptr().wrapping_add(start).cast::<u32>();
+        if !ptr.is_aligned() {
+            return Err(range_err);
+        }
+        // SAFETY: (`AtomicU32::from_ptr`'s list)
+        // 1. Alignment: `ptr` is aligned to `align_of::<AtomicU32>()` (4), checked just above.
+        // 2. Validity for reads and writes for the reference's lifetime: `check` proved
+        //    `[off, off + 4)` lies inside the live mapping (READ|WRITE, MAP_SHARED), which
+        //    stays mapped until `Drop`, and the reference does not outlive this call (it is
+        //    only passed to `f`, which cannot keep it: its lifetime is this call's borrow).
+        // 3. The memory model: accesses through it are atomic; concurrent accesses by the
+        //    application are atomic instructions in a well-formed program, and a program that
+        //    mixes plain accesses races only on its own data (module `# Safety`).
+        let atomic = unsafe { AtomicU32::from_ptr(ptr) };
+        Ok(f(atomic))
+    }
+
+    /// Atomically loads the u32 at file offset `off` (4-byte aligned).
+    pub fn load_u32(&self, off: u64) -> Result<u32, MemoryFileError> {
+        self.with_atomic_u32(off, AtomicUse::Load, |a| a.load(Ordering::SeqCst))
+    }
+
+    /// Atomically replaces the u32 at `off` (4-byte aligned) with `new` if it is `old`:
+    /// `Ok(old)` if it was replaced, `Err(actual)` if not.
+    pub fn compare_exchange_u32(
+        &self,
+        off: u64,
+        old: u32,
+        new: u32,
+    ) -> Result<Result<u32, u32>, MemoryFileError> {
+        self.with_atomic_u32(off, AtomicUse::Store, |a| {
+            a.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+        })
+    }
+
+    /// Atomically replaces the u32 at `off` (4-byte aligned) with `f(old)`; returns `old`
+    /// (FUTEX_WAKE_OP's read-modify-write).
+    pub fn fetch_update_u32(
+        &self,
+        off: u64,
+        mut f: impl FnMut(u32) -> u32,
+    ) -> Result<u32, MemoryFileError> {
+        self.with_atomic_u32(off, AtomicUse::Store, |a| {
+            match a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(f(v))) {
+                Ok(v) | Err(v) => v,
+            }
+        })
+    }
+
     /// Copies `len` bytes from file offset `src` to file offset `dst` (copy-on-write and
     /// mremap helpers). The ranges must not overlap.
     pub fn copy_within(&self, src: u64, dst: u64, len: u64) -> Result<(), MemoryFileError> {
         let s = self.check(src, len)?;
-        let d = self.check(dst, len)?;
+        let d = self.check_writable(dst, len)?;
         let n = usize::try_from(len).map_err(|_| MemoryFileError::Range { off: src, len })?;
         let overlap = src < dst.saturating_add(len) && dst < src.saturating_add(len);
         if overlap {
@@ -371,6 +634,13 @@ impl Drop for MemoryFile {
             }
         }
     }
+}
+
+/// Whether an atomic accessor may store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtomicUse {
+    Load,
+    Store,
 }
 
 fn round_up(len: u64) -> Option<u64> {
@@ -481,6 +751,92 @@ mod tests {
     }
 
     #[test]
+    fn shared_pages_are_freed_by_their_last_release() {
+        let m = mf();
+        let a = m.allocate(4 * PAGE_SIZE).unwrap();
+        m.share(a + PAGE_SIZE, 2 * PAGE_SIZE).unwrap();
+        m.share(a + 2 * PAGE_SIZE, 2 * PAGE_SIZE).unwrap();
+        assert_eq!(
+            [0, 1, 2, 3].map(|i| m.ref_count(a + i * PAGE_SIZE)),
+            [1, 2, 3, 2]
+        );
+        assert!(m.is_exclusive(a, PAGE_SIZE));
+        assert!(!m.is_exclusive(a, 2 * PAGE_SIZE));
+        m.write(a + PAGE_SIZE, b"still here").unwrap();
+        // One release each: page 0 (one ref) is freed, the others only lose a reference.
+        m.release(a, 4 * PAGE_SIZE).unwrap();
+        assert_eq!(m.allocated_bytes(), 3 * PAGE_SIZE);
+        let mut buf = [0u8; 10];
+        m.read(a + PAGE_SIZE, &mut buf).unwrap();
+        assert_eq!(&buf, b"still here");
+        assert_eq!([1, 2, 3].map(|i| m.ref_count(a + i * PAGE_SIZE)), [1, 2, 1]);
+        m.release(a + PAGE_SIZE, 3 * PAGE_SIZE).unwrap();
+        assert_eq!(m.allocated_bytes(), PAGE_SIZE);
+        assert!(m.is_exclusive(a, 4 * PAGE_SIZE));
+        m.release(a + 2 * PAGE_SIZE, PAGE_SIZE).unwrap();
+        assert_eq!(m.allocated_bytes(), 0);
+    }
+
+    #[test]
+    fn zero_range_is_stable_unaccounted_and_unwritable() {
+        let m = mf();
+        let z = m.zero_range().unwrap();
+        assert_eq!(m.zero_range().unwrap(), z);
+        assert_eq!(m.allocated_bytes(), 0);
+        assert!(matches!(
+            m.write(z + ZERO_RANGE_LEN - 1, b"x"),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.zero(z, PAGE_SIZE),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.free(z, PAGE_SIZE),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.share(z, PAGE_SIZE),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert!(matches!(
+            m.compare_exchange_u32(z, 0, 1),
+            Err(MemoryFileError::Range { .. })
+        ));
+        assert_eq!(m.load_u32(z + 8).unwrap(), 0);
+        let a = m.allocate(PAGE_SIZE).unwrap();
+        assert!(a >= z + ZERO_RANGE_LEN || a + PAGE_SIZE <= z);
+        assert!(matches!(
+            m.copy_within(a, z, PAGE_SIZE),
+            Err(MemoryFileError::Range { .. })
+        ));
+    }
+
+    #[test]
+    fn atomics_check_alignment_and_update() {
+        let m = mf();
+        let a = m.allocate(PAGE_SIZE).unwrap();
+        m.write(a + 4, &7u32.to_ne_bytes()).unwrap();
+        assert_eq!(m.load_u32(a + 4).unwrap(), 7);
+        assert_eq!(m.compare_exchange_u32(a + 4, 7, 9).unwrap(), Ok(7));
+        assert_eq!(m.compare_exchange_u32(a + 4, 7, 1).unwrap(), Err(9));
+        assert_eq!(m.fetch_update_u32(a + 4, |v| v | 0x10).unwrap(), 9);
+        assert_eq!(m.load_u32(a + 4).unwrap(), 0x19);
+        assert!(
+            matches!(m.load_u32(a + 2), Err(MemoryFileError::Range { .. })),
+            "unaligned"
+        );
+        assert!(
+            matches!(m.load_u32(m.size() - 2), Err(MemoryFileError::Range { .. })),
+            "out of bounds"
+        );
+        assert!(
+            matches!(m.load_u32(u64::MAX - 3), Err(MemoryFileError::Range { .. })),
+            "wrapping"
+        );
+    }
+
+    #[test]
     fn copy_within_copies() {
         let m = mf();
         let a = m.allocate(2 * PAGE_SIZE).unwrap();
@@ -489,6 +845,9 @@ mod tests {
         let mut buf = [0u8; 3];
         m.read(a + PAGE_SIZE, &mut buf).unwrap();
         assert_eq!(&buf, b"abc");
-        assert!(m.copy_within(a, a + 1, 3).is_err());
+        assert!(matches!(
+            m.copy_within(a, a + 1, 3),
+            Err(MemoryFileError::Range { .. })
+        ));
     }
 }

@@ -30,9 +30,9 @@ use crate::mm::FutexKey as MmKey;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FutexKey {
     /// FUTEX_PRIVATE_FLAG: (address space, address).
-    Private { mm: usize, addr: u64 },
+    Private { mm: u64, addr: u64 },
     /// Shared flag on private memory: (address space, address), distinct from `Private`.
-    MmShared { mm: usize, addr: u64 },
+    MmShared { mm: u64, addr: u64 },
     /// Shared flag on MAP_SHARED memory: the MemoryFile offset of the word.
     Memory { off: u64 },
 }
@@ -86,10 +86,9 @@ fn wake_locked(
 impl Task {
     /// The futex key of `addr` for this task (EFAULT if the address is not mapped).
     pub(crate) fn futex_key(&self, addr: u64, private: bool) -> SysResult<FutexKey> {
-        let mm = Arc::as_ptr(&self.mm) as usize;
         match self.mm.futex_key(addr, private)? {
-            MmKey::Private(a) if private => Ok(FutexKey::Private { mm, addr: a }),
-            MmKey::Private(a) => Ok(FutexKey::MmShared { mm, addr: a }),
+            MmKey::Private { mm, addr } if private => Ok(FutexKey::Private { mm, addr }),
+            MmKey::Private { mm, addr } => Ok(FutexKey::MmShared { mm, addr }),
             MmKey::Shared(off) => Ok(FutexKey::Memory { off }),
         }
     }
@@ -219,15 +218,15 @@ impl Task {
             oparg = 1u32 << oparg;
         }
         let aop = match op {
-            0 => crate::mm::AtomicOp::Set,
-            1 => crate::mm::AtomicOp::Add,
-            2 => crate::mm::AtomicOp::Or,
-            3 => crate::mm::AtomicOp::AndNot,
-            4 => crate::mm::AtomicOp::Xor,
+            0 => crate::mm::AtomicOp::Set(oparg),
+            1 => crate::mm::AtomicOp::Add(oparg),
+            2 => crate::mm::AtomicOp::Or(oparg),
+            3 => crate::mm::AtomicOp::AndN(oparg),
+            4 => crate::mm::AtomicOp::Xor(oparg),
             _ => return Err(Errno::ENOSYS),
         };
         let mut tab = self.kernel.futexes.lock();
-        let old = self.mm.atomic_op_u32(addr2, aop, oparg)?;
+        let old = self.mm.atomic_op_u32(addr2, aop)?;
         let mut woken = wake_locked(&mut tab, key, n, u32::MAX);
         // Comparisons on the old value as a signed int (futex_atomic_op_inuser).
         let (o, a) = (old.cast_signed(), sign_extend_12(cmparg));

@@ -599,7 +599,7 @@ impl Task {
             }
             SwitchOutcome::Vsyscall => self.emulate_vsyscall(),
             SwitchOutcome::Fault { addr, access, info } => {
-                match self.mm.handle_fault(addr, access) {
+                match self.mm.handle_fault_with_regs(addr, access, &self.regs) {
                     Ok(()) => {}
                     Err(FaultError::Platform(e)) => {
                         self.kernel.platform_failed(&e);

@@ -294,6 +294,7 @@ fn map_segment(
             },
             grows_down: false,
             populate: false,
+            max_prot: Prot::ACCESS,
         })?;
         // The rest of the last file page belongs to the bss and must read as zero, not as
         // whatever follows in the file (binfmt_elf `padzero`).

@@ -11,11 +11,11 @@ use abi::mm::{PAGE_SIZE, Prot};
 use abi::{Errno, SysResult};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::{Inner, MemoryManager, lookup};
+use super::{BackErr, Holes, Inner, MemoryManager, PmaKind, lookup};
 
 /// What a copy needs from the VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Read,
     Write,
     /// FOLL_FORCE: any mapping, whatever its protection (the loader zeroing a read-only
@@ -25,8 +25,13 @@ enum Need {
 
 impl MemoryManager {
     /// For `addr`: the MemoryFile offset backing it and how many bytes after it are backed
-    /// contiguously within its VMA.
-    fn translate(&self, inner: &mut Inner, addr: u64, need: Need) -> SysResult<(u64, u64)> {
+    /// contiguously within its VMA (and, for writes, private to this manager).
+    pub(super) fn translate(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        need: Need,
+    ) -> SysResult<(u64, u64)> {
         let (_, vma) = lookup(&inner.vmas, addr).ok_or(Errno::EFAULT)?;
         let ok = match need {
             // x86: every accessible mapping is readable.
@@ -39,12 +44,49 @@ impl MemoryManager {
         }
         let vend = vma.end;
         if lookup(&inner.pmas, addr).is_none() {
-            self.back_locked(inner, addr, false)
+            // Reads of untouched private anonymous memory take the zero page, not an
+            // allocation.
+            let holes = match need {
+                Need::Read => Holes::ZeroPage,
+                Need::Write | Need::Force => Holes::Allocate,
+            };
+            self.fill_chunk(inner, addr, holes)
                 .map_err(|_| Errno::EFAULT)?;
+        }
+        if need != Need::Read {
+            self.make_writable(inner, addr)?;
         }
         let (ps, p) = lookup(&inner.pmas, addr).ok_or(Errno::EFAULT)?;
         let off = p.mf_off.checked_add(addr - ps).ok_or(Errno::EFAULT)?;
         Ok((off, p.end.min(vend) - addr))
+    }
+
+    /// Breaks copy-on-write at `addr` before the sentry writes there: writing a page another
+    /// process shares would leak into that process (and the zero page is everyone's). A replaced page that the platform still
+    /// maps is remapped to the new page now, so the application sees what the sentry wrote;
+    /// that platform call comes from the calling task's thread, which is attached to this
+    /// address space for every copy the sentry makes on its own task's behalf (copies into
+    /// another process's memory are a shortcut: see the `mm` module doc).
+    fn make_writable(&self, inner: &mut Inner, addr: u64) -> SysResult<()> {
+        let is_shared_page = lookup(&inner.pmas, addr)
+            .is_some_and(|(_, p)| matches!(p.kind, PmaKind::Cow | PmaKind::Zero));
+        if !is_shared_page {
+            return Ok(());
+        }
+        let res = self.privatize(inner, addr).and_then(|stale| {
+            stale
+                .into_iter()
+                .try_for_each(|(s, e)| self.map_range(inner, s, e))
+        });
+        match res {
+            Ok(()) => Ok(()),
+            // The app sees EFAULT; the parked platform error ends the sandbox.
+            Err(BackErr::Platform(e)) => {
+                Self::platform_failed(inner, e);
+                Err(Errno::EFAULT)
+            }
+            Err(BackErr::NoMem | BackErr::Io) => Err(Errno::EFAULT),
+        }
     }
 
     /// Walks `[addr, addr+len)` in runs that are contiguous in the MemoryFile, calling

@@ -1,7 +1,9 @@
 //! Memory management of one application address space: VMAs, demand paging, user memory I/O.
 //!
 //! Key types: [`MemoryManager`] (one per address space), [`MmapOpts`] (what mmap(2) and the
-//! loader ask for), [`MappedFile`] (where file mappings read their pages), [`FaultError`].
+//! loader ask for), [`MappedFile`] (where file mappings read their pages), [`FaultAccess`]
+//! and [`FaultError`] (a fault's kind and outcome), [`FutexKey`] and [`AtomicOp`] (`futex.rs`:
+//! what the futex implementation needs). `decode.rs` classifies faults by instruction.
 //! Neighbours: `vfs::memfile::MemoryFile` holds every page; `platform::AddressSpace` maps
 //! MemoryFile ranges into the application; the syscall handlers (`syscalls/mm`) decode
 //! arguments into these calls; `loader` builds a new image with them.
@@ -13,9 +15,10 @@
 //! - **VMAs** (`Inner::vmas`): what the application asked for — range, protection, private or
 //!   shared, anonymous or file-backed (with the file offset of the VMA's start).
 //! - **PMAs** (`Inner::pmas`, "platform mapping areas" in gVisor's vocabulary): which
-//!   MemoryFile range currently backs an address range, whether the manager owns it (private
-//!   pages, freed when the range goes away) and with which permissions, if any, it is mapped
-//!   in the platform right now. Every PMA lies inside one VMA.
+//!   MemoryFile range currently backs an address range, what it is to this manager
+//!   (`PmaKind`: private, copy-on-write, zero page, or part of a shared range) and with which
+//!   permissions, if any, it is mapped in the platform right now. Every PMA lies inside one
+//!   VMA.
 //!
 //! mmap(2) only records a VMA. A fault (`handle_fault`) or a sentry copy touching an address
 //! without a PMA allocates MemoryFile pages and fills them: anonymous memory needs no work,
@@ -25,32 +28,82 @@
 //! because each fault costs a platform round trip (ptrace: a stop plus an injected mmap,
 //! ~20 µs). Sentry copies create PMAs but do not map them in the platform; the application's
 //! first access faults and maps them, so only the task thread talks to the platform on the
-//! copy paths' behalf.
-//!
-//! ptrace cannot tell a read fault from a write fault, so PMAs are mapped with the VMA's full
-//! permissions. There is no copy-on-write yet: a private mapping gets its own copy of the
-//! pages at fault time, which is exact for a single address space. fork() support will map
-//! shared private pages read-only and copy on write faults (`Pma::owned` is the hook).
+//! copy paths' behalf (the exception, remapping a page a copy-out replaced, is below).
 //!
 //! Shared anonymous mappings get one MemoryFile range for their whole length at mmap time
 //! (sparse, so free until touched), held by an `Arc<SharedRange>`: every PMA of the mapping
 //! points into it, so the pages are shared by construction, and the range is freed when the
 //! last VMA referring to it goes away.
 //!
+//! # fork(2) and copy-on-write
+//!
+//! [`MemoryManager::fork`] gives the child the parent's VMAs and brk state and a copy of its
+//! PMAs, none mapped (minus `MADV_DONTFORK` VMAs and the contents of `MADV_WIPEONFORK`
+//! ones: `Vma::on_fork`). Private pages get one more MemoryFile reference
+//! (`MemoryFile::share`; the counts live in the MemoryFile, whose module doc says why) and
+//! become `PmaKind::Cow` on both sides; the parent's mapped writable ones are write-protected
+//! through its own address space (fork runs on the parent's task thread). `Cow` PMAs are
+//! mapped without write. A write to one — a write fault, or a sentry copy-out (`io.rs`) —
+//! makes it private again (`privatize`): in place if the MemoryFile count says this manager
+//! is the last holder (for a 64 KiB window, `WRITE_WINDOW`), otherwise by copying the one
+//! written page. A copy-out that replaced a page the platform maps remaps it at once, from
+//! the calling task's thread. Pages go back to the MemoryFile when their last holder unmaps
+//! them or drops (`impl Drop for MemoryManager`). MAP_SHARED anonymous mappings share their
+//! `SharedRange`.
+//!
+//! # The shared zero page and fault kinds
+//!
+//! Reading never-touched private anonymous memory must not cost host memory (the MemoryFile
+//! is shmem: a read fault on a hole allocates a host page). Such reads get `PmaKind::Zero`
+//! PMAs instead: runs of the MemoryFile's zero range, one 2 MiB range per sandbox that is
+//! never written (the MemoryFile refuses writes to it), mapped without write, and shared by
+//! every process, so fault-around maps a whole chunk of it at no cost. A write to a zero
+//! page replaces the zero runs of its 64 KiB write window with fresh (sparse, so still free)
+//! private pages, exactly like breaking COW. Sentry reads (copy-in, futex loads) take the
+//! zero page too; sentry writes break it (`io.rs`).
+//!
+//! That needs to know whether a fault was a read. ptrace cannot say (the access set is
+//! empty), so [`MemoryManager::handle_fault_with_regs`] decodes the faulting instruction
+//! (`decode.rs`, iced-x86), reading its bytes through the MemoryFile: a written memory
+//! operand covering the fault page is a write, the instruction's own page an instruction
+//! fetch, a read operand a read, anything else `Unknown`. The same answer saves the second
+//! fault of a COW write. The decoded kind is a hint: one the VMA does not allow is taken as
+//! `Unknown` rather than raising a signal, and a fault repeated by the same instruction
+//! (same `rip` and `rsp`) on the same page is not decoded again but taken as `Unknown`, so a
+//! wrong decoding costs one fault, never a loop or a wrong signal. `Unknown` keeps the
+//! old rules: a fault on a page that is present but mapped without write in a writable VMA
+//! can only be a write; any other maps what the VMA allows, allocating holes (COW pages
+//! read-only, so a write to one costs a second fault). [`FaultAccess`] carries what is known;
+//! [`MemoryManager::handle_fault`] (no registers) is always `Unknown` on ptrace.
+//!
 //! # Shortcuts (written down, to be replaced)
 //!
 //! - `MAP_SHARED` of a *file* behaves like `MAP_PRIVATE`: writes are not written back, and
 //!   two mappings do not see each other's writes. Needs a page cache in MemoryFile, which
 //!   `MappedFile` can grow into (a query method returning the file's MemoryFile range).
-//! - No `max_prot`: mprotect(PROT_WRITE) of a read-only-opened shared file mapping is not
-//!   refused here; the mmap handler checks the open mode at mmap time.
+//!   Across fork its pages are copy-on-write like private ones (Linux shares them), and a
+//!   futex in it gets a private key (by address), not one shared between processes.
+//! - The sentry writing into *another* process's memory (process_vm_writev(2),
+//!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
+//!   to remap a page in that process's address space, which the platform only allows from a
+//!   thread attached to it. The platform call would fail and end the sandbox.
+//! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a file open for writing succeeds (as
+//!   on Linux), but, as above, the writes never reach the file (mmap with PROT_WRITE of such
+//!   a mapping is refused with ENODEV by the handler for that reason).
 //! - Access past EOF of a file mapping reads zeros (Linux: SIGBUS for whole pages past EOF).
 //! - mremap: `MREMAP_DONTUNMAP` and `old_len == 0` (duplicate a shared mapping) give EINVAL.
 //! - Partial munmap of a shared anonymous mapping does not release that part's memory until
 //!   the whole mapping is gone.
-//! - A fault on a page that is already mapped with the VMA's permissions is reported as
-//!   SEGV_ACCERR; with several threads faulting the same page at once, the second would see
-//!   that wrongly (ptrace allows one thread per address space for now).
+//! - An `Unknown` fault (undecodable instruction, or a repeated fault) on a page that is
+//!   already mapped with the VMA's permissions is reported as SEGV_ACCERR; with several
+//!   threads faulting the same page at once, the second would see that wrongly. A decoded
+//!   fault that the mapping already allows is taken as spurious and resumed instead.
+//! - `MemoryManager::handle_fault` (no registers) never creates zero-page runs on ptrace,
+//!   where the access is unknown (holes are allocated, as before), and maps the runs that the
+//!   sentry's own reads created read-only, so a write there costs a second fault: the task
+//!   loop should call `handle_fault_with_regs`.
+//! - Shared anonymous memory (`MAP_SHARED|MAP_ANONYMOUS`) has no zero page: reading a hole of
+//!   it allocates a host page, as Linux's shmem does.
 //!
 //! # Locking
 //!
@@ -63,7 +116,18 @@
 //! takes this lock: the platform has no reference to the `MemoryManager` and waits on no
 //! application progress (injecting into a stopped stub thread), and `MappedFile`
 //! implementations must not touch the memory of the address space that maps them (document
-//! this in any implementation that could). The MemoryFile allocator lock nests inside.
+//! this in any implementation that could). The MemoryFile allocator lock (which also guards
+//! the page reference counts) nests inside.
+//!
+//! ```text
+//! MemoryManager::inner (of the calling task's process)
+//!   platform AddressSpace internals (map/unmap/protect: injected on ptrace)
+//!   MappedFile::read_at (file reads on fault)
+//!   MemoryFile::alloc (allocation, share/release, zero range)
+//! ```
+//!
+//! A manager never takes another manager's lock: [`MemoryManager::fork`] builds the child's
+//! state under the parent's lock and hands it over unlocked; `Drop` needs no lock.
 //!
 //! Host failures of the platform (`PlatformError`) never become errnos the application could
 //! act on: fault paths return them in [`FaultError::Platform`]; syscall paths return ENOMEM
@@ -71,9 +135,9 @@
 //! the sandbox. When an unmap fails, the pages it covered are leaked rather than freed, so
 //! they can never be handed to someone else while still mapped.
 
-mod compat;
+mod decode;
+mod futex;
 mod io;
-pub use compat::{AtomicOp, FutexKey};
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -88,13 +152,22 @@ use abi::mm::{
     page_align_up,
 };
 use abi::signal::si_code;
-use platform::{Access, AddressSpace, Perms, PlatformError};
+use platform::{Access, AddressSpace, Perms, PlatformError, Regs};
 use vfs::memfile::MemoryFile;
+
+pub use futex::{AtomicOp, FutexKey};
 
 /// Fault-around chunk for file mappings (each chunk is read from the file).
 const FILE_FAULT_CHUNK: u64 = 64 << 10;
 /// Fault-around chunk for anonymous memory (free until touched: the file is sparse).
 const ANON_FAULT_CHUNK: u64 = 2 << 20;
+/// How much around a written page is made private in place at once (COW pages this manager
+/// alone owns). A power of two no larger than either fault-around chunk, so the window of a
+/// fault lies inside its chunk.
+const WRITE_WINDOW: u64 = 64 << 10;
+const _: () = assert!(WRITE_WINDOW <= FILE_FAULT_CHUNK && WRITE_WINDOW <= ANON_FAULT_CHUNK);
+// Zero-page PMAs are carved from the zero range by their offset within an anonymous chunk.
+const _: () = assert!(ANON_FAULT_CHUNK <= vfs::memfile::ZERO_RANGE_LEN);
 /// Gap kept between the top of the mmap area and the end of the address space, for the
 /// stack (mm/util.c `mmap_base`: the stack rlimit, at least 128 MiB).
 const MMAP_BASE_GAP: u64 = 128 << 20;
@@ -147,6 +220,10 @@ pub struct MmapOpts {
     pub grows_down: bool,
     /// `MAP_POPULATE`: back and map every page now.
     pub populate: bool,
+    /// The most mprotect(2) may ever grant this mapping (Linux's `VM_MAYREAD/MAYWRITE/
+    /// MAYEXEC`): the mmap handler clears `WRITE` for a `MAP_SHARED` mapping of a file not
+    /// open for writing. `prot` must lie within it (EACCES otherwise).
+    pub max_prot: Prot,
 }
 
 impl MmapOpts {
@@ -161,6 +238,7 @@ impl MmapOpts {
             backing: Backing::Anonymous,
             grows_down: false,
             populate: false,
+            max_prot: Prot::ACCESS,
         }
     }
 }
@@ -238,9 +316,49 @@ enum Source {
 struct Vma {
     end: u64,
     prot: Prot,
+    /// Upper bound for `prot` ([`MmapOpts::max_prot`]).
+    max_prot: Prot,
     sharing: Sharing,
     source: Source,
     grows_down: bool,
+    /// What fork(2) does with this VMA (madvise `MADV_DONTFORK`/`MADV_WIPEONFORK`).
+    on_fork: OnFork,
+}
+
+/// What fork(2) gives the child for a VMA (Linux `VM_DONTCOPY`, `VM_WIPEONFORK`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnFork {
+    /// The same mapping and contents (copy-on-write or shared).
+    Copy,
+    /// Nothing: the child has a hole there (`MADV_DONTFORK`).
+    Skip,
+    /// The same mapping, zero-filled (`MADV_WIPEONFORK`; private anonymous memory only).
+    Wipe,
+}
+
+/// What a PMA's MemoryFile pages are to this manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PmaKind {
+    /// Private pages this manager holds one MemoryFile reference on, and nobody else does:
+    /// mapped with the VMA's permissions.
+    Private,
+    /// Private pages this manager holds one reference on that another manager may share
+    /// (after fork): mapped without write. A write copies them, or, if the reference count
+    /// says this manager is the last holder, turns them back into `Private` in place.
+    Cow,
+    /// Pages of the VMA's `SharedRange` (MAP_SHARED): no reference held by the PMA.
+    Shared,
+    /// A run of the MemoryFile's zero range (Linux's shared zero page), for private anonymous
+    /// memory that has only been read: no reference held, never written, mapped without
+    /// write. A write replaces it with fresh private pages (`privatize`).
+    Zero,
+}
+
+impl PmaKind {
+    /// Whether the PMA holds a MemoryFile reference on its pages (released when it goes).
+    fn holds_ref(self) -> bool {
+        matches!(self, PmaKind::Private | PmaKind::Cow)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,10 +366,10 @@ struct Pma {
     end: u64,
     /// MemoryFile offset of the PMA's start.
     mf_off: u64,
-    /// The manager allocated this range and frees it when the PMA goes away (private
-    /// pages); otherwise it belongs to a `SharedRange`.
-    owned: bool,
-    /// Permissions it is mapped with in the platform, if it is mapped.
+    kind: PmaKind,
+    /// Permissions it is mapped with in the platform, if it is mapped. Always a subset of
+    /// [`pma_perms`] for its VMA (less after a COW page was claimed in place: the next write
+    /// fault upgrades it).
     mapped: Option<Perms>,
 }
 
@@ -350,6 +468,50 @@ fn perms_of(prot: Prot) -> Perms {
     p
 }
 
+/// Platform permissions for a PMA of `kind` in a VMA with permissions `vma`: copy-on-write
+/// pages never get write permission, so the application's first write faults.
+fn pma_perms(vma: Perms, kind: PmaKind) -> Perms {
+    match kind {
+        PmaKind::Cow | PmaKind::Zero => without_write(vma),
+        PmaKind::Private | PmaKind::Shared => vma,
+    }
+}
+
+/// `perms` minus write; a write-only mapping keeps read access (x86 has no write-only pages).
+fn without_write(perms: Perms) -> Perms {
+    if perms.contains(Perms::WRITE) {
+        (perms - Perms::WRITE) | Perms::READ
+    } else {
+        perms
+    }
+}
+
+/// What kind of access caused a fault, as far as the sentry knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAccess {
+    Read,
+    Write,
+    /// Instruction fetch.
+    Exec,
+    /// The platform could not say and the instruction could not be decoded.
+    Unknown,
+}
+
+impl FaultAccess {
+    /// The kind a platform-reported access set means (ptrace reports an empty set).
+    pub fn from_access(access: Access) -> FaultAccess {
+        if access.contains(Perms::WRITE) {
+            FaultAccess::Write
+        } else if access.contains(Perms::EXEC) {
+            FaultAccess::Exec
+        } else if access.contains(Perms::READ) {
+            FaultAccess::Read
+        } else {
+            FaultAccess::Unknown
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     vmas: BTreeMap<u64, Vma>,
@@ -357,10 +519,17 @@ struct Inner {
     brk_base: u64,
     brk_cur: u64,
     platform_error: Option<PlatformError>,
+    /// `(rip, rsp, page)` of the last fault whose access was decoded from the instruction: a
+    /// second fault of the same instruction (a retry has the same `rsp`; another thread has
+    /// its own stack) on the same page is not decoded again but handled as `Unknown`, so a
+    /// wrong decoding costs one fault, never a loop.
+    last_decoded: Option<(u64, u64, u64)>,
 }
 
 /// The memory of one application address space. See the module documentation.
 pub struct MemoryManager {
+    /// Unique identity ([`MemoryManager::id`]).
+    id: u64,
     mf: Arc<MemoryFile>,
     asp: Arc<dyn AddressSpace>,
     /// Exclusive upper bound of user addresses (page-aligned).
@@ -379,12 +548,57 @@ impl fmt::Debug for MemoryManager {
     }
 }
 
+/// The fork-related madvise(2) advices: `MADV_{DONT,DO}FORK`, `MADV_{WIPE,KEEP}ONFORK`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ForkAdvice {
+    Dont,
+    Do,
+    WipeOn,
+    KeepOn,
+}
+
+/// Where a fault's [`FaultAccess`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KindFrom {
+    /// The platform reported it (or the caller of `handle_fault_access` vouches for it).
+    Reported,
+    /// Decoded from the instruction (`decode.rs`): a hint.
+    Decoded,
+}
+
+/// How [`MemoryManager::fill_chunk`] backs holes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holes {
+    /// Allocate (or read from the file, or point into the shared range).
+    Allocate,
+    /// The access only reads: holes in private anonymous memory become zero-page PMAs; other
+    /// holes are allocated.
+    ZeroPage,
+}
+
 /// Why an internal backing operation failed, before it is turned into an errno or a fault.
 #[derive(Debug)]
 enum BackErr {
     NoMem,
     Io,
     Platform(PlatformError),
+}
+
+impl Drop for MemoryManager {
+    /// Releases this manager's references on its private pages (freeing those nobody else
+    /// shares). No platform call: the owner drops a manager only when no thread will run in
+    /// its address space again (exit, execve), and the address space goes with it.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for (&s, p) in &inner.pmas {
+            if p.kind.holds_ref()
+                && let Err(e) = self.mf.release(p.mf_off, p.end - s)
+            {
+                tracing::error!(target: "sentry::mm", %e, "releasing pages of a dropped manager failed");
+            }
+        }
+        inner.pmas.clear();
+    }
 }
 
 impl MemoryManager {
@@ -397,6 +611,7 @@ impl MemoryManager {
             _ => max_addr,
         };
         MemoryManager {
+            id: futex::next_id(),
             mf,
             asp,
             max_addr,
@@ -463,6 +678,122 @@ impl MemoryManager {
     }
 
     // ---------------------------------------------------------------------------------------
+    // fork(2)
+
+    /// fork(2) (clone without `CLONE_VM`): a copy of this address space for the child, whose
+    /// platform address space `child_asp` must be fresh (nothing mapped).
+    ///
+    /// The child gets the same VMAs and brk state, except `MADV_DONTFORK` VMAs (a hole in the
+    /// child) and `MADV_WIPEONFORK` ones (zero-filled in the child; the parent keeps its pages
+    /// private). Private pages are shared copy-on-write:
+    /// every backed private page gets one more MemoryFile reference, becomes `PmaKind::Cow`
+    /// on both sides, and the parent's currently mapped writable private pages are
+    /// write-protected through the parent's address space, so **this must be called on the
+    /// parent task's thread** (the platform threading contract). `MAP_SHARED` anonymous
+    /// mappings share their `SharedRange`. The child starts with nothing mapped and faults
+    /// its pages in.
+    ///
+    /// `clone(CLONE_VM)` needs nothing from here: the threads share the `Arc<MemoryManager>`.
+    /// execve(2) builds a fresh manager with [`MemoryManager::new`].
+    ///
+    /// Errors: ENOMEM if the MemoryFile refuses (nothing changed), or ENOMEM with a parked
+    /// platform error if write-protecting failed (the sandbox ends).
+    pub fn fork(&self, child_asp: Arc<dyn AddressSpace>) -> SysResult<MemoryManager> {
+        let mut inner = self.lock();
+        // The PMAs the child inherits: those of VMAs it gets with their contents.
+        let inherited = |inner: &Inner, s: u64| {
+            lookup(&inner.vmas, s).is_some_and(|(_, v)| v.on_fork == OnFork::Copy)
+        };
+        // One more reference on every inherited private page; undone if the MemoryFile
+        // refuses.
+        let held: Vec<(u64, u64)> = inner
+            .pmas
+            .iter()
+            .filter(|(s, p)| p.kind.holds_ref() && inherited(&inner, **s))
+            .map(|(&s, p)| (p.mf_off, p.end - s))
+            .collect();
+        for (i, &(off, len)) in held.iter().enumerate() {
+            if let Err(e) = self.mf.share(off, len) {
+                tracing::error!(target: "sentry::mm", %e, "sharing pages for fork failed");
+                for &(o, l) in held.iter().take(i) {
+                    let _ = self.mf.release(o, l);
+                }
+                return Err(Errno::ENOMEM);
+            }
+        }
+        let child_pmas: BTreeMap<u64, Pma> = inner
+            .pmas
+            .iter()
+            .filter(|(s, _)| inherited(&inner, **s))
+            .map(|(&s, p)| {
+                let kind = if p.kind.holds_ref() {
+                    PmaKind::Cow
+                } else {
+                    p.kind
+                };
+                let pma = Pma {
+                    kind,
+                    mapped: None,
+                    ..*p
+                };
+                (s, pma)
+            })
+            .collect();
+        let child = MemoryManager {
+            id: futex::next_id(),
+            mf: Arc::clone(&self.mf),
+            asp: child_asp,
+            max_addr: self.max_addr,
+            mmap_base: self.mmap_base,
+            inner: Mutex::new(Inner {
+                vmas: inner
+                    .vmas
+                    .iter()
+                    .filter(|(_, v)| v.on_fork != OnFork::Skip)
+                    .map(|(&s, v)| (s, v.clone()))
+                    .collect(),
+                pmas: child_pmas,
+                brk_base: inner.brk_base,
+                brk_cur: inner.brk_cur,
+                platform_error: None,
+                last_decoded: None,
+            }),
+        };
+        // The parent's private pages become COW; write-protect the mapped writable ones, one
+        // call per contiguous run of equal permissions.
+        let mut runs: Vec<(u64, u64, Perms)> = Vec::new();
+        let keep: Vec<u64> = inner
+            .pmas
+            .iter()
+            .filter(|(s, p)| p.kind == PmaKind::Private && !inherited(&inner, **s))
+            .map(|(s, _)| *s)
+            .collect();
+        for (&s, p) in inner.pmas.iter_mut() {
+            if p.kind != PmaKind::Private || keep.binary_search(&s).is_ok() {
+                continue;
+            }
+            p.kind = PmaKind::Cow;
+            if let Some(m) = p.mapped
+                && m.contains(Perms::WRITE)
+            {
+                let want = without_write(m);
+                p.mapped = Some(want);
+                match runs.last_mut() {
+                    Some(r) if r.1 == s && r.2 == want => r.1 = p.end,
+                    _ => runs.push((s, p.end, want)),
+                }
+            }
+        }
+        for (s, e, want) in runs {
+            if let Err(err) = self.asp.protect(s, e - s, want) {
+                // `child` drops here and releases its references.
+                return Err(Self::platform_failed(&mut inner, err));
+            }
+        }
+        Ok(child)
+    }
+
+    // ---------------------------------------------------------------------------------------
     // mmap(2)
 
     /// mmap(2) after flag decoding. Returns the mapping's address.
@@ -476,6 +807,12 @@ impl MemoryManager {
         }
         // mmap(2) ignores protection bits it does not know; PROT_GROWSDOWN is mprotect-only.
         let prot = o.prot & Prot::ACCESS;
+        let max_prot = o.max_prot & Prot::ACCESS;
+        // mmap(2): EACCES for a protection the file's open mode does not allow (the handler
+        // checks this too; here it is the invariant prot ⊆ max_prot).
+        if !max_prot.contains(prot) {
+            return Err(Errno::EACCES);
+        }
         if let Backing::File { offset, .. } = &o.backing {
             // mmap(2): "offset must be a multiple of the page size".
             if !is_page_aligned(*offset) {
@@ -527,9 +864,11 @@ impl MemoryManager {
         let vma = Vma {
             end,
             prot,
+            max_prot,
             sharing: o.sharing,
             source,
             grows_down: o.grows_down,
+            on_fork: OnFork::Copy,
         };
         inner.vmas.insert(start, vma);
         Self::merge_around(&mut inner, start);
@@ -604,7 +943,12 @@ impl MemoryManager {
 
     /// Whether `b` (starting at `a.end`) continues `a` (starting at `a_start`).
     fn mergeable(a: &Vma, a_start: u64, b: &Vma) -> bool {
-        if a.prot != b.prot || a.sharing != b.sharing || a.grows_down != b.grows_down {
+        if a.prot != b.prot
+            || a.max_prot != b.max_prot
+            || a.sharing != b.sharing
+            || a.grows_down != b.grows_down
+            || a.on_fork != b.on_fork
+        {
             return false;
         }
         let a_len = a.end - a_start;
@@ -663,7 +1007,7 @@ impl MemoryManager {
             .map_err(|e| Self::platform_failed(inner, e))
     }
 
-    /// Removes the PMAs in `[start, end)`: unmaps them in the platform and frees owned pages.
+    /// Removes the PMAs in `[start, end)`: unmaps them in the platform and drops their page references.
     fn drop_pmas(&self, inner: &mut Inner, start: u64, end: u64) -> Result<(), PlatformError> {
         let gone = take_range(&mut inner.pmas, start, end);
         if gone.is_empty() {
@@ -671,14 +1015,14 @@ impl MemoryManager {
         }
         if gone.iter().any(|(_, p)| p.mapped.is_some()) {
             // One call for the whole range: unmapping holes is allowed.
-            // If it fails, the owned pages are leaked, never freed while still mapped.
+            // If it fails, the pages are leaked, never freed while still mapped.
             self.asp.unmap(start, end - start)?;
         }
         for (s, p) in gone {
-            if p.owned
-                && let Err(e) = self.mf.free(p.mf_off, p.end - s)
+            if p.kind.holds_ref()
+                && let Err(e) = self.mf.release(p.mf_off, p.end - s)
             {
-                tracing::error!(target: "sentry::mm", %e, "freeing private pages failed");
+                tracing::error!(target: "sentry::mm", %e, "releasing private pages failed");
             }
         }
         Ok(())
@@ -713,27 +1057,41 @@ impl MemoryManager {
         if !Self::fully_mapped(&inner, start, end) {
             return Err(Errno::ENOMEM);
         }
+        // mprotect(2): EACCES if a mapping may not get the protection, e.g. PROT_WRITE on a
+        // MAP_SHARED mapping of a file opened read-only. Checked for the whole range before
+        // changing anything (Linux may have changed the VMAs before the refused one).
+        let refused = inner
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .any(|(_, v)| !v.max_prot.contains(new));
+        if refused {
+            return Err(Errno::EACCES);
+        }
         split_at(&mut inner.vmas, start);
         split_at(&mut inner.vmas, end);
         for (_, v) in inner.vmas.range_mut(start..end) {
             v.prot = new;
         }
-        // Re-protect what the platform has mapped, one call per contiguous run.
+        // Re-protect what the platform has mapped, one call per contiguous run of equal
+        // permissions (COW pages stay without write).
         split_at(&mut inner.pmas, start);
         split_at(&mut inner.pmas, end);
         let perms = perms_of(new);
-        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut runs: Vec<(u64, u64, Perms)> = Vec::new();
         for (&s, p) in inner.pmas.range_mut(start..end) {
-            if p.mapped.is_some_and(|m| m != perms) {
-                p.mapped = Some(perms);
+            let want = pma_perms(perms, p.kind);
+            if p.mapped.is_some_and(|m| m != want) {
+                p.mapped = Some(want);
                 match runs.last_mut() {
-                    Some(r) if r.1 == s => r.1 = p.end,
-                    _ => runs.push((s, p.end)),
+                    Some(r) if r.1 == s && r.2 == want => r.1 = p.end,
+                    _ => runs.push((s, p.end, want)),
                 }
             }
         }
-        for (s, e) in runs {
-            if let Err(err) = self.asp.protect(s, e - s, perms) {
+        for (s, e, want) in runs {
+            if let Err(err) = self.asp.protect(s, e - s, want) {
                 return Err(Self::platform_failed(&mut inner, err));
             }
         }
@@ -790,9 +1148,11 @@ impl MemoryManager {
             let vma = Vma {
                 end: new_end,
                 prot: Prot::READ | Prot::WRITE,
+                max_prot: Prot::ACCESS,
                 sharing: Sharing::Private,
                 source: Source::Anon,
                 grows_down: false,
+                on_fork: OnFork::Copy,
             };
             inner.vmas.insert(old_end, vma);
             Self::merge_around(&mut inner, old_end);
@@ -925,16 +1285,21 @@ impl MemoryManager {
         use madv::*;
         enum Act {
             Nothing,
+            /// `MADV_DONTFORK`/`DOFORK`/`WIPEONFORK`/`KEEPONFORK`.
+            Fork(ForkAdvice),
             Drop,
             Free,
             Remove,
             Populate,
         }
         let act = match advice {
-            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_DONTFORK | MADV_DOFORK
-            | MADV_MERGEABLE | MADV_UNMERGEABLE | MADV_HUGEPAGE | MADV_NOHUGEPAGE
-            | MADV_DONTDUMP | MADV_DODUMP | MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_COLD
+            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_MERGEABLE | MADV_UNMERGEABLE
+            | MADV_HUGEPAGE | MADV_NOHUGEPAGE | MADV_DONTDUMP | MADV_DODUMP | MADV_COLD
             | MADV_PAGEOUT | MADV_COLLAPSE => Act::Nothing,
+            MADV_DONTFORK => Act::Fork(ForkAdvice::Dont),
+            MADV_DOFORK => Act::Fork(ForkAdvice::Do),
+            MADV_WIPEONFORK => Act::Fork(ForkAdvice::WipeOn),
+            MADV_KEEPONFORK => Act::Fork(ForkAdvice::KeepOn),
             MADV_DONTNEED | MADV_DONTNEED_LOCKED => Act::Drop,
             MADV_FREE => Act::Free,
             MADV_REMOVE => Act::Remove,
@@ -964,6 +1329,7 @@ impl MemoryManager {
             start: u64,
             end: u64,
             sharing: Sharing,
+            is_file: bool,
             shared: Option<(u64, Arc<SharedRange>)>,
         }
         let pieces: Vec<Piece> = inner
@@ -983,12 +1349,25 @@ impl MemoryManager {
                     start: from,
                     end: v.end.min(end),
                     sharing: v.sharing,
+                    is_file: matches!(v.source, Source::File { .. }),
                     shared,
                 }
             })
             .collect();
         match act {
             Act::Nothing => Ok(()),
+            Act::Fork(advice) => {
+                // mm/madvise.c: MADV_WIPEONFORK only applies to private anonymous memory.
+                if advice == ForkAdvice::WipeOn
+                    && pieces
+                        .iter()
+                        .any(|p| p.sharing == Sharing::Shared || p.is_file)
+                {
+                    return Err(Errno::EINVAL);
+                }
+                Self::set_on_fork(&mut inner, addr, end, advice);
+                Ok(())
+            }
             Act::Populate => match self.populate_locked(&mut inner, addr, end) {
                 Err(BackErr::Platform(e)) => Err(Self::platform_failed(&mut inner, e)),
                 Err(BackErr::NoMem) => Err(Errno::ENOMEM),
@@ -1025,59 +1404,196 @@ impl MemoryManager {
         }
     }
 
+    /// Applies a fork advice to the VMAs in `[start, end)` (all mapped), splitting at the
+    /// edges and merging back what became indistinguishable.
+    fn set_on_fork(inner: &mut Inner, start: u64, end: u64, advice: ForkAdvice) {
+        split_at(&mut inner.vmas, start);
+        split_at(&mut inner.vmas, end);
+        // Every PMA lies inside one VMA.
+        split_at(&mut inner.pmas, start);
+        split_at(&mut inner.pmas, end);
+        for (_, v) in inner.vmas.range_mut(start..end) {
+            v.on_fork = match (advice, v.on_fork) {
+                (ForkAdvice::Dont, _) => OnFork::Skip,
+                // VM_DONTCOPY and VM_WIPEONFORK are separate flags in Linux; we keep one
+                // state, so DOFORK of a wiped VMA keeps wiping only if it was not skipped.
+                (ForkAdvice::Do, OnFork::Skip) => OnFork::Copy,
+                (ForkAdvice::Do, other) => other,
+                (ForkAdvice::WipeOn, OnFork::Skip) => OnFork::Skip,
+                (ForkAdvice::WipeOn, _) => OnFork::Wipe,
+                (ForkAdvice::KeepOn, OnFork::Wipe) => OnFork::Copy,
+                (ForkAdvice::KeepOn, other) => other,
+            };
+        }
+        let keys: Vec<u64> = inner.vmas.range(start..end).map(|(k, _)| *k).collect();
+        for k in keys.into_iter().rev() {
+            Self::merge_around(inner, k);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------
     // Faults and backing
 
-    /// A fault reported by the platform. `Ok` → resume the app (pages now mapped). `Err` →
-    /// the sentry delivers what [`FaultError`] says.
+    /// A fault reported by the platform, without the faulting thread's registers: the access
+    /// kind is what the platform says ([`FaultAccess::from_access`]; ptrace's empty set is
+    /// `Unknown`). `Ok` → resume the app (pages now mapped). `Err` → the sentry delivers what
+    /// [`FaultError`] says.
     pub fn handle_fault(&self, addr: u64, access: Access) -> Result<(), FaultError> {
+        self.handle_fault_access(addr, FaultAccess::from_access(access))
+    }
+
+    /// A fault at `addr` taken by the thread whose registers (at the faulting instruction)
+    /// are `regs`. When the platform cannot report the access (`access` empty: ptrace), it is
+    /// decoded from the instruction at `regs.rip` (see `decode.rs`), which lets a read of
+    /// untouched memory map the shared zero page and a write to a COW page copy it in one
+    /// fault. Otherwise as [`handle_fault_access`](Self::handle_fault_access).
+    pub fn handle_fault_with_regs(
+        &self,
+        addr: u64,
+        access: Access,
+        regs: &Regs,
+    ) -> Result<(), FaultError> {
+        if !access.is_empty() {
+            return self.handle_fault_access(addr, FaultAccess::from_access(access));
+        }
         let mut inner = self.lock();
-        let vma = match lookup(&inner.vmas, addr) {
-            Some((_, v)) => v.clone(),
-            None => {
-                if !self.grow_stack(&mut inner, addr) {
-                    return Err(FaultError::Segv {
-                        code: si_code::SEGV_MAPERR,
-                    });
-                }
-                match lookup(&inner.vmas, addr) {
-                    Some((_, v)) => v.clone(),
-                    None => {
-                        return Err(FaultError::Segv {
-                            code: si_code::SEGV_MAPERR,
-                        });
-                    }
-                }
+        let here = (regs.rip, regs.rsp, page_align_down(addr));
+        let kind = if inner.last_decoded == Some(here) {
+            inner.last_decoded = None;
+            FaultAccess::Unknown
+        } else {
+            let mut code = [0u8; decode::MAX_INSN_LEN];
+            let n = Self::peek_locked(&inner, &self.mf, regs.rip, &mut code);
+            inner.last_decoded = Some(here);
+            decode::classify(code.get(..n).unwrap_or(&[]), regs, addr)
+        };
+        tracing::trace!(target: "sentry::mm", addr, rip = regs.rip, ?kind, "fault");
+        self.fault_locked(&mut inner, addr, kind, KindFrom::Decoded)
+    }
+
+    /// Reads what is backed at `addr` into `buf`, up to the first unbacked byte, without
+    /// backing anything or checking protection (the instruction bytes of a fault). Returns
+    /// the count.
+    fn peek_locked(inner: &Inner, mf: &MemoryFile, addr: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let Some(a) = addr.checked_add(done as u64) else {
+                break;
+            };
+            let Some((ps, p)) = lookup(&inner.pmas, a) else {
+                break;
+            };
+            let avail = usize::try_from(p.end - a).unwrap_or(usize::MAX);
+            let n = avail.min(buf.len() - done);
+            let (Some(off), Some(dst)) =
+                (p.mf_off.checked_add(a - ps), buf.get_mut(done..done + n))
+            else {
+                break;
+            };
+            if mf.read(off, dst).is_err() {
+                break;
             }
+            done += n;
+        }
+        done
+    }
+
+    /// A fault at `addr` caused by an access of kind `kind`.
+    ///
+    /// - `Write` (or `Unknown` on a page mapped without write in a writable VMA, which on
+    ///   ptrace can only be a write): the page is made private first (a COW page is copied,
+    ///   or claimed in place when this manager is its last owner) and mapped writable.
+    /// - `Read`/`Exec`: COW pages are mapped read-only, shared by parent and child; untouched
+    ///   private anonymous memory maps the shared zero page (read-only) instead of allocating.
+    /// - `Unknown` elsewhere: like today's ptrace behaviour, holes are allocated and mapped
+    ///   with the VMA's permissions (COW pages read-only; a write then faults once more).
+    /// - A known access that the current mapping already allows is spurious (another thread
+    ///   resolved the same page first): `Ok` without work.
+    pub fn handle_fault_access(&self, addr: u64, kind: FaultAccess) -> Result<(), FaultError> {
+        let mut inner = self.lock();
+        self.fault_locked(&mut inner, addr, kind, KindFrom::Reported)
+    }
+
+    fn fault_locked(
+        &self,
+        inner: &mut Inner,
+        addr: u64,
+        mut kind: FaultAccess,
+        from: KindFrom,
+    ) -> Result<(), FaultError> {
+        const MAPERR: FaultError = FaultError::Segv {
+            code: si_code::SEGV_MAPERR,
+        };
+        const ACCERR: FaultError = FaultError::Segv {
+            code: si_code::SEGV_ACCERR,
+        };
+        if lookup(&inner.vmas, addr).is_none() && !self.grow_stack(inner, addr) {
+            return Err(MAPERR);
+        }
+        let Some((_, vma)) = lookup(&inner.vmas, addr) else {
+            return Err(MAPERR);
         };
         let perms = perms_of(vma.prot);
-        let allowed = if perms.is_empty() {
-            false
-        } else {
-            // x86: any mapping is readable (PROT_WRITE and PROT_EXEC imply read).
-            let mut ok = perms | Perms::READ;
-            if !perms.contains(Perms::WRITE) {
-                ok.remove(Perms::WRITE);
-            }
-            ok.contains(access)
+        // x86: any accessible mapping is readable (PROT_WRITE and PROT_EXEC imply read).
+        let allows = |kind| {
+            !perms.is_empty()
+                && match kind {
+                    FaultAccess::Write => perms.contains(Perms::WRITE),
+                    FaultAccess::Exec => perms.contains(Perms::EXEC),
+                    FaultAccess::Read | FaultAccess::Unknown => true,
+                }
         };
-        if !allowed {
-            return Err(FaultError::Segv {
-                code: si_code::SEGV_ACCERR,
-            });
+        if !allows(kind) && from == KindFrom::Decoded {
+            // A decoded kind is a hint: never deliver a signal on its word alone. As
+            // `Unknown`, a real violation still ends in SEGV_ACCERR one fault later.
+            kind = FaultAccess::Unknown;
+        }
+        if !allows(kind) {
+            return Err(ACCERR);
         }
         let page = page_align_down(addr);
-        if let Some((_, p)) = lookup(&inner.pmas, page)
-            && p.mapped == Some(perms)
-        {
-            // Already mapped with everything the VMA allows: the access exceeded it (ptrace
-            // cannot report the access type, so this is how a write to a read-only page
-            // shows up).
-            return Err(FaultError::Segv {
-                code: si_code::SEGV_ACCERR,
-            });
+        let mapped = lookup(&inner.pmas, page).and_then(|(_, p)| p.mapped);
+        let write = match (kind, mapped) {
+            (FaultAccess::Write, _) => true,
+            (FaultAccess::Unknown, Some(m)) => {
+                if perms.contains(Perms::WRITE) && !m.contains(Perms::WRITE) {
+                    // Present but read-only in a writable VMA: only a write faults there.
+                    true
+                } else if m == perms {
+                    // Already mapped with everything the VMA allows: the access exceeded it
+                    // (this is how a write to a read-only page shows up on ptrace).
+                    return Err(ACCERR);
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        if let Some(m) = mapped {
+            let satisfied = match kind {
+                // x86: any accessible page is readable.
+                FaultAccess::Read => !m.is_empty(),
+                FaultAccess::Write => m.contains(Perms::WRITE),
+                FaultAccess::Exec => m.contains(Perms::EXEC),
+                FaultAccess::Unknown => false,
+            };
+            if satisfied {
+                return Ok(());
+            }
         }
-        match self.back_locked(&mut inner, addr, true) {
+        let holes = match kind {
+            FaultAccess::Read | FaultAccess::Exec => Holes::ZeroPage,
+            FaultAccess::Write | FaultAccess::Unknown => Holes::Allocate,
+        };
+        let res = self.fill_chunk(inner, addr, holes).and_then(|(cs, ce)| {
+            if write {
+                // Stale platform mappings of replaced pages are remapped by map_range below
+                // (the write window lies inside the chunk).
+                self.privatize(inner, addr)?;
+            }
+            self.map_range(inner, cs, ce)
+        });
+        match res {
             Ok(()) => Ok(()),
             Err(BackErr::NoMem) => Err(FaultError::OutOfMemory),
             Err(BackErr::Io) => Err(FaultError::Bus),
@@ -1134,8 +1650,18 @@ impl MemoryManager {
     }
 
     /// Ensures the fault-around chunk containing `addr` is backed and, if `map`, mapped in
-    /// the platform with the VMA's permissions. `addr` must be inside a VMA.
+    /// the platform. `addr` must be inside a VMA.
     fn back_locked(&self, inner: &mut Inner, addr: u64, map: bool) -> Result<(), BackErr> {
+        let (cs, ce) = self.fill_chunk(inner, addr, Holes::Allocate)?;
+        if map {
+            self.map_range(inner, cs, ce)?;
+        }
+        Ok(())
+    }
+
+    /// Backs every hole of the fault-around chunk containing `addr` (clipped to its VMA);
+    /// returns the chunk. `addr` must be inside a VMA.
+    fn fill_chunk(&self, inner: &mut Inner, addr: u64, how: Holes) -> Result<(u64, u64), BackErr> {
         let Some((vstart, vma)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.clone())) else {
             return Err(BackErr::Io);
         };
@@ -1163,29 +1689,132 @@ impl MemoryManager {
         if cur < ce {
             holes.push((cur, ce));
         }
+        let zero = how == Holes::ZeroPage && matches!(vma.source, Source::Anon);
         for (s, e) in holes {
-            let pma = self.fill(&vma, vstart, s, e)?;
+            let pma = if zero {
+                // The zero range is one chunk long; a hole's offset within its chunk picks
+                // the part of it that the hole maps (s - base + len <= chunk).
+                let z = self.mf.zero_range().map_err(|_| BackErr::NoMem)?;
+                Pma {
+                    end: e,
+                    mf_off: z + (s - base),
+                    kind: PmaKind::Zero,
+                    mapped: None,
+                }
+            } else {
+                self.fill(&vma, vstart, s, e)?
+            };
             inner.pmas.insert(s, pma);
         }
-        if !map {
-            return Ok(());
-        }
-        let perms = perms_of(vma.prot);
-        split_at(&mut inner.pmas, cs);
-        split_at(&mut inner.pmas, ce);
-        let mut todo = Vec::new();
-        for (&s, p) in inner.pmas.range_mut(cs..ce) {
-            if p.mapped != Some(perms) {
-                todo.push((s, p.end - s, p.mf_off));
-                p.mapped = Some(perms);
+        Ok((cs, ce))
+    }
+
+    /// Maps every PMA in `[start, end)` (inside one VMA) that is not mapped with its
+    /// permissions yet, one platform call per run contiguous in both address and MemoryFile
+    /// offset.
+    fn map_range(&self, inner: &mut Inner, start: u64, end: u64) -> Result<(), BackErr> {
+        let Some(perms) = lookup(&inner.vmas, start).map(|(_, v)| perms_of(v.prot)) else {
+            return Err(BackErr::Io);
+        };
+        split_at(&mut inner.pmas, start);
+        split_at(&mut inner.pmas, end);
+        // (addr, end, MemoryFile offset, perms)
+        let mut runs: Vec<(u64, u64, u64, Perms)> = Vec::new();
+        for (&s, p) in inner.pmas.range_mut(start..end) {
+            let want = pma_perms(perms, p.kind);
+            if p.mapped == Some(want) {
+                continue;
+            }
+            p.mapped = Some(want);
+            match runs.last_mut() {
+                Some(r)
+                    if r.1 == s && r.2.checked_add(s - r.0) == Some(p.mf_off) && r.3 == want =>
+                {
+                    r.1 = p.end;
+                }
+                _ => runs.push((s, p.end, p.mf_off, want)),
             }
         }
-        for (s, len, off) in todo {
+        for (s, e, off, want) in runs {
             self.asp
-                .map(s, len, off, perms)
+                .map(s, e - s, off, want)
                 .map_err(BackErr::Platform)?;
         }
         Ok(())
+    }
+
+    /// Makes the page at `addr` writable in place: zero-page runs in the write window get
+    /// fresh private pages, COW pages become private. Pages this
+    /// manager is the last owner of are claimed without copying, for the whole write window
+    /// ([`WRITE_WINDOW`] around `addr`, clipped to the VMA); a page still shared with another
+    /// manager is copied, the faulting page only (as Linux does: copying more would spend
+    /// memory on pages that may never be written). Returns the address ranges whose platform
+    /// mapping now shows a stale page (their `mapped` is cleared: the caller remaps them).
+    fn privatize(&self, inner: &mut Inner, addr: u64) -> Result<Vec<(u64, u64)>, BackErr> {
+        let Some((vstart, vend)) = lookup(&inner.vmas, addr).map(|(s, v)| (s, v.end)) else {
+            return Err(BackErr::Io);
+        };
+        let page = page_align_down(addr);
+        let wbase = addr & !(WRITE_WINDOW - 1);
+        let ws = wbase.max(vstart);
+        let we = wbase.saturating_add(WRITE_WINDOW).min(vend);
+        split_at(&mut inner.pmas, ws);
+        split_at(&mut inner.pmas, we);
+        let keys: Vec<u64> = inner
+            .pmas
+            .range(ws..we)
+            .filter(|(_, p)| matches!(p.kind, PmaKind::Cow | PmaKind::Zero))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut stale = Vec::new();
+        for k in keys {
+            let Some(p) = inner.pmas.get_mut(&k) else {
+                continue;
+            };
+            if p.kind == PmaKind::Zero {
+                // Fresh pages read as zero, like the zero range; being sparse, they cost
+                // nothing until touched, so the whole window is replaced at once.
+                let len = p.end - k;
+                p.mf_off = self.mf.allocate(len).map_err(|_| BackErr::NoMem)?;
+                p.kind = PmaKind::Private;
+                if p.mapped.take().is_some() {
+                    stale.push((k, p.end));
+                }
+                continue;
+            }
+            // Same pages, only ours now: a platform mapping of them stays valid (read-only
+            // until the next write fault upgrades it).
+            if self.mf.is_exclusive(p.mf_off, p.end - k) {
+                p.kind = PmaKind::Private;
+                continue;
+            }
+            if !(k..p.end).contains(&page) {
+                continue;
+            }
+            // Copy the faulting page only.
+            split_at(&mut inner.pmas, page);
+            split_at(&mut inner.pmas, page + PAGE_SIZE);
+            let Some(p) = inner.pmas.get_mut(&page) else {
+                return Err(BackErr::Io);
+            };
+            if !self.mf.is_exclusive(p.mf_off, PAGE_SIZE) {
+                let new = self.mf.allocate(PAGE_SIZE).map_err(|_| BackErr::NoMem)?;
+                if let Err(e) = self.mf.copy_within(p.mf_off, new, PAGE_SIZE) {
+                    tracing::error!(target: "sentry::mm", %e, "copying a COW page failed");
+                    let _ = self.mf.free(new, PAGE_SIZE);
+                    return Err(BackErr::NoMem);
+                }
+                if let Err(e) = self.mf.release(p.mf_off, PAGE_SIZE) {
+                    tracing::error!(target: "sentry::mm", %e, "releasing a COW page failed");
+                }
+                p.mf_off = new;
+                if p.mapped.take().is_some() {
+                    stale.push((page, page + PAGE_SIZE));
+                }
+            }
+            p.kind = PmaKind::Private;
+        }
+        Ok(stale)
     }
 
     /// Creates the backing for `[s, e)` of `vma` (which starts at `vstart`).
@@ -1198,7 +1827,7 @@ impl MemoryManager {
                 Ok(Pma {
                     end: e,
                     mf_off: off,
-                    owned: true,
+                    kind: PmaKind::Private,
                     mapped: None,
                 })
             }
@@ -1212,7 +1841,7 @@ impl MemoryManager {
                 Ok(Pma {
                     end: e,
                     mf_off: range.off + rel,
-                    owned: false,
+                    kind: PmaKind::Shared,
                     mapped: None,
                 })
             }
@@ -1243,7 +1872,7 @@ impl MemoryManager {
                 Ok(Pma {
                     end: e,
                     mf_off: off,
-                    owned: true,
+                    kind: PmaKind::Private,
                     mapped: None,
                 })
             }

@@ -70,6 +70,9 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     } else {
         Placement::Hint
     };
+    // What mprotect may grant later (Linux VM_MAY*): everything, except write on a shared
+    // mapping of a file not open for writing (mm/mmap.c do_mmap clears VM_MAYWRITE).
+    let mut max_prot = Prot::READ | Prot::WRITE | Prot::EXEC;
     let backing = if flags.contains(MapFlags::ANONYMOUS) {
         Backing::Anonymous
     } else {
@@ -90,6 +93,9 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             // their pages in the MemoryFile we refuse rather than silently drop them.
             return Err(Errno::ENODEV);
         }
+        if sharing == Sharing::Shared && !file.is_writable() {
+            max_prot.remove(Prot::WRITE);
+        }
         if file.path().is_none() {
             // Host-fd files (stdio) are not mappable.
             return Err(Errno::ENODEV);
@@ -106,6 +112,7 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         backing,
         grows_down: flags.contains(MapFlags::GROWSDOWN),
         populate: flags.contains(MapFlags::POPULATE),
+        max_prot,
     };
     Ok(SyscallReturn::Value(t.mm.mmap(opts)?))
 }
