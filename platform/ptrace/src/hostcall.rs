@@ -1,12 +1,14 @@
 //! Thin wrappers over the host calls of the ptrace platform that need `unsafe` because they
-//! write through raw pointers (PTRACE_GETREGS, PTRACE_GETSIGINFO, waitpid, waitid) or have no
-//! `nix` binding (pidfd_open, pidfd_send_signal). Everything here is one host call plus error
-//! mapping; policy lives in `address_space` and `context`.
+//! write through raw pointers (PTRACE_GETREGS, PTRACE_GETSIGINFO, PTRACE_GETREGSET,
+//! PTRACE_GET_SYSCALL_INFO, waitpid, waitid) or have no `nix` binding (pidfd_open,
+//! pidfd_send_signal, gettid caching). Everything here is one host call plus error mapping;
+//! policy lives in `address_space`, `thread` and `context`.
 //!
 //! Registers and siginfo are read straight into [`platform::Regs`] and [`abi::signal::SigInfo`]:
 //! both are `#[repr(C)]` copies of the kernel's `struct user_regs_struct` and `siginfo_t`, so
 //! no field-by-field conversion is needed on the hot path.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
@@ -103,12 +105,18 @@ pub(crate) fn wait_status(pid: Pid) -> Result<i32, PlatformError> {
     }
 }
 
-/// pidfd_open(2): a handle on the stub that stays valid (and never names another process)
-/// after the stub is reaped, so signals sent through it cannot hit a recycled pid.
-pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, PlatformError> {
-    // SAFETY: pidfd_open(pid, flags=0) takes two integers and returns a new fd or -1; no
+/// `PIDFD_THREAD` (include/uapi/linux/pidfd.h: `O_EXCL`, Linux 6.9): a pidfd naming one
+/// thread; signals sent through it are thread-directed.
+pub(crate) const PIDFD_THREAD: u32 = libc::O_EXCL.unsigned_abs();
+
+/// pidfd_open(2): a handle on the stub (`flags` 0: the process, whose `pid` must be a
+/// thread-group leader) or on one of its threads (`PIDFD_THREAD`). It stays valid (and never
+/// names another task) after the stub is reaped, so signals sent through it cannot hit a
+/// recycled pid.
+pub(crate) fn pidfd_open(pid: Pid, flags: u32) -> Result<OwnedFd, PlatformError> {
+    // SAFETY: pidfd_open(pid, flags) takes two integers and returns a new fd or -1; no
     // memory is passed.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), flags) };
     let fd = libc::c_int::try_from(rc).unwrap_or(-1);
     if fd < 0 {
         return Err(PlatformError::last_os("pidfd_open(stub)"));
@@ -117,8 +125,9 @@ pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, PlatformError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// pidfd_send_signal(2) with no siginfo (the receiver sees SI_USER from us). ESRCH means the
-/// stub already exited.
+/// pidfd_send_signal(2) with no siginfo: process-directed (SI_USER) through a process pidfd,
+/// thread-directed (SI_TKILL) through a `PIDFD_THREAD` one. ESRCH means the stub already
+/// exited.
 pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> io::Result<()> {
     // SAFETY: pidfd_send_signal(pidfd, sig, info=NULL, flags=0): a NULL info is allowed and
     // means "as if sent by kill(2)"; no other memory is passed.
@@ -206,5 +215,120 @@ pub(crate) fn get_rseq_config(pid: Pid) -> Result<RseqConfig, PlatformError> {
         ))
     } else {
         Ok(config)
+    }
+}
+
+/// The calling thread's tid, cached per thread (gettid(2) is a real syscall; the platform
+/// asks on every switch and every injected call).
+pub(crate) fn current_tid() -> Pid {
+    thread_local! {
+        static TID: Cell<i32> = const { Cell::new(0) };
+    }
+    TID.with(|tid| {
+        if tid.get() == 0 {
+            tid.set(nix::unistd::gettid().as_raw());
+        }
+        Pid::from_raw(tid.get())
+    })
+}
+
+/// `NT_X86_XSTATE` (include/uapi/linux/elf.h): the XSAVE-layout register set.
+const NT_X86_XSTATE: libc::c_int = 0x202;
+/// Upper bound for the first PTRACE_GETREGSET NT_X86_XSTATE: the kernel truncates its answer
+/// to the buffer and reports the real size in `iov_len`. 16 KiB covers AVX-512 (2.7 KiB) and
+/// AMX (11 KiB) hosts.
+pub(crate) const XSTATE_MAX: usize = 16 * 1024;
+
+/// PTRACE_GETREGSET NT_X86_XSTATE into `buf`; returns the number of bytes the kernel wrote
+/// (the host's xstate size, `fpu_user_cfg.max_size`).
+pub(crate) fn get_xstate(tid: Pid, buf: &mut [u8]) -> Result<usize, PlatformError> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: PTRACE_GETREGSET reads the iovec at `data` and writes at most `iov_len` bytes to
+    // `iov_base` (ptrace(2)), which is `buf`, valid and exclusive for the call; it then
+    // updates `iov_len` in our local iovec. `addr` is the register-set type.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGSET,
+            tid.as_raw(),
+            NT_X86_XSTATE,
+            ptr::from_mut(&mut iov).cast::<libc::c_void>(),
+        )
+    };
+    if rc == -1 {
+        Err(PlatformError::last_os(
+            "ptrace(PTRACE_GETREGSET, NT_X86_XSTATE)",
+        ))
+    } else {
+        Ok(iov.iov_len.min(buf.len()))
+    }
+}
+
+/// PTRACE_SETREGSET NT_X86_XSTATE from `state`. The raw errno is returned so the caller can
+/// tell a rejected buffer (EINVAL: bad header or MXCSR; EFAULT: wrong size) from a host
+/// failure.
+pub(crate) fn set_xstate(tid: Pid, state: &[u8]) -> io::Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: state.as_ptr().cast::<libc::c_void>().cast_mut(),
+        iov_len: state.len(),
+    };
+    // SAFETY: PTRACE_SETREGSET reads the iovec at `data` and at most `iov_len` bytes from
+    // `iov_base` (ptrace(2)); both are live for the call and the kernel never writes through
+    // `iov_base` for a set request (it may update our local iovec's `iov_len`).
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETREGSET,
+            tid.as_raw(),
+            NT_X86_XSTATE,
+            ptr::from_mut(&mut iov).cast::<libc::c_void>(),
+        )
+    };
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `struct ptrace_syscall_info` (include/uapi/linux/ptrace.h), with the `entry` member of its
+/// union (the only one we ask for: syscall-entry stops).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SyscallInfo {
+    pub op: u8,
+    pub pad: [u8; 3],
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub stack_pointer: u64,
+    pub nr: u64,
+    pub args: [u64; 6],
+}
+// The kernel writes min(addr, size of the answer): 80 bytes for an entry stop.
+const _: () = assert!(size_of::<SyscallInfo>() == 80);
+
+/// `PTRACE_SYSCALL_INFO_ENTRY`: the stop is a syscall-entry stop.
+pub(crate) const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+
+/// PTRACE_GET_SYSCALL_INFO (Linux 5.3): what kind of stop this is and, for a syscall-entry
+/// stop, the syscall's audit arch (AUDIT_ARCH_I386 for `int 0x80` and other compat entries).
+pub(crate) fn get_syscall_info(tid: Pid) -> Result<SyscallInfo, PlatformError> {
+    let mut info = SyscallInfo::default();
+    // SAFETY: the request writes at most `addr` bytes (the size of our struct, which matches
+    // the kernel's layout, asserted above) to `data`, a valid, exclusive, aligned local made
+    // of plain integers.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GET_SYSCALL_INFO,
+            tid.as_raw(),
+            size_of::<SyscallInfo>(),
+            ptr::from_mut(&mut info).cast::<libc::c_void>(),
+        )
+    };
+    if rc == -1 {
+        Err(PlatformError::last_os("ptrace(PTRACE_GET_SYSCALL_INFO)"))
+    } else {
+        Ok(info)
     }
 }

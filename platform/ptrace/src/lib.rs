@@ -1,29 +1,52 @@
 //! The ptrace platform: application code runs in *stub* processes the sentry traces.
 //!
 //! Key types: [`PtracePlatform`] (implements `platform::Platform`), [`PtraceAddressSpace`]
-//! (one stub process), [`PtraceContext`] (the stub's thread) and [`PtraceInterrupter`].
+//! (one stub process), [`PtraceContext`] (one thread of it) and [`PtraceInterrupter`].
 //! Neighbours: the sentry's task loop calls `Context::switch` and its `mm` calls
 //! `AddressSpace::map/unmap/protect`; all application memory is pages of the sentry's
 //! MemoryFile, which every stub holds as fd 3 and maps MAP_SHARED.
 //!
-//! How it works (details in each module):
-//! - `stub`: a one-page stub (`syscall; int3`) reserved at a fixed high address in the sentry
-//!   at platform creation; `max_user_address()` is its start. Stubs are forked from the sentry,
-//!   set themselves up with raw syscalls only, and run under a seccomp filter (`seccomp`) that
-//!   allows only the injected calls and kills the stub on anything else.
-//! - `address_space`: stub lifetime and syscall injection (mmap/munmap/mprotect are run by the
-//!   stub thread at the stub page's `syscall`).
+//! # Design (details in each module)
+//!
+//! - `stub`: a one-page stub (injection `syscall; int3`, a clone sequence and a park loop)
+//!   reserved at a fixed high address in the sentry at platform creation;
+//!   `max_user_address()` is its start. Stubs set themselves up with raw syscalls only and run
+//!   under a seccomp filter (`seccomp`) that allows only the injected calls, the park loop's
+//!   pause and the stub-thread clone, traps vsyscall emulation, and kills the stub on
+//!   anything else.
+//! - `forker`: every stub process is forked by one dedicated, never-exiting host thread, so
+//!   PR_SET_PDEATHSIG ties all stubs to the sentry process rather than to whichever task
+//!   thread happened to create them. The forker sets the stub up, clones its first worker
+//!   thread and leaves both threads *parked* (untraced, blocked in pause(2) in the stub page).
+//! - `address_space`: one stub process per address space, with a registry (tracer tid → stub
+//!   thread) so `map/unmap/protect` are injected through the stub thread the *calling* host
+//!   thread traces; dropping the address space SIGKILLs and reaps the whole process.
+//! - `thread`: one stub thread per context. The host thread that runs a context becomes its
+//!   tracer on `attach` (PTRACE_SEIZE + PTRACE_INTERRUPT); dropping the context parks and
+//!   detaches the stub thread for reuse. Before each switch the stub thread is moved onto
+//!   the CPU its tracer is running on (if it changed); the tracer itself is never pinned.
 //! - `context`: PTRACE_SYSEMU switches — application syscalls stop the stub at entry and never
-//!   run on the host.
-//! - `decode`: pure decoding of wait statuses and siginfo into a stop reason.
+//!   run on the host; syscall ABI, vsyscall, FP state and interrupts.
+//! - `decode`: pure decoding of wait statuses, siginfo and registers into a stop reason.
 //! - `hostcall`: the raw ptrace/wait/pidfd calls.
 //!
-//! Threading rule (ptrace(2)): only the thread that created an address space may use it and its
-//! context; debug builds enforce it. Each address space has a single context for now
-//! (multi-threaded applications are a later issue): a second `new_context` returns
-//! `PlatformError::Unavailable`. Creating an address space pins the calling thread to its
-//! current CPU (the stub inherits the pin) because a SYSEMU round trip across CPUs costs 2-7x
-//! more on our hosts.
+//! # Threading (the `platform` crate's threading contract, as built here)
+//!
+//! - `new_address_space`: any thread (the request goes to the forker).
+//! - `new_context`: any thread while a parked stub thread is available (the first context of
+//!   an address space, or one whose predecessor was dropped); otherwise the caller must be
+//!   attached to a context of that address space, through whose stub thread the new one is
+//!   cloned — else `PlatformError::Internal`.
+//! - `Context::attach` / first `switch`, `fpstate`, `set_fpstate` on the thread that runs the
+//!   context; the context must be dropped there too (on another thread its stub thread cannot
+//!   be detached and is retired, never reused).
+//! - `map/unmap/protect`: a thread attached to a context of that address space, else
+//!   `PlatformError::Internal`. Different threads' injections and switches run concurrently.
+//! - `Interrupter::interrupt`: any thread; it targets one stub thread (thread-directed signal).
+//! - A host thread that exits while attached kills the stub process (PTRACE_O_EXITKILL): a
+//!   sandbox whose task thread vanishes without dropping its context is broken anyway.
+//! - The sentry process must stay ptrace-attachable by itself (dumpable, or CAP_SYS_PTRACE):
+//!   PTRACE_SEIZE is subject to the usual access checks, unlike the old PTRACE_TRACEME.
 //!
 //! `unsafe` lives only in `stub` (fork, the stub page, the child's raw syscalls) and `hostcall`
 //! (raw ptrace/wait/pidfd calls).
@@ -32,11 +55,13 @@
 mod address_space;
 mod context;
 mod decode;
+mod forker;
 #[allow(unsafe_code)]
 mod hostcall;
 mod seccomp;
 #[allow(unsafe_code)]
 mod stub;
+mod thread;
 
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -52,7 +77,7 @@ pub use context::{PtraceContext, PtraceInterrupter};
 pub struct PtracePlatform {
     memfd: OwnedFd,
     page: stub::StubPage,
-    filter: BpfProgram,
+    filter: Arc<BpfProgram>,
 }
 
 impl fmt::Debug for PtracePlatform {
@@ -81,20 +106,20 @@ impl PtracePlatform {
         Ok(Arc::new(PtracePlatform {
             memfd,
             page,
-            filter,
+            filter: Arc::new(filter),
         }))
     }
 
-    /// [`Platform::new_address_space`] with the concrete type (tests use its hooks). The
-    /// calling thread becomes the stub's tracer and is pinned to its current CPU.
+    /// [`Platform::new_address_space`] with the concrete type (tests use its hooks). Any
+    /// thread; the stub is forked by the platform's forker thread and starts parked.
     pub fn new_ptrace_address_space(&self) -> Result<Arc<PtraceAddressSpace>, PlatformError> {
-        let params = address_space::SpawnParams {
+        let params = forker::SpawnParams {
             memfd: self.memfd.as_raw_fd(),
             stub_base: self.page.base(),
-            filter: &self.filter,
+            filter: Arc::clone(&self.filter),
         };
-        let stub = address_space::Stub::spawn(&params)?;
-        Ok(Arc::new(PtraceAddressSpace::new(stub)))
+        let spawned = forker::spawn(params)?;
+        Ok(Arc::new(PtraceAddressSpace::new(spawned)))
     }
 }
 

@@ -9,13 +9,33 @@
 //!
 //! Built with `seccompiler` once per platform, before any fork (compiling allocates, and the
 //! forked child may not).
+//!
+//! Besides the injected calls, two stub-page paths make syscalls of their own: the park loop
+//! (`pause`) and the clone that creates a new stub thread (`clone` with exactly
+//! [`STUB_CLONE_FLAGS`]); see `stub` for the code.
+//!
+//! # vsyscall
+//!
+//! On hosts whose vsyscall page is execute-only (CONFIG_LEGACY_VSYSCALL_XONLY, "--xp" in
+//! /proc/self/maps), a `call 0xffffffffff600000` by the application does not fault: the host
+//! kernel emulates the call (arch/x86/entry/vsyscall/vsyscall_64.c, `emulate_vsyscall`) and,
+//! instead of reporting a syscall stop, runs *this filter* for the emulated syscall. The
+//! rules would kill the stub (gettimeofday is not allowed). So a hand-written prefix runs
+//! first: if `seccomp_data.instruction_pointer` lies in the vsyscall page, return
+//! SECCOMP_RET_TRAP. The kernel then skips the call, emulates its `ret` and forces SIGSYS
+//! (si_code SYS_SECCOMP, si_call_addr = the vsyscall address, si_syscall = the number), which
+//! the tracer sees as a signal-delivery-stop and turns into `SwitchOutcome::Vsyscall` (see
+//! `context`). Prepending is safe: classic BPF jumps are relative to the next instruction and
+//! seccompiler's program starts by loading `seccomp_data.arch` itself, assuming no prior
+//! state. The prefix falls through to seccompiler's first instruction for every other
+//! address.
 
 use std::collections::BTreeMap;
 
 use platform::PlatformError;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    SeccompRule, TargetArch, sock_filter,
 };
 
 use crate::stub::STUB_FD;
@@ -41,6 +61,29 @@ const PROT_RWX: u64 = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as 
 pub(crate) const RSEQ_FLAG_UNREGISTER: u64 = 1;
 /// The only mmap flags injected calls use (`AddressSpace::map`).
 pub(crate) const STUB_MMAP_FLAGS: u64 = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+/// The only clone flags the stub may use: a new thread of the stub process
+/// (`AddressSpace::new_context`). No CLONE_SETTLS/CLONE_*TID (no pointers), no CLONE_PTRACE
+/// (the thread starts untraced and parks).
+pub(crate) const STUB_CLONE_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM) as u64;
+
+/// The legacy vsyscall page (arch/x86/include/asm/vsyscall.h, VSYSCALL_ADDR): one page.
+pub(crate) const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
+/// `SECCOMP_RET_TRAP` (include/uapi/linux/seccomp.h).
+const SECCOMP_RET_TRAP: u32 = 0x0003_0000;
+/// Offsets in `struct seccomp_data` (include/uapi/linux/seccomp.h): nr (0), arch (4),
+/// instruction_pointer (8, a u64: low half at 8, high half at 12 on little-endian).
+const SECCOMP_DATA_IP_LO: u32 = 8;
+const SECCOMP_DATA_IP_HI: u32 = 12;
+// Classic BPF opcodes (include/uapi/linux/bpf_common.h).
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
 fn cond(
     arg: u8,
@@ -85,6 +128,18 @@ fn stub_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, StubFilterError> {
     ])
     .map_err(StubFilterError::Rule)?;
     let mprotect_rule = SeccompRule::new(vec![prot_is_rwx(2)?]).map_err(StubFilterError::Rule)?;
+    // clone(flags, newsp, ...): exactly STUB_CLONE_FLAGS (`unsigned long`), newsp == 0 (the
+    // child shares the parent's rsp, and the park loop needs no stack).
+    let clone_rule = SeccompRule::new(vec![
+        cond(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::Eq,
+            STUB_CLONE_FLAGS,
+        )?,
+        cond(1, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, 0)?,
+    ])
+    .map_err(StubFilterError::Rule)?;
     let rseq_unregister_rule = SeccompRule::new(vec![cond(
         2,
         SeccompCmpArgLen::Dword,
@@ -103,13 +158,34 @@ fn stub_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, StubFilterError> {
         // whose area is unmapped next (the kernel would SIGSEGV the stub on its next signal
         // or preemption). Only unregistering is allowed.
         (libc::SYS_rseq, vec![rseq_unregister_rule]),
+        // The park loop of every untraced stub thread (stub page, PARK_OFFSET).
+        (libc::SYS_pause, vec![]),
+        // AddressSpace::new_context: a new stub thread, cloned at the stub page's clone site.
+        (libc::SYS_clone, vec![clone_rule]),
         // Not injected today; allowed so a future orderly stub shutdown needs no filter change.
         (libc::SYS_exit, vec![]),
         (libc::SYS_exit_group, vec![]),
     ]))
 }
 
-/// Compiles the stub filter to BPF.
+/// The vsyscall prefix (module doc, "vsyscall"): "instruction pointer in
+/// [VSYSCALL_ADDR, VSYSCALL_ADDR + 4096) → SECCOMP_RET_TRAP", else fall through past the
+/// prefix (instruction 6).
+fn vsyscall_prefix() -> [sock_filter; 6] {
+    let ins = |code, k, jt, jf| sock_filter { code, jt, jf, k };
+    let hi = (VSYSCALL_ADDR >> 32) as u32;
+    let lo = VSYSCALL_ADDR as u32;
+    [
+        /* 0 */ ins(BPF_LD_W_ABS, SECCOMP_DATA_IP_HI, 0, 0),
+        /* 1 */ ins(BPF_JEQ_K, hi, 0, 4), // high half differs: to 6
+        /* 2 */ ins(BPF_LD_W_ABS, SECCOMP_DATA_IP_LO, 0, 0),
+        /* 3 */ ins(BPF_JGE_K, lo, 0, 2), // below the page: to 6
+        /* 4 */ ins(BPF_JGE_K, lo + 4096, 1, 0), // above the page: to 6
+        /* 5 */ ins(BPF_RET_K, SECCOMP_RET_TRAP, 0, 0),
+    ]
+}
+
+/// Compiles the stub filter to BPF: the vsyscall prefix, then seccompiler's program.
 pub(crate) fn stub_filter() -> Result<BpfProgram, StubFilterError> {
     let filter = SeccompFilter::new(
         stub_rules()?,
@@ -118,7 +194,10 @@ pub(crate) fn stub_filter() -> Result<BpfProgram, StubFilterError> {
         TargetArch::x86_64,
     )
     .map_err(StubFilterError::Compile)?;
-    BpfProgram::try_from(filter).map_err(StubFilterError::Compile)
+    let rules = BpfProgram::try_from(filter).map_err(StubFilterError::Compile)?;
+    let mut prog = vsyscall_prefix().to_vec();
+    prog.extend(rules);
+    Ok(prog)
 }
 
 #[cfg(test)]
@@ -132,6 +211,59 @@ mod tests {
         assert!(prog.len() <= usize::from(u16::MAX));
     }
 
+    /// Runs the prefix on a `seccomp_data` with this instruction pointer: Some(ret value) if it
+    /// returns, None if it falls through to the rules.
+    fn run_prefix(ip: u64) -> Option<u32> {
+        let prefix = vsyscall_prefix();
+        let mut pc = 0usize;
+        let mut acc = 0u32;
+        while let Some(ins) = prefix.get(pc) {
+            match ins.code {
+                BPF_LD_W_ABS if ins.k == SECCOMP_DATA_IP_LO => acc = ip as u32,
+                BPF_LD_W_ABS if ins.k == SECCOMP_DATA_IP_HI => acc = (ip >> 32) as u32,
+                BPF_JEQ_K | BPF_JGE_K => {
+                    let taken = if ins.code == BPF_JEQ_K {
+                        acc == ins.k
+                    } else {
+                        acc >= ins.k
+                    };
+                    pc += usize::from(if taken { ins.jt } else { ins.jf });
+                }
+                BPF_RET_K => return Some(ins.k),
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+            pc += 1;
+        }
+        assert_eq!(
+            pc,
+            prefix.len(),
+            "every jump must land inside or right after the prefix"
+        );
+        None
+    }
+
+    #[test]
+    fn vsyscall_prefix_traps_exactly_the_vsyscall_page() {
+        for ip in [
+            VSYSCALL_ADDR,
+            VSYSCALL_ADDR + 0x400,
+            VSYSCALL_ADDR + 0x800,
+            VSYSCALL_ADDR + 4095,
+        ] {
+            assert_eq!(run_prefix(ip), Some(SECCOMP_RET_TRAP), "{ip:#x}");
+        }
+        for ip in [
+            0,
+            0x40_0000,
+            VSYSCALL_ADDR - 1,
+            VSYSCALL_ADDR + 4096,
+            0x7fff_ffff_f000,
+            0xff60_0000,
+        ] {
+            assert_eq!(run_prefix(ip), None, "{ip:#x}");
+        }
+    }
+
     #[test]
     fn only_injected_calls_are_allowed() {
         let rules = stub_rules().expect("the static rules are valid");
@@ -143,6 +275,8 @@ mod tests {
             libc::SYS_exit,
             libc::SYS_exit_group,
             libc::SYS_rseq,
+            libc::SYS_pause,
+            libc::SYS_clone,
         ];
         expected.sort_unstable();
         assert_eq!(allowed, expected);

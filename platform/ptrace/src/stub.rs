@@ -1,16 +1,29 @@
 //! The stub: its code page (reserved in the sentry at a fixed high address, so every forked
 //! stub has it at the same place) and the fork of a new stub process.
 //!
-//! Stub code is three hand-assembled bytes at the start of the page:
+//! Stub code is hand-assembled at the start of the page (the rest of the page is `int3`):
 //!
 //! ```text
-//!   base+0:  0f 05   syscall   <- injected calls start here (rip = base, rax = nr, args)
-//!   base+2:  cc      int3      <- the stub stops here after every injected call (SIGTRAP)
+//!   base+0x00:  0f 05            syscall        <- injected calls (rip = base, rax = nr, args)
+//!   base+0x02:  cc               int3           <- stop after every injected call (SIGTRAP)
+//!   base+0x10:  0f 05            syscall        <- injected clone(2) of a new stub thread
+//!   base+0x12:  48 85 c0         test rax, rax     parent: rax = new tid (or -errno);
+//!   base+0x15:  75 09            jnz base+0x20     child: rax = 0, falls into the park loop
+//!   base+0x17:  b8 22 00 00 00   mov eax, 34    <- park loop: pause(2) forever
+//!   base+0x1c:  0f 05            syscall
+//!   base+0x1e:  eb f7            jmp base+0x17
+//!   base+0x20:  cc               int3           <- the clone parent stops here (SIGTRAP)
 //! ```
 //!
-//! The rest of the page is `int3` too. A new stub jumps straight to `base+2`, so its first stop
-//! after setup is that SIGTRAP; the tracer then injects the munmaps that remove everything the
-//! fork inherited (see `address_space`).
+//! A parked thread runs untraced, blocked in pause(2). The signals it could receive are
+//! ignored (SIG_IGN, set by the child before its seccomp filter), so pause never returns;
+//! only PTRACE_SEIZE + PTRACE_INTERRUPT takes it out of the loop (ptrace(2): an ignored
+//! signal is still reported to a tracer, so ignoring changes nothing while traced). The clone
+//! child needs no stack: the park loop pushes nothing and no handler ever runs.
+//!
+//! A new stub jumps straight to `base+2`, so its first stop after setup is that SIGTRAP; the
+//! forker thread then injects the munmaps that remove everything the fork inherited (see
+//! `forker`).
 //!
 //! The child side of [`fork_stub`] runs after fork(2) in a copy of a possibly multi-threaded
 //! process: it may only make raw, async-signal-safe system calls — no allocation, no locks,
@@ -33,15 +46,63 @@ pub(crate) const STUB_FD: RawFd = 3;
 pub(crate) const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 pub(crate) const PAGE_SIZE: u64 = 4096;
 
-/// Offset of `syscall` in the stub page.
+/// Offset of the injection `syscall` in the stub page.
 pub(crate) const SYSCALL_OFFSET: u64 = 0;
 /// Offset of the `int3` that follows it.
 pub(crate) const INT3_OFFSET: u64 = 2;
 /// rip reported at the SIGTRAP stop after `int3` (a trap: rip points past the instruction).
 pub(crate) const AFTER_INT3_OFFSET: u64 = 3;
+/// Offset of the clone `syscall` (parent and child both return after it).
+pub(crate) const CLONE_SYSCALL_OFFSET: u64 = 0x10;
+/// rip at the clone parent's SIGTRAP stop (past the `int3` at 0x20).
+pub(crate) const AFTER_CLONE_INT3_OFFSET: u64 = 0x21;
+/// Start of the park loop.
+pub(crate) const PARK_OFFSET: u64 = 0x17;
 
-const STUB_CODE: [u8; 3] = [0x0f, 0x05, 0xcc];
+/// The code above, from offset 0.
+const STUB_CODE: [u8; 0x21] = [
+    0x0f, 0x05, // 0x00: syscall
+    0xcc, // 0x02: int3
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+    0xcc, // 0x03..0x10
+    0x0f, 0x05, // 0x10: syscall (clone)
+    0x48, 0x85, 0xc0, // 0x12: test rax, rax
+    0x75, 0x09, // 0x15: jnz 0x20
+    0xb8, 0x22, 0x00, 0x00, 0x00, // 0x17: mov eax, SYS_pause
+    0x0f, 0x05, // 0x1c: syscall
+    0xeb, 0xf7, // 0x1e: jmp 0x17
+    0xcc, // 0x20: int3
+];
 const INT3: u8 = 0xcc;
+const _: () = assert!(STUB_CODE[PARK_OFFSET as usize] == 0xb8);
+const _: () = assert!(STUB_CODE[AFTER_CLONE_INT3_OFFSET as usize - 1] == INT3);
+const _: () = assert!(STUB_CODE[CLONE_SYSCALL_OFFSET as usize] == 0x0f);
+
+/// Signals a stub ignores (SIG_IGN) so that a parked, untraced thread cannot be killed by a
+/// stray or late one: the interrupt signal (an `Interrupter` may fire just as its context
+/// parks) and the terminal/job-control/timer signals a host user or tty might send. The
+/// synchronous signals (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSYS) keep their default:
+/// the kernel forces them anyway, and they only come from code, which only runs traced.
+/// SIGKILL and SIGSTOP cannot be ignored; SIGCHLD, SIGCONT, SIGURG and SIGWINCH are ignored
+/// by default.
+const IGNORED_SIGNALS: [i32; 16] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGABRT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+];
 
 /// Where we try to put the stub page, best first. The last user page is the natural place
 /// (the app keeps everything below it), but the sentry's own stack can sit there when ASLR is
@@ -67,6 +128,7 @@ pub(crate) fn child_step_name(code: i32) -> &'static str {
         107 => "kill(SIGSTOP)",
         108 => "prctl(PR_SET_NO_NEW_PRIVS)",
         109 => "seccomp(SECCOMP_SET_MODE_FILTER)",
+        110 => "rt_sigaction(SIG_IGN)",
         _ => "unknown step",
     }
 }
@@ -121,7 +183,7 @@ impl StubPage {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
         // SAFETY: [base, base+len) was just mapped read-write by us and nothing else refers to
-        // it; both writes stay inside it (STUB_CODE.len() = 3 <= len).
+        // it; both writes stay inside it (STUB_CODE.len() = 0x21 <= len).
         unsafe {
             ptr::write_bytes(got.cast::<u8>(), INT3, len);
             ptr::copy_nonoverlapping(STUB_CODE.as_ptr(), got.cast::<u8>(), STUB_CODE.len());
@@ -204,8 +266,8 @@ fn child_fail(code: i32) -> ! {
 unsafe fn stub_child(plan: &ChildPlan<'_>, prog: &libc::sock_fprog) -> ! {
     // Each block below is one raw syscall; any failure ends the child with a step code.
 
-    // Die with the tracer. The "parent" here is the forking *thread* (prctl(2)), which is also
-    // the only thread allowed to trace us, so this matches the ptrace threading rule.
+    // Die with the forker. The "parent" here is the forking *thread* (prctl(2)): the
+    // platform's forker thread, which lives as long as the sentry process.
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
         child_fail(101);
@@ -232,6 +294,25 @@ unsafe fn stub_child(plan: &ChildPlan<'_>, prog: &libc::sock_fprog) -> ! {
     };
     if rc != 0 {
         child_fail(103);
+    }
+    // Ignore the asynchronous signals (see IGNORED_SIGNALS). Kernel `struct sigaction` for
+    // rt_sigaction(2) on x86-64: handler, flags, restorer, mask (four u64).
+    let ignore: [u64; 4] = [1 /* SIG_IGN */, 0, 0, 0];
+    for sig in IGNORED_SIGNALS {
+        // SAFETY: rt_sigaction reads 32 bytes from `act` (a live local of that size) and, with
+        // a NULL `oldact`, writes nothing; the last argument is the sigset size (8).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                ignore.as_ptr(),
+                ptr::null_mut::<u64>(),
+                size_of::<u64>(),
+            )
+        };
+        if rc != 0 {
+            child_fail(110);
+        }
     }
     // Keep only the MemoryFile, at a fixed number the seccomp filter knows.
     if plan.memfd != STUB_FD {
