@@ -145,3 +145,30 @@ pub struct Iovec {
 }
 /// UIO_MAXIOV.
 pub const IOV_MAX: usize = 1024;
+
+/// `struct itimerval` (include/uapi/linux/time.h): setitimer/getitimer.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Itimerval {
+    pub interval: Timeval,
+    pub value: Timeval,
+}
+
+/// `struct itimerspec` (include/uapi/linux/time.h): timer_settime, timerfd_settime.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Itimerspec {
+    pub interval: Timespec,
+    pub value: Timespec,
+}
+
+pub const ITIMER_REAL: i32 = 0;
+pub const ITIMER_VIRTUAL: i32 = 1;
+pub const ITIMER_PROF: i32 = 2;
+/// timerfd_create/timerfd_settime flags (include/uapi/linux/timerfd.h).
+pub const TFD_TIMER_ABSTIME: i32 = 1;
+pub const TFD_TIMER_CANCEL_ON_SET: i32 = 2;

@@ -38,9 +38,10 @@ impl Strace {
     pub fn new(names: &[String], log_size: usize) -> Result<Strace, String> {
         let mut enabled = vec![names.is_empty(); NR_SYSCALLS + 1];
         for n in names {
-            let nr = crate::syscalls::table::all()
-                .find(|(_, e)| e.name == n)
-                .map(|(nr, _)| nr)
+            // Any x86-64 syscall name is accepted, implemented or not (abi::sysno knows them
+            // all), so unimplemented calls can be traced too.
+            let nr = (0..NR_SYSCALLS)
+                .find(|&nr| abi::sysno::name(nr) == Some(n.as_str()))
                 .ok_or_else(|| format!("unknown syscall name {n:?} in --strace-syscalls"))?;
             if let Some(slot) = enabled.get_mut(nr) {
                 *slot = true;
@@ -57,7 +58,10 @@ impl Strace {
 }
 
 fn name(nr: u64, entry: Option<&SyscallEntry>) -> String {
-    entry.map_or_else(|| format!("syscall_{nr}"), |e| e.name.to_string())
+    entry.map_or_else(
+        || crate::syscalls::table::name_of(nr),
+        |e| e.name.to_string(),
+    )
 }
 
 /// Logs the entry line.

@@ -160,6 +160,8 @@ impl Task {
                 }
             }
         }
+        // POSIX timers do not survive execve (timer_create(2)); interval timers do.
+        self.shared.tg.timers().posix.clear();
         self.altstack = abi::time::StackT {
             flags: abi::time::SS_DISABLE,
             ..abi::time::StackT::default()

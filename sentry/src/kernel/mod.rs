@@ -31,6 +31,7 @@ pub mod pipe;
 pub mod signal;
 pub mod task;
 pub mod thread_group;
+pub mod timer;
 pub mod tree;
 pub mod wait;
 
@@ -117,6 +118,8 @@ pub struct Kernel {
     pub(crate) tree: Mutex<TaskTree>,
     /// The futex table.
     pub(crate) futexes: futex::FutexTable,
+    /// The timer thread's state.
+    pub(crate) timers: timer::TimerService,
     outcome: Mutex<Outcome>,
     outcome_cv: Condvar,
 }
@@ -143,6 +146,7 @@ impl Kernel {
             ncpus: std::thread::available_parallelism().map_or(1, usize::from),
             tree: Mutex::new(TaskTree::new()),
             futexes: futex::FutexTable::default(),
+            timers: timer::TimerService::default(),
             outcome: Mutex::new(Outcome::default()),
             outcome_cv: Condvar::new(),
         })
@@ -185,6 +189,7 @@ impl Kernel {
     /// killed, as when a pid namespace's init dies) or a platform failure ends everything.
     /// Returns once no task thread is left, so no stub process outlives the call.
     pub fn run_init(self: &Arc<Self>, init: Task) -> Result<ExitStatus, PlatformError> {
+        timer::TimerService::start(self);
         self.start_task(init)
             .map_err(|_| PlatformError::Internal("cannot start the init task thread".into()))?;
         let mut o = lock(&self.outcome);
@@ -204,6 +209,7 @@ impl Kernel {
                 .wait(o)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        self.timers.stop();
         if let Some(f) = o.failure.take() {
             return Err(PlatformError::Internal(f));
         }

@@ -131,7 +131,7 @@ pub(crate) fn kill_all(kernel: &Kernel, except: Option<i32>) {
 
 /// Where a signal goes.
 #[derive(Clone, Debug)]
-pub(crate) enum Target {
+pub enum Target {
     /// Process-directed: any member that does not block it takes it.
     Process(Arc<ThreadGroup>),
     /// Thread-directed (tgkill, faults, SIGPIPE).

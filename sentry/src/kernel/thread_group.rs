@@ -166,6 +166,17 @@ pub struct ThreadGroup {
     /// the whole group has exited (pidfd readiness).
     pub member_events: WaitQueue,
     limits: Mutex<[Rlimit; RLIM_NLIMITS]>,
+    /// Interval timers and POSIX timers of the process.
+    pub(crate) timers: Mutex<ProcTimers>,
+}
+
+/// A process's timers (setitimer's three and timer_create's). Cleared when the process exits
+/// (a timer's action refers back to its process) and, for POSIX timers, at execve.
+#[derive(Debug, Default)]
+pub struct ProcTimers {
+    /// ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
+    pub itimers: [Option<Arc<super::timer::Timer>>; 3],
+    pub posix: std::collections::BTreeMap<i32, Arc<super::timer::Timer>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -192,6 +203,7 @@ impl ThreadGroup {
             child_events: WaitQueue::new(),
             member_events: WaitQueue::new(),
             limits: Mutex::new(limits),
+            timers: Mutex::new(ProcTimers::default()),
         })
     }
 
@@ -219,6 +231,11 @@ impl ThreadGroup {
         if let Some(s) = usize::try_from(r).ok().and_then(|i| l.get_mut(i)) {
             *s = v;
         }
+    }
+
+    /// The timers, locked.
+    pub(crate) fn timers(&self) -> MutexGuard<'_, ProcTimers> {
+        lock(&self.timers)
     }
 
     /// Whether the process is exiting (no new threads, no new signals handled).

@@ -216,6 +216,8 @@ impl Task {
             return;
         }
         tracing::debug!(target: "sentry::task", pid = tg.tgid, ?status, "process exited");
+        // Timers refer back to the process: drop them, which also disarms them.
+        *tg.timers() = super::thread_group::ProcTimers::default();
         process_exit(&kernel, tree, tg.tgid, status);
         tg.member_events.notify(EventMask::IN | EventMask::HUP);
     }

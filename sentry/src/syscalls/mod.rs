@@ -16,6 +16,7 @@ pub mod signal;
 pub mod sys;
 pub mod table;
 pub mod time;
+pub mod timer;
 
 use abi::Errno;
 

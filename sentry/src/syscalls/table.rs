@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use abi::Errno;
 use abi::sysno as nr;
 
-use super::{SyscallArgs, SyscallResult, fs, futex, mm, poll, process, signal, sys, time};
+use super::{SyscallArgs, SyscallResult, fs, futex, mm, poll, process, signal, sys, time, timer};
 use crate::kernel::Task;
 
 /// A syscall handler.
@@ -731,6 +731,66 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 &[Fd, Signal, Hex, Hex],
             ),
         ),
+        (
+            nr::SETITIMER,
+            E::partial(
+                "setitimer",
+                timer::sys_setitimer,
+                &[Int, Hex, Hex],
+                "ITIMER_VIRTUAL and ITIMER_PROF count wall time, not CPU time.",
+            ),
+        ),
+        (
+            nr::GETITIMER,
+            E::supported("getitimer", timer::sys_getitimer, &[Int, Hex]),
+        ),
+        (nr::ALARM, E::supported("alarm", timer::sys_alarm, &[Uint])),
+        (
+            nr::TIMER_CREATE,
+            E::partial(
+                "timer_create",
+                timer::sys_timer_create,
+                &[ClockId, Hex, Hex],
+                "CPU-time clocks count wall time; TIMER_ABSTIME is taken on CLOCK_REALTIME.",
+            ),
+        ),
+        (
+            nr::TIMER_SETTIME,
+            E::supported(
+                "timer_settime",
+                timer::sys_timer_settime,
+                &[Int, Int, Hex, Hex],
+            ),
+        ),
+        (
+            nr::TIMER_GETTIME,
+            E::supported("timer_gettime", timer::sys_timer_gettime, &[Int, Hex]),
+        ),
+        (
+            nr::TIMER_GETOVERRUN,
+            E::supported("timer_getoverrun", timer::sys_timer_getoverrun, &[Int]),
+        ),
+        (
+            nr::TIMER_DELETE,
+            E::supported("timer_delete", timer::sys_timer_delete, &[Int]),
+        ),
+        (
+            nr::TIMERFD_CREATE,
+            E::supported("timerfd_create", timer::sys_timerfd_create, &[ClockId, Hex]),
+        ),
+        (
+            nr::TIMERFD_SETTIME,
+            E::partial(
+                "timerfd_settime",
+                timer::sys_timerfd_settime,
+                &[Fd, Int, Hex, Hex],
+                "TFD_TIMER_CANCEL_ON_SET is accepted; clock changes never cancel (the sandbox cannot set the clock).",
+            ),
+        ),
+        (
+            nr::TIMERFD_GETTIME,
+            E::supported("timerfd_gettime", timer::sys_timerfd_gettime, &[Fd, Hex]),
+        ),
         (nr::USELIB, E::error("uselib", Errno::ENOSYS, "Obsolete.")),
     ]
 }
@@ -767,7 +827,10 @@ pub fn all() -> impl Iterator<Item = (usize, &'static SyscallEntry)> {
 pub fn name_of(nr: u64) -> String {
     match lookup(nr) {
         Some(e) => e.name.to_string(),
-        None => format!("syscall_{nr}"),
+        None => usize::try_from(nr)
+            .ok()
+            .and_then(abi::sysno::name)
+            .map_or_else(|| format!("syscall_{nr}"), str::to_string),
     }
 }
 
