@@ -791,6 +791,24 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             nr::TIMERFD_GETTIME,
             E::supported("timerfd_gettime", timer::sys_timerfd_gettime, &[Fd, Hex]),
         ),
+        (
+            nr::GETRUSAGE,
+            E::partial(
+                "getrusage",
+                sys::sys_getrusage,
+                &[Int, Hex],
+                "CPU times are the sentry's own host accounting; RUSAGE_CHILDREN is zeros.",
+            ),
+        ),
+        (
+            nr::TIMES,
+            E::partial(
+                "times",
+                sys::sys_times,
+                &[Hex],
+                "CPU times are the sentry's own host accounting; children's are zero.",
+            ),
+        ),
         (nr::USELIB, E::error("uselib", Errno::ENOSYS, "Obsolete.")),
     ]
 }
