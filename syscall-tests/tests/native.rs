@@ -45,3 +45,8 @@ fn process_passes_natively() {
 fn time_passes_natively() {
     run_natively("time", env!("CARGO_BIN_EXE_time"));
 }
+
+#[test]
+fn signal_passes_natively() {
+    run_natively("signal", env!("CARGO_BIN_EXE_signal"));
+}
