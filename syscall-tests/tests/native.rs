@@ -50,3 +50,8 @@ fn time_passes_natively() {
 fn signal_passes_natively() {
     run_natively("signal", env!("CARGO_BIN_EXE_signal"));
 }
+
+#[test]
+fn wait_passes_natively() {
+    run_natively("wait", env!("CARGO_BIN_EXE_wait"));
+}
