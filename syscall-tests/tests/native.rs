@@ -55,3 +55,8 @@ fn signal_passes_natively() {
 fn wait_passes_natively() {
     run_natively("wait", env!("CARGO_BIN_EXE_wait"));
 }
+
+#[test]
+fn pipe_passes_natively() {
+    run_natively("pipe", env!("CARGO_BIN_EXE_pipe"));
+}
