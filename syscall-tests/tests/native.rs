@@ -60,3 +60,8 @@ fn wait_passes_natively() {
 fn pipe_passes_natively() {
     run_natively("pipe", env!("CARGO_BIN_EXE_pipe"));
 }
+
+#[test]
+fn poll_passes_natively() {
+    run_natively("poll", env!("CARGO_BIN_EXE_poll"));
+}

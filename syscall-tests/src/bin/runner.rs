@@ -28,7 +28,9 @@ use syscall_tests::report::{
 use syscall_tests::{libc, syscall};
 
 /// The test binaries built from `src/bin/` (everything but this runner).
-const TEST_BINS: &[&str] = &["fs", "mm", "process", "time", "signal", "wait", "pipe"];
+const TEST_BINS: &[&str] = &[
+    "fs", "mm", "process", "time", "signal", "wait", "pipe", "poll",
+];
 
 /// How long the runner keeps reading a finished (or killed) binary's output: a descendant
 /// that escaped the process-group kill could otherwise hold the pipe open forever.
