@@ -65,3 +65,8 @@ fn pipe_passes_natively() {
 fn poll_passes_natively() {
     run_natively("poll", env!("CARGO_BIN_EXE_poll"));
 }
+
+#[test]
+fn timer_passes_natively() {
+    run_natively("timer", env!("CARGO_BIN_EXE_timer"));
+}
