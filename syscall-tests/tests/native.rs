@@ -70,3 +70,8 @@ fn poll_passes_natively() {
 fn timer_passes_natively() {
     run_natively("timer", env!("CARGO_BIN_EXE_timer"));
 }
+
+#[test]
+fn thread_passes_natively() {
+    run_natively("thread", env!("CARGO_BIN_EXE_thread"));
+}
