@@ -75,3 +75,8 @@ fn timer_passes_natively() {
 fn thread_passes_natively() {
     run_natively("thread", env!("CARGO_BIN_EXE_thread"));
 }
+
+#[test]
+fn exec_passes_natively() {
+    run_natively("exec", env!("CARGO_BIN_EXE_exec"));
+}
