@@ -1,5 +1,5 @@
 //! The syscall conformance suite: matchers, fixtures and the test harness shared by the test
-//! binaries in `src/bin/{fs,mm,process,time}.rs`, plus the pure logic of the runner
+//! binaries in `src/bin/*.rs`, plus the pure logic of the runner
 //! (`src/bin/runner.rs`) that compares native runs with sandboxed runs.
 //!
 //! The suite follows gVisor's `test/syscalls` habits, in Rust:
@@ -12,8 +12,10 @@
 //! - fixtures clean up by `Drop`: [`Fd`] closes, [`TempFile`]/[`TempDir`] (under /tmp) are
 //!   removed, [`Mapping`] is unmapped, [`CwdGuard`] restores the working directory.
 //!
-//! The harness ([`run_tests`]) forces `--test-threads=1`: the sandbox under test supports only
-//! single-threaded programs, so a test binary must never call clone(2).
+//! The harness ([`run_tests`]) forces `--test-threads=1`, so the harness itself never calls
+//! clone(2) and tests may fork. Tests of processes, threads and signals run their bodies in a
+//! forked child under a watchdog ([`task::fork_and_check`]), so process-wide changes and
+//! blocking calls stay contained and bounded.
 //!
 //! Neighbours: errno names come from the `abi` crate (Linux numbers, not the host libc's);
 //! everything else calls the host kernel through `libc`, which is the point of a conformance test.
@@ -477,6 +479,8 @@ impl Drop for CwdGuard {
 }
 
 pub use sys::{Mapping, zeroed};
+
+pub mod task;
 
 /// One test of a binary: its behaviour-describing name and body.
 #[derive(Debug, Clone, Copy)]

@@ -89,6 +89,23 @@ pub fn parse_libtest_output(stdout: &str) -> Results {
     results
 }
 
+/// Parses libtest-mimic's `--list` output: one `NAME: test` line per test.
+pub fn parse_libtest_list(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| strip_ansi(l).strip_suffix(": test").map(str::to_owned))
+        .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace))
+        .collect()
+}
+
+/// Records every test in `names` that `results` has no outcome for as [`Status::Crashed`]:
+/// the run ended (hung and was killed, or crashed) before reaching it.
+pub fn mark_missing_as_crashed(results: &mut Results, names: &[String]) {
+    for name in names {
+        results.entry(name.clone()).or_insert(Status::Crashed);
+    }
+}
+
 /// Parses an expected-failure list: one test name per line; `#` starts a comment (whole line
 /// or after the name). Every entry must carry a reason: a trailing comment, or a comment line
 /// earlier in the same block (a block is a run of non-blank lines).
@@ -275,6 +292,20 @@ mod tests {
     fn parse_ignores_summary_line() {
         let r = parse_libtest_output("test result: ok. 1 passed; 0 failed\n");
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn list_output_gives_test_names() {
+        let out = "a_test: test\nb_test: test\n\n2 tests, 0 benchmarks\n";
+        assert_eq!(parse_libtest_list(out), vec!["a_test", "b_test"]);
+    }
+
+    #[test]
+    fn missing_tests_count_as_crashed() {
+        let mut r = results(&[("ran", Status::Passed)]);
+        mark_missing_as_crashed(&mut r, &["ran".to_owned(), "never_ran".to_owned()]);
+        assert_eq!(r.get("ran"), Some(&Status::Passed));
+        assert_eq!(r.get("never_ran"), Some(&Status::Crashed));
     }
 
     #[test]

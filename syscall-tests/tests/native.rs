@@ -45,3 +45,38 @@ fn process_passes_natively() {
 fn time_passes_natively() {
     run_natively("time", env!("CARGO_BIN_EXE_time"));
 }
+
+#[test]
+fn signal_passes_natively() {
+    run_natively("signal", env!("CARGO_BIN_EXE_signal"));
+}
+
+#[test]
+fn wait_passes_natively() {
+    run_natively("wait", env!("CARGO_BIN_EXE_wait"));
+}
+
+#[test]
+fn pipe_passes_natively() {
+    run_natively("pipe", env!("CARGO_BIN_EXE_pipe"));
+}
+
+#[test]
+fn poll_passes_natively() {
+    run_natively("poll", env!("CARGO_BIN_EXE_poll"));
+}
+
+#[test]
+fn timer_passes_natively() {
+    run_natively("timer", env!("CARGO_BIN_EXE_timer"));
+}
+
+#[test]
+fn thread_passes_natively() {
+    run_natively("thread", env!("CARGO_BIN_EXE_thread"));
+}
+
+#[test]
+fn exec_passes_natively() {
+    run_natively("exec", env!("CARGO_BIN_EXE_exec"));
+}

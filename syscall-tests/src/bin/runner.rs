@@ -14,17 +14,27 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use syscall_tests::report::{
-    BinReport, Results, compare, parse_expected, parse_libtest_output, summary_line,
+    BinReport, Results, compare, mark_missing_as_crashed, parse_expected, parse_libtest_list,
+    parse_libtest_output, summary_line,
 };
+use syscall_tests::{libc, syscall};
 
 /// The test binaries built from `src/bin/` (everything but this runner).
-const TEST_BINS: &[&str] = &["fs", "mm", "process", "time"];
+const TEST_BINS: &[&str] = &[
+    "fs", "mm", "process", "time", "signal", "wait", "pipe", "poll", "timer", "thread", "exec",
+];
+
+/// How long the runner keeps reading a finished (or killed) binary's output: a descendant
+/// that escaped the process-group kill could otherwise hold the pipe open forever.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 struct Options {
@@ -96,31 +106,44 @@ struct RunOutput {
     status: Option<ExitStatus>,
 }
 
-/// Runs `cmd` to completion or until `timeout`, then kills it; stdout and stderr are drained
-/// on helper threads so a chatty child cannot block on a full pipe.
+/// Runs `cmd` to completion or until `timeout`, in its own process group, which is killed at
+/// the timeout and again once the command exits (so forked test children that got stuck die
+/// too). stdout and stderr are drained on helper threads so a chatty child cannot block on a
+/// full pipe, and whatever they collected within [`DRAIN_GRACE`] of the exit is returned.
 fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<RunOutput, String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("spawning {cmd:?}: {e}"))?;
+    let pgid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let handle = thread::spawn(move || {
             if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
+                let mut chunk = [0u8; 8192];
+                while let Ok(n) = p.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut b) = sink.lock() {
+                        b.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    }
+                }
             }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
+        });
+        (buf, handle)
     };
-    let out = drain(
+    let (out, out_thread) = drain(
         child
             .stdout
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let err = drain(
+    let (err, err_thread) = drain(
         child
             .stderr
             .take()
@@ -131,6 +154,7 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<RunOutput, St
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() >= deadline => {
+                let _ = syscall!(libc::SYS_kill, -pgid, libc::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
@@ -139,11 +163,30 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<RunOutput, St
             Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
         }
     };
+    let _ = syscall!(libc::SYS_kill, -pgid, libc::SIGKILL);
+    let grace = Instant::now() + DRAIN_GRACE;
+    while !(out_thread.is_finished() && err_thread.is_finished()) && Instant::now() < grace {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let text = |b: &Arc<Mutex<Vec<u8>>>| {
+        b.lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    };
     Ok(RunOutput {
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stdout: text(&out),
+        stderr: text(&err),
         status,
     })
+}
+
+/// The names of the tests `path` defines (`--list`), so a test the run never reached (the
+/// binary hung or crashed earlier) still counts as failed instead of silently vanishing.
+fn list_tests(path: &Path, timeout: Duration) -> Result<Vec<String>, String> {
+    let mut cmd = Command::new(path);
+    cmd.arg("--list");
+    let out = run_with_timeout(cmd, timeout)?;
+    Ok(parse_libtest_list(&out.stdout))
 }
 
 fn describe_status(status: Option<ExitStatus>) -> String {
@@ -184,8 +227,12 @@ fn load_expected(opts: &Options, bin: &str) -> Result<BTreeSet<String>, String> 
 fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> {
     let mut native_cmd = Command::new(path);
     native_cmd.arg("--test-threads=1");
+    let names = list_tests(path, opts.timeout)?;
     let native_out = run_with_timeout(native_cmd, opts.timeout)?;
-    let native = parse_libtest_output(&native_out.stdout);
+    let mut native = parse_libtest_output(&native_out.stdout);
+    if !native.is_empty() {
+        mark_missing_as_crashed(&mut native, &names);
+    }
     if native.is_empty() {
         return Err(format!(
             "{bin}: no test results natively ({})\n{}",
@@ -203,7 +250,8 @@ fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> 
                 .arg(path)
                 .arg("--test-threads=1");
             let out = run_with_timeout(cmd, opts.timeout)?;
-            let results = parse_libtest_output(&out.stdout);
+            let mut results = parse_libtest_output(&out.stdout);
+            mark_missing_as_crashed(&mut results, &names);
             let completed = native
                 .keys()
                 .all(|name| results.get(name).is_some_and(|s| s.is_finished()));
@@ -322,6 +370,18 @@ mod tests {
         let out = run_with_timeout(cmd, Duration::from_millis(200));
         assert!(out.is_ok_and(|o| o.status.is_none()));
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn run_with_timeout_kills_the_whole_process_group() {
+        // The shell's background child holds stdout open; killing only the shell would leave
+        // the drain threads waiting for it.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("sleep 30 & echo started; wait");
+        let started = Instant::now();
+        let out = run_with_timeout(cmd, Duration::from_millis(300));
+        assert!(out.is_ok_and(|o| o.status.is_none() && o.stdout.contains("started")));
+        assert!(started.elapsed() < Duration::from_secs(4));
     }
 
     #[test]
