@@ -262,6 +262,12 @@ impl Lookup<'_> {
         self.open_existing(target, flags, false)
     }
 
+    /// Opens an already resolved location with open(2)'s checks (execveat AT_EMPTY_PATH, /proc
+    /// magic links).
+    pub fn open_resolved(&self, target: VfsPath, flags: u32) -> SysResult<Arc<OpenFile>> {
+        self.open_existing(target, flags, false)
+    }
+
     fn open_create(&self, path: &[u8], flags: u32, mode: u32) -> SysResult<Arc<OpenFile>> {
         let parent = self.resolve_parent(path)?;
         let name = match parent.last {

@@ -214,6 +214,7 @@ impl Task {
                         exit_signal: o.exit_signal,
                         is_subreaper: false,
                         threads: vec![tid],
+                        did_exec: false,
                     },
                 );
                 if let Some(p) = tree.procs.get_mut(&parent) {

@@ -78,7 +78,10 @@ impl Task {
                 return Err(Errno::EACCES);
             }
             p.check_access(&self.creds.fs_creds(), 1)?;
-            f
+            // The descriptor may be O_PATH: read the image through a description of our own.
+            self.with_lookup(abi::file::AT_FDCWD, b"", |l| {
+                l.open_resolved(p.clone(), abi::file::O_RDONLY)
+            })?
         } else {
             self.with_lookup(dirfd, &path, |l| open_executable(l, &path))?
         };
@@ -139,6 +142,9 @@ impl Task {
 
         // ---- point of no return ----
         self.de_thread();
+        if let Some(rec) = self.kernel.tree().proc_mut(self.tgid()) {
+            rec.did_exec = true;
+        }
         // Unshare and close close-on-exec descriptors.
         let table = self.fds().clone();
         let mut table = table;

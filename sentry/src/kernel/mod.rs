@@ -29,6 +29,7 @@ pub mod fd_table;
 pub mod futex;
 pub mod pipe;
 pub mod signal;
+pub mod signalfd;
 pub mod task;
 pub mod thread_group;
 pub mod timer;

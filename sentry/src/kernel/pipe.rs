@@ -33,6 +33,8 @@ struct PipeState {
     capacity: usize,
     readers: usize,
     writers: usize,
+    /// O_DIRECT "packet mode" (pipe2(2)): the lengths of the packets in `buf`, oldest first.
+    packets: Option<VecDeque<usize>>,
 }
 
 /// The shared buffer of one pipe.
@@ -48,7 +50,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Pipe {
-    fn new() -> Arc<Pipe> {
+    fn new(packet_mode: bool) -> Arc<Pipe> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT_INO: AtomicU64 = AtomicU64::new(1000);
         Arc::new(Pipe {
@@ -57,6 +59,7 @@ impl Pipe {
                 capacity: DEFAULT_CAPACITY,
                 readers: 0,
                 writers: 0,
+                packets: packet_mode.then(VecDeque::new),
             }),
             queue: WaitQueue::new(),
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
@@ -161,8 +164,16 @@ impl FileOps for PipeEnd {
                 Err(Errno::EAGAIN)
             };
         }
-        let n = buf.len().min(s.buf.len());
-        for (d, b) in buf.iter_mut().zip(s.buf.drain(..n)) {
+        // Packet mode: one packet per read; what does not fit the buffer is discarded.
+        let (n, consume) = match s.packets.as_mut().and_then(VecDeque::pop_front) {
+            Some(p) => (buf.len().min(p), p),
+            None => {
+                let n = buf.len().min(s.buf.len());
+                (n, n)
+            }
+        };
+        let consume = consume.min(s.buf.len());
+        for (d, b) in buf.iter_mut().zip(s.buf.drain(..consume)) {
             *d = b;
         }
         self.pipe.queue.notify(EventMask::OUT | EventMask::WRNORM);
@@ -184,6 +195,15 @@ impl FileOps for PipeEnd {
         }
         let n = buf.len().min(free);
         s.buf.extend(buf.iter().take(n));
+        if let Some(p) = s.packets.as_mut() {
+            // Writes larger than PIPE_BUF become several packets.
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(PIPE_BUF);
+                p.push_back(k);
+                left -= k;
+            }
+        }
         self.pipe.queue.notify(EventMask::IN | EventMask::RDNORM);
         Ok(n)
     }
@@ -228,7 +248,8 @@ impl FileOps for PipeEnd {
 /// A new pipe: (read end, write end) descriptions with the given status flags (O_NONBLOCK,
 /// O_DIRECT).
 pub fn new_pipe(flags: u32) -> (Arc<OpenFile>, Arc<OpenFile>) {
-    let p = Pipe::new();
+    let p = Pipe::new(flags & abi::file::O_DIRECT != 0);
+    let flags = flags & !abi::file::O_DIRECT;
     let r = OpenFile::new_ops(None, Box::new(PipeEnd::new(&p, true)), O_RDONLY | flags);
     let w = OpenFile::new_ops(None, Box::new(PipeEnd::new(&p, false)), O_WRONLY | flags);
     (r, w)

@@ -196,6 +196,7 @@ pub(crate) fn send(kernel: &Kernel, target: &Target, info: SigInfo) -> Result<()
             if queued == Enqueued::Full {
                 return Err(Errno::EAGAIN);
             }
+            tg.signal_events.notify(vfs::waiter::EventMask::IN);
             match target {
                 Target::Thread(t) => t.kick(),
                 Target::Process(_) => {
@@ -212,6 +213,22 @@ pub(crate) fn send(kernel: &Kernel, target: &Target, info: SigInfo) -> Result<()
         report_to_parent(kernel, &tg, Report::Continued);
     }
     Ok(())
+}
+
+/// Whether POSIX timer `id`'s signal is still queued at `target` (a timer signal is queued at
+/// most once; later expirations count as overruns, kernel/time/posix-timers.c).
+pub(crate) fn timer_signal_queued(target: &Target, id: i32) -> bool {
+    let is_ours = |i: &SigInfo| {
+        i.code == abi::signal::si_code_ext::SI_TIMER
+            && u32::try_from(i.fields[0] & 0xffff_ffff).ok() == Some(id.cast_unsigned())
+    };
+    match target {
+        Target::Thread(t) => {
+            let _g = t.tg.sig();
+            t.sig().pending.any(is_ours)
+        }
+        Target::Process(tg) => tg.sig().pending.any(is_ours),
+    }
 }
 
 /// A job-control change a parent may hear about.
@@ -456,10 +473,10 @@ impl Task {
             .checked_sub(8)
             .ok_or(FrameError::Fault)?;
 
-        let old_mask = self
-            .saved_mask
-            .take()
-            .unwrap_or_else(|| self.shared.sig().mask);
+        // The handler's mask builds on the mask in force now (sigsuspend's temporary one);
+        // the frame restores the one saved before it, if any.
+        let cur_mask = self.shared.sig().mask;
+        let old_mask = self.saved_mask.take().unwrap_or(cur_mask);
         let fp_image = signal_fp_image(&fp);
         self.mm
             .copy_out(fp_addr, &fp_image)
@@ -529,7 +546,7 @@ impl Task {
         {
             let _g = self.shared.tg.sig();
             let mut ts = self.shared.sig();
-            let mut m = SigSet(old_mask.0 | act.mask.0);
+            let mut m = SigSet(cur_mask.0 | act.mask.0);
             if act.flags & SA_NODEFER == 0 {
                 m = m.add(sig);
             }

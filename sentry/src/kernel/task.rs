@@ -431,6 +431,7 @@ impl Task {
                 exit_signal: Signal::SIGCHLD.0,
                 is_subreaper: false,
                 threads: vec![tid],
+                did_exec: false,
             },
         );
         drop(tree);

@@ -98,6 +98,11 @@ impl SigPending {
         self.take(sig)
     }
 
+    /// Whether some queued instance satisfies `f`.
+    pub fn any(&self, f: impl Fn(&SigInfo) -> bool) -> bool {
+        self.queue.iter().any(f)
+    }
+
     /// Discards every pending instance of the signals in `set`.
     pub fn discard(&mut self, set: SigSet) {
         self.queue.retain(|i| !set.has(Signal(i.signo)));
@@ -165,6 +170,8 @@ pub struct ThreadGroup {
     /// Notified when a member thread exits (execve waits for the other threads to go) or when
     /// the whole group has exited (pidfd readiness).
     pub member_events: WaitQueue,
+    /// Notified whenever a signal is queued to the process or one of its threads (signalfd).
+    pub signal_events: WaitQueue,
     limits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     /// Interval timers and POSIX timers of the process.
     pub(crate) timers: Mutex<ProcTimers>,
@@ -202,6 +209,7 @@ impl ThreadGroup {
             }),
             child_events: WaitQueue::new(),
             member_events: WaitQueue::new(),
+            signal_events: WaitQueue::new(),
             limits: Mutex::new(limits),
             timers: Mutex::new(ProcTimers::default()),
         })

@@ -87,8 +87,23 @@ impl Timer {
         (left, s.interval)
     }
 
-    /// timer_getoverrun(2).
+    /// timer_getoverrun(2): the overruns counted for the last delivered expiration. Once the
+    /// queued signal has been taken, the expirations that piled up behind it become that
+    /// count (Linux updates it when the signal is dequeued).
     pub fn overrun(&self) -> i32 {
+        if let TimerAction::Signal {
+            target,
+            posix: Some((id, _)),
+            ..
+        } = &self.action
+            && !super::signal::timer_signal_queued(target, *id)
+        {
+            let mut s = lock(&self.state);
+            if s.overrun > 0 {
+                s.last_overrun = s.overrun;
+                s.overrun = 0;
+            }
+        }
         i32::try_from(lock(&self.state).last_overrun).unwrap_or(i32::MAX)
     }
 
@@ -147,6 +162,13 @@ impl Timer {
                 signo,
                 posix,
             } => {
+                if let Some((id, _)) = posix
+                    && super::signal::timer_signal_queued(target, *id)
+                {
+                    let mut s = lock(&self.state);
+                    s.overrun = s.overrun.saturating_add(expirations);
+                    return next;
+                }
                 let info = match posix {
                     Some((id, value)) => {
                         let overrun = {

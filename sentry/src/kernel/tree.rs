@@ -55,6 +55,8 @@ pub struct ProcRec {
     pub is_subreaper: bool,
     /// Live thread ids of the group (the leader first while it lives).
     pub threads: Vec<i32>,
+    /// The process has called execve since fork (setpgid(2) then refuses its parent: EACCES).
+    pub did_exec: bool,
 }
 
 /// The pid namespace. See the module doc.

@@ -94,7 +94,14 @@ impl Task {
             if nohang {
                 return Ok(None);
             }
-            self.wait(None)?;
+            if let Err(e) = self.wait(None) {
+                // A child that changed state as the signal came still counts (its SIGCHLD is
+                // often the very signal): the result beats the interruption.
+                if let Some(r) = self.try_wait(sel, want)? {
+                    return Ok(Some(r));
+                }
+                return Err(e);
+            }
         }
     }
 

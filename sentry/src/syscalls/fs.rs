@@ -206,9 +206,29 @@ fn write_all(t: &Task, file: &OpenFile, b: &[u8]) -> abi::SysResult<usize> {
     res
 }
 
+/// read(2) on a signalfd: records of the reader's own pending signals.
+fn signalfd_read(t: &Task, file: &OpenFile, addr: u64, count: usize) -> Option<SyscallResult> {
+    let sfd = file
+        .ops_any()?
+        .downcast_ref::<crate::kernel::signalfd::SignalFd>()?;
+    let rec = size_of::<crate::kernel::signalfd::SignalfdSiginfo>();
+    Some((|| {
+        let recs = t.signalfd_read(sfd, count / rec, file.is_nonblocking())?;
+        let mut bytes = Vec::with_capacity(recs.len() * rec);
+        for r in &recs {
+            bytes.extend_from_slice(zerocopy::IntoBytes::as_bytes(r));
+        }
+        t.mm.copy_out(addr, &bytes)?;
+        ok_usize(bytes.len())
+    })())
+}
+
 /// read(2).
 pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
+    if let Some(r) = signalfd_read(t, &file, args.ptr(1), clamp_count(args.size(2))) {
+        return r;
+    }
     let count = clamp_count(args.size(2));
     read_to_user(
         t,
@@ -241,7 +261,7 @@ fn do_pipe2(t: &mut Task, addr: u64, flags: u32) -> SyscallResult {
     if flags & !(f::O_CLOEXEC | f::O_NONBLOCK | f::O_DIRECT) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (r, w) = crate::kernel::pipe::new_pipe(flags & f::O_NONBLOCK);
+    let (r, w) = crate::kernel::pipe::new_pipe(flags & (f::O_NONBLOCK | f::O_DIRECT));
     let cloexec = flags & f::O_CLOEXEC != 0;
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
     let rfd = t.fds().insert_from(0, r, cloexec, limit)?;

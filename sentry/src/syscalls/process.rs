@@ -138,6 +138,9 @@ pub fn sys_setpgid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if pid != me && target.parent != me {
         return Err(Errno::ESRCH);
     }
+    if pid != me && target.did_exec {
+        return Err(Errno::EACCES);
+    }
     if target.sid != my_sid {
         return Err(Errno::EPERM);
     }
@@ -200,6 +203,13 @@ pub fn sys_clone(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if o.exit_signal != 0 && !abi::signal::Signal(o.exit_signal).is_valid() {
         return Err(Errno::EINVAL);
     }
+    // clone(2) stores the pidfd where the parent tid would go: both at once is EINVAL.
+    let f = abi::clone::CloneFlags::from_bits_truncate(o.flags);
+    if f.contains(abi::clone::CloneFlags::PIDFD)
+        && f.contains(abi::clone::CloneFlags::PARENT_SETTID)
+    {
+        return Err(Errno::EINVAL);
+    }
     ok_i64(i64::from(t.do_clone(o)?))
 }
 
@@ -226,6 +236,11 @@ pub fn sys_clone3(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         .map_err(|_| Errno::EINVAL)?;
     let ca: CloneArgs = ca;
     if ca.exit_signal > 64 || ca.set_tid != 0 || ca.set_tid_size != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // clone3(2): a thread has no exit signal.
+    let f = abi::clone::CloneFlags::from_bits_truncate(ca.flags);
+    if f.contains(abi::clone::CloneFlags::THREAD) && ca.exit_signal != 0 {
         return Err(Errno::EINVAL);
     }
     if (ca.stack == 0) != (ca.stack_size == 0) {
@@ -256,12 +271,12 @@ pub fn sys_vfork(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
 
 /// execve/execveat's string arrays: at most MAX_ARG_STRINGS pointers, each string at most
 /// MAX_ARG_STRLEN (E2BIG), a NULL array meaning empty.
-fn copy_in_strings(t: &Task, mut addr: u64) -> abi::SysResult<Vec<Vec<u8>>> {
+fn copy_in_strings(t: &Task, mut addr: u64, total: &mut usize) -> abi::SysResult<Vec<Vec<u8>>> {
     let mut v = Vec::new();
     if addr == 0 {
         return Ok(v);
     }
-    let mut total = 0usize;
+    let limit = arg_limit(t);
     loop {
         let p: u64 = t.copy_in_obj(addr)?;
         if p == 0 {
@@ -276,8 +291,8 @@ fn copy_in_strings(t: &Task, mut addr: u64) -> abi::SysResult<Vec<Vec<u8>>> {
                         e
                     }
                 })?;
-        total = total.saturating_add(s.len() + 1 + 8);
-        if total > crate::loader::MAX_ARG_TOTAL {
+        *total = total.saturating_add(s.len() + 1 + 8);
+        if *total > limit {
             return Err(Errno::E2BIG);
         }
         v.push(s);
@@ -285,11 +300,24 @@ fn copy_in_strings(t: &Task, mut addr: u64) -> abi::SysResult<Vec<Vec<u8>>> {
     }
 }
 
+/// The most bytes of argument and environment strings (with their pointers) execve accepts:
+/// a quarter of RLIMIT_STACK, at most 3/4 of the 8 MiB default stack and at least ARG_MAX
+/// (128 KiB), as fs/exec.c bprm_stack_limits computes it.
+fn arg_limit(t: &Task) -> usize {
+    let stack = t.rlimit_cur(abi::time::RLIMIT_STACK);
+    let quarter = usize::try_from(stack / 4).unwrap_or(usize::MAX);
+    // The loader builds an 8 MiB stack and caps the strings at a quarter of it.
+    quarter
+        .clamp(128 << 10, 6 << 20)
+        .min(crate::loader::MAX_ARG_TOTAL)
+}
+
 /// execve(2).
 pub fn sys_execve(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let path = t.copy_in_path(args.ptr(0))?;
-    let argv = copy_in_strings(t, args.ptr(1))?;
-    let envp = copy_in_strings(t, args.ptr(2))?;
+    let mut total = 0;
+    let argv = copy_in_strings(t, args.ptr(1), &mut total)?;
+    let envp = copy_in_strings(t, args.ptr(2), &mut total)?;
     t.do_execve(abi::file::AT_FDCWD, path, argv, envp, false)?;
     Ok(SyscallReturn::NoReturn)
 }
@@ -313,8 +341,9 @@ pub fn sys_execveat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if empty && flags & abi::file::AT_EMPTY_PATH == 0 {
         return Err(Errno::ENOENT);
     }
-    let argv = copy_in_strings(t, args.ptr(2))?;
-    let envp = copy_in_strings(t, args.ptr(3))?;
+    let mut total = 0;
+    let argv = copy_in_strings(t, args.ptr(2), &mut total)?;
+    let envp = copy_in_strings(t, args.ptr(3), &mut total)?;
     t.do_execve(dirfd, path, argv, envp, empty)?;
     Ok(SyscallReturn::NoReturn)
 }

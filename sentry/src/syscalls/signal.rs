@@ -224,6 +224,21 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         None
     };
     let others = SigSet(!set.0);
+    // As Linux does, the waited-for signals are unblocked while waiting (so senders wake us)
+    // and dequeued here before any handler could see them; the mask comes back afterwards.
+    let old_mask = t.shared.sig().mask;
+    set_mask(t, SigSet(old_mask.0 & !set.0));
+    let r = sigtimedwait_loop(t, args, others, deadline);
+    set_mask(t, old_mask);
+    r
+}
+
+fn sigtimedwait_loop(
+    t: &mut Task,
+    args: &SyscallArgs,
+    others: SigSet,
+    deadline: Option<Instant>,
+) -> SyscallResult {
     loop {
         t.prepare_wait();
         let got = {
@@ -243,9 +258,14 @@ pub fn sys_rt_sigtimedwait(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         match t.wait(deadline) {
             Err(Errno::ETIMEDOUT) => return Err(Errno::EAGAIN),
             Err(Errno::ERESTARTSYS) => {
-                // A signal outside `set` arrived: EINTR if it has a handler (ERESTARTNOHAND);
-                // signals in `set` that are blocked do not count as interrupting.
-                if crate::kernel::signal::has_deliverable(&t.shared) {
+                // One of ours arrived (dequeued on the next turn), or another deliverable
+                // signal: EINTR if it has a handler (ERESTARTNOHAND).
+                let ours = {
+                    let g = t.tg().sig();
+                    let ts = t.shared.sig();
+                    SigSet((g.pending.set().0 | ts.pending.set().0) & !others.0).0 != 0
+                };
+                if !ours {
                     return Err(Errno::ERESTARTNOHAND);
                 }
             }
@@ -260,9 +280,9 @@ fn kill_targets(t: &Task, pid: i32) -> Result<Vec<Arc<ThreadGroup>>, Errno> {
     let tree = t.kernel.tree();
     let alive = |p: &&crate::kernel::tree::ProcRec| p.state == ProcState::Alive;
     let v: Vec<Arc<ThreadGroup>> = match pid {
+        // A zombie can still be signalled (to no effect): kill(2) succeeds until it is reaped.
         p if p > 0 => tree
             .proc(p)
-            .filter(alive)
             .map(|r| vec![Arc::clone(&r.tg)])
             .unwrap_or_default(),
         0 => {
@@ -453,4 +473,46 @@ pub fn sys_pidfd_open(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     }
     let fd = crate::kernel::pipe::new_pidfd(t, pid)?;
     ok_i64(i64::from(fd))
+}
+
+/// signalfd4(2) (and signalfd(2) with flags 0): a new signalfd, or a new mask for an existing
+/// one.
+pub fn sys_signalfd4(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_signalfd(t, args.int(0), args.ptr(1), args.size(2), args.int(3))
+}
+
+/// signalfd(2).
+pub fn sys_signalfd(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_signalfd(t, args.int(0), args.ptr(1), args.size(2), 0)
+}
+
+fn do_signalfd(t: &mut Task, fd: i32, mask_addr: u64, size: u64, flags: i32) -> SyscallResult {
+    use crate::kernel::signalfd::SignalFd;
+    let sfd_nonblock = i32::try_from(abi::file::O_NONBLOCK).unwrap_or(0);
+    let sfd_cloexec = i32::try_from(abi::file::O_CLOEXEC).unwrap_or(0);
+    if flags & !(sfd_nonblock | sfd_cloexec) != 0 || size != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let mask: SigSet = t.copy_in_obj(mask_addr)?;
+    let mask = mask.blockable();
+    if fd != -1 {
+        let f = t.fds().file(fd)?;
+        let s = f
+            .ops_any()
+            .and_then(|a| a.downcast_ref::<SignalFd>())
+            .ok_or(Errno::EINVAL)?;
+        *s.mask
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mask;
+        return ok_i64(i64::from(fd));
+    }
+    let sfd = SignalFd {
+        mask: std::sync::Mutex::new(mask),
+        tg: Arc::clone(t.tg()),
+    };
+    let status = abi::file::O_RDWR | (flags.cast_unsigned() & abi::file::O_NONBLOCK);
+    let f = vfs::OpenFile::new_ops(None, Box::new(sfd), status);
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    let nfd = t.fds().insert_from(0, f, flags & sfd_cloexec != 0, limit)?;
+    ok_i64(i64::from(nfd))
 }

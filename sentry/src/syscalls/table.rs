@@ -809,6 +809,24 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "CPU times are the sentry's own host accounting; children's are zero.",
             ),
         ),
+        (
+            nr::SIGNALFD4,
+            E::partial(
+                "signalfd4",
+                signal::sys_signalfd4,
+                &[Int, Hex, Uint, Hex],
+                "poll/epoll readiness looks at the creating process's pending signals.",
+            ),
+        ),
+        (
+            nr::SIGNALFD,
+            E::partial(
+                "signalfd",
+                signal::sys_signalfd,
+                &[Int, Hex, Uint],
+                "poll/epoll readiness looks at the creating process's pending signals.",
+            ),
+        ),
         (nr::USELIB, E::error("uselib", Errno::ENOSYS, "Obsolete.")),
     ]
 }
