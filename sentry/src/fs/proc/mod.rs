@@ -159,6 +159,17 @@ pub fn may_inspect(
             && reader.egid == target.sgid)
 }
 
+/// A pid or fd directory name: canonical decimal only ("+1" and "01" name nothing, as
+/// fs/proc/util.c name_to_int has it).
+fn parse_id(name: &[u8]) -> Option<i32> {
+    let s = std::str::from_utf8(name).ok()?;
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
 // ---- the tree ------------------------------------------------------------------------------
 
 /// A process (`tid: None`) or one of its threads.
@@ -487,11 +498,7 @@ impl Inode for ProcInode {
         if self.node.kind() != InodeKind::Dir {
             return Err(Errno::ENOTDIR);
         }
-        let number = std::str::from_utf8(name)
-            .ok()
-            // Canonical decimal only: "+1" and "01" are not pids (proc_pid_lookup's name_to_int).
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0')))
-            .and_then(|s| s.parse::<i32>().ok());
+        let number = parse_id(name);
         let found = match (self.node, number) {
             // Any thread id works at the root too (hidden from the listing, as on Linux).
             (Node::Root, Some(id)) => {
@@ -629,5 +636,56 @@ impl FileOps for ProcFile {
     }
     fn size(&self) -> SysResult<u64> {
         Ok(u64::try_from(self.data.len()).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Credentials;
+
+    #[test]
+    fn pid_names_are_canonical_decimal() {
+        assert_eq!(parse_id(b"42"), Some(42));
+        assert_eq!(parse_id(b"0"), Some(0));
+        assert_eq!(parse_id(b"042"), None);
+        assert_eq!(parse_id(b"+4"), None);
+        assert_eq!(parse_id(b"self"), None);
+        assert_eq!(parse_id(b"99999999999"), None);
+    }
+
+    #[test]
+    fn inspection_needs_root_or_matching_ids() {
+        let user = |id: u32| Credentials {
+            uid: id,
+            euid: id,
+            suid: id,
+            gid: id,
+            egid: id,
+            sgid: id,
+            groups: Vec::new(),
+        };
+        assert!(may_inspect(&Credentials::root(), &user(1000)));
+        assert!(may_inspect(&user(1000), &user(1000)));
+        assert!(!may_inspect(&user(1000), &user(1001)));
+        // A setuid target (saved uid differs) is not inspectable by its real user.
+        let setuid = Credentials {
+            euid: 0,
+            suid: 0,
+            ..user(1000)
+        };
+        assert!(!may_inspect(&user(1000), &setuid));
+    }
+
+    #[test]
+    fn node_kinds_and_modes_follow_linux() {
+        let w = Who { tgid: 1, tid: None };
+        assert_eq!(Node::File(w, PidFile::Environ).perm(), 0o400);
+        assert_eq!(Node::FdDir(w, FdKind::Fd).perm(), 0o500);
+        assert_eq!(Node::Link(w, PidLink::Exe).kind(), InodeKind::Symlink);
+        assert_eq!(Node::Fd(w, FdKind::Fd, 3).kind(), InodeKind::Symlink);
+        assert_eq!(Node::Fd(w, FdKind::Info, 3).kind(), InodeKind::Regular);
+        assert_eq!(Node::Root.ino(), 1);
+        assert_ne!(Node::Pid(w).ino(), Node::TaskDir(1).ino());
     }
 }
