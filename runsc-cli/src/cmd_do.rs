@@ -3,8 +3,8 @@
 //! /dev. Stdio is passed through; the exit status is the command's (128+N if killed by
 //! signal N).
 //!
-//! /proc and /sys are covered with empty read-only directories until the sandbox's own procfs
-//! and sysfs exist, so the gofer never serves the host's.
+//! /proc and /sys are the sandbox's own procfs and sysfs (sentry::fs), generated from its task
+//! table, so the gofer never serves the host's.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
@@ -162,16 +162,6 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         b"/tmp",
         vfs::tmpfs::new_filesystem(0o1777, &root_creds),
     )?;
-    mount_if_present(
-        &mounts,
-        b"/proc",
-        vfs::tmpfs::new_filesystem(0o555, &root_creds),
-    )?;
-    mount_if_present(
-        &mounts,
-        b"/sys",
-        vfs::tmpfs::new_filesystem(0o555, &root_creds),
-    )?;
 
     let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
     let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
@@ -185,6 +175,12 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             strace,
         },
     );
+    mount_if_present(&mounts, b"/proc", sentry::fs::proc::new_filesystem())?;
+    mount_if_present(
+        &mounts,
+        b"/sys",
+        sentry::fs::sys::new_filesystem(kernel.ncpus),
+    )?;
 
     let mut argv: Vec<Vec<u8>> = a.cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
     let Some(cmd0) = argv.first().cloned() else {

@@ -99,6 +99,46 @@ out=$("$RVISOR" do --strace $BB true 2>&1)
 if grep -qE 'X arch_prctl\(0x1002, 0x[0-9a-f]+\) = 0' <<<"$out" && grep -q 'E exit_group(0)' <<<"$out"; then ok "--strace decodes syscalls"
 else bad "--strace output:"; echo "$out" | head; fi
 
+# /proc is the sandbox's own: pids, fds, mappings and the executable of the sandbox.
+out=$("$RVISOR" do $BB sh -c 'echo $$; grep "^Pid:" /proc/self/status; grep "^Pid:" /proc/$$/status' 2>&1)
+set -- $out
+if [ "$#" -eq 5 ] && [ "$2" = Pid: ] && [ "$4" = Pid: ] && [ "$1" = 1 ] && [ "$5" = "$1" ] && [ "$3" != "$1" ]; then
+    ok "/proc/self/status Pid: is the reader, /proc/\$\$ is the shell"
+else bad "/proc status pids: '$out'"; fi
+
+out=$("$RVISOR" do $BB sh -c 'exec 5</etc/passwd; ls /proc/self/fd; readlink /proc/$$/fd/5' 2>&1 | tr '\n' ' ')
+[ "$out" = "0 1 2 3 5 /etc/passwd " ] && ok "ls /proc/self/fd lists 0 1 2, the dir fd and an inherited fd" || bad "ls /proc/self/fd: '$out'"
+
+out=$("$RVISOR" do $BB readlink /proc/self/exe 2>&1)
+[ "$out" = "$(readlink -f $BB)" ] && ok "readlink /proc/self/exe" || bad "readlink /proc/self/exe: '$out'"
+
+out=$("$RVISOR" do $BB cat /proc/self/maps 2>&1)
+if grep -qE "^[0-9a-f]+-[0-9a-f]+ r-xp [0-9a-f]{8} [0-9a-f]{2}:[0-9a-f]{2} [0-9]+ +$(readlink -f $BB)\$" <<<"$out" \
+    && grep -qE '^[0-9a-f]+-[0-9a-f]+ rw-p 00000000 00:00 0 +\[stack\]$' <<<"$out"; then ok "/proc/self/maps has the busybox text and the stack"
+else bad "/proc/self/maps:"; echo "$out" | head; fi
+
+out=$("$RVISOR" do $BB cat /proc/self/cmdline 2>&1 | tr '\0' ' ')
+[ "$out" = "$BB cat /proc/self/cmdline " ] && ok "/proc/self/cmdline" || bad "/proc/self/cmdline: '$out'"
+
+# A ps-like listing of /proc: the shell (pid 1, comm "busybox" as invoked) and its background
+# child once it has exec'd sleep (waited for, boundedly).
+out=$("$RVISOR" do $BB sh -c 'sleep 3 & i=0; while [ $i -lt 200 ] && ! grep -qx sleep /proc/$!/comm; do i=$((i+1)); done
+    for d in /proc/[0-9]*; do read c < $d/comm; echo "${d#/proc/} $c"; done; kill $!' 2>&1)
+if grep -qx '1 busybox' <<<"$out" && grep -qE '^[0-9]+ sleep$' <<<"$out"; then ok "listing /proc shows the shell and its child"
+else bad "/proc listing: '$out'"; fi
+
+# busybox sh runs applets by exec'ing /proc/self/exe.
+# (stdout only: sh's "Terminated" goes to stderr, as natively.)
+out=$("$RVISOR" do $BB sh -c 'timeout 1 sleep 5; echo $?' 2>/dev/null)
+[ "$out" = 143 ] && ok "timeout applet via /proc/self/exe" || bad "timeout 1 sleep 5: '$out'"
+
+out=$("$RVISOR" do $BB cat /sys/devices/system/cpu/online /proc/sys/kernel/pid_max 2>&1 | tr '\n' ' ')
+grep -qE '^0(-[0-9]+)? 32768 $' <<<"$out" && ok "/sys cpu online and /proc/sys/kernel/pid_max" || bad "sysfs/procfs sys: '$out'"
+
+out=$("$RVISOR" do $BB cat /proc/self/stat 2>&1)
+set -- $out
+[ "$#" -eq 52 ] && [ "$2" = "(busybox)" ] && ok "/proc/self/stat has 52 fields" || bad "/proc/self/stat ($# fields): $out"
+
 # The syscall table is printed.
 "$RVISOR" syscalls --format=markdown | grep -q '| 0 | read | full |' && ok "rvisor syscalls" || bad "rvisor syscalls"
 

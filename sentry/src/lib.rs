@@ -17,6 +17,7 @@
 //! The platform is called with no sentry lock held except as mm documents.
 #![deny(unsafe_code)]
 
+pub mod fs;
 pub mod kernel;
 pub mod loader;
 pub mod mm;

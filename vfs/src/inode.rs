@@ -182,6 +182,14 @@ pub trait Inode: Send + Sync + Debug {
     fn readlink(&self) -> SysResult<Vec<u8>> {
         Err(Errno::EINVAL)
     }
+    /// For the "magic links" of /proc (`exe`, `cwd`, `root`, `fd/N`): the location that
+    /// following this symlink jumps to, instead of walking the text `readlink` returns (which
+    /// may not name a reachable path: `pipe:[12]`, a file outside the caller's root). `None`
+    /// for ordinary symlinks; `Some(Err)` when the target cannot be reached (an anonymous
+    /// file: ENXIO here, where Linux would reopen the inode; noted in the procfs module doc).
+    fn follow_magic(&self) -> Option<SysResult<crate::VfsPath>> {
+        None
+    }
     /// Opens a non-directory for I/O with the raw open(2) `flags` (already checked by the VFS).
     fn open(&self, _flags: u32) -> SysResult<Box<dyn FileOps>> {
         Err(Errno::ENXIO)

@@ -153,6 +153,9 @@ impl Lookup<'_> {
         if *links > MAXSYMLINKS {
             return Err(Errno::ELOOP);
         }
+        if let Some(magic) = link.inode().follow_magic() {
+            return magic.map(VfsPath::cross_mounts);
+        }
         let target = link.inode().readlink()?;
         check_path_len(&target)?;
         self.walk(dir, &target, true, links)

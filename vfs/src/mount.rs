@@ -161,6 +161,24 @@ impl MountNamespace {
         }
     }
 
+    /// Every mount of the namespace, each as the location of its root, parents before their
+    /// children and siblings in mount order (the order of /proc/[pid]/mounts).
+    pub fn mounts(&self) -> Vec<VfsPath> {
+        let mut out = Vec::new();
+        let mut stack = vec![Arc::clone(&self.root)];
+        // Depth-first; each mount is visited once (the mount graph is a tree).
+        while let Some(m) = stack.pop() {
+            let mut kids: Vec<Arc<Mount>> = lock(&m.children).values().cloned().collect();
+            kids.sort_by_key(|k| std::cmp::Reverse(k.id));
+            out.push(VfsPath {
+                dentry: Arc::clone(&m.root),
+                mount: m,
+            });
+            stack.extend(kids);
+        }
+        out
+    }
+
     /// Mounts `fs` on the directory `target`, shadowing its contents. A second mount on the
     /// same place stacks on top of the first (the walk always ends at the topmost one), as
     /// Linux does. ENOTDIR if `target` is not a directory.

@@ -190,6 +190,7 @@ impl Task {
         };
         drop(old_ctx);
         self.mm = mm;
+        crate::fs::proc::set_current(self);
         self.regs = Regs::new_user(image.entry, image.stack_pointer);
         if let Some(v) = self.vfork_parent.take() {
             v.complete();

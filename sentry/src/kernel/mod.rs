@@ -28,6 +28,7 @@ pub mod exec;
 pub mod fd_table;
 pub mod futex;
 pub mod pipe;
+pub mod procinfo;
 pub mod signal;
 pub mod signalfd;
 pub mod task;

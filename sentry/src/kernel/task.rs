@@ -554,6 +554,7 @@ impl Task {
     /// First steps on the task's own thread: take the context, load inherited FP state, write
     /// CLONE_CHILD_SETTID.
     fn start(&mut self) -> Result<(), PlatformError> {
+        crate::fs::proc::set_current(self);
         self.ctx.attach()?;
         *lock(&self.shared.interrupter) = Some(self.ctx.interrupter());
         if let Some(fp) = self.initial_fp.take()

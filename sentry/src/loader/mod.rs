@@ -169,6 +169,11 @@ pub fn load(
     ];
     let st = build_stack(stack_top, args, aux)?;
     mm.copy_out(st.sp, &st.image)?;
+    mm.set_exe_info(crate::mm::ExeInfo {
+        exe: Some(Arc::clone(&file)),
+        argv: (st.argv_start, st.argv_end),
+        envp: (st.envp_start, st.envp_end),
+    });
     Ok(LoadedImage {
         entry,
         stack_pointer: st.sp,

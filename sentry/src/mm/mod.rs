@@ -247,7 +247,10 @@ impl MmapOpts {
 ///
 /// Called with the memory manager's lock held: an implementation must not access the
 /// memory of an address space that maps it.
-pub trait MappedFile: Send + Sync + fmt::Debug {
+///
+/// `Any` is a supertrait so that /proc can recover the VFS file behind a mapping (its path,
+/// device and inode for `/proc/[pid]/maps`) by upcasting to `dyn Any` and downcasting.
+pub trait MappedFile: std::any::Any + Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `off`; returns the count (0 at EOF).
     fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize>;
 }
@@ -524,6 +527,21 @@ struct Inner {
     /// its own stack) on the same page is not decoded again but handled as `Unknown`, so a
     /// wrong decoding costs one fault, never a loop.
     last_decoded: Option<(u64, u64, u64)>,
+    /// What the loader recorded about the image (Linux's `mm->exe_file`, `arg_start`...).
+    exe_info: ExeInfo,
+}
+
+/// What the loader records about the program image of an address space, for /proc:
+/// the executable (Linux's `mm->exe_file`) and where the argument and environment strings
+/// were written (`mm->arg_start..arg_end`, `env_start..env_end`). Inherited by fork.
+#[derive(Clone, Debug, Default)]
+pub struct ExeInfo {
+    /// The file the program was loaded from (the interpreter's for a `#!` script, as Linux).
+    pub exe: Option<Arc<dyn MappedFile>>,
+    /// `[start, end)` of the NUL-terminated argv strings.
+    pub argv: (u64, u64),
+    /// `[start, end)` of the NUL-terminated envp strings.
+    pub envp: (u64, u64),
 }
 
 /// The memory of one application address space. See the module documentation.
@@ -677,6 +695,28 @@ impl MemoryManager {
             .collect()
     }
 
+    /// The files behind file-backed VMAs, by VMA start (for /proc/[pid]/maps).
+    pub fn vma_files(&self) -> Vec<(u64, Arc<dyn MappedFile>)> {
+        self.lock()
+            .vmas
+            .iter()
+            .filter_map(|(&start, v)| match &v.source {
+                Source::File { file, .. } => Some((start, Arc::clone(file))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records what the loader knows about the image (see [`ExeInfo`]).
+    pub fn set_exe_info(&self, info: ExeInfo) {
+        self.lock().exe_info = info;
+    }
+
+    /// What the loader recorded about the image.
+    pub fn exe_info(&self) -> ExeInfo {
+        self.lock().exe_info.clone()
+    }
+
     // ---------------------------------------------------------------------------------------
     // fork(2)
 
@@ -757,6 +797,7 @@ impl MemoryManager {
                 brk_cur: inner.brk_cur,
                 platform_error: None,
                 last_decoded: None,
+                exe_info: inner.exe_info.clone(),
             }),
         };
         // The parent's private pages become COW; write-protect the mapped writable ones, one
