@@ -90,9 +90,13 @@ pub fn wait_with_deadline(pid: i32, timeout: Duration) -> Result<WaitStatus, Str
             return Ok(WaitStatus(status));
         }
         if ret == -1 {
+            let errno = crate::last_errno();
+            // Never leave a child running behind a failed wait: it could signal or write to
+            // what later tests use.
+            let _ = syscall!(libc::SYS_kill, pid, libc::SIGKILL);
             return Err(format!(
-                "wait4({pid}, WNOHANG) failed: {}",
-                crate::errno_name(crate::last_errno())
+                "wait4({pid}, WNOHANG) failed: {} (child killed)",
+                crate::errno_name(errno)
             ));
         }
         if Instant::now() >= deadline {
@@ -536,4 +540,40 @@ pub fn path(s: &str) -> CString {
 /// Is `name` (a C string) the same as `s`?
 pub fn cstr_is(name: &CStr, s: &str) -> bool {
     name.to_bytes() == s.as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_decodes_exit_code() {
+        let s = WaitStatus(42 << 8);
+        assert_eq!(s.exit_code(), Some(42));
+        assert_eq!(s.term_signal(), None);
+        assert_eq!(s.stop_signal(), None);
+    }
+
+    #[test]
+    fn wait_status_decodes_signal_stop_and_continue() {
+        assert_eq!(WaitStatus(libc::SIGTERM).term_signal(), Some(libc::SIGTERM));
+        assert_eq!(
+            WaitStatus(0x7f | (libc::SIGSTOP << 8)).stop_signal(),
+            Some(libc::SIGSTOP)
+        );
+        assert!(WaitStatus(0xffff).continued());
+    }
+
+    #[test]
+    fn sig_bit_is_one_based() {
+        assert_eq!(sig_bit(1), 1);
+        assert_eq!(sig_bit(libc::SIGUSR1), 1 << 9);
+        assert_eq!(sig_bit(64), 1 << 63);
+    }
+
+    #[test]
+    fn signal_name_knows_common_signals() {
+        assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
+        assert_eq!(signal_name(99), "?");
+    }
 }

@@ -41,8 +41,10 @@ fn thread_flags() -> u64 {
         | libc::CLONE_SYSVSEM) as u64
 }
 
-/// The word CLONE_PARENT_SETTID fills and CLONE_CHILD_CLEARTID clears at thread exit.
+/// The word CLONE_CHILD_CLEARTID clears at thread exit ([`start`] sets it to -1 first).
 static CTID: AtomicI32 = AtomicI32::new(0);
+/// The word CLONE_PARENT_SETTID fills (separate from CTID, which the exit clears).
+static PTID: AtomicI32 = AtomicI32::new(0);
 static SEEN_PID: AtomicI64 = AtomicI64::new(0);
 static SEEN_TID: AtomicI64 = AtomicI64::new(0);
 static SEEN_PPID: AtomicI64 = AtomicI64::new(0);
@@ -58,16 +60,18 @@ fn addr<T>(r: &T) -> usize {
     std::ptr::from_ref(r) as usize
 }
 
-/// Starts a raw thread (thread flags + PARENT_SETTID + CHILD_CLEARTID on [`CTID`] + `extra`).
+/// Starts a raw thread: thread flags + PARENT_SETTID on [`PTID`] + CHILD_CLEARTID on
+/// [`CTID`] (pre-set to -1, so [`join`] can wait for it to become 0) + `extra`.
 fn start(
     extra: u64,
     entry: extern "C" fn(usize) -> i32,
     arg: usize,
 ) -> Result<(i32, Mapping), String> {
     let stack = stack()?;
+    CTID.store(-1, Ordering::SeqCst);
     let flags =
         thread_flags() | (libc::CLONE_PARENT_SETTID | libc::CLONE_CHILD_CLEARTID) as u64 | extra;
-    let tid = sys::clone_run(flags, &stack, addr(&CTID), addr(&CTID), 0, entry, arg);
+    let tid = sys::clone_run(flags, &stack, addr(&PTID), addr(&CTID), 0, entry, arg);
     ensure!(
         tid > 0,
         "clone failed: {}",
@@ -225,7 +229,7 @@ fn clone_thread_has_same_parent_as_creator() -> Outcome {
 fn clone_parent_settid_stores_tid_before_clone_returns() -> Outcome {
     fork_and_check(|| {
         let (tid, _stack) = start(0, return_value, 0)?;
-        let stored = CTID.load(Ordering::SeqCst);
+        let stored = PTID.load(Ordering::SeqCst);
         join()?;
         ensure_eq!(stored, tid);
         Ok(())
@@ -261,12 +265,12 @@ fn clone_child_settid_stores_tid_seen_by_the_thread() -> Outcome {
 /// address."
 fn clone_child_cleartid_zeroes_word_and_wakes_futex_at_exit() -> Outcome {
     fork_and_check(|| {
-        let (tid, _stack) = start(0, late_exit_thread, 0)?;
+        let (_tid, _stack) = start(0, late_exit_thread, 0)?;
         let t = libc::timespec {
             tv_sec: 5,
             tv_nsec: 0,
         };
-        let ret = futex(&CTID, libc::FUTEX_WAIT, i64::from(tid), addr(&t), 0, 0);
+        let ret = futex(&CTID, libc::FUTEX_WAIT, -1, addr(&t), 0, 0);
         let errno = syscall_tests::last_errno();
         // Woken (0), or the word was already cleared (EAGAIN); never a timeout.
         ensure!(
@@ -294,12 +298,13 @@ fn clone_settls_sets_thread_fs_base() -> Outcome {
         let tls = Mapping::anonymous(4096, libc::PROT_READ | libc::PROT_WRITE)?;
         let base = (tls.addr() + 2048) as u64;
         let stack = stack()?;
+        CTID.store(-1, Ordering::SeqCst);
         let flags = thread_flags()
             | (libc::CLONE_SETTLS | libc::CLONE_PARENT_SETTID | libc::CLONE_CHILD_CLEARTID) as u64;
         let tid = sys::clone_run(
             flags,
             &stack,
-            addr(&CTID),
+            addr(&PTID),
             addr(&CTID),
             base,
             record_fs_base,
