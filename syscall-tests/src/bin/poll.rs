@@ -738,6 +738,46 @@ fn epoll_ctl_add_regular_file_fails_eperm() -> Outcome {
     Ok(())
 }
 
+/// epoll_ctl(2)'s op and fd are `int`s: upper-half junk is ignored.
+fn epoll_ctl_op_and_fd_upper_bits_are_ignored() -> Outcome {
+    let ep = epoll()?;
+    let (r, w) = pipe()?;
+    let e = ev(IN, 6);
+    check!(
+        syscall!(
+            libc::SYS_epoll_ctl,
+            ep.raw(),
+            with_junk_upper_bits(libc::EPOLL_CTL_ADD),
+            with_junk_upper_bits(r.raw()),
+            &raw const e
+        ),
+        succeeds_with(0)
+    );
+    w.write_all(b"x")?;
+    ensure_eq!(wait(&ep, 0)?, vec![(IN, 6)]);
+    Ok(())
+}
+
+/// epoll_wait(2)'s maxevents and timeout are `int`s: upper-half junk is ignored.
+fn epoll_wait_maxevents_and_timeout_upper_bits_are_ignored() -> Outcome {
+    let ep = epoll()?;
+    let (r, w) = pipe()?;
+    add(&ep, &r, IN, 6)?;
+    w.write_all(b"x")?;
+    let mut evs = [ev(0, 0); 2];
+    check!(
+        syscall!(
+            libc::SYS_epoll_wait,
+            ep.raw(),
+            evs.as_mut_ptr(),
+            with_junk_upper_bits(2),
+            with_junk_upper_bits(0)
+        ),
+        succeeds_with(1)
+    );
+    Ok(())
+}
+
 fn epoll_ctl_unknown_op_fails_einval() -> Outcome {
     let ep = epoll()?;
     let (r, _w) = pipe()?;
@@ -1170,6 +1210,8 @@ fn main() -> ExitCode {
         epoll_ctl_circular_epoll_nesting_fails_eloop,
         epoll_ctl_add_regular_file_fails_eperm,
         epoll_ctl_unknown_op_fails_einval,
+        epoll_ctl_op_and_fd_upper_bits_are_ignored,
+        epoll_wait_maxevents_and_timeout_upper_bits_are_ignored,
         epoll_ctl_on_non_epoll_fd_fails_einval,
         epoll_ctl_add_closed_fd_fails_ebadf,
         epoll_ctl_bad_event_pointer_fails_efault,

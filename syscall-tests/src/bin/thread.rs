@@ -872,6 +872,24 @@ fn futex_wait_timeout_nsec_one_billion_fails_einval() -> Outcome {
     Ok(())
 }
 
+/// futex(2)'s op is an `int`: upper-half junk is ignored (here FUTEX_WAKE finds nobody).
+fn futex_op_upper_bits_are_ignored() -> Outcome {
+    let word = AtomicI32::new(0);
+    check!(
+        syscall!(
+            libc::SYS_futex,
+            word.as_ptr(),
+            syscall_tests::with_junk_upper_bits(libc::FUTEX_WAKE | PRIVATE),
+            1,
+            0usize,
+            0usize,
+            0
+        ),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
 fn futex_unknown_op_fails_enosys() -> Outcome {
     let word = AtomicI32::new(0);
     check!(
@@ -1131,6 +1149,7 @@ fn main() -> ExitCode {
         futex_wait_on_unmapped_address_fails_efault,
         futex_wait_timeout_nsec_one_billion_fails_einval,
         futex_unknown_op_fails_enosys,
+        futex_op_upper_bits_are_ignored,
         futex_wait_interrupted_by_handler_fails_eintr,
         futex_requeue_moves_waiters_to_second_word,
         futex_cmp_requeue_value_mismatch_fails_eagain,

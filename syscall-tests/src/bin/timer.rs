@@ -21,7 +21,7 @@ use syscall_tests::task::{
 };
 use syscall_tests::{
     Errno, Fd, LOW_ADDR, Outcome, check, ensure, ensure_eq, fails_with, run_tests, succeeds,
-    succeeds_with, syscall, tests, zeroed,
+    succeeds_with, syscall, tests, with_junk_upper_bits, zeroed,
 };
 
 const NS: i64 = 1_000_000_000;
@@ -116,6 +116,35 @@ fn timerfd_create_unknown_clock_fails_einval() -> Outcome {
         fails_with(Errno::EINVAL)
     );
     Ok(())
+}
+
+/// timerfd_create(2)'s clockid and flags are `int`s: upper-half junk is ignored.
+fn timerfd_create_arguments_upper_bits_are_ignored() -> Outcome {
+    let fd = Fd::from_ret(check!(
+        syscall!(
+            libc::SYS_timerfd_create,
+            with_junk_upper_bits(libc::CLOCK_MONOTONIC),
+            with_junk_upper_bits(libc::TFD_CLOEXEC)
+        ),
+        succeeds()
+    ))?;
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), libc::F_GETFD),
+        succeeds_with(i64::from(libc::FD_CLOEXEC))
+    );
+    Ok(())
+}
+
+/// alarm(2) takes `unsigned int seconds`: upper-half junk is ignored.
+fn alarm_seconds_upper_bits_are_ignored() -> Outcome {
+    fork_and_check(|| {
+        check!(
+            syscall!(libc::SYS_alarm, with_junk_upper_bits(10)),
+            succeeds_with(0)
+        );
+        check!(syscall!(libc::SYS_alarm, 0), succeeds_with(10));
+        Ok(())
+    })
 }
 
 fn timerfd_create_unknown_flag_fails_einval() -> Outcome {
@@ -1160,6 +1189,8 @@ fn main() -> ExitCode {
     run_tests(tests![
         timerfd_create_unknown_clock_fails_einval,
         timerfd_create_unknown_flag_fails_einval,
+        timerfd_create_arguments_upper_bits_are_ignored,
+        alarm_seconds_upper_bits_are_ignored,
         timerfd_gettime_of_new_timer_is_disarmed,
         timerfd_one_shot_blocking_read_returns_one_expiration,
         timerfd_periodic_read_counts_all_expirations,
