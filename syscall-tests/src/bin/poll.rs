@@ -149,16 +149,18 @@ fn poll_eventfd_at_maximum_is_not_writable() -> Outcome {
 }
 
 fn poll_20ms_timeout_waits_at_least_20ms() -> Outcome {
-    let (r, _w) = pipe()?;
-    let mut p = pfd(&r, libc::POLLIN);
-    let start = Instant::now();
-    check!(poll1(&mut p, 20), succeeds_with(0));
-    ensure!(
-        start.elapsed() >= Duration::from_millis(20),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
+    fork_and_check(|| {
+        let (r, _w) = pipe()?;
+        let mut p = pfd(&r, libc::POLLIN);
+        let start = Instant::now();
+        check!(poll1(&mut p, 20), succeeds_with(0));
+        ensure!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
+        Ok(())
+    })
 }
 
 /// poll(2): EINVAL "The nfds value exceeds the RLIMIT_NOFILE value".
@@ -464,46 +466,50 @@ fn select_negative_timeout_fails_einval() -> Outcome {
 
 /// On timeout select returns 0 and clears the sets.
 fn select_timeout_with_nothing_ready_returns_zero_and_clears_set() -> Outcome {
-    let (r, _w) = pipe()?;
-    let mut rs = fdset(&[r.raw()]);
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 1000,
-    };
-    check!(
-        syscall!(
-            libc::SYS_select,
-            r.raw() + 1,
-            rs.as_mut_ptr(),
-            0usize,
-            0usize,
-            &raw mut tv
-        ),
-        succeeds_with(0)
-    );
-    ensure!(!is_set(&rs, r.raw()), "set not cleared");
-    Ok(())
+    fork_and_check(|| {
+        let (r, _w) = pipe()?;
+        let mut rs = fdset(&[r.raw()]);
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 1000,
+        };
+        check!(
+            syscall!(
+                libc::SYS_select,
+                r.raw() + 1,
+                rs.as_mut_ptr(),
+                0usize,
+                0usize,
+                &raw mut tv
+            ),
+            succeeds_with(0)
+        );
+        ensure!(!is_set(&rs, r.raw()), "set not cleared");
+        Ok(())
+    })
 }
 
 /// select(2) on Linux "modifies timeout to reflect the amount of time not slept": zero after
 /// a full timeout.
 fn select_timeout_is_zeroed_after_full_wait() -> Outcome {
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 10_000,
-    };
-    let start = Instant::now();
-    check!(
-        syscall!(libc::SYS_select, 0, 0usize, 0usize, 0usize, &raw mut tv),
-        succeeds_with(0)
-    );
-    ensure!(
-        start.elapsed() >= Duration::from_millis(10),
-        "{:?}",
-        start.elapsed()
-    );
-    ensure_eq!((tv.tv_sec, tv.tv_usec), (0, 0));
-    Ok(())
+    fork_and_check(|| {
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 10_000,
+        };
+        let start = Instant::now();
+        check!(
+            syscall!(libc::SYS_select, 0, 0usize, 0usize, 0usize, &raw mut tv),
+            succeeds_with(0)
+        );
+        ensure!(
+            start.elapsed() >= Duration::from_millis(10),
+            "{:?}",
+            start.elapsed()
+        );
+        ensure_eq!((tv.tv_sec, tv.tv_usec), (0, 0));
+        Ok(())
+    })
 }
 
 /// pselect6 takes its sigmask as {sigset pointer, size}.
@@ -851,15 +857,17 @@ fn epoll_wait_zero_timeout_with_nothing_ready_returns_zero() -> Outcome {
 }
 
 fn epoll_wait_20ms_timeout_waits_at_least_20ms() -> Outcome {
-    let ep = epoll()?;
-    let start = Instant::now();
-    ensure_eq!(wait(&ep, 20)?, vec![]);
-    ensure!(
-        start.elapsed() >= Duration::from_millis(20),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
+    fork_and_check(|| {
+        let ep = epoll()?;
+        let start = Instant::now();
+        ensure_eq!(wait(&ep, 20)?, vec![]);
+        ensure!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
+        Ok(())
+    })
 }
 
 fn epoll_wait_bad_events_pointer_fails_efault() -> Outcome {
@@ -1121,28 +1129,30 @@ fn epoll_pwait2_zero_timespec_returns_zero() -> Outcome {
 
 /// epoll_pwait2(2) takes a timespec: a 20 ms timeout waits at least 20 ms.
 fn epoll_pwait2_20ms_timespec_waits_at_least_20ms() -> Outcome {
-    let ep = epoll()?;
-    let mut evs = [ev(0, 0); 1];
-    let t = ts(20_000_000);
-    let start = Instant::now();
-    check!(
-        syscall!(
-            libc::SYS_epoll_pwait2,
-            ep.raw(),
-            evs.as_mut_ptr(),
-            1,
-            &raw const t,
-            0usize,
-            SIGSET_SIZE
-        ),
-        succeeds_with(0)
-    );
-    ensure!(
-        start.elapsed() >= Duration::from_millis(20),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
+    fork_and_check(|| {
+        let ep = epoll()?;
+        let mut evs = [ev(0, 0); 1];
+        let t = ts(20_000_000);
+        let start = Instant::now();
+        check!(
+            syscall!(
+                libc::SYS_epoll_pwait2,
+                ep.raw(),
+                evs.as_mut_ptr(),
+                1,
+                &raw const t,
+                0usize,
+                SIGSET_SIZE
+            ),
+            succeeds_with(0)
+        );
+        ensure!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
+        Ok(())
+    })
 }
 
 fn epoll_pwait2_timespec_nsec_one_billion_fails_einval() -> Outcome {

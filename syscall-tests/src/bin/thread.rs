@@ -742,16 +742,18 @@ fn futex_wake_wakes_at_most_val_waiters() -> Outcome {
 }
 
 fn futex_wait_relative_timeout_waits_at_least_20ms() -> Outcome {
-    let word = AtomicI32::new(0);
-    let t = ts(20_000_000);
-    let start = Instant::now();
-    check!(
-        futex(&word, libc::FUTEX_WAIT | PRIVATE, 0, addr(&t), 0, 0),
-        fails_with(Errno::ETIMEDOUT)
-    );
-    let e = start.elapsed();
-    ensure!(e >= Duration::from_millis(20), "{e:?}");
-    Ok(())
+    fork_and_check(|| {
+        let word = AtomicI32::new(0);
+        let t = ts(20_000_000);
+        let start = Instant::now();
+        check!(
+            futex(&word, libc::FUTEX_WAIT | PRIVATE, 0, addr(&t), 0, 0),
+            fails_with(Errno::ETIMEDOUT)
+        );
+        let e = start.elapsed();
+        ensure!(e >= Duration::from_millis(20), "{e:?}");
+        Ok(())
+    })
 }
 
 fn now_ns(clock: libc::clockid_t) -> Result<i64, String> {
@@ -765,35 +767,39 @@ fn now_ns(clock: libc::clockid_t) -> Result<i64, String> {
 
 /// FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout.
 fn futex_wait_bitset_absolute_monotonic_timeout_fails_etimedout_after_deadline() -> Outcome {
-    let word = AtomicI32::new(0);
-    let deadline = now_ns(libc::CLOCK_MONOTONIC)? + 20_000_000;
-    let t = ts(deadline);
-    check!(
-        futex(&word, libc::FUTEX_WAIT_BITSET | PRIVATE, 0, addr(&t), 0, -1),
-        fails_with(Errno::ETIMEDOUT)
-    );
-    ensure!(now_ns(libc::CLOCK_MONOTONIC)? >= deadline, "woke early");
-    Ok(())
+    fork_and_check(|| {
+        let word = AtomicI32::new(0);
+        let deadline = now_ns(libc::CLOCK_MONOTONIC)? + 20_000_000;
+        let t = ts(deadline);
+        check!(
+            futex(&word, libc::FUTEX_WAIT_BITSET | PRIVATE, 0, addr(&t), 0, -1),
+            fails_with(Errno::ETIMEDOUT)
+        );
+        ensure!(now_ns(libc::CLOCK_MONOTONIC)? >= deadline, "woke early");
+        Ok(())
+    })
 }
 
 /// FUTEX_CLOCK_REALTIME makes the absolute timeout a CLOCK_REALTIME time.
 fn futex_wait_bitset_clock_realtime_timeout_fails_etimedout_after_deadline() -> Outcome {
-    let word = AtomicI32::new(0);
-    let deadline = now_ns(libc::CLOCK_REALTIME)? + 20_000_000;
-    let t = ts(deadline);
-    check!(
-        futex(
-            &word,
-            libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME | PRIVATE,
-            0,
-            addr(&t),
-            0,
-            -1
-        ),
-        fails_with(Errno::ETIMEDOUT)
-    );
-    ensure!(now_ns(libc::CLOCK_REALTIME)? >= deadline, "woke early");
-    Ok(())
+    fork_and_check(|| {
+        let word = AtomicI32::new(0);
+        let deadline = now_ns(libc::CLOCK_REALTIME)? + 20_000_000;
+        let t = ts(deadline);
+        check!(
+            futex(
+                &word,
+                libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME | PRIVATE,
+                0,
+                addr(&t),
+                0,
+                -1
+            ),
+            fails_with(Errno::ETIMEDOUT)
+        );
+        ensure!(now_ns(libc::CLOCK_REALTIME)? >= deadline, "woke early");
+        Ok(())
+    })
 }
 
 /// futex(2): FUTEX_CLOCK_REALTIME is only for waits: ENOSYS with FUTEX_WAKE.

@@ -879,48 +879,54 @@ fn nanosleep_interrupted_by_handler_fails_eintr_with_remaining_time() -> Outcome
 
 /// A 50 ms nanosleep sleeps at least 50 ms.
 fn nanosleep_50ms_sleeps_at_least_50ms() -> Outcome {
-    let req = ts(50_000_000);
-    let start = Instant::now();
-    check!(
-        syscall!(libc::SYS_nanosleep, &raw const req, 0usize),
-        succeeds_with(0)
-    );
-    at_least(start, 50)
+    fork_and_check(|| {
+        let req = ts(50_000_000);
+        let start = Instant::now();
+        check!(
+            syscall!(libc::SYS_nanosleep, &raw const req, 0usize),
+            succeeds_with(0)
+        );
+        at_least(start, 50)
+    })
 }
 
 fn clock_nanosleep_relative_20ms_sleeps_at_least_20ms() -> Outcome {
-    let req = ts(20_000_000);
-    let start = Instant::now();
-    check!(
-        syscall!(
-            libc::SYS_clock_nanosleep,
-            libc::CLOCK_MONOTONIC,
-            0,
-            &raw const req,
-            0usize
-        ),
-        succeeds_with(0)
-    );
-    at_least(start, 20)
+    fork_and_check(|| {
+        let req = ts(20_000_000);
+        let start = Instant::now();
+        check!(
+            syscall!(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &raw const req,
+                0usize
+            ),
+            succeeds_with(0)
+        );
+        at_least(start, 20)
+    })
 }
 
 /// TIMER_ABSTIME: sleeps until the clock reaches the given time.
 fn clock_nanosleep_abstime_wakes_at_or_after_deadline() -> Outcome {
-    let deadline = now(libc::CLOCK_MONOTONIC)? + 20_000_000;
-    let req = ts(deadline);
-    check!(
-        syscall!(
-            libc::SYS_clock_nanosleep,
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &raw const req,
-            0usize
-        ),
-        succeeds_with(0)
-    );
-    let t = now(libc::CLOCK_MONOTONIC)?;
-    ensure!(t >= deadline, "woke {} ns early", deadline - t);
-    Ok(())
+    fork_and_check(|| {
+        let deadline = now(libc::CLOCK_MONOTONIC)? + 20_000_000;
+        let req = ts(deadline);
+        check!(
+            syscall!(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &raw const req,
+                0usize
+            ),
+            succeeds_with(0)
+        );
+        let t = now(libc::CLOCK_MONOTONIC)?;
+        ensure!(t >= deadline, "woke {} ns early", deadline - t);
+        Ok(())
+    })
 }
 
 fn clock_nanosleep_abstime_in_the_past_returns_immediately() -> Outcome {
@@ -939,20 +945,22 @@ fn clock_nanosleep_abstime_in_the_past_returns_immediately() -> Outcome {
 }
 
 fn clock_nanosleep_realtime_abstime_wakes_after_deadline() -> Outcome {
-    let deadline = now(libc::CLOCK_REALTIME)? + 10_000_000;
-    let req = ts(deadline);
-    check!(
-        syscall!(
-            libc::SYS_clock_nanosleep,
-            libc::CLOCK_REALTIME,
-            libc::TIMER_ABSTIME,
-            &raw const req,
-            0usize
-        ),
-        succeeds_with(0)
-    );
-    ensure!(now(libc::CLOCK_REALTIME)? >= deadline, "woke early");
-    Ok(())
+    fork_and_check(|| {
+        let deadline = now(libc::CLOCK_REALTIME)? + 10_000_000;
+        let req = ts(deadline);
+        check!(
+            syscall!(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_REALTIME,
+                libc::TIMER_ABSTIME,
+                &raw const req,
+                0usize
+            ),
+            succeeds_with(0)
+        );
+        ensure!(now(libc::CLOCK_REALTIME)? >= deadline, "woke early");
+        Ok(())
+    })
 }
 
 fn clock_nanosleep_nsec_one_billion_fails_einval() -> Outcome {
