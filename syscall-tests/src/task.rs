@@ -506,6 +506,9 @@ pub fn run_tests_with_helpers(tests: Vec<Test>, helpers: &[Helper]) -> std::proc
             .map_or(127, |(_, f)| f(rest));
         sys::exit_now(code);
     }
+    // Resolve the executable's path now, before any test changes the working directory (a
+    // relative argv[0] fallback would break after a chdir); forked tests inherit the value.
+    let _ = self_exe();
     crate::run_tests(tests)
 }
 
