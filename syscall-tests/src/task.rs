@@ -100,14 +100,33 @@ pub fn wait_with_deadline(pid: i32, timeout: Duration) -> Result<WaitStatus, Str
             ));
         }
         if Instant::now() >= deadline {
-            let _ = syscall!(libc::SYS_kill, pid, libc::SIGKILL);
-            let _ = syscall!(libc::SYS_wait4, pid, 0usize, libc::__WALL, 0usize);
+            kill_and_reap(pid);
             return Err(format!(
                 "child {pid} still running after {timeout:?}: killed (a blocking call never returned?)"
             ));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// SIGKILLs `pid` and reaps it, giving up after 2 s (a broken wait must not hang the caller;
+/// the zombie is then left to the test process's exit).
+fn kill_and_reap(pid: i32) {
+    let _ = syscall!(libc::SYS_kill, pid, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let ret = syscall!(
+            libc::SYS_wait4,
+            pid,
+            0usize,
+            libc::WNOHANG | libc::__WALL,
+            0usize
+        );
+        if ret != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -258,8 +277,7 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         if !self.reaped {
-            let _ = syscall!(libc::SYS_kill, self.pid, libc::SIGKILL);
-            let _ = syscall!(libc::SYS_wait4, self.pid, 0usize, libc::__WALL, 0usize);
+            kill_and_reap(self.pid);
         }
     }
 }
