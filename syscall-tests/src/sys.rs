@@ -1,5 +1,8 @@
 //! The only module of the suite with `unsafe` code: the raw system call, zero-initialised C
-//! structures, and byte access to [`Mapping`]s.
+//! structures, byte access to [`Mapping`]s, and the process and signal primitives the
+//! process/thread/signal tests need: fork, raw clone/clone3/vfork trampolines (in assembly,
+//! since the child starts on a new stack), the SA_RESTORER trampoline, the recording signal
+//! handler (it reads siginfo/ucontext and can redirect a fault), fault probes and execve.
 //!
 //! Shortcut, stated plainly: [`syscall`] is a *safe* function although an arbitrary system call
 //! can break Rust's memory safety (munmap of memory Rust owns, a write through a wild pointer

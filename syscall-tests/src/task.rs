@@ -90,20 +90,43 @@ pub fn wait_with_deadline(pid: i32, timeout: Duration) -> Result<WaitStatus, Str
             return Ok(WaitStatus(status));
         }
         if ret == -1 {
+            let errno = crate::last_errno();
+            // Never leave a child running behind a failed wait: it could signal or write to
+            // what later tests use.
+            let _ = syscall!(libc::SYS_kill, pid, libc::SIGKILL);
             return Err(format!(
-                "wait4({pid}, WNOHANG) failed: {}",
-                crate::errno_name(crate::last_errno())
+                "wait4({pid}, WNOHANG) failed: {} (child killed)",
+                crate::errno_name(errno)
             ));
         }
         if Instant::now() >= deadline {
-            let _ = syscall!(libc::SYS_kill, pid, libc::SIGKILL);
-            let _ = syscall!(libc::SYS_wait4, pid, 0usize, libc::__WALL, 0usize);
+            kill_and_reap(pid);
             return Err(format!(
                 "child {pid} still running after {timeout:?}: killed (a blocking call never returned?)"
             ));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// SIGKILLs `pid` and reaps it, giving up after 2 s (a broken wait must not hang the caller;
+/// the zombie is then left to the test process's exit).
+fn kill_and_reap(pid: i32) {
+    let _ = syscall!(libc::SYS_kill, pid, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let ret = syscall!(
+            libc::SYS_wait4,
+            pid,
+            0usize,
+            libc::WNOHANG | libc::__WALL,
+            0usize
+        );
+        if ret != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -254,8 +277,7 @@ impl Child {
 impl Drop for Child {
     fn drop(&mut self) {
         if !self.reaped {
-            let _ = syscall!(libc::SYS_kill, self.pid, libc::SIGKILL);
-            let _ = syscall!(libc::SYS_wait4, self.pid, 0usize, libc::__WALL, 0usize);
+            kill_and_reap(self.pid);
         }
     }
 }
@@ -502,6 +524,9 @@ pub fn run_tests_with_helpers(tests: Vec<Test>, helpers: &[Helper]) -> std::proc
             .map_or(127, |(_, f)| f(rest));
         sys::exit_now(code);
     }
+    // Resolve the executable's path now, before any test changes the working directory (a
+    // relative argv[0] fallback would break after a chdir); forked tests inherit the value.
+    let _ = self_exe();
     crate::run_tests(tests)
 }
 
@@ -536,4 +561,40 @@ pub fn path(s: &str) -> CString {
 /// Is `name` (a C string) the same as `s`?
 pub fn cstr_is(name: &CStr, s: &str) -> bool {
     name.to_bytes() == s.as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_decodes_exit_code() {
+        let s = WaitStatus(42 << 8);
+        assert_eq!(s.exit_code(), Some(42));
+        assert_eq!(s.term_signal(), None);
+        assert_eq!(s.stop_signal(), None);
+    }
+
+    #[test]
+    fn wait_status_decodes_signal_stop_and_continue() {
+        assert_eq!(WaitStatus(libc::SIGTERM).term_signal(), Some(libc::SIGTERM));
+        assert_eq!(
+            WaitStatus(0x7f | (libc::SIGSTOP << 8)).stop_signal(),
+            Some(libc::SIGSTOP)
+        );
+        assert!(WaitStatus(0xffff).continued());
+    }
+
+    #[test]
+    fn sig_bit_is_one_based() {
+        assert_eq!(sig_bit(1), 1);
+        assert_eq!(sig_bit(libc::SIGUSR1), 1 << 9);
+        assert_eq!(sig_bit(64), 1 << 63);
+    }
+
+    #[test]
+    fn signal_name_knows_common_signals() {
+        assert_eq!(signal_name(libc::SIGSEGV), "SIGSEGV");
+        assert_eq!(signal_name(99), "?");
+    }
 }

@@ -248,21 +248,25 @@ fn pipe_resized_to_one_page_holds_4096_bytes() -> Outcome {
 /// pipe(7): "If all file descriptors referring to the write end of a pipe have been closed,
 /// then an attempt to read(2) from the pipe will see end-of-file".
 fn read_after_all_writers_closed_returns_eof() -> Outcome {
-    let (r, w) = pipe()?;
-    drop(w);
-    let mut buf = [0u8; 4];
-    check!(read(&r, &mut buf), succeeds_with(0));
-    Ok(())
+    fork_and_check(|| {
+        let (r, w) = pipe()?;
+        drop(w);
+        let mut buf = [0u8; 4];
+        check!(read(&r, &mut buf), succeeds_with(0));
+        Ok(())
+    })
 }
 
 fn read_after_writers_closed_drains_data_before_eof() -> Outcome {
-    let (r, w) = pipe()?;
-    w.write_all(b"tail")?;
-    drop(w);
-    let mut buf = [0u8; 8];
-    check!(read(&r, &mut buf), succeeds_with(4));
-    check!(read(&r, &mut buf), succeeds_with(0));
-    Ok(())
+    fork_and_check(|| {
+        let (r, w) = pipe()?;
+        w.write_all(b"tail")?;
+        drop(w);
+        let mut buf = [0u8; 8];
+        check!(read(&r, &mut buf), succeeds_with(4));
+        check!(read(&r, &mut buf), succeeds_with(0));
+        Ok(())
+    })
 }
 
 /// pipe(7): "If all file descriptors referring to the read end of a pipe have been closed,

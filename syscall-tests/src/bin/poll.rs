@@ -149,16 +149,18 @@ fn poll_eventfd_at_maximum_is_not_writable() -> Outcome {
 }
 
 fn poll_20ms_timeout_waits_at_least_20ms() -> Outcome {
-    let (r, _w) = pipe()?;
-    let mut p = pfd(&r, libc::POLLIN);
-    let start = Instant::now();
-    check!(poll1(&mut p, 20), succeeds_with(0));
-    ensure!(
-        start.elapsed() >= Duration::from_millis(20),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
+    fork_and_check(|| {
+        let (r, _w) = pipe()?;
+        let mut p = pfd(&r, libc::POLLIN);
+        let start = Instant::now();
+        check!(poll1(&mut p, 20), succeeds_with(0));
+        ensure!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
+        Ok(())
+    })
 }
 
 /// poll(2): EINVAL "The nfds value exceeds the RLIMIT_NOFILE value".
@@ -464,46 +466,50 @@ fn select_negative_timeout_fails_einval() -> Outcome {
 
 /// On timeout select returns 0 and clears the sets.
 fn select_timeout_with_nothing_ready_returns_zero_and_clears_set() -> Outcome {
-    let (r, _w) = pipe()?;
-    let mut rs = fdset(&[r.raw()]);
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 1000,
-    };
-    check!(
-        syscall!(
-            libc::SYS_select,
-            r.raw() + 1,
-            rs.as_mut_ptr(),
-            0usize,
-            0usize,
-            &raw mut tv
-        ),
-        succeeds_with(0)
-    );
-    ensure!(!is_set(&rs, r.raw()), "set not cleared");
-    Ok(())
+    fork_and_check(|| {
+        let (r, _w) = pipe()?;
+        let mut rs = fdset(&[r.raw()]);
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 1000,
+        };
+        check!(
+            syscall!(
+                libc::SYS_select,
+                r.raw() + 1,
+                rs.as_mut_ptr(),
+                0usize,
+                0usize,
+                &raw mut tv
+            ),
+            succeeds_with(0)
+        );
+        ensure!(!is_set(&rs, r.raw()), "set not cleared");
+        Ok(())
+    })
 }
 
 /// select(2) on Linux "modifies timeout to reflect the amount of time not slept": zero after
 /// a full timeout.
 fn select_timeout_is_zeroed_after_full_wait() -> Outcome {
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 10_000,
-    };
-    let start = Instant::now();
-    check!(
-        syscall!(libc::SYS_select, 0, 0usize, 0usize, 0usize, &raw mut tv),
-        succeeds_with(0)
-    );
-    ensure!(
-        start.elapsed() >= Duration::from_millis(10),
-        "{:?}",
-        start.elapsed()
-    );
-    ensure_eq!((tv.tv_sec, tv.tv_usec), (0, 0));
-    Ok(())
+    fork_and_check(|| {
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 10_000,
+        };
+        let start = Instant::now();
+        check!(
+            syscall!(libc::SYS_select, 0, 0usize, 0usize, 0usize, &raw mut tv),
+            succeeds_with(0)
+        );
+        ensure!(
+            start.elapsed() >= Duration::from_millis(10),
+            "{:?}",
+            start.elapsed()
+        );
+        ensure_eq!((tv.tv_sec, tv.tv_usec), (0, 0));
+        Ok(())
+    })
 }
 
 /// pselect6 takes its sigmask as {sigset pointer, size}.
@@ -738,6 +744,46 @@ fn epoll_ctl_add_regular_file_fails_eperm() -> Outcome {
     Ok(())
 }
 
+/// epoll_ctl(2)'s op and fd are `int`s: upper-half junk is ignored.
+fn epoll_ctl_op_and_fd_upper_bits_are_ignored() -> Outcome {
+    let ep = epoll()?;
+    let (r, w) = pipe()?;
+    let e = ev(IN, 6);
+    check!(
+        syscall!(
+            libc::SYS_epoll_ctl,
+            ep.raw(),
+            with_junk_upper_bits(libc::EPOLL_CTL_ADD),
+            with_junk_upper_bits(r.raw()),
+            &raw const e
+        ),
+        succeeds_with(0)
+    );
+    w.write_all(b"x")?;
+    ensure_eq!(wait(&ep, 0)?, vec![(IN, 6)]);
+    Ok(())
+}
+
+/// epoll_wait(2)'s maxevents and timeout are `int`s: upper-half junk is ignored.
+fn epoll_wait_maxevents_and_timeout_upper_bits_are_ignored() -> Outcome {
+    let ep = epoll()?;
+    let (r, w) = pipe()?;
+    add(&ep, &r, IN, 6)?;
+    w.write_all(b"x")?;
+    let mut evs = [ev(0, 0); 2];
+    check!(
+        syscall!(
+            libc::SYS_epoll_wait,
+            ep.raw(),
+            evs.as_mut_ptr(),
+            with_junk_upper_bits(2),
+            with_junk_upper_bits(0)
+        ),
+        succeeds_with(1)
+    );
+    Ok(())
+}
+
 fn epoll_ctl_unknown_op_fails_einval() -> Outcome {
     let ep = epoll()?;
     let (r, _w) = pipe()?;
@@ -811,15 +857,17 @@ fn epoll_wait_zero_timeout_with_nothing_ready_returns_zero() -> Outcome {
 }
 
 fn epoll_wait_20ms_timeout_waits_at_least_20ms() -> Outcome {
-    let ep = epoll()?;
-    let start = Instant::now();
-    ensure_eq!(wait(&ep, 20)?, vec![]);
-    ensure!(
-        start.elapsed() >= Duration::from_millis(20),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
+    fork_and_check(|| {
+        let ep = epoll()?;
+        let start = Instant::now();
+        ensure_eq!(wait(&ep, 20)?, vec![]);
+        ensure!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
+        Ok(())
+    })
 }
 
 fn epoll_wait_bad_events_pointer_fails_efault() -> Outcome {
@@ -1081,28 +1129,30 @@ fn epoll_pwait2_zero_timespec_returns_zero() -> Outcome {
 
 /// epoll_pwait2(2) takes a timespec: a 20 ms timeout waits at least 20 ms.
 fn epoll_pwait2_20ms_timespec_waits_at_least_20ms() -> Outcome {
-    let ep = epoll()?;
-    let mut evs = [ev(0, 0); 1];
-    let t = ts(20_000_000);
-    let start = Instant::now();
-    check!(
-        syscall!(
-            libc::SYS_epoll_pwait2,
-            ep.raw(),
-            evs.as_mut_ptr(),
-            1,
-            &raw const t,
-            0usize,
-            SIGSET_SIZE
-        ),
-        succeeds_with(0)
-    );
-    ensure!(
-        start.elapsed() >= Duration::from_millis(20),
-        "{:?}",
-        start.elapsed()
-    );
-    Ok(())
+    fork_and_check(|| {
+        let ep = epoll()?;
+        let mut evs = [ev(0, 0); 1];
+        let t = ts(20_000_000);
+        let start = Instant::now();
+        check!(
+            syscall!(
+                libc::SYS_epoll_pwait2,
+                ep.raw(),
+                evs.as_mut_ptr(),
+                1,
+                &raw const t,
+                0usize,
+                SIGSET_SIZE
+            ),
+            succeeds_with(0)
+        );
+        ensure!(
+            start.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            start.elapsed()
+        );
+        Ok(())
+    })
 }
 
 fn epoll_pwait2_timespec_nsec_one_billion_fails_einval() -> Outcome {
@@ -1170,6 +1220,8 @@ fn main() -> ExitCode {
         epoll_ctl_circular_epoll_nesting_fails_eloop,
         epoll_ctl_add_regular_file_fails_eperm,
         epoll_ctl_unknown_op_fails_einval,
+        epoll_ctl_op_and_fd_upper_bits_are_ignored,
+        epoll_wait_maxevents_and_timeout_upper_bits_are_ignored,
         epoll_ctl_on_non_epoll_fd_fails_einval,
         epoll_ctl_add_closed_fd_fails_ebadf,
         epoll_ctl_bad_event_pointer_fails_efault,

@@ -7,21 +7,11 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicI32;
 
 use syscall_tests::libc;
+use syscall_tests::sys::KernelSigaction;
 use syscall_tests::{
     Errno, KERNEL_ADDR, LOW_ADDR, Outcome, check, ensure, ensure_eq, fails_with, run_tests,
     succeeds, succeeds_with, syscall, tests, zeroed,
 };
-
-/// `struct sigaction` as the rt_sigaction(2) *syscall* takes it on x86-64
-/// (arch/x86/include/uapi/asm/signal.h with SA_RESTORER): not glibc's layout.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct KernelSigaction {
-    handler: u64,
-    flags: u64,
-    restorer: u64,
-    mask: u64,
-}
 
 /// arch/x86/include/uapi/asm/prctl.h
 const ARCH_GET_FS: i32 = 0x1003;

@@ -1029,6 +1029,46 @@ fn kill_signal_zero_to_reaped_child_fails_esrch() -> Outcome {
     })
 }
 
+/// kill(2) takes `pid_t pid, int sig`: junk in the upper halves of both registers is ignored.
+fn kill_pid_and_signal_upper_bits_are_ignored() -> Outcome {
+    check!(
+        syscall!(
+            libc::SYS_kill,
+            with_junk_upper_bits(getpid()),
+            with_junk_upper_bits(0)
+        ),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
+/// tgkill(2)'s tgid, tid and sig are `int`s: upper-half junk is ignored.
+fn tgkill_arguments_upper_bits_are_ignored() -> Outcome {
+    check!(
+        syscall!(
+            libc::SYS_tgkill,
+            with_junk_upper_bits(getpid()),
+            with_junk_upper_bits(gettid()),
+            with_junk_upper_bits(0)
+        ),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
+/// tkill(2) on a thread id that no longer exists fails with ESRCH.
+fn tkill_reaped_tid_fails_esrch() -> Outcome {
+    fork_and_check(|| {
+        let mut child = Child::spawn(|| 0)?;
+        child.wait()?;
+        check!(
+            syscall!(libc::SYS_tkill, child.pid(), 0),
+            fails_with(Errno::ESRCH)
+        );
+        Ok(())
+    })
+}
+
 fn kill_signal_65_fails_einval() -> Outcome {
     check!(
         syscall!(libc::SYS_kill, getpid(), 65),
@@ -1825,6 +1865,9 @@ fn main() -> ExitCode {
         kill_signal_zero_probes_existing_process,
         kill_signal_zero_to_reaped_child_fails_esrch,
         kill_signal_65_fails_einval,
+        kill_pid_and_signal_upper_bits_are_ignored,
+        tgkill_arguments_upper_bits_are_ignored,
+        tkill_reaped_tid_fails_esrch,
         kill_negative_pid_signals_process_group,
         tgkill_tid_outside_tgid_fails_esrch,
         tgkill_signal_zero_probes_own_thread,

@@ -41,8 +41,10 @@ fn thread_flags() -> u64 {
         | libc::CLONE_SYSVSEM) as u64
 }
 
-/// The word CLONE_PARENT_SETTID fills and CLONE_CHILD_CLEARTID clears at thread exit.
+/// The word CLONE_CHILD_CLEARTID clears at thread exit ([`start`] sets it to -1 first).
 static CTID: AtomicI32 = AtomicI32::new(0);
+/// The word CLONE_PARENT_SETTID fills (separate from CTID, which the exit clears).
+static PTID: AtomicI32 = AtomicI32::new(0);
 static SEEN_PID: AtomicI64 = AtomicI64::new(0);
 static SEEN_TID: AtomicI64 = AtomicI64::new(0);
 static SEEN_PPID: AtomicI64 = AtomicI64::new(0);
@@ -58,16 +60,18 @@ fn addr<T>(r: &T) -> usize {
     std::ptr::from_ref(r) as usize
 }
 
-/// Starts a raw thread (thread flags + PARENT_SETTID + CHILD_CLEARTID on [`CTID`] + `extra`).
+/// Starts a raw thread: thread flags + PARENT_SETTID on [`PTID`] + CHILD_CLEARTID on
+/// [`CTID`] (pre-set to -1, so [`join`] can wait for it to become 0) + `extra`.
 fn start(
     extra: u64,
     entry: extern "C" fn(usize) -> i32,
     arg: usize,
 ) -> Result<(i32, Mapping), String> {
     let stack = stack()?;
+    CTID.store(-1, Ordering::SeqCst);
     let flags =
         thread_flags() | (libc::CLONE_PARENT_SETTID | libc::CLONE_CHILD_CLEARTID) as u64 | extra;
-    let tid = sys::clone_run(flags, &stack, addr(&CTID), addr(&CTID), 0, entry, arg);
+    let tid = sys::clone_run(flags, &stack, addr(&PTID), addr(&CTID), 0, entry, arg);
     ensure!(
         tid > 0,
         "clone failed: {}",
@@ -225,7 +229,7 @@ fn clone_thread_has_same_parent_as_creator() -> Outcome {
 fn clone_parent_settid_stores_tid_before_clone_returns() -> Outcome {
     fork_and_check(|| {
         let (tid, _stack) = start(0, return_value, 0)?;
-        let stored = CTID.load(Ordering::SeqCst);
+        let stored = PTID.load(Ordering::SeqCst);
         join()?;
         ensure_eq!(stored, tid);
         Ok(())
@@ -261,12 +265,12 @@ fn clone_child_settid_stores_tid_seen_by_the_thread() -> Outcome {
 /// address."
 fn clone_child_cleartid_zeroes_word_and_wakes_futex_at_exit() -> Outcome {
     fork_and_check(|| {
-        let (tid, _stack) = start(0, late_exit_thread, 0)?;
+        let (_tid, _stack) = start(0, late_exit_thread, 0)?;
         let t = libc::timespec {
             tv_sec: 5,
             tv_nsec: 0,
         };
-        let ret = futex(&CTID, libc::FUTEX_WAIT, i64::from(tid), addr(&t), 0, 0);
+        let ret = futex(&CTID, libc::FUTEX_WAIT, -1, addr(&t), 0, 0);
         let errno = syscall_tests::last_errno();
         // Woken (0), or the word was already cleared (EAGAIN); never a timeout.
         ensure!(
@@ -294,12 +298,13 @@ fn clone_settls_sets_thread_fs_base() -> Outcome {
         let tls = Mapping::anonymous(4096, libc::PROT_READ | libc::PROT_WRITE)?;
         let base = (tls.addr() + 2048) as u64;
         let stack = stack()?;
+        CTID.store(-1, Ordering::SeqCst);
         let flags = thread_flags()
             | (libc::CLONE_SETTLS | libc::CLONE_PARENT_SETTID | libc::CLONE_CHILD_CLEARTID) as u64;
         let tid = sys::clone_run(
             flags,
             &stack,
-            addr(&CTID),
+            addr(&PTID),
             addr(&CTID),
             base,
             record_fs_base,
@@ -737,16 +742,18 @@ fn futex_wake_wakes_at_most_val_waiters() -> Outcome {
 }
 
 fn futex_wait_relative_timeout_waits_at_least_20ms() -> Outcome {
-    let word = AtomicI32::new(0);
-    let t = ts(20_000_000);
-    let start = Instant::now();
-    check!(
-        futex(&word, libc::FUTEX_WAIT | PRIVATE, 0, addr(&t), 0, 0),
-        fails_with(Errno::ETIMEDOUT)
-    );
-    let e = start.elapsed();
-    ensure!(e >= Duration::from_millis(20), "{e:?}");
-    Ok(())
+    fork_and_check(|| {
+        let word = AtomicI32::new(0);
+        let t = ts(20_000_000);
+        let start = Instant::now();
+        check!(
+            futex(&word, libc::FUTEX_WAIT | PRIVATE, 0, addr(&t), 0, 0),
+            fails_with(Errno::ETIMEDOUT)
+        );
+        let e = start.elapsed();
+        ensure!(e >= Duration::from_millis(20), "{e:?}");
+        Ok(())
+    })
 }
 
 fn now_ns(clock: libc::clockid_t) -> Result<i64, String> {
@@ -760,35 +767,39 @@ fn now_ns(clock: libc::clockid_t) -> Result<i64, String> {
 
 /// FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout.
 fn futex_wait_bitset_absolute_monotonic_timeout_fails_etimedout_after_deadline() -> Outcome {
-    let word = AtomicI32::new(0);
-    let deadline = now_ns(libc::CLOCK_MONOTONIC)? + 20_000_000;
-    let t = ts(deadline);
-    check!(
-        futex(&word, libc::FUTEX_WAIT_BITSET | PRIVATE, 0, addr(&t), 0, -1),
-        fails_with(Errno::ETIMEDOUT)
-    );
-    ensure!(now_ns(libc::CLOCK_MONOTONIC)? >= deadline, "woke early");
-    Ok(())
+    fork_and_check(|| {
+        let word = AtomicI32::new(0);
+        let deadline = now_ns(libc::CLOCK_MONOTONIC)? + 20_000_000;
+        let t = ts(deadline);
+        check!(
+            futex(&word, libc::FUTEX_WAIT_BITSET | PRIVATE, 0, addr(&t), 0, -1),
+            fails_with(Errno::ETIMEDOUT)
+        );
+        ensure!(now_ns(libc::CLOCK_MONOTONIC)? >= deadline, "woke early");
+        Ok(())
+    })
 }
 
 /// FUTEX_CLOCK_REALTIME makes the absolute timeout a CLOCK_REALTIME time.
 fn futex_wait_bitset_clock_realtime_timeout_fails_etimedout_after_deadline() -> Outcome {
-    let word = AtomicI32::new(0);
-    let deadline = now_ns(libc::CLOCK_REALTIME)? + 20_000_000;
-    let t = ts(deadline);
-    check!(
-        futex(
-            &word,
-            libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME | PRIVATE,
-            0,
-            addr(&t),
-            0,
-            -1
-        ),
-        fails_with(Errno::ETIMEDOUT)
-    );
-    ensure!(now_ns(libc::CLOCK_REALTIME)? >= deadline, "woke early");
-    Ok(())
+    fork_and_check(|| {
+        let word = AtomicI32::new(0);
+        let deadline = now_ns(libc::CLOCK_REALTIME)? + 20_000_000;
+        let t = ts(deadline);
+        check!(
+            futex(
+                &word,
+                libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME | PRIVATE,
+                0,
+                addr(&t),
+                0,
+                -1
+            ),
+            fails_with(Errno::ETIMEDOUT)
+        );
+        ensure!(now_ns(libc::CLOCK_REALTIME)? >= deadline, "woke early");
+        Ok(())
+    })
 }
 
 /// futex(2): FUTEX_CLOCK_REALTIME is only for waits: ENOSYS with FUTEX_WAKE.
@@ -863,6 +874,24 @@ fn futex_wait_timeout_nsec_one_billion_fails_einval() -> Outcome {
     check!(
         futex(&word, libc::FUTEX_WAIT | PRIVATE, 0, addr(&t), 0, 0),
         fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+/// futex(2)'s op is an `int`: upper-half junk is ignored (here FUTEX_WAKE finds nobody).
+fn futex_op_upper_bits_are_ignored() -> Outcome {
+    let word = AtomicI32::new(0);
+    check!(
+        syscall!(
+            libc::SYS_futex,
+            word.as_ptr(),
+            syscall_tests::with_junk_upper_bits(libc::FUTEX_WAKE | PRIVATE),
+            1,
+            0usize,
+            0usize,
+            0
+        ),
+        succeeds_with(0)
     );
     Ok(())
 }
@@ -1126,6 +1155,7 @@ fn main() -> ExitCode {
         futex_wait_on_unmapped_address_fails_efault,
         futex_wait_timeout_nsec_one_billion_fails_einval,
         futex_unknown_op_fails_enosys,
+        futex_op_upper_bits_are_ignored,
         futex_wait_interrupted_by_handler_fails_eintr,
         futex_requeue_moves_waiters_to_second_word,
         futex_cmp_requeue_value_mismatch_fails_eagain,

@@ -21,7 +21,7 @@ use syscall_tests::task::{
 };
 use syscall_tests::{
     Errno, Fd, LOW_ADDR, Outcome, check, ensure, ensure_eq, fails_with, run_tests, succeeds,
-    succeeds_with, syscall, tests, zeroed,
+    succeeds_with, syscall, tests, with_junk_upper_bits, zeroed,
 };
 
 const NS: i64 = 1_000_000_000;
@@ -116,6 +116,35 @@ fn timerfd_create_unknown_clock_fails_einval() -> Outcome {
         fails_with(Errno::EINVAL)
     );
     Ok(())
+}
+
+/// timerfd_create(2)'s clockid and flags are `int`s: upper-half junk is ignored.
+fn timerfd_create_arguments_upper_bits_are_ignored() -> Outcome {
+    let fd = Fd::from_ret(check!(
+        syscall!(
+            libc::SYS_timerfd_create,
+            with_junk_upper_bits(libc::CLOCK_MONOTONIC),
+            with_junk_upper_bits(libc::TFD_CLOEXEC)
+        ),
+        succeeds()
+    ))?;
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), libc::F_GETFD),
+        succeeds_with(i64::from(libc::FD_CLOEXEC))
+    );
+    Ok(())
+}
+
+/// alarm(2) takes `unsigned int seconds`: upper-half junk is ignored.
+fn alarm_seconds_upper_bits_are_ignored() -> Outcome {
+    fork_and_check(|| {
+        check!(
+            syscall!(libc::SYS_alarm, with_junk_upper_bits(10)),
+            succeeds_with(0)
+        );
+        check!(syscall!(libc::SYS_alarm, 0), succeeds_with(10));
+        Ok(())
+    })
 }
 
 fn timerfd_create_unknown_flag_fails_einval() -> Outcome {
@@ -850,48 +879,54 @@ fn nanosleep_interrupted_by_handler_fails_eintr_with_remaining_time() -> Outcome
 
 /// A 50 ms nanosleep sleeps at least 50 ms.
 fn nanosleep_50ms_sleeps_at_least_50ms() -> Outcome {
-    let req = ts(50_000_000);
-    let start = Instant::now();
-    check!(
-        syscall!(libc::SYS_nanosleep, &raw const req, 0usize),
-        succeeds_with(0)
-    );
-    at_least(start, 50)
+    fork_and_check(|| {
+        let req = ts(50_000_000);
+        let start = Instant::now();
+        check!(
+            syscall!(libc::SYS_nanosleep, &raw const req, 0usize),
+            succeeds_with(0)
+        );
+        at_least(start, 50)
+    })
 }
 
 fn clock_nanosleep_relative_20ms_sleeps_at_least_20ms() -> Outcome {
-    let req = ts(20_000_000);
-    let start = Instant::now();
-    check!(
-        syscall!(
-            libc::SYS_clock_nanosleep,
-            libc::CLOCK_MONOTONIC,
-            0,
-            &raw const req,
-            0usize
-        ),
-        succeeds_with(0)
-    );
-    at_least(start, 20)
+    fork_and_check(|| {
+        let req = ts(20_000_000);
+        let start = Instant::now();
+        check!(
+            syscall!(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &raw const req,
+                0usize
+            ),
+            succeeds_with(0)
+        );
+        at_least(start, 20)
+    })
 }
 
 /// TIMER_ABSTIME: sleeps until the clock reaches the given time.
 fn clock_nanosleep_abstime_wakes_at_or_after_deadline() -> Outcome {
-    let deadline = now(libc::CLOCK_MONOTONIC)? + 20_000_000;
-    let req = ts(deadline);
-    check!(
-        syscall!(
-            libc::SYS_clock_nanosleep,
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &raw const req,
-            0usize
-        ),
-        succeeds_with(0)
-    );
-    let t = now(libc::CLOCK_MONOTONIC)?;
-    ensure!(t >= deadline, "woke {} ns early", deadline - t);
-    Ok(())
+    fork_and_check(|| {
+        let deadline = now(libc::CLOCK_MONOTONIC)? + 20_000_000;
+        let req = ts(deadline);
+        check!(
+            syscall!(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &raw const req,
+                0usize
+            ),
+            succeeds_with(0)
+        );
+        let t = now(libc::CLOCK_MONOTONIC)?;
+        ensure!(t >= deadline, "woke {} ns early", deadline - t);
+        Ok(())
+    })
 }
 
 fn clock_nanosleep_abstime_in_the_past_returns_immediately() -> Outcome {
@@ -910,20 +945,22 @@ fn clock_nanosleep_abstime_in_the_past_returns_immediately() -> Outcome {
 }
 
 fn clock_nanosleep_realtime_abstime_wakes_after_deadline() -> Outcome {
-    let deadline = now(libc::CLOCK_REALTIME)? + 10_000_000;
-    let req = ts(deadline);
-    check!(
-        syscall!(
-            libc::SYS_clock_nanosleep,
-            libc::CLOCK_REALTIME,
-            libc::TIMER_ABSTIME,
-            &raw const req,
-            0usize
-        ),
-        succeeds_with(0)
-    );
-    ensure!(now(libc::CLOCK_REALTIME)? >= deadline, "woke early");
-    Ok(())
+    fork_and_check(|| {
+        let deadline = now(libc::CLOCK_REALTIME)? + 10_000_000;
+        let req = ts(deadline);
+        check!(
+            syscall!(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_REALTIME,
+                libc::TIMER_ABSTIME,
+                &raw const req,
+                0usize
+            ),
+            succeeds_with(0)
+        );
+        ensure!(now(libc::CLOCK_REALTIME)? >= deadline, "woke early");
+        Ok(())
+    })
 }
 
 fn clock_nanosleep_nsec_one_billion_fails_einval() -> Outcome {
@@ -1160,6 +1197,8 @@ fn main() -> ExitCode {
     run_tests(tests![
         timerfd_create_unknown_clock_fails_einval,
         timerfd_create_unknown_flag_fails_einval,
+        timerfd_create_arguments_upper_bits_are_ignored,
+        alarm_seconds_upper_bits_are_ignored,
         timerfd_gettime_of_new_timer_is_disarmed,
         timerfd_one_shot_blocking_read_returns_one_expiration,
         timerfd_periodic_read_counts_all_expirations,

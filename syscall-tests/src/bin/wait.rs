@@ -1269,6 +1269,38 @@ fn pidfd_open_of_nonexistent_pid_fails_esrch() -> Outcome {
     })
 }
 
+/// pidfd_open(2) takes `pid_t pid`: junk in the upper half is ignored.
+fn pidfd_open_pid_upper_bits_are_ignored() -> Outcome {
+    let fd = Fd::from_ret(check!(
+        syscall!(libc::SYS_pidfd_open, with_junk_upper_bits(getpid()), 0),
+        succeeds()
+    ))?;
+    check!(
+        syscall!(libc::SYS_pidfd_send_signal, fd.raw(), 0, 0usize, 0),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
+/// setpgid(2)'s pid and pgid are `pid_t`: upper-half junk is ignored.
+fn setpgid_arguments_upper_bits_are_ignored() -> Outcome {
+    fork_and_check(|| {
+        check!(
+            syscall!(
+                libc::SYS_setpgid,
+                with_junk_upper_bits(0),
+                with_junk_upper_bits(0)
+            ),
+            succeeds_with(0)
+        );
+        check!(
+            syscall!(libc::SYS_getpgrp),
+            succeeds_with(i64::from(getpid()))
+        );
+        Ok(())
+    })
+}
+
 fn pidfd_open_unknown_flag_fails_einval() -> Outcome {
     check!(pidfd_open(getpid(), 0x1), fails_with(Errno::EINVAL));
     Ok(())
@@ -1417,6 +1449,8 @@ fn main() -> ExitCode {
         pidfd_send_signal_kills_child,
         pidfd_open_of_nonexistent_pid_fails_esrch,
         pidfd_open_unknown_flag_fails_einval,
+        pidfd_open_pid_upper_bits_are_ignored,
+        setpgid_arguments_upper_bits_are_ignored,
         pidfd_becomes_readable_when_child_exits,
         pidfd_send_signal_unknown_flag_fails_einval,
         pidfd_send_signal_on_pipe_fails_ebadf,
