@@ -869,3 +869,100 @@ pub fn sys_umask(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     t.fs().umask = args.uint(0) & 0o777;
     ok_usize(old as usize)
 }
+
+/// Resolves `path` from `dirfd` for a metadata change (AT_EMPTY_PATH: the fd itself).
+fn resolve_for_attr(
+    t: &Task,
+    dirfd: i32,
+    addr: u64,
+    follow: bool,
+    empty_ok: bool,
+) -> abi::SysResult<vfs::VfsPath> {
+    let path = match t.copy_in_path(addr) {
+        Ok(p) => p,
+        Err(e) if empty_ok && addr == 0 => {
+            let _ = e;
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    if path.is_empty() {
+        if !empty_ok {
+            return Err(Errno::ENOENT);
+        }
+        let file = t.fds().file(dirfd)?;
+        return file.path().cloned().ok_or(Errno::EBADF);
+    }
+    t.with_lookup(dirfd, &path, |l| l.resolve(&path, follow))
+}
+
+/// chmod(2).
+pub fn sys_chmod(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let p = resolve_for_attr(t, f::AT_FDCWD, args.ptr(0), true, false)?;
+    p.chmod(&t.creds.fs_creds(), args.uint(1))?;
+    ok_zero()
+}
+
+/// fchmod(2).
+pub fn sys_fchmod(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds().file(args.fd(0))?;
+    let p = file.path().cloned().ok_or(Errno::EBADF)?;
+    p.chmod(&t.creds.fs_creds(), args.uint(1))?;
+    ok_zero()
+}
+
+/// fchmodat(2) (no flags: AT_SYMLINK_NOFOLLOW is not supported by the syscall, only by
+/// fchmodat2).
+pub fn sys_fchmodat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let p = resolve_for_attr(t, args.dirfd(0), args.ptr(1), true, false)?;
+    p.chmod(&t.creds.fs_creds(), args.uint(2))?;
+    ok_zero()
+}
+
+fn chown_ids(args: &SyscallArgs, i: usize) -> (Option<u32>, Option<u32>) {
+    let id = |v: u32| (v != u32::MAX).then_some(v);
+    (id(args.uint(i)), id(args.uint(i + 1)))
+}
+
+/// chown(2).
+pub fn sys_chown(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let p = resolve_for_attr(t, f::AT_FDCWD, args.ptr(0), true, false)?;
+    let (u, g) = chown_ids(args, 1);
+    p.chown(&t.creds.fs_creds(), u, g)?;
+    ok_zero()
+}
+
+/// lchown(2).
+pub fn sys_lchown(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let p = resolve_for_attr(t, f::AT_FDCWD, args.ptr(0), false, false)?;
+    let (u, g) = chown_ids(args, 1);
+    p.chown(&t.creds.fs_creds(), u, g)?;
+    ok_zero()
+}
+
+/// fchown(2).
+pub fn sys_fchown(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds().file(args.fd(0))?;
+    let p = file.path().cloned().ok_or(Errno::EBADF)?;
+    let (u, g) = chown_ids(args, 1);
+    p.chown(&t.creds.fs_creds(), u, g)?;
+    ok_zero()
+}
+
+/// fchownat(2): AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH.
+pub fn sys_fchownat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = args.uint(4);
+    if flags & !(f::AT_SYMLINK_NOFOLLOW | f::AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = resolve_for_attr(
+        t,
+        args.dirfd(0),
+        args.ptr(1),
+        flags & f::AT_SYMLINK_NOFOLLOW == 0,
+        flags & f::AT_EMPTY_PATH != 0,
+    )?;
+    let (u, g) = chown_ids(args, 2);
+    p.chown(&t.creds.fs_creds(), u, g)?;
+    ok_zero()
+}

@@ -163,13 +163,14 @@ pub fn sys_poll(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         Ok(ms) => Some(deadline_after(Duration::from_millis(ms)).unwrap_or_else(far_future)),
         Err(_) => None,
     };
-    do_poll(t, args.ptr(0), args.ulong(1), deadline)
+    // `unsigned int nfds`: the upper half of the register is ignored.
+    do_poll(t, args.ptr(0), u64::from(args.uint(1)), deadline)
 }
 
 /// ppoll(2).
 pub fn sys_ppoll(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let deadline = timespec_deadline(t, args.ptr(2))?;
-    let (addr, n) = (args.ptr(0), args.ulong(1));
+    let (addr, n) = (args.ptr(0), u64::from(args.uint(1)));
     with_temp_mask(t, args.ptr(3), args.size(4), |t| {
         do_poll(t, addr, n, deadline)
     })
@@ -263,7 +264,7 @@ fn do_select(t: &mut Task, nfds: i32, addrs: [u64; 3], deadline: Option<Instant>
     ok_usize(count)
 }
 
-/// select(2). The remaining time is not written back (Linux does; most callers reset it).
+/// select(2). Linux writes the time left back into the timeout.
 pub fn sys_select(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let deadline = if args.ptr(4) != 0 {
         let tv: Timeval = t.copy_in_obj(args.ptr(4))?;
@@ -278,12 +279,25 @@ pub fn sys_select(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     } else {
         None
     };
-    do_select(
+    let r = do_select(
         t,
         args.int(0),
         [args.ptr(1), args.ptr(2), args.ptr(3)],
         deadline,
-    )
+    );
+    if let Some(d) = deadline
+        && args.ptr(4) != 0
+        && !matches!(r, Err(Errno::EFAULT))
+    {
+        let left = d.saturating_duration_since(Instant::now());
+        let tv = Timeval {
+            sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            usec: i64::from(left.subsec_micros()),
+        };
+        // Failing to write the time back is ignored, as Linux's poll_select_finish does.
+        let _ = t.copy_out_obj(args.ptr(4), &tv);
+    }
+    r
 }
 
 /// pselect6(2): the sixth argument points to `{ const sigset_t *ss; size_t ss_len; }`.
