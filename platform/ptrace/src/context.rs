@@ -11,9 +11,9 @@
 //!
 //! One switch is four host calls: PTRACE_SETREGS, PTRACE_SYSEMU, waitpid, PTRACE_GETREGS
 //! (plus PTRACE_GETSIGINFO on signal stops only, PTRACE_GET_SYSCALL_INFO on syscalls that do
-//! not look like `syscall`, and a sched_setaffinity of the stub thread when the tracer changed
-//! CPU). Measured with `examples/switch_bench.rs` (release, 2-CPU host): ≈5 µs per getpid
-//! round trip, the same as the single-threaded platform this replaced.
+//! not look like `syscall`, and affinity calls when the CPU placement changes, see `thread`).
+//! Measured with `examples/switch_bench.rs` (release, 2-CPU host): ≈5 µs per getpid round
+//! trip, the same as the single-threaded platform this replaced.
 //!
 //! Outcomes beyond the plain ones:
 //! - `Syscall { abi }`: X86_64 when the registers show a `syscall` instruction from 64-bit
@@ -236,6 +236,7 @@ impl Drop for PtraceContext {
             // Never attached: still parked.
             None => true,
             Some(t) if t == me => {
+                thread::release_tracer_pin();
                 if self.process.is_reaped() {
                     false
                 } else {

@@ -538,22 +538,53 @@ fn cpus_allowed(status_path: &str) -> String {
         .expect("Cpus_allowed_list line")
 }
 
-fn stub_thread_is_placed_on_one_cpu_and_the_tracer_is_not_pinned() {
-    let tracer_before = cpus_allowed("/proc/thread-self/status");
-    let mut fx = Fixture::new();
-    fx.load(Asm::default().getpid_loop());
-    let mut regs = Regs::new_user(CODE, 0);
+/// The platform's pin of a tracer thread lasts at most this long before one switch runs
+/// unpinned (platform-ptrace `thread::REPIN_PERIOD` is 10 ms).
+const REPIN_PERIOD_UPPER_BOUND: Duration = Duration::from_millis(30);
 
-    let outcome = fx.ctx.switch(&mut regs).expect("switch");
+fn stub_thread_and_tracer_share_one_cpu_and_the_tracer_pin_is_temporary() {
+    // A fresh thread, so its mask is the process's, not a pin left by an earlier trial.
+    std::thread::spawn(|| {
+        let tracer_before = cpus_allowed("/proc/thread-self/status");
+        let mut fx = Fixture::new();
+        fx.load(Asm::default().getpid_loop());
+        let pid = fx.asp.stub_pid();
+        let stub_status = format!("/proc/{pid}/task/{}/status", fx.ctx.stub_tid());
+        let mut regs = Regs::new_user(CODE, 0);
 
-    assert!(is_syscall(&outcome, SyscallAbi::X86_64), "got {outcome:?}");
-    let pid = fx.asp.stub_pid();
-    let stub_cpus = cpus_allowed(&format!("/proc/{pid}/task/{}/status", fx.ctx.stub_tid()));
-    assert!(
-        stub_cpus.parse::<u32>().is_ok(),
-        "not a single CPU: {stub_cpus}"
-    );
-    assert_eq!(cpus_allowed("/proc/thread-self/status"), tracer_before);
+        let first = fx.ctx.switch(&mut regs).expect("switch");
+        let stub_cpus = cpus_allowed(&stub_status);
+        let tracer_pinned = cpus_allowed("/proc/thread-self/status");
+        std::thread::sleep(REPIN_PERIOD_UPPER_BOUND);
+        regs.rax = 1;
+        let released = fx
+            .ctx
+            .switch(&mut regs)
+            .expect("switch after the pin period");
+        let tracer_released = cpus_allowed("/proc/thread-self/status");
+        regs.rax = 1;
+        let repinned = fx.ctx.switch(&mut regs).expect("switch");
+        let tracer_repinned = cpus_allowed("/proc/thread-self/status");
+        drop(fx);
+        let tracer_after_drop = cpus_allowed("/proc/thread-self/status");
+
+        for o in [&first, &released, &repinned] {
+            assert!(is_syscall(o, SyscallAbi::X86_64), "got {o:?}");
+        }
+        assert!(
+            stub_cpus.parse::<u32>().is_ok(),
+            "not a single CPU: {stub_cpus}"
+        );
+        assert_eq!(tracer_pinned, stub_cpus, "tracer and stub share a CPU");
+        assert_eq!(tracer_released, tracer_before, "the pin is released");
+        assert!(tracer_repinned.parse::<u32>().is_ok(), "{tracer_repinned}");
+        assert_eq!(
+            tracer_after_drop, tracer_before,
+            "dropping the context unpins"
+        );
+    })
+    .join()
+    .expect("test thread");
 }
 
 fn map_up_to_max_user_address_works_and_beyond_is_refused() {
@@ -1204,9 +1235,9 @@ fn main() {
             fresh_stub_has_only_the_stub_page_the_memfile_and_a_filter,
         ),
         trial(
-            "stub_thread_is_placed_on_one_cpu_and_the_tracer_is_not_pinned",
+            "stub_thread_and_tracer_share_one_cpu_and_the_tracer_pin_is_temporary",
             p,
-            stub_thread_is_placed_on_one_cpu_and_the_tracer_is_not_pinned,
+            stub_thread_and_tracer_share_one_cpu_and_the_tracer_pin_is_temporary,
         ),
         trial(
             "map_up_to_max_user_address_works_and_beyond_is_refused",
