@@ -82,6 +82,37 @@ fn main() {
         n / 10
     );
 
+    // Life-cycle costs: a new address space (fork on the forker thread), a new context
+    // (clone injected through ours) attached and dropped (parked), a reused one.
+    let t = Instant::now();
+    let rounds = 20u32;
+    for _ in 0..rounds {
+        drop(platform.new_ptrace_address_space().expect("address space"));
+    }
+    let asp_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    let t = Instant::now();
+    let mut clones = Vec::new();
+    for _ in 0..rounds {
+        let mut c = asp.new_ptrace_context().expect("context");
+        c.attach().expect("attach");
+        clones.push(c);
+    }
+    let clone_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    let t = Instant::now();
+    drop(clones);
+    let park_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let mut c = asp.new_ptrace_context().expect("context");
+        c.attach().expect("attach");
+    }
+    let reuse_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    println!(
+        "life cycle: new address space + drop {asp_us:.0} µs; new context (clone) + attach \
+         {clone_us:.0} µs; park + detach on drop {park_us:.0} µs; reuse + attach + park \
+         {reuse_us:.0} µs"
+    );
+
     if cpus.len() < 2 {
         println!("migrating, cross-cpu: skipped (one CPU allowed)");
         return;

@@ -26,8 +26,13 @@
 //!   as `Vsyscall` too, with the registers as they are: the sentry decides like Linux would.
 //!
 //! FP state is never copied on a switch: the stub thread keeps its own FPU state, and the
-//! sentry reads or writes it (PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE) only when a handler
-//! needs it.
+//! sentry reads or writes it (PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE, the host's xstate
+//! size, learnt at the first read) only when a handler needs it. A new context's FP state is
+//! whatever its stub thread holds — a clone copies the cloning thread's (the *parent
+//! application thread's*), a reused thread keeps its previous context's — so the sentry sets
+//! it: the parent's `fpstate()` for clone/fork, and for exec an init state (for example a
+//! `fpstate()` buffer zeroed except MXCSR = 0x1f80 at offset 24; XSTATE_BV = 0 in the header
+//! tells the kernel every component is in its init state).
 //!
 //! Interrupts: [`PtraceInterrupter::interrupt`] sends `decode::INTERRUPT_SIGNAL` to exactly
 //! this context's stub thread (a PIDFD_THREAD pidfd, so thread-directed). If the application

@@ -8,9 +8,13 @@
 //! *attached* to exactly one host thread, its tracer, and then stopped (between switches and
 //! injections) or running application code (inside `switch`). Attaching is PTRACE_SEIZE with
 //! PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD, then PTRACE_INTERRUPT, then a `waitpid(tid,
-//! __WALL)` for the PTRACE_EVENT_STOP (measured ≈ 40-60 µs on our hosts, once per context).
-//! Parking is SETREGS(rip = park loop) + PTRACE_DETACH. No stub thread ever exits on its own:
-//! they all die together when the address space SIGKILLs the process.
+//! __WALL)` for the PTRACE_EVENT_STOP; the INTERRUPT takes the thread out of pause(2)
+//! (-ERESTARTNOHAND, never restarted because we always resume with `orig_rax = -1`).
+//! Parking is SETREGS(rip = park loop) + PTRACE_DETACH. Measured (`examples/switch_bench.rs`,
+//! 2-CPU host under load): reuse a parked thread + attach + park ≈ 8 µs; clone a new one +
+//! attach ≈ 25 µs; park + detach ≈ 2-6 µs; a new address space (fork on the forker thread,
+//! setup, drop) 0.3-1 ms. No stub thread ever exits on its own: they all die together when
+//! the address space SIGKILLs the process.
 //!
 //! ptrace(2) accepts requests for a tracee only from its tracer thread, and a `waitpid` from
 //! any thread of the sentry can consume any tracee's stop, so every wait here names one tid
