@@ -24,6 +24,9 @@
 //!   rsp -= 8) so `regs` are as at the jump target. A SIGSEGV with rip in the page (no
 //!   vsyscall page on the host, a misaligned entry, an unreadable return address) is reported
 //!   as `Vsyscall` too, with the registers as they are: the sentry decides like Linux would.
+//!   Observed on the 6.18 xonly host: `call` to +0 or +0x400 stops with SIGSYS (SYS_SECCOMP,
+//!   si_call_addr = the entry) and rip already at the return address, rsp + 8; `call` to
+//!   +0x10 stops with SIGSEGV (SI_KERNEL, si_addr 0) and rip = +0x10.
 //!
 //! FP state is never copied on a switch: the stub thread keeps its own FPU state, and the
 //! sentry reads or writes it (PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE, the host's xstate
