@@ -1,28 +1,35 @@
-//! `enter_root` chroots the calling process, so it runs in a forked child. This file holds a
-//! single test so the test binary has no other test threads at fork time (after fork(2) in a
-//! multithreaded process only async-signal-safe calls are sound; the child below only makes
-//! raw syscalls through nix and exits with _exit).
+//! `enter_root` chroots the calling process, so it runs in a forked child.
+//!
+//! `harness = false` (libtest-mimic): when the host does not permit chroot (no
+//! CAP_SYS_CHROOT), the trial is reported as *ignored* with the reason, never as passed; with
+//! `RVISOR_REQUIRE_CAPS=1` that is a failure instead. The trial runs on the main thread with
+//! `--test-threads=1` forced, so the process has no other threads at fork time (after fork(2)
+//! in a multithreaded process only async-signal-safe calls are sound; the child below makes
+//! only a few syscalls through nix and exits with _exit).
 #![allow(clippy::tests_outside_test_module)]
 
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use nix::sys::stat::fstatat;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 
-#[test]
-fn enter_root_chroots_and_returns_the_new_root() {
-    let dir = tempfile::TempDir::new().unwrap();
-    std::fs::write(dir.path().join("marker"), b"x").unwrap();
+/// The child's exit code when chroot(2) fails with EPERM.
+const NO_CHROOT: i32 = 77;
+
+fn enter_root_chroots_and_returns_the_new_root() -> Result<Completion, Failed> {
+    let dir = tempfile::TempDir::new().map_err(|e| format!("tempdir: {e}"))?;
+    std::fs::write(dir.path().join("marker"), b"x").map_err(|e| format!("marker: {e}"))?;
     let path = dir.path().to_path_buf();
-    // SAFETY: fork(2) in a process whose only other threads are the idle test harness's; the
-    // child makes only raw syscalls (chroot, chdir, open, fstatat, access) and leaves with
-    // _exit, never returning into the harness or running destructors.
-    match unsafe { fork() }.unwrap() {
+    // SAFETY: fork(2) in a process with no other threads (module doc); the child makes only
+    // syscalls (chroot, chdir, open, fstatat, access) and leaves with _exit, never returning
+    // into the harness or running destructors.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             let code = match gofer::enter_root(&path) {
                 Err(gofer::GoferError::Chroot {
                     err: nix::Error::EPERM,
                     ..
-                }) => 77,
+                }) => NO_CHROOT,
                 Err(_) => 1,
                 Ok(fd) => {
                     let via_fd = fstatat(&fd, "marker", nix::fcntl::AtFlags::empty()).is_ok();
@@ -33,10 +40,30 @@ fn enter_root_chroots_and_returns_the_new_root() {
             // SAFETY: _exit(2) is async-signal-safe and takes any status.
             unsafe { libc::_exit(code) }
         }
-        ForkResult::Parent { child } => match waitpid(child, None).unwrap() {
-            WaitStatus::Exited(_, 0) => {}
-            WaitStatus::Exited(_, 77) => eprintln!("skipped: chroot needs CAP_SYS_CHROOT"),
-            other => panic!("child failed: {other:?}"),
-        },
+        ForkResult::Parent { child } => {
+            match waitpid(child, None).map_err(|e| format!("waitpid: {e}"))? {
+                WaitStatus::Exited(_, 0) => Ok(Completion::Completed),
+                WaitStatus::Exited(_, NO_CHROOT) => {
+                    let why = "chroot needs CAP_SYS_CHROOT, which this process lacks";
+                    if std::env::var("RVISOR_REQUIRE_CAPS").as_deref() == Ok("1") {
+                        return Err(format!("RVISOR_REQUIRE_CAPS=1 but {why}").into());
+                    }
+                    eprintln!("SKIP enter_root_chroots_and_returns_the_new_root: {why}");
+                    Ok(Completion::ignored_with(why))
+                }
+                other => Err(format!("child failed: {other:?}").into()),
+            }
+        }
     }
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // One thread: the trial forks (module doc).
+    args.test_threads = Some(1);
+    let tests = vec![Trial::ignorable_test(
+        "enter_root_chroots_and_returns_the_new_root",
+        enter_root_chroots_and_returns_the_new_root,
+    )];
+    libtest_mimic::run(&args, tests).exit();
 }

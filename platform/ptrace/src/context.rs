@@ -11,9 +11,9 @@
 //!
 //! One switch is four host calls: PTRACE_SETREGS, PTRACE_SYSEMU, waitpid, PTRACE_GETREGS
 //! (plus PTRACE_GETSIGINFO on signal stops only, PTRACE_GET_SYSCALL_INFO on syscalls that do
-//! not look like `syscall`, and a sched_setaffinity of the stub thread when the tracer changed
-//! CPU). Measured with `examples/switch_bench.rs` (release, 2-CPU host): ≈5 µs per getpid
-//! round trip, the same as the single-threaded platform this replaced.
+//! not look like `syscall`, and affinity calls when the CPU placement changes, see `thread`).
+//! Measured with `examples/switch_bench.rs` (release, 2-CPU host): ≈5 µs per getpid round
+//! trip, the same as the single-threaded platform this replaced.
 //!
 //! Outcomes beyond the plain ones:
 //! - `Syscall { abi }`: X86_64 when the registers show a `syscall` instruction from 64-bit
@@ -24,10 +24,18 @@
 //!   rsp -= 8) so `regs` are as at the jump target. A SIGSEGV with rip in the page (no
 //!   vsyscall page on the host, a misaligned entry, an unreadable return address) is reported
 //!   as `Vsyscall` too, with the registers as they are: the sentry decides like Linux would.
+//!   Observed on the 6.18 xonly host: `call` to +0 or +0x400 stops with SIGSYS (SYS_SECCOMP,
+//!   si_call_addr = the entry) and rip already at the return address, rsp + 8; `call` to
+//!   +0x10 stops with SIGSEGV (SI_KERNEL, si_addr 0) and rip = +0x10.
 //!
 //! FP state is never copied on a switch: the stub thread keeps its own FPU state, and the
-//! sentry reads or writes it (PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE) only when a handler
-//! needs it.
+//! sentry reads or writes it (PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE, the host's xstate
+//! size, learnt at the first read) only when a handler needs it. A new context's FP state is
+//! whatever its stub thread holds — a clone copies the cloning thread's (the *parent
+//! application thread's*), a reused thread keeps its previous context's — so the sentry sets
+//! it: the parent's `fpstate()` for clone/fork, and for exec an init state (for example a
+//! `fpstate()` buffer zeroed except MXCSR = 0x1f80 at offset 24; XSTATE_BV = 0 in the header
+//! tells the kernel every component is in its init state).
 //!
 //! Interrupts: [`PtraceInterrupter::interrupt`] sends `decode::INTERRUPT_SIGNAL` to exactly
 //! this context's stub thread (a PIDFD_THREAD pidfd, so thread-directed). If the application
@@ -236,6 +244,7 @@ impl Drop for PtraceContext {
             // Never attached: still parked.
             None => true,
             Some(t) if t == me => {
+                thread::release_tracer_pin();
                 if self.process.is_reaped() {
                     false
                 } else {

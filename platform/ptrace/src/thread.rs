@@ -8,9 +8,13 @@
 //! *attached* to exactly one host thread, its tracer, and then stopped (between switches and
 //! injections) or running application code (inside `switch`). Attaching is PTRACE_SEIZE with
 //! PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD, then PTRACE_INTERRUPT, then a `waitpid(tid,
-//! __WALL)` for the PTRACE_EVENT_STOP (measured ≈ 40-60 µs on our hosts, once per context).
-//! Parking is SETREGS(rip = park loop) + PTRACE_DETACH. No stub thread ever exits on its own:
-//! they all die together when the address space SIGKILLs the process.
+//! __WALL)` for the PTRACE_EVENT_STOP; the INTERRUPT takes the thread out of pause(2)
+//! (-ERESTARTNOHAND, never restarted because we always resume with `orig_rax = -1`).
+//! Parking is SETREGS(rip = park loop) + PTRACE_DETACH. Measured (`examples/switch_bench.rs`,
+//! 2-CPU host under load): reuse a parked thread + attach + park ≈ 8 µs; clone a new one +
+//! attach ≈ 25 µs; park + detach ≈ 2-6 µs; a new address space (fork on the forker thread,
+//! setup, drop) 0.3-1 ms. No stub thread ever exits on its own: they all die together when
+//! the address space SIGKILLs the process.
 //!
 //! ptrace(2) accepts requests for a tracee only from its tracer thread, and a `waitpid` from
 //! any thread of the sentry can consume any tracee's stop, so every wait here names one tid
@@ -24,6 +28,26 @@
 //! reach it, always on the tracer thread, so the lock is never contended (≈ 20 ns).
 //! The interrupt fields are atomics: [`crate::PtraceInterrupter`] uses them from any thread.
 //!
+//! # CPU placement
+//!
+//! A SYSEMU round trip costs ≈5 µs when tracer and stub thread share a CPU and 12-15 µs (up to
+//! 30 under load) across CPUs on our 2-CPU hosts (`examples/switch_bench.rs`). Before each
+//! switch the stub thread is pinned (sched_setaffinity on its tid) to the CPU its tracer runs
+//! on, if that changed since the last switch (sched_getcpu is an rseq read, ≈4 ns).
+//!
+//! Moving only the stub is not enough, measured: an unpinned tracer sleeping in waitpid is
+//! woken by the stopping stub while the stub still occupies its CPU, so the scheduler puts the
+//! tracer on the *idle* CPU; the next switch moves the stub there, and so on — the stub moved
+//! on every second switch and getpid took 8-10 µs instead of 5. So the tracer is pinned too,
+//! but only for [`REPIN_PERIOD`] (10 ms): the first switch after that runs with the tracer's
+//! original mask restored, letting the scheduler place it by current load (this is how a
+//! pair leaves a busy CPU), and the next switch pins tracer and stub to wherever it landed.
+//! That costs one possibly cross-CPU switch and three affinity calls per 10 ms of switching.
+//! Dropping a context releases its tracer's pin. If someone else moves a pinned tracer (its
+//! CPU differs from the pin), the new placement and mask are adopted. A tracer that blocks in
+//! the sentry for long stays pinned until its next switch; it uses no CPU meanwhile, but it
+//! can only wake on that CPU.
+//!
 //! # Registers the host refuses
 //!
 //! PTRACE_SETREGS fails with EIO (and leaves the registers after the failing one unset) when
@@ -34,12 +58,14 @@
 //! the base alone. A kernel-half base that *changes* can only come from the sentry (Linux's
 //! arch_prctl refuses it with EPERM) and is an error.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use abi::signal::Signal;
-use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
+use nix::sched::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
 use nix::sys::ptrace;
 use nix::unistd::Pid;
 use platform::{PlatformError, Regs};
@@ -321,14 +347,13 @@ impl StubThread {
         }
     }
 
-    /// Pins the stub thread to the CPU the caller (its tracer) runs on now, if that is not
-    /// where it was last put. A SYSEMU round trip costs ≈5 µs when tracer and stub share a
-    /// CPU and 12-15 µs across CPUs on our hosts; the check is one vDSO/rseq read
-    /// (sched_getcpu), the move one sched_setaffinity. The tracer itself is never pinned, so
-    /// the host scheduler may still move it; the stub follows at the next switch. Failure
-    /// only costs speed, so it is logged and not retried until the CPU changes again.
+    /// Puts the stub thread on the CPU its tracer (the caller) runs on, if that is not where
+    /// it was last put (module doc, "CPU placement"). Failure only costs speed, so it is
+    /// logged and not retried until the CPU changes again.
     pub(crate) fn place_next_to_caller(&self, st: &mut TracerState) {
-        let Ok(cpu) = sched_getcpu() else { return };
+        let Some(cpu) = tracer_cpu_for_switch() else {
+            return;
+        };
         if st.cpu == Some(cpu) {
             return;
         }
@@ -458,6 +483,80 @@ impl StubThread {
         st.is_stopped = false;
         Ok(())
     }
+}
+
+/// How long a tracer thread stays pinned before one switch runs unpinned (module doc, "CPU
+/// placement").
+const REPIN_PERIOD: Duration = Duration::from_millis(10);
+
+/// The platform's pin of the *calling host thread* (a tracer).
+#[derive(Clone, Copy, Debug)]
+enum TracerPin {
+    /// Not pinned by us: the scheduler places the thread freely.
+    Free,
+    /// Pinned to `cpu` since `since`; `original` is the mask to restore.
+    Pinned {
+        cpu: usize,
+        since: Instant,
+        original: CpuSet,
+    },
+}
+
+thread_local! {
+    static TRACER_PIN: Cell<TracerPin> = const { Cell::new(TracerPin::Free) };
+}
+
+/// The CPU the stub thread should run on for this switch, pinning or releasing the calling
+/// tracer thread as the module doc's "CPU placement" describes; None for the one unpinned
+/// switch per period (the stub then stays where it is).
+fn tracer_cpu_for_switch() -> Option<usize> {
+    let current = sched_getcpu().ok()?;
+    TRACER_PIN.with(|pin| match pin.get() {
+        // Someone else (the sentry, an administrator) moved the pinned thread: adopt the new
+        // CPU and whatever mask they set, as if we had never pinned.
+        TracerPin::Pinned { cpu, .. } if cpu != current => {
+            pin.set(TracerPin::Free);
+            pin_tracer(pin, current)
+        }
+        TracerPin::Pinned { cpu, since, .. } if since.elapsed() < REPIN_PERIOD => Some(cpu),
+        TracerPin::Pinned { original, .. } => {
+            pin.set(TracerPin::Free);
+            if let Err(e) = sched_setaffinity(Pid::from_raw(0), &original) {
+                tracing::debug!(target: "platform::ptrace", %e, "unpinning a tracer failed");
+            }
+            None
+        }
+        TracerPin::Free => pin_tracer(pin, current),
+    })
+}
+
+/// Undoes the platform's pin of the calling thread, if any (a context is dropped: its host
+/// thread may go on to do other work).
+pub(crate) fn release_tracer_pin() {
+    TRACER_PIN.with(|pin| {
+        if let TracerPin::Pinned { original, .. } = pin.replace(TracerPin::Free)
+            && let Err(e) = sched_setaffinity(Pid::from_raw(0), &original)
+        {
+            tracing::debug!(target: "platform::ptrace", %e, "unpinning a tracer failed");
+        }
+    });
+}
+
+/// Pins the calling thread to `cpu` (where it runs now), remembering its current mask.
+fn pin_tracer(pin: &Cell<TracerPin>, cpu: usize) -> Option<usize> {
+    let original = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    let mut only = CpuSet::new();
+    only.set(cpu).ok()?;
+    if let Err(e) = sched_setaffinity(Pid::from_raw(0), &only) {
+        tracing::debug!(target: "platform::ptrace", cpu, %e, "pinning a tracer failed");
+        return Some(cpu);
+    }
+    pin.set(TracerPin::Pinned {
+        cpu,
+        since: Instant::now(),
+        original,
+    });
+    Some(cpu)
 }
 
 /// The 27 registers of `r` in `struct user_regs_struct` order (PTRACE_POKEUSER offset =

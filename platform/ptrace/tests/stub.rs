@@ -102,6 +102,11 @@ impl Asm {
     fn movq_xmm1_rax(self) -> Asm {
         self.bytes(&[0x66, 0x48, 0x0f, 0x6e, 0xc8])
     }
+    /// `stmxcsr [disp32]` (0f ae 1c 25 id): absolute address below 2 GiB.
+    fn stmxcsr(self, addr: u32) -> Asm {
+        self.bytes(&[0x0f, 0xae, 0x1c, 0x25])
+            .bytes(&addr.to_le_bytes())
+    }
     /// `test rax, rax; jz <back to the start of this Asm>`: the loop is `[start, here)`.
     fn jz_to_start(self) -> Asm {
         let back = -(i64::try_from(self.len()).expect("short code") + 5);
@@ -538,22 +543,53 @@ fn cpus_allowed(status_path: &str) -> String {
         .expect("Cpus_allowed_list line")
 }
 
-fn stub_thread_is_placed_on_one_cpu_and_the_tracer_is_not_pinned() {
-    let tracer_before = cpus_allowed("/proc/thread-self/status");
-    let mut fx = Fixture::new();
-    fx.load(Asm::default().getpid_loop());
-    let mut regs = Regs::new_user(CODE, 0);
+/// The platform's pin of a tracer thread lasts at most this long before one switch runs
+/// unpinned (platform-ptrace `thread::REPIN_PERIOD` is 10 ms).
+const REPIN_PERIOD_UPPER_BOUND: Duration = Duration::from_millis(30);
 
-    let outcome = fx.ctx.switch(&mut regs).expect("switch");
+fn stub_thread_and_tracer_share_one_cpu_and_the_tracer_pin_is_temporary() {
+    // A fresh thread, so its mask is the process's, not a pin left by an earlier trial.
+    std::thread::spawn(|| {
+        let tracer_before = cpus_allowed("/proc/thread-self/status");
+        let mut fx = Fixture::new();
+        fx.load(Asm::default().getpid_loop());
+        let pid = fx.asp.stub_pid();
+        let stub_status = format!("/proc/{pid}/task/{}/status", fx.ctx.stub_tid());
+        let mut regs = Regs::new_user(CODE, 0);
 
-    assert!(is_syscall(&outcome, SyscallAbi::X86_64), "got {outcome:?}");
-    let pid = fx.asp.stub_pid();
-    let stub_cpus = cpus_allowed(&format!("/proc/{pid}/task/{}/status", fx.ctx.stub_tid()));
-    assert!(
-        stub_cpus.parse::<u32>().is_ok(),
-        "not a single CPU: {stub_cpus}"
-    );
-    assert_eq!(cpus_allowed("/proc/thread-self/status"), tracer_before);
+        let first = fx.ctx.switch(&mut regs).expect("switch");
+        let stub_cpus = cpus_allowed(&stub_status);
+        let tracer_pinned = cpus_allowed("/proc/thread-self/status");
+        std::thread::sleep(REPIN_PERIOD_UPPER_BOUND);
+        regs.rax = 1;
+        let released = fx
+            .ctx
+            .switch(&mut regs)
+            .expect("switch after the pin period");
+        let tracer_released = cpus_allowed("/proc/thread-self/status");
+        regs.rax = 1;
+        let repinned = fx.ctx.switch(&mut regs).expect("switch");
+        let tracer_repinned = cpus_allowed("/proc/thread-self/status");
+        drop(fx);
+        let tracer_after_drop = cpus_allowed("/proc/thread-self/status");
+
+        for o in [&first, &released, &repinned] {
+            assert!(is_syscall(o, SyscallAbi::X86_64), "got {o:?}");
+        }
+        assert!(
+            stub_cpus.parse::<u32>().is_ok(),
+            "not a single CPU: {stub_cpus}"
+        );
+        assert_eq!(tracer_pinned, stub_cpus, "tracer and stub share a CPU");
+        assert_eq!(tracer_released, tracer_before, "the pin is released");
+        assert!(tracer_repinned.parse::<u32>().is_ok(), "{tracer_repinned}");
+        assert_eq!(
+            tracer_after_drop, tracer_before,
+            "dropping the context unpins"
+        );
+    })
+    .join()
+    .expect("test thread");
 }
 
 fn map_up_to_max_user_address_works_and_beyond_is_refused() {
@@ -1036,6 +1072,35 @@ fn fpstate_round_trip_through_xmm_registers() {
     assert_eq!(xmm1, 0x0bad_cafe_f00d_d00d_u64.to_le_bytes());
 }
 
+/// The recipe `context`'s module doc gives the sentry for an exec: a zeroed buffer of the
+/// host's size with only MXCSR set (XSTATE_BV = 0: every component in its init state).
+fn zeroed_fpstate_with_default_mxcsr_is_an_accepted_init_state() {
+    let mut fx = Fixture::new();
+    fx.load(
+        Asm::default()
+            .movq_rax_xmm0()
+            .store_rax(DATA + 0x100)
+            .stmxcsr(u32::try_from(DATA + 0x108).expect("low address"))
+            .mov_eax(39)
+            .syscall(),
+    );
+    let FpState(mut dirty) = fx.ctx.fpstate().expect("fpstate");
+    dirty[XMM0_OFFSET..XMM0_OFFSET + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    dirty[XSTATE_BV_OFFSET] |= 0x2;
+    assert!(fx.ctx.set_fpstate(&FpState(dirty.clone())).expect("dirty"));
+    let mut init = vec![0u8; dirty.len()];
+    init[24..28].copy_from_slice(&0x1f80_u32.to_le_bytes());
+
+    let accepted = fx.ctx.set_fpstate(&FpState(init)).expect("init");
+    let mut regs = Regs::new_user(CODE, 0);
+    let outcome = fx.ctx.switch(&mut regs).expect("switch");
+
+    assert!(accepted);
+    assert!(is_syscall(&outcome, SyscallAbi::X86_64), "got {outcome:?}");
+    assert_eq!(fx.read_u64(1, 0x100), 0, "xmm0 is in its init state");
+    assert_eq!(fx.read_u64(1, 0x108) & 0xffff_ffff, 0x1f80, "MXCSR");
+}
+
 fn malformed_fpstate_is_rejected_with_ok_false_and_changes_nothing() {
     let mut fx = Fixture::new();
     let before = fx.ctx.fpstate().expect("fpstate");
@@ -1204,9 +1269,9 @@ fn main() {
             fresh_stub_has_only_the_stub_page_the_memfile_and_a_filter,
         ),
         trial(
-            "stub_thread_is_placed_on_one_cpu_and_the_tracer_is_not_pinned",
+            "stub_thread_and_tracer_share_one_cpu_and_the_tracer_pin_is_temporary",
             p,
-            stub_thread_is_placed_on_one_cpu_and_the_tracer_is_not_pinned,
+            stub_thread_and_tracer_share_one_cpu_and_the_tracer_pin_is_temporary,
         ),
         trial(
             "map_up_to_max_user_address_works_and_beyond_is_refused",
@@ -1297,6 +1362,11 @@ fn main() {
             "fpstate_round_trip_through_xmm_registers",
             p,
             fpstate_round_trip_through_xmm_registers,
+        ),
+        trial(
+            "zeroed_fpstate_with_default_mxcsr_is_an_accepted_init_state",
+            p,
+            zeroed_fpstate_with_default_mxcsr_is_an_accepted_init_state,
         ),
         trial(
             "malformed_fpstate_is_rejected_with_ok_false_and_changes_nothing",
