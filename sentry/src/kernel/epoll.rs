@@ -566,18 +566,30 @@ pub fn new_epoll() -> Arc<OpenFile> {
     OpenFile::new_ops(None, Box::new(ops), O_RDWR)
 }
 
-/// Whether epoll may watch `file` (Linux: the file has a `poll` method, else EPERM). Ours:
-/// everything with a wait queue (pipes, eventfds, epolls, pidfds), files without a VFS path
-/// (host fds handed in as stdio, later sockets), and /dev/random (which Linux polls); regular
-/// files, directories and the other devices are EPERM, as on Linux.
+/// Whether epoll may watch `file` (Linux: the file has a `poll` method, else EPERM). Files
+/// with a wait queue (pipes, eventfds, epolls, pidfds) can; the rest are judged by type, as
+/// Linux's file operations are: regular files, directories and block devices have no poll; of
+/// the memory devices (major 1) only /dev/random has one; everything else (terminals, host
+/// pipes and sockets handed in as stdio) does. The same rule covers host fds, whose type comes
+/// from the host's fstat.
 pub fn can_watch(file: &OpenFile) -> bool {
-    if file.wait_queue().is_some() || file.path().is_none() {
+    if file.wait_queue().is_some() {
         return true;
     }
-    file.stat().is_ok_and(|st| {
-        st.mode & abi::file::S_IFMT == abi::file::S_IFCHR
-            && (abi::file::dev_major(st.rdev), abi::file::dev_minor(st.rdev)) == (1, 8)
-    })
+    match file.stat() {
+        Ok(st) => type_can_poll(st.mode, st.rdev),
+        Err(_) => file.path().is_none(),
+    }
+}
+
+/// The type rule of [`can_watch`] (pure).
+pub fn type_can_poll(mode: u32, rdev: u64) -> bool {
+    use abi::file::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG, dev_major, dev_minor};
+    match mode & S_IFMT {
+        S_IFREG | S_IFDIR | S_IFBLK => false,
+        S_IFCHR if dev_major(rdev) == 1 => dev_minor(rdev) == 8,
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -636,6 +648,18 @@ mod tests {
         let c = ItemConf::new(IN, 0);
         assert_eq!(decide(c, true, EventMask::OUT).report, None);
         assert_eq!(decide(c, true, EventMask::HUP).report, Some(EventMask::HUP));
+    }
+
+    #[test]
+    fn only_pollable_types_can_be_watched() {
+        use abi::file::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, S_IFSOCK, makedev};
+        assert!(!type_can_poll(S_IFREG | 0o644, 0));
+        assert!(!type_can_poll(S_IFDIR | 0o755, 0));
+        assert!(!type_can_poll(S_IFCHR | 0o666, makedev(1, 3)));
+        assert!(type_can_poll(S_IFCHR | 0o666, makedev(1, 8)));
+        assert!(type_can_poll(S_IFCHR | 0o620, makedev(136, 0)));
+        assert!(type_can_poll(S_IFIFO | 0o600, 0));
+        assert!(type_can_poll(S_IFSOCK | 0o777, 0));
     }
 
     #[test]
