@@ -205,8 +205,11 @@ impl Notify for ItemNotify {
         if !mask.intersects(events) {
             return;
         }
-        // The Arc taken here is never the last one: the EpollFile holds one until its Drop has
-        // unregistered every item (and that Drop cannot run under this queue's lock).
+        // This Arc is normally not the last: the EpollFile holds one until its Drop has
+        // unregistered every live item (unregister waits for a notify in progress). An inert
+        // entry of a dead target can race with that Drop and end up holding the last one;
+        // that is harmless, because dropping an EpollShared takes no lock (unregistering is
+        // the EpollFile's job, never the EpollShared's).
         if let Some(ep) = self.ep.upgrade() {
             ep.mark_ready(self.key);
         }
