@@ -24,6 +24,8 @@
 //!   that exit paths read them after leaving the tree.
 
 pub mod clone;
+pub mod epoll;
+pub mod eventfd;
 pub mod exec;
 pub mod fd_table;
 pub mod futex;

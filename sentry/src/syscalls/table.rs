@@ -7,7 +7,9 @@ use std::sync::LazyLock;
 use abi::Errno;
 use abi::sysno as nr;
 
-use super::{SyscallArgs, SyscallResult, fs, futex, mm, poll, process, signal, sys, time, timer};
+use super::{
+    SyscallArgs, SyscallResult, epoll, fs, futex, mm, poll, process, signal, sys, time, timer,
+};
 use crate::kernel::Task;
 
 /// A syscall handler.
@@ -618,6 +620,58 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         ),
         (nr::PAUSE, E::supported("pause", signal::sys_pause, &[])),
         (
+            nr::EVENTFD,
+            E::supported("eventfd", epoll::sys_eventfd, &[Uint]),
+        ),
+        (
+            nr::EVENTFD2,
+            E::supported("eventfd2", epoll::sys_eventfd2, &[Uint, Hex]),
+        ),
+        (
+            nr::EPOLL_CREATE,
+            E::supported("epoll_create", epoll::sys_epoll_create, &[Int]),
+        ),
+        (
+            nr::EPOLL_CREATE1,
+            E::supported("epoll_create1", epoll::sys_epoll_create1, &[Hex]),
+        ),
+        (
+            nr::EPOLL_CTL,
+            E::partial(
+                "epoll_ctl",
+                epoll::sys_epoll_ctl,
+                &[Fd, Int, Fd, Hex],
+                "EPOLLEXCLUSIVE is accepted but wakes every waiter; EPOLLWAKEUP is ignored.",
+            ),
+        ),
+        (
+            nr::EPOLL_WAIT,
+            E::partial(
+                "epoll_wait",
+                epoll::sys_epoll_wait,
+                &[Fd, Hex, Int, Int],
+                "Host fds always report ready; a restart after a signal waits the full timeout again.",
+            ),
+        ),
+        (
+            nr::EPOLL_PWAIT,
+            E::partial(
+                "epoll_pwait",
+                epoll::sys_epoll_pwait,
+                &[Fd, Hex, Int, Int, Hex, Uint],
+                "Host fds always report ready; a restart after a signal waits the full timeout again.",
+            ),
+        ),
+        (
+            nr::EPOLL_PWAIT2,
+            E::partial(
+                "epoll_pwait2",
+                epoll::sys_epoll_pwait2,
+                &[Fd, Hex, Int, Timespec, Hex, Uint],
+                "Host fds always report ready; a restart after a signal waits the full timeout again.",
+            ),
+        ),
+        (
             nr::CLONE,
             E::partial(
                 "clone",
@@ -827,15 +881,30 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "poll/epoll readiness looks at the creating process's pending signals.",
             ),
         ),
-        (nr::CHMOD, E::supported("chmod", fs::sys_chmod, &[Path, Mode])),
-        (nr::FCHMOD, E::supported("fchmod", fs::sys_fchmod, &[Fd, Mode])),
+        (
+            nr::CHMOD,
+            E::supported("chmod", fs::sys_chmod, &[Path, Mode]),
+        ),
+        (
+            nr::FCHMOD,
+            E::supported("fchmod", fs::sys_fchmod, &[Fd, Mode]),
+        ),
         (
             nr::FCHMODAT,
             E::supported("fchmodat", fs::sys_fchmodat, &[DirFd, Path, Mode]),
         ),
-        (nr::CHOWN, E::supported("chown", fs::sys_chown, &[Path, Int, Int])),
-        (nr::LCHOWN, E::supported("lchown", fs::sys_lchown, &[Path, Int, Int])),
-        (nr::FCHOWN, E::supported("fchown", fs::sys_fchown, &[Fd, Int, Int])),
+        (
+            nr::CHOWN,
+            E::supported("chown", fs::sys_chown, &[Path, Int, Int]),
+        ),
+        (
+            nr::LCHOWN,
+            E::supported("lchown", fs::sys_lchown, &[Path, Int, Int]),
+        ),
+        (
+            nr::FCHOWN,
+            E::supported("fchown", fs::sys_fchown, &[Fd, Int, Int]),
+        ),
         (
             nr::FCHOWNAT,
             E::supported("fchownat", fs::sys_fchownat, &[DirFd, Path, Int, Int, Hex]),
