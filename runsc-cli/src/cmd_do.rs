@@ -25,6 +25,10 @@ use crate::{Cli, PlatformKind};
 
 #[derive(Debug, Args)]
 pub struct DoArgs {
+    /// The most tasks (threads of all processes) the sandbox may hold, like `docker run
+    /// --pids-limit`; fork and clone fail with EAGAIN beyond it.
+    #[arg(long, default_value_t = sentry::kernel::MAX_TASKS)]
+    pids_limit: usize,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<OsString>,
@@ -139,7 +143,50 @@ fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
     cmd.to_vec()
 }
 
+/// Signals `rvisor do` passes on to the sandbox's init (as `runsc do` does): a `kill` of the
+/// runtime process means the workload.
+const FORWARDED: [nix::sys::signal::Signal; 6] = [
+    nix::sys::signal::Signal::SIGHUP,
+    nix::sys::signal::Signal::SIGINT,
+    nix::sys::signal::Signal::SIGQUIT,
+    nix::sys::signal::Signal::SIGTERM,
+    nix::sys::signal::Signal::SIGUSR1,
+    nix::sys::signal::Signal::SIGUSR2,
+];
+
+/// Blocks the forwarded signals in this thread (every thread started later inherits the
+/// mask) and returns the set for the forwarding thread to wait on.
+fn block_forwarded_signals() -> anyhow::Result<nix::sys::signal::SigSet> {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.thread_block()
+        .context("blocking the forwarded signals")?;
+    Ok(set)
+}
+
+/// Forwards each signal the runtime receives to init until the kernel is gone.
+fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet) {
+    let k = Arc::downgrade(kernel);
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(sig) = set.wait() {
+                let Some(k) = k.upgrade() else {
+                    return;
+                };
+                tracing::debug!(signal = ?sig, "forwarding a host signal to init");
+                k.signal_init_from_host(sig as i32);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(%e, "no signal forwarding: cannot start its thread");
+    }
+}
+
 pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
+    let forwarded = block_forwarded_signals()?;
     if cli.platform == PlatformKind::Kvm {
         platform_kvm::KvmPlatform::new().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -173,6 +220,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         KernelConfig {
             uts: host_uts(),
             strace,
+            max_tasks: a.pids_limit.clamp(1, sentry::kernel::MAX_TASKS),
         },
     );
     mount_if_present(&mounts, b"/proc", sentry::fs::proc::new_filesystem())?;
@@ -246,6 +294,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
+    start_signal_forwarder(&kernel, forwarded);
     let status = kernel.run_init(task).context("sandbox platform failure")?;
     tracing::debug!(?status, "init exited");
     drop(kernel);

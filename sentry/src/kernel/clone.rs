@@ -165,9 +165,12 @@ impl Task {
         // Ids, thread group, tree records: all under the tree lock.
         let (tid, shared) = {
             let tree = &mut *self.kernel.tree();
-            if !is_thread {
-                let procs_of_user = tree.procs.len();
-                if u64::try_from(procs_of_user).unwrap_or(u64::MAX) >= nproc {
+            // RLIMIT_NPROC counts the tasks of the caller's user; root (CAP_SYS_RESOURCE) is
+            // exempt, as in kernel/fork.c. Everyone meets the sandbox-wide task limit in
+            // alloc_id.
+            if self.creds.uid != 0 {
+                let tasks = tree.tasks.len();
+                if u64::try_from(tasks).unwrap_or(u64::MAX) >= nproc {
                     return Err(Errno::EAGAIN);
                 }
             }

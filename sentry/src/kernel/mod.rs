@@ -89,6 +89,8 @@ pub struct KernelConfig {
     pub uts: Utsname,
     /// Strace settings.
     pub strace: Strace,
+    /// The most tasks the sandbox may hold (at most [`MAX_TASKS`]).
+    pub max_tasks: usize,
 }
 
 /// The most tasks (threads) one sandbox may hold at once: a fork bomb meets EAGAIN here even if
@@ -148,7 +150,7 @@ impl Kernel {
             strace: config.strace,
             boot: Instant::now(),
             ncpus: std::thread::available_parallelism().map_or(1, usize::from),
-            tree: Mutex::new(TaskTree::new()),
+            tree: Mutex::new(TaskTree::new(config.max_tasks.clamp(1, MAX_TASKS))),
             futexes: futex::FutexTable::default(),
             timers: timer::TimerService::default(),
             outcome: Mutex::new(Outcome::default()),
@@ -218,6 +220,21 @@ impl Kernel {
             return Err(PlatformError::Internal(f));
         }
         Ok(o.init_status.unwrap_or(ExitStatus::Exited(0)))
+    }
+
+    /// Delivers a signal the sandbox received from the host (the runtime forwarding a `kill`
+    /// of `rvisor` itself) to init, as a signal from outside its pid namespace: unlike a
+    /// sender inside, it reaches init even when init has no handler (SIGTERM then ends it).
+    pub fn signal_init_from_host(&self, signo: i32) {
+        let sig = abi::signal::Signal(signo);
+        if !sig.is_valid() {
+            return;
+        }
+        let tg = self.tree().proc(1).map(|p| Arc::clone(&p.tg));
+        if let Some(tg) = tg {
+            let info = abi::signal::SigInfo::new(sig, abi::signal::si_code::SI_USER);
+            let _ = signal::send(self, &signal::Target::Process(tg), info);
+        }
     }
 
     /// init exited with `status`: the sandbox ends.

@@ -63,6 +63,8 @@ pub struct ProcRec {
 #[derive(Debug)]
 pub struct TaskTree {
     next_id: i32,
+    /// The most live threads (`KernelConfig::max_tasks`).
+    max_tasks: usize,
     /// Live threads by tid.
     pub tasks: BTreeMap<i32, Arc<TaskShared>>,
     /// Processes by tgid, until reaped.
@@ -70,9 +72,10 @@ pub struct TaskTree {
 }
 
 impl TaskTree {
-    pub(crate) fn new() -> TaskTree {
+    pub(crate) fn new(max_tasks: usize) -> TaskTree {
         TaskTree {
             next_id: 1,
+            max_tasks,
             tasks: BTreeMap::new(),
             procs: BTreeMap::new(),
         }
@@ -81,7 +84,7 @@ impl TaskTree {
     /// A free id (tid or tgid: one space), or None if the namespace is full or the sandbox
     /// holds MAX_TASKS threads.
     pub fn alloc_id(&mut self) -> Option<i32> {
-        if self.tasks.len() >= MAX_TASKS {
+        if self.tasks.len() >= self.max_tasks.min(MAX_TASKS) {
             return None;
         }
         for _ in 0..PID_MAX {
