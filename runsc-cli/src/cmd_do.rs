@@ -58,6 +58,34 @@ fn spawn_gofer() -> anyhow::Result<(GoferProcess, UnixStream)> {
     Ok((GoferProcess(child), ours))
 }
 
+/// The sandbox's stdin, stdout and stderr: host-fd files over duplicates of ours. Host fds
+/// that share one open file description (the shell's `>out 2>&1`) share one sandbox
+/// description too, so their offset stays common and the output interleaves as natively.
+fn stdio_files() -> anyhow::Result<[Arc<vfs::OpenFile>; 3]> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let host = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let mut files: Vec<Arc<vfs::OpenFile>> = Vec::with_capacity(3);
+    for (i, fd) in host.iter().enumerate() {
+        let earlier = host
+            .iter()
+            .take(i)
+            .position(|e| crate::hostcall::same_description(*e, *fd) == Some(true));
+        if let Some(f) = earlier.and_then(|j| files.get(j)) {
+            files.push(Arc::clone(f));
+            continue;
+        }
+        let dup = fd
+            .try_clone_to_owned()
+            .with_context(|| format!("duplicating stdio fd {i}"))?;
+        let f = vfs::hostfd::host_file(dup)
+            .map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))?;
+        files.push(f);
+    }
+    files
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("stdio: expected three files"))
+}
+
 /// Human text for an errno, as the host's strerror has it (this is the CLI, a host boundary).
 fn describe(e: Errno) -> String {
     let s = std::io::Error::from_raw_os_error(e.raw()).to_string();
@@ -250,17 +278,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             e
         })
         .collect();
-    let stdio = [0, 1, 2].map(|i| -> anyhow::Result<Arc<vfs::OpenFile>> {
-        let fd = match i {
-            0 => std::io::stdin().as_fd().try_clone_to_owned(),
-            1 => std::io::stdout().as_fd().try_clone_to_owned(),
-            _ => std::io::stderr().as_fd().try_clone_to_owned(),
-        }
-        .with_context(|| format!("duplicating stdio fd {i}"))?;
-        vfs::hostfd::host_file(fd)
-            .map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))
-    });
-    let [s0, s1, s2] = stdio;
+    let [s0, s1, s2] = stdio_files()?;
     // Like `runsc do`, the command starts in the caller's working directory.
     let cwd =
         std::env::current_dir().map_or_else(|_| b"/".to_vec(), |p| p.into_os_string().into_vec());
@@ -269,7 +287,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         argv,
         envp,
         cwd,
-        stdio: [s0?, s1?, s2?],
+        stdio: [s0, s1, s2],
         creds: Credentials::root(),
     };
 

@@ -10,6 +10,7 @@
 mod cmd_do;
 mod cmd_gofer;
 mod cmd_syscalls;
+mod hostcall;
 mod logging;
 
 use std::process::ExitCode;

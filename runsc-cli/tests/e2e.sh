@@ -139,6 +139,145 @@ out=$("$RVISOR" do $BB cat /proc/self/stat 2>&1)
 set -- $out
 [ "$#" -eq 52 ] && [ "$2" = "(busybox)" ] && ok "/proc/self/stat has 52 fields" || bad "/proc/self/stat ($# fields): $out"
 
+# ---- processes, threads, signals and blocking ----
+
+# same_sh NAME SCRIPT: a busybox sh script gives native output and status in the sandbox.
+same_sh() { same "$1" $BB sh -c "$2"; }
+same_sh "pipelines, subshell, background job, wait" \
+    'for i in 1 2 3; do echo $i | cat; done; (sleep 0.1; echo sub) & wait; echo done'
+same_sh "command substitution and nested subshells" 'a=$(echo x $(echo y)); echo "$a"; (exit 4); echo $?'
+same_sh "trap on a signal to self" 'trap "echo got" USR1; kill -USR1 $$; echo after'
+same_sh "kill -9 of a background job" 'sleep 10 & kill -9 $!; wait $!; echo $?'
+same_sh "kill -9 of a busy loop" 'while :; do :; done & kill -9 $!; wait $!; echo $?'
+same_sh "timeout" 'timeout 1 sleep 5; echo $?'
+same_sh "xargs" 'echo a b c | xargs -n1 echo'
+same_sh "yes | head (SIGPIPE)" 'yes | head -3; echo ${PIPESTATUS:-done}'
+same_sh "exit status of a pipeline and of a signalled child" 'false | true; echo $?; sh -c "kill -TERM \$\$"; echo $?'
+same "env -i (execve with a new environment)" /usr/bin/env -i A=1 B=2 /usr/bin/env
+
+if [ -x /usr/bin/python3 ]; then
+    cat > "$work/py1.py" <<'PY'
+import threading, subprocess, os, signal, time
+from concurrent.futures import ThreadPoolExecutor
+r = []
+lock = threading.Lock()
+def f(i):
+    with lock: r.append(i * i)
+ts = [threading.Thread(target=f, args=(i,)) for i in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("threads", sorted(r))
+print("subprocess", subprocess.run(["/bin/busybox", "echo", "sub"], capture_output=True).stdout)
+pid = os.fork()
+if pid == 0:
+    os._exit(3)
+print("fork status", os.waitpid(pid, 0)[1] >> 8)
+fired = []
+signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+time.sleep(0.5)
+print("setitimer fired", len(fired))
+with ThreadPoolExecutor(4) as ex:
+    print("pool", list(ex.map(lambda x: x + 1, range(5))))
+PY
+    same "python3 threading, subprocess, fork, setitimer, ThreadPoolExecutor" /usr/bin/python3 "$work/py1.py"
+fi
+
+# A static multi-threaded Rust program: same output natively and in the sandbox.
+if rustc -O -C target-feature=+crt-static -o "$work/threads" "$(dirname "$0")/programs/threads.rs" 2>"$work/rustc.err"; then
+    same "static Rust: 8 threads, mutex/condvar/channels, TLS, caught panic, Command" "$work/threads"
+else bad "building the threads program: $(head -3 "$work/rustc.err")"; fi
+
+# SIGKILL ends a multi-threaded process whose threads block in futex, read and poll; the
+# sandbox then exits at once (a hang would be caught by the 20 s bound).
+cat > "$work/blocked.py" <<'PY'
+import os, threading, select, time
+r, w = os.pipe()
+threading.Thread(target=lambda: os.read(r, 1), daemon=True).start()
+threading.Thread(target=lambda: select.poll().poll(), daemon=True).start()
+threading.Thread(target=lambda: threading.Event().wait(), daemon=True).start()
+time.sleep(0.3)
+os.kill(os.getpid(), 9)
+PY
+# (Run under sh: the sandbox's init ignores signals it has no handler for, SIGKILL included,
+# like the init of any pid namespace.)
+if [ -x /usr/bin/python3 ]; then
+    out=$(timeout 20 "$RVISOR" do $BB sh -c "/usr/bin/python3 $work/blocked.py; echo \$?" 2>/dev/null); st=$?
+    [ $st -eq 0 ] && [ "$out" = 137 ] && ok "SIGKILL ends a process with threads blocked in read/poll/futex" || bad "SIGKILL of blocked threads: status $st, '$out'"
+fi
+
+# A signal to the runtime reaches init as from outside the pid namespace: SIGTERM ends an init
+# without a handler (143) and runs an init's handler; no stub or gofer process is left behind.
+procs_of() { pgrep -f "$1" | wc -l; }
+before_gofers=$(procs_of 'rvisor gofer')
+"$RVISOR" do $BB sleep 30 & rp=$!
+sleep 0.5; kill -TERM $rp; wait $rp; st=$?
+[ $st -eq 143 ] && ok "SIGTERM to rvisor ends an init without a handler (143)" || bad "SIGTERM to init: status $st"
+"$RVISOR" do $BB sh -c 'trap "echo TERM; exit 3" TERM; sleep 30 & wait' > "$work/term.out" 2>&1 & rp=$!
+sleep 0.5; kill -TERM $rp; wait $rp; st=$?
+[ $st -eq 3 ] && grep -qx TERM "$work/term.out" && ok "SIGTERM to rvisor runs init's handler" || bad "SIGTERM handler in init: status $st, '$(cat "$work/term.out")'"
+"$RVISOR" do $BB sh -c 'sleep 30 & sleep 30 & wait' & rp=$!
+sleep 0.5
+stubs=$(pgrep -P $rp | wc -l)
+kill -KILL $rp; wait $rp 2>/dev/null
+sleep 0.5
+left=$(ps -eo ppid=,pid=,args= | awk -v p=$rp '$1 == p' | wc -l)
+[ "$stubs" -gt 0 ] && [ "$left" -eq 0 ] && [ "$(procs_of 'rvisor gofer')" -eq "$before_gofers" ] \
+    && ok "kill -9 of rvisor leaves no stub or gofer process ($stubs children before)" \
+    || bad "leftovers after kill -9 of rvisor: $left children, gofers $(procs_of 'rvisor gofer') (before $before_gofers)"
+
+# A fork bomb meets the sandbox's task limit (EAGAIN), and the sandbox survives it.
+if [ -x /usr/bin/python3 ]; then
+    cat > "$work/forkbomb.py" <<'PY'
+import os, signal
+pids = []
+try:
+    while True:
+        p = os.fork()
+        if p == 0:
+            signal.pause(); os._exit(0)
+        pids.append(p)
+except OSError as e:
+    print("fork failed:", os.strerror(e.errno))
+for p in pids: os.kill(p, 9)
+for p in pids: os.waitpid(p, 0)
+print("reaped", len(pids))
+PY
+    out=$(timeout 60 "$RVISOR" do --pids-limit 64 /usr/bin/python3 "$work/forkbomb.py" 2>&1); st=$?
+    [ $st -eq 0 ] && grep -q "fork failed: Resource temporarily unavailable" <<<"$out" && grep -q "reaped 63" <<<"$out" \
+        && ok "fork bomb ends with EAGAIN at --pids-limit" || bad "fork bomb: status $st, '$out'"
+fi
+
+# int 0x80 from 64-bit code is not the 64-bit syscall of the same number: eax=1 would be
+# write(2) there. With no IA32 emulation the sandbox answers SIGSEGV, like such a kernel.
+cat > "$work/int80.c" <<'C'
+#include <stdio.h>
+int main(void) {
+    static const char msg[] = "WRONG: int 0x80 ran the 64-bit write\n";
+    long ret;
+    fflush(stdout);
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(1), "D"(1), "S"(msg), "d"(sizeof msg - 1) : "memory");
+    printf("int 0x80 returned %ld\n", ret);
+    return 0;
+}
+C
+gcc -static -O0 -o "$work/int80" "$work/int80.c"
+out=$("$RVISOR" do "$work/int80" 2>&1); st=$?
+! grep -q WRONG <<<"$out" && [ $st -eq 139 ] && ok "int 0x80 never runs the 64-bit syscall (SIGSEGV)" || bad "int 0x80: status $st, '$out'"
+
+# A call into the vsyscall page (old static binaries) is emulated, not fatal.
+cat > "$work/vsys.c" <<'C'
+#include <stdio.h>
+#include <time.h>
+int main(void) {
+    time_t (*vtime)(time_t *) = (time_t (*)(time_t *))0xffffffffff600400UL;
+    time_t t = vtime(0);
+    printf("%s\n", (t > 1600000000 && t - time(0) < 5 && time(0) - t < 5) ? "vsyscall time ok" : "bad");
+    return 0;
+}
+C
+gcc -static -O0 -o "$work/vsys" "$work/vsys.c"
+same "vsyscall time() is emulated" "$work/vsys"
+
 # The syscall table is printed.
 "$RVISOR" syscalls --format=markdown | grep -q '| 0 | read | full |' && ok "rvisor syscalls" || bad "rvisor syscalls"
 
