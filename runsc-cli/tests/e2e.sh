@@ -205,6 +205,14 @@ if [ -x /usr/bin/python3 ]; then
     [ $st -eq 0 ] && [ "$out" = 137 ] && ok "SIGKILL ends a process with threads blocked in read/poll/futex" || bad "SIGKILL of blocked threads: status $st, '$out'"
 fi
 
+# A read of the runtime's stdin (a host pipe) sleeps on the host poller, so a trapped signal
+# interrupts it as natively, and data arriving later is read.
+S='trap "echo int" USR1; (sleep 0.3; kill -USR1 $$) & read x; echo "read=$?"'
+native=$(sleep 2 | $BB sh -c "$S" 2>&1); sandbox=$(sleep 2 | timeout 10 "$RVISOR" do $BB sh -c "$S" 2>&1)
+[ "$native" = "$sandbox" ] && ok "a signal interrupts a read of the host's stdin" || bad "interrupted stdin read: native '$native', sandbox '$sandbox'"
+out=$( (sleep 0.5; echo data) | timeout 10 "$RVISOR" do $BB sh -c 'read x; echo got $x' 2>&1)
+[ "$out" = "got data" ] && ok "a read of the host's stdin waits for data" || bad "stdin wait: '$out'"
+
 # A signal to the runtime reaches init as from outside the pid namespace: SIGTERM ends an init
 # without a handler (143) and runs an init's handler; no stub or gofer process is left behind.
 procs_of() { pgrep -f "$1" | wc -l; }

@@ -9,8 +9,15 @@
 //! guest's pid space (the host's would mean nothing to the app), initially 1 (the sandbox's
 //! init); TIOCSCTTY/TIOCNOTTY are accepted; FIONREAD passes through. Anything else: ENOTTY.
 //!
-//! Shortcut (to revisit with the sentry's wait queues): a blocking read blocks the calling
-//! sentry thread in the host read(2), and a host EINTR is returned to the app as EINTR.
+//! Blocking without blocking a task thread: the host fd is left in blocking mode (it is shared
+//! with the process outside the sandbox — setting O_NONBLOCK on a terminal or pipe would leak
+//! to it), so a read of a stream first asks the host whether data is there (`poll` with a zero
+//! timeout) and answers EAGAIN if not; the syscall layer then sleeps on the file's wait queue.
+//! One host poller thread (`poller`) watches every stream host fd edge-triggered and notifies
+//! its queue when it becomes readable, writable or hung up, so the sleeping task wakes — and a
+//! signal can interrupt it meanwhile. Shortcuts: if another reader outside the sandbox takes
+//! the data between the poll and the read, the read blocks in the host; writes are not
+//! polled (a full host pipe blocks the writing task in the host write).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -27,6 +34,8 @@ use crate::UserMemory;
 use crate::file::OpenFile;
 use crate::inode::FileOps;
 use crate::mount::lock;
+use crate::waiter::{EventMask, WaitQueue};
+use std::ops::Not;
 
 /// Host errno to guest errno (same numbers on the same architecture).
 fn from_nix(e: nix::errno::Errno) -> Errno {
@@ -44,6 +53,148 @@ struct HostFile {
     is_tty: bool,
     /// Foreground process group for TIOCGPGRP/TIOCSPGRP (guest pid space).
     fg_pgrp: Mutex<i32>,
+    /// Notified by the poller when the host fd's readiness changes (streams only).
+    queue: Arc<WaitQueue>,
+    /// The poller's token for this fd, if it is watched.
+    watch: Option<u64>,
+}
+
+impl Drop for HostFile {
+    fn drop(&mut self) {
+        if let Some(token) = self.watch {
+            poller::unwatch(self.fd.as_fd(), token);
+        }
+    }
+}
+
+/// Host readiness of `fd` now (poll(2) with a zero timeout), as guest event bits.
+fn host_readiness(fd: std::os::fd::BorrowedFd<'_>, mask: EventMask) -> EventMask {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut flags = PollFlags::empty();
+    if mask.intersects(EventMask::IN | EventMask::RDNORM) {
+        flags |= PollFlags::POLLIN;
+    }
+    if mask.intersects(EventMask::OUT | EventMask::WRNORM) {
+        flags |= PollFlags::POLLOUT;
+    }
+    let mut fds = [PollFd::new(fd, flags)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(n) if n > 0 => {
+            let got = fds[0].revents().unwrap_or(PollFlags::empty());
+            // POLL* and EventMask bits have the same values.
+            EventMask::from_bits_truncate(u32::from(got.bits().cast_unsigned()))
+        }
+        // A host poll failure: report "ready" so the caller's read surfaces the real error.
+        Err(_) => mask,
+        _ => EventMask::empty(),
+    }
+}
+
+/// The host poller thread: one epoll set, edge-triggered, each fd's token naming its queue.
+mod poller {
+    use std::collections::HashMap;
+    use std::os::fd::BorrowedFd;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+    use crate::waiter::{EventMask, WaitQueue};
+
+    struct Poller {
+        epoll: Epoll,
+        queues: Mutex<HashMap<u64, Weak<WaitQueue>>>,
+        next: AtomicU64,
+    }
+
+    fn get() -> Option<&'static Poller> {
+        static P: OnceLock<Option<Poller>> = OnceLock::new();
+        P.get_or_init(|| {
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+                .map_err(|e| tracing::warn!(target: "vfs::hostfd", %e, "no host poller: epoll_create1 failed"))
+                .ok()?;
+            let started = std::thread::Builder::new()
+                .name("host-poller".into())
+                .spawn(run);
+            if let Err(e) = started {
+                tracing::warn!(target: "vfs::hostfd", %e, "no host poller thread");
+                return None;
+            }
+            Some(Poller {
+                epoll,
+                queues: Mutex::new(HashMap::new()),
+                next: AtomicU64::new(1),
+            })
+        })
+        .as_ref()
+    }
+
+    fn run() {
+        // Wait until the poller is initialised (this thread starts inside get_or_init).
+        let p = loop {
+            if let Some(p) = get() {
+                break p;
+            }
+            std::thread::yield_now();
+        };
+        let mut events = [EpollEvent::empty(); 32];
+        loop {
+            let n = match p.epoll.wait(&mut events, EpollTimeout::NONE) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!(target: "vfs::hostfd", %e, "host poller failed");
+                    return;
+                }
+            };
+            for ev in events.iter().take(n) {
+                let q = p
+                    .queues
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&ev.data())
+                    .and_then(Weak::upgrade);
+                if let Some(q) = q {
+                    let bits = u32::try_from(ev.events().bits()).unwrap_or(0);
+                    q.notify(EventMask::from_bits_truncate(bits) | EventMask::IN | EventMask::OUT);
+                }
+            }
+        }
+    }
+
+    /// Watches `fd` (edge-triggered input, output and hang-up); `None` when the host cannot
+    /// poll it (regular files) or there is no poller — such files then never block.
+    pub(super) fn watch(fd: BorrowedFd<'_>, queue: &Arc<WaitQueue>) -> Option<u64> {
+        let p = get()?;
+        let token = p.next.fetch_add(1, Ordering::Relaxed);
+        let flags = EpollFlags::EPOLLIN
+            | EpollFlags::EPOLLOUT
+            | EpollFlags::EPOLLRDHUP
+            | EpollFlags::EPOLLET;
+        p.queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, Arc::downgrade(queue));
+        if p.epoll.add(fd, EpollEvent::new(flags, token)).is_err() {
+            p.queues
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&token);
+            return None;
+        }
+        Some(token)
+    }
+
+    /// Stops watching `fd`.
+    pub(super) fn unwatch(fd: BorrowedFd<'_>, token: u64) {
+        if let Some(p) = get() {
+            let _ = p.epoll.delete(fd);
+            p.queues
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&token);
+        }
+    }
 }
 
 /// Wraps a host fd handed in by the runtime. The access mode comes from the host's
@@ -62,11 +213,19 @@ pub fn host_file(fd: OwnedFd) -> SysResult<Arc<OpenFile>> {
     } else {
         0
     };
+    let queue = Arc::new(WaitQueue::new());
+    let watch = if is_seekable {
+        None
+    } else {
+        poller::watch(fd.as_fd(), &queue)
+    };
     let file = HostFile {
         fd,
         is_seekable,
         is_tty,
         fg_pgrp: Mutex::new(1),
+        queue,
+        watch,
     };
     let of = OpenFile::new_ops(None, Box::new(file), flags);
     of.set_pos(u64::try_from(start).unwrap_or(0));
@@ -124,8 +283,28 @@ impl FileOps for HostFile {
             let off = i64::try_from(off).map_err(|_| Errno::EINVAL)?;
             nix::sys::uio::pread(&self.fd, buf, off).map_err(from_nix)
         } else {
+            // A stream: read only what is there (module doc), else EAGAIN for the waiting loop.
+            if self.watch.is_some()
+                && !buf.is_empty()
+                && host_readiness(self.fd.as_fd(), EventMask::IN)
+                    .intersects(EventMask::IN | EventMask::HUP | EventMask::ERR)
+                    .not()
+            {
+                return Err(Errno::EAGAIN);
+            }
             nix::unistd::read(&self.fd, buf).map_err(from_nix)
         }
+    }
+
+    fn readiness(&self, mask: EventMask) -> EventMask {
+        if self.watch.is_none() {
+            return EventMask::DEFAULT_READY & mask;
+        }
+        host_readiness(self.fd.as_fd(), mask)
+    }
+
+    fn wait_queue(&self) -> Option<&WaitQueue> {
+        self.watch.map(|_| self.queue.as_ref())
     }
 
     fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize> {
