@@ -200,7 +200,8 @@ impl Task {
         drop(fds);
         drop(fs);
 
-        let tree = &mut *kernel.tree();
+        let mut guard = kernel.tree();
+        let tree = &mut *guard;
         tree.tasks.remove(&tid);
         let (last, status) = {
             let mut g = tg.sig();
@@ -225,7 +226,13 @@ impl Task {
         tracing::debug!(target: "sentry::task", pid = tg.tgid, ?status, "process exited");
         // Timers refer back to the process: drop them, which also disarms them.
         *tg.timers() = super::thread_group::ProcTimers::default();
-        process_exit(&kernel, tree, tg.tgid, status);
+        let notice = process_exit(&kernel, tree, tg.tgid, status);
+        drop(guard);
+        // Signalled with the tree unlocked: a SIGCONT-style side effect of sending may need it.
+        if let Some((ptg, si)) = notice {
+            let _ = send(&kernel, &Target::Process(Arc::clone(&ptg)), si);
+            ptg.child_events.notify(EventMask::IN);
+        }
         tg.member_events.notify(EventMask::IN | EventMask::HUP);
     }
 }
@@ -247,8 +254,14 @@ fn exit_result(pid: i32, st: ExitStatus) -> WaitResult {
     }
 }
 
-/// The last thread of `tgid` is gone: zombie, reparent the children, tell the parent.
-fn process_exit(kernel: &Kernel, tree: &mut super::TaskTree, tgid: i32, status: ExitStatus) {
+/// The last thread of `tgid` is gone: zombie, reparent the children, and say which signal the
+/// parent gets (sent by the caller once the tree is unlocked).
+fn process_exit(
+    kernel: &Kernel,
+    tree: &mut super::TaskTree,
+    tgid: i32,
+    status: ExitStatus,
+) -> Option<(Arc<super::ThreadGroup>, SigInfo)> {
     let reaper = tree.reaper_for(tgid);
     let (parent, children, exit_signal) = match tree.procs.get_mut(&tgid) {
         Some(rec) => {
@@ -259,7 +272,7 @@ fn process_exit(kernel: &Kernel, tree: &mut super::TaskTree, tgid: i32, status: 
                 rec.exit_signal,
             )
         }
-        None => return,
+        None => return None,
     };
     // Orphans go to the reaper (init when nothing else); a zombie among them is waitable there.
     let reaper = if reaper == tgid { 1 } else { reaper };
@@ -276,11 +289,11 @@ fn process_exit(kernel: &Kernel, tree: &mut super::TaskTree, tgid: i32, status: 
     }
     if tgid == 1 {
         kernel.init_exited(status);
-        return;
+        return None;
     }
     let Some(prec) = tree.procs.get(&parent) else {
         tree.procs.remove(&tgid);
-        return;
+        return None;
     };
     let ptg = Arc::clone(&prec.tg);
     let act = ptg.sig().action(Signal::SIGCHLD);
@@ -295,9 +308,10 @@ fn process_exit(kernel: &Kernel, tree: &mut super::TaskTree, tgid: i32, status: 
         let r = exit_result(tgid, status);
         let mut si = SigInfo::new(Signal(exit_signal), r.code);
         si.set_chld(tgid, 0, r.status);
-        let _ = send(kernel, &Target::Process(Arc::clone(&ptg)), si);
+        return Some((ptg, si));
     }
     ptg.child_events.notify(EventMask::IN);
+    None
 }
 
 /// WNOWAIT as a bool, for handlers.
