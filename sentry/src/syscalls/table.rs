@@ -827,15 +827,30 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "poll/epoll readiness looks at the creating process's pending signals.",
             ),
         ),
-        (nr::CHMOD, E::supported("chmod", fs::sys_chmod, &[Path, Mode])),
-        (nr::FCHMOD, E::supported("fchmod", fs::sys_fchmod, &[Fd, Mode])),
+        (
+            nr::CHMOD,
+            E::supported("chmod", fs::sys_chmod, &[Path, Mode]),
+        ),
+        (
+            nr::FCHMOD,
+            E::supported("fchmod", fs::sys_fchmod, &[Fd, Mode]),
+        ),
         (
             nr::FCHMODAT,
             E::supported("fchmodat", fs::sys_fchmodat, &[DirFd, Path, Mode]),
         ),
-        (nr::CHOWN, E::supported("chown", fs::sys_chown, &[Path, Int, Int])),
-        (nr::LCHOWN, E::supported("lchown", fs::sys_lchown, &[Path, Int, Int])),
-        (nr::FCHOWN, E::supported("fchown", fs::sys_fchown, &[Fd, Int, Int])),
+        (
+            nr::CHOWN,
+            E::supported("chown", fs::sys_chown, &[Path, Int, Int]),
+        ),
+        (
+            nr::LCHOWN,
+            E::supported("lchown", fs::sys_lchown, &[Path, Int, Int]),
+        ),
+        (
+            nr::FCHOWN,
+            E::supported("fchown", fs::sys_fchown, &[Fd, Int, Int]),
+        ),
         (
             nr::FCHOWNAT,
             E::supported("fchownat", fs::sys_fchownat, &[DirFd, Path, Int, Int, Hex]),
