@@ -209,6 +209,15 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("mremap", mm::sys_mremap, &[Hex, Hex, Hex, Hex, Hex]),
         ),
         (
+            nr::MSYNC,
+            E::partial(
+                "msync",
+                mm::sys_msync,
+                &[Hex, Hex, Hex],
+                "Checks the range only: shared tmpfs mappings are the file's pages; 9P file mappings are private copies.",
+            ),
+        ),
+        (
             nr::MADVISE,
             E::partial(
                 "madvise",
