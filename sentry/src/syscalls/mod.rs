@@ -9,6 +9,7 @@
 
 pub mod fs;
 pub mod futex;
+pub mod link;
 pub mod mm;
 pub mod poll;
 pub mod process;

@@ -7,7 +7,9 @@ use std::sync::LazyLock;
 use abi::Errno;
 use abi::sysno as nr;
 
-use super::{SyscallArgs, SyscallResult, fs, futex, mm, poll, process, signal, sys, time, timer};
+use super::{
+    SyscallArgs, SyscallResult, fs, futex, link, mm, poll, process, signal, sys, time, timer,
+};
 use crate::kernel::Task;
 
 /// A syscall handler.
@@ -260,6 +262,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         ),
         (nr::RMDIR, E::supported("rmdir", fs::sys_rmdir, &[Path])),
         (nr::UNLINK, E::supported("unlink", fs::sys_unlink, &[Path])),
+        (
+            nr::LINK,
+            E::supported("link", link::sys_link, &[Path, Path]),
+        ),
         (
             nr::SYMLINK,
             E::supported("symlink", fs::sys_symlink, &[Path, Path]),
@@ -521,6 +527,15 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::RENAMEAT,
             E::supported("renameat", fs::sys_renameat, &[DirFd, Path, DirFd, Path]),
+        ),
+        (
+            nr::LINKAT,
+            E::partial(
+                "linkat",
+                link::sys_linkat,
+                &[DirFd, Path, DirFd, Path, Hex],
+                "AT_EMPTY_PATH is not supported (ENOENT).",
+            ),
         ),
         (
             nr::SYMLINKAT,
