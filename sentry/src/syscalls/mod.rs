@@ -8,8 +8,8 @@
 //! [`SyscallReturn`] variant.
 
 pub mod fs;
+pub mod fs_more;
 pub mod futex;
-pub mod link;
 pub mod mm;
 pub mod poll;
 pub mod process;

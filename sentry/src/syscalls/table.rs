@@ -8,7 +8,7 @@ use abi::Errno;
 use abi::sysno as nr;
 
 use super::{
-    SyscallArgs, SyscallResult, fs, futex, link, mm, poll, process, signal, sys, time, timer,
+    SyscallArgs, SyscallResult, fs, fs_more, futex, mm, poll, process, signal, sys, time, timer,
 };
 use crate::kernel::Task;
 
@@ -127,6 +127,22 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (nr::CLOSE, E::supported("close", fs::sys_close, &[Fd])),
         (nr::STAT, E::supported("stat", fs::sys_stat, &[Path, Hex])),
         (nr::FSTAT, E::supported("fstat", fs::sys_fstat, &[Fd, Hex])),
+        (
+            nr::TRUNCATE,
+            E::supported("truncate", fs_more::sys_truncate, &[Path, Int]),
+        ),
+        (
+            nr::FTRUNCATE,
+            E::supported("ftruncate", fs_more::sys_ftruncate, &[Fd, Int]),
+        ),
+        (
+            nr::STATFS,
+            E::supported("statfs", fs_more::sys_statfs, &[Path, Hex]),
+        ),
+        (
+            nr::FSTATFS,
+            E::supported("fstatfs", fs_more::sys_fstatfs, &[Fd, Hex]),
+        ),
         (
             nr::LSTAT,
             E::supported("lstat", fs::sys_lstat, &[Path, Hex]),
@@ -264,7 +280,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (nr::UNLINK, E::supported("unlink", fs::sys_unlink, &[Path])),
         (
             nr::LINK,
-            E::supported("link", link::sys_link, &[Path, Path]),
+            E::supported("link", fs_more::sys_link, &[Path, Path]),
         ),
         (
             nr::SYMLINK,
@@ -532,7 +548,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             nr::LINKAT,
             E::partial(
                 "linkat",
-                link::sys_linkat,
+                fs_more::sys_linkat,
                 &[DirFd, Path, DirFd, Path, Hex],
                 "AT_EMPTY_PATH is not supported (ENOENT).",
             ),
