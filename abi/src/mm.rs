@@ -76,6 +76,16 @@ bitflags::bitflags! {
     }
 }
 
+bitflags::bitflags! {
+    /// `MS_*` flags of msync(2) (include/uapi/asm-generic/mman-common.h).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct MsyncFlags: u32 {
+        const ASYNC = 1;
+        const INVALIDATE = 2;
+        const SYNC = 4;
+    }
+}
+
 /// `MADV_*` advice values for madvise(2) (mman-common.h). Plain integers: the argument is an
 /// enumeration, not a flag set.
 pub mod madv {

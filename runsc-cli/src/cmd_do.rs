@@ -231,14 +231,26 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
     let mounts = MountNamespace::new(rootfs);
     let root_creds = Creds::root();
-    mount_if_present(&mounts, b"/dev", vfs::devfs::new_filesystem())?;
+    // tmpfs files keep their pages in the MemoryFile, so MAP_SHARED mappings of them share.
+    let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
+    mount_if_present(
+        &mounts,
+        b"/dev",
+        vfs::devfs::new_filesystem(Arc::clone(&memfile)),
+    )?;
+    // Like runc/runsc: a writable tmpfs on /dev/shm (mode 1777), for shm_open(3) and
+    // sem_open(3) (Python's multiprocessing locks). devfs has the directory.
+    mount_if_present(
+        &mounts,
+        b"/dev/shm",
+        vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
+    )?;
     mount_if_present(
         &mounts,
         b"/tmp",
-        vfs::tmpfs::new_filesystem(0o1777, &root_creds),
+        vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
     )?;
 
-    let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
     let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
         .context("starting the ptrace platform")?;
     let kernel = Kernel::new(

@@ -12,12 +12,13 @@ use crate::device::{
     FULL_MINOR, MEM_MAJOR, NULL_MINOR, RANDOM_MINOR, TTYAUX_MAJOR, URANDOM_MINOR, ZERO_MINOR,
 };
 use crate::inode::{Filesystem, InodeKind};
+use crate::memfile::MemoryFile;
 use crate::tmpfs::Tmpfs;
 use crate::{Creds, SysResult};
 
-/// A new /dev.
-pub fn new_filesystem() -> Arc<dyn Filesystem> {
-    let fs = Tmpfs::new(0o755, &Creds::root());
+/// A new /dev; regular files created in it keep their pages in `mf`.
+pub fn new_filesystem(mf: Arc<MemoryFile>) -> Arc<dyn Filesystem> {
+    let fs = Tmpfs::new(0o755, &Creds::root(), mf);
     if let Err(e) = populate(&fs) {
         // Only EEXIST/ENOMEM-like failures are possible on a fresh tmpfs; say so and go on
         // with what was created.

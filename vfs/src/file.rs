@@ -377,6 +377,21 @@ impl OpenFile {
         }
     }
 
+    /// The MemoryFile page holding file page `index`, with a reference for the caller (see
+    /// [`FileOps::memfile_page`]); `None` for files whose data is not in the MemoryFile,
+    /// directories and O_PATH descriptions.
+    pub fn memfile_page(&self, index: u64) -> Option<SysResult<u64>> {
+        match &self.imp {
+            Imp::Ops(o) => o.memfile_page(index),
+            _ => None,
+        }
+    }
+
+    /// Whether [`memfile_page`](Self::memfile_page) answers for this description.
+    pub fn has_memfile_pages(&self) -> bool {
+        matches!(&self.imp, Imp::Ops(o) if o.has_memfile_pages())
+    }
+
     /// The implementation object, for kind-specific calls (see `FileOps::as_any`).
     pub fn ops_any(&self) -> Option<&dyn std::any::Any> {
         match &self.imp {
@@ -489,7 +504,11 @@ mod tests {
 
     #[test]
     fn getdents64_records_and_resumption() {
-        let ns = MountNamespace::new(tmpfs::new_filesystem(0o755, &Creds::root()));
+        let ns = MountNamespace::new(tmpfs::new_filesystem(
+            0o755,
+            &Creds::root(),
+            tmpfs::test_memfile(),
+        ));
         let root = ns.root();
         let c = Creds::root();
         let l = Lookup {
@@ -546,7 +565,7 @@ mod tests {
 
     #[test]
     fn devfs_null_zero_full_random() {
-        let ns = MountNamespace::new(devfs::new_filesystem());
+        let ns = MountNamespace::new(devfs::new_filesystem(tmpfs::test_memfile()));
         let root = ns.root();
         let c = Creds {
             uid: 1000,

@@ -291,6 +291,23 @@ pub trait FileOps: Send + Sync + Debug {
     fn wait_queue(&self) -> Option<&crate::waiter::WaitQueue> {
         None
     }
+    /// For files whose data lives in MemoryFile pages (tmpfs): the MemoryFile offset of file
+    /// page `index` (byte offset `index * PAGE_SIZE`), allocating a hole, with **one MemoryFile
+    /// reference added for the caller**, who drops it with `MemoryFile::release` when done
+    /// (the file keeps its own; a truncation releasing the file's cannot free a page the caller
+    /// still holds). `Some(Err(EFAULT))` for a page wholly past EOF (mm: SIGBUS), ENOSPC if
+    /// the MemoryFile is full. `None`: this file's data is not in the MemoryFile (9P and host
+    /// files, devices), and MAP_SHARED mappings of it cannot share pages.
+    ///
+    /// Called with the caller's memory-manager lock held: must not touch application memory.
+    fn memfile_page(&self, _index: u64) -> Option<SysResult<u64>> {
+        None
+    }
+    /// Whether [`memfile_page`](Self::memfile_page) answers (`Some`) for this file: a capability
+    /// query the mmap handler asks before allowing a writable `MAP_SHARED` mapping.
+    fn has_memfile_pages(&self) -> bool {
+        false
+    }
     /// The concrete object, for the few callers that need a specific kind of file (fcntl
     /// F_SETPIPE_SZ on a pipe, pidfd calls). A query, not a mocking hook.
     fn as_any(&self) -> Option<&dyn Any> {

@@ -12,8 +12,11 @@
 //!   number from whichever filesystem holds the node, as on Linux.
 //!
 //! Neighbours: the sentry's syscall handlers call [`Lookup`] and [`OpenFile`]; its `mm` reads
-//! file pages through [`OpenFile::pread`]; [`memfile`] is the MemoryFile (owned by the mm
-//! work); [`p9client`] is the 9P client (owned by the p9 work) that [`p9fs`] is built on.
+//! file pages through [`OpenFile::pread`], and maps tmpfs files' own MemoryFile pages through
+//! [`OpenFile::memfile_page`] (`MAP_SHARED` of a 9P file stays a private copy: p9fs files do
+//! not answer it); [`memfile`] is the MemoryFile (owned by the mm work), which tmpfs keeps
+//! file data in; [`p9client`] is the 9P client (owned by the p9 work) that [`p9fs`] is built
+//! on.
 //!
 //! Permission checks (mode bits, uid/gid/groups, uid 0 as CAP_DAC_OVERRIDE) are done here in
 //! the core (`perm.rs`), not in the filesystems.

@@ -735,7 +735,11 @@ mod tests {
     use crate::tmpfs;
 
     fn ns() -> (Arc<MountNamespace>, VfsPath) {
-        let ns = MountNamespace::new(tmpfs::new_filesystem(0o755, &Creds::root()));
+        let ns = MountNamespace::new(tmpfs::new_filesystem(
+            0o755,
+            &Creds::root(),
+            tmpfs::test_memfile(),
+        ));
         let root = ns.root();
         (ns, root)
     }
@@ -859,7 +863,11 @@ mod tests {
         l.mkdir(b"/mnt", 0o755).unwrap();
         write_file(&l, b"/mnt/hidden", b"x");
         let mnt = l.resolve(b"/mnt", true).unwrap();
-        ns.mount(&mnt, tmpfs::new_filesystem(0o777, &c)).unwrap();
+        ns.mount(
+            &mnt,
+            tmpfs::new_filesystem(0o777, &c, tmpfs::test_memfile()),
+        )
+        .unwrap();
         assert_eq!(l.resolve(b"/mnt/hidden", true).unwrap_err(), Errno::ENOENT);
         write_file(&l, b"/mnt/new", b"y");
         assert_eq!(read_all(&l, b"/mnt/new"), b"y");

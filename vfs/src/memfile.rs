@@ -9,7 +9,8 @@
 //! Key types: [`MemoryFile`] (allocator + accessors) and [`MemoryFileError`] (setup and range
 //! errors; the sentry's `mm` turns range errors into `EFAULT`/`ENOMEM`).
 //! Neighbours: `sentry::mm` allocates pages here and hands `(offset, len)` to
-//! `platform::AddressSpace::map`; tmpfs may keep file pages here.
+//! `platform::AddressSpace::map`; tmpfs keeps its regular files' pages here (one reference
+//! per page held by the file, more by the mappings of it: see `tmpfs.rs`).
 //!
 //! Allocation: a page-granular first-fit free list over `[0, size)` plus a bump pointer. Freed
 //! ranges are hole-punched (fallocate(2) `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`), which
@@ -27,7 +28,8 @@
 //! granularity: an `Arc` per allocation would need every piece to know its allocation and a
 //! per-manager count on top, while a page count is exactly what "am I the last owner?" asks.
 //! The counts are manual reference counting, kept behind two calls whose only callers are
-//! `mm`'s PMA bookkeeping (create, split, drop).
+//! `mm`'s PMA bookkeeping (create, split, drop) and tmpfs's page maps (a file's own
+//! reference, and the one it adds for each page mm maps).
 //!
 //! The zero range ([`zero_range`], [`ZERO_RANGE_LEN`] bytes): one range allocated on first use
 //! and never freed or written, which `mm` maps read-only for reads of untouched anonymous

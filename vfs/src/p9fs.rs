@@ -13,7 +13,10 @@
 //! this sandbox's own mutations (writes extend the cached size, setattr/create/unlink
 //! re-fetch). Changes made on the host behind the sandbox's back are not seen until the
 //! dentry is looked up again. File data is not cached yet (every read is a Tread; the
-//! MemoryFile-backed page cache of ARCHITECTURE.md is later work).
+//! MemoryFile-backed page cache of ARCHITECTURE.md is later work). Hence p9fs files do not
+//! answer `FileOps::memfile_page`: the sentry's mm maps them `MAP_SHARED` as private copies
+//! read through Tread, and refuses writable shared mappings of them with ENODEV (writes could
+//! not reach the file).
 //!
 //! Read-only mode (`readonly`): every mutation fails with EROFS, write-opens too. Hard links
 //! and mknod are not in the client yet (EPERM). New files are created with the gofer's uid

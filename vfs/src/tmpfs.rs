@@ -1,20 +1,43 @@
 //! tmpfs: an in-memory filesystem with full directory operations, timestamps
 //! (atime/mtime/ctime), link counts and inode numbers. Also the base of devfs.
 //!
-//! Regular file data is a `Vec<u8>` per file for now, capped at [`MAX_FILE_SIZE`] (EFBIG
-//! beyond, so a write at a huge offset cannot make the sentry allocate without bound). The
-//! plan (ARCHITECTURE.md "Memory") is a page cache in MemoryFile so that MAP_SHARED of a tmpfs
-//! file maps the same pages everywhere; until then the sentry's mm copies file pages.
+//! Regular file data lives in MemoryFile pages (the sandbox's one memfd, `memfile.rs`): each
+//! file keeps a page map, file page index → MemoryFile offset (`FileData`). A page is
+//! allocated on the first write that touches it; holes (never written, or past a truncation
+//! and re-extension) read as zeros without allocating. Because the pages are the MemoryFile's,
+//! the sentry's mm maps them directly for `MAP_SHARED` file mappings ([`FileOps::memfile_page`]),
+//! so every process mapping the file, and read(2)/write(2) through any fd, see the same bytes;
+//! `MAP_PRIVATE` mappings map them copy-on-write.
+//!
+//! Page references: the file holds one MemoryFile reference on each page of its map.
+//! [`FileOps::memfile_page`] adds one more for the caller (mm, which releases it when it
+//! unmaps). Truncation and the inode's drop release the file's reference only, so a page
+//! still mapped somewhere is never freed under the mapping. Files are capped at
+//! [`MAX_FILE_SIZE`] (EFBIG beyond).
 //!
 //! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the data lives in
 //! its locked state, the immutable type outside it).
 //!
-//! Lock order: `Shared::rename_lock`, then inode `state` locks. Any operation that holds two
-//! *directory* state locks at once (rename: both parents in address order, then a replaced
-//! directory; rmdir: parent, then victim) holds `rename_lock` first, so those orders never
-//! meet. Other operations hold at most one directory lock plus locks of non-directories
-//! (leaves: nobody holding a file lock ever takes another), or of a new, still unreachable
-//! inode.
+//! Lock order: `Shared::rename_lock`, then inode `state` locks, then the MemoryFile's
+//! allocator lock (allocate/share/release of file pages, taken under a file's `state` lock so
+//! that a truncation cannot free a page between its lookup and the new reference). Any
+//! operation that holds two *directory* state locks at once (rename: both parents in address
+//! order, then a replaced directory; rmdir: parent, then victim) holds `rename_lock` first, so
+//! those orders never meet. Other operations hold at most one directory lock plus locks of
+//! non-directories (leaves: nobody holding a file lock ever takes another), or of a new, still
+//! unreachable inode. The sentry's mm calls [`FileOps::memfile_page`] with its own
+//! `MemoryManager::inner` lock held, so mm's lock comes before file `state` locks; nothing in
+//! tmpfs ever calls into mm (reads and writes copy to and from sentry buffers).
+//!
+//! # Shortcuts
+//!
+//! - Truncation does not unmap: a process that mapped a page the truncation removed keeps
+//!   the old page (no longer the file's) until it unmaps it, where Linux unmaps it and
+//!   SIGBUS-es later accesses. Accesses past EOF that fault *after* the truncation do get
+//!   SIGBUS (mm asks for a page past EOF and is refused).
+//! - Writes through a mapping do not update mtime/ctime.
+//! - No size limit per instance (statfs reports zero blocks, like `size=0`); a write that the
+//!   MemoryFile cannot back fails with ENOSPC.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -28,11 +51,12 @@ use abi::{Errno, SysResult};
 use crate::inode::{
     DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now,
 };
+use crate::memfile::{MemoryFile, PAGE_SIZE};
 use crate::mount::lock;
 use crate::{Creds, device};
 
-/// Largest regular file (EFBIG beyond): the Vec-backed store must not let a guest make the
-/// sentry allocate without bound.
+/// Largest regular file (EFBIG beyond). Holes cost nothing, but the page map costs sentry
+/// heap per written page, so a guest must not make it grow without bound.
 pub const MAX_FILE_SIZE: u64 = 1 << 30;
 
 /// State shared by all inodes of one tmpfs instance.
@@ -41,6 +65,8 @@ struct Shared {
     next_ino: AtomicU64,
     /// Serializes renames, so two renames never lock directories in opposite orders.
     rename_lock: Mutex<()>,
+    /// Where regular files keep their pages.
+    mf: Arc<MemoryFile>,
 }
 
 /// One tmpfs instance.
@@ -51,9 +77,148 @@ pub struct Tmpfs {
     magic: i64,
 }
 
+/// The data of a regular file: its size and the MemoryFile pages that hold it.
+#[derive(Debug)]
+struct FileData {
+    mf: Arc<MemoryFile>,
+    size: u64,
+    /// File page index → MemoryFile offset of that page, holding one reference (the file's).
+    /// Absent pages below `size` are holes and read as zero.
+    pages: BTreeMap<u64, u64>,
+}
+
+/// The MemoryFile refused an access to a page the file holds (a bookkeeping bug, never the
+/// guest's doing): logged, and the guest sees EIO.
+fn mf_err(e: crate::memfile::MemoryFileError) -> Errno {
+    tracing::error!(target: "vfs::tmpfs", %e, "memory file access for a tmpfs page failed");
+    Errno::EIO
+}
+
+impl FileData {
+    fn new(mf: Arc<MemoryFile>) -> FileData {
+        FileData {
+            mf,
+            size: 0,
+            pages: BTreeMap::new(),
+        }
+    }
+
+    /// Copies up to `buf.len()` bytes at `off` (short at EOF); holes read as zeros.
+    fn read(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        let avail = self.size.saturating_sub(off);
+        let n = usize::try_from(avail).map_or(buf.len(), |a| a.min(buf.len()));
+        let mut done = 0usize;
+        while done < n {
+            let pos = off + done as u64; // < size: no overflow.
+            let in_page = pos % PAGE_SIZE;
+            let k = usize::try_from(PAGE_SIZE - in_page).map_or(n - done, |k| k.min(n - done));
+            let Some(dst) = buf.get_mut(done..done + k) else {
+                break;
+            };
+            match self.pages.get(&(pos / PAGE_SIZE)) {
+                Some(&page) => self.mf.read(page + in_page, dst).map_err(mf_err)?,
+                None => dst.fill(0),
+            }
+            done += k;
+        }
+        Ok(done)
+    }
+
+    /// The MemoryFile page holding file page `index`, allocated (zero-filled) if it is a hole.
+    fn page_or_alloc(&mut self, index: u64) -> SysResult<u64> {
+        if let Some(&page) = self.pages.get(&index) {
+            return Ok(page);
+        }
+        // A full memory file is a full filesystem (shmem_get_folio: ENOSPC).
+        let page = self.mf.allocate(PAGE_SIZE).map_err(|_| Errno::ENOSPC)?;
+        self.pages.insert(index, page);
+        Ok(page)
+    }
+
+    /// Writes `buf` at `off`, growing the file; returns the bytes written (short only if the
+    /// MemoryFile ran out after some progress).
+    fn write(&mut self, buf: &[u8], off: u64) -> SysResult<usize> {
+        let len = u64::try_from(buf.len()).map_err(|_| Errno::EFBIG)?;
+        let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = off + done as u64; // < end: no overflow.
+            let in_page = pos % PAGE_SIZE;
+            let k = usize::try_from(PAGE_SIZE - in_page)
+                .map_or(buf.len() - done, |k| k.min(buf.len() - done));
+            let page = match self.page_or_alloc(pos / PAGE_SIZE) {
+                Ok(p) => p,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            let src = buf.get(done..done + k).ok_or(Errno::EFAULT)?;
+            self.mf.write(page + in_page, src).map_err(mf_err)?;
+            done += k;
+        }
+        self.size = self.size.max(off + done as u64);
+        Ok(done)
+    }
+
+    /// Sets the size to `len`: pages wholly past it are released (the file's reference; a
+    /// mapping's keeps the page alive), the tail of a partial last page is zeroed, so that a
+    /// later extension reads zeros there as it must.
+    fn truncate(&mut self, len: u64) -> SysResult<()> {
+        if len > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        if len < self.size {
+            let keep = len.div_ceil(PAGE_SIZE);
+            let gone = self.pages.split_off(&keep);
+            for page in gone.into_values() {
+                if let Err(e) = self.mf.release(page, PAGE_SIZE) {
+                    mf_err(e);
+                }
+            }
+            let in_page = len % PAGE_SIZE;
+            if in_page != 0
+                && let Some(&page) = self.pages.get(&(len / PAGE_SIZE))
+            {
+                self.mf
+                    .zero(page + in_page, PAGE_SIZE - in_page)
+                    .map_err(mf_err)?;
+            }
+        }
+        self.size = len;
+        Ok(())
+    }
+
+    /// [`FileOps::memfile_page`]: page `index` (allocated if a hole) with one more reference
+    /// for the caller. EFAULT past the last page of the file.
+    fn share_page(&mut self, index: u64) -> SysResult<u64> {
+        if index >= self.size.div_ceil(PAGE_SIZE) {
+            return Err(Errno::EFAULT);
+        }
+        let page = self.page_or_alloc(index)?;
+        self.mf.share(page, PAGE_SIZE).map_err(mf_err)?;
+        Ok(page)
+    }
+}
+
+impl Drop for FileData {
+    /// Releases the file's reference on every page (mappings may still hold theirs).
+    fn drop(&mut self) {
+        for &page in self.pages.values() {
+            if let Err(e) = self.mf.release(page, PAGE_SIZE) {
+                mf_err(e);
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Data {
-    File(Vec<u8>),
+    File(FileData),
     Dir(BTreeMap<Vec<u8>, Arc<TmpInode>>),
     Symlink(Vec<u8>),
     /// Device nodes, fifos, sockets: no data (devices carry `rdev`).
@@ -107,28 +272,11 @@ pub struct TmpInode {
 
 fn size_of_data(d: &Data) -> u64 {
     match d {
-        Data::File(v) | Data::Symlink(v) => u64::try_from(v.len()).unwrap_or(u64::MAX),
+        Data::File(fd) => fd.size,
+        Data::Symlink(v) => u64::try_from(v.len()).unwrap_or(u64::MAX),
         Data::Dir(_) => 4096,
         Data::Special => 0,
     }
-}
-
-fn to_usize(n: u64) -> SysResult<usize> {
-    usize::try_from(n).map_err(|_| Errno::EFBIG)
-}
-
-/// Resizes file data to `len` bytes, zero-filling, within [`MAX_FILE_SIZE`].
-fn resize(v: &mut Vec<u8>, len: u64) -> SysResult<()> {
-    if len > MAX_FILE_SIZE {
-        return Err(Errno::EFBIG);
-    }
-    let len = to_usize(len)?;
-    if len > v.len() {
-        v.try_reserve(len.saturating_sub(v.len()))
-            .map_err(|_| Errno::ENOSPC)?;
-    }
-    v.resize(len, 0);
-    Ok(())
 }
 
 impl TmpInode {
@@ -216,7 +364,11 @@ impl Inode for TmpInode {
             uid: st.uid,
             gid: st.gid,
             size,
-            blocks: size.div_ceil(4096).saturating_mul(8),
+            // Allocated 512-byte blocks: a sparse file counts only its written pages.
+            blocks: match &st.data {
+                Data::File(fd) => (fd.pages.len() as u64).saturating_mul(PAGE_SIZE / 512),
+                _ => size.div_ceil(4096).saturating_mul(8),
+            },
             blksize: 4096,
             rdev: st.rdev,
             atime: st.atime,
@@ -275,7 +427,7 @@ impl Inode for TmpInode {
             InodeKind::Regular,
             perm,
             creds,
-            Data::File(Vec::new()),
+            Data::File(FileData::new(Arc::clone(&self.shared.mf))),
         );
         self.add_child(name, c)
     }
@@ -300,7 +452,7 @@ impl Inode for TmpInode {
         creds: &Creds,
     ) -> SysResult<Arc<dyn Inode>> {
         let data = match kind {
-            InodeKind::Regular => Data::File(Vec::new()),
+            InodeKind::Regular => Data::File(FileData::new(Arc::clone(&self.shared.mf))),
             InodeKind::Dir | InodeKind::Symlink => return Err(Errno::EINVAL),
             _ => Data::Special,
         };
@@ -449,7 +601,7 @@ impl Inode for TmpInode {
         let mut st = self.state();
         if let Some(size) = attr.size {
             match &mut st.data {
-                Data::File(v) => resize(v, size)?,
+                Data::File(fd) => fd.truncate(size)?,
                 Data::Dir(_) => return Err(Errno::EISDIR),
                 _ => return Err(Errno::EINVAL),
             }
@@ -487,16 +639,7 @@ impl FileOps for TmpFile {
         let Data::File(data) = &st.data else {
             return Err(Errno::EINVAL);
         };
-        let n = match usize::try_from(off).ok().and_then(|o| data.get(o..)) {
-            Some(src) => {
-                let n = src.len().min(buf.len());
-                if let (Some(d), Some(s)) = (buf.get_mut(..n), src.get(..n)) {
-                    d.copy_from_slice(s);
-                }
-                n
-            }
-            None => 0,
-        };
+        let n = data.read(buf, off)?;
         st.atime = now();
         Ok(n)
     }
@@ -506,9 +649,9 @@ impl FileOps for TmpFile {
         let Data::File(data) = &mut st.data else {
             return Err(Errno::EINVAL);
         };
-        write_into(data, buf, off)?;
+        let n = data.write(buf, off)?;
         st.touch_mc();
-        Ok(buf.len())
+        Ok(n)
     }
 
     fn append(&self, buf: &[u8]) -> SysResult<(usize, u64)> {
@@ -516,46 +659,42 @@ impl FileOps for TmpFile {
         let Data::File(data) = &mut st.data else {
             return Err(Errno::EINVAL);
         };
-        let off = u64::try_from(data.len()).map_err(|_| Errno::EFBIG)?;
-        let end = write_into(data, buf, off)?;
+        let off = data.size;
+        let n = data.write(buf, off)?;
         st.touch_mc();
-        Ok((buf.len(), end))
+        Ok((n, off + n as u64))
     }
 
     fn size(&self) -> SysResult<u64> {
         Ok(size_of_data(&self.inode.state().data))
     }
-}
 
-/// Writes `buf` at `off` into `data`, growing it; returns the end offset.
-fn write_into(data: &mut Vec<u8>, buf: &[u8], off: u64) -> SysResult<u64> {
-    let len = u64::try_from(buf.len()).map_err(|_| Errno::EFBIG)?;
-    let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
-    if buf.is_empty() {
-        return Ok(off);
+    fn memfile_page(&self, index: u64) -> Option<SysResult<u64>> {
+        let mut st = self.inode.state();
+        match &mut st.data {
+            Data::File(data) => Some(data.share_page(index)),
+            _ => Some(Err(Errno::EINVAL)),
+        }
     }
-    let cur = u64::try_from(data.len()).map_err(|_| Errno::EFBIG)?;
-    if end > cur {
-        resize(data, end)?;
+
+    fn has_memfile_pages(&self) -> bool {
+        true
     }
-    let (start, stop) = (to_usize(off)?, to_usize(end)?);
-    data.get_mut(start..stop)
-        .ok_or(Errno::EFBIG)?
-        .copy_from_slice(buf);
-    Ok(end)
 }
 
 impl Tmpfs {
-    /// A new instance whose root directory has permission bits `mode` and belongs to `creds`.
-    pub fn new(mode: u32, creds: &Creds) -> Arc<Tmpfs> {
-        Self::with_magic(mode, creds, f::TMPFS_MAGIC)
+    /// A new instance whose root directory has permission bits `mode` and belongs to `creds`;
+    /// file pages come from `mf` (the sandbox's MemoryFile, so that mm can map them).
+    pub fn new(mode: u32, creds: &Creds, mf: Arc<MemoryFile>) -> Arc<Tmpfs> {
+        Self::with_magic(mode, creds, f::TMPFS_MAGIC, mf)
     }
 
     /// Like [`Tmpfs::new`] with another statfs `f_type` (for filesystems built on tmpfs).
-    pub fn with_magic(mode: u32, creds: &Creds, magic: i64) -> Arc<Tmpfs> {
+    pub fn with_magic(mode: u32, creds: &Creds, magic: i64, mf: Arc<MemoryFile>) -> Arc<Tmpfs> {
         let shared = Arc::new(Shared {
             next_ino: AtomicU64::new(1),
             rename_lock: Mutex::new(()),
+            mf,
         });
         let root = TmpInode::new(
             &shared,
@@ -598,7 +737,185 @@ impl Filesystem for Tmpfs {
     }
 }
 
-/// A new tmpfs whose root directory has permission bits `mode` and belongs to `creds`.
-pub fn new_filesystem(mode: u32, creds: &Creds) -> Arc<dyn Filesystem> {
-    Tmpfs::new(mode, creds)
+/// A new tmpfs whose root directory has permission bits `mode` and belongs to `creds`, keeping
+/// file pages in `mf`.
+pub fn new_filesystem(mode: u32, creds: &Creds, mf: Arc<MemoryFile>) -> Arc<dyn Filesystem> {
+    Tmpfs::new(mode, creds, mf)
+}
+
+/// A small MemoryFile for unit tests of filesystems built on tmpfs (sparse: nothing is
+/// committed until written).
+#[cfg(test)]
+pub(crate) fn test_memfile() -> Arc<MemoryFile> {
+    Arc::new(MemoryFile::with_size(64 << 20).expect("memfd for tests"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tmpfs with one empty regular file `f`, opened; and the MemoryFile behind it.
+    type Fixture = (
+        Arc<Tmpfs>,
+        Arc<dyn Inode>,
+        Box<dyn FileOps>,
+        Arc<MemoryFile>,
+    );
+
+    fn file() -> Fixture {
+        let mf = test_memfile();
+        let fs = Tmpfs::new(0o755, &Creds::root(), Arc::clone(&mf));
+        let ino = fs.root_inode().create(b"f", 0o644, &Creds::root()).unwrap();
+        let ops = ino.open(f::O_RDWR).unwrap();
+        (fs, ino, ops, mf)
+    }
+
+    fn read(ops: &dyn FileOps, off: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0xaa; len];
+        let n = ops.read_at(&mut buf, off).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn write_read_across_pages_allocates_only_written_pages() {
+        let (_fs, ino, ops, mf) = file();
+        let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(ops.write_at(&data, 4000).unwrap(), data.len());
+        assert_eq!(ops.size().unwrap(), 10_000);
+        // Pages 0, 1 and 2 hold bytes 4000..10000.
+        assert_eq!(mf.allocated_bytes(), 3 * PAGE_SIZE);
+        assert_eq!(read(ops.as_ref(), 4000, 6000), data);
+        assert_eq!(read(ops.as_ref(), 0, 4000), vec![0; 4000]);
+        // Short read at EOF, empty past it.
+        assert_eq!(read(ops.as_ref(), 9990, 100).len(), 10);
+        assert!(read(ops.as_ref(), 20_000, 10).is_empty());
+        assert_eq!(ino.attr().unwrap().blocks, 3 * 8);
+    }
+
+    #[test]
+    fn holes_read_as_zero_without_allocating() {
+        let (_fs, ino, ops, mf) = file();
+        ops.write_at(b"end", 5 * PAGE_SIZE).unwrap();
+        assert_eq!(mf.allocated_bytes(), PAGE_SIZE, "only the written page");
+        assert_eq!(read(ops.as_ref(), PAGE_SIZE, 8), [0; 8]);
+        ino.setattr(&SetAttr {
+            size: Some(100 * PAGE_SIZE),
+            ..SetAttr::default()
+        })
+        .unwrap();
+        assert_eq!(
+            mf.allocated_bytes(),
+            PAGE_SIZE,
+            "extending allocates nothing"
+        );
+        assert_eq!(read(ops.as_ref(), 99 * PAGE_SIZE, 8), [0; 8]);
+        assert_eq!(ino.attr().unwrap().size, 100 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn truncate_releases_pages_and_zeroes_the_partial_tail() {
+        let (_fs, ino, ops, mf) = file();
+        ops.write_at(&[7u8; 3 * PAGE_SIZE as usize], 0).unwrap();
+        let trunc = |len| {
+            ino.setattr(&SetAttr {
+                size: Some(len),
+                ..SetAttr::default()
+            })
+        };
+        trunc(PAGE_SIZE + 10).unwrap();
+        assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE);
+        // Extending again: the cut bytes read as zeros, not the old sevens.
+        trunc(3 * PAGE_SIZE).unwrap();
+        assert_eq!(read(ops.as_ref(), PAGE_SIZE, 10), [7; 10]);
+        assert_eq!(read(ops.as_ref(), PAGE_SIZE + 10, 20), [0; 20]);
+        assert_eq!(read(ops.as_ref(), 2 * PAGE_SIZE, 20), [0; 20]);
+        trunc(0).unwrap();
+        assert_eq!(mf.allocated_bytes(), 0);
+        assert_eq!(trunc(MAX_FILE_SIZE + 1).unwrap_err(), Errno::EFBIG);
+    }
+
+    #[test]
+    fn append_and_huge_offsets() {
+        let (_fs, _ino, ops, _mf) = file();
+        ops.write_at(b"ab", 0).unwrap();
+        assert_eq!(ops.append(b"cd").unwrap(), (2, 4));
+        assert_eq!(read(ops.as_ref(), 0, 10), b"abcd");
+        assert_eq!(ops.write_at(b"x", MAX_FILE_SIZE).unwrap_err(), Errno::EFBIG);
+        assert_eq!(ops.write_at(b"x", u64::MAX).unwrap_err(), Errno::EFBIG);
+        assert_eq!(ops.write_at(b"", u64::MAX - 1).unwrap(), 0);
+    }
+
+    #[test]
+    fn memfile_page_is_the_file_and_holds_a_reference() {
+        let (fs, ino, ops, mf) = file();
+        assert!(ops.has_memfile_pages());
+        ops.write_at(b"hello", 0).unwrap();
+        ino.setattr(&SetAttr {
+            size: Some(2 * PAGE_SIZE),
+            ..SetAttr::default()
+        })
+        .unwrap();
+        let p0 = ops.memfile_page(0).unwrap().unwrap();
+        assert_eq!(mf.ref_count(p0), 2, "the file's and the caller's");
+        // A write through the page (a mapping) is a write to the file, and vice versa.
+        mf.write(p0 + 5, b" world").unwrap();
+        assert_eq!(read(ops.as_ref(), 0, 11), b"hello world");
+        // A hole gets a page; past EOF is refused.
+        let p1 = ops.memfile_page(1).unwrap().unwrap();
+        assert_ne!(p0, p1);
+        assert_eq!(ops.memfile_page(2).unwrap().unwrap_err(), Errno::EFAULT);
+        ops.write_at(b"x", PAGE_SIZE).unwrap();
+        let mut b = [0u8; 1];
+        mf.read(p1, &mut b).unwrap();
+        assert_eq!(&b, b"x");
+        // Truncation drops the file's reference only: the caller's page survives.
+        ino.setattr(&SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        })
+        .unwrap();
+        assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE);
+        mf.read(p1, &mut b).unwrap();
+        assert_eq!(&b, b"x");
+        mf.release(p0, PAGE_SIZE).unwrap();
+        mf.release(p1, PAGE_SIZE).unwrap();
+        assert_eq!(mf.allocated_bytes(), 0);
+        drop(fs);
+    }
+
+    #[test]
+    fn pages_are_released_when_the_inode_goes() {
+        let (fs, ino, ops, mf) = file();
+        ops.write_at(&[1u8; 3 * PAGE_SIZE as usize], 0).unwrap();
+        let held = ops.memfile_page(1).unwrap().unwrap();
+        fs.root_inode().unlink(b"f").unwrap();
+        assert_eq!(mf.allocated_bytes(), 3 * PAGE_SIZE, "still open");
+        drop(ops);
+        drop(ino);
+        assert_eq!(
+            mf.allocated_bytes(),
+            PAGE_SIZE,
+            "only the caller's page is left"
+        );
+        mf.release(held, PAGE_SIZE).unwrap();
+        assert_eq!(mf.allocated_bytes(), 0);
+    }
+
+    #[test]
+    fn symlinks_and_dirs_have_no_memfile_pages() {
+        let (fs, _ino, _ops, _mf) = file();
+        let root = fs.root_inode();
+        root.mknod(
+            b"null",
+            InodeKind::CharDev,
+            0o666,
+            f::makedev(1, 3),
+            &Creds::root(),
+        )
+        .unwrap();
+        let dev = root.lookup(b"null").unwrap().open(f::O_RDWR).unwrap();
+        assert!(!dev.has_memfile_pages());
+        assert!(dev.memfile_page(0).is_none());
+    }
 }

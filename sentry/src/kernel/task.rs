@@ -254,6 +254,9 @@ impl MappedFile for VfsMappedFile {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize> {
         self.0.pread(buf, off)
     }
+    fn shared_page(&self, file_page: u64) -> Option<SysResult<u64>> {
+        self.0.memfile_page(file_page)
+    }
 }
 
 /// Guest memory as the VFS sees it (ioctl arguments).

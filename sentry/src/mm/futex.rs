@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use abi::{Errno, SysResult};
 
 use super::io::Need;
-use super::{MemoryManager, Source, lookup};
+use super::{Holes, MemoryManager, PmaKind, Sharing, Source, lookup};
 
 /// Identity of a futex word, comparable across every process of the sandbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,7 +80,7 @@ impl MemoryManager {
         if !addr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
-        let inner = self.lock();
+        let mut inner = self.lock();
         let (vstart, vma) = lookup(&inner.vmas, addr).ok_or(Errno::EFAULT)?;
         if !vma.prot.intersects(abi::mm::Prot::ACCESS) {
             return Err(Errno::EFAULT);
@@ -98,9 +98,26 @@ impl MemoryManager {
                 let off = range.off.checked_add(rel).ok_or(Errno::EFAULT)?;
                 Ok(FutexKey::Shared(off))
             }
-            // Private mappings (and shared file mappings, which are private-like: see the
-            // `mm` module doc's shortcuts) are keyed by address, as Linux keys private
-            // mappings by (mm, address).
+            // A shared mapping of a file that keeps its pages in the MemoryFile (tmpfs: a
+            // POSIX semaphore in /dev/shm) is keyed by the page's MemoryFile offset, which
+            // is the file's page in every process (Linux keys it by inode and page index).
+            Source::File { .. } if vma.sharing == Sharing::Shared => {
+                if lookup(&inner.pmas, addr).is_none() {
+                    self.fill_chunk(&mut inner, addr, Holes::Allocate)
+                        .map_err(|_| Errno::EFAULT)?;
+                }
+                match lookup(&inner.pmas, addr) {
+                    Some((ps, p)) if p.kind == PmaKind::SharedFile => p
+                        .mf_off
+                        .checked_add(addr - ps)
+                        .map(FutexKey::Shared)
+                        .ok_or(Errno::EFAULT),
+                    // Its pages are private copies (9P files: see the module doc).
+                    _ => Ok(private_key),
+                }
+            }
+            // Private mappings are keyed by address, as Linux keys private mappings by
+            // (mm, address).
             Source::Anon | Source::File { .. } => Ok(private_key),
         }
     }

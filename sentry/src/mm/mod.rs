@@ -35,6 +35,15 @@
 //! points into it, so the pages are shared by construction, and the range is freed when the
 //! last VMA referring to it goes away.
 //!
+//! Files that keep their data in the MemoryFile (tmpfs: [`MappedFile::shared_page`] answers)
+//! are mapped with their own pages, one reference per page held by the PMA
+//! (`fill_file_pages`): `MAP_SHARED` gives `PmaKind::SharedFile` PMAs, written in place, so
+//! every process mapping the file and read(2)/write(2) on it see the same bytes, and a futex
+//! there is keyed by MemoryFile offset (shared across processes); `MAP_PRIVATE` gives `Cow`
+//! PMAs over the file's pages, which read the file's current data until the first write
+//! copies the page. Pages wholly past EOF are not backed: a fault there is SIGBUS. Other
+//! files (9P) are read through [`MappedFile::read_at`] into private pages.
+//!
 //! # fork(2) and copy-on-write
 //!
 //! [`MemoryManager::fork`] gives the child the parent's VMAs and brk state and a copy of its
@@ -78,19 +87,24 @@
 //!
 //! # Shortcuts (written down, to be replaced)
 //!
-//! - `MAP_SHARED` of a *file* behaves like `MAP_PRIVATE`: writes are not written back, and
-//!   two mappings do not see each other's writes. Needs a page cache in MemoryFile, which
-//!   `MappedFile` can grow into (a query method returning the file's MemoryFile range).
-//!   Across fork its pages are copy-on-write like private ones (Linux shares them), and a
-//!   futex in it gets a private key (by address), not one shared between processes.
+//! - `MAP_SHARED` of a file whose data is *not* in the MemoryFile (9P files: the rootfs and
+//!   bind mounts) behaves like `MAP_PRIVATE`: writes are not written back, and two mappings
+//!   do not see each other's writes; across fork its pages are copy-on-write, and a futex in
+//!   it gets a private key. The mmap handler refuses `PROT_WRITE` for such mappings (ENODEV)
+//!   so no write is silently dropped. tmpfs files (/tmp, /dev/shm) share for real (above).
+//! - Truncating a tmpfs file does not unmap its pages from processes that mapped them: they
+//!   keep the old page (no longer the file's; the PMA's reference keeps it alive) until they
+//!   unmap it. Linux unmaps truncated pages, so such accesses SIGBUS there. New faults past
+//!   the new EOF do SIGBUS here too. `MADV_REMOVE` of a shared file mapping is EINVAL
+//!   (Linux punches a hole in the file).
 //! - The sentry writing into *another* process's memory (process_vm_writev(2),
 //!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
 //!   to remap a page in that process's address space, which the platform only allows from a
 //!   thread attached to it. The platform call would fail and end the sandbox.
-//! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a file open for writing succeeds (as
-//!   on Linux), but, as above, the writes never reach the file (mmap with PROT_WRITE of such
-//!   a mapping is refused with ENODEV by the handler for that reason).
-//! - Access past EOF of a file mapping reads zeros (Linux: SIGBUS for whole pages past EOF).
+//! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a 9P file open for writing succeeds
+//!   (as on Linux), but, as above, the writes never reach the file.
+//! - Access past EOF of a 9P file mapping reads zeros (Linux: SIGBUS for whole pages past
+//!   EOF; tmpfs mappings do SIGBUS).
 //! - mremap: `MREMAP_DONTUNMAP` and `old_len == 0` (duplicate a shared mapping) give EINVAL.
 //! - Partial munmap of a shared anonymous mapping does not release that part's memory until
 //!   the whole mapping is gone.
@@ -110,7 +124,8 @@
 //! One mutex, `MemoryManager::inner`, guards both maps and the brk state. It is a leaf lock
 //! for the rest of the sentry: take it after any task or kernel lock, never the reverse.
 //! It **is held across platform calls** (`AddressSpace::map/unmap/protect`) and across
-//! `MappedFile::read_at`. That is deliberate: releasing it between deciding and mapping
+//! `MappedFile::read_at` and `MappedFile::shared_page` (which take filesystem locks: tmpfs
+//! inode state, then the MemoryFile allocator). That is deliberate: releasing it between deciding and mapping
 //! would let a concurrent munmap free (and another address space reuse) pages that a fault
 //! is about to map, leaking memory between processes. It is safe because neither callee
 //! takes this lock: the platform has no reference to the `MemoryManager` and waits on no
@@ -122,7 +137,8 @@
 //! ```text
 //! MemoryManager::inner (of the calling task's process)
 //!   platform AddressSpace internals (map/unmap/protect: injected on ptrace)
-//!   MappedFile::read_at (file reads on fault)
+//!   MappedFile::read_at, MappedFile::shared_page (file reads and file pages on fault)
+//!     tmpfs inode state (then MemoryFile::alloc, for file pages)
 //!   MemoryFile::alloc (allocation, share/release, zero range)
 //! ```
 //!
@@ -253,6 +269,17 @@ impl MmapOpts {
 pub trait MappedFile: std::any::Any + Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `off`; returns the count (0 at EOF).
     fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize>;
+
+    /// For files whose data lives in the MemoryFile (tmpfs): the MemoryFile offset of file
+    /// page `file_page` (byte offset `file_page * PAGE_SIZE`), allocated if it is a hole, with
+    /// **one MemoryFile reference added for the caller** (mm releases it when the PMA goes).
+    /// `Some(Err(_))`: no such page (EFAULT past EOF: SIGBUS) or no memory. `None`: the file
+    /// cannot share its pages, and its mappings are private copies read through
+    /// [`read_at`](Self::read_at). A capability query, so the default (`None`) is a real
+    /// answer, not a stub.
+    fn shared_page(&self, _file_page: u64) -> Option<SysResult<u64>> {
+        None
+    }
 }
 
 /// Why [`MemoryManager::handle_fault`] could not resolve a fault.
@@ -351,6 +378,12 @@ enum PmaKind {
     Cow,
     /// Pages of the VMA's `SharedRange` (MAP_SHARED): no reference held by the PMA.
     Shared,
+    /// Pages of a file that keeps its data in the MemoryFile (`MappedFile::shared_page`), in
+    /// a `MAP_SHARED` mapping: the PMA holds one reference per page (so a truncation cannot
+    /// free a page still mapped), mapped with the VMA's permissions and written in place:
+    /// writes through the mapping are the file's writes. fork(2) gives the child the same
+    /// pages with a reference of its own, never copy-on-write.
+    SharedFile,
     /// A run of the MemoryFile's zero range (Linux's shared zero page), for private anonymous
     /// memory that has only been read: no reference held, never written, mapped without
     /// write. A write replaces it with fresh private pages (`privatize`).
@@ -360,7 +393,7 @@ enum PmaKind {
 impl PmaKind {
     /// Whether the PMA holds a MemoryFile reference on its pages (released when it goes).
     fn holds_ref(self) -> bool {
-        matches!(self, PmaKind::Private | PmaKind::Cow)
+        matches!(self, PmaKind::Private | PmaKind::Cow | PmaKind::SharedFile)
     }
 }
 
@@ -476,7 +509,7 @@ fn perms_of(prot: Prot) -> Perms {
 fn pma_perms(vma: Perms, kind: PmaKind) -> Perms {
     match kind {
         PmaKind::Cow | PmaKind::Zero => without_write(vma),
-        PmaKind::Private | PmaKind::Shared => vma,
+        PmaKind::Private | PmaKind::Shared | PmaKind::SharedFile => vma,
     }
 }
 
@@ -744,8 +777,8 @@ impl MemoryManager {
         let inherited = |inner: &Inner, s: u64| {
             lookup(&inner.vmas, s).is_some_and(|(_, v)| v.on_fork == OnFork::Copy)
         };
-        // One more reference on every inherited private page; undone if the MemoryFile
-        // refuses.
+        // One more reference on every inherited page a PMA holds one on (private and file
+        // pages); undone if the MemoryFile refuses.
         let held: Vec<(u64, u64)> = inner
             .pmas
             .iter()
@@ -766,10 +799,11 @@ impl MemoryManager {
             .iter()
             .filter(|(s, _)| inherited(&inner, **s))
             .map(|(&s, p)| {
-                let kind = if p.kind.holds_ref() {
-                    PmaKind::Cow
-                } else {
-                    p.kind
+                // Private pages become copy-on-write; shared ones (the SharedRange's, a
+                // file's) stay shared, the child holding its own reference on file pages.
+                let kind = match p.kind {
+                    PmaKind::Private | PmaKind::Cow => PmaKind::Cow,
+                    other => other,
                 };
                 let pma = Pma {
                     kind,
@@ -1140,6 +1174,25 @@ impl MemoryManager {
         let keys: Vec<u64> = inner.vmas.range(start..end).map(|(k, _)| *k).collect();
         for k in keys.into_iter().rev() {
             Self::merge_around(&mut inner, k);
+        }
+        Ok(())
+    }
+
+    /// msync(2) after flag checks: nothing to write back (a shared mapping of a tmpfs file
+    /// maps the file's own pages; other file mappings are private copies, see the module
+    /// doc), so only the range is checked. EINVAL for an unaligned `addr`, ENOMEM if part of
+    /// the range is not mapped (mm/msync.c).
+    pub fn msync(&self, addr: u64, len: u64) -> SysResult<()> {
+        if !is_page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align_up(len).ok_or(Errno::ENOMEM)?;
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if !Self::fully_mapped(&self.lock(), addr, end) {
+            return Err(Errno::ENOMEM);
         }
         Ok(())
     }
@@ -1732,6 +1785,10 @@ impl MemoryManager {
         }
         let zero = how == Holes::ZeroPage && matches!(vma.source, Source::Anon);
         for (s, e) in holes {
+            if let Some(pieces) = self.fill_file_pages(&vma, vstart, s, e)? {
+                inner.pmas.extend(pieces);
+                continue;
+            }
             let pma = if zero {
                 // The zero range is one chunk long; a hole's offset within its chunk picks
                 // the part of it that the hole maps (s - base + len <= chunk).
@@ -1747,7 +1804,86 @@ impl MemoryManager {
             };
             inner.pmas.insert(s, pma);
         }
+        // A file's pages stop at its EOF: a fault past it is SIGBUS (a copy EFAULT).
+        if lookup(&inner.pmas, addr).is_none() {
+            return Err(BackErr::Io);
+        }
         Ok((cs, ce))
+    }
+
+    /// Backs `[s, e)` of a file VMA (starting at `vstart`) with the file's own MemoryFile
+    /// pages, if the file keeps its data there (`MappedFile::shared_page`; `Ok(None)`
+    /// otherwise): `SharedFile` PMAs in a `MAP_SHARED` mapping, `Cow` ones in a private mapping
+    /// (which reads the file's current data until its first write copies the page). Each
+    /// page comes with a reference this manager now holds. Pages from the file's EOF on are
+    /// left as a hole, which the caller turns into SIGBUS if the access falls there.
+    fn fill_file_pages(
+        &self,
+        vma: &Vma,
+        vstart: u64,
+        s: u64,
+        e: u64,
+    ) -> Result<Option<Vec<(u64, Pma)>>, BackErr> {
+        let Source::File { file, offset } = &vma.source else {
+            return Ok(None);
+        };
+        let kind = match vma.sharing {
+            Sharing::Shared => PmaKind::SharedFile,
+            Sharing::Private => PmaKind::Cow,
+        };
+        // Page-aligned: the VMA's offset is (mmap checks it) and `s - vstart` is.
+        let foff = offset.checked_add(s - vstart).ok_or(BackErr::Io)?;
+        let mut out: Vec<(u64, Pma)> = Vec::new();
+        let mut a = s;
+        let mut failed = None;
+        while a < e {
+            let Some(index) = foff.checked_add(a - s).map(|o| o / PAGE_SIZE) else {
+                failed = Some(BackErr::Io);
+                break;
+            };
+            let off = match file.shared_page(index) {
+                None if a == s => return Ok(None),
+                // A file cannot stop sharing halfway; treat it as a read error.
+                None => Err(Errno::EIO),
+                Some(r) => r,
+            };
+            match off {
+                Ok(off) => match out.last_mut() {
+                    Some((ps, p)) if p.end == a && p.mf_off.checked_add(a - *ps) == Some(off) => {
+                        p.end = a + PAGE_SIZE;
+                    }
+                    _ => out.push((
+                        a,
+                        Pma {
+                            end: a + PAGE_SIZE,
+                            mf_off: off,
+                            kind,
+                            mapped: None,
+                        },
+                    )),
+                },
+                // Past EOF: the rest of the range stays a hole.
+                Err(Errno::EFAULT) => break,
+                Err(Errno::ENOSPC | Errno::ENOMEM) => {
+                    failed = Some(BackErr::NoMem);
+                    break;
+                }
+                Err(_) => {
+                    failed = Some(BackErr::Io);
+                    break;
+                }
+            }
+            a += PAGE_SIZE;
+        }
+        if let Some(err) = failed {
+            for (ps, p) in out {
+                if let Err(e) = self.mf.release(p.mf_off, p.end - ps) {
+                    tracing::error!(target: "sentry::mm", %e, "releasing file pages failed");
+                }
+            }
+            return Err(err);
+        }
+        Ok(Some(out))
     }
 
     /// Maps every PMA in `[start, end)` (inside one VMA) that is not mapped with its

@@ -1472,3 +1472,204 @@ fn madvise_dontfork_and_wipeonfork_shape_the_child() {
     assert_eq!(&buf, b"data");
     check_family(&[(&mm, &asp), (&child, &casp), (&child2, &casp2)], &mf);
 }
+
+// ---------------------------------------------------------------------------------------
+// Files that keep their pages in the MemoryFile (tmpfs): MAP_SHARED maps those pages.
+
+/// A tmpfs file opened read-write, as mm sees it through `VfsMappedFile`.
+#[derive(Debug)]
+struct TmpfsMapped(Box<dyn vfs::FileOps>);
+
+impl MappedFile for TmpfsMapped {
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize> {
+        self.0.read_at(buf, off)
+    }
+    fn shared_page(&self, file_page: u64) -> Option<SysResult<u64>> {
+        self.0.memfile_page(file_page)
+    }
+}
+
+/// A tmpfs on `mf` with one file of `len` bytes (filled with `fill`): the mapped view and
+/// a second open of the same file (for read/write through "an fd"). The Tmpfs is returned
+/// so that the file outlives the test's mappings.
+fn tmpfs_file(
+    mf: &Arc<MemoryFile>,
+    len: usize,
+    fill: u8,
+) -> (
+    Arc<vfs::tmpfs::Tmpfs>,
+    Arc<TmpfsMapped>,
+    Box<dyn vfs::FileOps>,
+) {
+    let fs = vfs::tmpfs::Tmpfs::new(0o755, &vfs::Creds::root(), Arc::clone(mf));
+    let ino = fs
+        .root_inode()
+        .create(b"shm", 0o644, &vfs::Creds::root())
+        .unwrap();
+    let fd = ino.open(abi::file::O_RDWR).unwrap();
+    fd.write_at(&vec![fill; len], 0).unwrap();
+    let mapped = Arc::new(TmpfsMapped(ino.open(abi::file::O_RDWR).unwrap()));
+    (fs, mapped, fd)
+}
+
+fn file_map(file: &Arc<TmpfsMapped>, len: u64, sharing: Sharing) -> MmapOpts {
+    MmapOpts {
+        sharing,
+        backing: Backing::File {
+            file: Arc::clone(file) as Arc<dyn MappedFile>,
+            offset: 0,
+        },
+        ..MmapOpts::anonymous(len, rw())
+    }
+}
+
+fn fd_read(fd: &dyn vfs::FileOps, off: u64, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    let n = fd.read_at(&mut buf, off).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn two_managers_mapping_a_tmpfs_file_shared_see_each_others_writes() {
+    let (mm1, asp1, mf) = setup();
+    let asp2 = Arc::new(FakeAsp::default());
+    let mm2 = MemoryManager::new(Arc::clone(&mf), asp2.clone(), MAX);
+    let (_fs, file, fd) = tmpfs_file(&mf, 2 * PAGE_SIZE as usize, b'.');
+    let a1 = mm1
+        .mmap(file_map(&file, 2 * PAGE_SIZE, Sharing::Shared))
+        .unwrap();
+    let a2 = mm2
+        .mmap(file_map(&file, 2 * PAGE_SIZE, Sharing::Shared))
+        .unwrap();
+    // Both application mappings show the file's page itself, writable in place.
+    mm1.handle_fault_access(a1, FaultAccess::Write).unwrap();
+    mm2.handle_fault_access(a2, FaultAccess::Read).unwrap();
+    let (o1, p1) = platform_page(&asp1, a1).unwrap();
+    let (o2, p2) = platform_page(&asp2, a2).unwrap();
+    assert_eq!(o1, o2, "one page for both processes");
+    assert!(p1.contains(Perms::WRITE) && p2.contains(Perms::WRITE));
+    // A write through one mapping is seen by the other and by read(2)...
+    mm1.copy_out(a1 + 10, b"from one").unwrap();
+    let mut buf = [0u8; 8];
+    mm2.copy_in(a2 + 10, &mut buf).unwrap();
+    assert_eq!(&buf, b"from one");
+    assert_eq!(fd_read(fd.as_ref(), 10, 8), b"from one");
+    // ...and write(2) is seen through both mappings, on a page not faulted in yet too.
+    fd.write_at(b"by fd", PAGE_SIZE + 3).unwrap();
+    assert_eq!(app_read(&asp1, &mf, a1 + PAGE_SIZE + 3, 5), b"by fd");
+    mm2.copy_in(a2 + PAGE_SIZE + 3, &mut buf[..5]).unwrap();
+    assert_eq!(&buf[..5], b"by fd");
+    // Futex words there have one key in both processes.
+    assert_eq!(
+        mm1.futex_key(a1 + 64, false).unwrap(),
+        mm2.futex_key(a2 + 64, false).unwrap()
+    );
+    assert!(matches!(
+        mm1.futex_key(a1 + 64, false).unwrap(),
+        FutexKey::Shared(_)
+    ));
+    // Each mapping holds its own reference; unmapping drops it, the file keeps the page.
+    assert_eq!(mf.ref_count(o1), 3);
+    mm1.munmap(a1, 2 * PAGE_SIZE).unwrap();
+    drop(mm2);
+    assert_eq!(mf.ref_count(o1), 1);
+    assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE, "the file's two pages");
+}
+
+#[test]
+fn fork_keeps_a_shared_file_mapping_shared() {
+    let (mm, asp, mf) = setup();
+    let (_fs, file, fd) = tmpfs_file(&mf, PAGE_SIZE as usize, 0);
+    let a = mm
+        .mmap(file_map(&file, PAGE_SIZE, Sharing::Shared))
+        .unwrap();
+    mm.handle_fault_access(a, FaultAccess::Write).unwrap();
+    let (off, perms) = platform_page(&asp, a).unwrap();
+    let (child, casp) = fork_of(&mm);
+    // The parent's page is not write-protected: it is no copy-on-write page.
+    assert_eq!(platform_page(&asp, a), Some((off, perms)));
+    child.handle_fault_access(a, FaultAccess::Write).unwrap();
+    assert_eq!(platform_page(&casp, a).map(|p| p.0), Some(off));
+    child.copy_out(a, b"child").unwrap();
+    assert_eq!(app_read(&asp, &mf, a, 5), b"child");
+    mm.copy_out(a + 5, b"+parent").unwrap();
+    let mut buf = [0u8; 12];
+    child.copy_in(a, &mut buf).unwrap();
+    assert_eq!(&buf, b"child+parent");
+    assert_eq!(fd_read(fd.as_ref(), 0, 12), b"child+parent");
+    assert_eq!(mf.ref_count(off), 3, "file, parent, child");
+    drop(child);
+    assert_eq!(mf.ref_count(off), 2);
+}
+
+#[test]
+fn private_mapping_of_a_tmpfs_file_reads_the_file_until_its_first_write() {
+    let (mm, asp, mf) = setup();
+    let (_fs, file, fd) = tmpfs_file(&mf, PAGE_SIZE as usize, b'a');
+    let a = mm
+        .mmap(file_map(&file, PAGE_SIZE, Sharing::Private))
+        .unwrap();
+    mm.handle_fault_access(a, FaultAccess::Read).unwrap();
+    let (off, perms) = platform_page(&asp, a).unwrap();
+    assert!(
+        !perms.contains(Perms::WRITE),
+        "copy-on-write: mapped read-only"
+    );
+    fd.write_at(b"new", 0).unwrap();
+    assert_eq!(app_read(&asp, &mf, a, 4), b"newa");
+    // The first write copies the page: the file keeps its data, the mapping its own.
+    mm.handle_fault_access(a, FaultAccess::Write).unwrap();
+    let (copy, perms) = platform_page(&asp, a).unwrap();
+    assert_ne!(copy, off);
+    assert!(perms.contains(Perms::WRITE));
+    mm.copy_out(a, b"mine").unwrap();
+    assert_eq!(fd_read(fd.as_ref(), 0, 4), b"newa");
+    fd.write_at(b"file", 0).unwrap();
+    assert_eq!(app_read(&asp, &mf, a, 4), b"mine");
+    assert_eq!(mf.ref_count(off), 1, "only the file holds its page now");
+}
+
+#[test]
+fn shared_file_mapping_past_eof_is_sigbus_and_truncation_keeps_mapped_pages() {
+    let (mm, asp, mf) = setup();
+    let (fs, file, fd) = tmpfs_file(&mf, 100, b'x');
+    let a = mm
+        .mmap(file_map(&file, 3 * PAGE_SIZE, Sharing::Shared))
+        .unwrap();
+    // The page holding EOF is mapped; the ones past it are not backed.
+    mm.handle_fault_access(a + 50, FaultAccess::Read).unwrap();
+    assert!(platform_page(&asp, a + PAGE_SIZE).is_none());
+    assert!(matches!(
+        mm.handle_fault_access(a + PAGE_SIZE, FaultAccess::Read),
+        Err(FaultError::Bus)
+    ));
+    let mut buf = [0u8; 4];
+    assert_eq!(mm.copy_in(a + 2 * PAGE_SIZE, &mut buf), Err(Errno::EFAULT));
+    // The tail of the EOF page reads as zero.
+    mm.copy_in(a + 98, &mut buf).unwrap();
+    assert_eq!(&buf, b"xx\0\0");
+    // Truncating to zero does not free the page under the mapping (see the tmpfs doc), and
+    // a fault after it is past EOF.
+    let (off, _) = platform_page(&asp, a).unwrap();
+    let ino = fs.root_inode().lookup(b"shm").unwrap();
+    ino.setattr(&vfs::SetAttr {
+        size: Some(0),
+        ..vfs::SetAttr::default()
+    })
+    .unwrap();
+    assert_eq!(mf.ref_count(off), 1, "the mapping's reference only");
+    assert_eq!(fd_read(fd.as_ref(), 0, 4), b"");
+    mm.munmap(a, 3 * PAGE_SIZE).unwrap();
+    assert_eq!(mf.allocated_bytes(), 0, "freed by the last release");
+    let a = mm
+        .mmap(file_map(&file, PAGE_SIZE, Sharing::Shared))
+        .unwrap();
+    assert!(matches!(
+        mm.handle_fault_access(a, FaultAccess::Write),
+        Err(FaultError::Bus)
+    ));
+    mm.munmap(a, PAGE_SIZE).unwrap();
+    drop((fd, file, ino, fs));
+    assert_eq!(mf.allocated_bytes(), 0);
+}

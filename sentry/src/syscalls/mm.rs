@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use abi::Errno;
-use abi::mm::{MapFlags, MremapFlags, PAGE_SIZE, Prot};
+use abi::mm::{MapFlags, MremapFlags, MsyncFlags, PAGE_SIZE, Prot};
 
 use super::{SyscallArgs, SyscallResult, SyscallReturn, ok_zero};
 use crate::kernel::{Task, VfsMappedFile};
@@ -89,9 +89,13 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             if !file.is_writable() {
                 return Err(Errno::EACCES);
             }
-            // Writes through a shared mapping would have to reach the file; until files keep
-            // their pages in the MemoryFile we refuse rather than silently drop them.
-            return Err(Errno::ENODEV);
+            // Writes through a shared mapping must reach the file. Files that keep their
+            // pages in the MemoryFile (tmpfs) are mapped page for page; the others (9P,
+            // whose MAP_SHARED mappings are private copies) are refused rather than have
+            // their writes silently dropped.
+            if !file.has_memfile_pages() {
+                return Err(Errno::ENODEV);
+            }
         }
         if sharing == Sharing::Shared && !file.is_writable() {
             max_prot.remove(Prot::WRITE);
@@ -148,6 +152,18 @@ pub fn sys_mremap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         args.ulong(4),
     )?;
     Ok(SyscallReturn::Value(addr))
+}
+
+/// msync(2). Shared mappings of tmpfs files are the file's pages, so there is nothing to
+/// write back; the flags and the range are checked as Linux does (mm/msync.c).
+pub fn sys_msync(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    // msync(2): EINVAL for unknown flags, or MS_SYNC together with MS_ASYNC.
+    let flags = MsyncFlags::from_bits(args.uint(2)).ok_or(Errno::EINVAL)?;
+    if flags.contains(MsyncFlags::SYNC | MsyncFlags::ASYNC) {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.msync(args.ulong(0), args.size(1))?;
+    ok_zero()
 }
 
 /// madvise(2).

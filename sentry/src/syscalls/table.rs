@@ -8,7 +8,8 @@ use abi::Errno;
 use abi::sysno as nr;
 
 use super::{
-    SyscallArgs, SyscallResult, epoll, fs, futex, mm, poll, process, signal, sys, time, timer,
+    SyscallArgs, SyscallResult, epoll, fs, fs_more, futex, mm, poll, process, signal, sys, time,
+    timer,
 };
 use crate::kernel::Task;
 
@@ -128,6 +129,22 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (nr::STAT, E::supported("stat", fs::sys_stat, &[Path, Hex])),
         (nr::FSTAT, E::supported("fstat", fs::sys_fstat, &[Fd, Hex])),
         (
+            nr::TRUNCATE,
+            E::supported("truncate", fs_more::sys_truncate, &[Path, Int]),
+        ),
+        (
+            nr::FTRUNCATE,
+            E::supported("ftruncate", fs_more::sys_ftruncate, &[Fd, Int]),
+        ),
+        (
+            nr::STATFS,
+            E::supported("statfs", fs_more::sys_statfs, &[Path, Hex]),
+        ),
+        (
+            nr::FSTATFS,
+            E::supported("fstatfs", fs_more::sys_fstatfs, &[Fd, Hex]),
+        ),
+        (
             nr::LSTAT,
             E::supported("lstat", fs::sys_lstat, &[Path, Hex]),
         ),
@@ -211,6 +228,15 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("mremap", mm::sys_mremap, &[Hex, Hex, Hex, Hex, Hex]),
         ),
         (
+            nr::MSYNC,
+            E::partial(
+                "msync",
+                mm::sys_msync,
+                &[Hex, Hex, Hex],
+                "Checks the range only: shared tmpfs mappings are the file's pages; 9P file mappings are private copies.",
+            ),
+        ),
+        (
             nr::MADVISE,
             E::partial(
                 "madvise",
@@ -253,6 +279,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         ),
         (nr::RMDIR, E::supported("rmdir", fs::sys_rmdir, &[Path])),
         (nr::UNLINK, E::supported("unlink", fs::sys_unlink, &[Path])),
+        (
+            nr::LINK,
+            E::supported("link", fs_more::sys_link, &[Path, Path]),
+        ),
         (
             nr::SYMLINK,
             E::supported("symlink", fs::sys_symlink, &[Path, Path]),
@@ -514,6 +544,15 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::RENAMEAT,
             E::supported("renameat", fs::sys_renameat, &[DirFd, Path, DirFd, Path]),
+        ),
+        (
+            nr::LINKAT,
+            E::partial(
+                "linkat",
+                fs_more::sys_linkat,
+                &[DirFd, Path, DirFd, Path, Hex],
+                "AT_EMPTY_PATH is not supported (ENOENT).",
+            ),
         ),
         (
             nr::SYMLINKAT,
