@@ -9,7 +9,8 @@
 //!   back (the cost the CPU placement avoids).
 //!
 //! Run: `cargo run -p platform-ptrace --release --example switch_bench [iterations]`.
-//! Figures and what they showed are recorded in `context`'s and `thread`'s module docs.
+//! Figures and what they showed are recorded in `context`'s and `thread`'s module docs. On a
+//! shared, noisy host, `chrt -f 1 <binary>` (as root) shields the measurement from other load.
 
 use std::fs::File;
 use std::os::fd::AsFd;

@@ -191,7 +191,7 @@ fn spawn_here(params: &SpawnParams) -> Result<Spawned, PlatformError> {
     let mut st = TracerState {
         tracer: Some(hostcall::current_tid()),
         is_stopped: true,
-        host_regs: template,
+        host_bases: [template.fs_base, template.gs_base],
         cpu: None,
     };
     // Step 3: the rseq registration first, its area is about to disappear.

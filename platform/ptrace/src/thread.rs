@@ -53,20 +53,22 @@
 //! PTRACE_SETREGS fails with EIO (and leaves the registers after the failing one unset) when
 //! `fs_base` or `gs_base` is at or above TASK_SIZE_MAX (arch/x86/kernel/ptrace.c, `putreg`),
 //! yet an application may `wrfsbase` a kernel-half value and then make a syscall. When the
-//! value to set is such a base *and equals what the host thread already holds* (the last
-//! GETREGS), [`set_regs`] writes only the changed registers with PTRACE_POKEUSER and leaves
-//! the base alone. A kernel-half base that *changes* can only come from the sentry (Linux's
+//! value to set is such a base *and equals what the host thread already holds*, [`set_regs`]
+//! reads the registers (GETREGS) and writes only the changed ones with PTRACE_POKEUSER,
+//! leaving the base alone. A kernel-half base that *changes* can only come from the sentry (Linux's
 //! arch_prctl refuses it with EPERM) and is an error.
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use abi::signal::Signal;
 use nix::sched::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
 use nix::sys::ptrace;
+use nix::sys::time::TimeSpec;
+use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 use platform::{PlatformError, Regs};
 
@@ -142,8 +144,9 @@ pub(crate) struct TracerState {
     pub tracer: Option<Pid>,
     /// In a ptrace-stop (after attach, a switch or an injection returned normally).
     pub is_stopped: bool,
-    /// The registers the stopped host thread holds (the last GETREGS), for [`set_regs`].
-    pub host_regs: Regs,
+    /// fs_base and gs_base as the host thread holds them (the last GETREGS): injected calls
+    /// keep them (module doc, "Registers the host refuses").
+    pub host_bases: [u64; 2],
     /// The CPU the stub thread was last pinned to (by `place_next_to_caller`).
     pub cpu: Option<usize>,
 }
@@ -182,7 +185,7 @@ impl StubThread {
             state: Mutex::new(TracerState {
                 tracer: None,
                 is_stopped: false,
-                host_regs: Regs::default(),
+                host_bases: [0; 2],
                 cpu: None,
             }),
         }))
@@ -320,7 +323,9 @@ impl StubThread {
             // is still pending and comes next.
             ptrace::cont(self.tid, None).map_err(|e| host("ptrace(PTRACE_CONT)", e))?;
         }
-        hostcall::get_regs(self.tid, &mut st.host_regs)?;
+        let mut regs = Regs::default();
+        hostcall::get_regs(self.tid, &mut regs)?;
+        st.host_bases = [regs.fs_base, regs.gs_base];
         st.tracer = Some(hostcall::current_tid());
         st.is_stopped = true;
         st.cpu = None;
@@ -393,12 +398,11 @@ impl StubThread {
             r10,
             r8,
             r9,
-            fs_base: st.host_regs.fs_base,
-            gs_base: st.host_regs.gs_base,
+            fs_base: st.host_bases[0],
+            gs_base: st.host_bases[1],
             ..layout.template
         };
-        set_regs(self.tid, &regs, &st.host_regs)?;
-        st.host_regs = regs;
+        set_regs(self.tid, &regs)?;
         loop {
             ptrace::cont(self.tid, None).map_err(|e| host("ptrace(PTRACE_CONT)", e))?;
             // Running now: if waiting fails, parking must interrupt it first.
@@ -415,15 +419,17 @@ impl StubThread {
                 }
             }
         }
-        hostcall::get_regs(self.tid, &mut st.host_regs)?;
+        let mut after = Regs::default();
+        hostcall::get_regs(self.tid, &mut after)?;
         st.is_stopped = true;
-        if st.host_regs.rip != layout.base + trap {
+        st.host_bases = [after.fs_base, after.gs_base];
+        if after.rip != layout.base + trap {
             return Err(PlatformError::Internal(format!(
                 "ptrace stub thread {} trapped at {:#x} after injected syscall {nr}",
-                self.tid, st.host_regs.rip
+                self.tid, after.rip
             )));
         }
-        Ok(st.host_regs.rax)
+        Ok(after.rax)
     }
 
     /// [`StubThread::inject`], turning a -errno result into `PlatformError::Host`.
@@ -494,10 +500,10 @@ const REPIN_PERIOD: Duration = Duration::from_millis(10);
 enum TracerPin {
     /// Not pinned by us: the scheduler places the thread freely.
     Free,
-    /// Pinned to `cpu` since `since`; `original` is the mask to restore.
+    /// Pinned to `cpu` since `since` ([`coarse_now`]); `original` is the mask to restore.
     Pinned {
         cpu: usize,
-        since: Instant,
+        since: Duration,
         original: CpuSet,
     },
 }
@@ -518,7 +524,11 @@ fn tracer_cpu_for_switch() -> Option<usize> {
             pin.set(TracerPin::Free);
             pin_tracer(pin, current)
         }
-        TracerPin::Pinned { cpu, since, .. } if since.elapsed() < REPIN_PERIOD => Some(cpu),
+        TracerPin::Pinned { cpu, since, .. }
+            if coarse_now().saturating_sub(since) < REPIN_PERIOD =>
+        {
+            Some(cpu)
+        }
         TracerPin::Pinned { original, .. } => {
             pin.set(TracerPin::Free);
             if let Err(e) = sched_setaffinity(Pid::from_raw(0), &original) {
@@ -528,6 +538,14 @@ fn tracer_cpu_for_switch() -> Option<usize> {
         }
         TracerPin::Free => pin_tracer(pin, current),
     })
+}
+
+/// CLOCK_MONOTONIC_COARSE: a vDSO read of the last tick (≈5 ns, 1-4 ms resolution), cheap
+/// enough for every switch, precise enough for [`REPIN_PERIOD`]. (CLOCK_MONOTONIC costs
+/// ≈40 ns on our hosts.)
+fn coarse_now() -> Duration {
+    clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
+        .map_or(Duration::ZERO, |t: TimeSpec| Duration::from(t))
 }
 
 /// Undoes the platform's pin of the calling thread, if any (a context is dropped: its host
@@ -553,7 +571,7 @@ fn pin_tracer(pin: &Cell<TracerPin>, cpu: usize) -> Option<usize> {
     }
     pin.set(TracerPin::Pinned {
         cpu,
-        since: Instant::now(),
+        since: coarse_now(),
         original,
     });
     Some(cpu)
@@ -588,14 +606,16 @@ fn poke_plan(new: &Regs, host: &Regs) -> Result<Vec<usize>, String> {
     Ok((0..n.len()).filter(|&i| n[i] != h[i]).collect())
 }
 
-/// Sets `tid`'s registers to `new`; `host` is what the stopped thread holds now. One
-/// PTRACE_SETREGS normally; PTRACE_POKEUSER of the changed registers when a base is
-/// kernel-half (module doc, "Registers the host refuses").
-pub(crate) fn set_regs(tid: Pid, new: &Regs, host: &Regs) -> Result<(), PlatformError> {
+/// Sets the stopped thread `tid`'s registers to `new`. One PTRACE_SETREGS normally; when a
+/// base is kernel-half, a GETREGS and PTRACE_POKEUSER of the registers that differ (module
+/// doc, "Registers the host refuses").
+pub(crate) fn set_regs(tid: Pid, new: &Regs) -> Result<(), PlatformError> {
     if new.fs_base < TASK_SIZE && new.gs_base < TASK_SIZE {
         return hostcall::set_regs(tid, new);
     }
-    let plan = poke_plan(new, host).map_err(PlatformError::Internal)?;
+    let mut host = Regs::default();
+    hostcall::get_regs(tid, &mut host)?;
+    let plan = poke_plan(new, &host).map_err(PlatformError::Internal)?;
     let values = regs_array(new);
     for index in plan {
         let value = values.get(index).copied().unwrap_or_default();
