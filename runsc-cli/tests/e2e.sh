@@ -180,6 +180,21 @@ with ThreadPoolExecutor(4) as ex:
     print("pool", list(ex.map(lambda x: x + 1, range(5))))
 PY
     same "python3 threading, subprocess, fork, setitimer, ThreadPoolExecutor" /usr/bin/python3 "$work/py1.py"
+    cat > "$work/py2.py" <<'PY'
+import multiprocessing as mp
+ctx = mp.get_context("fork")
+with ctx.Pool(2) as p:
+    print("pool", p.map(abs, [-1, -2, 3]))
+v = ctx.Value("i", 0)
+def add(v):
+    for _ in range(200):
+        with v.get_lock():
+            v.value += 1
+ps = [ctx.Process(target=add, args=(v,)) for _ in range(3)]
+[p.start() for p in ps]; [p.join() for p in ps]
+print("value", v.value, "exit codes", [p.exitcode for p in ps])
+PY
+    same "python3 multiprocessing (fork context): Pool, shared Value with a lock" /usr/bin/python3 "$work/py2.py"
 fi
 
 # A static multi-threaded Rust program: same output natively and in the sandbox.

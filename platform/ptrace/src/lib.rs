@@ -25,7 +25,7 @@
 //!   tracer on `attach` (PTRACE_SEIZE + PTRACE_INTERRUPT); dropping the context parks and
 //!   detaches the stub thread for reuse. Before each switch the stub thread is moved onto
 //!   the CPU its tracer is running on (if it changed), and the tracer is pinned there for at
-//!   most 10 ms at a time (measured: an unpinned tracer ping-pongs with its stub).
+//!   most 1 s at a time (measured: an unpinned tracer ping-pongs with its stub).
 //! - `context`: PTRACE_SYSEMU switches — application syscalls stop the stub at entry and never
 //!   run on the host; syscall ABI, vsyscall, FP state and interrupts.
 //! - `decode`: pure decoding of wait statuses, siginfo and registers into a stop reason.

@@ -39,10 +39,12 @@
 //! woken by the stopping stub while the stub still occupies its CPU, so the scheduler puts the
 //! tracer on the *idle* CPU; the next switch moves the stub there, and so on — the stub moved
 //! on every second switch and getpid took 8-10 µs instead of 5. So the tracer is pinned too,
-//! but only for [`REPIN_PERIOD`] (10 ms): the first switch after that runs with the tracer's
+//! but only for [`REPIN_PERIOD`] (1 s): the first switch after that runs with the tracer's
 //! original mask restored, letting the scheduler place it by current load (this is how a
 //! pair leaves a busy CPU), and the next switch pins tracer and stub to wherever it landed.
-//! That costs one possibly cross-CPU switch and three affinity calls per 10 ms of switching.
+//! That costs one possibly cross-CPU switch and three affinity calls per second of switching.
+//! (A 10 ms period measured 0.2-0.5 µs slower per switch than a permanent pin: every
+//! rebalance can migrate the pair and start cold; at 1 s the cost is within noise.)
 //! Dropping a context releases its tracer's pin. If someone else moves a pinned tracer (its
 //! CPU differs from the pin), the new placement and mask are adopted. A tracer that blocks in
 //! the sentry for long stays pinned until its next switch; it uses no CPU meanwhile, but it
@@ -493,7 +495,7 @@ impl StubThread {
 
 /// How long a tracer thread stays pinned before one switch runs unpinned (module doc, "CPU
 /// placement").
-const REPIN_PERIOD: Duration = Duration::from_millis(10);
+const REPIN_PERIOD: Duration = Duration::from_secs(1);
 
 /// The platform's pin of the *calling host thread* (a tracer).
 #[derive(Clone, Copy, Debug)]

@@ -189,6 +189,20 @@ impl Task {
             }
         };
         drop(old_ctx);
+        // A new program starts with the initial FP state (fpu__clear_user_states): an XSAVE
+        // image with every component in its init state (XSTATE_BV = 0) and MXCSR's default.
+        match self.ctx.fpstate() {
+            Ok(cur) => {
+                let mut init = vec![0u8; cur.0.len()];
+                if let Some(mxcsr) = init.get_mut(24..28) {
+                    mxcsr.copy_from_slice(&0x1f80u32.to_le_bytes());
+                }
+                if let Err(e) = self.ctx.set_fpstate(&platform::FpState(init)) {
+                    self.kernel.platform_failed(&e);
+                }
+            }
+            Err(e) => self.kernel.platform_failed(&e),
+        }
         self.mm = mm;
         crate::fs::proc::set_current(self);
         self.regs = Regs::new_user(image.entry, image.stack_pointer);
