@@ -349,8 +349,14 @@ impl Task {
             };
             match d {
                 None => {
-                    // Nothing to deliver: a pending restart restarts.
+                    // Nothing to deliver: a pending restart restarts, and a temporary mask
+                    // (sigsuspend, ppoll, epoll_pwait) that was waiting for a handler's frame
+                    // comes back now (restore_saved_sigmask).
                     self.resolve_restart(None);
+                    if let Some(m) = self.saved_mask.take() {
+                        let _g = self.shared.tg.sig();
+                        self.shared.sig().mask = m.blockable();
+                    }
                     return None;
                 }
                 Some(Disposition::Nothing) => {}

@@ -14,14 +14,13 @@
 //! `timespec_deadline` duplicate poll.rs's private helpers (to be shared when both files can be
 //! edited together).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use abi::Errno;
-use abi::signal::SigSet;
-use abi::time::Timespec;
 use vfs::waiter::EventMask;
 use zerocopy::IntoBytes;
 
+use super::poll::{ms_deadline, timespec_deadline, with_temp_mask};
 use super::{SyscallArgs, SyscallResult, ok_i64, ok_usize, ok_zero};
 use crate::kernel::Task;
 use crate::kernel::epoll::{
@@ -166,60 +165,6 @@ fn do_epoll_wait(
     let events = wait_events(t, ep, max, deadline)?;
     t.mm.copy_out(addr, events.as_slice().as_bytes())?;
     ok_usize(events.len())
-}
-
-fn ms_deadline(timeout_ms: i32) -> Option<Instant> {
-    // epoll_wait(2): -1 (any negative value) waits forever, 0 returns at once.
-    let ms = u64::try_from(timeout_ms).ok()?;
-    Some(deadline_after(Duration::from_millis(ms)))
-}
-
-fn deadline_after(d: Duration) -> Instant {
-    Instant::now()
-        .checked_add(d)
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(u64::from(u32::MAX)))
-}
-
-fn timespec_deadline(t: &Task, addr: u64) -> Result<Option<Instant>, Errno> {
-    if addr == 0 {
-        return Ok(None);
-    }
-    let ts: Timespec = t.copy_in_obj(addr)?;
-    if !ts.is_valid() {
-        return Err(Errno::EINVAL);
-    }
-    let d = Duration::new(
-        u64::try_from(ts.sec).unwrap_or(0),
-        u32::try_from(ts.nsec).unwrap_or(0),
-    );
-    Ok(Some(deadline_after(d)))
-}
-
-/// Installs the temporary signal mask of epoll_pwait/epoll_pwait2 (set_user_sigmask: EINVAL
-/// unless `mask_size` is sizeof(sigset_t)); restored after a handler ran, or at return.
-fn with_temp_mask<R>(
-    t: &mut Task,
-    mask_addr: u64,
-    mask_size: u64,
-    f: impl FnOnce(&mut Task) -> Result<R, Errno>,
-) -> Result<R, Errno> {
-    if mask_addr == 0 {
-        return f(t);
-    }
-    if mask_size != 8 {
-        return Err(Errno::EINVAL);
-    }
-    let mask: SigSet = t.copy_in_obj(mask_addr)?;
-    let old = t.shared.sig().mask;
-    super::signal::set_mask(t, mask);
-    let r = f(t);
-    if matches!(r, Err(Errno::ERESTARTNOHAND)) {
-        // The handler runs with `mask`; the old one comes back with its frame.
-        t.saved_mask = Some(old);
-    } else {
-        super::signal::set_mask(t, old);
-    }
-    r
 }
 
 /// epoll_wait(2).

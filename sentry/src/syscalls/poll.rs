@@ -68,11 +68,21 @@ fn wait_ready(t: &Task, w: &[Watched], deadline: Option<Instant>) -> Result<Vec<
     }
 }
 
-fn deadline_after(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
+/// The instant `d` from now (far in the future if that overflows).
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    Instant::now()
+        .checked_add(d)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(u64::from(u32::MAX)))
 }
 
-fn timespec_deadline(t: &Task, addr: u64) -> Result<Option<Instant>, Errno> {
+/// A millisecond timeout of poll(2)/epoll_wait(2): negative waits forever, 0 returns at once.
+pub(crate) fn ms_deadline(timeout_ms: i32) -> Option<Instant> {
+    let ms = u64::try_from(timeout_ms).ok()?;
+    Some(deadline_after(Duration::from_millis(ms)))
+}
+
+/// A `struct timespec *` relative timeout (NULL: none); EINVAL for a bad one.
+pub(crate) fn timespec_deadline(t: &Task, addr: u64) -> Result<Option<Instant>, Errno> {
     if addr == 0 {
         return Ok(None);
     }
@@ -84,15 +94,12 @@ fn timespec_deadline(t: &Task, addr: u64) -> Result<Option<Instant>, Errno> {
         u64::try_from(ts.sec).unwrap_or(0),
         u32::try_from(ts.nsec).unwrap_or(0),
     );
-    Ok(Some(deadline_after(d).unwrap_or_else(far_future)))
+    Ok(Some(deadline_after(d)))
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(u64::from(u32::MAX))
-}
-
-/// Installs the temporary mask of ppoll/pselect6 (restored after a handler, or at return).
-fn with_temp_mask<R>(
+/// Installs the temporary mask of ppoll/pselect6/epoll_pwait (set_user_sigmask: EINVAL unless
+/// `mask_size` is sizeof(sigset_t)); restored after a handler ran, or at return.
+pub(crate) fn with_temp_mask<R>(
     t: &mut Task,
     mask_addr: u64,
     mask_size: u64,
@@ -158,11 +165,7 @@ fn do_poll(t: &mut Task, addr: u64, nfds: u64, deadline: Option<Instant>) -> Sys
 
 /// poll(2).
 pub fn sys_poll(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let timeout = args.int(2);
-    let deadline = match u64::try_from(timeout) {
-        Ok(ms) => Some(deadline_after(Duration::from_millis(ms)).unwrap_or_else(far_future)),
-        Err(_) => None,
-    };
+    let deadline = ms_deadline(args.int(2));
     // `unsigned int nfds`: the upper half of the register is ignored.
     do_poll(t, args.ptr(0), u64::from(args.uint(1)), deadline)
 }
@@ -275,7 +278,7 @@ pub fn sys_select(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             u64::try_from(tv.sec).unwrap_or(0),
             u32::try_from(tv.usec).unwrap_or(0) * 1000,
         );
-        Some(deadline_after(d).unwrap_or_else(far_future))
+        Some(deadline_after(d))
     } else {
         None
     };

@@ -166,12 +166,9 @@ pub fn sys_rt_sigpending(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_zero()
 }
 
-/// Waits with `mask` installed until a signal is delivered; the old mask comes back after the
-/// handler (`saved_mask`). Returns EINTR through ERESTARTNOHAND.
-fn suspend_with(t: &mut Task, mask: SigSet) -> SyscallResult {
-    let old = t.shared.sig().mask;
-    set_mask(t, mask);
-    t.saved_mask = Some(old);
+/// Sleeps until a signal needs the task; always ends in EINTR through ERESTARTNOHAND (a
+/// handler runs: EINTR; none does: the call restarts).
+fn wait_for_signal(t: &mut Task) -> SyscallResult {
     loop {
         t.prepare_wait();
         match t.wait(None) {
@@ -182,25 +179,22 @@ fn suspend_with(t: &mut Task, mask: SigSet) -> SyscallResult {
     }
 }
 
-/// rt_sigsuspend(2).
+/// rt_sigsuspend(2): waits with the given mask installed; the old one comes back after the
+/// handler (`saved_mask`).
 pub fn sys_rt_sigsuspend(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if args.size(1) != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
     let mask: SigSet = t.copy_in_obj(args.ptr(0))?;
-    suspend_with(t, mask)
+    let old = t.shared.sig().mask;
+    set_mask(t, mask);
+    t.saved_mask = Some(old);
+    wait_for_signal(t)
 }
 
 /// pause(2).
 pub fn sys_pause(t: &mut Task, _args: &SyscallArgs) -> SyscallResult {
-    loop {
-        t.prepare_wait();
-        match t.wait(None) {
-            Err(Errno::ERESTARTSYS) => return Err(Errno::ERESTARTNOHAND),
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-    }
+    wait_for_signal(t)
 }
 
 /// rt_sigtimedwait(2): dequeues one of `set` (blocked or not), waiting up to the timeout.

@@ -61,6 +61,32 @@ fn dur_to_ts(d: Duration) -> Timespec {
     }
 }
 
+/// Writes a timer's (time left, interval) as `struct itimerspec`.
+fn put_itimerspec(
+    t: &Task,
+    addr: u64,
+    (left, interval): (Duration, Duration),
+) -> abi::SysResult<()> {
+    let v = Itimerspec {
+        interval: dur_to_ts(interval),
+        value: dur_to_ts(left),
+    };
+    t.copy_out_obj(addr, &v)
+}
+
+/// Writes a timer's (time left, interval) as `struct itimerval`.
+fn put_itimerval(
+    t: &Task,
+    addr: u64,
+    (left, interval): (Duration, Duration),
+) -> abi::SysResult<()> {
+    let v = Itimerval {
+        interval: dur_to_tv(interval),
+        value: dur_to_tv(left),
+    };
+    t.copy_out_obj(addr, &v)
+}
+
 fn after(d: Duration) -> Instant {
     Instant::now()
         .checked_add(d)
@@ -106,11 +132,7 @@ pub fn sys_setitimer(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         None => timer.get(),
     };
     if args.ptr(2) != 0 {
-        let old = Itimerval {
-            interval: dur_to_tv(interval),
-            value: dur_to_tv(left),
-        };
-        t.copy_out_obj(args.ptr(2), &old)?;
+        put_itimerval(t, args.ptr(2), (left, interval))?;
     }
     ok_zero()
 }
@@ -118,12 +140,7 @@ pub fn sys_setitimer(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// getitimer(2).
 pub fn sys_getitimer(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let timer = itimer(t, args.int(0))?;
-    let (left, interval) = timer.get();
-    let v = Itimerval {
-        interval: dur_to_tv(interval),
-        value: dur_to_tv(left),
-    };
-    t.copy_out_obj(args.ptr(1), &v)?;
+    put_itimerval(t, args.ptr(1), timer.get())?;
     ok_zero()
 }
 
@@ -249,11 +266,7 @@ pub fn sys_timer_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     )?;
     let (left, old_interval) = timer.set(&t.kernel.timers, deadline, interval);
     if args.ptr(3) != 0 {
-        let old = Itimerspec {
-            interval: dur_to_ts(old_interval),
-            value: dur_to_ts(left),
-        };
-        t.copy_out_obj(args.ptr(3), &old)?;
+        put_itimerspec(t, args.ptr(3), (left, old_interval))?;
     }
     ok_zero()
 }
@@ -261,12 +274,7 @@ pub fn sys_timer_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// timer_gettime(2).
 pub fn sys_timer_gettime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let timer = posix_timer(t, args.int(0))?;
-    let (left, interval) = timer.get();
-    let v = Itimerspec {
-        interval: dur_to_ts(interval),
-        value: dur_to_ts(left),
-    };
-    t.copy_out_obj(args.ptr(1), &v)?;
+    put_itimerspec(t, args.ptr(1), timer.get())?;
     ok_zero()
 }
 
@@ -411,11 +419,7 @@ pub fn sys_timerfd_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = 0;
     let (left, old_interval) = tf.timer.set(&t.kernel.timers, deadline, interval);
     if args.ptr(3) != 0 {
-        let old = Itimerspec {
-            interval: dur_to_ts(old_interval),
-            value: dur_to_ts(left),
-        };
-        t.copy_out_obj(args.ptr(3), &old)?;
+        put_itimerspec(t, args.ptr(3), (left, old_interval))?;
     }
     ok_zero()
 }
@@ -426,11 +430,6 @@ pub fn sys_timerfd_gettime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let Some(tf) = f.ops_any().and_then(|a| a.downcast_ref::<TimerFd>()) else {
         return Err(Errno::EINVAL);
     };
-    let (left, interval) = tf.timer.get();
-    let v = Itimerspec {
-        interval: dur_to_ts(interval),
-        value: dur_to_ts(left),
-    };
-    t.copy_out_obj(args.ptr(1), &v)?;
+    put_itimerspec(t, args.ptr(1), tf.timer.get())?;
     ok_zero()
 }
