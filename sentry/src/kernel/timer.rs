@@ -107,13 +107,16 @@ impl Timer {
         i32::try_from(lock(&self.state).last_overrun).unwrap_or(i32::MAX)
     }
 
-    /// Arms (deadline Some) or disarms (None); returns the previous (left, interval).
+    /// Arms (deadline Some) or disarms (None); returns the previous (left, interval). A
+    /// deadline already past fires before this returns, as an expired hrtimer does on Linux
+    /// (a timerfd armed in the past is readable at once).
     pub fn set(
         self: &Arc<Self>,
-        svc: &TimerService,
+        kernel: &Kernel,
         deadline: Option<Instant>,
         interval: Duration,
     ) -> (Duration, Duration) {
+        let svc = &kernel.timers;
         let old = self.get();
         let generation = {
             let mut s = lock(&self.state);
@@ -123,8 +126,14 @@ impl Timer {
             s.overrun = 0;
             s.generation
         };
-        if let Some(d) = deadline {
-            svc.push(d, generation, Arc::downgrade(self));
+        match deadline {
+            Some(d) if d <= Instant::now() => {
+                if let Some((next, g)) = self.fire(kernel, generation, Instant::now()) {
+                    svc.push(next, g, Arc::downgrade(self));
+                }
+            }
+            Some(d) => svc.push(d, generation, Arc::downgrade(self)),
+            None => {}
         }
         old
     }

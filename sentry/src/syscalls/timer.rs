@@ -127,7 +127,7 @@ pub fn sys_setitimer(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             let value = tv_to_dur(&v.value)?;
             let interval = tv_to_dur(&v.interval)?;
             let deadline = (!value.is_zero()).then(|| after(value));
-            timer.set(&t.kernel.timers, deadline, interval)
+            timer.set(&t.kernel, deadline, interval)
         }
         None => timer.get(),
     };
@@ -150,7 +150,7 @@ pub fn sys_alarm(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let secs = args.uint(0);
     let timer = itimer(t, ITIMER_REAL)?;
     let deadline = (secs != 0).then(|| after(Duration::from_secs(u64::from(secs))));
-    let (left, _) = timer.set(&t.kernel.timers, deadline, Duration::ZERO);
+    let (left, _) = timer.set(&t.kernel, deadline, Duration::ZERO);
     let mut rem = left.as_secs();
     if left.subsec_micros() >= 500_000 || (rem == 0 && !left.is_zero()) {
         rem += 1;
@@ -264,7 +264,7 @@ pub fn sys_timer_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         flags & tm::TIMER_ABSTIME != 0,
         ClockId::CLOCK_REALTIME,
     )?;
-    let (left, old_interval) = timer.set(&t.kernel.timers, deadline, interval);
+    let (left, old_interval) = timer.set(&t.kernel, deadline, interval);
     if args.ptr(3) != 0 {
         put_itimerspec(t, args.ptr(3), (left, old_interval))?;
     }
@@ -292,7 +292,7 @@ pub fn sys_timer_delete(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         .posix
         .remove(&args.int(0))
         .ok_or(Errno::EINVAL)?;
-    timer.set(&t.kernel.timers, None, Duration::ZERO);
+    timer.set(&t.kernel, None, Duration::ZERO);
     ok_zero()
 }
 
@@ -417,7 +417,7 @@ pub fn sys_timerfd_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         .count
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = 0;
-    let (left, old_interval) = tf.timer.set(&t.kernel.timers, deadline, interval);
+    let (left, old_interval) = tf.timer.set(&t.kernel, deadline, interval);
     if args.ptr(3) != 0 {
         put_itimerspec(t, args.ptr(3), (left, old_interval))?;
     }
