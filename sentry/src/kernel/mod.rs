@@ -170,7 +170,9 @@ impl Kernel {
         let kernel = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name(name)
-            .stack_size(256 << 10)
+            // Virtual size only: untouched stack pages cost nothing. Path walks, 9P round
+            // trips and instruction decoding run on it.
+            .stack_size(2 << 20)
             .spawn(move || {
                 task.run();
                 kernel.thread_finished();
