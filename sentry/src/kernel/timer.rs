@@ -138,6 +138,43 @@ impl Timer {
         old
     }
 
+    /// Takes the expirations due by `now` (advancing a periodic timer past `now`, disarming a
+    /// one-shot); returns how many and the next deadline. Callers hold the state lock.
+    fn take_due(s: &mut TimerState, now: Instant) -> (u64, Option<(Instant, u64)>) {
+        let Some(d) = s.deadline else {
+            return (0, None);
+        };
+        if d > now {
+            return (0, Some((d, s.generation)));
+        }
+        if s.interval.is_zero() {
+            s.deadline = None;
+            return (1, None);
+        }
+        // Count every period that has passed since the deadline.
+        let late = now.saturating_duration_since(d);
+        let missed =
+            u64::try_from(late.as_nanos() / s.interval.as_nanos().max(1)).unwrap_or(u64::MAX);
+        let periods = u32::try_from(missed.saturating_add(1)).unwrap_or(u32::MAX);
+        let next = d.checked_add(s.interval.saturating_mul(periods));
+        s.deadline = next;
+        (missed.saturating_add(1), next.map(|n| (n, s.generation)))
+    }
+
+    /// A timerfd's expirations that are due but not yet counted because the timer thread has
+    /// not run (Linux's timerfd_read forwards the timer at read time the same way).
+    pub fn catch_up(&self) -> u64 {
+        let TimerAction::Count(fd) = &self.action else {
+            return 0;
+        };
+        let (n, _) = Self::take_due(&mut lock(&self.state), Instant::now());
+        if n > 0 {
+            let mut c = lock(&fd.count);
+            *c = c.saturating_add(n);
+        }
+        n
+    }
+
     /// Fires if `generation` is still current; returns the next deadline to queue.
     fn fire(&self, kernel: &Kernel, generation: u64, now: Instant) -> Option<(Instant, u64)> {
         let (expirations, next) = {
@@ -145,20 +182,12 @@ impl Timer {
             if s.generation != generation {
                 return None;
             }
-            let d = s.deadline?;
-            if s.interval.is_zero() {
-                s.deadline = None;
-                (1u64, None)
-            } else {
-                // Count every period that has passed since the deadline.
-                let late = now.saturating_duration_since(d);
-                let missed = u64::try_from(late.as_nanos() / s.interval.as_nanos().max(1))
-                    .unwrap_or(u64::MAX);
-                let periods = u32::try_from(missed.saturating_add(1)).unwrap_or(u32::MAX);
-                let next = d.checked_add(s.interval.saturating_mul(periods));
-                s.deadline = next;
-                (missed.saturating_add(1), next.map(|n| (n, s.generation)))
+            let (n, next) = Self::take_due(&mut s, now);
+            if n == 0 {
+                // Caught up by a reader meanwhile: wait for the new deadline.
+                return next;
             }
+            (n, next)
         };
         match &self.action {
             TimerAction::Count(fd) => {

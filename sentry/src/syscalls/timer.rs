@@ -309,6 +309,7 @@ impl FileOps for TimerFd {
         if buf.len() < 8 {
             return Err(Errno::EINVAL);
         }
+        self.timer.catch_up();
         let mut c = self
             .state
             .count
@@ -337,6 +338,7 @@ impl FileOps for TimerFd {
         })
     }
     fn readiness(&self, mask: EventMask) -> EventMask {
+        self.timer.catch_up();
         let c = *self
             .state
             .count
