@@ -228,6 +228,20 @@ pub trait AddressSpace: Send + Sync + fmt::Debug {
     /// any host thread. Its registers are whatever the next `switch` passes; its FP state is
     /// unspecified until `set_fpstate` (the sentry copies the parent's on clone/fork).
     fn new_context(&self) -> Result<Box<dyn Context>, PlatformError>;
+
+    /// CPU time consumed so far by application code in this address space (all its threads),
+    /// if the platform can measure it (a capability query: `None` means "unknown", not zero).
+    fn cpu_time(&self) -> Option<CpuTime> {
+        None
+    }
+}
+
+/// CPU time of application code: in user mode, and in the host kernel on its behalf (traps,
+/// page faults of the platform's own mappings).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user: std::time::Duration,
+    pub system: std::time::Duration,
 }
 
 /// An application thread's execution context. See the module doc for which thread may call

@@ -435,6 +435,8 @@ impl Task {
                 is_subreaper: false,
                 threads: vec![tid],
                 did_exec: false,
+                usage: super::tree::Usage::default(),
+                children_usage: super::tree::Usage::default(),
             },
         );
         drop(tree);

@@ -20,6 +20,49 @@ use super::{ExitStatus, MAX_TASKS};
 /// /proc/sys/kernel/pid_max default (include/linux/threads.h PID_MAX_DEFAULT).
 pub const PID_MAX: i32 = 32768;
 
+/// CPU time and peak memory of a process, for rusage (getrusage, wait4, times).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub user: std::time::Duration,
+    pub system: std::time::Duration,
+    /// Largest resident set seen, in KiB (ru_maxrss).
+    pub maxrss_kb: i64,
+}
+
+impl Usage {
+    /// Adds a reaped child's usage (times add up, maxrss is the largest, as Linux keeps it).
+    pub fn absorb(&mut self, o: &Usage) {
+        self.user = self.user.saturating_add(o.user);
+        self.system = self.system.saturating_add(o.system);
+        self.maxrss_kb = self.maxrss_kb.max(o.maxrss_kb);
+    }
+
+    /// The usage of the application code running in `mm` now: the platform's CPU clock of its
+    /// address space and its resident set (zero CPU time where the platform cannot tell).
+    pub fn of_mm(mm: &crate::mm::MemoryManager) -> Usage {
+        let cpu = mm.address_space().cpu_time().unwrap_or_default();
+        Usage {
+            user: cpu.user,
+            system: cpu.system,
+            maxrss_kb: i64::try_from(mm.resident_bytes() / 1024).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// As `struct rusage`.
+    pub fn to_rusage(&self) -> abi::clone::Rusage {
+        let tv = |d: std::time::Duration| abi::time::Timeval {
+            sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            usec: i64::from(d.subsec_micros()),
+        };
+        abi::clone::Rusage {
+            utime: tv(self.user),
+            stime: tv(self.system),
+            maxrss: self.maxrss_kb,
+            ..abi::clone::Rusage::default()
+        }
+    }
+}
+
 /// The process-side state of a thread group's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcState {
@@ -57,6 +100,10 @@ pub struct ProcRec {
     pub threads: Vec<i32>,
     /// The process has called execve since fork (setpgid(2) then refuses its parent: EACCES).
     pub did_exec: bool,
+    /// The process's own usage, recorded when it exited.
+    pub usage: Usage,
+    /// What its reaped children (and their reaped descendants) used (RUSAGE_CHILDREN).
+    pub children_usage: Usage,
 }
 
 /// The pid namespace. See the module doc.

@@ -72,6 +72,8 @@ pub struct WaitResult {
     pub status: i32,
     /// The wait4 status word.
     pub wstatus: i32,
+    /// The child's usage with its reaped descendants' (wait4's rusage), zero for stops.
+    pub usage: super::tree::Usage,
 }
 
 impl Task {
@@ -135,11 +137,17 @@ impl Task {
             if let ProcState::Zombie(st) = rec.state
                 && want.exited
             {
-                let r = exit_result(c, st);
+                let mut total = rec.usage;
+                total.absorb(&rec.children_usage);
+                let r = WaitResult {
+                    usage: total,
+                    ..exit_result(c, st)
+                };
                 if !want.peek {
                     tree.procs.remove(&c);
                     if let Some(p) = tree.procs.get_mut(&me) {
                         p.children.retain(|&x| x != c);
+                        p.children_usage.absorb(&total);
                     }
                 }
                 return Ok(Some(r));
@@ -155,6 +163,7 @@ impl Task {
                     code: abi::clone::CLD_STOPPED,
                     status: s,
                     wstatus: (s << 8) | 0x7f,
+                    usage: super::tree::Usage::default(),
                 }));
             }
             if want.continued && rec.report.continued {
@@ -166,6 +175,7 @@ impl Task {
                     code: abi::clone::CLD_CONTINUED,
                     status: Signal::SIGCONT.0,
                     wstatus: 0xffff,
+                    usage: super::tree::Usage::default(),
                 }));
             }
         }
@@ -190,6 +200,8 @@ impl Task {
             v.complete();
         }
         self.shared.set_run_state(RunState::Dead);
+        // Measured while the address space still exists; kept if this is the last thread.
+        let usage = super::tree::Usage::of_mm(&self.mm);
         // The stub thread is released on this host thread (the platform's rule), before the
         // memory and files.
         let Task {
@@ -218,6 +230,9 @@ impl Task {
         };
         if let Some(rec) = tree.procs.get_mut(&tg.tgid) {
             rec.threads.retain(|&t| t != tid);
+            if last {
+                rec.usage = usage;
+            }
         }
         tg.member_events.notify(EventMask::IN);
         if !last {
@@ -244,12 +259,14 @@ fn exit_result(pid: i32, st: ExitStatus) -> WaitResult {
             code: CLD_EXITED,
             status: c & 0xff,
             wstatus: st.wait_status(),
+            usage: super::tree::Usage::default(),
         },
         ExitStatus::Signaled(s) => WaitResult {
             pid,
             code: CLD_KILLED,
             status: s.0,
             wstatus: st.wait_status(),
+            usage: super::tree::Usage::default(),
         },
     }
 }

@@ -705,6 +705,18 @@ impl MemoryManager {
         Errno::ENOMEM
     }
 
+    /// Bytes currently mapped into the application (its resident set as the platform holds
+    /// it; the zero page counts, as on Linux).
+    pub fn resident_bytes(&self) -> u64 {
+        let inner = self.lock();
+        inner
+            .pmas
+            .iter()
+            .filter(|(_, p)| p.mapped.is_some())
+            .map(|(&start, p)| p.end.saturating_sub(start))
+            .sum()
+    }
+
     /// The VMAs, in address order.
     pub fn vmas(&self) -> Vec<VmaInfo> {
         let inner = self.lock();

@@ -383,7 +383,7 @@ pub fn sys_wait4(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         t.copy_out_obj(args.ptr(1), &r.wstatus)?;
     }
     if args.ptr(3) != 0 {
-        t.copy_out_obj(args.ptr(3), &abi::clone::Rusage::default())?;
+        t.copy_out_obj(args.ptr(3), &r.usage.to_rusage())?;
     }
     ok_i64(i64::from(r.pid))
 }
@@ -435,7 +435,8 @@ pub fn sys_waitid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         t.copy_out_obj(args.ptr(2), &si)?;
     }
     if args.ptr(4) != 0 {
-        t.copy_out_obj(args.ptr(4), &abi::clone::Rusage::default())?;
+        let usage = found.map(|r| r.usage).unwrap_or_default();
+        t.copy_out_obj(args.ptr(4), &usage.to_rusage())?;
     }
     ok_zero()
 }

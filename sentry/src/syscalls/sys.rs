@@ -144,49 +144,46 @@ fn do_rlimit(t: &mut Task, idx: usize, new_addr: u64, old_addr: u64) -> SyscallR
     ok_zero()
 }
 
-/// The sentry process's own CPU accounting (host getrusage), which is what the sandbox can
-/// report today: it covers the sentry's work on the app's behalf, not the app's own user time
-/// (that runs in the stub processes). The table marks getrusage/times partial for this.
-fn host_rusage() -> abi::clone::Rusage {
-    let mut r = abi::clone::Rusage::default();
-    if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
-        let tv = |t: nix::sys::time::TimeVal| abi::time::Timeval {
-            sec: t.tv_sec(),
-            usec: t.tv_usec(),
-        };
-        r.utime = tv(u.user_time());
-        r.stime = tv(u.system_time());
-        r.maxrss = u.max_rss();
-    }
-    r
+/// This process's usage so far (the platform's CPU clock of its address space) and what its
+/// reaped children used.
+fn usages(t: &Task) -> (crate::kernel::tree::Usage, crate::kernel::tree::Usage) {
+    let own = crate::kernel::tree::Usage::of_mm(t.mm());
+    let children = t
+        .kernel()
+        .tree()
+        .proc(t.tgid())
+        .map(|p| p.children_usage)
+        .unwrap_or_default();
+    (own, children)
 }
 
-/// getrusage(2): RUSAGE_SELF and RUSAGE_THREAD report the sentry's accounting (see
-/// `host_rusage`), RUSAGE_CHILDREN zeros; anything else EINVAL.
+/// getrusage(2): RUSAGE_SELF and RUSAGE_THREAD (the process's figure: per-thread CPU time is
+/// not measured) and RUSAGE_CHILDREN (reaped descendants); anything else EINVAL.
 pub fn sys_getrusage(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     const RUSAGE_SELF: i32 = 0;
     const RUSAGE_CHILDREN: i32 = -1;
     const RUSAGE_THREAD: i32 = 1;
+    let (own, children) = usages(t);
     let r = match args.int(0) {
-        RUSAGE_SELF | RUSAGE_THREAD => host_rusage(),
-        RUSAGE_CHILDREN => abi::clone::Rusage::default(),
+        RUSAGE_SELF | RUSAGE_THREAD => own.to_rusage(),
+        RUSAGE_CHILDREN => children.to_rusage(),
         _ => return Err(Errno::EINVAL),
     };
     t.copy_out_obj(args.ptr(1), &r)?;
     ok_zero()
 }
 
-/// times(2): clock ticks (USER_HZ = 100) since the sandbox booted, and the process times as
-/// getrusage reports them.
+/// times(2): clock ticks (USER_HZ = 100) since the sandbox booted, and the process's and its
+/// reaped children's CPU times.
 pub fn sys_times(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let ticks = |tv: abi::time::Timeval| tv.sec.saturating_mul(100) + tv.usec / 10_000;
+    let ticks = |d: std::time::Duration| i64::try_from(d.as_millis() / 10).unwrap_or(i64::MAX);
     if args.ptr(0) != 0 {
-        let r = host_rusage();
+        let (own, children) = usages(t);
         let tms = abi::clone::Tms {
-            utime: ticks(r.utime),
-            stime: ticks(r.stime),
-            cutime: 0,
-            cstime: 0,
+            utime: ticks(own.user),
+            stime: ticks(own.system),
+            cutime: ticks(children.user),
+            cstime: ticks(children.system),
         };
         t.copy_out_obj(args.ptr(0), &tms)?;
     }

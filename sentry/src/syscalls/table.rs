@@ -743,7 +743,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "wait4",
                 process::sys_wait4,
                 &[Int, Hex, Hex, Hex],
-                "rusage is all zeros.",
+                "rusage has CPU times and maxrss only.",
             ),
         ),
         (
@@ -752,7 +752,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "waitid",
                 process::sys_waitid,
                 &[Int, Int, Hex, Hex, Hex],
-                "rusage is all zeros.",
+                "rusage has CPU times and maxrss only.",
             ),
         ),
         (
@@ -890,17 +890,12 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "getrusage",
                 sys::sys_getrusage,
                 &[Int, Hex],
-                "CPU times are the sentry's own host accounting; RUSAGE_CHILDREN is zeros.",
+                "CPU time per address space (RUSAGE_THREAD reports the process); maxrss is the resident set at exit; other fields zero.",
             ),
         ),
         (
             nr::TIMES,
-            E::partial(
-                "times",
-                sys::sys_times,
-                &[Hex],
-                "CPU times are the sentry's own host accounting; children's are zero.",
-            ),
+            E::supported("times", sys::sys_times, &[Hex]),
         ),
         (
             nr::SIGNALFD4,
