@@ -5,7 +5,10 @@
 //! ".." goes up (staying at the caller's root, crossing from a mount root to the mountpoint in
 //! the parent mount), each directory walked through needs search (x) permission, symlinks are
 //! followed up to `MAXSYMLINKS` (40) times per resolution (ELOOP beyond), a trailing '/' makes
-//! the final component follow symlinks and requires a directory.
+//! the final component follow symlinks and requires a directory. A directory removed while
+//! still in use (a cwd, a dirfd, a renamed-over directory) is dead (IS_DEADDIR, see
+//! [`InodeAttr::is_dead_dir`]): "." and ".." still work in it, every other name is ENOENT,
+//! for lookups and creations alike.
 //!
 //! Known gaps (documented rather than hidden): open(O_CREAT) through a dangling symlink fails
 //! with ENOENT instead of creating the target; O_TMPFILE is EOPNOTSUPP; fifos and sockets found
@@ -126,11 +129,15 @@ impl Lookup<'_> {
 
     /// One component from the directory `cur`.
     fn step(&self, cur: VfsPath, name: &[u8], follow: bool, links: &mut u32) -> SysResult<VfsPath> {
-        self.check_search(&cur)?;
+        let attr = self.check_search(&cur)?;
         match name {
             b"." => return Ok(cur),
             b".." => return Ok(cur.parent_within(Some(self.root))),
             _ => {}
+        }
+        // __lookup_slow: "Don't go there if it's already dead".
+        if attr.is_dead_dir() {
+            return Err(Errno::ENOENT);
         }
         if name.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
@@ -204,14 +211,15 @@ impl Lookup<'_> {
         })
     }
 
-    /// may_create(): EROFS, then write+search permission on the parent.
-    /// The final name of a path that is about to be created: EEXIST if it is "/", ".", ".."
-    /// or already exists in the parent, any other lookup error as is.
+    /// The final name of a path that is about to be created (filename_create): EEXIST if it
+    /// is "/", ".", "..", ENOENT if the parent is a removed directory, EEXIST if the name
+    /// already exists in the parent, any other lookup error as is.
     fn new_name<'p>(parent: &Parent<'p>) -> SysResult<&'p [u8]> {
         let name = match parent.last {
             Last::Name(n) => n,
             Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
         };
+        Self::check_not_dead(&parent.dir)?;
         match Self::child(&parent.dir, name) {
             Ok(_) => Err(Errno::EEXIST),
             Err(e) if e == Errno::ENOENT => Ok(name),
@@ -219,6 +227,17 @@ impl Lookup<'_> {
         }
     }
 
+    /// IS_DEADDIR: ENOENT for a name looked up or created in a removed directory. Checked
+    /// before the lookup of the name, so it comes before EEXIST and before may_create's
+    /// EROFS/EACCES, as in filename_create and lookup_open.
+    fn check_not_dead(dir: &VfsPath) -> SysResult<()> {
+        if dir.attr()?.is_dead_dir() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(())
+    }
+
+    /// may_create(): EROFS, then write+search permission on the parent.
     fn check_create(&self, dir: &VfsPath) -> SysResult<()> {
         if dir.is_readonly() {
             return Err(Errno::EROFS);
@@ -282,6 +301,7 @@ impl Lookup<'_> {
         if parent.trailing_slash {
             return Err(Errno::EISDIR);
         }
+        Self::check_not_dead(&parent.dir)?;
         match Self::child(&parent.dir, name) {
             Ok(existing) => {
                 if flags & f::O_EXCL != 0 {
@@ -493,7 +513,11 @@ impl Lookup<'_> {
         if op.dir.is_readonly() {
             return Err(Errno::EROFS);
         }
+        Self::check_not_dead(&op.dir)?;
         let src = Self::child_here(&op.dir, old_name)?;
+        // do_renameat2 looks up the new name (ENOENT in a removed directory) right after the
+        // old one, before the trailing-slash and type checks.
+        Self::check_not_dead(&np.dir)?;
         let sattr = src.attr()?;
         let is_dir = sattr.kind == InodeKind::Dir;
         if (op.trailing_slash || np.trailing_slash) && !is_dir {
@@ -1192,6 +1216,116 @@ mod tests {
             TimeChange::from_timespec(abi::time::Timespec { sec: 0, nsec: -1 }).unwrap_err(),
             Errno::EINVAL
         );
+    }
+
+    /// A directory removed while it is still someone's start directory (a cwd, a dirfd).
+    fn removed_dir(l: &Lookup<'_>, path: &[u8]) -> VfsPath {
+        l.mkdir(path, 0o755).unwrap();
+        let d = l.resolve(path, true).unwrap();
+        l.rmdir(path).unwrap();
+        d
+    }
+
+    #[test]
+    fn creating_in_removed_directory_fails_enoent() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        write_file(&l, b"/f", b"x");
+        let d = removed_dir(&l, b"/d");
+        let inside = Lookup {
+            root: &root,
+            start: &d,
+            creds: &c,
+        };
+        let enoent = Err(Errno::ENOENT);
+        assert_eq!(
+            inside.open(b"x", f::O_CREAT | f::O_RDWR, 0o644).map(drop),
+            enoent
+        );
+        assert_eq!(
+            inside
+                .open(b"x", f::O_CREAT | f::O_EXCL | f::O_RDWR, 0o644)
+                .map(drop),
+            enoent
+        );
+        assert_eq!(inside.mkdir(b"x", 0o755), enoent);
+        assert_eq!(inside.mknod(b"x", f::S_IFIFO | 0o644, 0), enoent);
+        assert_eq!(inside.mknod(b"x", f::S_IFREG | 0o644, 0), enoent);
+        assert_eq!(inside.symlink(b"t", b"x"), enoent);
+        assert_eq!(l.link(b"/f", &inside, b"x", false), enoent);
+        assert_eq!(l.rename(b"/f", &inside, b"x"), enoent);
+        // Nothing moved, nothing was created.
+        assert_eq!(read_all(&l, b"/f"), b"x");
+        assert!(d.inode().readdir().unwrap().is_empty());
+        // ENOENT comes before the permission check (lookup before may_create).
+        let user = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+        };
+        let as_user = Lookup {
+            root: &root,
+            start: &d,
+            creds: &user,
+        };
+        assert_eq!(as_user.mkdir(b"x", 0o755), enoent);
+    }
+
+    #[test]
+    fn removed_directory_keeps_dot_and_dotdot() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/p", 0o755).unwrap();
+        let d = removed_dir(&l, b"/p/d");
+        let inside = Lookup {
+            root: &root,
+            start: &d,
+            creds: &c,
+        };
+        let dot = inside.resolve(b".", true).unwrap();
+        assert!(dot.same_as(&d));
+        let st = dot.stat().unwrap();
+        assert_eq!((st.nlink, st.mode & f::S_IFMT), (0, f::S_IFDIR));
+        assert!(
+            inside
+                .resolve(b"..", true)
+                .unwrap()
+                .same_as(&l.resolve(b"/p", true).unwrap())
+        );
+        // Walking ".." out of it still reaches live names; names in it are gone.
+        write_file(&l, b"/p/f", b"y");
+        assert_eq!(read_all(&inside, b"../f"), b"y");
+        assert_eq!(inside.resolve(b"x", true).unwrap_err(), Errno::ENOENT);
+        assert_eq!(inside.resolve(b"./x", true).unwrap_err(), Errno::ENOENT);
+        // Reading it is fine and empty; getcwd (is_unlinked) can tell it is gone.
+        let fl = inside.open(b".", f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
+        drop(fl);
+        assert!(d.is_unlinked());
+        assert!(!l.resolve(b"/p", true).unwrap().is_unlinked());
+        assert!(!root.is_unlinked());
+    }
+
+    #[test]
+    fn directory_replaced_by_rename_is_dead() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/a", 0o755).unwrap();
+        l.mkdir(b"/b", 0o755).unwrap();
+        let b = l.resolve(b"/b", true).unwrap();
+        l.rename(b"/a", &l, b"/b").unwrap();
+        let inside = Lookup {
+            root: &root,
+            start: &b,
+            creds: &c,
+        };
+        assert_eq!(b.stat().unwrap().nlink, 0);
+        assert!(b.is_unlinked());
+        assert_eq!(inside.mkdir(b"x", 0o755), Err(Errno::ENOENT));
+        // The directory now at /b is the live one.
+        l.mkdir(b"/b/x", 0o755).unwrap();
     }
 
     #[test]
