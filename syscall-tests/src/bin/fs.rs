@@ -1803,6 +1803,105 @@ fn openat_creat_in_removed_dirfd_fails_enoent() -> Outcome {
     Ok(())
 }
 
+// ---------------------------------------------------------------- O_CREAT through a dangling symlink
+
+/// Makes `link` a symlink to `target` (stored as given).
+fn make_symlink(target: &CStr, link: &CStr) -> Outcome {
+    check!(
+        syscall!(libc::SYS_symlinkat, target, libc::AT_FDCWD, link),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
+/// open(2) O_CREAT on a dangling symlink creates the file the link names, relative to the
+/// link's directory: without O_EXCL/O_NOFOLLOW the final symlink is followed (open(2) O_EXCL:
+/// "When these two flags are specified, symbolic links are not followed"; fs/namei.c
+/// open_last_lookups → step_into → lookup_open on the link body's last component).
+fn open_creat_through_dangling_symlink_creates_target() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"target", &dir.join("link"))?;
+    let fd = Fd::from_ret(check!(
+        open_at(&dir.join("link"), libc::O_WRONLY | libc::O_CREAT, 0o644),
+        succeeds()
+    ))?;
+    fd.write_all(b"via link")?;
+    let target = Fd::open(&dir.join("target"), RDONLY, 0)?;
+    ensure_eq!(file_type(fstat(&target)?.st_mode), libc::S_IFREG);
+    ensure_eq!(target.read_up_to(16)?, b"via link".to_vec());
+    Ok(())
+}
+
+/// open(2): with O_CREAT|O_EXCL "symbolic links are not followed": a dangling symlink is an
+/// existing name (EEXIST), and its target is not created.
+fn open_creat_excl_through_dangling_symlink_fails_eexist() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"target", &dir.join("link"))?;
+    check!(
+        open_at(
+            &dir.join("link"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o644
+        ),
+        fails_with(Errno::EEXIST)
+    );
+    check!(
+        open_at(&dir.join("target"), RDONLY, 0),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// open(2): ELOOP "O_NOFOLLOW was specified and the trailing component is a symbolic link",
+/// also with O_CREAT on a dangling one (which is not created).
+fn open_creat_nofollow_through_dangling_symlink_fails_eloop() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"target", &dir.join("link"))?;
+    check!(
+        open_at(
+            &dir.join("link"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW,
+            0o644
+        ),
+        fails_with(Errno::ELOOP)
+    );
+    check!(
+        open_at(&dir.join("target"), RDONLY, 0),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// open(2) O_CREAT on a dangling symlink whose target lies in a missing directory: ENOENT
+/// ("A directory component in pathname does not exist", applied to the link body).
+fn open_creat_through_symlink_into_missing_dir_fails_enoent() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"missing/target", &dir.join("link"))?;
+    check!(
+        open_at(&dir.join("link"), libc::O_WRONLY | libc::O_CREAT, 0o644),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// open(2) O_CREAT on a dangling symlink with an absolute target creates that target
+/// (path_resolution(7): an absolute link body restarts from the root).
+fn open_creat_through_dangling_absolute_symlink_creates_target() -> Outcome {
+    let dir = TempDir::new()?;
+    let target = dir.join("abs-target");
+    make_symlink(&target, &dir.join("link"))?;
+    let fd = Fd::from_ret(check!(
+        open_at(&dir.join("link"), libc::O_WRONLY | libc::O_CREAT, 0o644),
+        succeeds()
+    ))?;
+    fd.write_all(b"abs")?;
+    ensure_eq!(
+        Fd::open(&target, RDONLY, 0)?.read_up_to(8)?,
+        b"abs".to_vec()
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------- host root and devices
 
 fn read_etc_passwd_starts_with_root() -> Outcome {
@@ -2051,6 +2150,11 @@ fn main() -> ExitCode {
         rename_into_removed_cwd_fails_enoent,
         stat_dot_in_removed_cwd_reports_nlink_zero,
         openat_creat_in_removed_dirfd_fails_enoent,
+        open_creat_through_dangling_symlink_creates_target,
+        open_creat_excl_through_dangling_symlink_fails_eexist,
+        open_creat_nofollow_through_dangling_symlink_fails_eloop,
+        open_creat_through_symlink_into_missing_dir_fails_enoent,
+        open_creat_through_dangling_absolute_symlink_creates_target,
         read_etc_passwd_starts_with_root,
         getdents64_of_root_lists_etc_and_tmp,
         stat_etc_passwd_is_regular_non_empty,
