@@ -96,6 +96,15 @@ pub struct InodeAttr {
 }
 
 impl InodeAttr {
+    /// IS_DEADDIR (include/linux/fs.h): a directory that rmdir(2) removed or rename(2)
+    /// replaced. It keeps working through "." and ".." (stat, fchdir, an empty getdents64),
+    /// but no name can be looked up or created in it: ENOENT (fs/namei.c `__lookup_hash`,
+    /// `lookup_open`). Filesystems report such a directory with a link count of 0, as Linux's
+    /// do (`shmem_rmdir`, `ext4_rmdir`: `clear_nlink`); a live directory always has at least 1.
+    pub fn is_dead_dir(&self) -> bool {
+        self.kind == InodeKind::Dir && self.nlink == 0
+    }
+
     /// The full `st_mode`.
     pub fn mode(&self) -> u32 {
         self.kind.mode_bits() | (self.perm & f::S_IALLUGO)
@@ -163,7 +172,10 @@ pub trait Filesystem: Send + Sync + Debug {
 /// never "." or "..", at most `NAME_MAX` bytes, without '/' (the VFS guarantees it). Permission
 /// checks are done by the VFS before calling.
 pub trait Inode: Send + Sync + Debug {
-    /// Current attributes.
+    /// Current attributes. A removed directory reports `nlink` 0, which is how the VFS knows
+    /// it is dead ([`InodeAttr::is_dead_dir`]); the filesystem itself must refuse to create
+    /// entries in it (ENOENT), under the same lock its rmdir holds, so that a creation racing
+    /// with the removal either makes the rmdir fail (ENOTEMPTY) or fails itself.
     fn attr(&self) -> SysResult<InodeAttr>;
     /// For downcasting to the filesystem's own inode type (rename and link between two inodes
     /// of the same filesystem).

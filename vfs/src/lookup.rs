@@ -5,10 +5,15 @@
 //! ".." goes up (staying at the caller's root, crossing from a mount root to the mountpoint in
 //! the parent mount), each directory walked through needs search (x) permission, symlinks are
 //! followed up to `MAXSYMLINKS` (40) times per resolution (ELOOP beyond), a trailing '/' makes
-//! the final component follow symlinks and requires a directory.
+//! the final component follow symlinks and requires a directory. A directory removed while
+//! still in use (a cwd, a dirfd, a renamed-over directory) is dead (IS_DEADDIR, see
+//! [`InodeAttr::is_dead_dir`]): "." and ".." still work in it, every other name is ENOENT,
+//! for lookups and creations alike.
 //!
-//! Known gaps (documented rather than hidden): open(O_CREAT) through a dangling symlink fails
-//! with ENOENT instead of creating the target; O_TMPFILE is EOPNOTSUPP; fifos and sockets found
+//! open(O_CREAT) follows a final symlink (without O_EXCL/O_NOFOLLOW), so a dangling one creates
+//! the file its body names, as open_last_lookups does.
+//!
+//! Known gaps (documented rather than hidden): O_TMPFILE is EOPNOTSUPP; fifos and sockets found
 //! on a filesystem cannot be opened (ENXIO).
 
 use std::sync::Arc;
@@ -40,6 +45,15 @@ enum Last<'p> {
     Dot,
     DotDot,
     Name(&'p [u8]),
+}
+
+/// Where following one symlink leads.
+#[derive(Debug)]
+enum LinkBody {
+    /// A /proc magic link: straight to this location.
+    Magic(VfsPath),
+    /// An ordinary symlink: walk this text from the link's directory.
+    Text(Vec<u8>),
 }
 
 /// A resolved parent directory plus the final component.
@@ -126,11 +140,15 @@ impl Lookup<'_> {
 
     /// One component from the directory `cur`.
     fn step(&self, cur: VfsPath, name: &[u8], follow: bool, links: &mut u32) -> SysResult<VfsPath> {
-        self.check_search(&cur)?;
+        let attr = self.check_search(&cur)?;
         match name {
             b"." => return Ok(cur),
             b".." => return Ok(cur.parent_within(Some(self.root))),
             _ => {}
+        }
+        // __lookup_slow: "Don't go there if it's already dead".
+        if attr.is_dead_dir() {
+            return Err(Errno::ENOENT);
         }
         if name.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
@@ -149,21 +167,43 @@ impl Lookup<'_> {
 
     /// Follows the symlink `link` found in directory `dir`.
     fn follow_link(&self, dir: VfsPath, link: &VfsPath, links: &mut u32) -> SysResult<VfsPath> {
+        match self.link_body(link, links)? {
+            LinkBody::Magic(to) => Ok(to),
+            LinkBody::Text(target) => self.walk(dir, &target, true, links),
+        }
+    }
+
+    /// Counts one more symlink of this resolution (ELOOP past `MAXSYMLINKS`) and reads where
+    /// `link` goes.
+    fn link_body(&self, link: &VfsPath, links: &mut u32) -> SysResult<LinkBody> {
         *links = links.saturating_add(1);
         if *links > MAXSYMLINKS {
             return Err(Errno::ELOOP);
         }
         if let Some(magic) = link.inode().follow_magic() {
-            return magic.map(VfsPath::cross_mounts);
+            return magic.map(|to| LinkBody::Magic(to.cross_mounts()));
         }
         let target = link.inode().readlink()?;
         check_path_len(&target)?;
-        self.walk(dir, &target, true, links)
+        Ok(LinkBody::Text(target))
     }
 
     /// Resolves everything but the final component; the parent must be a searchable directory.
     fn resolve_parent<'p>(&self, path: &'p [u8]) -> SysResult<Parent<'p>> {
         check_path_len(path)?;
+        let mut links = 0;
+        self.parent_in(self.start.clone(), path, &mut links)
+    }
+
+    /// [`resolve_parent`](Self::resolve_parent) of a non-empty `path` relative to `base`,
+    /// counting symlinks in `links` (a symlink body is resolved this way, relative to the
+    /// link's directory, as part of the same resolution).
+    fn parent_in<'p>(
+        &self,
+        base: VfsPath,
+        path: &'p [u8],
+        links: &mut u32,
+    ) -> SysResult<Parent<'p>> {
         let end = path
             .iter()
             .rposition(|b| *b != b'/')
@@ -184,11 +224,10 @@ impl Lookup<'_> {
             ),
             None => (&b""[..], trimmed),
         };
-        let mut links = 0;
         let dir = if dir_part.is_empty() {
-            self.start.clone()
+            base
         } else {
-            self.walk(self.start.clone(), dir_part, true, &mut links)?
+            self.walk(base, dir_part, true, links)?
         };
         self.check_search(&dir)?;
         let last = match name {
@@ -204,14 +243,15 @@ impl Lookup<'_> {
         })
     }
 
-    /// may_create(): EROFS, then write+search permission on the parent.
-    /// The final name of a path that is about to be created: EEXIST if it is "/", ".", ".."
-    /// or already exists in the parent, any other lookup error as is.
+    /// The final name of a path that is about to be created (filename_create): EEXIST if it
+    /// is "/", ".", "..", ENOENT if the parent is a removed directory, EEXIST if the name
+    /// already exists in the parent, any other lookup error as is.
     fn new_name<'p>(parent: &Parent<'p>) -> SysResult<&'p [u8]> {
         let name = match parent.last {
             Last::Name(n) => n,
             Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EEXIST),
         };
+        Self::check_not_dead(&parent.dir)?;
         match Self::child(&parent.dir, name) {
             Ok(_) => Err(Errno::EEXIST),
             Err(e) if e == Errno::ENOENT => Ok(name),
@@ -219,6 +259,17 @@ impl Lookup<'_> {
         }
     }
 
+    /// IS_DEADDIR: ENOENT for a name looked up or created in a removed directory. Checked
+    /// before the lookup of the name, so it comes before EEXIST and before may_create's
+    /// EROFS/EACCES, as in filename_create and lookup_open.
+    fn check_not_dead(dir: &VfsPath) -> SysResult<()> {
+        if dir.attr()?.is_dead_dir() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(())
+    }
+
+    /// may_create(): EROFS, then write+search permission on the parent.
     fn check_create(&self, dir: &VfsPath) -> SysResult<()> {
         if dir.is_readonly() {
             return Err(Errno::EROFS);
@@ -273,32 +324,61 @@ impl Lookup<'_> {
 
     fn open_create(&self, path: &[u8], flags: u32, mode: u32) -> SysResult<Arc<OpenFile>> {
         let parent = self.resolve_parent(path)?;
+        let mut links = 0;
+        self.open_create_last(&parent, flags, mode, &mut links)
+    }
+
+    /// The last component of open(O_CREAT) (fs/namei.c open_last_lookups, lookup_open): opens
+    /// the final name of `parent`, or creates it. A symlink found there is followed unless
+    /// O_EXCL (EEXIST) or O_NOFOLLOW (ELOOP) is given, and its body's final component gets the
+    /// same treatment, so a dangling symlink creates the file it names (relative to the link's
+    /// directory, or to the root for an absolute body). Recursion depth is bounded by
+    /// `MAXSYMLINKS`: every level counts one link in `links`.
+    fn open_create_last(
+        &self,
+        parent: &Parent<'_>,
+        flags: u32,
+        mode: u32,
+        links: &mut u32,
+    ) -> SysResult<Arc<OpenFile>> {
         let name = match parent.last {
             Last::Name(n) => n,
             // open("/", O_CREAT), open(".", O_CREAT): the target is a directory.
             Last::Root | Last::Dot | Last::DotDot => return Err(Errno::EISDIR),
         };
-        // open_last_lookups(): with O_CREAT, a trailing slash is EISDIR before any lookup.
+        // open_last_lookups(): with O_CREAT, a trailing slash is EISDIR before any lookup
+        // (also one at the end of a symlink body).
         if parent.trailing_slash {
             return Err(Errno::EISDIR);
         }
+        Self::check_not_dead(&parent.dir)?;
         match Self::child(&parent.dir, name) {
             Ok(existing) => {
+                // open(2) O_EXCL: "symbolic links are not followed", the link itself exists.
                 if flags & f::O_EXCL != 0 {
                     return Err(Errno::EEXIST);
                 }
-                let mut target = existing;
-                if target.kind() == Some(InodeKind::Symlink) {
-                    if flags & f::O_NOFOLLOW != 0 {
-                        return Err(Errno::ELOOP);
+                if existing.kind() != Some(InodeKind::Symlink) {
+                    if existing.is_dir() {
+                        return Err(Errno::EISDIR);
                     }
-                    let mut links = 0;
-                    target = self.follow_link(parent.dir.clone(), &target, &mut links)?;
+                    return self.open_existing(existing, flags, false);
                 }
-                if target.is_dir() {
-                    return Err(Errno::EISDIR);
+                if flags & f::O_NOFOLLOW != 0 {
+                    return Err(Errno::ELOOP);
                 }
-                self.open_existing(target, flags, false)
+                match self.link_body(&existing, links)? {
+                    LinkBody::Magic(to) => {
+                        if to.is_dir() {
+                            return Err(Errno::EISDIR);
+                        }
+                        self.open_existing(to, flags, false)
+                    }
+                    LinkBody::Text(body) => {
+                        let next = self.parent_in(parent.dir.clone(), &body, links)?;
+                        self.open_create_last(&next, flags, mode, links)
+                    }
+                }
             }
             Err(e) if e == Errno::ENOENT => {
                 self.check_create(&parent.dir)?;
@@ -493,7 +573,11 @@ impl Lookup<'_> {
         if op.dir.is_readonly() {
             return Err(Errno::EROFS);
         }
+        Self::check_not_dead(&op.dir)?;
         let src = Self::child_here(&op.dir, old_name)?;
+        // do_renameat2 looks up the new name (ENOENT in a removed directory) right after the
+        // old one, before the trailing-slash and type checks.
+        Self::check_not_dead(&np.dir)?;
         let sattr = src.attr()?;
         let is_dir = sattr.kind == InodeKind::Dir;
         if (op.trailing_slash || np.trailing_slash) && !is_dir {
@@ -1192,6 +1276,190 @@ mod tests {
             TimeChange::from_timespec(abi::time::Timespec { sec: 0, nsec: -1 }).unwrap_err(),
             Errno::EINVAL
         );
+    }
+
+    #[test]
+    fn open_creat_through_dangling_symlink_creates_target() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/d", 0o755).unwrap();
+        l.symlink(b"target", b"/d/link").unwrap();
+        let fl = l.open(b"/d/link", f::O_CREAT | f::O_WRONLY, 0o640).unwrap();
+        fl.write(b"t").unwrap();
+        // Created relative to the link's directory, with the requested mode.
+        let st = l.resolve(b"/d/target", false).unwrap().stat().unwrap();
+        assert_eq!(st.mode, f::S_IFREG | 0o640);
+        assert_eq!(read_all(&l, b"/d/link"), b"t");
+        // Now the link is not dangling: O_CREAT opens the existing target.
+        write_file(&l, b"/d/link", b"again");
+        assert_eq!(read_all(&l, b"/d/target"), b"again");
+    }
+
+    #[test]
+    fn open_creat_follows_chains_and_absolute_bodies() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/a", 0o755).unwrap();
+        l.mkdir(b"/b", 0o755).unwrap();
+        // /a/l1 -> ../b/l2 -> /b/final: two hops, relative then absolute.
+        l.symlink(b"../b/l2", b"/a/l1").unwrap();
+        l.symlink(b"/b/final", b"/b/l2").unwrap();
+        write_file(&l, b"/a/l1", b"chain");
+        assert_eq!(read_all(&l, b"/b/final"), b"chain");
+        // A link in the body's directory part is followed too.
+        l.symlink(b"/b", b"/a/tob").unwrap();
+        l.symlink(b"tob/viadir", b"/a/l3").unwrap();
+        write_file(&l, b"/a/l3", b"v");
+        assert_eq!(read_all(&l, b"/b/viadir"), b"v");
+    }
+
+    #[test]
+    fn open_creat_through_symlink_errors() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.symlink(b"target", b"/link").unwrap();
+        let flags = f::O_CREAT | f::O_WRONLY;
+        let err = |path: &[u8], flags: u32| l.open(path, flags, 0o644).map(drop).unwrap_err();
+        assert_eq!(err(b"/link", flags | f::O_EXCL), Errno::EEXIST);
+        assert_eq!(err(b"/link", flags | f::O_NOFOLLOW), Errno::ELOOP);
+        assert_eq!(l.resolve(b"/target", false).unwrap_err(), Errno::ENOENT);
+        l.symlink(b"missing/target", b"/inmissing").unwrap();
+        assert_eq!(err(b"/inmissing", flags), Errno::ENOENT);
+        // A trailing slash in the body, or a body naming a directory: EISDIR.
+        l.symlink(b"newdir/", b"/slash").unwrap();
+        assert_eq!(err(b"/slash", flags), Errno::EISDIR);
+        l.symlink(b"/", b"/toroot").unwrap();
+        assert_eq!(err(b"/toroot", flags), Errno::EISDIR);
+        // A dangling self-loop is ELOOP, not a creation.
+        l.symlink(b"loop", b"/loop").unwrap();
+        assert_eq!(err(b"/loop", flags), Errno::ELOOP);
+        // The target directory's permissions apply: a user cannot create in a root-only dir.
+        l.mkdir(b"/priv", 0o755).unwrap();
+        l.mkdir(b"/pub", 0o777).unwrap();
+        l.symlink(b"/priv/f", b"/pub/link").unwrap();
+        let user = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+        };
+        let u = lk(&root, &user);
+        assert_eq!(
+            u.open(b"/pub/link", flags, 0o644).map(drop).unwrap_err(),
+            Errno::EACCES
+        );
+    }
+
+    /// A directory removed while it is still someone's start directory (a cwd, a dirfd).
+    fn removed_dir(l: &Lookup<'_>, path: &[u8]) -> VfsPath {
+        l.mkdir(path, 0o755).unwrap();
+        let d = l.resolve(path, true).unwrap();
+        l.rmdir(path).unwrap();
+        d
+    }
+
+    #[test]
+    fn creating_in_removed_directory_fails_enoent() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        write_file(&l, b"/f", b"x");
+        let d = removed_dir(&l, b"/d");
+        let inside = Lookup {
+            root: &root,
+            start: &d,
+            creds: &c,
+        };
+        let enoent = Err(Errno::ENOENT);
+        assert_eq!(
+            inside.open(b"x", f::O_CREAT | f::O_RDWR, 0o644).map(drop),
+            enoent
+        );
+        assert_eq!(
+            inside
+                .open(b"x", f::O_CREAT | f::O_EXCL | f::O_RDWR, 0o644)
+                .map(drop),
+            enoent
+        );
+        assert_eq!(inside.mkdir(b"x", 0o755), enoent);
+        assert_eq!(inside.mknod(b"x", f::S_IFIFO | 0o644, 0), enoent);
+        assert_eq!(inside.mknod(b"x", f::S_IFREG | 0o644, 0), enoent);
+        assert_eq!(inside.symlink(b"t", b"x"), enoent);
+        assert_eq!(l.link(b"/f", &inside, b"x", false), enoent);
+        assert_eq!(l.rename(b"/f", &inside, b"x"), enoent);
+        // Nothing moved, nothing was created.
+        assert_eq!(read_all(&l, b"/f"), b"x");
+        assert!(d.inode().readdir().unwrap().is_empty());
+        // ENOENT comes before the permission check (lookup before may_create).
+        let user = Creds {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+        };
+        let as_user = Lookup {
+            root: &root,
+            start: &d,
+            creds: &user,
+        };
+        assert_eq!(as_user.mkdir(b"x", 0o755), enoent);
+    }
+
+    #[test]
+    fn removed_directory_keeps_dot_and_dotdot() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/p", 0o755).unwrap();
+        let d = removed_dir(&l, b"/p/d");
+        let inside = Lookup {
+            root: &root,
+            start: &d,
+            creds: &c,
+        };
+        let dot = inside.resolve(b".", true).unwrap();
+        assert!(dot.same_as(&d));
+        let st = dot.stat().unwrap();
+        assert_eq!((st.nlink, st.mode & f::S_IFMT), (0, f::S_IFDIR));
+        assert!(
+            inside
+                .resolve(b"..", true)
+                .unwrap()
+                .same_as(&l.resolve(b"/p", true).unwrap())
+        );
+        // Walking ".." out of it still reaches live names; names in it are gone.
+        write_file(&l, b"/p/f", b"y");
+        assert_eq!(read_all(&inside, b"../f"), b"y");
+        assert_eq!(inside.resolve(b"x", true).unwrap_err(), Errno::ENOENT);
+        assert_eq!(inside.resolve(b"./x", true).unwrap_err(), Errno::ENOENT);
+        // Reading it is fine and empty; getcwd (is_unlinked) can tell it is gone.
+        let fl = inside.open(b".", f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
+        drop(fl);
+        assert!(d.is_unlinked());
+        assert!(!l.resolve(b"/p", true).unwrap().is_unlinked());
+        assert!(!root.is_unlinked());
+    }
+
+    #[test]
+    fn directory_replaced_by_rename_is_dead() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/a", 0o755).unwrap();
+        l.mkdir(b"/b", 0o755).unwrap();
+        let b = l.resolve(b"/b", true).unwrap();
+        l.rename(b"/a", &l, b"/b").unwrap();
+        let inside = Lookup {
+            root: &root,
+            start: &b,
+            creds: &c,
+        };
+        assert_eq!(b.stat().unwrap().nlink, 0);
+        assert!(b.is_unlinked());
+        assert_eq!(inside.mkdir(b"x", 0o755), Err(Errno::ENOENT));
+        // The directory now at /b is the live one.
+        l.mkdir(b"/b/x", 0o755).unwrap();
     }
 
     #[test]

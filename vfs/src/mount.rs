@@ -394,6 +394,24 @@ impl VfsPath {
         out
     }
 
+    /// d_unlinked(): true if this location's name was removed from its directory (unlink,
+    /// rmdir, or a rename over it). getcwd(2) fails with ENOENT for such a working directory
+    /// (fs/d_path.c), where the /proc links append " (deleted)" to [`path_from`](Self::path_from).
+    pub fn is_unlinked(&self) -> bool {
+        if Arc::ptr_eq(&self.dentry, &self.mount.root) {
+            return false;
+        }
+        let (parent, name) = {
+            let l = lock(&self.dentry.link);
+            (l.0.upgrade(), l.1.clone())
+        };
+        parent.is_none_or(|p| {
+            !lock(&p.children)
+                .get(&name)
+                .is_some_and(|c| Arc::ptr_eq(c, &self.dentry))
+        })
+    }
+
     fn path_from_mount_root(&self) -> Vec<u8> {
         let root = VfsPath {
             mount: Arc::clone(&self.mount),

@@ -323,6 +323,11 @@ impl TmpInode {
     fn add_child(&self, name: &[u8], child: Arc<TmpInode>) -> SysResult<Arc<dyn Inode>> {
         let mut st = self.state();
         let (dir_perm, dir_gid) = (st.perm, st.gid);
+        if st.nlink == 0 {
+            // Removed (IS_DEADDIR): checked under the lock rmdir holds while it checks
+            // emptiness, so a racing creation cannot leave an entry in a dead directory.
+            return Err(Errno::ENOENT);
+        }
         let entries = st.dir_mut()?;
         if entries.contains_key(name) {
             return Err(Errno::EEXIST);
@@ -480,6 +485,10 @@ impl Inode for TmpInode {
             return Err(Errno::EPERM);
         }
         let mut st = self.state();
+        if st.nlink == 0 {
+            // A removed directory (IS_DEADDIR), see `add_child`.
+            return Err(Errno::ENOENT);
+        }
         let entries = st.dir_mut()?;
         if entries.contains_key(name) {
             return Err(Errno::EEXIST);
@@ -550,6 +559,11 @@ impl Inode for TmpInode {
             (self.state(), Some(b))
         };
         let src = a.dir()?.get(old_name).cloned().ok_or(Errno::ENOENT)?;
+        let new_dir_nlink = b.as_ref().map_or(a.nlink, |b| b.nlink);
+        if new_dir_nlink == 0 {
+            // Into a removed directory (IS_DEADDIR), see `add_child`.
+            return Err(Errno::ENOENT);
+        }
         let src_is_dir = src.kind() == InodeKind::Dir;
         let dst = match &b {
             Some(b) => b.dir()?.get(new_name).cloned(),
@@ -917,5 +931,30 @@ mod tests {
         let dev = root.lookup(b"null").unwrap().open(f::O_RDWR).unwrap();
         assert!(!dev.has_memfile_pages());
         assert!(dev.memfile_page(0).is_none());
+    }
+
+    /// The filesystem refuses entries in a removed directory itself (not only the VFS's
+    /// IS_DEADDIR check), so a creation racing with rmdir cannot leave one behind.
+    #[test]
+    fn removed_directory_refuses_new_entries() {
+        let (fs, ino, _ops, _mf) = file();
+        let root = fs.root_inode();
+        let c = Creds::root();
+        let d = root.mkdir(b"d", 0o755, &c).unwrap();
+        root.rmdir(b"d").unwrap();
+        assert_eq!(d.attr().unwrap().nlink, 0);
+        let enoent = Err(Errno::ENOENT);
+        assert_eq!(d.create(b"x", 0o644, &c).map(drop), enoent);
+        assert_eq!(d.mkdir(b"x", 0o755, &c).map(drop), enoent);
+        assert_eq!(d.symlink(b"x", b"t", &c).map(drop), enoent);
+        assert_eq!(
+            d.mknod(b"x", InodeKind::Fifo, 0o644, 0, &c).map(drop),
+            enoent
+        );
+        assert_eq!(d.link(b"x", &ino), enoent);
+        assert_eq!(root.rename(b"f", &d, b"x"), enoent);
+        assert_eq!(ino.attr().unwrap().nlink, 1);
+        assert!(d.readdir().unwrap().is_empty());
+        root.lookup(b"f").unwrap();
     }
 }

@@ -1658,6 +1658,250 @@ fn renameat_missing_source_fails_enoent() -> Outcome {
     Ok(())
 }
 
+// ---------------------------------------------------------------- creating in a removed directory
+
+/// The working directory `<tmp>/d`, removed with rmdir(2) after the chdir(2): Linux marks the
+/// directory inode dead (`S_DEAD`, set by vfs_rmdir), and IS_DEADDIR makes every later lookup
+/// or creation of a name in it fail with ENOENT (fs/namei.c: __lookup_hash, lookup_open).
+/// Drop order: the saved cwd comes back before the parent directory is removed.
+struct RemovedCwd {
+    _restore: CwdGuard,
+    parent: TempDir,
+}
+
+impl RemovedCwd {
+    /// mkdir <tmp>/d; chdir <tmp>/d; rmdir ../d.
+    fn new() -> Result<RemovedCwd, String> {
+        let restore = CwdGuard::new()?;
+        let parent = TempDir::new()?;
+        let d = parent.join("d");
+        check!(
+            syscall!(libc::SYS_mkdirat, libc::AT_FDCWD, d.as_c_str(), 0o755),
+            succeeds_with(0)
+        );
+        check!(syscall!(libc::SYS_chdir, d.as_c_str()), succeeds_with(0));
+        check!(syscall!(libc::SYS_rmdir, c"../d"), succeeds_with(0));
+        Ok(RemovedCwd {
+            _restore: restore,
+            parent,
+        })
+    }
+}
+
+/// open(2) O_CREAT in a removed working directory: ENOENT (lookup_open: IS_DEADDIR).
+fn open_creat_in_removed_cwd_fails_enoent() -> Outcome {
+    let _cwd = RemovedCwd::new()?;
+    check!(
+        open_at(c"x", RDWR | libc::O_CREAT, 0o644),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// mkdir(2) in a removed working directory: ENOENT (filename_create → __lookup_hash:
+/// "Don't create child dentry for a dead directory").
+fn mkdir_in_removed_cwd_fails_enoent() -> Outcome {
+    let _cwd = RemovedCwd::new()?;
+    check!(
+        syscall!(libc::SYS_mkdirat, libc::AT_FDCWD, c"x", 0o755),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// symlink(2) in a removed working directory: ENOENT (filename_create, as mkdir).
+fn symlink_in_removed_cwd_fails_enoent() -> Outcome {
+    let _cwd = RemovedCwd::new()?;
+    check!(
+        syscall!(libc::SYS_symlinkat, c"t", libc::AT_FDCWD, c"x"),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// link(2) into a removed working directory: ENOENT (do_linkat → filename_create).
+fn link_into_removed_cwd_fails_enoent() -> Outcome {
+    let file = TempFile::new()?;
+    let _cwd = RemovedCwd::new()?;
+    check!(
+        syscall!(
+            libc::SYS_linkat,
+            libc::AT_FDCWD,
+            file.path(),
+            libc::AT_FDCWD,
+            c"x",
+            0
+        ),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// rename(2) into a removed working directory: ENOENT (do_renameat2 → lookup of the new name
+/// in a dead directory), and the source stays where it was.
+fn rename_into_removed_cwd_fails_enoent() -> Outcome {
+    let cwd = RemovedCwd::new()?;
+    cwd.parent.create_file("src", b"")?;
+    let src = cwd.parent.join("src");
+    check!(
+        syscall!(
+            libc::SYS_renameat,
+            libc::AT_FDCWD,
+            src.as_c_str(),
+            libc::AT_FDCWD,
+            c"x"
+        ),
+        fails_with(Errno::ENOENT)
+    );
+    check!(open_at(&src, RDONLY, 0), succeeds());
+    Ok(())
+}
+
+/// stat(2) of "." in a working directory removed by absolute path still works ("." needs no
+/// lookup: handle_dots), and reports a link count of 0 (shmem_rmdir / ext4: clear_nlink).
+fn stat_dot_in_removed_cwd_reports_nlink_zero() -> Outcome {
+    let _restore = CwdGuard::new()?;
+    let dir = TempDir::new()?;
+    let d = dir.join("d");
+    check!(
+        syscall!(libc::SYS_mkdirat, libc::AT_FDCWD, d.as_c_str(), 0o755),
+        succeeds_with(0)
+    );
+    check!(syscall!(libc::SYS_chdir, d.as_c_str()), succeeds_with(0));
+    check!(syscall!(libc::SYS_rmdir, d.as_c_str()), succeeds_with(0));
+    let mut st: libc::stat = zeroed();
+    check!(
+        syscall!(libc::SYS_stat, c".", &raw mut st),
+        succeeds_with(0)
+    );
+    ensure_eq!(file_type(st.st_mode), libc::S_IFDIR);
+    ensure_eq!(st.st_nlink, 0);
+    Ok(())
+}
+
+/// openat(2) O_CREAT relative to a directory fd whose directory was removed after it was
+/// opened: ENOENT (lookup_open: IS_DEADDIR).
+fn openat_creat_in_removed_dirfd_fails_enoent() -> Outcome {
+    let dir = TempDir::new()?;
+    let d = dir.join("d");
+    check!(
+        syscall!(libc::SYS_mkdirat, libc::AT_FDCWD, d.as_c_str(), 0o755),
+        succeeds_with(0)
+    );
+    let dfd = Fd::open(&d, RDONLY | libc::O_DIRECTORY, 0)?;
+    check!(syscall!(libc::SYS_rmdir, d.as_c_str()), succeeds_with(0));
+    check!(
+        syscall!(
+            libc::SYS_openat,
+            dfd.raw(),
+            c"x",
+            RDWR | libc::O_CREAT,
+            0o644
+        ),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- O_CREAT through a dangling symlink
+
+/// Makes `link` a symlink to `target` (stored as given).
+fn make_symlink(target: &CStr, link: &CStr) -> Outcome {
+    check!(
+        syscall!(libc::SYS_symlinkat, target, libc::AT_FDCWD, link),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
+/// open(2) O_CREAT on a dangling symlink creates the file the link names, relative to the
+/// link's directory: without O_EXCL/O_NOFOLLOW the final symlink is followed (open(2) O_EXCL:
+/// "When these two flags are specified, symbolic links are not followed"; fs/namei.c
+/// open_last_lookups → step_into → lookup_open on the link body's last component).
+fn open_creat_through_dangling_symlink_creates_target() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"target", &dir.join("link"))?;
+    let fd = Fd::from_ret(check!(
+        open_at(&dir.join("link"), libc::O_WRONLY | libc::O_CREAT, 0o644),
+        succeeds()
+    ))?;
+    fd.write_all(b"via link")?;
+    let target = Fd::open(&dir.join("target"), RDONLY, 0)?;
+    ensure_eq!(file_type(fstat(&target)?.st_mode), libc::S_IFREG);
+    ensure_eq!(target.read_up_to(16)?, b"via link".to_vec());
+    Ok(())
+}
+
+/// open(2): with O_CREAT|O_EXCL "symbolic links are not followed": a dangling symlink is an
+/// existing name (EEXIST), and its target is not created.
+fn open_creat_excl_through_dangling_symlink_fails_eexist() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"target", &dir.join("link"))?;
+    check!(
+        open_at(
+            &dir.join("link"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o644
+        ),
+        fails_with(Errno::EEXIST)
+    );
+    check!(
+        open_at(&dir.join("target"), RDONLY, 0),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// open(2): ELOOP "O_NOFOLLOW was specified and the trailing component is a symbolic link",
+/// also with O_CREAT on a dangling one (which is not created).
+fn open_creat_nofollow_through_dangling_symlink_fails_eloop() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"target", &dir.join("link"))?;
+    check!(
+        open_at(
+            &dir.join("link"),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW,
+            0o644
+        ),
+        fails_with(Errno::ELOOP)
+    );
+    check!(
+        open_at(&dir.join("target"), RDONLY, 0),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// open(2) O_CREAT on a dangling symlink whose target lies in a missing directory: ENOENT
+/// ("A directory component in pathname does not exist", applied to the link body).
+fn open_creat_through_symlink_into_missing_dir_fails_enoent() -> Outcome {
+    let dir = TempDir::new()?;
+    make_symlink(c"missing/target", &dir.join("link"))?;
+    check!(
+        open_at(&dir.join("link"), libc::O_WRONLY | libc::O_CREAT, 0o644),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+/// open(2) O_CREAT on a dangling symlink with an absolute target creates that target
+/// (path_resolution(7): an absolute link body restarts from the root).
+fn open_creat_through_dangling_absolute_symlink_creates_target() -> Outcome {
+    let dir = TempDir::new()?;
+    let target = dir.join("abs-target");
+    make_symlink(&target, &dir.join("link"))?;
+    let fd = Fd::from_ret(check!(
+        open_at(&dir.join("link"), libc::O_WRONLY | libc::O_CREAT, 0o644),
+        succeeds()
+    ))?;
+    fd.write_all(b"abs")?;
+    ensure_eq!(
+        Fd::open(&target, RDONLY, 0)?.read_up_to(8)?,
+        b"abs".to_vec()
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------- host root and devices
 
 fn read_etc_passwd_starts_with_root() -> Outcome {
@@ -1899,6 +2143,18 @@ fn main() -> ExitCode {
         renameat_replaces_existing_file,
         renameat_directory_into_itself_fails_einval,
         renameat_missing_source_fails_enoent,
+        open_creat_in_removed_cwd_fails_enoent,
+        mkdir_in_removed_cwd_fails_enoent,
+        symlink_in_removed_cwd_fails_enoent,
+        link_into_removed_cwd_fails_enoent,
+        rename_into_removed_cwd_fails_enoent,
+        stat_dot_in_removed_cwd_reports_nlink_zero,
+        openat_creat_in_removed_dirfd_fails_enoent,
+        open_creat_through_dangling_symlink_creates_target,
+        open_creat_excl_through_dangling_symlink_fails_eexist,
+        open_creat_nofollow_through_dangling_symlink_fails_eloop,
+        open_creat_through_symlink_into_missing_dir_fails_enoent,
+        open_creat_through_dangling_absolute_symlink_creates_target,
         read_etc_passwd_starts_with_root,
         getdents64_of_root_lists_etc_and_tmp,
         stat_etc_passwd_is_regular_non_empty,
