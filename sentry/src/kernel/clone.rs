@@ -218,8 +218,8 @@ impl Task {
                         is_subreaper: false,
                         threads: vec![tid],
                         did_exec: false,
-                usage: super::tree::Usage::default(),
-                children_usage: super::tree::Usage::default(),
+                        usage: super::tree::Usage::default(),
+                        children_usage: super::tree::Usage::default(),
                     },
                 );
                 if let Some(p) = tree.procs.get_mut(&parent) {

@@ -731,6 +731,10 @@ pub fn sys_ioctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub fn sys_getcwd(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let mut path = {
         let fs = t.fs();
+        // getcwd(2): ENOENT "The current working directory has been unlinked" (d_unlinked).
+        if fs.cwd.is_unlinked() {
+            return Err(Errno::ENOENT);
+        }
         fs.cwd.path_from(&fs.root)
     };
     path.push(0);

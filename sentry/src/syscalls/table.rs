@@ -893,10 +893,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "CPU time per address space (RUSAGE_THREAD reports the process); maxrss is the resident set at exit; other fields zero.",
             ),
         ),
-        (
-            nr::TIMES,
-            E::supported("times", sys::sys_times, &[Hex]),
-        ),
+        (nr::TIMES, E::supported("times", sys::sys_times, &[Hex])),
         (
             nr::SIGNALFD4,
             E::partial(

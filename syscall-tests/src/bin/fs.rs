@@ -1759,6 +1759,18 @@ fn rename_into_removed_cwd_fails_enoent() -> Outcome {
 
 /// stat(2) of "." in a working directory removed by absolute path still works ("." needs no
 /// lookup: handle_dots), and reports a link count of 0 (shmem_rmdir / ext4: clear_nlink).
+/// getcwd(2): ENOENT "The current working directory has been unlinked" (fs/d_path.c
+/// d_unlinked).
+fn getcwd_in_removed_cwd_fails_enoent() -> Outcome {
+    let _cwd = RemovedCwd::new()?;
+    let mut buf = [0u8; 512];
+    check!(
+        syscall!(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
 fn stat_dot_in_removed_cwd_reports_nlink_zero() -> Outcome {
     let _restore = CwdGuard::new()?;
     let dir = TempDir::new()?;
@@ -2149,6 +2161,7 @@ fn main() -> ExitCode {
         link_into_removed_cwd_fails_enoent,
         rename_into_removed_cwd_fails_enoent,
         stat_dot_in_removed_cwd_reports_nlink_zero,
+        getcwd_in_removed_cwd_fails_enoent,
         openat_creat_in_removed_dirfd_fails_enoent,
         open_creat_through_dangling_symlink_creates_target,
         open_creat_excl_through_dangling_symlink_fails_eexist,

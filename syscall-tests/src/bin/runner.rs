@@ -244,9 +244,13 @@ fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> 
     let sandbox: Option<Results> = match &opts.rvisor {
         None => None,
         Some(rvisor) => {
+            // The binary runs as a child of a shell that is the sandbox's init, so that it is
+            // not pid 1 itself: natively it is not init either, and init's special cases
+            // (signals without a handler are dropped, pid 1 is "self") would otherwise differ.
             let mut cmd = Command::new(rvisor);
             cmd.arg("do")
                 .arg(format!("--platform={}", opts.platform))
+                .args([SANDBOX_INIT, "sh", "-c", "\"$0\" \"$@\"; exit $?"])
                 .arg(path)
                 .arg("--test-threads=1");
             let out = run_with_timeout(cmd, opts.timeout)?;
@@ -291,6 +295,9 @@ fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> 
     print!("{}", report.problems());
     Ok(report)
 }
+
+/// The init the sandboxed test binaries run under (busybox-static, installed by setup.sh).
+const SANDBOX_INIT: &str = "/bin/busybox";
 
 fn main() -> ExitCode {
     let opts = match parse_args(std::env::args().skip(1)) {
