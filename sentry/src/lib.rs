@@ -10,11 +10,18 @@
 //! and runs the init [`kernel::Task`]; `vfs` provides files; `platform` provides contexts and
 //! address spaces; `abi` provides every guest-visible number.
 //!
-//! Lock order (outermost first):
+//! Lock order (outermost first; details in kernel/mod.rs, mm/mod.rs and vfs/src/lib.rs):
 //!   kernel::Task is owned by its host thread (no lock)
-//!     mm::MemoryManager's internal lock (see mm/mod.rs)
+//!     Kernel::tree (the task tree)
+//!       ThreadGroup::sig → TaskShared::sig
+//!         wait queues and waiters (vfs::waiter)
+//!   FdTable, FsContext, the futex table, timers: taken with none of the above held
+//!     mm::MemoryManager's internal lock (see mm/mod.rs; the futex table may hold it inside)
 //!       vfs locks (see vfs/src/lib.rs)
 //! The platform is called with no sentry lock held except as mm documents.
+//!
+//! Threads: one host thread per application thread runs `kernel::Task::run`; besides them
+//! there are the timer thread (`kernel::timer`), vfs's host poller and the platform's own.
 #![deny(unsafe_code)]
 
 pub mod fs;

@@ -131,7 +131,14 @@ impl TaskTree {
     /// A free id (tid or tgid: one space), or None if the namespace is full or the sandbox
     /// holds MAX_TASKS threads.
     pub fn alloc_id(&mut self) -> Option<i32> {
-        if self.tasks.len() >= self.max_tasks.min(MAX_TASKS) {
+        // Zombies count too: like a pids cgroup, an unreaped child still holds its task, so a
+        // parent that never waits cannot fill the id space.
+        let zombies = self
+            .procs
+            .values()
+            .filter(|p| matches!(p.state, ProcState::Zombie(_)))
+            .count();
+        if self.tasks.len().saturating_add(zombies) >= self.max_tasks.min(MAX_TASKS) {
             return None;
         }
         for _ in 0..PID_MAX {
@@ -194,5 +201,77 @@ impl TaskTree {
     /// Number of live threads.
     pub fn nr_threads(&self) -> usize {
         self.tasks.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::signal::SigAction;
+
+    fn rec(tgid: i32, state: ProcState) -> ProcRec {
+        ProcRec {
+            tg: ThreadGroup::new(
+                tgid,
+                [SigAction::default(); 64],
+                [abi::time::Rlimit { cur: 0, max: 0 }; abi::time::RLIM_NLIMITS],
+            ),
+            parent: 1,
+            children: Vec::new(),
+            pgid: tgid,
+            sid: tgid,
+            state,
+            report: StopReport::default(),
+            exit_signal: 17,
+            is_subreaper: false,
+            threads: Vec::new(),
+            did_exec: false,
+            usage: Usage::default(),
+            children_usage: Usage::default(),
+        }
+    }
+
+    #[test]
+    fn ids_start_at_one_and_skip_used_groups() {
+        let mut t = TaskTree::new(10);
+        assert_eq!(t.alloc_id(), Some(1));
+        let mut r = rec(5, ProcState::Alive);
+        r.pgid = 2;
+        t.procs.insert(5, r);
+        // 2 is a process group id in use, 5 a process: both are skipped.
+        assert_eq!(t.alloc_id(), Some(3));
+        assert_eq!(t.alloc_id(), Some(4));
+        assert_eq!(t.alloc_id(), Some(6));
+    }
+
+    #[test]
+    fn zombies_count_against_the_task_limit() {
+        let mut t = TaskTree::new(2);
+        t.procs
+            .insert(7, rec(7, ProcState::Zombie(ExitStatus::Exited(0))));
+        t.procs
+            .insert(8, rec(8, ProcState::Zombie(ExitStatus::Exited(0))));
+        assert_eq!(t.alloc_id(), None);
+        t.procs.remove(&8);
+        assert!(t.alloc_id().is_some());
+    }
+
+    #[test]
+    fn orphans_go_to_the_nearest_live_subreaper_else_init() {
+        let mut t = TaskTree::new(10);
+        let mut a = rec(2, ProcState::Alive);
+        a.is_subreaper = true;
+        t.procs.insert(2, a);
+        let mut b = rec(3, ProcState::Alive);
+        b.parent = 2;
+        t.procs.insert(3, b);
+        let mut c = rec(4, ProcState::Alive);
+        c.parent = 3;
+        t.procs.insert(4, c);
+        assert_eq!(t.reaper_for(4), 2);
+        if let Some(a) = t.procs.get_mut(&2) {
+            a.is_subreaper = false;
+        }
+        assert_eq!(t.reaper_for(4), 1);
     }
 }

@@ -189,6 +189,9 @@ fn deadline_of(value: Duration, absolute: bool, clock: ClockId) -> Result<Option
     Ok(Some(after(value.saturating_sub(now))))
 }
 
+/// The most POSIX timers one process may hold.
+const MAX_POSIX_TIMERS: usize = 32768;
+
 /// timer_create(2).
 pub fn sys_timer_create(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let _clock = timer_clock(args.int(0))?;
@@ -199,6 +202,11 @@ pub fn sys_timer_create(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     };
     let id = {
         let timers = t.tg().timers();
+        // A bound on the sentry memory one process can pin with timers (Linux bounds them
+        // only by kernel memory); past it timer_create fails EAGAIN, as it does there.
+        if timers.posix.len() >= MAX_POSIX_TIMERS {
+            return Err(Errno::EAGAIN);
+        }
         (0..i32::MAX)
             .find(|i| !timers.posix.contains_key(i))
             .ok_or(Errno::EAGAIN)?
