@@ -24,7 +24,6 @@ use abi::signal::{SigAction, Signal};
 use super::task::{Task, TaskShared};
 use super::thread_group::ThreadGroup;
 use super::tree::{ProcRec, ProcState, StopReport};
-use crate::mm::MemoryManager;
 
 /// What clone(2)/clone3(2) asked for, decoded.
 #[derive(Clone, Copy, Debug, Default)]
@@ -271,9 +270,8 @@ impl Task {
         };
 
         if flags.contains(CloneFlags::PARENT_SETTID) && o.parent_tid != 0 {
-            // Written in the parent's memory (kernel_clone); a fault is not an error there
-            // either... Linux returns EFAULT before creating the child; we created it already,
-            // so follow the later put_user semantics and ignore.
+            // Written in the parent's memory, as kernel_clone's put_user does; a fault there
+            // does not undo the clone (Linux ignores it too).
             let _ = self.copy_out_obj(o.parent_tid, &tid);
         }
         if flags.contains(CloneFlags::PIDFD) {
@@ -315,9 +313,4 @@ pub fn vfork_opts() -> CloneOpts {
         exit_signal: Signal::SIGCHLD.0,
         ..CloneOpts::default()
     }
-}
-
-/// Whether `mm` is shared with another task (for exec and exit bookkeeping).
-pub fn mm_is_shared(mm: &Arc<MemoryManager>) -> bool {
-    Arc::strong_count(mm) > 1
 }

@@ -22,9 +22,8 @@ use abi::Errno;
 use abi::clone::{CLD_CONTINUED, CLD_STOPPED};
 use abi::signal::{
     FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, FPX_SW_BYTES_OFFSET, RtSigframe, SA_NOCLDSTOP, SA_NODEFER,
-    SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SA_SIGINFO, SIG_DFL, SIG_IGN, SigAction,
-    SigContext, SigInfo, SigSet, Signal, UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS,
-    UContext,
+    SA_ONSTACK, SA_RESETHAND, SA_RESTART, SA_RESTORER, SIG_DFL, SIG_IGN, SigAction, SigContext,
+    SigInfo, SigSet, Signal, UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS, UContext,
 };
 use abi::time::{SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, StackT};
 use platform::FpState;
@@ -578,7 +577,8 @@ impl Task {
         regs.eflags &= !(0x400 | 0x100 | 0x1_0000);
         regs.cs = 0x33;
         regs.ss = 0x2b;
-        let _ = SA_SIGINFO; // rsi/rdx are set for every handler, as Linux does.
+        // rsi/rdx point at the siginfo and ucontext for every handler, SA_SIGINFO or not, as
+        // Linux sets them.
         Ok(())
     }
 

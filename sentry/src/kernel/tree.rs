@@ -165,15 +165,6 @@ impl TaskTree {
         self.procs.get_mut(&tgid)
     }
 
-    /// Live processes of process group `pgid`.
-    pub fn group_members(&self, pgid: i32) -> Vec<i32> {
-        self.procs
-            .iter()
-            .filter(|(_, p)| p.pgid == pgid && p.state == ProcState::Alive)
-            .map(|(&id, _)| id)
-            .collect()
-    }
-
     /// Where the children of exiting process `tgid` go: the nearest living subreaper among its
     /// ancestors, else init (prctl(2) PR_SET_CHILD_SUBREAPER).
     pub fn reaper_for(&self, tgid: i32) -> i32 {
@@ -186,16 +177,6 @@ impl TaskTree {
             }
         }
         1
-    }
-
-    /// Whether `pgid` is an orphaned process group: no member has a parent in the same
-    /// session but another group (POSIX; used for SIGHUP/SIGCONT on orphaning — not yet sent).
-    pub fn is_orphaned_pgrp(&self, pgid: i32) -> bool {
-        self.procs.values().filter(|p| p.pgid == pgid).all(|p| {
-            self.procs
-                .get(&p.parent)
-                .is_none_or(|par| par.pgid == pgid || par.sid != p.sid)
-        })
     }
 
     /// Number of live threads.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use abi::Errno;
-use abi::clone::{CLD_EXITED, CLD_KILLED, WCLONE, WNOWAIT};
+use abi::clone::{CLD_EXITED, CLD_KILLED, WCLONE};
 use abi::signal::{SA_NOCLDWAIT, SIG_IGN, SigInfo, Signal};
 use vfs::waiter::EventMask;
 
@@ -329,9 +329,4 @@ fn process_exit(
     }
     ptg.child_events.notify(EventMask::IN);
     None
-}
-
-/// WNOWAIT as a bool, for handlers.
-pub fn is_peek(options: u32) -> bool {
-    options & WNOWAIT != 0
 }
