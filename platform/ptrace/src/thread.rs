@@ -77,8 +77,8 @@ use platform::{PlatformError, Regs};
 use crate::decode::{INTERRUPT_SIGNAL, StopReason, WaitEvent};
 use crate::hostcall::{self, PIDFD_THREAD};
 use crate::stub::{
-    AFTER_CLONE_INT3_OFFSET, AFTER_INT3_OFFSET, CLONE_SYSCALL_OFFSET, PARK_OFFSET, SYSCALL_OFFSET,
-    TASK_SIZE,
+    AFTER_CLONE_INT3_OFFSET, AFTER_FORK_INT3_OFFSET, AFTER_INT3_OFFSET, CLONE_SYSCALL_OFFSET,
+    FORK_SYSCALL_OFFSET, PARK_OFFSET, SYSCALL_OFFSET, TASK_SIZE,
 };
 
 /// Linux returns errors from raw syscalls as -1..-4095 in rax (include/linux/err.h,
@@ -128,6 +128,9 @@ pub(crate) enum Site {
     Plain,
     /// The clone sequence: the parent traps at its own `int3`, the child parks.
     Clone,
+    /// The master stub's fork sequence (stub page doc): `master` (the master's pid) goes in
+    /// rbx, where the child compares it with getppid(); the parent traps at its own `int3`.
+    Fork { master: u64 },
 }
 
 impl Site {
@@ -135,6 +138,7 @@ impl Site {
         match self {
             Site::Plain => (SYSCALL_OFFSET, AFTER_INT3_OFFSET),
             Site::Clone => (CLONE_SYSCALL_OFFSET, AFTER_CLONE_INT3_OFFSET),
+            Site::Fork { .. } => (FORK_SYSCALL_OFFSET, AFTER_FORK_INT3_OFFSET),
         }
     }
 }
@@ -390,7 +394,12 @@ impl StubThread {
         self.check_stopped_tracee(st)?;
         let (start, trap) = site.offsets();
         let [rdi, rsi, rdx, r10, r8, r9] = args;
+        let rbx = match site {
+            Site::Fork { master } => master,
+            Site::Plain | Site::Clone => layout.template.rbx,
+        };
         let regs = Regs {
+            rbx,
             rip: layout.base + start,
             rax: nr.cast_unsigned(),
             orig_rax: u64::MAX,
