@@ -147,7 +147,8 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> io::Resul
     }
 }
 
-/// Waits, through the pidfd, until the stub has exited and reaps it. Returns Ok also when it
+/// Waits, through the pidfd, until our child or tracee (the master stub, a stub during
+/// setup) has exited and reaps it. Returns Ok also when it
 /// was already reaped (ECHILD). Stops reported on the way are skipped: after SIGKILL the only
 /// event left is the exit.
 pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<()> {

@@ -12,8 +12,9 @@
 //! (-ERESTARTNOHAND, never restarted because we always resume with `orig_rax = -1`).
 //! Parking is SETREGS(rip = park loop) + PTRACE_DETACH. Measured (`examples/switch_bench.rs`,
 //! 2-CPU host under load): reuse a parked thread + attach + park ≈ 8 µs; clone a new one +
-//! attach ≈ 25 µs; park + detach ≈ 2-6 µs; a new address space (fork on the forker thread,
-//! setup, drop) 0.3-1 ms. No stub thread ever exits on its own: they all die together when
+//! attach ≈ 25 µs; park + detach ≈ 2-6 µs; a new address space (a fork of the master stub
+//! on the forker thread, setup, drop) ≈ 130-140 µs (110 + 25), where forking the whole
+//! (small, benchmark) sentry cost 400-480 µs. No stub thread ever exits on its own: they all die together when
 //! the address space SIGKILLs the process.
 //!
 //! ptrace(2) accepts requests for a tracee only from its tracer thread, and a `waitpid` from
