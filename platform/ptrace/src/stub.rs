@@ -136,6 +136,11 @@ const _: () = assert!(STUB_CODE[FORK_SYSCALL_OFFSET as usize] == 0x0f);
 const _: () = assert!(STUB_CODE[AFTER_FORK_CHILD_INT3_OFFSET as usize - 1] == INT3);
 const _: () = assert!(STUB_CODE[AFTER_FORK_INT3_OFFSET as usize - 1] == INT3);
 const _: () = assert!(STUB_CODE[0x6e + 1] as i32 == FORK_CHILD_FAILED);
+// The fork sequence's short jumps (rel8 from the next instruction) land where the doc says:
+// the parent's int3, and the child's exit path (twice).
+const _: () = assert!(0x47 + STUB_CODE[0x46] as u64 == AFTER_FORK_INT3_OFFSET - 1);
+const _: () = assert!(0x5c + STUB_CODE[0x5b] as u64 == AFTER_FORK_CHILD_INT3_OFFSET);
+const _: () = assert!(0x68 + STUB_CODE[0x67] as u64 == AFTER_FORK_CHILD_INT3_OFFSET);
 const _: () = assert!(STUB_CODE[0x48] as i64 == libc::SYS_prctl);
 const _: () = assert!(STUB_CODE[0x5d] as i64 == libc::SYS_getppid);
 const _: () = assert!(STUB_CODE[0x6a] as i64 == libc::SYS_exit_group);
