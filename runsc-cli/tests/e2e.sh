@@ -240,12 +240,18 @@ sleep 0.5; kill -TERM $rp; wait $rp; st=$?
 [ $st -eq 3 ] && grep -qx TERM "$work/term.out" && ok "SIGTERM to rvisor runs init's handler" || bad "SIGTERM handler in init: status $st, '$(cat "$work/term.out")'"
 "$RVISOR" do $BB sh -c 'sleep 30 & sleep 30 & wait' & rp=$!
 sleep 0.5
-stubs=$(pgrep -P $rp | wc -l)
+# The runtime's children (the master stub, the gofer) and grandchildren (the stubs forked
+# from the master): none may survive the runtime.
+desc=$(pgrep -P $rp); for c in $desc; do desc="$desc $(pgrep -P $c)"; done
+stubs=$(echo $desc | wc -w)
 kill -KILL $rp; wait $rp 2>/dev/null
 sleep 0.5
-left=$(ps -eo ppid=,pid=,args= | awk -v p=$rp '$1 == p' | wc -l)
-[ "$stubs" -gt 0 ] && [ "$left" -eq 0 ] && [ "$(procs_of 'rvisor gofer')" -eq "$before_gofers" ] \
-    && ok "kill -9 of rvisor leaves no stub or gofer process ($stubs children before)" \
+# A zombie (reparented to a pid 1 that has not reaped it yet) runs nothing and is not counted.
+left=0; for p in $desc; do
+    grep -qs '^State:[[:space:]]*[^Z[:space:]]' /proc/$p/status && left=$((left + 1))
+done
+[ "$stubs" -gt 3 ] && [ "$left" -eq 0 ] && [ "$(procs_of 'rvisor gofer')" -eq "$before_gofers" ] \
+    && ok "kill -9 of rvisor leaves no stub or gofer process ($stubs descendants before)" \
     || bad "leftovers after kill -9 of rvisor: $left children, gofers $(procs_of 'rvisor gofer') (before $before_gofers)"
 
 # A fork bomb meets the sandbox's task limit (EAGAIN), and the sandbox survives it.

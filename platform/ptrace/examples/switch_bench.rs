@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::sched::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
 use nix::sys::memfd::{MFdFlags, memfd_create};
@@ -85,12 +85,19 @@ fn main() {
 
     // Life-cycle costs: a new address space (fork on the forker thread), a new context
     // (clone injected through ours) attached and dropped (parked), a reused one.
-    let t = Instant::now();
     let rounds = 20u32;
-    for _ in 0..rounds {
-        drop(platform.new_ptrace_address_space().expect("address space"));
+    let (mut new_time, mut drop_time) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds * 10 {
+        let t = Instant::now();
+        let fresh = platform.new_ptrace_address_space().expect("address space");
+        let t2 = Instant::now();
+        drop(fresh);
+        drop_time += t2.elapsed();
+        new_time += t2 - t;
     }
-    let asp_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    let new_us = new_time.as_secs_f64() * 1e6 / f64::from(rounds * 10);
+    let drop_us = drop_time.as_secs_f64() * 1e6 / f64::from(rounds * 10);
+    let asp_us = new_us + drop_us;
     let t = Instant::now();
     let mut clones = Vec::new();
     for _ in 0..rounds {
@@ -109,7 +116,7 @@ fn main() {
     }
     let reuse_us = t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
     println!(
-        "life cycle: new address space + drop {asp_us:.0} µs; new context (clone) + attach \
+        "life cycle: new address space + drop {asp_us:.0} µs ({new_us:.0} + {drop_us:.0}); new context (clone) + attach \
          {clone_us:.0} µs; park + detach on drop {park_us:.0} µs; reuse + attach + park \
          {reuse_us:.0} µs"
     );

@@ -2,7 +2,8 @@
 //! registry that says which host thread is attached to which stub thread, the injection that
 //! changes its mappings, and its death.
 //!
-//! A stub process is created by the forker thread (`forker`) and starts with two threads, both
+//! A stub process is forked from the master stub by the forker thread (`forker`) and starts
+//! with two threads, both
 //! parked: the leader, which is never used (see `forker` for why), and one worker.
 //! `new_context` hands out parked workers first (the first context of an address space gets
 //! the initial worker; a dropped context's worker is parked again and reused); when none is
@@ -23,8 +24,11 @@
 //! Death: dropping the address space (from any thread) SIGKILLs the process through its
 //! pidfd, then reaps every worker still attached (each is a tracee of some sentry thread and
 //! stays a zombie until someone of the sentry's thread group waits for its tid; any thread
-//! may) and finally the leader through the pidfd (`waitid(P_PIDFD)`), which can never name a
-//! recycled pid. Parked workers are untraced and reaped by the kernel itself.
+//! may). The stub process itself is not the sentry's child but the master stub's, and the
+//! master ignores SIGCHLD, so the kernel reaps the leader (and parked workers) itself once
+//! the last traced worker is gone; the sentry waits for that through the pidfd (POLLIN, then
+//! until the pid is released: `hostcall::wait_pidfd_released`), which can never name a
+//! recycled pid. So when `drop` returns, no task of the stub is left.
 //!
 //! Lock order: `StubThread::lock` (tracer state) → `StubProcess::registry`.
 
@@ -66,6 +70,9 @@ pub(crate) struct StubProcess {
     /// The host's NT_X86_XSTATE size, learnt at the first `fpstate` (0: not yet).
     xstate_size: AtomicUsize,
     registry: Mutex<Registry>,
+    /// Keeps the master stub alive while this stub lives (dropped after `Drop::drop`).
+    _master: Arc<forker::MasterRef>,
+    master_pid: Pid,
 }
 
 impl StubProcess {
@@ -80,6 +87,8 @@ impl StubProcess {
                 attached: Vec::new(),
                 parked: vec![spawned.worker],
             }),
+            _master: spawned.master,
+            master_pid: spawned.master_pid,
         }
     }
 
@@ -209,9 +218,10 @@ impl StubProcess {
                 }
             }
         }
-        if let Err(e) = hostcall::reap_pidfd(self.pidfd.as_fd()) {
+        if let Err(e) = hostcall::wait_pidfd_released(self.pidfd.as_fd(), forker::RELEASE_PATIENCE)
+        {
             tracing::warn!(target: "platform::ptrace", pid = self.pid.as_raw(), %e,
-                "reaping the stub failed");
+                "waiting for the stub to be reaped failed");
         }
     }
 }
@@ -267,6 +277,12 @@ impl PtraceAddressSpace {
     #[doc(hidden)]
     pub fn stub_pid(&self) -> i32 {
         self.process.pid().as_raw()
+    }
+
+    /// The host pid of the master stub this stub was forked from (tests, debugging).
+    #[doc(hidden)]
+    pub fn master_pid(&self) -> i32 {
+        self.process.master_pid.as_raw()
     }
 
     /// Test hook: injects an arbitrary syscall through the caller's stub thread and returns

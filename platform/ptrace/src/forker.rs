@@ -1,35 +1,79 @@
-//! The forker: one dedicated, long-lived host thread that forks and sets up every stub
-//! process ([`spawn`] sends it a request over a channel and waits for the answer).
+//! The forker: one dedicated, long-lived host thread that creates every stub process
+//! ([`spawn`] sends it a request over a channel and waits for the answer).
 //!
-//! Why a dedicated thread: a stub dies with its *parent thread* (PR_SET_PDEATHSIG fires when
-//! the thread that forked the child exits, prctl(2)), which is what keeps a crashed sentry
-//! from leaking stubs. If task threads forked, a process's stub would be SIGKILLed when the
-//! task that created it exits, taking the other threads of that process with it. The forker
-//! never exits, so the death signal fires exactly when the sentry process dies. It also means
-//! `new_address_space` may be called from any thread, and that new stubs inherit the forker's
-//! (unpinned) CPU affinity, not a task thread's.
+//! # Master stub
 //!
-//! Setup, all on the forker thread, which is the stub's tracer until the end:
-//! 1. fork; the child sets PR_SET_PDEATHSIG, ignores the asynchronous signals, keeps only the
-//!    MemoryFile (as fd `STUB_FD`), calls PTRACE_TRACEME and stops itself with SIGSTOP;
+//! Forking the sentry itself for every address space costs in proportion to the sentry
+//! (page tables and VMAs of thousands of thread stacks and the heap are copied, measured
+//! ≈0.3-1 ms and growing), and every such fork makes the sentry's private pages
+//! copy-on-write, so the sentry takes COW faults afterwards. As in gVisor, the sentry is
+//! forked only once per platform, into a *master stub*; every stub process the sentry uses
+//! is a fork of the master, which has a one-page address space and so forks in ≈tens of µs.
+//!
+//! The master is created on first use, keyed by the platform ([`MasterRef`]): each platform
+//! has its own MemoryFile, which the master passes on as fd 3. It is killed when the last
+//! holder of its `MasterRef` (the platform and every stub process forked from it) is dropped.
+//! The master never runs application code and stays *traced and stopped* by the forker
+//! thread for its whole life (only the forker injects into it, so the forker's channel is
+//! still the only way to a new stub).
+//!
+//! # Why a dedicated thread
+//!
+//! A process dies with its *parent thread* if it asked to (PR_SET_PDEATHSIG fires when the
+//! thread that forked it exits, prctl(2)), which is what keeps a crashed sentry from leaking
+//! stubs. The forker never exits, so the master's death signal fires exactly when the sentry
+//! process dies; each stub sets PR_SET_PDEATHSIG(SIGKILL) itself and so dies with the master
+//! (its parent thread is the master's only thread). A stub also carries PTRACE_O_EXITKILL
+//! from its tracers. It also means `new_address_space` may be called from any thread, and
+//! that new stubs inherit the forker's (unpinned) CPU affinity, not a task thread's.
+//!
+//! # Master setup (once per platform, on the forker thread)
+//!
+//! 1. fork the sentry; the child sets PR_SET_PDEATHSIG, ignores the asynchronous signals
+//!    and SIGCHLD, keeps only the MemoryFile (as fd `STUB_FD`), calls PTRACE_TRACEME and
+//!    stops itself with SIGSTOP;
 //! 2. PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD, continue; the child installs its seccomp
 //!    filter and jumps to the stub page's `int3`;
 //! 3. at that SIGTRAP: unregister the rseq(2) area the child inherited (read with
 //!    PTRACE_GET_RSEQ_CONFIGURATION; glibc registers one per thread, and once its page is
 //!    unmapped the kernel SIGSEGVs the stub at the next signal or preemption), then munmap
-//!    everything but the stub page;
-//! 4. clone the first *worker* thread (it parks itself), then park the leader and
-//!    PTRACE_DETACH it.
+//!    everything but the stub page. The master stays stopped there.
 //!
-//! The thread-group leader never runs application code: it stays parked and untraced for the
-//! life of the process. A traced leader would be a trap: Linux does not report a leader's
-//! death to its tracer until every other thread of the group has been reaped
-//! (kernel/exit.c, `delay_group_leader`), so a tracer waiting on a killed leader would hang
-//! until *other* tracers reaped their threads. Worker threads report their own deaths at once.
+//! # A new stub (every `new_address_space`, on the forker thread)
+//!
+//! 1. inject clone(CLONE_PTRACE | SIGCHLD) at the stub page's fork site into the master
+//!    (rbx = the master's pid); the master traps at the site's `int3` with the child's pid;
+//! 2. CLONE_PTRACE makes the child a tracee of the master's tracer, the forker thread, from
+//!    its first instruction, with a SIGSTOP pending: wait for that stop (suppress it), then
+//!    continue the child through its setup path (PR_SET_PDEATHSIG(SIGKILL); exit unless
+//!    getppid() is the master) to the child's `int3`;
+//! 3. clone the first *worker* thread through the child's leader (the worker parks itself),
+//!    then park the leader and PTRACE_DETACH it.
+//!
+//! The forker traces the child only during setup, so setup needs no SEIZE/INTERRUPT and
+//! cannot race with the child's own syscalls.
+//!
+//! # Who reaps what
+//!
+//! A stub's leader is a child of the master, which ignores SIGCHLD, so the kernel reaps the
+//! stub when its last thread is gone; a worker attached to a sentry thread is reaped by its
+//! tracer (`address_space`). The sentry can neither wait for a stub (not its child) nor needs
+//! to: it waits for the stub's pidfd to become readable (`hostcall::wait_pidfd_released`).
+//! The master is the forker's child and tracee; the forker reaps it when retiring it.
+//!
+//! The thread-group leader of a stub never runs application code: it stays parked and
+//! untraced for the life of the process. A traced leader would be a trap: Linux does not
+//! report a leader's death to its tracer until every other thread of the group has been
+//! reaped (kernel/exit.c, `delay_group_leader`), so a tracer waiting on a killed leader would
+//! hang until *other* tracers reaped their threads. Worker threads report their own deaths at
+//! once. (The master is a single-threaded traced leader, so it has no such trap.)
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use abi::signal::Signal;
 use nix::sys::ptrace;
@@ -39,9 +83,15 @@ use seccompiler::BpfProgram;
 
 use crate::decode::{StopReason, WaitEvent};
 use crate::hostcall;
-use crate::seccomp::{RSEQ_FLAG_UNREGISTER, STUB_CLONE_FLAGS};
-use crate::stub::{self, AFTER_INT3_OFFSET, INT3_OFFSET, PAGE_SIZE, TASK_SIZE};
+use crate::seccomp::{MASTER_FORK_FLAGS, RSEQ_FLAG_UNREGISTER, STUB_CLONE_FLAGS};
+use crate::stub::{
+    self, AFTER_FORK_CHILD_INT3_OFFSET, AFTER_INT3_OFFSET, INT3_OFFSET, PAGE_SIZE, TASK_SIZE,
+};
 use crate::thread::{Layout, Site, StubThread, TracerState, host};
+
+/// How long the sentry waits for a killed stub to be released by the kernel after its pidfd
+/// became readable (a few µs in practice).
+pub(crate) const RELEASE_PATIENCE: Duration = Duration::from_secs(1);
 
 /// What a new stub needs from the platform.
 #[derive(Debug, Clone)]
@@ -52,6 +102,34 @@ pub(crate) struct SpawnParams {
     pub filter: Arc<BpfProgram>,
 }
 
+/// One platform's claim on its master stub (module doc). Held by the platform and by every
+/// stub process; dropping the last one asks the forker to kill and reap the master.
+#[derive(Debug)]
+pub(crate) struct MasterRef {
+    id: u64,
+}
+
+impl MasterRef {
+    pub(crate) fn new() -> Arc<MasterRef> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Arc::new(MasterRef {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+}
+
+impl Drop for MasterRef {
+    fn drop(&mut self) {
+        // No forker yet means no master was ever created.
+        let forker = FORKER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = forker.as_ref() {
+            let _ = tx.send(Request::Retire { master: self.id });
+        }
+    }
+}
+
 /// A freshly set-up stub process: its leader is parked forever, `worker` is parked and ready
 /// to become the first context.
 #[derive(Debug)]
@@ -60,20 +138,36 @@ pub(crate) struct Spawned {
     pub pidfd: OwnedFd,
     pub layout: Layout,
     pub worker: Arc<StubThread>,
+    /// The master this stub was forked from (kept alive as long as the stub).
+    pub master: Arc<MasterRef>,
+    pub master_pid: Pid,
 }
 
-struct Request {
-    params: SpawnParams,
-    reply: mpsc::SyncSender<Result<Spawned, PlatformError>>,
+enum Request {
+    Spawn {
+        master: Arc<MasterRef>,
+        params: SpawnParams,
+        reply: mpsc::SyncSender<Result<Spawned, PlatformError>>,
+    },
+    Retire {
+        master: u64,
+    },
 }
 
 /// The forker's request channel, started on first use.
 static FORKER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
 
 /// Forks and sets up a stub on the forker thread (module doc); callable from any thread.
-pub(crate) fn spawn(params: SpawnParams) -> Result<Spawned, PlatformError> {
+pub(crate) fn spawn(
+    master: &Arc<MasterRef>,
+    params: SpawnParams,
+) -> Result<Spawned, PlatformError> {
     let (reply, answer) = mpsc::sync_channel(1);
-    let request = Request { params, reply };
+    let request = Request::Spawn {
+        master: Arc::clone(master),
+        params,
+        reply,
+    };
     {
         let mut forker = FORKER
             .lock()
@@ -97,11 +191,25 @@ fn start_forker() -> Result<mpsc::Sender<Request>, PlatformError> {
     std::thread::Builder::new()
         .name("rvisor-stub-forker".into())
         .spawn(move || {
+            let mut masters: HashMap<u64, Master> = HashMap::new();
             // The sender lives in a static, so this loop never ends: the thread must outlive
             // every stub (module doc).
             for request in rx {
-                let result = spawn_here(&request.params);
-                let _ = request.reply.send(result);
+                match request {
+                    Request::Spawn {
+                        master,
+                        params,
+                        reply,
+                    } => {
+                        let result = spawn_here(&mut masters, master, &params);
+                        let _ = reply.send(result);
+                    }
+                    Request::Retire { master } => {
+                        if let Some(m) = masters.remove(&master) {
+                            m.kill_and_reap();
+                        }
+                    }
+                }
             }
         })
         .map_err(|source| PlatformError::Host {
@@ -111,7 +219,8 @@ fn start_forker() -> Result<mpsc::Sender<Request>, PlatformError> {
     Ok(tx)
 }
 
-/// Kills and reaps a half-set-up stub when dropped (error paths of [`spawn_here`]).
+/// Kills and reaps a half-set-up stub when dropped (error paths on the forker thread, which
+/// is the stub's tracer then, or its parent for the master).
 struct KillOnDrop {
     pidfd: Option<OwnedFd>,
 }
@@ -121,12 +230,73 @@ impl Drop for KillOnDrop {
         if let Some(pidfd) = self.pidfd.take() {
             let _ = hostcall::pidfd_send_signal(pidfd.as_fd(), Signal::SIGKILL);
             let _ = hostcall::reap_pidfd(pidfd.as_fd());
+            let _ = hostcall::wait_pidfd_released(pidfd.as_fd(), RELEASE_PATIENCE);
         }
     }
 }
 
-/// Steps 1-4 of the module doc, on the forker thread.
-fn spawn_here(params: &SpawnParams) -> Result<Spawned, PlatformError> {
+/// A master stub, owned by the forker thread: traced by it and stopped at an `int3`.
+struct Master {
+    leader: Arc<StubThread>,
+    pidfd: OwnedFd,
+    layout: Layout,
+    st: TracerState,
+}
+
+impl Master {
+    fn pid(&self) -> Pid {
+        self.leader.tid()
+    }
+
+    /// SIGKILL and reap (the forker is its parent and tracer). Its stubs die with it
+    /// (PR_SET_PDEATHSIG), though normally none is left when it is retired.
+    fn kill_and_reap(self) {
+        let guard = KillOnDrop {
+            pidfd: Some(self.pidfd),
+        };
+        drop(guard);
+        tracing::debug!(target: "platform::ptrace", pid = self.leader.tid().as_raw(),
+            "master stub retired");
+    }
+}
+
+/// A new stub for `master_ref`'s platform, creating its master first if needed.
+fn spawn_here(
+    masters: &mut HashMap<u64, Master>,
+    master_ref: Arc<MasterRef>,
+    params: &SpawnParams,
+) -> Result<Spawned, PlatformError> {
+    let master = match masters.entry(master_ref.id) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(create_master(params)?),
+    };
+    let result = fork_from_master(master);
+    let Master { leader, st, .. } = &*master;
+    if leader.is_dead() || !st.is_stopped {
+        // The master is unusable (killed from outside, or an injection went wrong); the next
+        // request creates a new one. Stubs forked from it die with it.
+        tracing::warn!(target: "platform::ptrace", pid = leader.tid().as_raw(),
+            "master stub broken; replacing it");
+        if let Some(m) = masters.remove(&master_ref.id) {
+            m.kill_and_reap();
+        }
+    }
+    let (pid, pidfd, layout, worker) = result?;
+    let master_pid = masters
+        .get(&master_ref.id)
+        .map_or(Pid::from_raw(0), Master::pid);
+    Ok(Spawned {
+        pid,
+        pidfd,
+        layout,
+        worker,
+        master: master_ref,
+        master_pid,
+    })
+}
+
+/// Steps 1-3 of "Master setup" (module doc), on the forker thread.
+fn create_master(params: &SpawnParams) -> Result<Master, PlatformError> {
     let base = params.stub_base;
     let plan = stub::ChildPlan {
         memfd: params.memfd,
@@ -217,19 +387,98 @@ fn spawn_here(params: &SpawnParams) -> Result<Spawned, PlatformError> {
         let op = "munmap(above stub)";
         leader.inject_checked(&mut st, &layout, op, Site::Plain, libc::SYS_munmap, args)?;
     }
-    // Step 4.
+    let Some(pidfd) = guard.pidfd.take() else {
+        return Err(PlatformError::Internal("master stub pidfd lost".into()));
+    };
+    tracing::debug!(target: "platform::ptrace", pid = pid.as_raw(), "master stub ready");
+    Ok(Master {
+        leader,
+        pidfd,
+        layout,
+        st,
+    })
+}
+
+/// Steps 1-3 of "A new stub" (module doc), on the forker thread.
+fn fork_from_master(
+    master: &mut Master,
+) -> Result<(Pid, OwnedFd, Layout, Arc<StubThread>), PlatformError> {
+    let layout = master.layout;
+    let master_pid = u64::from(master.pid().as_raw().unsigned_abs());
+    let args = [MASTER_FORK_FLAGS, 0, 0, 0, 0, 0];
+    let op = "clone(stub process, in the master)";
+    let site = Site::Fork { master: master_pid };
+    let raw =
+        master
+            .leader
+            .inject_checked(&mut master.st, &layout, op, site, libc::SYS_clone, args)?;
+    let pid = Pid::from_raw(
+        i32::try_from(raw)
+            .map_err(|_| PlatformError::Internal(format!("fork returned {raw:#x}")))?,
+    );
+    let pidfd = match hostcall::pidfd_open(pid, 0) {
+        Ok(fd) => fd,
+        Err(e) => {
+            // Our tracee, so the pid cannot be recycled before we reap it.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            while let Ok(status) = hostcall::wait_status(pid) {
+                if matches!(
+                    WaitEvent::from_status(status),
+                    WaitEvent::Exited(_) | WaitEvent::Killed(_)
+                ) {
+                    break;
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut guard = KillOnDrop { pidfd: Some(pidfd) };
+    let leader = StubThread::new(pid)?;
+    // Step 2: the SIGSTOP CLONE_PTRACE queued (no siginfo: SI_USER, hence "ignored"),
+    // suppressed; then the child's setup path up to its int3.
+    match leader.wait_stop()? {
+        StopReason::Ignored(sig) if sig == Signal::SIGSTOP.0 => {}
+        other => {
+            return Err(setup_error(
+                &leader,
+                "waiting for the fork's SIGSTOP",
+                other,
+            ));
+        }
+    }
+    ptrace::cont(pid, None).map_err(|e| host("ptrace(PTRACE_CONT)", e))?;
+    match leader.wait_stop()? {
+        StopReason::Signal(info) if info.signo == Signal::SIGTRAP.0 => {}
+        StopReason::Exited(code) if code == stub::FORK_CHILD_FAILED => {
+            return Err(PlatformError::Internal(
+                "new stub: prctl(PR_SET_PDEATHSIG) failed or the master died".into(),
+            ));
+        }
+        other => return Err(setup_error(&leader, "waiting for the fork's int3", other)),
+    }
+    let mut regs = Regs::default();
+    hostcall::get_regs(pid, &mut regs)?;
+    if regs.rip != layout.base + AFTER_FORK_CHILD_INT3_OFFSET {
+        return Err(PlatformError::Internal(format!(
+            "new stub stopped at {:#x}, expected {:#x}",
+            regs.rip,
+            layout.base + AFTER_FORK_CHILD_INT3_OFFSET
+        )));
+    }
+    let mut st = TracerState {
+        tracer: Some(hostcall::current_tid()),
+        is_stopped: true,
+        host_bases: [regs.fs_base, regs.gs_base],
+        cpu: None,
+    };
+    // Step 3.
     let worker = clone_worker(&leader, &mut st, &layout)?;
     leader.park_and_detach(&mut st, &layout)?;
     let Some(pidfd) = guard.pidfd.take() else {
         return Err(PlatformError::Internal("stub pidfd lost".into()));
     };
     tracing::debug!(target: "platform::ptrace", pid = pid.as_raw(), "stub ready");
-    Ok(Spawned {
-        pid,
-        pidfd,
-        layout,
-        worker,
-    })
+    Ok((pid, pidfd, layout, worker))
 }
 
 /// Injects the clone of a new stub thread through `via` (stopped, traced by the caller); the

@@ -147,7 +147,8 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> io::Resul
     }
 }
 
-/// Waits, through the pidfd, until the stub has exited and reaps it. Returns Ok also when it
+/// Waits, through the pidfd, until our child or tracee (the master stub, a stub during
+/// setup) has exited and reaps it. Returns Ok also when it
 /// was already reaped (ECHILD). Stops reported on the way are skipped: after SIGKILL the only
 /// event left is the exit.
 pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<()> {
@@ -181,6 +182,62 @@ pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> io::Result<()> {
         ) {
             return Ok(());
         }
+    }
+}
+
+/// Waits until the process behind `pidfd` (not necessarily our child) has exited *and been
+/// released*: poll(2) for POLLIN, which a process pidfd reports once the whole thread group
+/// has exited (pidfd_open(2)), then, because the wake-up comes just before the parent's
+/// automatic reap (kernel/exit.c, `exit_notify` → `do_notify_parent`), a null signal
+/// through the pidfd until it fails with ESRCH (the task is gone from the pid table), at
+/// most about `patience`. Retried on EINTR.
+pub(crate) fn wait_pidfd_released(
+    pidfd: BorrowedFd<'_>,
+    patience: std::time::Duration,
+) -> io::Result<()> {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) reads and writes exactly one `pollfd`, a live local.
+        let rc = unsafe { libc::poll(&raw mut pfd, 1, -1) };
+        if rc == -1 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            break;
+        }
+    }
+    let start = std::time::Instant::now();
+    loop {
+        // SAFETY: pidfd_send_signal(pidfd, 0, NULL, 0): signal 0 only checks that the
+        // process exists; no memory is passed.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                0,
+                ptr::null_mut::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == -1 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::ESRCH) => Ok(()),
+                _ => Err(err),
+            };
+        }
+        if start.elapsed() > patience {
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        }
+        std::thread::yield_now();
     }
 }
 

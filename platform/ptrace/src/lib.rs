@@ -8,16 +8,22 @@
 //!
 //! # Design (details in each module)
 //!
-//! - `stub`: a one-page stub (injection `syscall; int3`, a clone sequence and a park loop)
-//!   reserved at a fixed high address in the sentry at platform creation;
+//! - `stub`: a one-page stub (injection `syscall; int3`, a clone sequence, a park loop and a
+//!   fork sequence) reserved at a fixed high address in the sentry at platform creation;
 //!   `max_user_address()` is its start. Stubs set themselves up with raw syscalls only and run
 //!   under a seccomp filter (`seccomp`) that allows only the injected calls, the park loop's
-//!   pause and the stub-thread clone, traps vsyscall emulation, and kills the stub on
-//!   anything else.
-//! - `forker`: every stub process is forked by one dedicated, never-exiting host thread, so
-//!   PR_SET_PDEATHSIG ties all stubs to the sentry process rather than to whichever task
-//!   thread happened to create them. The forker sets the stub up, clones its first worker
-//!   thread and leaves both threads *parked* (untraced, blocked in pause(2) in the stub page).
+//!   pause, the stub-thread clone and the fork sequence (clone with exactly
+//!   CLONE_PTRACE|SIGCHLD, prctl(PR_SET_PDEATHSIG, SIGKILL), getppid), traps vsyscall
+//!   emulation, and kills the stub on anything else.
+//! - `forker`: one dedicated, never-exiting host thread creates every stub process. Per
+//!   platform it forks the sentry *once*, into a *master stub* (set up like any stub: one
+//!   page, fd 3, filter), which it keeps traced and stopped, and which never runs
+//!   application code. Every address space is a fork of the master, injected at the stub
+//!   page's fork site (≈tens of µs, whatever the sentry's size, and the sentry's pages are
+//!   never made copy-on-write). Death ties: master → forker thread, each stub → master
+//!   (PR_SET_PDEATHSIG(SIGKILL) each). The new child is traced by the forker during its
+//!   setup (CLONE_PTRACE); the forker clones its first worker thread and leaves both threads
+//!   *parked* (untraced, blocked in pause(2) in the stub page).
 //! - `address_space`: one stub process per address space, with a registry (tracer tid → stub
 //!   thread) so `map/unmap/protect` are injected through the stub thread the *calling* host
 //!   thread traces; dropping the address space SIGKILLs and reaps the whole process.
@@ -79,6 +85,8 @@ pub struct PtracePlatform {
     memfd: OwnedFd,
     page: stub::StubPage,
     filter: Arc<BpfProgram>,
+    /// This platform's master stub (created by the forker on first use).
+    master: Arc<forker::MasterRef>,
 }
 
 impl fmt::Debug for PtracePlatform {
@@ -108,18 +116,20 @@ impl PtracePlatform {
             memfd,
             page,
             filter: Arc::new(filter),
+            master: forker::MasterRef::new(),
         }))
     }
 
     /// [`Platform::new_address_space`] with the concrete type (tests use its hooks). Any
-    /// thread; the stub is forked by the platform's forker thread and starts parked.
+    /// thread; the stub is forked from the platform's master stub by the forker thread and
+    /// starts parked.
     pub fn new_ptrace_address_space(&self) -> Result<Arc<PtraceAddressSpace>, PlatformError> {
         let params = forker::SpawnParams {
             memfd: self.memfd.as_raw_fd(),
             stub_base: self.page.base(),
             filter: Arc::clone(&self.filter),
         };
-        let spawned = forker::spawn(params)?;
+        let spawned = forker::spawn(&self.master, params)?;
         Ok(Arc::new(PtraceAddressSpace::new(spawned)))
     }
 }

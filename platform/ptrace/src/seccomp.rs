@@ -10,9 +10,11 @@
 //! Built with `seccompiler` once per platform, before any fork (compiling allocates, and the
 //! forked child may not).
 //!
-//! Besides the injected calls, two stub-page paths make syscalls of their own: the park loop
-//! (`pause`) and the clone that creates a new stub thread (`clone` with exactly
-//! [`STUB_CLONE_FLAGS`]); see `stub` for the code.
+//! Besides the injected calls, three stub-page paths make syscalls of their own: the park
+//! loop (`pause`), the clone that creates a new stub thread (`clone` with exactly
+//! [`STUB_CLONE_FLAGS`]) and the master stub's fork of a new stub process (`clone` with
+//! exactly [`MASTER_FORK_FLAGS`]), whose child runs `prctl(PR_SET_PDEATHSIG, SIGKILL)`,
+//! `getppid` and, if that is not the master, `exit_group`; see `stub` for the code.
 //!
 //! # vsyscall
 //!
@@ -70,6 +72,12 @@ pub(crate) const STUB_CLONE_FLAGS: u64 = (libc::CLONE_VM
     | libc::CLONE_SIGHAND
     | libc::CLONE_THREAD
     | libc::CLONE_SYSVSEM) as u64;
+
+/// The only flags of the fork injected into the master stub (`forker`, stub page
+/// FORK_SYSCALL_OFFSET): a new process (no CLONE_VM) that is traced by the master's tracer
+/// (the forker thread) from its first instruction, with SIGCHLD as exit signal so the master,
+/// which ignores SIGCHLD, has it reaped by the kernel.
+pub(crate) const MASTER_FORK_FLAGS: u64 = (libc::CLONE_PTRACE | libc::SIGCHLD) as u64;
 
 /// The legacy vsyscall page (arch/x86/include/asm/vsyscall.h, VSYSCALL_ADDR): one page.
 pub(crate) const VSYSCALL_ADDR: u64 = 0xffff_ffff_ff60_0000;
@@ -140,6 +148,35 @@ fn stub_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, StubFilterError> {
         cond(1, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, 0)?,
     ])
     .map_err(StubFilterError::Rule)?;
+    // The master's fork: clone(MASTER_FORK_FLAGS, newsp = 0) (the child shares nothing and
+    // needs no stack either: it runs register-only code, then parks).
+    let fork_rule = SeccompRule::new(vec![
+        cond(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::Eq,
+            MASTER_FORK_FLAGS,
+        )?,
+        cond(1, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, 0)?,
+    ])
+    .map_err(StubFilterError::Rule)?;
+    // prctl(PR_SET_PDEATHSIG, SIGKILL) only; the kernel reads `int option` and
+    // `unsigned long arg2`.
+    let pdeathsig_rule = SeccompRule::new(vec![
+        cond(
+            0,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            libc::PR_SET_PDEATHSIG.unsigned_abs().into(),
+        )?,
+        cond(
+            1,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::Eq,
+            libc::SIGKILL.unsigned_abs().into(),
+        )?,
+    ])
+    .map_err(StubFilterError::Rule)?;
     let rseq_unregister_rule = SeccompRule::new(vec![cond(
         2,
         SeccompCmpArgLen::Dword,
@@ -161,7 +198,12 @@ fn stub_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, StubFilterError> {
         // The park loop of every untraced stub thread (stub page, PARK_OFFSET).
         (libc::SYS_pause, vec![]),
         // AddressSpace::new_context: a new stub thread, cloned at the stub page's clone site.
-        (libc::SYS_clone, vec![clone_rule]),
+        // ... and the master stub's fork of a new stub process (stub page, fork site).
+        (libc::SYS_clone, vec![clone_rule, fork_rule]),
+        // The fork child's setup path (stub page, after the fork site): die with the master,
+        // then check the master is still its parent.
+        (libc::SYS_prctl, vec![pdeathsig_rule]),
+        (libc::SYS_getppid, vec![]),
         // Not injected today; allowed so a future orderly stub shutdown needs no filter change.
         (libc::SYS_exit, vec![]),
         (libc::SYS_exit_group, vec![]),
@@ -277,6 +319,8 @@ mod tests {
             libc::SYS_rseq,
             libc::SYS_pause,
             libc::SYS_clone,
+            libc::SYS_prctl,
+            libc::SYS_getppid,
         ];
         expected.sort_unstable();
         assert_eq!(allowed, expected);

@@ -13,7 +13,33 @@
 //!   base+0x1c:  0f 05            syscall
 //!   base+0x1e:  eb f7            jmp base+0x17
 //!   base+0x20:  cc               int3           <- the clone parent stops here (SIGTRAP)
+//!
+//!   base+0x40:  0f 05            syscall        <- injected fork in the master stub:
+//!                                                  clone(CLONE_PTRACE|SIGCHLD, 0), rbx = master pid
+//!   base+0x42:  48 85 c0         test rax, rax     parent: rax = child pid (or -errno)
+//!   base+0x45:  75 2e            jnz base+0x75     child: rax = 0, traced by the forker,
+//!   base+0x47:  b8 9d 00 00 00   mov eax, 157      starts with a SIGSTOP stop, then:
+//!   base+0x4c:  bf 01 00 00 00   mov edi, 1     <- prctl(PR_SET_PDEATHSIG, SIGKILL)
+//!   base+0x51:  be 09 00 00 00   mov esi, 9
+//!   base+0x56:  0f 05            syscall
+//!   base+0x58:  85 c0            test eax, eax
+//!   base+0x5a:  75 0d            jnz base+0x69     prctl failed: exit
+//!   base+0x5c:  b8 6e 00 00 00   mov eax, 110   <- getppid(): still the master's child?
+//!   base+0x61:  0f 05            syscall
+//!   base+0x63:  48 39 d8         cmp rax, rbx
+//!   base+0x66:  75 01            jne base+0x69     the master died first: exit
+//!   base+0x68:  cc               int3           <- the child is set up (SIGTRAP to the forker)
+//!   base+0x69:  b8 e7 00 00 00   mov eax, 231   <- exit_group(102)
+//!   base+0x6e:  bf 66 00 00 00   mov edi, 102
+//!   base+0x73:  0f 05            syscall
+//!   base+0x75:  cc               int3           <- the fork parent (master) stops here
 //! ```
+//!
+//! The fork site exists because only the *master stub* is forked from the sentry (by the
+//! forker thread, [`fork_stub`]); every further stub is a fork of the master, injected at
+//! `base+0x40` (see `forker`). The child inherits the master's one-page address space, fd 3,
+//! signal dispositions, signal mask and seccomp filter, so it needs no setup of its own
+//! beyond the death signal, which fork(2) clears.
 //!
 //! A parked thread runs untraced, blocked in pause(2). The signals it could receive are
 //! ignored (SIG_IGN, set by the child before its seccomp filter), so pause never returns;
@@ -21,8 +47,8 @@
 //! signal is still reported to a tracer, so ignoring changes nothing while traced). The clone
 //! child needs no stack: the park loop pushes nothing and no handler ever runs.
 //!
-//! A new stub jumps straight to `base+2`, so its first stop after setup is that SIGTRAP; the
-//! forker thread then injects the munmaps that remove everything the fork inherited (see
+//! The master stub jumps straight to `base+2`, so its first stop after setup is that SIGTRAP;
+//! the forker thread then injects the munmaps that remove everything the fork inherited (see
 //! `forker`).
 //!
 //! The child side of [`fork_stub`] runs after fork(2) in a copy of a possibly multi-threaded
@@ -58,9 +84,17 @@ pub(crate) const CLONE_SYSCALL_OFFSET: u64 = 0x10;
 pub(crate) const AFTER_CLONE_INT3_OFFSET: u64 = 0x21;
 /// Start of the park loop.
 pub(crate) const PARK_OFFSET: u64 = 0x17;
+/// Offset of the master's fork `syscall`.
+pub(crate) const FORK_SYSCALL_OFFSET: u64 = 0x40;
+/// rip at the fork child's SIGTRAP stop once it is set up (past the `int3` at 0x68).
+pub(crate) const AFTER_FORK_CHILD_INT3_OFFSET: u64 = 0x69;
+/// rip at the fork parent's (the master's) SIGTRAP stop (past the `int3` at 0x75).
+pub(crate) const AFTER_FORK_INT3_OFFSET: u64 = 0x76;
+/// Exit status of a fork child whose prctl failed or whose parent is not the master.
+pub(crate) const FORK_CHILD_FAILED: i32 = 102;
 
 /// The code above, from offset 0.
-const STUB_CODE: [u8; 0x21] = [
+const STUB_CODE: [u8; 0x76] = [
     0x0f, 0x05, // 0x00: syscall
     0xcc, // 0x02: int3
     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
@@ -72,20 +106,58 @@ const STUB_CODE: [u8; 0x21] = [
     0x0f, 0x05, // 0x1c: syscall
     0xeb, 0xf7, // 0x1e: jmp 0x17
     0xcc, // 0x20: int3
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+    0xcc, // 0x21..0x40
+    0x0f, 0x05, // 0x40: syscall (fork in the master)
+    0x48, 0x85, 0xc0, // 0x42: test rax, rax
+    0x75, 0x2e, // 0x45: jnz 0x75
+    0xb8, 0x9d, 0x00, 0x00, 0x00, // 0x47: mov eax, SYS_prctl
+    0xbf, 0x01, 0x00, 0x00, 0x00, // 0x4c: mov edi, PR_SET_PDEATHSIG
+    0xbe, 0x09, 0x00, 0x00, 0x00, // 0x51: mov esi, SIGKILL
+    0x0f, 0x05, // 0x56: syscall
+    0x85, 0xc0, // 0x58: test eax, eax
+    0x75, 0x0d, // 0x5a: jnz 0x69
+    0xb8, 0x6e, 0x00, 0x00, 0x00, // 0x5c: mov eax, SYS_getppid
+    0x0f, 0x05, // 0x61: syscall
+    0x48, 0x39, 0xd8, // 0x63: cmp rax, rbx
+    0x75, 0x01, // 0x66: jne 0x69
+    0xcc, // 0x68: int3 (child set up)
+    0xb8, 0xe7, 0x00, 0x00, 0x00, // 0x69: mov eax, SYS_exit_group
+    0xbf, 0x66, 0x00, 0x00, 0x00, // 0x6e: mov edi, FORK_CHILD_FAILED
+    0x0f, 0x05, // 0x73: syscall
+    0xcc, // 0x75: int3 (fork parent)
 ];
 const INT3: u8 = 0xcc;
 const _: () = assert!(STUB_CODE[PARK_OFFSET as usize] == 0xb8);
 const _: () = assert!(STUB_CODE[AFTER_CLONE_INT3_OFFSET as usize - 1] == INT3);
 const _: () = assert!(STUB_CODE[CLONE_SYSCALL_OFFSET as usize] == 0x0f);
+const _: () = assert!(STUB_CODE[FORK_SYSCALL_OFFSET as usize] == 0x0f);
+const _: () = assert!(STUB_CODE[AFTER_FORK_CHILD_INT3_OFFSET as usize - 1] == INT3);
+const _: () = assert!(STUB_CODE[AFTER_FORK_INT3_OFFSET as usize - 1] == INT3);
+const _: () = assert!(STUB_CODE[0x6e + 1] as i32 == FORK_CHILD_FAILED);
+// The fork sequence's short jumps (rel8 from the next instruction) land where the doc says:
+// the parent's int3, and the child's exit path (twice).
+const _: () = assert!(0x47 + STUB_CODE[0x46] as u64 == AFTER_FORK_INT3_OFFSET - 1);
+const _: () = assert!(0x5c + STUB_CODE[0x5b] as u64 == AFTER_FORK_CHILD_INT3_OFFSET);
+const _: () = assert!(0x68 + STUB_CODE[0x67] as u64 == AFTER_FORK_CHILD_INT3_OFFSET);
+const _: () = assert!(STUB_CODE[0x48] as i64 == libc::SYS_prctl);
+const _: () = assert!(STUB_CODE[0x5d] as i64 == libc::SYS_getppid);
+const _: () = assert!(STUB_CODE[0x6a] as i64 == libc::SYS_exit_group);
 
 /// Signals a stub ignores (SIG_IGN) so that a parked, untraced thread cannot be killed by a
 /// stray or late one: the interrupt signal (an `Interrupter` may fire just as its context
 /// parks) and the terminal/job-control/timer signals a host user or tty might send. The
 /// synchronous signals (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSYS) keep their default:
 /// the kernel forces them anyway, and they only come from code, which only runs traced.
-/// SIGKILL and SIGSTOP cannot be ignored; SIGCHLD, SIGCONT, SIGURG and SIGWINCH are ignored
-/// by default.
-const IGNORED_SIGNALS: [i32; 16] = [
+/// SIGKILL and SIGSTOP cannot be ignored; SIGCONT, SIGURG and SIGWINCH are ignored by
+/// default. SIGCHLD is set to SIG_IGN explicitly: then the kernel reaps the master stub's
+/// exited children itself (wait(2), "POSIX.1-2001 specifies that if the disposition of
+/// SIGCHLD is set to SIG_IGN ... children that terminate do not become zombies"), since the
+/// master never waits and the sentry cannot (they are not its children). Fork children
+/// inherit the disposition; they never have children of their own.
+const IGNORED_SIGNALS: [i32; 17] = [
+    libc::SIGCHLD,
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -183,7 +255,7 @@ impl StubPage {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
         // SAFETY: [base, base+len) was just mapped read-write by us and nothing else refers to
-        // it; both writes stay inside it (STUB_CODE.len() = 0x21 <= len).
+        // it; both writes stay inside it (STUB_CODE.len() = 0x76 <= len).
         unsafe {
             ptr::write_bytes(got.cast::<u8>(), INT3, len);
             ptr::copy_nonoverlapping(STUB_CODE.as_ptr(), got.cast::<u8>(), STUB_CODE.len());

@@ -12,8 +12,9 @@
 //! (-ERESTARTNOHAND, never restarted because we always resume with `orig_rax = -1`).
 //! Parking is SETREGS(rip = park loop) + PTRACE_DETACH. Measured (`examples/switch_bench.rs`,
 //! 2-CPU host under load): reuse a parked thread + attach + park ≈ 8 µs; clone a new one +
-//! attach ≈ 25 µs; park + detach ≈ 2-6 µs; a new address space (fork on the forker thread,
-//! setup, drop) 0.3-1 ms. No stub thread ever exits on its own: they all die together when
+//! attach ≈ 25 µs; park + detach ≈ 2-6 µs; a new address space (a fork of the master stub
+//! on the forker thread, setup, drop) ≈ 130-140 µs (110 + 25), where forking the whole
+//! (small, benchmark) sentry cost 400-480 µs. No stub thread ever exits on its own: they all die together when
 //! the address space SIGKILLs the process.
 //!
 //! ptrace(2) accepts requests for a tracee only from its tracer thread, and a `waitpid` from
@@ -77,8 +78,8 @@ use platform::{PlatformError, Regs};
 use crate::decode::{INTERRUPT_SIGNAL, StopReason, WaitEvent};
 use crate::hostcall::{self, PIDFD_THREAD};
 use crate::stub::{
-    AFTER_CLONE_INT3_OFFSET, AFTER_INT3_OFFSET, CLONE_SYSCALL_OFFSET, PARK_OFFSET, SYSCALL_OFFSET,
-    TASK_SIZE,
+    AFTER_CLONE_INT3_OFFSET, AFTER_FORK_INT3_OFFSET, AFTER_INT3_OFFSET, CLONE_SYSCALL_OFFSET,
+    FORK_SYSCALL_OFFSET, PARK_OFFSET, SYSCALL_OFFSET, TASK_SIZE,
 };
 
 /// Linux returns errors from raw syscalls as -1..-4095 in rax (include/linux/err.h,
@@ -128,6 +129,9 @@ pub(crate) enum Site {
     Plain,
     /// The clone sequence: the parent traps at its own `int3`, the child parks.
     Clone,
+    /// The master stub's fork sequence (stub page doc): `master` (the master's pid) goes in
+    /// rbx, where the child compares it with getppid(); the parent traps at its own `int3`.
+    Fork { master: u64 },
 }
 
 impl Site {
@@ -135,6 +139,7 @@ impl Site {
         match self {
             Site::Plain => (SYSCALL_OFFSET, AFTER_INT3_OFFSET),
             Site::Clone => (CLONE_SYSCALL_OFFSET, AFTER_CLONE_INT3_OFFSET),
+            Site::Fork { .. } => (FORK_SYSCALL_OFFSET, AFTER_FORK_INT3_OFFSET),
         }
     }
 }
@@ -390,7 +395,12 @@ impl StubThread {
         self.check_stopped_tracee(st)?;
         let (start, trap) = site.offsets();
         let [rdi, rsi, rdx, r10, r8, r9] = args;
+        let rbx = match site {
+            Site::Fork { master } => master,
+            Site::Plain | Site::Clone => layout.template.rbx,
+        };
         let regs = Regs {
+            rbx,
             rip: layout.base + start,
             rax: nr.cast_unsigned(),
             orig_rax: u64::MAX,

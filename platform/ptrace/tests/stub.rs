@@ -503,6 +503,34 @@ fn seccomp_filter_kills_stub_on_clone_with_other_flags() {
     );
 }
 
+fn seccomp_filter_kills_stub_on_prctl_other_than_pdeathsig_sigkill() {
+    for args in [
+        // PR_SET_PDEATHSIG with another signal.
+        [1, u64::from(libc::SIGTERM.unsigned_abs()), 0, 0, 0, 0],
+        // Another option (PR_SET_DUMPABLE).
+        [4, 1, 0, 0, 0, 0],
+    ] {
+        let fx = Fixture::new();
+        let err = fx
+            .asp
+            .inject_syscall_for_test(libc::SYS_prctl, args)
+            .expect_err("must die");
+        assert!(
+            matches!(&err, PlatformError::Internal(m) if m.contains("SIGSYS")),
+            "{args:?}: {err:?}"
+        );
+    }
+    // The one allowed form.
+    let fx = Fixture::new();
+    let args = [1, u64::from(libc::SIGKILL.unsigned_abs()), 0, 0, 0, 0];
+    assert_eq!(
+        fx.asp
+            .inject_syscall_for_test(libc::SYS_prctl, args)
+            .expect("allowed"),
+        0
+    );
+}
+
 fn fresh_stub_has_only_the_stub_page_the_memfile_and_a_filter() {
     let fx = Fixture::new();
     let pid = fx.asp.stub_pid();
@@ -1023,17 +1051,112 @@ fn dropping_everything_leaves_no_stub_process() {
     })
     .join()
     .expect("thread");
-    assert!(is_our_child(pid), "the stub is a child of this process");
+    let master = asp.master_pid();
+    assert_eq!(
+        parent_of(pid),
+        Some(master),
+        "the stub is the master's child"
+    );
+    assert!(
+        is_our_child(master),
+        "the master stub is a child of this process"
+    );
+    assert!(
+        !is_our_child(pid),
+        "the stub is not forked from this process"
+    );
 
     drop(third);
     drop(first);
     drop(asp);
 
     assert!(!proc_exists(pid), "stub {pid} still exists");
-    assert!(!is_our_child(pid), "stub {pid} is still our child");
     for tid in tids {
         assert!(!proc_exists(tid), "stub thread {tid} still exists");
     }
+    // The platform still holds its master (other tests' stubs may be its children).
+    assert!(
+        proc_exists(master),
+        "the master lives as long as its platform"
+    );
+    assert!(
+        !children_of(master).contains(&pid.to_string()),
+        "stub {pid} is still the master's child"
+    );
+}
+
+/// The parent pid of `pid` (/proc/<pid>/status, PPid).
+fn parent_of(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The children of (the only thread of) process `pid`.
+fn children_of(pid: i32) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|c| c.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A platform of its own: its master dies when the platform and its last address space are
+/// dropped, and a stub killed from outside leaves no zombie (the master ignores SIGCHLD).
+fn dropping_a_platform_and_its_address_spaces_kills_its_master() {
+    let fd = memfd_create(c"rvisor-ptrace-test-own", MFdFlags::MFD_CLOEXEC).expect("memfd");
+    let mem = File::from(fd);
+    mem.set_len(16 * PAGE).expect("ftruncate memfd");
+    let platform = PtracePlatform::new(mem.as_fd()).expect("platform");
+    let first = platform.new_ptrace_address_space().expect("first");
+    let second = platform.new_ptrace_address_space().expect("second");
+    let master = first.master_pid();
+    assert_eq!(second.master_pid(), master, "one master per platform");
+    assert_ne!(
+        master,
+        shared()
+            .expect("harness")
+            .platform
+            .new_ptrace_address_space()
+            .expect("asp")
+            .master_pid(),
+        "each platform has its own master"
+    );
+    let (a, b) = (first.stub_pid(), second.stub_pid());
+    let mut children = children_of(master);
+    children.sort();
+    let mut expected = vec![a.to_string(), b.to_string()];
+    expected.sort();
+    assert_eq!(children, expected);
+
+    // Killed from outside: the kernel reaps it at once (no zombie under the master).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(b),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc_exists(b) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        !proc_exists(b),
+        "a killed stub is reaped by the kernel, not left a zombie"
+    );
+    drop(second);
+
+    drop(platform);
+    assert!(
+        proc_exists(master),
+        "the master outlives the platform while a stub lives"
+    );
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc_exists(master) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!proc_exists(master), "master {master} still exists");
+    assert!(!proc_exists(a), "stub {a} still exists");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1392,6 +1515,16 @@ fn main() {
             "misaligned_vsyscall_entry_yields_vsyscall",
             p,
             misaligned_vsyscall_entry_yields_vsyscall,
+        ),
+        trial(
+            "seccomp_filter_kills_stub_on_prctl_other_than_pdeathsig_sigkill",
+            p,
+            seccomp_filter_kills_stub_on_prctl_other_than_pdeathsig_sigkill,
+        ),
+        trial(
+            "dropping_a_platform_and_its_address_spaces_kills_its_master",
+            p,
+            dropping_a_platform_and_its_address_spaces_kills_its_master,
         ),
         trial(
             "kernel_half_fs_base_from_wrfsbase_survives_switches_and_injections",
