@@ -295,20 +295,14 @@ fn spawn_here(
     })
 }
 
-/// Steps 1-3 of "Master setup" (module doc), on the forker thread.
-fn create_master(params: &SpawnParams) -> Result<Master, PlatformError> {
-    let base = params.stub_base;
-    let plan = stub::ChildPlan {
-        memfd: params.memfd,
-        parent: getpid(),
-        entry: base + INT3_OFFSET,
-        filter: params.filter.as_slice(),
-    };
-    let pid = stub::fork_stub(&plan)?;
+/// Takes charge of a freshly forked stub `pid` that this thread traces: a pidfd (so the
+/// process is killed on any later error), its first thread, and its first stop, which must
+/// be the initial SIGSTOP (`what` names the step for errors). Without a pidfd the process is
+/// killed and reaped at once (our tracee: its pid cannot be recycled before that).
+fn adopt_new_stub(pid: Pid, what: &str) -> Result<(KillOnDrop, Arc<StubThread>), PlatformError> {
     let pidfd = match hostcall::pidfd_open(pid, 0) {
         Ok(fd) => fd,
         Err(e) => {
-            // No pidfd: fall back to the pid, which cannot be recycled before we reap it.
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             while let Ok(status) = hostcall::wait_status(pid) {
                 if matches!(
@@ -321,19 +315,26 @@ fn create_master(params: &SpawnParams) -> Result<Master, PlatformError> {
             return Err(e);
         }
     };
-    let mut guard = KillOnDrop { pidfd: Some(pidfd) };
+    let guard = KillOnDrop { pidfd: Some(pidfd) };
     let leader = StubThread::new(pid)?;
-    // Step 1 ends with the child's SIGSTOP (sent by itself: SI_USER, hence "ignored").
     match leader.wait_stop()? {
-        StopReason::Ignored(sig) if sig == Signal::SIGSTOP.0 => {}
-        other => {
-            return Err(setup_error(
-                &leader,
-                "waiting for the stub's SIGSTOP",
-                other,
-            ));
-        }
+        StopReason::Ignored(sig) if sig == Signal::SIGSTOP.0 => Ok((guard, leader)),
+        other => Err(setup_error(&leader, what, other)),
     }
+}
+
+/// Steps 1-3 of "Master setup" (module doc), on the forker thread.
+fn create_master(params: &SpawnParams) -> Result<Master, PlatformError> {
+    let base = params.stub_base;
+    let plan = stub::ChildPlan {
+        memfd: params.memfd,
+        parent: getpid(),
+        entry: base + INT3_OFFSET,
+        filter: params.filter.as_slice(),
+    };
+    let pid = stub::fork_stub(&plan)?;
+    // Step 1 ends with the child's SIGSTOP (sent by itself: SI_USER, hence "ignored").
+    let (mut guard, leader) = adopt_new_stub(pid, "waiting for the stub's SIGSTOP")?;
     let options = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD;
     ptrace::setoptions(pid, options).map_err(|e| host("ptrace(PTRACE_SETOPTIONS)", e))?;
     ptrace::cont(pid, None).map_err(|e| host("ptrace(PTRACE_CONT)", e))?;
@@ -416,36 +417,9 @@ fn fork_from_master(
         i32::try_from(raw)
             .map_err(|_| PlatformError::Internal(format!("fork returned {raw:#x}")))?,
     );
-    let pidfd = match hostcall::pidfd_open(pid, 0) {
-        Ok(fd) => fd,
-        Err(e) => {
-            // Our tracee, so the pid cannot be recycled before we reap it.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            while let Ok(status) = hostcall::wait_status(pid) {
-                if matches!(
-                    WaitEvent::from_status(status),
-                    WaitEvent::Exited(_) | WaitEvent::Killed(_)
-                ) {
-                    break;
-                }
-            }
-            return Err(e);
-        }
-    };
-    let mut guard = KillOnDrop { pidfd: Some(pidfd) };
-    let leader = StubThread::new(pid)?;
     // Step 2: the SIGSTOP CLONE_PTRACE queued (no siginfo: SI_USER, hence "ignored"),
     // suppressed; then the child's setup path up to its int3.
-    match leader.wait_stop()? {
-        StopReason::Ignored(sig) if sig == Signal::SIGSTOP.0 => {}
-        other => {
-            return Err(setup_error(
-                &leader,
-                "waiting for the fork's SIGSTOP",
-                other,
-            ));
-        }
-    }
+    let (mut guard, leader) = adopt_new_stub(pid, "waiting for the fork's SIGSTOP")?;
     ptrace::cont(pid, None).map_err(|e| host("ptrace(PTRACE_CONT)", e))?;
     match leader.wait_stop()? {
         StopReason::Signal(info) if info.signo == Signal::SIGTRAP.0 => {}
