@@ -339,6 +339,17 @@ pub fn now() -> Timespec {
     }
 }
 
+/// What fstat(2) shows for an anonymous-inode file (eventfd, epoll, signalfd, timerfd,
+/// pidfd): mode 0600 with no file-type bits, one link, a page as block size (fs/anon_inodes.c).
+pub fn anon_inode_stat() -> Stat {
+    Stat {
+        mode: 0o600,
+        nlink: 1,
+        blksize: 4096,
+        ..Stat::default()
+    }
+}
+
 /// A fresh anonymous device number (major 0, like the kernel's get_anon_bdev) for a new
 /// filesystem instance.
 pub fn new_anon_dev() -> u64 {

@@ -55,7 +55,8 @@ pub mod waiter;
 pub use abi::{Errno, SysResult};
 pub use file::OpenFile;
 pub use inode::{
-    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now,
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, anon_inode_stat,
+    new_anon_dev, now,
 };
 pub use lookup::{Lookup, TimeChange};
 pub use mount::{Dentry, Mount, MountNamespace, VfsPath};

@@ -47,6 +47,17 @@ bitflags::bitflags! {
 }
 
 impl EventMask {
+    /// Readable (`IN | RDNORM`, limited to `mask`) when `ready`, nothing otherwise: the
+    /// readiness of the files that only ever become readable (eventfd reads, epoll, signalfd,
+    /// timerfd, pidfd).
+    pub fn readable_if(ready: bool, mask: EventMask) -> EventMask {
+        if ready {
+            (EventMask::IN | EventMask::RDNORM) & mask
+        } else {
+            EventMask::empty()
+        }
+    }
+
     /// Events that are always reported whether asked for or not (poll(2): POLLERR, POLLHUP,
     /// POLLNVAL).
     pub const ALWAYS: EventMask = EventMask::ERR.union(EventMask::HUP).union(EventMask::NVAL);

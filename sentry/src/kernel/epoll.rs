@@ -539,19 +539,10 @@ impl FileOps for EpollFile {
         false
     }
     fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            mode: 0o600,
-            nlink: 1,
-            blksize: 4096,
-            ..Stat::default()
-        })
+        Ok(vfs::anon_inode_stat())
     }
     fn readiness(&self, mask: EventMask) -> EventMask {
-        if self.shared.has_ready() {
-            (EventMask::IN | EventMask::RDNORM) & mask
-        } else {
-            EventMask::empty()
-        }
+        EventMask::readable_if(self.shared.has_ready(), mask)
     }
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.shared.queue)

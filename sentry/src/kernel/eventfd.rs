@@ -121,13 +121,7 @@ impl FileOps for EventFd {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        // An anon_inode file: mode 0600 with no file-type bits (as fstat shows natively).
-        Ok(Stat {
-            mode: 0o600,
-            nlink: 1,
-            blksize: 4096,
-            ..Stat::default()
-        })
+        Ok(vfs::anon_inode_stat())
     }
 
     fn readiness(&self, mask: EventMask) -> EventMask {

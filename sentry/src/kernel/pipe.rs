@@ -272,19 +272,11 @@ impl FileOps for PidFd {
         false
     }
     fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            mode: 0o600,
-            nlink: 1,
-            ..Stat::default()
-        })
+        Ok(vfs::anon_inode_stat())
     }
     fn readiness(&self, mask: EventMask) -> EventMask {
         let g = self.tg.sig();
-        if g.members.is_empty() {
-            (EventMask::IN | EventMask::RDNORM) & mask
-        } else {
-            EventMask::empty()
-        }
+        EventMask::readable_if(g.members.is_empty(), mask)
     }
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.tg.member_events)

@@ -121,11 +121,7 @@ impl FileOps for SignalFd {
         false
     }
     fn stat(&self) -> SysResult<abi::file::Stat> {
-        Ok(abi::file::Stat {
-            mode: 0o600,
-            nlink: 1,
-            ..abi::file::Stat::default()
-        })
+        Ok(vfs::anon_inode_stat())
     }
     fn readiness(&self, mask: EventMask) -> EventMask {
         let want = self.mask();
@@ -134,11 +130,7 @@ impl FileOps for SignalFd {
         for m in &g.members {
             pending |= m.sig().pending.set().0;
         }
-        if pending & want.0 != 0 {
-            (EventMask::IN | EventMask::RDNORM) & mask
-        } else {
-            EventMask::empty()
-        }
+        EventMask::readable_if(pending & want.0 != 0, mask)
     }
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.tg.signal_events)

@@ -339,11 +339,7 @@ impl FileOps for TimerFd {
         false
     }
     fn stat(&self) -> abi::SysResult<abi::file::Stat> {
-        Ok(abi::file::Stat {
-            mode: 0o600,
-            nlink: 1,
-            ..abi::file::Stat::default()
-        })
+        Ok(vfs::anon_inode_stat())
     }
     fn readiness(&self, mask: EventMask) -> EventMask {
         self.timer.catch_up();
@@ -352,11 +348,7 @@ impl FileOps for TimerFd {
             .count
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if c > 0 {
-            (EventMask::IN | EventMask::RDNORM) & mask
-        } else {
-            EventMask::empty()
-        }
+        EventMask::readable_if(c > 0, mask)
     }
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.state.queue)
