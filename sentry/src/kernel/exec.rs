@@ -17,10 +17,9 @@ use platform::Regs;
 use vfs::waiter::EventMask;
 
 use super::task::{
-    RestartBlock, Task, VfsMappedFile, comm_from_path, getrandom_host, open_executable,
+    ImageError, RestartBlock, Task, VfsMappedFile, comm_from_path, load_image, open_executable,
 };
-use crate::loader::{self, ExecArgs};
-use crate::mm::{MappedFile, MemoryManager};
+use crate::mm::MappedFile;
 
 /// binfmt_script's limit on nested interpreters (BINPRM_MAX_RECURSION).
 const MAX_INTERP_DEPTH: usize = 4;
@@ -109,35 +108,25 @@ impl Task {
         }
 
         let kernel = Arc::clone(&self.kernel);
-        let asp = kernel
-            .platform
-            .new_address_space()
-            .map_err(|e| self.platform_err(&e))?;
-        let ctx = asp.new_context().map_err(|e| self.platform_err(&e))?;
-        let mm = Arc::new(MemoryManager::new(
-            Arc::clone(&kernel.memfile),
-            asp,
-            kernel.platform.max_user_address(),
-        ));
-        let mut random = [0u8; 16];
-        getrandom_host(&mut random);
-        let args = ExecArgs {
-            argv,
-            envp,
-            execfn: path.clone(),
-            uid: self.creds.uid,
-            euid: self.creds.euid,
-            gid: self.creds.gid,
-            egid: self.creds.egid,
-            random,
-            platform_str: b"x86_64",
-        };
-        let image = {
+        let (ctx, mm, image) = {
             let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
                 let f = self.with_lookup(abi::file::AT_FDCWD, p, |l| open_executable(l, p))?;
                 Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
             };
-            loader::load(&mm, Arc::new(VfsMappedFile(file)), &args, &open_interp)?
+            let creds = self.creds.clone();
+            load_image(
+                &kernel,
+                file,
+                path.clone(),
+                argv,
+                envp,
+                &creds,
+                &open_interp,
+            )
+            .map_err(|e| match e {
+                ImageError::Platform(p) => self.platform_err(&p),
+                ImageError::Load(errno) => errno,
+            })?
         };
 
         // ---- point of no return ----

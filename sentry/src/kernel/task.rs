@@ -373,36 +373,26 @@ impl Task {
         };
         let file = open_executable(&lookup, &spawn.path).map_err(open_err)?;
 
-        let asp = kernel.platform.new_address_space()?;
-        let ctx = asp.new_context()?;
-        let mm = Arc::new(MemoryManager::new(
-            Arc::clone(&kernel.memfile),
-            asp,
-            kernel.platform.max_user_address(),
-        ));
-        let mut random = [0u8; 16];
-        getrandom_host(&mut random);
-        let args = ExecArgs {
-            argv: spawn.argv,
-            envp: spawn.envp,
-            execfn: spawn.path.clone(),
-            uid: creds.uid,
-            euid: creds.euid,
-            gid: creds.gid,
-            egid: creds.egid,
-            random,
-            platform_str: b"x86_64",
-        };
         let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
             let f = open_executable(&lookup, p)?;
             Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
         };
-        let image = loader::load(&mm, Arc::new(VfsMappedFile(file)), &args, &open_interp).map_err(
-            |errno| TaskCreateError::Load {
+        let (ctx, mm, image) = load_image(
+            kernel,
+            file,
+            spawn.path.clone(),
+            spawn.argv,
+            spawn.envp,
+            &creds,
+            &open_interp,
+        )
+        .map_err(|e| match e {
+            ImageError::Platform(p) => TaskCreateError::Platform(p),
+            ImageError::Load(errno) => TaskCreateError::Load {
                 path: path_str.clone(),
                 errno,
             },
-        )?;
+        })?;
 
         let mut fds = FdTable::default();
         for (i, f) in spawn.stdio.into_iter().enumerate() {
@@ -837,6 +827,58 @@ impl Task {
     pub(crate) fn rlimit_cur(&self, r: u32) -> u64 {
         self.shared.tg.rlimit_cur(r)
     }
+}
+
+/// Why [`load_image`] failed.
+#[derive(Debug)]
+pub(crate) enum ImageError {
+    /// The platform could not provide an address space (ends the sandbox).
+    Platform(PlatformError),
+    /// The executable could not be loaded: the errno execve returns.
+    Load(Errno),
+}
+
+/// What [`load_image`] builds: the context that will run it, its memory, where it starts.
+pub(crate) type NewImage = (Box<dyn Context>, Arc<MemoryManager>, loader::LoadedImage);
+
+/// A program image for execve or init: a fresh address space and memory manager with `file`
+/// loaded (ELF, interpreter through `open_interp`, initial stack with `argv`/`envp`), and the
+/// context that will run it, not yet attached.
+pub(crate) fn load_image(
+    kernel: &Kernel,
+    file: Arc<OpenFile>,
+    execfn: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+    creds: &Credentials,
+    open_interp: &loader::OpenInterp<'_>,
+) -> Result<NewImage, ImageError> {
+    let asp = kernel
+        .platform
+        .new_address_space()
+        .map_err(ImageError::Platform)?;
+    let ctx = asp.new_context().map_err(ImageError::Platform)?;
+    let mm = Arc::new(MemoryManager::new(
+        Arc::clone(&kernel.memfile),
+        asp,
+        kernel.platform.max_user_address(),
+    ));
+    let mut random = [0u8; 16];
+    getrandom_host(&mut random);
+    let args = ExecArgs {
+        argv,
+        envp,
+        execfn,
+        uid: creds.uid,
+        euid: creds.euid,
+        gid: creds.gid,
+        egid: creds.egid,
+        random,
+        platform_str: b"x86_64",
+    };
+    let image = loader::load(&mm, Arc::new(VfsMappedFile(file)), &args, open_interp)
+        .map_err(ImageError::Load)?;
+    Ok((ctx, mm, image))
 }
 
 /// Opens `path` for execution: it must exist, be a regular file and have execute permission
