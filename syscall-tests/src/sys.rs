@@ -100,6 +100,11 @@ pub struct Mapping {
 impl Mapping {
     /// mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), which must succeed.
     pub fn anonymous(len: usize, prot: i32) -> Result<Mapping, String> {
+        Mapping::anonymous_with(len, prot, libc::MAP_PRIVATE)
+    }
+
+    /// mmap(NULL, len, prot, sharing | MAP_ANONYMOUS, -1, 0), which must succeed.
+    fn anonymous_with(len: usize, prot: i32, sharing: i32) -> Result<Mapping, String> {
         let ret = check!(
             syscall(
                 libc::SYS_mmap,
@@ -107,7 +112,7 @@ impl Mapping {
                     0,
                     len as u64,
                     u64::from(prot.unsigned_abs()),
-                    u64::from((libc::MAP_PRIVATE | libc::MAP_ANONYMOUS).unsigned_abs()),
+                    u64::from((sharing | libc::MAP_ANONYMOUS).unsigned_abs()),
                     u64::MAX,
                     0,
                 ],
@@ -204,22 +209,7 @@ impl Mapping {
     /// mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0): memory a
     /// forked child shares with its parent (for reports and process-shared futexes).
     pub fn shared_anonymous(len: usize) -> Result<Mapping, String> {
-        let prot = libc::PROT_READ | libc::PROT_WRITE;
-        let ret = check!(
-            syscall(
-                libc::SYS_mmap,
-                &[
-                    0,
-                    len as u64,
-                    u64::from(prot.unsigned_abs()),
-                    u64::from((libc::MAP_SHARED | libc::MAP_ANONYMOUS).unsigned_abs()),
-                    u64::MAX,
-                    0,
-                ],
-            ),
-            succeeds()
-        );
-        Mapping::adopt(ret, len, prot)
+        Mapping::anonymous_with(len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)
     }
 
     /// The 32-bit word at `offset` (4-aligned, inside the mapping) as an atomic, for futexes
