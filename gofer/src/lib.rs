@@ -8,6 +8,12 @@
 //! call is relative to a held fd with O_NOFOLLOW, no walk above the root, request errors are
 //! Rlerror and never fatal), `hostfs` (the only unsafe code: getdents64 and fstatfs).
 //!
+//! Tlopenfd (an rvisor extension to 9P2000.L) opens a regular file exactly as Tlopen would and
+//! sends the fd beside the reply (SCM_RIGHTS), so the sentry moves file data with
+//! pread/pwrite; `ServeOptions::no_fd_donation` refuses it (EOPNOTSUPP) and the client falls
+//! back to Tread/Twrite. The client does not wait for Rclunk, so a peer hanging up with replies
+//! unread (EPIPE/ECONNRESET) is a normal end.
+//!
 //! Shortcut, written down: requests are served one at a time on the calling thread. That is
 //! enough while the client also sends one request at a time; a pool of workers keyed by tag is
 //! the next step when the sentry pipelines more.
@@ -17,7 +23,7 @@ mod hostfs;
 mod server;
 
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -53,6 +59,8 @@ pub enum GoferError {
 pub struct ServeOptions {
     /// Refuse every mutation with EROFS.
     pub readonly: bool,
+    /// Refuse Tlopenfd (the client then reads and writes through Tread/Twrite).
+    pub no_fd_donation: bool,
 }
 
 /// Chroots into `root`, chdirs to "/", and returns an O_PATH fd of the new "/".
@@ -75,8 +83,9 @@ pub fn enter_root(root: &Path) -> Result<OwnedFd, GoferError> {
 /// until the peer closes the connection (`Ok(())`). Fails only on socket errors or on a frame
 /// whose size is unusable, after which the stream cannot be resynchronised.
 pub fn serve(root: OwnedFd, mut sock: UnixStream, opts: ServeOptions) -> Result<(), GoferError> {
-    let mut server = server::Server::new(root, opts.readonly).map_err(GoferError::Root)?;
-    tracing::info!(target: "gofer", readonly = opts.readonly, "serving");
+    let mut server =
+        server::Server::new(root, opts.readonly, !opts.no_fd_donation).map_err(GoferError::Root)?;
+    tracing::info!(target: "gofer", readonly = opts.readonly, donation = !opts.no_fd_donation, "serving");
     let mut out = Vec::new();
     loop {
         let msize = server.msize();
@@ -84,10 +93,13 @@ pub fn serve(root: OwnedFd, mut sock: UnixStream, opts: ServeOptions) -> Result<
             tracing::info!(target: "gofer", "peer closed the connection");
             return Ok(());
         };
+        let mut donated = None;
         let (tag, reply) = match Tmessage::decode(&frame, msize) {
             Ok((tag, msg)) => {
                 tracing::trace!(target: "gofer", tag, ?msg, "request");
-                (tag, server.handle(msg))
+                let (reply, fd) = server.handle(msg);
+                donated = fd;
+                (tag, reply)
             }
             Err(P9Error::UnknownType { ty, tag }) => {
                 tracing::debug!(target: "gofer", ty, "unsupported message type");
@@ -110,8 +122,44 @@ pub fn serve(root: OwnedFd, mut sock: UnixStream, opts: ServeOptions) -> Result<
                 .encode(tag, &mut out)
                 .map_err(GoferError::Framing)?;
         }
-        sock.write_all(&out).map_err(GoferError::Socket)?;
+        let sent = match donated {
+            Some(fd) if !out.is_empty() => send_with_fd(&sock, &out, fd),
+            _ => sock.write_all(&out).map_err(GoferError::Socket),
+        };
+        match sent {
+            // The client does not wait for every reply (Tclunk), so it may hang up with
+            // replies still to come: that is a normal end.
+            Err(GoferError::Socket(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                tracing::info!(target: "gofer", "peer closed the connection");
+                return Ok(());
+            }
+            r => r?,
+        }
     }
+}
+
+/// Sends one reply frame with `fd` attached (SCM_RIGHTS on its first byte), then the rest of
+/// the frame if the socket took only part of it. Our copy of the fd is closed afterwards.
+fn send_with_fd(mut sock: &UnixStream, frame: &[u8], fd: OwnedFd) -> Result<(), GoferError> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [io::IoSlice::new(frame)];
+    let n = loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) => break n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(GoferError::Socket(io::Error::from(e))),
+        }
+    };
+    drop(fd);
+    sock.write_all(frame.get(n..).unwrap_or_default())
+        .map_err(GoferError::Socket)
 }
 
 fn lerror(e: abi::Errno) -> Rmessage {
@@ -125,13 +173,24 @@ fn read_frame(sock: &mut UnixStream, msize: u32) -> Result<Option<Vec<u8>>, Gofe
     let mut prefix = [0u8; 4];
     match sock.read_exact(&mut prefix) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        // ECONNRESET: the peer closed with replies of ours unread (unawaited Tclunks).
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(GoferError::Socket(e)),
     }
     let size = p9::frame_size(prefix, msize).map_err(GoferError::Framing)?;
     let mut frame = vec![0u8; size];
     let (head, body) = frame.split_at_mut(4);
     head.copy_from_slice(&prefix);
-    sock.read_exact(body).map_err(GoferError::Socket)?;
-    Ok(Some(frame))
+    match sock.read_exact(body) {
+        Ok(()) => Ok(Some(frame)),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(None),
+        Err(e) => Err(GoferError::Socket(e)),
+    }
 }

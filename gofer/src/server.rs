@@ -193,6 +193,10 @@ pub(crate) struct Server {
     fids: HashMap<u32, FidState>,
     msize: u32,
     is_readonly: bool,
+    /// Whether Tlopenfd is served (else EOPNOTSUPP, and the client falls back to Tlopen).
+    donates_fds: bool,
+    /// The fd a Tlopenfd handler opened, sent beside its reply by the connection loop.
+    donated: Option<OwnedFd>,
 }
 
 /// Rejects names that are not a single path component: empty, ".", or containing '/' or NUL.
@@ -248,7 +252,11 @@ fn to_off(offset: u64) -> Result<i64, Errno> {
 }
 
 impl Server {
-    pub(crate) fn new(root: OwnedFd, is_readonly: bool) -> Result<Server, Errno> {
+    pub(crate) fn new(
+        root: OwnedFd,
+        is_readonly: bool,
+        donates_fds: bool,
+    ) -> Result<Server, Errno> {
         let root = Node::from_fd(root, None, Vec::new())?;
         if root.kind != Kind::Dir {
             return Err(Errno::ENOTDIR);
@@ -258,6 +266,8 @@ impl Server {
             fids: HashMap::new(),
             msize: MAX_MSIZE,
             is_readonly,
+            donates_fds,
+            donated: None,
         })
     }
 
@@ -266,16 +276,24 @@ impl Server {
         self.msize
     }
 
-    /// Handles one request. Never fails: errors are Rlerror.
-    pub(crate) fn handle(&mut self, msg: Tmessage) -> Rmessage {
+    /// Handles one request. Never fails: errors are Rlerror. The fd, if any, must travel with
+    /// the reply (Rlopenfd).
+    pub(crate) fn handle(&mut self, msg: Tmessage) -> (Rmessage, Option<OwnedFd>) {
         let res = if self.is_readonly && is_mutation(&msg) {
             Err(Errno::EROFS)
         } else {
             self.dispatch(msg)
         };
-        res.unwrap_or_else(|e| Rmessage::Lerror {
-            ecode: u32::try_from(e.raw()).unwrap_or(5),
-        })
+        let fd = self.donated.take();
+        match res {
+            Ok(r) => (r, fd),
+            Err(e) => (
+                Rmessage::Lerror {
+                    ecode: u32::try_from(e.raw()).unwrap_or(5),
+                },
+                None,
+            ),
+        }
     }
 
     fn dispatch(&mut self, msg: Tmessage) -> Result<Rmessage, Errno> {
@@ -295,6 +313,7 @@ impl Server {
                 .ok_or(Errno::EBADF),
             Tmessage::Statfs { fid } => Ok(Rmessage::Statfs(self.statfs(fid)?)),
             Tmessage::Lopen { fid, flags } => self.lopen(fid, flags),
+            Tmessage::Lopenfd { fid, flags } => self.lopenfd(fid, flags),
             Tmessage::Lcreate {
                 fid,
                 name,
@@ -471,6 +490,34 @@ impl Server {
             qid,
             iounit: self.iounit(),
         })
+    }
+
+    /// Tlopenfd (rvisor extension): open the regular file `fid` names, exactly as Tlopen
+    /// would (same flag, read-only and same-inode rules), but hand the fd to the client
+    /// instead of keeping it, so the sentry reads and writes the data with pread/pwrite and
+    /// no round trip. The fid stays unopened. The fd never has O_APPEND (the client positions
+    /// every write itself), and its access mode is what the client asked for: a read-only
+    /// export only ever donates read-only fds, which the host kernel enforces.
+    fn lopenfd(&mut self, fid: u32, flags: u32) -> Result<Rmessage, Errno> {
+        if !self.donates_fds {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let node = self.node(fid)?;
+        if node.kind != Kind::Regular {
+            return Err(Errno::EINVAL);
+        }
+        let (oflags, is_trunc) = open_flags(flags)?;
+        let oflags = oflags & !(OFlag::O_APPEND | OFlag::O_DIRECTORY | OFlag::O_NONBLOCK);
+        if self.is_readonly && (is_trunc || (oflags & OFlag::O_ACCMODE) != OFlag::O_RDONLY) {
+            return Err(Errno::EROFS);
+        }
+        let fd = node.reopen(oflags)?;
+        if is_trunc {
+            nix::unistd::ftruncate(&fd, 0).host()?;
+        }
+        let attr = attr_from_stat(&fstat(&fd).host()?, node.qid());
+        self.donated = Some(fd);
+        Ok(Rmessage::Lopenfd(attr))
     }
 
     fn read(&self, fid: u32, offset: u64, count: u32) -> Result<Rmessage, Errno> {

@@ -370,7 +370,10 @@ fn statfs_reports_the_host_filesystem() {
 
 #[test]
 fn readonly_mode_refuses_mutations_with_erofs() {
-    let fx = start(ServeOptions { readonly: true });
+    let fx = start(ServeOptions {
+        readonly: true,
+        ..ServeOptions::default()
+    });
     let root = fx.root();
     assert_eq!(root.mkdir(b"newdir", 0o755, 0).unwrap_err(), Errno::EROFS);
     assert_eq!(root.unlinkat(b"hello.txt", 0).unwrap_err(), Errno::EROFS);
@@ -605,4 +608,99 @@ fn oversized_frame_ends_the_connection_with_a_framing_error() {
         .unwrap();
     let res = server.join().unwrap();
     assert!(matches!(res, Err(GoferError::Framing(_))), "{res:?}");
+}
+
+/// Reads all of a donated fd with pread (its offset is the gofer's business).
+fn pread_all(fd: &OwnedFd) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = nix::sys::uio::pread(fd, &mut buf, i64::try_from(out.len()).unwrap()).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn lopenfd_donates_an_fd_of_the_file_and_leaves_the_fid_unopened() {
+    let fx = start(ServeOptions::default());
+    let (file, _) = fx.root().walk(&[b"big.bin"]).unwrap();
+    let (attr, fd) = file.lopenfd(O_RDONLY).unwrap();
+    assert_attr_matches(&attr, &fs::metadata(fx.path("big.bin")).unwrap(), "big.bin");
+    assert_eq!(pread_all(&fd), big_content());
+    // Close-on-exec in the receiver (MSG_CMSG_CLOEXEC).
+    let fl = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+    assert_ne!(fl & libc::FD_CLOEXEC, 0);
+    // The fid was not opened: it can still be Tlopened, and donated again.
+    file.lopen(O_RDONLY).unwrap();
+    let (walked, _) = fx.root().walk(&[b"hello.txt"]).unwrap();
+    let (_, fd2) = walked.lopenfd(O_RDONLY).unwrap();
+    assert_eq!(pread_all(&fd2), b"hello, gofer\n");
+    // Regular files only.
+    let (dir, _) = fx.root().walk(&[b"sub"]).unwrap();
+    assert_eq!(dir.lopenfd(O_RDONLY).unwrap_err(), Errno::EINVAL);
+    let (link, _) = fx.root().walk(&[b"link_rel"]).unwrap();
+    assert_eq!(link.lopenfd(O_RDONLY).unwrap_err(), Errno::EINVAL);
+    // A writable fd on a writable export reaches the host file; O_TRUNC truncates first.
+    let (attr, wfd) = walked.lopenfd(O_RDWR | 0o1000).unwrap();
+    assert_eq!(attr.size, 0);
+    nix::sys::uio::pwrite(&wfd, b"rewritten", 0).unwrap();
+    assert_eq!(fs::read(fx.path("hello.txt")).unwrap(), b"rewritten");
+    drop((file, walked, dir, link));
+    fx.finish();
+}
+
+#[test]
+fn lopenfd_on_a_readonly_export_donates_only_readonly_fds() {
+    let fx = start(ServeOptions {
+        readonly: true,
+        ..ServeOptions::default()
+    });
+    let (file, _) = fx.root().walk(&[b"hello.txt"]).unwrap();
+    assert_eq!(file.lopenfd(O_RDWR).unwrap_err(), Errno::EROFS);
+    assert_eq!(file.lopenfd(O_WRONLY).unwrap_err(), Errno::EROFS);
+    assert_eq!(file.lopenfd(O_RDONLY | 0o1000).unwrap_err(), Errno::EROFS);
+    let (_, fd) = file.lopenfd(O_RDONLY).unwrap();
+    // The host kernel enforces the access mode of what was donated.
+    assert_eq!(
+        nix::sys::uio::pwrite(&fd, b"x", 0).unwrap_err(),
+        nix::errno::Errno::EBADF
+    );
+    assert_eq!(fs::read(fx.path("hello.txt")).unwrap(), b"hello, gofer\n");
+    drop(file);
+    fx.finish();
+}
+
+#[test]
+fn without_donation_lopenfd_is_eopnotsupp_and_tlopen_still_works() {
+    let fx = start(ServeOptions {
+        no_fd_donation: true,
+        ..ServeOptions::default()
+    });
+    let (file, _) = fx.root().walk(&[b"hello.txt"]).unwrap();
+    assert_eq!(file.lopenfd(O_RDONLY).unwrap_err(), Errno::EOPNOTSUPP);
+    // The client remembers: the second attempt fails without asking.
+    assert_eq!(file.lopenfd(O_RDONLY).unwrap_err(), Errno::EOPNOTSUPP);
+    let opened = file.walk_lopen(O_RDONLY).unwrap();
+    let mut buf = [0u8; 5];
+    assert_eq!(opened.read(0, &mut buf).unwrap(), 5);
+    assert_eq!(&buf, b"hello");
+    drop((file, opened));
+    fx.finish();
+}
+
+#[test]
+fn clunks_are_not_awaited_yet_every_later_reply_matches() {
+    let fx = start(ServeOptions::default());
+    // Far more unawaited clunks than the orphan bound, interleaved with awaited requests.
+    for i in 0..1000 {
+        let (fid, attr) = fx.root().walk_getattr(b"hello.txt").unwrap();
+        assert_eq!(attr.size, 13, "round {i}");
+        drop(fid);
+    }
+    let (_, attr) = fx.root().walk_getattr(b"big.bin").unwrap();
+    assert_eq!(attr.size, big_content().len() as u64);
+    fx.finish();
 }

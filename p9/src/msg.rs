@@ -83,6 +83,9 @@ const TCLUNK: u8 = 120;
 const RCLUNK: u8 = 121;
 const TREMOVE: u8 = 122;
 const RREMOVE: u8 = 123;
+// rvisor extension (outside every 9P dialect's numbers): open and donate the host fd.
+const TLOPENFD: u8 = 200;
+const RLOPENFD: u8 = 201;
 
 /// Tsetattr's payload (`valid` selects fields; `P9_SETATTR_*` bits in [`crate::setattr`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,6 +150,14 @@ pub enum Tmessage {
     },
     /// `flags` are Linux open(2) flags (9P2000.L "dotl" flags use the asm-generic values).
     Lopen {
+        fid: u32,
+        flags: u32,
+    },
+    /// rvisor extension: open the regular file `fid` names with Linux open(2) `flags` and
+    /// pass the host fd back with the reply (SCM_RIGHTS on the connection, as gVisor's lisafs
+    /// does). `fid` itself is left as it was (walked, not opened). A server without the
+    /// extension answers Rlerror(EOPNOTSUPP).
+    Lopenfd {
         fid: u32,
         flags: u32,
     },
@@ -262,6 +273,9 @@ pub enum Rmessage {
         qid: Qid,
         iounit: u32,
     },
+    /// The reply to Tlopenfd: the opened file's attributes (fstat of the donated fd, so an
+    /// open also revalidates them); the fd travels beside the frame.
+    Lopenfd(Attr),
     Lcreate {
         qid: Qid,
         iounit: u32,
@@ -434,7 +448,7 @@ impl Tmessage {
             | Tmessage::Remove { fid }
             | Tmessage::Statfs { fid }
             | Tmessage::Readlink { fid } => w.u32(*fid),
-            Tmessage::Lopen { fid, flags } => {
+            Tmessage::Lopen { fid, flags } | Tmessage::Lopenfd { fid, flags } => {
                 w.u32(*fid);
                 w.u32(*flags);
             }
@@ -556,6 +570,7 @@ impl Tmessage {
             Tmessage::Remove { .. } => TREMOVE,
             Tmessage::Statfs { .. } => TSTATFS,
             Tmessage::Lopen { .. } => TLOPEN,
+            Tmessage::Lopenfd { .. } => TLOPENFD,
             Tmessage::Lcreate { .. } => TLCREATE,
             Tmessage::Symlink { .. } => TSYMLINK,
             Tmessage::Mknod { .. } => TMKNOD,
@@ -623,6 +638,10 @@ impl Tmessage {
             TREMOVE => Tmessage::Remove { fid: r.u32()? },
             TSTATFS => Tmessage::Statfs { fid: r.u32()? },
             TLOPEN => Tmessage::Lopen {
+                fid: r.u32()?,
+                flags: r.u32()?,
+            },
+            TLOPENFD => Tmessage::Lopenfd {
                 fid: r.u32()?,
                 flags: r.u32()?,
             },
@@ -776,7 +795,7 @@ impl Rmessage {
                 w.u32(*iounit);
             }
             Rmessage::Readlink { target } => w.string(target)?,
-            Rmessage::Getattr(a) => {
+            Rmessage::Getattr(a) | Rmessage::Lopenfd(a) => {
                 w.u64(a.valid);
                 w.qid(&a.qid);
                 w.u32(a.mode);
@@ -840,6 +859,7 @@ impl Rmessage {
             Rmessage::Remove => RREMOVE,
             Rmessage::Statfs(_) => RSTATFS,
             Rmessage::Lopen { .. } => RLOPEN,
+            Rmessage::Lopenfd(_) => RLOPENFD,
             Rmessage::Lcreate { .. } => RLCREATE,
             Rmessage::Symlink { .. } => RSYMLINK,
             Rmessage::Mknod { .. } => RMKNOD,
@@ -911,28 +931,8 @@ impl Rmessage {
             RREADLINK => Rmessage::Readlink {
                 target: r.string()?,
             },
-            RGETATTR => Rmessage::Getattr(Attr {
-                valid: r.u64()?,
-                qid: r.qid()?,
-                mode: r.u32()?,
-                uid: r.u32()?,
-                gid: r.u32()?,
-                nlink: r.u64()?,
-                rdev: r.u64()?,
-                size: r.u64()?,
-                blksize: r.u64()?,
-                blocks: r.u64()?,
-                atime_sec: r.u64()?,
-                atime_nsec: r.u64()?,
-                mtime_sec: r.u64()?,
-                mtime_nsec: r.u64()?,
-                ctime_sec: r.u64()?,
-                ctime_nsec: r.u64()?,
-                btime_sec: r.u64()?,
-                btime_nsec: r.u64()?,
-                generation: r.u64()?,
-                data_version: r.u64()?,
-            }),
+            RGETATTR => Rmessage::Getattr(read_attr(&mut r)?),
+            RLOPENFD => Rmessage::Lopenfd(read_attr(&mut r)?),
             RSETATTR => Rmessage::Setattr,
             RXATTRWALK => Rmessage::Xattrwalk { size: r.u64()? },
             RREADDIR => {
@@ -960,6 +960,32 @@ impl Rmessage {
         r.finish()?;
         Ok((h.tag, msg))
     }
+}
+
+/// Rgetattr's body (also Rlopenfd's).
+fn read_attr(r: &mut Reader<'_>) -> Result<Attr, P9Error> {
+    Ok(Attr {
+        valid: r.u64()?,
+        qid: r.qid()?,
+        mode: r.u32()?,
+        uid: r.u32()?,
+        gid: r.u32()?,
+        nlink: r.u64()?,
+        rdev: r.u64()?,
+        size: r.u64()?,
+        blksize: r.u64()?,
+        blocks: r.u64()?,
+        atime_sec: r.u64()?,
+        atime_nsec: r.u64()?,
+        mtime_sec: r.u64()?,
+        mtime_nsec: r.u64()?,
+        ctime_sec: r.u64()?,
+        ctime_nsec: r.u64()?,
+        btime_sec: r.u64()?,
+        btime_nsec: r.u64()?,
+        generation: r.u64()?,
+        data_version: r.u64()?,
+    })
 }
 
 #[cfg(test)]
@@ -1150,6 +1176,25 @@ mod tests {
             4,
             &f,
         );
+    }
+
+    #[test]
+    fn tlopenfd_rlopenfd_round_trip() {
+        check_t(
+            Tmessage::Lopenfd { fid: 2, flags: 0 },
+            4,
+            &[15, 0, 0, 0, 200, 4, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+        );
+        let attr = Attr {
+            qid: QID,
+            mode: 0o100644,
+            size: 77,
+            ..Attr::default()
+        };
+        let mut buf = Vec::new();
+        Rmessage::Lopenfd(attr).encode(4, &mut buf).unwrap();
+        assert_eq!(buf[4], 201);
+        check_r(Rmessage::Lopenfd(attr), 4, &buf);
     }
 
     #[test]

@@ -29,9 +29,27 @@ pub struct DoArgs {
     /// --pids-limit`; fork and clone fail with EAGAIN beyond it.
     #[arg(long, default_value_t = sentry::kernel::MAX_TASKS)]
     pids_limit: usize,
+    /// How the root may be cached (as runsc's flag): `exclusive` — the sandbox owns the
+    /// files, so attributes, directory listings and open host fds are cached and only the
+    /// sandbox's own changes invalidate them; `shared` — files may change outside the
+    /// sandbox, so every open asks the gofer again and re-reads the attributes.
+    #[arg(long, value_enum, default_value_t = FileAccess::Exclusive)]
+    file_access: FileAccess,
+    /// Let the gofer hand the sentry host fds of opened files, so file data moves with
+    /// pread/pwrite straight into the application's memory (as runsc's lisafs does);
+    /// `false` moves every byte through 9P Tread/Twrite instead.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    fd_donation: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<OsString>,
+}
+
+/// `--file-access`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FileAccess {
+    Exclusive,
+    Shared,
 }
 
 /// The gofer child; killed and reaped when dropped, so no path leaves it behind.
@@ -45,11 +63,15 @@ impl Drop for GoferProcess {
     }
 }
 
-fn spawn_gofer() -> anyhow::Result<(GoferProcess, UnixStream)> {
+fn spawn_gofer(fd_donation: bool) -> anyhow::Result<(GoferProcess, UnixStream)> {
     let (ours, theirs) = UnixStream::pair().context("creating the gofer socket pair")?;
     let exe = std::env::current_exe().context("locating the rvisor binary")?;
+    let mut args = vec!["gofer", "--root", "/", "--readonly"];
+    if !fd_donation {
+        args.push("--no-fd-donation");
+    }
     let child = Command::new(exe)
-        .args(["gofer", "--root", "/", "--readonly"])
+        .args(args)
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -213,6 +235,18 @@ fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet) {
     }
 }
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit: the sentry keeps donated host fds of
+/// the rootfs open (vfs::p9fs caches up to 1024), beside the guest's own use of host fds.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::debug!(%e, "cannot raise RLIMIT_NOFILE");
+    }
+}
+
 pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     let forwarded = block_forwarded_signals()?;
     if cli.platform == PlatformKind::Kvm {
@@ -224,10 +258,15 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         Strace::disabled()
     };
 
-    let (gofer, sock) = spawn_gofer()?;
+    raise_nofile_limit();
+    let (gofer, sock) = spawn_gofer(a.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
         .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
-    let rootfs = vfs::p9fs::new_filesystem(client, true)
+    let opts = vfs::p9fs::Options {
+        readonly: true,
+        shared: a.file_access == FileAccess::Shared,
+    };
+    let rootfs = vfs::p9fs::new_filesystem(client, opts)
         .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
     let mounts = MountNamespace::new(rootfs);
     let root_creds = Creds::root();

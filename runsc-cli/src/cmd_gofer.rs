@@ -16,6 +16,9 @@ pub struct GoferArgs {
     /// Refuse every mutation with EROFS.
     #[arg(long)]
     readonly: bool,
+    /// Serve file data only through Tread/Twrite (no host fds handed to the sentry).
+    #[arg(long)]
+    no_fd_donation: bool,
 }
 
 pub fn run(a: &GoferArgs) -> anyhow::Result<()> {
@@ -34,6 +37,7 @@ pub fn run(a: &GoferArgs) -> anyhow::Result<()> {
         sock,
         gofer::ServeOptions {
             readonly: a.readonly,
+            no_fd_donation: a.no_fd_donation,
         },
     )
     .context("serving 9P")?;

@@ -148,6 +148,73 @@ impl OpenFile {
         ops.read_at(buf, off)
     }
 
+    /// read(2) (`at` = None: from the description's offset, which advances) or pread(2) (`at`)
+    /// straight from the file's host fd ([`FileOps::data_fd`]) into application memory:
+    /// `io(fd, file_offset)` does the transfers and returns the bytes done and the error that
+    /// stopped it. `None` when the file has no such fd (the caller uses [`read`](Self::read)
+    /// / [`pread`](Self::pread)); errors that read/pread would give come back the same.
+    ///
+    /// Lock order: the caller may hold its address-space lock; `pos` is taken inside it (a
+    /// direct transfer never takes the address-space lock itself).
+    pub fn read_direct(
+        &self,
+        at: Option<u64>,
+        io: impl FnOnce(std::os::fd::BorrowedFd<'_>, u64) -> (usize, Option<Errno>),
+    ) -> Option<(usize, Option<Errno>)> {
+        let ops = match self.readable_ops() {
+            Ok(o) => o,
+            Err(e) => return Some((0, Some(e))),
+        };
+        let fd = ops.data_fd()?;
+        Some(match at {
+            Some(off) if i64::try_from(off).is_err() => (0, Some(Errno::EINVAL)),
+            Some(off) => io(fd, off),
+            None => {
+                let mut pos = lock(&self.pos);
+                let (n, err) = io(fd, *pos);
+                *pos = pos.saturating_add(to_u64(n));
+                (n, err)
+            }
+        })
+    }
+
+    /// write(2)/pwrite(2) counterpart of [`read_direct`](Self::read_direct): `io(fd,
+    /// file_offset)` moves the data from application memory to the host fd. `None` also for
+    /// O_APPEND descriptions (the buffered path appends atomically).
+    pub fn write_direct(
+        &self,
+        at: Option<u64>,
+        io: impl FnOnce(std::os::fd::BorrowedFd<'_>, u64) -> (usize, Option<Errno>),
+    ) -> Option<(usize, Option<Errno>)> {
+        let ops = match self.writable_ops() {
+            Ok(o) => o,
+            Err(e) => return Some((0, Some(e))),
+        };
+        if self.flags() & f::O_APPEND != 0 {
+            return None;
+        }
+        let fd = ops.data_fd()?;
+        let (start, n, err, pos) = match at {
+            Some(off) if i64::try_from(off).is_err() => return Some((0, Some(Errno::EINVAL))),
+            Some(off) => {
+                let (n, err) = io(fd, off);
+                (off, n, err, None)
+            }
+            None => {
+                let mut pos = lock(&self.pos);
+                let start = *pos;
+                let (n, err) = io(fd, start);
+                *pos = start.saturating_add(to_u64(n));
+                (start, n, err, Some(pos))
+            }
+        };
+        if n > 0 {
+            ops.data_written(start.saturating_add(to_u64(n)));
+        }
+        drop(pos);
+        Some((n, err))
+    }
+
     /// Writes at the current offset (or at the end with O_APPEND) and advances it (write(2)).
     pub fn write(&self, buf: &[u8]) -> SysResult<usize> {
         let ops = self.writable_ops()?;
@@ -332,6 +399,16 @@ impl OpenFile {
         match &self.imp {
             Imp::Ops(o) => o.ioctl(mem, cmd, arg),
             _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    /// fsync(2)/fdatasync(2): EBADF for O_PATH descriptions, nothing to do for directories
+    /// (their entries live on the server or in memory), else the file's own flush.
+    pub fn fsync(&self, datasync: bool) -> SysResult<()> {
+        match &self.imp {
+            Imp::PathOnly => Err(Errno::EBADF),
+            Imp::Dir => Ok(()),
+            Imp::Ops(o) => o.fsync(datasync),
         }
     }
 

@@ -278,6 +278,15 @@ impl HostFile {
 }
 
 impl FileOps for HostFile {
+    /// The host decides (a file on disk flushes, a terminal or pipe says EINVAL).
+    fn fsync(&self, datasync: bool) -> SysResult<()> {
+        if datasync {
+            nix::unistd::fdatasync(&self.fd).map_err(from_nix)
+        } else {
+            nix::unistd::fsync(&self.fd).map_err(from_nix)
+        }
+    }
+
     fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
         if self.is_seekable {
             let off = i64::try_from(off).map_err(|_| Errno::EINVAL)?;

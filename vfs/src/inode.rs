@@ -320,6 +320,24 @@ pub trait FileOps: Send + Sync + Debug {
     fn has_memfile_pages(&self) -> bool {
         false
     }
+    /// fsync(2) / fdatasync(2) (`datasync`): push written data to stable storage. EINVAL
+    /// unless implemented, as Linux answers for files without an fsync operation (pipes,
+    /// sockets, eventfds, most devices and procfs files).
+    fn fsync(&self, _datasync: bool) -> SysResult<()> {
+        Err(Errno::EINVAL)
+    }
+    /// The host fd that holds this file's data, for files whose reads and writes may bypass
+    /// `read_at`/`write_at` and go straight between that fd and application memory with
+    /// pread/pwrite (the gofer's donated fds: see [`OpenFile::read_direct`]). Only seekable
+    /// regular files answer.
+    ///
+    /// [`OpenFile::read_direct`]: crate::OpenFile::read_direct
+    fn data_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+    /// Called after a direct write through [`data_fd`](Self::data_fd) that ended at byte
+    /// `end`, so a cached size can grow.
+    fn data_written(&self, _end: u64) {}
     /// The concrete object, for the few callers that need a specific kind of file (fcntl
     /// F_SETPIPE_SZ on a pipe, pidfd calls). A query, not a mocking hook.
     fn as_any(&self) -> Option<&dyn Any> {

@@ -35,7 +35,9 @@
 //! Blocking under a lock: p9fs round trips happen under the parent dentry's `children` lock
 //! (lookups in one directory are serialized) and under `OpenFile::pos` for reads and writes of
 //! one description. Host-fd reads hold no lock for non-seekable files (a blocking terminal
-//! read must not stall other users of the description).
+//! read must not stall other users of the description). Direct transfers
+//! (`OpenFile::read_direct`/`write_direct`, donated gofer fds) take `pos` and then the
+//! caller's address-space lock (sentry `mm`) for the host pread/pwrite into the app's pages.
 #![deny(unsafe_code)]
 
 pub mod devfs;

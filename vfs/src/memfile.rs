@@ -527,6 +527,70 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// pread(2) from the host file `fd` at `file_off` straight into `[off, off + len)` of this
+    /// file (no sentry buffer): the host kernel writes the mapping. Returns the bytes read
+    /// (short at EOF) or the host errno.
+    pub fn read_from_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        off: u64,
+        len: usize,
+        file_off: u64,
+    ) -> Result<usize, nix::errno::Errno> {
+        let start = self
+            .check_writable(off, len as u64)
+            .map_err(|_| nix::errno::Errno::EFAULT)?;
+        let pos = libc::off_t::try_from(file_off).map_err(|_| nix::errno::Errno::EINVAL)?;
+        loop {
+            // SAFETY: `[off, off + len)` lies inside the live mapping (checked), so the kernel
+            // may write `len` bytes there; no Rust reference covers that memory.
+            let n = unsafe {
+                libc::pread(
+                    fd.as_raw_fd(),
+                    self.base.as_ptr().add(start).cast(),
+                    len,
+                    pos,
+                )
+            };
+            match usize::try_from(n) {
+                Ok(n) => return Ok(n),
+                Err(_) if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
+                Err(_) => return Err(nix::errno::Errno::last()),
+            }
+        }
+    }
+
+    /// pwrite(2) of `[off, off + len)` of this file to the host file `fd` at `file_off`.
+    pub fn write_to_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        off: u64,
+        len: usize,
+        file_off: u64,
+    ) -> Result<usize, nix::errno::Errno> {
+        let start = self
+            .check(off, len as u64)
+            .map_err(|_| nix::errno::Errno::EFAULT)?;
+        let pos = libc::off_t::try_from(file_off).map_err(|_| nix::errno::Errno::EINVAL)?;
+        loop {
+            // SAFETY: `[off, off + len)` lies inside the live mapping (checked), readable for
+            // `len` bytes; the kernel only reads it.
+            let n = unsafe {
+                libc::pwrite(
+                    fd.as_raw_fd(),
+                    self.base.as_ptr().add(start).cast(),
+                    len,
+                    pos,
+                )
+            };
+            match usize::try_from(n) {
+                Ok(n) => return Ok(n),
+                Err(_) if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
+                Err(_) => return Err(nix::errno::Errno::last()),
+            }
+        }
+    }
+
     /// Writes `len` zero bytes at file offset `off`.
     pub fn zero(&self, off: u64, len: u64) -> Result<(), MemoryFileError> {
         let start = self.check_writable(off, len)?;

@@ -10,6 +10,12 @@
 //!   unique per request, and [`Fid::walk_getattr`] pipelines two requests under one lock hold
 //!   (one round trip). A reader thread dispatching replies by tag is the next step when more
 //!   concurrency is needed.
+//! - **Clunks are not awaited.** Tclunk is written and its reply is read and dropped by the
+//!   next exchange (the server answers in order, so the fid number can be reused at once);
+//!   at most `MAX_ORPHANS` such replies are left pending before a clunk drains them.
+//! - **Fds beside replies.** Replies are read with recvmsg; an fd that arrives with a frame
+//!   (SCM_RIGHTS on its first byte) belongs to that reply (Rlopenfd) and is received
+//!   close-on-exec.
 //! - **A broken connection stays broken.** After an I/O error or a reply that does not match
 //!   its request, the stream may be out of sync, so every later call fails with EIO.
 //!
@@ -19,8 +25,11 @@
 //! Lock order: `Client::conn` before nothing; `Client::fids` is taken alone (never while
 //! holding `conn`), and a `Fid` is never dropped while `conn` is held (its Drop sends Tclunk).
 
-use std::io::{Read, Write};
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use abi::{Errno, SysResult};
@@ -40,6 +49,8 @@ pub struct Client {
     conn: Mutex<Conn>,
     fids: Mutex<FidPool>,
     msize: u32,
+    /// Whether the server may donate fds (cleared by its first EOPNOTSUPP to Tlopenfd).
+    donates: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -48,7 +59,14 @@ struct Conn {
     next_tag: u16,
     is_broken: bool,
     buf: Vec<u8>,
+    /// Tags of requests sent without waiting (Tclunk): their replies are read and dropped by
+    /// the next exchange (the server answers in order).
+    orphans: HashSet<u16>,
 }
+
+/// Orphaned replies allowed to pile up before a clunk waits for them (bounds the bytes the
+/// server may have queued on the socket for us).
+const MAX_ORPHANS: usize = 256;
 
 /// Fid numbers: a counter plus a free list of clunked numbers.
 #[derive(Debug, Default)]
@@ -66,29 +84,82 @@ pub struct Fid {
 
 impl Conn {
     fn tag(&mut self) -> u16 {
-        let t = self.next_tag;
-        self.next_tag = self.next_tag.wrapping_add(1);
-        if self.next_tag == p9::NOTAG {
-            self.next_tag = 0;
+        loop {
+            let t = self.next_tag;
+            self.next_tag = self.next_tag.wrapping_add(1);
+            if self.next_tag == p9::NOTAG {
+                self.next_tag = 0;
+            }
+            if !self.orphans.contains(&t) {
+                return t;
+            }
         }
-        t
     }
 
-    /// Reads one reply frame of at most `msize` bytes.
-    fn read_reply(&mut self, msize: u32) -> SysResult<(u16, Rmessage)> {
+    /// Fills `buf` from the socket, keeping any fds that arrive (SCM_RIGHTS, close-on-exec)
+    /// in `fds`. EOF is EIO.
+    fn recv_exact(&mut self, mut buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> SysResult<()> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+        while !buf.is_empty() {
+            let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+            let mut iov = [std::io::IoSliceMut::new(buf)];
+            let msg = match recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(m) => m,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(io_err(std::io::Error::from(e))),
+            };
+            let n = msg.bytes;
+            for c in msg.cmsgs().map_err(|e| io_err(std::io::Error::from(e)))? {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // The one unsafe line of the client: adopting received descriptors.
+                    #[allow(unsafe_code)]
+                    // SAFETY: SCM_RIGHTS just installed these descriptors in this process;
+                    // nothing else owns them.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            if n == 0 {
+                return Err(io_err(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            buf = buf.get_mut(n..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Reads one reply frame of at most `msize` bytes, with the fds sent beside it.
+    fn read_reply(&mut self, msize: u32) -> SysResult<(u16, Rmessage, Vec<OwnedFd>)> {
+        let mut fds = Vec::new();
         let mut prefix = [0u8; 4];
-        self.sock.read_exact(&mut prefix).map_err(io_err)?;
+        self.recv_exact(&mut prefix, &mut fds)?;
         let size = p9::frame_size(prefix, msize).map_err(proto_err)?;
         let mut frame = vec![0u8; size];
         let (head, body) = frame.split_at_mut(4);
         head.copy_from_slice(&prefix);
-        self.sock.read_exact(body).map_err(io_err)?;
-        Rmessage::decode(&frame, msize).map_err(proto_err)
+        self.recv_exact(body, &mut fds)?;
+        let (tag, r) = Rmessage::decode(&frame, msize).map_err(proto_err)?;
+        Ok((tag, r, fds))
     }
 
     /// Sends `msgs` back to back (one write), then reads one reply per request, in order.
     /// The outer error is a connection failure; each inner result is that request's outcome.
     fn exchange(&mut self, msgs: &[Tmessage], msize: u32) -> SysResult<Vec<SysResult<Rmessage>>> {
+        Ok(self
+            .exchange_fds(msgs, msize)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    /// [`exchange`](Self::exchange), also returning the fd each reply carried (if any).
+    fn exchange_fds(&mut self, msgs: &[Tmessage], msize: u32) -> SysResult<Vec<Reply>> {
         if self.is_broken {
             return Err(Errno::EIO);
         }
@@ -99,11 +170,8 @@ impl Conn {
         res
     }
 
-    fn exchange_inner(
-        &mut self,
-        msgs: &[Tmessage],
-        msize: u32,
-    ) -> SysResult<Vec<SysResult<Rmessage>>> {
+    /// Encodes `msgs` into `self.buf` with fresh tags; returns the tags.
+    fn encode(&mut self, msgs: &[Tmessage]) -> SysResult<Vec<u16>> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut tags = Vec::with_capacity(msgs.len());
@@ -112,33 +180,84 @@ impl Conn {
                 Tmessage::Version { .. } => p9::NOTAG,
                 _ => self.tag(),
             };
-            m.encode(tag, &mut buf).map_err(|e| {
+            if let Err(e) = m.encode(tag, &mut buf) {
                 tracing::debug!(target: "vfs::p9client", ?e, "request not encodable");
-                Errno::EINVAL
-            })?;
+                self.buf = buf;
+                return Err(Errno::EINVAL);
+            }
             tags.push(tag);
         }
-        let written = self.sock.write_all(&buf).map_err(io_err);
         self.buf = buf;
-        written?;
+        Ok(tags)
+    }
+
+    fn exchange_inner(&mut self, msgs: &[Tmessage], msize: u32) -> SysResult<Vec<Reply>> {
+        let tags = self.encode(msgs)?;
+        self.sock.write_all(&self.buf).map_err(io_err)?;
         let mut out = Vec::with_capacity(msgs.len());
         for want in tags {
-            let (tag, reply) = self.read_reply(msize)?;
-            if tag != want {
-                tracing::warn!(target: "vfs::p9client", tag, want, "reply tag mismatch");
-                return Err(Errno::EIO);
-            }
+            let (reply, fd) = loop {
+                let (tag, reply, mut fds) = self.read_reply(msize)?;
+                if self.orphans.remove(&tag) {
+                    if let Rmessage::Lerror { ecode } = reply {
+                        tracing::debug!(target: "vfs::p9client", tag, ecode, "unawaited request failed");
+                    }
+                    continue;
+                }
+                if tag != want {
+                    tracing::warn!(target: "vfs::p9client", tag, want, "reply tag mismatch");
+                    return Err(Errno::EIO);
+                }
+                if fds.len() > 1 {
+                    tracing::warn!(target: "vfs::p9client", n = fds.len(), "reply carried several fds");
+                    return Err(Errno::EIO);
+                }
+                break (reply, fds.pop());
+            };
             out.push(match reply {
-                Rmessage::Lerror { ecode } => Err(u16::try_from(ecode)
-                    .ok()
-                    .filter(|&e| e != 0)
-                    .map_or(Errno::EIO, Errno::from_raw)),
-                r => Ok(r),
+                Rmessage::Lerror { ecode } => (
+                    Err(u16::try_from(ecode)
+                        .ok()
+                        .filter(|&e| e != 0)
+                        .map_or(Errno::EIO, Errno::from_raw)),
+                    None,
+                ),
+                r => (Ok(r), fd),
             });
         }
         Ok(out)
     }
+
+    /// Sends `msg` without waiting for its reply (which a later exchange reads and drops).
+    /// Errors only break the connection; the caller has nothing to undo.
+    fn send_nowait(&mut self, msg: &Tmessage, msize: u32) {
+        if self.is_broken {
+            return;
+        }
+        let res = self.encode(std::slice::from_ref(msg)).and_then(|tags| {
+            self.sock.write_all(&self.buf).map_err(io_err)?;
+            self.orphans.extend(tags);
+            if self.orphans.len() >= MAX_ORPHANS {
+                // Drain: every outstanding reply is an orphan (exchanges finish under the
+                // lock), so read until none is left.
+                while !self.orphans.is_empty() {
+                    let (tag, _, _) = self.read_reply(msize)?;
+                    if !self.orphans.remove(&tag) {
+                        tracing::warn!(target: "vfs::p9client", tag, "unexpected reply");
+                        return Err(Errno::EIO);
+                    }
+                }
+            }
+            Ok(())
+        });
+        if res.is_err() {
+            self.is_broken = true;
+        }
+    }
 }
+
+/// One reply: the request's outcome and the fd the server sent beside it.
+type Reply = (SysResult<Rmessage>, Option<OwnedFd>);
 
 fn io_err(e: std::io::Error) -> Errno {
     tracing::warn!(target: "vfs::p9client", ?e, "gofer connection i/o error");
@@ -164,6 +283,7 @@ impl Client {
             next_tag: 0,
             is_broken: false,
             buf: Vec::new(),
+            orphans: HashSet::new(),
         };
         let req = Tmessage::Version {
             msize: DEFAULT_MSIZE,
@@ -186,6 +306,7 @@ impl Client {
             conn: Mutex::new(conn),
             fids: Mutex::new(FidPool::default()),
             msize,
+            donates: AtomicBool::new(true),
         }))
     }
 
@@ -261,7 +382,11 @@ impl Drop for Fid {
     fn drop(&mut self) {
         // Errors are ignored: the fid is gone either way (clunk(5): "the fid is clunked even
         // if the remove fails"), and a dead connection has no fids left to leak.
-        let _ = self.client.rpc(Tmessage::Clunk { fid: self.fid });
+        // The clunk is not waited for: the server handles requests in order, so the number
+        // can be reused at once.
+        if let Ok(mut conn) = self.client.lock() {
+            conn.send_nowait(&Tmessage::Clunk { fid: self.fid }, self.client.msize);
+        }
         self.client.release_fid(self.fid);
     }
 }
@@ -369,6 +494,76 @@ impl Fid {
             flags,
         })? {
             Rmessage::Lopen { qid, iounit } => Ok((qid, iounit)),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tlopenfd (rvisor extension): opens this regular file with Linux open `flags` on the
+    /// server and returns its attributes and the host fd the server donated; this fid is left
+    /// unopened. EOPNOTSUPP when the server does not donate (then it never will: later calls
+    /// fail at once without a round trip).
+    pub fn lopenfd(&self, flags: u32) -> SysResult<(Attr, OwnedFd)> {
+        let client = &self.client;
+        if !client.donates.load(Ordering::Relaxed) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let msg = Tmessage::Lopenfd {
+            fid: self.fid,
+            flags,
+        };
+        let reply = client
+            .lock()?
+            .exchange_fds(std::slice::from_ref(&msg), client.msize)?
+            .pop()
+            .ok_or(Errno::EIO)?;
+        match reply {
+            (Ok(Rmessage::Lopenfd(attr)), Some(fd)) => Ok((attr, fd)),
+            (Ok(r), _) => Err(unexpected(&r)),
+            (Err(Errno::EOPNOTSUPP), _) => {
+                client.donates.store(false, Ordering::Relaxed);
+                Err(Errno::EOPNOTSUPP)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Clones this fid and Tlopens the clone (two pipelined requests, one round trip).
+    pub fn walk_lopen(&self, flags: u32) -> SysResult<Fid> {
+        let client = &self.client;
+        let newfid = client.alloc_fid()?;
+        let msgs = [
+            Tmessage::Walk {
+                fid: self.fid,
+                newfid,
+                names: Vec::new(),
+            },
+            Tmessage::Lopen { fid: newfid, flags },
+        ];
+        let replies = client
+            .lock()
+            .and_then(|mut conn| conn.exchange(&msgs, client.msize));
+        let mut replies = match replies {
+            Ok(r) => r.into_iter(),
+            Err(e) => {
+                client.release_fid(newfid);
+                return Err(e);
+            }
+        };
+        match replies.next().ok_or(Errno::EIO)? {
+            Ok(Rmessage::Walk { .. }) => {}
+            Ok(r) => {
+                client.release_fid(newfid);
+                return Err(unexpected(&r));
+            }
+            Err(e) => {
+                client.release_fid(newfid);
+                return Err(e);
+            }
+        }
+        // From here the server has the fid: Drop clunks it if the open failed.
+        let fid = client.adopt(newfid);
+        match replies.next().ok_or(Errno::EIO)?? {
+            Rmessage::Lopen { .. } => Ok(fid),
             r => Err(unexpected(&r)),
         }
     }
@@ -578,6 +773,7 @@ impl Fid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     use std::thread;
 
     /// A scripted server: answers Tversion, then replies to each request with `f(msg)`.
@@ -607,7 +803,10 @@ mod tests {
                 seen.push(msg);
                 let mut out = Vec::new();
                 reply.encode(tag, &mut out).unwrap();
-                b.write_all(&out).unwrap();
+                // The client may hang up without reading an unawaited Rclunk.
+                if b.write_all(&out).is_err() {
+                    return seen;
+                }
             }
         });
         (Client::new(a).unwrap(), h)

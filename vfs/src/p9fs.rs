@@ -4,25 +4,44 @@
 //! directory mutations need no extra walk) plus cached attributes. Lookups use
 //! `walk_getattr` (walk + getattr pipelined, one round trip); the VFS dentry cache keeps the
 //! resulting inodes, so each path component costs one round trip the first time only.
-//! Opening clones the fid (an empty Twalk) and Tlopens the clone; reads/writes go through
-//! it. Directories are listed with Treaddir into a snapshot (the VFS's getdents64 model).
 //! Symlinks are resolved by the VFS walk via Treadlink (targets cached: symlinks are
 //! immutable).
 //!
-//! Caching shortcut, written down: attributes are cached at lookup and refreshed only after
-//! this sandbox's own mutations (writes extend the cached size, setattr/create/unlink
-//! re-fetch). Changes made on the host behind the sandbox's back are not seen until the
-//! dentry is looked up again. File data is not cached yet (every read is a Tread; the
-//! MemoryFile-backed page cache of ARCHITECTURE.md is later work). Hence p9fs files do not
-//! answer `FileOps::memfile_page`: the sentry's mm maps them `MAP_SHARED` as private copies
-//! read through Tread, and refuses writable shared mappings of them with ENODEV (writes could
-//! not reach the file).
+//! **File data.** Opening a regular file asks the gofer to open it and donate the host fd
+//! (Tlopenfd, an rvisor extension, as gVisor's lisafs does); the sentry then reads and writes
+//! with pread/pwrite — the syscall layer goes straight between that fd and the application's
+//! MemoryFile pages (`FileOps::data_fd`) — and closing costs nothing. The fd's access mode is
+//! the open's and the host kernel enforces it; a read-only export donates read-only fds only.
+//! Donated fds are kept per inode and access mode (at most [`MAX_CACHED_FDS`] in all) and
+//! reused by later opens, so a second open of a file is free. Without donation (`rvisor do
+//! --fd-donation=false`, or a server that answers EOPNOTSUPP) an open clones the fid and
+//! Tlopens it (pipelined, one round trip) and data goes through Tread/Twrite. Directories are
+//! listed with Treaddir into a snapshot (the VFS's getdents64 model).
+//!
+//! **Caching and revalidation** ([`Options::shared`], `--file-access`). Exclusive (the default:
+//! the sandbox owns its root, as runsc assumes): attributes are cached at lookup, directory
+//! listings at the first readdir, host fds at the first open; only this sandbox's own mutations
+//! invalidate them (writes extend the cached size, setattr re-fetches, create/unlink/rename
+//! drop the directory's listing). Changes made on the host behind the sandbox's back are not
+//! seen. Shared: every open goes to the gofer and re-fetches the attributes (close-to-open
+//! consistency), and no listing or fd is cached; names already looked up still resolve to the
+//! inode found first (a name replaced on the host gives ESTALE at open).
+//!
+//! File data is not cached in MemoryFile pages yet (the page cache of ARCHITECTURE.md), so
+//! p9fs files do not answer `FileOps::memfile_page`: the sentry's mm maps them `MAP_SHARED`
+//! as private copies read through `read_at`, and refuses writable shared mappings of them
+//! with ENODEV (writes could not reach the file).
 //!
 //! Read-only mode (`readonly`): every mutation fails with EROFS, write-opens too. Hard links
 //! and mknod are not in the client yet (EPERM). New files are created with the gofer's uid
 //! and then chowned to the caller (best effort: an unprivileged gofer keeps its own uid).
+//!
+//! Lock order: `P9Inode::fds` and `listing` are leaves (taken alone, never while calling the
+//! client); `attr` likewise.
 
 use std::any::Any;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use abi::file::{self as f, StatFs};
@@ -37,11 +56,30 @@ use crate::mount::lock;
 use crate::p9client::{Client, Fid};
 use crate::{Creds, device};
 
+/// How a p9fs instance may cache (`rvisor do --file-access`, as runsc's flag).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Every mutation fails with EROFS.
+    pub readonly: bool,
+    /// The files may change behind the sandbox's back (a root shared with the host or other
+    /// containers): every open goes to the server and re-fetches the attributes, and neither
+    /// host fds nor directory listings are cached. Without it (the default, "exclusive"), the
+    /// sandbox owns the tree and only its own mutations invalidate what it cached.
+    pub shared: bool,
+}
+
+/// Donated fds kept open in inode caches at most (each is a host fd of the sentry); opens
+/// beyond it still work, their fds are just closed with the file.
+const MAX_CACHED_FDS: usize = 1024;
+
 /// Per-instance state shared by all inodes.
 #[derive(Debug)]
 struct Shared {
     client: Arc<Client>,
     is_readonly: bool,
+    is_shared: bool,
+    /// Fds currently held in inode caches.
+    cached_fds: AtomicUsize,
 }
 
 /// A p9fs instance.
@@ -61,6 +99,19 @@ pub struct P9Inode {
     me: Weak<P9Inode>,
     attr: Mutex<Attr>,
     link: Mutex<Option<Vec<u8>>>,
+    /// Donated fds by access mode (O_RDONLY, O_WRONLY, O_RDWR), reused by later opens
+    /// (exclusive mode only).
+    fds: Mutex<[Option<Arc<OwnedFd>>; 3]>,
+    /// The directory's entries as last listed (exclusive mode only); dropped by every
+    /// mutation of this directory.
+    listing: Mutex<Option<Vec<DirEntry>>>,
+}
+
+impl Drop for P9Inode {
+    fn drop(&mut self) {
+        let held = lock(&self.fds).iter().filter(|f| f.is_some()).count();
+        self.shared.cached_fds.fetch_sub(held, Ordering::Relaxed);
+    }
 }
 
 fn ts(sec: u64, nsec: u64) -> Timespec {
@@ -90,7 +141,76 @@ impl P9Inode {
             me: me.clone(),
             attr: Mutex::new(attr),
             link: Mutex::new(None),
+            fds: Mutex::new([None, None, None]),
+            listing: Mutex::new(None),
         })
+    }
+
+    /// A cached donated fd good for access mode `acc`.
+    fn cached_fd(&self, acc: u32) -> Option<Arc<OwnedFd>> {
+        let fds = lock(&self.fds);
+        let slot = |a: u32| fds.get(a as usize).and_then(Clone::clone);
+        match acc {
+            f::O_RDONLY => slot(f::O_RDONLY).or_else(|| slot(f::O_RDWR)),
+            f::O_WRONLY => slot(f::O_WRONLY).or_else(|| slot(f::O_RDWR)),
+            _ => slot(f::O_RDWR),
+        }
+    }
+
+    /// Keeps `fd` (opened with `acc`) for later opens, within [`MAX_CACHED_FDS`].
+    fn cache_fd(&self, acc: u32, fd: &Arc<OwnedFd>) {
+        let sh = &self.shared;
+        if sh.is_shared {
+            return;
+        }
+        let mut fds = lock(&self.fds);
+        let Some(slot) = fds.get_mut(acc as usize) else {
+            return;
+        };
+        if slot.is_none()
+            && sh
+                .cached_fds
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < MAX_CACHED_FDS).then_some(n + 1)
+                })
+                .is_ok()
+        {
+            *slot = Some(Arc::clone(fd));
+        }
+    }
+
+    /// Lists the directory on the server (an opened clone, Treaddir until empty).
+    fn read_entries(&self) -> SysResult<Vec<DirEntry>> {
+        let dir = self.fid.walk_lopen(f::O_RDONLY | f::O_DIRECTORY)?;
+        let count = self.shared.client.msize();
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let batch = dir.readdir(offset, count)?;
+            let Some(last) = batch.last() else { break };
+            if last.offset == offset {
+                // A server that does not advance would loop forever.
+                return Err(Errno::EIO);
+            }
+            offset = last.offset;
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|e| e.name != b"." && e.name != b"..")
+                    .map(|e| DirEntry {
+                        ino: e.qid.path,
+                        kind: kind_from_dirent(e.ty),
+                        name: e.name,
+                    }),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Forgets the cached listing after a change to this directory's entries.
+    fn entries_changed(&self) {
+        *lock(&self.listing) = None;
+        self.refresh();
     }
 
     fn check_writable(&self) -> SysResult<()> {
@@ -110,7 +230,7 @@ impl P9Inode {
 
     /// Walks to the new child `name` and returns it as an inode.
     fn child_after_create(&self, name: &[u8], creds: &Creds) -> SysResult<Arc<dyn Inode>> {
-        self.refresh();
+        self.entries_changed();
         let (fid, mut attr) = self.fid.walk_getattr(name)?;
         if attr.uid != creds.uid {
             let req = p9::SetAttr {
@@ -163,29 +283,12 @@ impl Inode for P9Inode {
     }
 
     fn readdir(&self) -> SysResult<Vec<DirEntry>> {
-        let (dir, _) = self.fid.walk(&[])?;
-        dir.lopen(f::O_RDONLY | f::O_DIRECTORY)?;
-        let count = self.shared.client.msize();
-        let mut out = Vec::new();
-        let mut offset = 0;
-        loop {
-            let batch = dir.readdir(offset, count)?;
-            let Some(last) = batch.last() else { break };
-            if last.offset == offset {
-                // A server that does not advance would loop forever.
-                return Err(Errno::EIO);
-            }
-            offset = last.offset;
-            out.extend(
-                batch
-                    .into_iter()
-                    .filter(|e| e.name != b"." && e.name != b"..")
-                    .map(|e| DirEntry {
-                        ino: e.qid.path,
-                        kind: kind_from_dirent(e.ty),
-                        name: e.name,
-                    }),
-            );
+        if let Some(l) = lock(&self.listing).as_ref() {
+            return Ok(l.clone());
+        }
+        let out = self.read_entries()?;
+        if !self.shared.is_shared {
+            *lock(&self.listing) = Some(out.clone());
         }
         Ok(out)
     }
@@ -212,13 +315,29 @@ impl Inode for P9Inode {
         if acc != f::O_RDONLY {
             self.check_writable()?;
         }
-        let (fid, _) = self.fid.walk(&[])?;
+        let inode = self.me.upgrade().ok_or(Errno::ENOENT)?;
         // Truncation and appending are done by the VFS (setattr, append), not by the server.
-        fid.lopen(acc)?;
-        Ok(Box::new(P9File {
-            fid,
-            inode: self.me.upgrade().ok_or(Errno::ENOENT)?,
-        }))
+        // Preferred: the server opens the file and donates the host fd (one round trip now,
+        // none per read, write or close). Fallback: a cloned fid opened with Tlopen.
+        if let Some(fd) = self.cached_fd(acc) {
+            return Ok(Box::new(P9File {
+                data: Data::Fd(fd),
+                inode,
+            }));
+        }
+        let data = match self.fid.lopenfd(acc) {
+            Ok((attr, fd)) => {
+                // An open that reaches the server revalidates the cached attributes (in
+                // shared mode every open does: close-to-open consistency).
+                *lock(&self.attr) = attr;
+                let fd = Arc::new(fd);
+                self.cache_fd(acc, &fd);
+                Data::Fd(fd)
+            }
+            Err(Errno::EOPNOTSUPP) => Data::Fid(self.fid.walk_lopen(acc)?),
+            Err(e) => return Err(e),
+        };
+        Ok(Box::new(P9File { data, inode }))
     }
 
     fn create(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
@@ -261,14 +380,14 @@ impl Inode for P9Inode {
     fn unlink(&self, name: &[u8]) -> SysResult<()> {
         self.check_writable()?;
         self.fid.unlinkat(name, 0)?;
-        self.refresh();
+        self.entries_changed();
         Ok(())
     }
 
     fn rmdir(&self, name: &[u8]) -> SysResult<()> {
         self.check_writable()?;
         self.fid.unlinkat(name, f::AT_REMOVEDIR)?;
-        self.refresh();
+        self.entries_changed();
         Ok(())
     }
 
@@ -276,8 +395,8 @@ impl Inode for P9Inode {
         self.check_writable()?;
         let nd = downcast(new_dir)?;
         self.fid.renameat(old_name, &nd.fid, new_name)?;
-        self.refresh();
-        nd.refresh();
+        self.entries_changed();
+        nd.entries_changed();
         Ok(())
     }
 
@@ -321,26 +440,87 @@ impl Inode for P9Inode {
 /// An open regular file on the server.
 #[derive(Debug)]
 struct P9File {
-    fid: Fid,
+    data: Data,
     inode: Arc<P9Inode>,
+}
+
+/// Where an open file's data is read and written.
+#[derive(Debug)]
+enum Data {
+    /// A host fd the gofer donated (Tlopenfd): pread/pwrite, no round trip. Its access mode
+    /// covers the open's (enforced by the host kernel); it may be shared with other opens of
+    /// the same inode through the inode's cache (all I/O is positioned, so no offset is
+    /// shared).
+    Fd(Arc<OwnedFd>),
+    /// An opened fid: Tread/Twrite.
+    Fid(Fid),
+}
+
+fn host_errno(e: nix::errno::Errno) -> Errno {
+    u16::try_from(e as i32).map_or(Errno::EIO, Errno::from_raw)
+}
+
+fn host_off(off: u64) -> SysResult<i64> {
+    i64::try_from(off).map_err(|_| Errno::EINVAL)
+}
+
+impl P9File {
+    fn grew_to(&self, end: u64) {
+        let mut a = lock(&self.inode.attr);
+        a.size = a.size.max(end);
+    }
 }
 
 impl FileOps for P9File {
     fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
-        self.fid.read(off, buf)
+        match &self.data {
+            Data::Fd(fd) => loop {
+                match nix::sys::uio::pread(fd, buf, host_off(off)?) {
+                    Err(nix::errno::Errno::EINTR) => {}
+                    r => return r.map_err(host_errno),
+                }
+            },
+            Data::Fid(fid) => fid.read(off, buf),
+        }
     }
 
     fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize> {
         self.inode.check_writable()?;
-        let n = self.fid.write(off, buf)?;
-        let end = off.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-        let mut a = lock(&self.inode.attr);
-        a.size = a.size.max(end);
+        let n = match &self.data {
+            Data::Fd(fd) => loop {
+                match nix::sys::uio::pwrite(fd, buf, host_off(off)?) {
+                    Err(nix::errno::Errno::EINTR) => {}
+                    r => break r.map_err(host_errno)?,
+                }
+            },
+            Data::Fid(fid) => fid.write(off, buf)?,
+        };
+        self.grew_to(off.saturating_add(u64::try_from(n).unwrap_or(u64::MAX)));
         Ok(n)
     }
 
     fn size(&self) -> SysResult<u64> {
         Ok(lock(&self.inode.attr).size)
+    }
+
+    fn fsync(&self, datasync: bool) -> SysResult<()> {
+        match &self.data {
+            Data::Fd(fd) if datasync => nix::unistd::fdatasync(fd).map_err(host_errno),
+            Data::Fd(fd) => nix::unistd::fsync(fd).map_err(host_errno),
+            Data::Fid(fid) if datasync => fid.fdatasync(),
+            Data::Fid(fid) => fid.fsync(),
+        }
+    }
+
+    fn data_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.data {
+            Data::Fd(fd) => Some(fd.as_fd()),
+            Data::Fid(_) => None,
+        }
+    }
+
+    fn data_written(&self, end: u64) {
+        self.grew_to(end);
     }
 }
 
@@ -382,14 +562,15 @@ impl Filesystem for P9Fs {
     }
 }
 
-/// Attaches to the server behind `client` and returns the filesystem. With `readonly`, every
-/// mutation fails with EROFS.
-pub fn new_filesystem(client: Arc<Client>, readonly: bool) -> SysResult<Arc<dyn Filesystem>> {
+/// Attaches to the server behind `client` and returns the filesystem.
+pub fn new_filesystem(client: Arc<Client>, opts: Options) -> SysResult<Arc<dyn Filesystem>> {
     let (fid, _qid) = client.attach(b"")?;
     let attr = fid.getattr()?;
     let shared = Arc::new(Shared {
         client,
-        is_readonly: readonly,
+        is_readonly: opts.readonly,
+        is_shared: opts.shared,
+        cached_fds: AtomicUsize::new(0),
     });
     let root = P9Inode::new(&shared, fid, attr);
     Ok(Arc::new(P9Fs {

@@ -648,6 +648,11 @@ struct TmpFile {
 }
 
 impl FileOps for TmpFile {
+    /// The data lives only in memory: nothing to flush (shmem's noop_fsync).
+    fn fsync(&self, _datasync: bool) -> SysResult<()> {
+        Ok(())
+    }
+
     fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
         let mut st = self.inode.state();
         let Data::File(data) = &st.data else {

@@ -14,11 +14,29 @@ use vfs::{Creds, Lookup, MountNamespace, OpenFile, p9client, p9fs};
 
 /// Serves `dir` on one end of a socketpair from a thread; returns the mounted namespace.
 fn mount(dir: &std::path::Path, readonly: bool) -> Arc<MountNamespace> {
+    mount_with(dir, readonly, true)
+}
+
+/// [`mount`], choosing whether the gofer donates fds (else data goes through Tread/Twrite).
+fn mount_with(dir: &std::path::Path, readonly: bool, donation: bool) -> Arc<MountNamespace> {
     let (a, b) = UnixStream::pair().unwrap();
     let root: OwnedFd = fs::File::open(dir).unwrap().into();
-    thread::spawn(move || gofer::serve(root, b, gofer::ServeOptions { readonly }));
+    let opts = gofer::ServeOptions {
+        readonly,
+        no_fd_donation: !donation,
+    };
+    thread::spawn(move || gofer::serve(root, b, opts));
     let client = p9client::Client::new(a).unwrap();
-    MountNamespace::new(p9fs::new_filesystem(client, readonly).unwrap())
+    MountNamespace::new(
+        p9fs::new_filesystem(
+            client,
+            p9fs::Options {
+                readonly,
+                shared: false,
+            },
+        )
+        .unwrap(),
+    )
 }
 
 fn read_to_end(file: &OpenFile) -> Vec<u8> {
@@ -96,8 +114,26 @@ fn readonly_rootfs_reads_walks_and_refuses_writes() {
 
 #[test]
 fn writable_p9fs_creates_writes_renames_and_removes() {
+    writable_round(true);
+}
+
+#[test]
+fn writable_p9fs_without_fd_donation_goes_through_twrite() {
+    writable_round(false);
+}
+
+/// Names in directory `path`, sorted.
+fn listing(l: &Lookup<'_>, path: &[u8]) -> Vec<Vec<u8>> {
+    let d = l.open(path, f::O_RDONLY | f::O_DIRECTORY, 0).unwrap();
+    let mut names = dirent_names(&d.getdents64(1 << 16).unwrap());
+    names.retain(|n| n != b"." && n != b"..");
+    names.sort();
+    names
+}
+
+fn writable_round(donation: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let ns = mount(tmp.path(), false);
+    let ns = mount_with(tmp.path(), false, donation);
     let root = ns.root();
     let c = Creds::root();
     let l = Lookup {
@@ -107,10 +143,27 @@ fn writable_p9fs_creates_writes_renames_and_removes() {
     };
 
     l.mkdir(b"/d", 0o755).unwrap();
+    assert!(listing(&l, b"/d").is_empty());
     let file = l.open(b"/d/f", f::O_CREAT | f::O_RDWR, 0o640).unwrap();
+    // The cached listing of /d was dropped by the create.
+    assert_eq!(listing(&l, b"/d"), vec![b"f".to_vec()]);
     assert_eq!(file.write(b"hello").unwrap(), 5);
     assert_eq!(fs::read(tmp.path().join("d/f")).unwrap(), b"hello");
     assert_eq!(file.stat().unwrap().size, 5);
+    // A second open (with donation: the inode's cached fd) reads what the first wrote, at
+    // its own offset.
+    let again = l.open(b"/d/f", f::O_RDONLY, 0).unwrap();
+    assert_eq!(read_to_end(&again), b"hello");
+    assert_eq!(file.pwrite(b"J", 0).unwrap(), 1);
+    assert_eq!(again.pread(&mut [0u8; 5], 0).unwrap(), 5);
+    let mut five = [0u8; 5];
+    again.pread(&mut five, 0).unwrap();
+    assert_eq!(&five, b"Jello");
+    assert_eq!(again.write(b"x").unwrap_err(), Errno::EBADF);
+    file.fsync(false).unwrap();
+    file.fsync(true).unwrap();
+    assert_eq!(fs::read(tmp.path().join("d/f")).unwrap(), b"Jello");
+    file.pwrite(b"h", 0).unwrap();
     let app = l.open(b"/d/f", f::O_WRONLY | f::O_APPEND, 0).unwrap();
     app.write(b"!").unwrap();
     assert_eq!(fs::read(tmp.path().join("d/f")).unwrap(), b"hello!");
@@ -122,7 +175,10 @@ fn writable_p9fs_creates_writes_renames_and_removes() {
         fs::read_link(tmp.path().join("d/s")).unwrap().as_os_str(),
         "f"
     );
+    assert_eq!(listing(&l, b"/d"), vec![b"f".to_vec(), b"s".to_vec()]);
     l.rename(b"/d/f", &l, b"/g").unwrap();
+    assert_eq!(listing(&l, b"/d"), vec![b"s".to_vec()]);
+    assert!(listing(&l, b"/").contains(&b"g".to_vec()));
     assert!(tmp.path().join("g").exists());
     assert!(!tmp.path().join("d/f").exists());
     assert_eq!(l.rmdir(b"/d").unwrap_err(), Errno::ENOTEMPTY);

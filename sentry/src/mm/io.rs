@@ -147,6 +147,50 @@ impl MemoryManager {
         })
     }
 
+    /// Runs `io` over the MemoryFile ranges backing `[addr, addr + len)` in order, so file data
+    /// moves between a host fd and application memory with no sentry buffer (read(2) of a
+    /// donated gofer fd is one host pread into the app's pages). `to_user`: the app's memory
+    /// is written (checked writable, copy-on-write broken first, holes allocated); else it is
+    /// read. `io(mf, mf_off, n, done)` transfers `n` bytes at MemoryFile offset `mf_off`,
+    /// `done` bytes into the request, and returns how many it moved; a short count ends the
+    /// walk. Returns the bytes moved and the error that stopped it (EFAULT at the first
+    /// inaccessible byte, or `io`'s).
+    ///
+    /// Holds this manager's lock throughout (the pages cannot be unmapped and reused under
+    /// the transfer), so `io` must not block on other tasks or touch application memory
+    /// itself: a host pread/pwrite of a regular file is what it is for.
+    pub fn io_in_place(
+        &self,
+        addr: u64,
+        len: usize,
+        to_user: bool,
+        mut io: impl FnMut(&vfs::memfile::MemoryFile, u64, usize, usize) -> SysResult<usize>,
+    ) -> (usize, Option<Errno>) {
+        let need = if to_user { Need::Write } else { Need::Read };
+        let mut inner = self.lock();
+        let mut done = 0usize;
+        while done < len {
+            let Some(a) = addr.checked_add(done as u64) else {
+                return (done, Some(Errno::EFAULT));
+            };
+            let (off, avail) = match self.translate(&mut inner, a, need) {
+                Ok(t) => t,
+                Err(e) => return (done, Some(e)),
+            };
+            let n = usize::try_from(avail).unwrap_or(usize::MAX).min(len - done);
+            match io(&self.mf, off, n, done) {
+                Ok(k) => {
+                    done += k.min(n);
+                    if k < n {
+                        break;
+                    }
+                }
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
+    }
+
     /// Copies application memory at `addr` into `dst`; EFAULT if any byte is not readable.
     pub fn copy_in(&self, addr: u64, dst: &mut [u8]) -> SysResult<()> {
         match self.copy_in_partial(addr, dst) {

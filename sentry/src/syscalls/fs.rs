@@ -1,7 +1,9 @@
 //! File syscalls: descriptors, I/O, paths, metadata.
 //!
-//! Data moves through a sentry buffer: read/pread fill it from the file and copy it out to the
-//! app; write/pwrite copy in first. Transfers are done in chunks of at most [`CHUNK`] bytes; a
+//! Files with a host fd for their data (donated gofer fds) move it straight between that fd
+//! and the app's MemoryFile pages (`read_direct`/`write_direct`: one host pread/pwrite per
+//! contiguous run). Everything else moves through a sentry buffer: read/pread fill it from
+//! the file and copy it out to the app; write/pwrite copy in first. Transfers are done in chunks of at most [`CHUNK`] bytes; a
 //! read keeps going to the next chunk only after a full one, so a short read from a terminal
 //! returns at once. (With the host-fd and tmpfs files of today this matches Linux; pipes and
 //! sockets arrive with their own readiness rules.)
@@ -223,6 +225,53 @@ fn signalfd_read(t: &Task, file: &OpenFile, addr: u64, count: usize) -> Option<S
     })())
 }
 
+fn host_errno(e: nix::errno::Errno) -> Errno {
+    u16::try_from(e as i32).map_or(Errno::EIO, Errno::from_raw)
+}
+
+/// read(2) (`at` None) or pread(2) straight from the file's host fd into the app's memory
+/// (no sentry buffer: one host pread per contiguous run of MemoryFile pages), for files that
+/// have one (donated gofer fds); `None` otherwise. Lock order: the description's offset,
+/// then the address space.
+fn read_direct(
+    t: &Task,
+    file: &OpenFile,
+    addr: u64,
+    count: usize,
+    at: Option<u64>,
+) -> Option<SyscallResult> {
+    if count == 0 {
+        return None;
+    }
+    let (n, err) = file.read_direct(at, |fd, pos| {
+        t.mm.io_in_place(addr, count, true, |mf, mf_off, len, done| {
+            let p = pos.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+            mf.read_from_fd(fd, mf_off, len, p).map_err(host_errno)
+        })
+    })?;
+    Some(io_result(n, err))
+}
+
+/// write(2)/pwrite(2) counterpart of [`read_direct`].
+fn write_direct(
+    t: &Task,
+    file: &OpenFile,
+    addr: u64,
+    count: usize,
+    at: Option<u64>,
+) -> Option<SyscallResult> {
+    if count == 0 {
+        return None;
+    }
+    let (n, err) = file.write_direct(at, |fd, pos| {
+        t.mm.io_in_place(addr, count, false, |mf, mf_off, len, done| {
+            let p = pos.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+            mf.write_to_fd(fd, mf_off, len, p).map_err(host_errno)
+        })
+    })?;
+    Some(io_result(n, err))
+}
+
 /// read(2).
 pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
@@ -230,6 +279,9 @@ pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         return r;
     }
     let count = clamp_count(args.size(2));
+    if let Some(r) = read_direct(t, &file, args.ptr(1), count, None) {
+        return r;
+    }
     read_to_user(
         t,
         &file,
@@ -244,6 +296,9 @@ pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub fn sys_write(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
+    if let Some(r) = write_direct(t, &file, args.ptr(1), count, None) {
+        return r;
+    }
     write_from_user(t, args.ptr(1), count, |b, _| write_all(t, &file, b))
 }
 
@@ -290,6 +345,9 @@ pub fn sys_pread64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
     let off = offset_arg(args, 3)?;
+    if let Some(r) = read_direct(t, &file, args.ptr(1), count, Some(off)) {
+        return r;
+    }
     read_to_user(
         t,
         &file,
@@ -308,6 +366,9 @@ pub fn sys_pwrite64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
     let off = offset_arg(args, 3)?;
+    if let Some(r) = write_direct(t, &file, args.ptr(1), count, Some(off)) {
+        return r;
+    }
     write_from_user(t, args.ptr(1), count, |b, done| {
         let at = off.checked_add(done as u64).ok_or(Errno::EINVAL)?;
         file.pwrite(b, at)

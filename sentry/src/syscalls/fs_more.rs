@@ -86,3 +86,50 @@ pub fn sys_fstatfs(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     t.copy_out_obj(args.ptr(1), &st)?;
     ok_zero()
 }
+
+/// fsync(2).
+pub fn sys_fsync(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    t.fds().file(args.fd(0))?.fsync(false)?;
+    ok_zero()
+}
+
+/// fdatasync(2).
+pub fn sys_fdatasync(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    t.fds().file(args.fd(0))?.fsync(true)?;
+    ok_zero()
+}
+
+/// sync(2): the sandbox's own filesystems keep data in memory (tmpfs) or write it through to
+/// the host at once (donated gofer fds, Twrite), so there is nothing buffered in the sentry;
+/// the host's page cache is the host's business (a guest must not make the whole host flush).
+pub fn sys_sync(_t: &mut Task, _args: &SyscallArgs) -> SyscallResult {
+    ok_zero()
+}
+
+/// syncfs(2): flushes the file `fd` names (the other files of its filesystem are flushed by
+/// their own fsync, see sync(2)).
+pub fn sys_syncfs(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    t.fds().file(args.fd(0))?.fsync(false)?;
+    ok_zero()
+}
+
+/// sync_file_range(2): argument checks as Linux (negative offset or length, or unknown
+/// flags: EINVAL), then a data flush of the whole file when any flag asks for writing.
+pub fn sys_sync_file_range(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    const VALID: u32 = 0x1 | 0x2 | 0x4; // WAIT_BEFORE | WRITE | WAIT_AFTER
+    let (off, len, flags) = (args.long(1), args.long(2), args.uint(3));
+    if flags & !VALID != 0 || off < 0 || len < 0 || off.checked_add(len).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    let file = t.fds().file(args.fd(0))?;
+    if file.is_path_only() {
+        return Err(Errno::EBADF);
+    }
+    if file.is_stream() {
+        return Err(Errno::ESPIPE);
+    }
+    if flags != 0 {
+        file.fsync(true)?;
+    }
+    ok_zero()
+}

@@ -140,6 +140,38 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             nr::STATFS,
             E::supported("statfs", fs_more::sys_statfs, &[Path, Hex]),
         ),
+        (nr::FSYNC, E::supported("fsync", fs_more::sys_fsync, &[Fd])),
+        (
+            nr::FDATASYNC,
+            E::supported("fdatasync", fs_more::sys_fdatasync, &[Fd]),
+        ),
+        (
+            nr::SYNC,
+            E::partial(
+                "sync",
+                fs_more::sys_sync,
+                &[],
+                "Flushes nothing on the host: sandbox files are in memory or already written through; fsync flushes a file.",
+            ),
+        ),
+        (
+            nr::SYNCFS,
+            E::partial(
+                "syncfs",
+                fs_more::sys_syncfs,
+                &[Fd],
+                "Flushes the named file only (see sync).",
+            ),
+        ),
+        (
+            nr::SYNC_FILE_RANGE,
+            E::partial(
+                "sync_file_range",
+                fs_more::sys_sync_file_range,
+                &[Fd, Int, Int, Hex],
+                "Any write flag flushes the whole file's data (fdatasync).",
+            ),
+        ),
         (
             nr::FSTATFS,
             E::supported("fstatfs", fs_more::sys_fstatfs, &[Fd, Hex]),

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use syscall_tests::libc::{self, c_int};
 use syscall_tests::{
-    CwdGuard, Errno, Fd, KERNEL_ADDR, LOW_ADDR, Outcome, TempDir, TempFile, check, cstring, ensure,
-    ensure_eq, fails_with, run_tests, succeeds, succeeds_with, syscall, tests,
+    CwdGuard, Errno, Fd, KERNEL_ADDR, LOW_ADDR, Mapping, Outcome, TempDir, TempFile, check,
+    cstring, ensure, ensure_eq, fails_with, run_tests, succeeds, succeeds_with, syscall, tests,
     with_junk_upper_bits, zeroed,
 };
 
@@ -1922,6 +1922,179 @@ fn read_etc_passwd_starts_with_root() -> Outcome {
     Ok(())
 }
 
+/// This test binary: a large file on the host root (served by the gofer in the sandbox).
+fn own_binary() -> Result<Fd, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let path = cstring(exe.to_str().ok_or("exe path is not UTF-8")?);
+    Fd::open(&path, RDONLY, 0)
+}
+
+/// pread(2) of `len` bytes at `off` into a fresh buffer, which must succeed fully.
+fn pread_exact(fd: &Fd, off: i64, len: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; len];
+    let n = check!(
+        syscall!(libc::SYS_pread64, fd.raw(), buf.as_mut_ptr(), len, off),
+        succeeds()
+    );
+    ensure_eq!(usize::try_from(n).ok(), Some(len));
+    Ok(buf)
+}
+
+/// read(2) of a host-root file into memory whose second page is inaccessible: the bytes up
+/// to the fault arrive, the count says so, and the offset moves by exactly that much.
+fn read_host_file_up_to_an_inaccessible_page_is_partial() -> Outcome {
+    let fd = own_binary()?;
+    let expect = pread_exact(&fd, 0, 200)?;
+    let page = 4096usize;
+    let map = Mapping::anonymous(2 * page, libc::PROT_READ | libc::PROT_WRITE)?;
+    check!(
+        syscall!(libc::SYS_mprotect, map.addr() + page, page, libc::PROT_NONE),
+        succeeds()
+    );
+    let dst = map.addr() + page - 100;
+    check!(
+        syscall!(libc::SYS_read, fd.raw(), dst, 200),
+        succeeds_with(100)
+    );
+    ensure_eq!(map.read(page - 100, 100)?, expect[..100].to_vec());
+    check!(lseek(&fd, 0, libc::SEEK_CUR), succeeds_with(100));
+    // Nothing readable at all: EFAULT, offset unchanged.
+    check!(
+        syscall!(libc::SYS_read, fd.raw(), map.addr() + page, 10),
+        fails_with(Errno::EFAULT)
+    );
+    check!(lseek(&fd, 0, libc::SEEK_CUR), succeeds_with(100));
+    Ok(())
+}
+
+/// A 1 MiB read(2) of a host-root file into untouched anonymous memory delivers the same
+/// bytes as pread(2) into a touched buffer, and advances the offset by the count.
+fn read_host_file_into_untouched_memory_matches_pread() -> Outcome {
+    let fd = own_binary()?;
+    let len = 1 << 20;
+    let st = fstat(&fd)?;
+    let size = usize::try_from(st.st_size).map_err(|e| e.to_string())?;
+    ensure!(size > 4096, "binary of {size} bytes");
+    let want = len.min(size - 1000);
+    let map = Mapping::anonymous(len, libc::PROT_READ | libc::PROT_WRITE)?;
+    check!(lseek(&fd, 1000, libc::SEEK_SET), succeeds_with(1000));
+    let n = check!(
+        syscall!(libc::SYS_read, fd.raw(), map.addr(), len),
+        succeeds()
+    );
+    ensure_eq!(usize::try_from(n).ok(), Some(want));
+    ensure_eq!(map.read(0, want)?, pread_exact(&fd, 1000, want)?);
+    check!(
+        lseek(&fd, 0, libc::SEEK_CUR),
+        succeeds_with(i64::try_from(1000 + want).map_err(|e| e.to_string())?)
+    );
+    Ok(())
+}
+
+/// pread(2) of a host-root file: at EOF 0 bytes, past it 0 bytes, a negative offset EINVAL,
+/// and the description's offset never moves.
+fn pread_host_file_at_and_past_eof() -> Outcome {
+    let fd = own_binary()?;
+    let size = fstat(&fd)?.st_size;
+    let mut buf = [0u8; 16];
+    check!(
+        syscall!(libc::SYS_pread64, fd.raw(), buf.as_mut_ptr(), 16, size),
+        succeeds_with(0)
+    );
+    check!(
+        syscall!(
+            libc::SYS_pread64,
+            fd.raw(),
+            buf.as_mut_ptr(),
+            16,
+            size + 4096
+        ),
+        succeeds_with(0)
+    );
+    check!(
+        syscall!(libc::SYS_pread64, fd.raw(), buf.as_mut_ptr(), 16, size - 3),
+        succeeds_with(3)
+    );
+    check!(
+        syscall!(libc::SYS_pread64, fd.raw(), buf.as_mut_ptr(), 16, -1i64),
+        fails_with(Errno::EINVAL)
+    );
+    check!(lseek(&fd, 0, libc::SEEK_CUR), succeeds_with(0));
+    Ok(())
+}
+
+/// Two descriptions of one host-root file keep their own offsets.
+fn host_file_descriptions_have_their_own_offsets() -> Outcome {
+    let a = own_binary()?;
+    let b = own_binary()?;
+    let first = a.read_up_to(64)?;
+    ensure_eq!(b.read_up_to(64)?, first);
+    ensure_eq!(a.read_up_to(64)?, pread_exact(&a, 64, 64)?);
+    check!(lseek(&b, 0, libc::SEEK_CUR), succeeds_with(64));
+    Ok(())
+}
+
+/// fsync(2)/fdatasync(2): fine on regular files (read-only ones too) and directories,
+/// EINVAL on a pipe (no fsync operation), EBADF on a closed number.
+fn fsync_and_fdatasync_by_file_kind() -> Outcome {
+    let host = own_binary()?;
+    let file = TempFile::with_contents(b"data")?;
+    let tmp = file.open(libc::O_RDWR)?;
+    let dir = Fd::open(c"/tmp", RDONLY | libc::O_DIRECTORY, 0)?;
+    for nr in [libc::SYS_fsync, libc::SYS_fdatasync] {
+        check!(syscall!(nr, host.raw()), succeeds_with(0));
+        check!(syscall!(nr, tmp.raw()), succeeds_with(0));
+        check!(syscall!(nr, dir.raw()), succeeds_with(0));
+        check!(syscall!(nr, UNUSED_FD), fails_with(Errno::EBADF));
+    }
+    let mut fds = [0 as c_int; 2];
+    check!(
+        syscall!(libc::SYS_pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC),
+        succeeds()
+    );
+    let (r, w) = (Fd::from_ret(fds[0].into())?, Fd::from_ret(fds[1].into())?);
+    check!(
+        syscall!(libc::SYS_fsync, w.raw()),
+        fails_with(Errno::EINVAL)
+    );
+    check!(
+        syscall!(libc::SYS_fdatasync, r.raw()),
+        fails_with(Errno::EINVAL)
+    );
+    check!(syscall!(libc::SYS_sync), succeeds_with(0));
+    check!(syscall!(libc::SYS_syncfs, tmp.raw()), succeeds_with(0));
+    check!(
+        syscall!(libc::SYS_syncfs, UNUSED_FD),
+        fails_with(Errno::EBADF)
+    );
+    Ok(())
+}
+
+/// sync_file_range(2): unknown flags, negative offset or length are EINVAL; a pipe is
+/// ESPIPE; a regular file with a write flag succeeds.
+fn sync_file_range_checks_its_arguments() -> Outcome {
+    let file = TempFile::with_contents(b"data")?;
+    let fd = file.open(libc::O_RDWR)?;
+    let sfr = |fd: c_int, off: i64, len: i64, flags: u32| {
+        syscall!(libc::SYS_sync_file_range, fd, off, len, flags)
+    };
+    check!(sfr(fd.raw(), 0, 0, 0x2), succeeds_with(0));
+    check!(sfr(fd.raw(), 0, 4, 0x7), succeeds_with(0));
+    check!(sfr(fd.raw(), 0, 0, 0), succeeds_with(0));
+    check!(sfr(fd.raw(), 0, 0, 0x8), fails_with(Errno::EINVAL));
+    check!(sfr(fd.raw(), -1, 0, 0x2), fails_with(Errno::EINVAL));
+    check!(sfr(fd.raw(), 0, -1, 0x2), fails_with(Errno::EINVAL));
+    check!(sfr(UNUSED_FD, 0, 0, 0x2), fails_with(Errno::EBADF));
+    let mut fds = [0 as c_int; 2];
+    check!(
+        syscall!(libc::SYS_pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC),
+        succeeds()
+    );
+    let (_r, w) = (Fd::from_ret(fds[0].into())?, Fd::from_ret(fds[1].into())?);
+    check!(sfr(w.raw(), 0, 0, 0x2), fails_with(Errno::ESPIPE));
+    Ok(())
+}
+
 fn getdents64_of_root_lists_etc_and_tmp() -> Outcome {
     let fd = Fd::open(c"/", RDONLY | libc::O_DIRECTORY, 0)?;
     let mut names = Vec::new();
@@ -2169,6 +2342,12 @@ fn main() -> ExitCode {
         open_creat_through_symlink_into_missing_dir_fails_enoent,
         open_creat_through_dangling_absolute_symlink_creates_target,
         read_etc_passwd_starts_with_root,
+        read_host_file_up_to_an_inaccessible_page_is_partial,
+        read_host_file_into_untouched_memory_matches_pread,
+        pread_host_file_at_and_past_eof,
+        host_file_descriptions_have_their_own_offsets,
+        fsync_and_fdatasync_by_file_kind,
+        sync_file_range_checks_its_arguments,
         getdents64_of_root_lists_etc_and_tmp,
         stat_etc_passwd_is_regular_non_empty,
         dev_null_read_returns_eof,
