@@ -262,16 +262,18 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     let (gofer, sock) = spawn_gofer(a.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
         .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
+    // tmpfs files keep their pages in the MemoryFile, so MAP_SHARED mappings of them share;
+    // the rootfs caches mapped file pages there too.
+    let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
     let opts = vfs::p9fs::Options {
         readonly: true,
         shared: a.file_access == FileAccess::Shared,
+        memfile: Some(Arc::clone(&memfile)),
     };
     let rootfs = vfs::p9fs::new_filesystem(client, opts)
         .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
     let mounts = MountNamespace::new(rootfs);
     let root_creds = Creds::root();
-    // tmpfs files keep their pages in the MemoryFile, so MAP_SHARED mappings of them share.
-    let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
     mount_if_present(
         &mounts,
         b"/dev",

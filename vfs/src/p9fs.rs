@@ -27,10 +27,15 @@
 //! consistency), and no listing or fd is cached; names already looked up still resolve to the
 //! inode found first (a name replaced on the host gives ESTALE at open).
 //!
-//! File data is not cached in MemoryFile pages yet (the page cache of ARCHITECTURE.md), so
-//! p9fs files do not answer `FileOps::memfile_page`: the sentry's mm maps them `MAP_SHARED`
-//! as private copies read through `read_at`, and refuses writable shared mappings of them
-//! with ENODEV (writes could not reach the file).
+//! **Page cache** ([`Options::memfile`]): pages of mapped files are read once (64 KiB at a
+//! time, straight from the donated fd) into MemoryFile pages kept per inode, and
+//! `FileOps::memfile_page` hands them out, so mm maps them copy-on-write into private
+//! mappings (an exec of the same binary maps the same pages) and as the same pages into
+//! read-only shared ones. read(2) does not go through it (it preads the donated fd). Rule:
+//! a write or truncation through the sandbox drops the file's cached pages (mappings keep the
+//! pages they hold), as does a change seen when an open revalidates (shared mode). Nothing is
+//! evicted otherwise; the pages go with the inode. Writable shared mappings are still refused
+//! with ENODEV (no write-back to the file yet).
 //!
 //! Read-only mode (`readonly`): every mutation fails with EROFS, write-opens too. Hard links
 //! and mknod are not in the client yet (EPERM). New files are created with the gofer's uid
@@ -40,6 +45,7 @@
 //! client); `attr` likewise.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -52,12 +58,13 @@ use p9::Attr;
 use crate::inode::{
     DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev,
 };
+use crate::memfile::{MemoryFile, PAGE_SIZE as PAGE};
 use crate::mount::lock;
 use crate::p9client::{Client, Fid};
 use crate::{Creds, device};
 
 /// How a p9fs instance may cache (`rvisor do --file-access`, as runsc's flag).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Every mutation fails with EROFS.
     pub readonly: bool,
@@ -66,7 +73,14 @@ pub struct Options {
     /// host fds nor directory listings are cached. Without it (the default, "exclusive"), the
     /// sandbox owns the tree and only its own mutations invalidate what it cached.
     pub shared: bool,
+    /// Where mapped file pages are cached (the page cache): with it, mmap of a file maps
+    /// the same MemoryFile pages in every address space and across execs; without it, each
+    /// fault reads the file into private pages.
+    pub memfile: Option<Arc<MemoryFile>>,
 }
+
+/// Pages read into the page cache per miss (one mm file fault-around chunk, 64 KiB).
+const CACHE_FILL_PAGES: u64 = 16;
 
 /// Donated fds kept open in inode caches at most (each is a host fd of the sentry); opens
 /// beyond it still work, their fds are just closed with the file.
@@ -80,6 +94,7 @@ struct Shared {
     is_shared: bool,
     /// Fds currently held in inode caches.
     cached_fds: AtomicUsize,
+    memfile: Option<Arc<MemoryFile>>,
 }
 
 /// A p9fs instance.
@@ -105,12 +120,16 @@ pub struct P9Inode {
     /// The directory's entries as last listed (exclusive mode only); dropped by every
     /// mutation of this directory.
     listing: Mutex<Option<Vec<DirEntry>>>,
+    /// The page cache: file page index → MemoryFile offset of a page holding its data (one
+    /// reference each, the cache's; mappings add their own).
+    pages: Mutex<BTreeMap<u64, u64>>,
 }
 
 impl Drop for P9Inode {
     fn drop(&mut self) {
         let held = lock(&self.fds).iter().filter(|f| f.is_some()).count();
         self.shared.cached_fds.fetch_sub(held, Ordering::Relaxed);
+        self.drop_pages();
     }
 }
 
@@ -143,7 +162,67 @@ impl P9Inode {
             link: Mutex::new(None),
             fds: Mutex::new([None, None, None]),
             listing: Mutex::new(None),
+            pages: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Empties the page cache (after a write or truncation through the sandbox, or a change
+    /// seen on revalidation). Mappings keep the pages they hold: like a private copy, they
+    /// no longer follow the file.
+    fn drop_pages(&self) {
+        let Some(mf) = self.shared.memfile.as_ref() else {
+            return;
+        };
+        let pages = std::mem::take(&mut *lock(&self.pages));
+        // Release contiguous runs with one call each.
+        let mut run: Option<(u64, u64)> = None;
+        for off in pages.into_values() {
+            run = match run {
+                Some((s, l)) if s.checked_add(l) == Some(off) => Some((s, l + PAGE)),
+                Some((s, l)) => {
+                    let _ = mf.release(s, l);
+                    Some((off, PAGE))
+                }
+                None => Some((off, PAGE)),
+            };
+        }
+        if let Some((s, l)) = run {
+            let _ = mf.release(s, l);
+        }
+    }
+
+    /// The MemoryFile offset of cached file page `index`, reading it (and the following
+    /// uncached pages up to the next [`CACHE_FILL_PAGES`] boundary) from `data` on a miss,
+    /// with one reference added for the caller. EFAULT for a page wholly past EOF.
+    fn cached_page(&self, mf: &MemoryFile, index: u64, data: &Data) -> SysResult<u64> {
+        let npages = lock(&self.attr).size.div_ceil(PAGE);
+        if index >= npages {
+            return Err(Errno::EFAULT);
+        }
+        let mut pages = lock(&self.pages);
+        if let Some(&off) = pages.get(&index) {
+            mf.share(off, PAGE).map_err(|_| Errno::EIO)?;
+            return Ok(off);
+        }
+        let limit = (index / CACHE_FILL_PAGES + 1)
+            .saturating_mul(CACHE_FILL_PAGES)
+            .min(npages);
+        let mut end = index + 1;
+        while end < limit && !pages.contains_key(&end) {
+            end += 1;
+        }
+        let len = (end - index) * PAGE;
+        let off = mf.allocate(len).map_err(|_| Errno::ENOMEM)?;
+        // A fresh allocation reads as zeros, so a short read (EOF) leaves the tail zeroed.
+        if let Err(e) = fill_pages(mf, off, len, index * PAGE, data) {
+            let _ = mf.free(off, len);
+            return Err(e);
+        }
+        for k in 0..(end - index) {
+            pages.insert(index + k, off + k * PAGE);
+        }
+        mf.share(off, PAGE).map_err(|_| Errno::EIO)?;
+        Ok(off)
     }
 
     /// A cached donated fd good for access mode `acc`.
@@ -328,8 +407,24 @@ impl Inode for P9Inode {
         let data = match self.fid.lopenfd(acc) {
             Ok((attr, fd)) => {
                 // An open that reaches the server revalidates the cached attributes (in
-                // shared mode every open does: close-to-open consistency).
-                *lock(&self.attr) = attr;
+                // shared mode every open does: close-to-open consistency), and a file that
+                // changed loses its cached pages.
+                let old = std::mem::replace(&mut *lock(&self.attr), attr);
+                if (
+                    old.size,
+                    old.mtime_sec,
+                    old.mtime_nsec,
+                    old.ctime_sec,
+                    old.ctime_nsec,
+                ) != (
+                    attr.size,
+                    attr.mtime_sec,
+                    attr.mtime_nsec,
+                    attr.ctime_sec,
+                    attr.ctime_nsec,
+                ) {
+                    self.drop_pages();
+                }
                 let fd = Arc::new(fd);
                 self.cache_fd(acc, &fd);
                 Data::Fd(fd)
@@ -419,6 +514,7 @@ impl Inode for P9Inode {
         if let Some(sz) = attr.size {
             req.valid |= s::SIZE;
             req.size = sz;
+            self.drop_pages();
         }
         if let Some(t) = attr.atime {
             req.valid |= s::ATIME | s::ATIME_SET;
@@ -456,6 +552,34 @@ enum Data {
     Fid(Fid),
 }
 
+/// Reads `len` bytes of the file at `file_off` into MemoryFile `[off, off + len)`, stopping
+/// at EOF.
+fn fill_pages(mf: &MemoryFile, off: u64, len: u64, file_off: u64, data: &Data) -> SysResult<()> {
+    let total = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
+    let mut done = 0usize;
+    while done < total {
+        let at = file_off.checked_add(done as u64).ok_or(Errno::EINVAL)?;
+        let dst = off + done as u64;
+        let n = match data {
+            Data::Fd(fd) => mf
+                .read_from_fd(fd.as_fd(), dst, total - done, at)
+                .map_err(host_errno)?,
+            Data::Fid(fid) => {
+                let mut buf = vec![0u8; total - done];
+                let n = fid.read(at, &mut buf)?;
+                mf.write(dst, buf.get(..n).unwrap_or_default())
+                    .map_err(|_| Errno::EIO)?;
+                n
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(())
+}
+
 fn host_errno(e: nix::errno::Errno) -> Errno {
     u16::try_from(e as i32).map_or(Errno::EIO, Errno::from_raw)
 }
@@ -465,9 +589,14 @@ fn host_off(off: u64) -> SysResult<i64> {
 }
 
 impl P9File {
+    /// After a write through this sandbox that ended at `end`: the cached size grows, and
+    /// the page cache (which no longer matches the file) is dropped.
     fn grew_to(&self, end: u64) {
-        let mut a = lock(&self.inode.attr);
-        a.size = a.size.max(end);
+        {
+            let mut a = lock(&self.inode.attr);
+            a.size = a.size.max(end);
+        }
+        self.inode.drop_pages();
     }
 }
 
@@ -522,6 +651,14 @@ impl FileOps for P9File {
     fn data_written(&self, end: u64) {
         self.grew_to(end);
     }
+
+    /// The page cache ([`Options::memfile`]): MAP_SHARED and MAP_PRIVATE mappings of the
+    /// file map cached pages. Writable shared mappings are still refused (the default
+    /// `has_memfile_pages`): their writes would stay in the cache, never reaching the file.
+    fn memfile_page(&self, index: u64) -> Option<SysResult<u64>> {
+        let mf = self.inode.shared.memfile.as_ref()?;
+        Some(self.inode.cached_page(mf, index, &self.data))
+    }
 }
 
 impl Filesystem for P9Fs {
@@ -571,6 +708,7 @@ pub fn new_filesystem(client: Arc<Client>, opts: Options) -> SysResult<Arc<dyn F
         is_readonly: opts.readonly,
         is_shared: opts.shared,
         cached_fds: AtomicUsize::new(0),
+        memfile: opts.memfile,
     });
     let root = P9Inode::new(&shared, fid, attr);
     Ok(Arc::new(P9Fs {

@@ -10,6 +10,7 @@ use std::thread;
 
 use abi::Errno;
 use abi::file as f;
+use vfs::memfile::MemoryFile;
 use vfs::{Creds, Lookup, MountNamespace, OpenFile, p9client, p9fs};
 
 /// Serves `dir` on one end of a socketpair from a thread; returns the mounted namespace.
@@ -33,6 +34,7 @@ fn mount_with(dir: &std::path::Path, readonly: bool, donation: bool) -> Arc<Moun
             p9fs::Options {
                 readonly,
                 shared: false,
+                memfile: Some(Arc::new(MemoryFile::with_size(64 << 20).unwrap())),
             },
         )
         .unwrap(),
@@ -186,4 +188,54 @@ fn writable_round(donation: bool) {
     l.rmdir(b"/d").unwrap();
     assert!(!tmp.path().join("d").exists());
     assert_eq!(l.resolve(b"/d", true).unwrap_err(), Errno::ENOENT);
+}
+
+#[test]
+fn page_cache_shares_pages_between_opens_and_drops_them_on_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(tmp.path().join("f"), &content).unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    let root: OwnedFd = fs::File::open(tmp.path()).unwrap().into();
+    thread::spawn(move || gofer::serve(root, b, gofer::ServeOptions::default()));
+    let mf = Arc::new(MemoryFile::with_size(64 << 20).unwrap());
+    let fsys = p9fs::new_filesystem(
+        p9client::Client::new(a).unwrap(),
+        p9fs::Options {
+            memfile: Some(Arc::clone(&mf)),
+            ..p9fs::Options::default()
+        },
+    )
+    .unwrap();
+    let ns = MountNamespace::new(fsys);
+    let root = ns.root();
+    let c = Creds::root();
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &c,
+    };
+    let one = l.open(b"/f", f::O_RDONLY, 0).unwrap();
+    let two = l.open(b"/f", f::O_RDWR, 0).unwrap();
+    // Page 4 holds bytes 16384..20000 and zeros after EOF; page 5 is past EOF.
+    let p4 = one.memfile_page(4).unwrap().unwrap();
+    assert_eq!(two.memfile_page(4).unwrap().unwrap(), p4, "one cached page");
+    let mut page = vec![0u8; 4096];
+    mf.read(p4, &mut page).unwrap();
+    assert_eq!(&page[..20_000 - 16_384], &content[16_384..]);
+    assert!(page[20_000 - 16_384..].iter().all(|&x| x == 0));
+    assert_eq!(one.memfile_page(5).unwrap().unwrap_err(), Errno::EFAULT);
+    // The cache's reference plus one per caller.
+    assert_eq!(mf.ref_count(p4), 3);
+    mf.release(p4, 4096).unwrap();
+    mf.release(p4, 4096).unwrap();
+    // A write through the sandbox drops the cache; the next fault reads the new data.
+    two.pwrite(b"NEW", 16_384).unwrap();
+    let q4 = one.memfile_page(4).unwrap().unwrap();
+    mf.read(q4, &mut page[..3]).unwrap();
+    assert_eq!(&page[..3], b"NEW");
+    mf.release(q4, 4096).unwrap();
+    drop((one, two, root, ns));
+    // The inodes went with the namespace, and their cached pages with them.
+    assert_eq!(mf.allocated_bytes(), 0);
 }

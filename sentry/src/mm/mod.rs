@@ -35,14 +35,16 @@
 //! points into it, so the pages are shared by construction, and the range is freed when the
 //! last VMA referring to it goes away.
 //!
-//! Files that keep their data in the MemoryFile (tmpfs: [`MappedFile::shared_page`] answers)
+//! Files that keep their data in the MemoryFile (tmpfs, and 9P files through the p9fs page
+//! cache: [`MappedFile::shared_page`] answers)
 //! are mapped with their own pages, one reference per page held by the PMA
 //! (`fill_file_pages`): `MAP_SHARED` gives `PmaKind::SharedFile` PMAs, written in place, so
 //! every process mapping the file and read(2)/write(2) on it see the same bytes, and a futex
 //! there is keyed by MemoryFile offset (shared across processes); `MAP_PRIVATE` gives `Cow`
 //! PMAs over the file's pages, which read the file's current data until the first write
 //! copies the page. Pages wholly past EOF are not backed: a fault there is SIGBUS. Other
-//! files (9P) are read through [`MappedFile::read_at`] into private pages.
+//! files (9P without a page cache) are read through [`MappedFile::read_at`] into private
+//! pages.
 //!
 //! # fork(2) and copy-on-write
 //!

@@ -16,6 +16,8 @@ use syscall_tests::{
 const PAGE: usize = 4096;
 const RW: c_int = libc::PROT_READ | libc::PROT_WRITE;
 const ANON: c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+/// File offset of page 4, for file mappings that do not start at 0.
+const OFF4: i64 = 4 * 4096;
 
 fn mmap(addr: usize, len: usize, prot: c_int, flags: c_int, fd: c_int, off: i64) -> i64 {
     syscall!(libc::SYS_mmap, addr, len, prot, flags, fd, off)
@@ -145,6 +147,84 @@ fn mmap_host_file_sees_content() -> Outcome {
     );
     let m = Mapping::adopt(ret, PAGE, libc::PROT_READ)?;
     ensure_eq!(m.read(0, 5)?, b"root:".to_vec());
+    Ok(())
+}
+
+/// This test binary, opened read-only: a large host-root file (the page cache in the sandbox).
+fn own_binary() -> Result<Fd, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let path = syscall_tests::cstring(exe.to_str().ok_or("exe path is not UTF-8")?);
+    Fd::open(&path, libc::O_RDONLY | libc::O_CLOEXEC, 0)
+}
+
+fn pread_vec(fd: &Fd, off: i64, len: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; len];
+    let n = check!(
+        syscall!(libc::SYS_pread64, fd.raw(), buf.as_mut_ptr(), len, off),
+        succeeds()
+    );
+    buf.truncate(usize::try_from(n).unwrap_or(0));
+    Ok(buf)
+}
+
+/// Two private mappings of a host file: a store into one is copy-on-write and shows in
+/// neither the other mapping nor the file; a shared read-only mapping agrees with pread.
+fn mmap_host_file_private_copies_and_shared_view_agree() -> Outcome {
+    let fd = own_binary()?;
+    let len = 16 * PAGE;
+    let want = pread_vec(&fd, OFF4, len)?;
+    ensure_eq!(want.len(), len);
+    let map = |flags: c_int, prot: c_int| -> Result<Mapping, String> {
+        let ret = check!(mmap(0, len, prot, flags, fd.raw(), OFF4), succeeds());
+        Mapping::adopt(ret, len, prot)
+    };
+    let mut a = map(libc::MAP_PRIVATE, RW)?;
+    let b = map(libc::MAP_PRIVATE, libc::PROT_READ)?;
+    let shared = map(libc::MAP_SHARED, libc::PROT_READ)?;
+    ensure_eq!(a.read(0, len)?, want);
+    a.write(5 * PAGE + 7, b"scribble")?;
+    ensure_eq!(a.read(5 * PAGE + 7, 8)?, b"scribble".to_vec());
+    ensure_eq!(b.read(0, len)?, want);
+    ensure_eq!(shared.read(0, len)?, want);
+    ensure_eq!(pread_vec(&fd, OFF4, len)?, want);
+    // The rest of the written page is still the file's.
+    ensure_eq!(a.read(5 * PAGE, 7)?, want[5 * PAGE..5 * PAGE + 7].to_vec());
+    Ok(())
+}
+
+/// The last page of a host-file mapping is zero past EOF; a page wholly past EOF is not
+/// mapped by the file (not tested by touching it: SIGBUS would end the test binary).
+fn mmap_host_file_tail_is_zero_filled() -> Outcome {
+    let fd = own_binary()?;
+    let mut st: libc::stat = syscall_tests::zeroed();
+    check!(syscall!(libc::SYS_fstat, fd.raw(), &raw mut st), succeeds());
+    let size = usize::try_from(st.st_size).map_err(|e| e.to_string())?;
+    let last = size / PAGE * PAGE;
+    let tail = size - last;
+    ensure!(
+        tail > 0,
+        "binary size {size} is page-aligned; pick another file"
+    );
+    let ret = check!(
+        mmap(
+            0,
+            PAGE,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            fd.raw(),
+            i64::try_from(last).map_err(|e| e.to_string())?
+        ),
+        succeeds()
+    );
+    let m = Mapping::adopt(ret, PAGE, libc::PROT_READ)?;
+    ensure_eq!(
+        m.read(0, tail)?,
+        pread_vec(&fd, i64::try_from(last).map_err(|e| e.to_string())?, tail)?
+    );
+    ensure!(
+        m.read(tail, PAGE - tail)?.iter().all(|&x| x == 0),
+        "tail not zero"
+    );
     Ok(())
 }
 
@@ -454,6 +534,8 @@ fn main() -> ExitCode {
         mmap_tmp_file_sees_content,
         mmap_file_at_offset_sees_that_page,
         mmap_host_file_sees_content,
+        mmap_host_file_private_copies_and_shared_view_agree,
+        mmap_host_file_tail_is_zero_filled,
         mmap_shared_file_write_is_visible_to_read,
         mmap_private_file_write_does_not_reach_file,
         file_write_is_visible_through_shared_mapping,
