@@ -215,7 +215,7 @@ def chart(workloads, runtimes, units, cells, meta, path):
     ax.set_title(f"rvisor benchmark: ratio to native, {rounds} round(s)"
                  + (" — QUICK (not meaningful)" if meta.get("quick") else ""))
     ax.grid(axis="y", which="both", alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
