@@ -11,8 +11,9 @@
 #
 # Output (default bench/out/): results.csv (raw per-run figures), meta.json, run.log, table.txt,
 # ratios.png. `python3 bench/report.py --out DIR` redraws the table and chart from the CSV.
-# Exits non-zero only when a workload crashed or printed no number, or a tool is missing: the
-# figures themselves are never judged.
+# Exits non-zero only when a workload crashed or printed no number under a runtime (unless
+# bench/expected-errors.txt lists that pair), a --require'd runtime was skipped, or a tool or
+# build is missing: the figures themselves are never judged.
 set -euo pipefail
 begin=$(date +%s)
 
@@ -26,7 +27,8 @@ runtimes=""
 require=""
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    # The comment block at the top of this file, without the '#'s.
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 
