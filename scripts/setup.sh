@@ -6,6 +6,10 @@ command -v busybox >/dev/null 2>&1 && [ -x /bin/busybox ] || need+=(busybox-stat
 command -v strace >/dev/null 2>&1 || need+=(strace)
 # The end-to-end checks run Debian's python3 (threads, subprocess, multiprocessing).
 [ -x /usr/bin/python3 ] || need+=(python3)
+# The benchmark (bench/run.sh, smoke-run by test.sh) builds its workloads with a static libc
+# and draws its chart with Debian's matplotlib.
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || need+=(python3-matplotlib)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

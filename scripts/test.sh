@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and integration tests, and the syscall
-# conformance suite natively and under `rvisor do` on the ptrace platform.
+# The whole test suite: formatting, lints, unit and integration tests, the syscall
+# conformance suite natively and under `rvisor do` on the ptrace platform, and a smoke run of
+# the benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,3 +23,9 @@ cargo build --release -p runsc-cli
 RVISOR="$PWD/target/release/rvisor" bash runsc-cli/tests/e2e.sh
 echo "== syscall conformance (native + ptrace)"
 RVISOR="$PWD/target/release/rvisor" bash syscall-tests/run.sh
+echo "== benchmark smoke run (native + ptrace; fails only if a workload gives no number)"
+# One round at tiny iteration counts: the figures are not judged, only that every workload runs.
+bench_out="$(mktemp -d /var/tmp/rvisor-bench-smoke.XXXXXX)"
+trap 'rm -rf "$bench_out"' EXIT
+bash bench/run.sh --quick --runtimes native,rvisor-ptrace --require native,rvisor-ptrace \
+    --out "$bench_out"

@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""bench/report.py — turns OUT/results.csv (written by bench/driver.py) into the scoreboard:
+the table on stdout (also saved as OUT/table.txt) and the chart OUT/ratios.png. It reads only
+the CSV and, when present, OUT/meta.json (skip reasons, error messages), so it can be re-run
+alone: `/usr/bin/python3 bench/report.py --out bench/out`.
+
+Table: for each workload and runtime, "min / median" over the rounds, in the workload's unit;
+then each sandbox's median divided by native's median (>1 = slower or bigger than native), and
+rvisor-ptrace's median divided by runsc's. Cells: "skip" = runtime not available (reason below
+the table), "err" = no round gave a number, "*" = some rounds failed (listed below the table).
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+
+RUNTIME_ORDER = ["native", "runc", "runsc", "rvisor-ptrace"]
+# Column headings: short, so the table fits a terminal.
+SHORT = {"rvisor-ptrace": "rvisor"}
+# What one operation is, per workload (the C workloads print ns per operation).
+PER = {
+    "getpid": "syscall",
+    "clock_gettime": "call",
+    "open_tmp": "open+close",
+    "open_rootfs": "open+close",
+    "stat_rootfs": "stat",
+    "read_rootfs_64m": "64MiB read",
+    "read_tmpfs_64m": "64MiB read",
+    "write_fsync": "4K write+fsync",
+    "readdir_1000": "dir listing",
+    "fork_exit": "fork+exit",
+    "fork_exec": "fork+exec",
+    "pipe_pingpong": "round trip",
+    "futex_pingpong": "round trip",
+    "mmap_1m": "1MiB map+touch",
+    "thread_create": "create+join",
+    "sh_100_true": "loop of 100",
+    "startup": "run of true",
+    "idle_memory": "sandbox Pss",
+}
+
+
+def fmt_value(v, unit):
+    if unit == "KiB":
+        return f"{v / 1024:.1f}M" if v >= 10240 else f"{v:.0f}K"
+    ns = v * 1e6 if unit == "ms" else v
+    for scale, suffix in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
+        if ns >= scale:
+            x = ns / scale
+            return f"{x:.3g}{suffix}" if x < 100 else f"{x:.0f}{suffix}"
+    return f"{ns:.3g}ns" if ns < 100 else f"{ns:.0f}ns"
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "-"
+    if r < 10:
+        return f"{r:.2f}"
+    if r < 100:
+        return f"{r:.1f}"
+    return f"{r:.0f}"
+
+
+def load(out_dir):
+    rows = []
+    with open(os.path.join(out_dir, "results.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            rows.append(row)
+    meta = {}
+    try:
+        with open(os.path.join(out_dir, "meta.json")) as f:
+            meta = json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    return rows, meta
+
+
+class Cell:
+    def __init__(self):
+        self.values, self.errors, self.skipped = [], 0, False
+
+    @property
+    def median(self):
+        return statistics.median(self.values) if self.values else None
+
+
+def summarize(rows):
+    workloads, runtimes, units, cells = [], [], {}, {}
+    for row in rows:
+        w, rt, v = row["workload"], row["runtime"], row["value"]
+        if w not in workloads:
+            workloads.append(w)
+        if rt not in runtimes:
+            runtimes.append(rt)
+        units[w] = row["unit"]
+        cell = cells.setdefault((w, rt), Cell())
+        if v == "skip":
+            cell.skipped = True
+        elif v == "err":
+            cell.errors += 1
+        else:
+            cell.values.append(float(v))
+    runtimes.sort(key=lambda r: RUNTIME_ORDER.index(r) if r in RUNTIME_ORDER else 99)
+    return workloads, runtimes, units, cells
+
+
+def ratio(cells, w, a, b):
+    ca, cb = cells.get((w, a)), cells.get((w, b))
+    if not ca or not cb or ca.median is None or not cb.median:
+        return None
+    return ca.median / cb.median
+
+
+def table(workloads, runtimes, units, cells, meta):
+    header = ["workload", "per"] + [f"{SHORT.get(rt, rt)} min/med" for rt in runtimes]
+    others = [rt for rt in runtimes if rt != "native"]
+    has_native = "native" in runtimes
+    if has_native:
+        header += [f"{SHORT.get(rt, rt)}/nat" for rt in others]
+    has_pair = "rvisor-ptrace" in runtimes and "runsc" in runtimes
+    if has_pair:
+        header.append("rvisor/runsc")
+    lines = [header]
+    for w in workloads:
+        unit = units[w]
+        line = [w, PER.get(w, unit)]
+        for rt in runtimes:
+            c = cells.get((w, rt))
+            if c is None:
+                line.append("-")
+            elif c.skipped:
+                line.append("skip")
+            elif not c.values:
+                line.append("err")
+            else:
+                text = f"{fmt_value(min(c.values), unit)}/{fmt_value(c.median, unit)}"
+                line.append(text + ("*" if c.errors else ""))
+        if has_native:
+            line += [fmt_ratio(ratio(cells, w, rt, "native")) for rt in others]
+        if has_pair:
+            line.append(fmt_ratio(ratio(cells, w, "rvisor-ptrace", "runsc")))
+        lines.append(line)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = []
+    for n, line in enumerate(lines):
+        cols = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+        cols += [c.rjust(widths[i + 2]) for i, c in enumerate(line[2:])]
+        text.append("  ".join(cols).rstrip())
+        if n == 0:
+            text.append("  ".join("-" * wd for wd in widths))
+    rounds = meta.get("rounds", "?")
+    quick = " (QUICK: tiny iteration counts, not meaningful)" if meta.get("quick") else ""
+    notes = [
+        f"{rounds} round(s){quick}; cells are min/median over the rounds, per 'per' column;"
+        " rvisor = rvisor-ptrace.",
+        "X/nat = X's median / native's median (>1: slower, or more memory, than native);"
+        " rvisor/runsc = rvisor's median / runsc's median (<1: rvisor is better).",
+    ]
+    for rt, st in meta.get("runtime_status", {}).items():
+        if st.get("status") == "skip":
+            notes.append(f"skip {rt}: {st.get('reason', '')}")
+    seen = set()
+    for e in meta.get("errors", []):
+        key = (e["workload"], e["runtime"], e["problem"])
+        if key in seen:
+            continue
+        seen.add(key)
+        n = sum(1 for x in meta["errors"]
+                if (x["workload"], x["runtime"], x["problem"]) == key)
+        notes.append(f"err {e['workload']} under {e['runtime']} ({n}x): {e['problem']}")
+    return "\n".join(text + [""] + notes) + "\n"
+
+
+def chart(workloads, runtimes, units, cells, meta, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        print(f"report: no chart ({e}); apt-get install python3-matplotlib", file=sys.stderr)
+        return False
+    others = [rt for rt in runtimes if rt != "native"]
+    if "native" not in runtimes or not others:
+        print("report: no chart (it needs native and at least one sandbox)", file=sys.stderr)
+        return False
+    colors = {"runc": "#4c72b0", "runsc": "#dd8452", "rvisor-ptrace": "#55a868"}
+    fig, ax = plt.subplots(figsize=(max(14, 0.95 * len(workloads) + 4), 8), dpi=110)
+    width = 0.8 / len(others)
+    for i, rt in enumerate(others):
+        xs, ys = [], []
+        for j, w in enumerate(workloads):
+            r = ratio(cells, w, rt, "native")
+            if r is not None and r > 0:
+                xs.append(j + (i - (len(others) - 1) / 2) * width)
+                ys.append(r)
+        ax.bar(xs, ys, width=width, label=rt, color=colors.get(rt), edgecolor="black",
+               linewidth=0.4)
+        # A missing bar says why: the runtime was skipped or the workload failed under it.
+        for j, w in enumerate(workloads):
+            c = cells.get((w, rt))
+            if ratio(cells, w, rt, "native") is None and c is not None:
+                ax.text(j + (i - (len(others) - 1) / 2) * width, 1.0,
+                        "skip" if c.skipped else "err", rotation=90, ha="center", va="bottom",
+                        fontsize=9, fontweight="bold", color="black")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="black", linewidth=1.2, linestyle="--", label="native = 1")
+    ax.set_xticks(range(len(workloads)))
+    ax.set_xticklabels([f"{w}\n({PER.get(w, units[w])})" for w in workloads], rotation=40,
+                       ha="right", fontsize=9)
+    ax.set_xlim(-0.6, len(workloads) - 0.4)
+    ax.set_ylabel("median / native median (log scale; higher = slower)")
+    rounds = meta.get("rounds", "?")
+    ax.set_title(f"rvisor benchmark: ratio to native, {rounds} round(s)"
+                 + (" — QUICK (not meaningful)" if meta.get("quick") else ""))
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def load_expected_errors(path):
+    """Known gaps: `RUNTIME WORKLOAD  # reason` lines of bench/expected-errors.txt."""
+    expected = set()
+    try:
+        with open(path) as f:
+            for line in f:
+                words = line.split("#", 1)[0].split()
+                if len(words) == 2:
+                    expected.add((words[0], words[1]))
+    except FileNotFoundError:
+        pass
+    return expected
+
+
+def verdict(workloads, runtimes, cells, meta, expected_path):
+    """Prints the health of the run and returns the exit status: 1 when a workload crashed,
+    errored or printed no number under some runtime (unless that pair is listed in
+    expected-errors.txt), or when a runtime the caller required was skipped. Timings never count.
+    Ends with a `bench: N passed, N failed, N skipped` line (one per workload x runtime cell)."""
+    expected = load_expected_errors(expected_path)
+    passed = failed = skipped = 0
+    for w in workloads:
+        for rt in runtimes:
+            c = cells.get((w, rt))
+            if c is None:
+                continue
+            if c.skipped:
+                skipped += 1
+            elif c.errors == 0:
+                passed += 1
+            elif (rt, w) in expected:
+                print(f"expected error: {w} under {rt} (listed in {expected_path})")
+                skipped += 1
+            else:
+                print(f"FAIL: {w} under {rt} gave no number in {c.errors} round(s)"
+                      " (see run.log)")
+                failed += 1
+    for rt, w in sorted(expected):
+        c = cells.get((w, rt))
+        if c is not None and not c.skipped and c.values and c.errors == 0:
+            print(f"note: {w} under {rt} works now: remove it from {expected_path}")
+    status = meta.get("runtime_status", {})
+    for rt in meta.get("required_runtimes", []):
+        if status.get(rt, {}).get("status") != "ok":
+            print(f"FAIL: required runtime {rt} was skipped:"
+                  f" {status.get(rt, {}).get('reason', 'not run')}")
+            failed += 1
+    print(f"bench: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "out"),
+                    help="directory holding results.csv (default bench/out)")
+    ap.add_argument("--expected-errors",
+                    default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "expected-errors.txt"),
+                    help="known (runtime, workload) failures that do not fail the run")
+    args = ap.parse_args()
+    rows, meta = load(args.out)
+    workloads, runtimes, units, cells = summarize(rows)
+    text = table(workloads, runtimes, units, cells, meta)
+    print(text, end="")
+    with open(os.path.join(args.out, "table.txt"), "w") as f:
+        f.write(text)
+    png = os.path.join(args.out, "ratios.png")
+    if chart(workloads, runtimes, units, cells, meta, png):
+        print(f"chart: {png}")
+    return verdict(workloads, runtimes, cells, meta, args.expected_errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
