@@ -53,6 +53,16 @@
 //! The forker traces the child only during setup, so setup needs no SEIZE/INTERRUPT and
 //! cannot race with the child's own syscalls.
 //!
+//! # Spare stubs
+//!
+//! After answering a request the forker forks the *next* stub of that platform at once and
+//! keeps it (one per master), so the next `new_address_space` — a fork(2) or execve(2) in the
+//! sandbox — gets a ready stub without waiting the ≈130 µs of a fork from the master; the
+//! fork of the spare overlaps with the requester's own work. A spare is an ordinary parked
+//! stub that has never run application code; it is killed with its master. It does not hold
+//! the platform's `MasterRef` (that would keep the master alive forever), the request that
+//! takes it supplies one.
+//!
 //! # Who reaps what
 //!
 //! A stub's leader is a child of the master, which ignores SIGCHLD, so the kernel reaps the
@@ -201,8 +211,13 @@ fn start_forker() -> Result<mpsc::Sender<Request>, PlatformError> {
                         params,
                         reply,
                     } => {
+                        let id = master.id;
                         let result = spawn_here(&mut masters, master, &params);
                         let _ = reply.send(result);
+                        // Fork the next stub now, while the requester goes on.
+                        if let Some(m) = masters.get_mut(&id) {
+                            m.make_spare();
+                        }
                     }
                     Request::Retire { master } => {
                         if let Some(m) = masters.remove(&master) {
@@ -241,7 +256,13 @@ struct Master {
     pidfd: OwnedFd,
     layout: Layout,
     st: TracerState,
+    /// A stub forked ahead of demand (module doc, "Spare stubs"), handed out by the next
+    /// request. Killed with the master.
+    spare: Option<Fresh>,
 }
+
+/// A set-up stub not yet handed out: pid, pidfd, layout, parked worker.
+type Fresh = (Pid, OwnedFd, Layout, Arc<StubThread>);
 
 impl Master {
     fn pid(&self) -> Pid {
@@ -249,14 +270,31 @@ impl Master {
     }
 
     /// SIGKILL and reap (the forker is its parent and tracer). Its stubs die with it
-    /// (PR_SET_PDEATHSIG), though normally none is left when it is retired.
+    /// (PR_SET_PDEATHSIG), though normally none but the spare is left when it is retired.
     fn kill_and_reap(self) {
+        if let Some((_, pidfd, _, _)) = self.spare {
+            drop(KillOnDrop { pidfd: Some(pidfd) });
+        }
         let guard = KillOnDrop {
             pidfd: Some(self.pidfd),
         };
         drop(guard);
         tracing::debug!(target: "platform::ptrace", pid = self.leader.tid().as_raw(),
             "master stub retired");
+    }
+}
+
+impl Master {
+    /// Forks a spare stub if there is none (errors are only logged: the next request forks
+    /// its own stub and reports them).
+    fn make_spare(&mut self) {
+        if self.spare.is_some() || self.leader.is_dead() || !self.st.is_stopped {
+            return;
+        }
+        match fork_from_master(self) {
+            Ok(fresh) => self.spare = Some(fresh),
+            Err(e) => tracing::debug!(target: "platform::ptrace", %e, "no spare stub"),
+        }
     }
 }
 
@@ -270,7 +308,10 @@ fn spawn_here(
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(create_master(params)?),
     };
-    let result = fork_from_master(master);
+    let result = match master.spare.take() {
+        Some(fresh) => Ok(fresh),
+        None => fork_from_master(master),
+    };
     let Master { leader, st, .. } = &*master;
     if leader.is_dead() || !st.is_stopped {
         // The master is unusable (killed from outside, or an injection went wrong); the next
@@ -397,13 +438,12 @@ fn create_master(params: &SpawnParams) -> Result<Master, PlatformError> {
         pidfd,
         layout,
         st,
+        spare: None,
     })
 }
 
 /// Steps 1-3 of "A new stub" (module doc), on the forker thread.
-fn fork_from_master(
-    master: &mut Master,
-) -> Result<(Pid, OwnedFd, Layout, Arc<StubThread>), PlatformError> {
+fn fork_from_master(master: &mut Master) -> Result<Fresh, PlatformError> {
     let layout = master.layout;
     let master_pid = u64::from(master.pid().as_raw().unsigned_abs());
     let args = [MASTER_FORK_FLAGS, 0, 0, 0, 0, 0];
