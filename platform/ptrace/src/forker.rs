@@ -58,10 +58,12 @@
 //! After answering a request the forker forks the *next* stub of that platform at once and
 //! keeps it (one per master), so the next `new_address_space` — a fork(2) or execve(2) in the
 //! sandbox — gets a ready stub without waiting the ≈130 µs of a fork from the master; the
-//! fork of the spare overlaps with the requester's own work. A spare is an ordinary parked
-//! stub that has never run application code; it is killed with its master. It does not hold
-//! the platform's `MasterRef` (that would keep the master alive forever), the request that
-//! takes it supplies one.
+//! fork of the spare overlaps with the requester's own work. Spares sit in a shared map
+//! (`SPARES`), so a requester takes one without a round trip to the forker thread (a
+//! cross-CPU wake-up each way) and only posts a refill request. A spare is an ordinary
+//! parked stub that has never run application code; it is killed with its master. It does
+//! not hold the platform's `MasterRef` (that would keep the master alive forever), the
+//! request that takes it supplies one.
 //!
 //! # Who reaps what
 //!
@@ -159,6 +161,10 @@ enum Request {
         params: SpawnParams,
         reply: mpsc::SyncSender<Result<Spawned, PlatformError>>,
     },
+    /// A spare of this master was taken: fork the next one.
+    Refill {
+        master: u64,
+    },
     Retire {
         master: u64,
     },
@@ -172,6 +178,27 @@ pub(crate) fn spawn(
     master: &Arc<MasterRef>,
     params: SpawnParams,
 ) -> Result<Spawned, PlatformError> {
+    let spare = spares().as_mut().and_then(|m| m.remove(&master.id));
+    if let Some(Spare {
+        fresh: (pid, pidfd, layout, worker),
+        master_pid,
+    }) = spare
+    {
+        let forker = FORKER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = forker.as_ref() {
+            let _ = tx.send(Request::Refill { master: master.id });
+        }
+        return Ok(Spawned {
+            pid,
+            pidfd,
+            layout,
+            worker,
+            master: Arc::clone(master),
+            master_pid,
+        });
+    }
     let (reply, answer) = mpsc::sync_channel(1);
     let request = Request::Spawn {
         master: Arc::clone(master),
@@ -216,12 +243,17 @@ fn start_forker() -> Result<mpsc::Sender<Request>, PlatformError> {
                         let _ = reply.send(result);
                         // Fork the next stub now, while the requester goes on.
                         if let Some(m) = masters.get_mut(&id) {
-                            m.make_spare();
+                            m.make_spare(id);
+                        }
+                    }
+                    Request::Refill { master } => {
+                        if let Some(m) = masters.get_mut(&master) {
+                            m.make_spare(master);
                         }
                     }
                     Request::Retire { master } => {
                         if let Some(m) = masters.remove(&master) {
-                            m.kill_and_reap();
+                            m.kill_and_reap(master);
                         }
                     }
                 }
@@ -256,13 +288,26 @@ struct Master {
     pidfd: OwnedFd,
     layout: Layout,
     st: TracerState,
-    /// A stub forked ahead of demand (module doc, "Spare stubs"), handed out by the next
-    /// request. Killed with the master.
-    spare: Option<Fresh>,
 }
 
 /// A set-up stub not yet handed out: pid, pidfd, layout, parked worker.
 type Fresh = (Pid, OwnedFd, Layout, Arc<StubThread>);
+
+/// A spare stub of one master, with that master's pid.
+struct Spare {
+    fresh: Fresh,
+    master_pid: Pid,
+}
+
+/// Spare stubs by master id (module doc, "Spare stubs"): taken by requesters directly, with
+/// no round trip to the forker thread; refilled by the forker.
+static SPARES: Mutex<Option<HashMap<u64, Spare>>> = Mutex::new(None);
+
+fn spares() -> std::sync::MutexGuard<'static, Option<HashMap<u64, Spare>>> {
+    SPARES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl Master {
     fn pid(&self) -> Pid {
@@ -271,8 +316,13 @@ impl Master {
 
     /// SIGKILL and reap (the forker is its parent and tracer). Its stubs die with it
     /// (PR_SET_PDEATHSIG), though normally none but the spare is left when it is retired.
-    fn kill_and_reap(self) {
-        if let Some((_, pidfd, _, _)) = self.spare {
+    fn kill_and_reap(self, id: u64) {
+        let spare = spares().as_mut().and_then(|m| m.remove(&id));
+        if let Some(Spare {
+            fresh: (_, pidfd, _, _),
+            ..
+        }) = spare
+        {
             drop(KillOnDrop { pidfd: Some(pidfd) });
         }
         let guard = KillOnDrop {
@@ -285,14 +335,21 @@ impl Master {
 }
 
 impl Master {
-    /// Forks a spare stub if there is none (errors are only logged: the next request forks
-    /// its own stub and reports them).
-    fn make_spare(&mut self) {
-        if self.spare.is_some() || self.leader.is_dead() || !self.st.is_stopped {
+    /// Forks a spare stub for master `id` if it has none (errors are only logged: the next
+    /// request forks its own stub and reports them).
+    fn make_spare(&mut self, id: u64) {
+        let has = spares().as_ref().is_some_and(|m| m.contains_key(&id));
+        if has || self.leader.is_dead() || !self.st.is_stopped {
             return;
         }
         match fork_from_master(self) {
-            Ok(fresh) => self.spare = Some(fresh),
+            Ok(fresh) => {
+                let spare = Spare {
+                    fresh,
+                    master_pid: self.pid(),
+                };
+                spares().get_or_insert_with(HashMap::new).insert(id, spare);
+            }
             Err(e) => tracing::debug!(target: "platform::ptrace", %e, "no spare stub"),
         }
     }
@@ -308,10 +365,7 @@ fn spawn_here(
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(create_master(params)?),
     };
-    let result = match master.spare.take() {
-        Some(fresh) => Ok(fresh),
-        None => fork_from_master(master),
-    };
+    let result = fork_from_master(master);
     let Master { leader, st, .. } = &*master;
     if leader.is_dead() || !st.is_stopped {
         // The master is unusable (killed from outside, or an injection went wrong); the next
@@ -319,7 +373,7 @@ fn spawn_here(
         tracing::warn!(target: "platform::ptrace", pid = leader.tid().as_raw(),
             "master stub broken; replacing it");
         if let Some(m) = masters.remove(&master_ref.id) {
-            m.kill_and_reap();
+            m.kill_and_reap(master_ref.id);
         }
     }
     let (pid, pidfd, layout, worker) = result?;
@@ -438,7 +492,6 @@ fn create_master(params: &SpawnParams) -> Result<Master, PlatformError> {
         pidfd,
         layout,
         st,
-        spare: None,
     })
 }
 

@@ -202,13 +202,14 @@ impl Task {
         self.shared.set_run_state(RunState::Dead);
         // Measured while the address space still exists; kept if this is the last thread.
         let usage = super::tree::Usage::of_mm(&self.mm);
-        // The stub thread is released on this host thread (the platform's rule), before the
-        // memory and files.
+        // Files go before the exit is reported (a parent that waits and then reads a pipe
+        // must see the child's end closed). The platform context and the memory go after it:
+        // nothing the application can observe depends on them, and tearing down a stub (kill
+        // and reap, page frees) would otherwise delay the parent's wait4. The stub thread is
+        // released on this host thread (the platform's rule), before the memory.
         let Task {
             ctx, mm, fds, fs, ..
         } = self;
-        drop(ctx);
-        drop(mm);
         drop(fds);
         drop(fs);
 
@@ -249,6 +250,8 @@ impl Task {
             ptg.child_events.notify(EventMask::IN);
         }
         tg.member_events.notify(EventMask::IN | EventMask::HUP);
+        drop(ctx);
+        drop(mm);
     }
 }
 
