@@ -149,70 +149,63 @@ impl OpenFile {
     }
 
     /// read(2) (`at` = None: from the description's offset, which advances) or pread(2) (`at`)
-    /// straight from the file's host fd ([`FileOps::data_fd`]) into application memory:
-    /// `io(fd, file_offset)` does the transfers and returns the bytes done and the error that
-    /// stopped it. `None` when the file has no such fd (the caller uses [`read`](Self::read)
-    /// / [`pread`](Self::pread)); errors that read/pread would give come back the same.
+    /// straight from the file into application memory, for files with
+    /// [`FileOps::has_direct_io`]: `io(ops, file_offset)` does the transfers (through
+    /// `FileOps::read_into_memfile`) and returns the bytes done and the error that stopped
+    /// it. `None` when the file has no direct path (the caller uses [`read`](Self::read) /
+    /// [`pread`](Self::pread)); errors that read/pread would give come back the same.
     ///
-    /// Lock order: the caller may hold its address-space lock; `pos` is taken inside it (a
-    /// direct transfer never takes the address-space lock itself).
+    /// Lock order: `pos`, then the caller's address-space lock (taken inside `io`), then the
+    /// file's own locks.
     pub fn read_direct(
         &self,
         at: Option<u64>,
-        io: impl FnOnce(std::os::fd::BorrowedFd<'_>, u64) -> (usize, Option<Errno>),
+        io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
     ) -> Option<(usize, Option<Errno>)> {
         let ops = match self.readable_ops() {
             Ok(o) => o,
             Err(e) => return Some((0, Some(e))),
         };
-        let fd = ops.data_fd()?;
+        if !ops.has_direct_io() {
+            return None;
+        }
         Some(match at {
             Some(off) if i64::try_from(off).is_err() => (0, Some(Errno::EINVAL)),
-            Some(off) => io(fd, off),
+            Some(off) => io(ops, off),
             None => {
                 let mut pos = lock(&self.pos);
-                let (n, err) = io(fd, *pos);
+                let (n, err) = io(ops, *pos);
                 *pos = pos.saturating_add(to_u64(n));
                 (n, err)
             }
         })
     }
 
-    /// write(2)/pwrite(2) counterpart of [`read_direct`](Self::read_direct): `io(fd,
-    /// file_offset)` moves the data from application memory to the host fd. `None` also for
-    /// O_APPEND descriptions (the buffered path appends atomically).
+    /// write(2)/pwrite(2) counterpart of [`read_direct`](Self::read_direct) (through
+    /// `FileOps::write_from_memfile`). `None` also for O_APPEND descriptions (the buffered
+    /// path appends atomically).
     pub fn write_direct(
         &self,
         at: Option<u64>,
-        io: impl FnOnce(std::os::fd::BorrowedFd<'_>, u64) -> (usize, Option<Errno>),
+        io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
     ) -> Option<(usize, Option<Errno>)> {
         let ops = match self.writable_ops() {
             Ok(o) => o,
             Err(e) => return Some((0, Some(e))),
         };
-        if self.flags() & f::O_APPEND != 0 {
+        if self.flags() & f::O_APPEND != 0 || !ops.has_direct_io() {
             return None;
         }
-        let fd = ops.data_fd()?;
-        let (start, n, err, pos) = match at {
-            Some(off) if i64::try_from(off).is_err() => return Some((0, Some(Errno::EINVAL))),
-            Some(off) => {
-                let (n, err) = io(fd, off);
-                (off, n, err, None)
-            }
+        Some(match at {
+            Some(off) if i64::try_from(off).is_err() => (0, Some(Errno::EINVAL)),
+            Some(off) => io(ops, off),
             None => {
                 let mut pos = lock(&self.pos);
-                let start = *pos;
-                let (n, err) = io(fd, start);
-                *pos = start.saturating_add(to_u64(n));
-                (start, n, err, Some(pos))
+                let (n, err) = io(ops, *pos);
+                *pos = pos.saturating_add(to_u64(n));
+                (n, err)
             }
-        };
-        if n > 0 {
-            ops.data_written(start.saturating_add(to_u64(n)));
-        }
-        drop(pos);
-        Some((n, err))
+        })
     }
 
     /// Writes at the current offset (or at the end with O_APPEND) and advances it (write(2)).

@@ -326,18 +326,39 @@ pub trait FileOps: Send + Sync + Debug {
     fn fsync(&self, _datasync: bool) -> SysResult<()> {
         Err(Errno::EINVAL)
     }
-    /// The host fd that holds this file's data, for files whose reads and writes may bypass
-    /// `read_at`/`write_at` and go straight between that fd and application memory with
-    /// pread/pwrite (the gofer's donated fds: see [`OpenFile::read_direct`]). Only seekable
-    /// regular files answer.
+    /// Whether reads and writes may bypass `read_at`/`write_at` (and the sentry's bounce
+    /// buffer) and move data straight between the file and application memory, i.e.
+    /// MemoryFile ranges, with [`read_into_memfile`](Self::read_into_memfile) and
+    /// [`write_from_memfile`](Self::write_from_memfile): tmpfs files (their data is MemoryFile
+    /// pages) and p9 files with a donated host fd (pread/pwrite). Only seekable files answer.
     ///
-    /// [`OpenFile::read_direct`]: crate::OpenFile::read_direct
-    fn data_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        None
+    /// Both methods run under the caller's address-space lock (see
+    /// `OpenFile::read_direct`): they must not block on other tasks or touch application
+    /// memory any other way.
+    fn has_direct_io(&self) -> bool {
+        false
     }
-    /// Called after a direct write through [`data_fd`](Self::data_fd) that ended at byte
-    /// `end`, so a cached size can grow.
-    fn data_written(&self, _end: u64) {}
+    /// Copies file bytes at `off` into MemoryFile `[dst, dst + len)`; returns the count (short
+    /// at EOF).
+    fn read_into_memfile(
+        &self,
+        _mf: &crate::memfile::MemoryFile,
+        _dst: u64,
+        _len: usize,
+        _off: u64,
+    ) -> SysResult<usize> {
+        Err(Errno::EINVAL)
+    }
+    /// Writes MemoryFile `[src, src + len)` to the file at `off`; returns the count.
+    fn write_from_memfile(
+        &self,
+        _mf: &crate::memfile::MemoryFile,
+        _src: u64,
+        _len: usize,
+        _off: u64,
+    ) -> SysResult<usize> {
+        Err(Errno::EINVAL)
+    }
     /// The concrete object, for the few callers that need a specific kind of file (fcntl
     /// F_SETPIPE_SZ on a pipe, pidfd calls). A query, not a mocking hook.
     fn as_any(&self) -> Option<&dyn Any> {

@@ -36,8 +36,9 @@
 //! (lookups in one directory are serialized) and under `OpenFile::pos` for reads and writes of
 //! one description. Host-fd reads hold no lock for non-seekable files (a blocking terminal
 //! read must not stall other users of the description). Direct transfers
-//! (`OpenFile::read_direct`/`write_direct`, donated gofer fds) take `pos` and then the
-//! caller's address-space lock (sentry `mm`) for the host pread/pwrite into the app's pages.
+//! (`OpenFile::read_direct`/`write_direct`: tmpfs, donated gofer fds) take `pos`, then the
+//! caller's address-space lock (sentry `mm`), then the file's own locks, for the copy or host
+//! pread/pwrite into the app's pages.
 #![deny(unsafe_code)]
 
 pub mod devfs;

@@ -689,6 +689,22 @@ impl MemoryFile {
     }
 }
 
+impl MemoryFile {
+    /// Copies `len` bytes from `src` to `dst` within the file; the ranges may overlap
+    /// (memmove), as when an application reads a tmpfs file into a shared mapping of the same
+    /// page. Refuses a destination in the zero range.
+    pub fn move_within(&self, src: u64, dst: u64, len: u64) -> Result<(), MemoryFileError> {
+        let s = self.check(src, len)?;
+        let d = self.check_writable(dst, len)?;
+        let n = usize::try_from(len).map_err(|_| MemoryFileError::Range { off: src, len })?;
+        // SAFETY: both ranges are inside the mapping (checked); `ptr::copy` allows overlap.
+        unsafe {
+            std::ptr::copy(self.base.as_ptr().add(s), self.base.as_ptr().add(d), n);
+        }
+        Ok(())
+    }
+}
+
 impl Drop for MemoryFile {
     fn drop(&mut self) {
         if let Ok(len) = usize::try_from(self.size) {

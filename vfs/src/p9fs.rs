@@ -10,7 +10,7 @@
 //! **File data.** Opening a regular file asks the gofer to open it and donate the host fd
 //! (Tlopenfd, an rvisor extension, as gVisor's lisafs does); the sentry then reads and writes
 //! with pread/pwrite — the syscall layer goes straight between that fd and the application's
-//! MemoryFile pages (`FileOps::data_fd`) — and closing costs nothing. The fd's access mode is
+//! MemoryFile pages (`FileOps::read_into_memfile`) — and closing costs nothing. The fd's access mode is
 //! the open's and the host kernel enforces it; a read-only export donates read-only fds only.
 //! Donated fds are kept per inode and access mode (at most [`MAX_CACHED_FDS`] in all) and
 //! reused by later opens, so a second open of a file is free. Without donation (`rvisor do
@@ -46,7 +46,7 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -641,15 +641,41 @@ impl FileOps for P9File {
         }
     }
 
-    fn data_fd(&self) -> Option<BorrowedFd<'_>> {
+    fn has_direct_io(&self) -> bool {
+        matches!(self.data, Data::Fd(_))
+    }
+
+    fn read_into_memfile(
+        &self,
+        mf: &MemoryFile,
+        dst: u64,
+        len: usize,
+        off: u64,
+    ) -> SysResult<usize> {
         match &self.data {
-            Data::Fd(fd) => Some(fd.as_fd()),
-            Data::Fid(_) => None,
+            Data::Fd(fd) => mf
+                .read_from_fd(fd.as_fd(), dst, len, off)
+                .map_err(host_errno),
+            Data::Fid(_) => Err(Errno::EINVAL),
         }
     }
 
-    fn data_written(&self, end: u64) {
-        self.grew_to(end);
+    fn write_from_memfile(
+        &self,
+        mf: &MemoryFile,
+        src: u64,
+        len: usize,
+        off: u64,
+    ) -> SysResult<usize> {
+        self.inode.check_writable()?;
+        let Data::Fd(fd) = &self.data else {
+            return Err(Errno::EINVAL);
+        };
+        let n = mf
+            .write_to_fd(fd.as_fd(), src, len, off)
+            .map_err(host_errno)?;
+        self.grew_to(off.saturating_add(n as u64));
+        Ok(n)
     }
 
     /// The page cache ([`Options::memfile`]): MAP_SHARED and MAP_PRIVATE mappings of the

@@ -124,6 +124,55 @@ impl FileData {
         Ok(done)
     }
 
+    /// [`read`](Self::read) into MemoryFile `[dst, dst + len)` (application memory) instead of
+    /// a sentry buffer.
+    fn read_into(&self, dst: u64, len: usize, off: u64) -> SysResult<usize> {
+        let avail = self.size.saturating_sub(off);
+        let n = usize::try_from(avail).map_or(len, |a| a.min(len));
+        let mut done = 0usize;
+        while done < n {
+            let pos = off + done as u64; // < size: no overflow.
+            let in_page = pos % PAGE_SIZE;
+            let k = usize::try_from(PAGE_SIZE - in_page).map_or(n - done, |k| k.min(n - done));
+            let to = dst + done as u64;
+            match self.pages.get(&(pos / PAGE_SIZE)) {
+                Some(&page) => self.mf.move_within(page + in_page, to, k as u64),
+                None => self.mf.zero(to, k as u64),
+            }
+            .map_err(mf_err)?;
+            done += k;
+        }
+        Ok(done)
+    }
+
+    /// [`write`](Self::write) from MemoryFile `[src, src + len)` (application memory).
+    fn write_from(&mut self, src: u64, len: usize, off: u64) -> SysResult<usize> {
+        let end = off.checked_add(len as u64).ok_or(Errno::EFBIG)?;
+        if len == 0 {
+            return Ok(0);
+        }
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let mut done = 0usize;
+        while done < len {
+            let pos = off + done as u64; // < end: no overflow.
+            let in_page = pos % PAGE_SIZE;
+            let k = usize::try_from(PAGE_SIZE - in_page).map_or(len - done, |k| k.min(len - done));
+            let page = match self.page_or_alloc(pos / PAGE_SIZE) {
+                Ok(p) => p,
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            };
+            self.mf
+                .move_within(src + done as u64, page + in_page, k as u64)
+                .map_err(mf_err)?;
+            done += k;
+        }
+        self.size = self.size.max(off + done as u64);
+        Ok(done)
+    }
+
     /// The MemoryFile page holding file page `index`, allocated (zero-filled) if it is a hole.
     fn page_or_alloc(&mut self, index: u64) -> SysResult<u64> {
         if let Some(&page) = self.pages.get(&index) {
@@ -651,6 +700,50 @@ impl FileOps for TmpFile {
     /// The data lives only in memory: nothing to flush (shmem's noop_fsync).
     fn fsync(&self, _datasync: bool) -> SysResult<()> {
         Ok(())
+    }
+
+    /// The data is MemoryFile pages, as is application memory: read(2) and write(2) copy
+    /// between them directly.
+    fn has_direct_io(&self) -> bool {
+        true
+    }
+
+    fn read_into_memfile(
+        &self,
+        mf: &MemoryFile,
+        dst: u64,
+        len: usize,
+        off: u64,
+    ) -> SysResult<usize> {
+        let mut st = self.inode.state();
+        let Data::File(data) = &st.data else {
+            return Err(Errno::EINVAL);
+        };
+        if !std::ptr::eq(mf, Arc::as_ptr(&data.mf)) {
+            return Err(Errno::EXDEV);
+        }
+        let n = data.read_into(dst, len, off)?;
+        st.atime = now();
+        Ok(n)
+    }
+
+    fn write_from_memfile(
+        &self,
+        mf: &MemoryFile,
+        src: u64,
+        len: usize,
+        off: u64,
+    ) -> SysResult<usize> {
+        let mut st = self.inode.state();
+        let Data::File(data) = &mut st.data else {
+            return Err(Errno::EINVAL);
+        };
+        if !std::ptr::eq(mf, Arc::as_ptr(&data.mf)) {
+            return Err(Errno::EXDEV);
+        }
+        let n = data.write_from(src, len, off)?;
+        st.touch_mc();
+        Ok(n)
     }
 
     fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {

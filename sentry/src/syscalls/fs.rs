@@ -1,8 +1,8 @@
 //! File syscalls: descriptors, I/O, paths, metadata.
 //!
-//! Files with a host fd for their data (donated gofer fds) move it straight between that fd
-//! and the app's MemoryFile pages (`read_direct`/`write_direct`: one host pread/pwrite per
-//! contiguous run). Everything else moves through a sentry buffer: read/pread fill it from
+//! Files with a direct path (tmpfs pages, donated gofer fds) move data straight between the
+//! file and the app's MemoryFile pages (`read_direct`/`write_direct`: one copy or host
+//! pread/pwrite per contiguous run). Everything else moves through a sentry buffer: read/pread fill it from
 //! the file and copy it out to the app; write/pwrite copy in first. Transfers are done in chunks of at most [`CHUNK`] bytes; a
 //! read keeps going to the next chunk only after a full one, so a short read from a terminal
 //! returns at once. (With the host-fd and tmpfs files of today this matches Linux; pipes and
@@ -225,13 +225,9 @@ fn signalfd_read(t: &Task, file: &OpenFile, addr: u64, count: usize) -> Option<S
     })())
 }
 
-fn host_errno(e: nix::errno::Errno) -> Errno {
-    u16::try_from(e as i32).map_or(Errno::EIO, Errno::from_raw)
-}
-
-/// read(2) (`at` None) or pread(2) straight from the file's host fd into the app's memory
-/// (no sentry buffer: one host pread per contiguous run of MemoryFile pages), for files that
-/// have one (donated gofer fds); `None` otherwise. Lock order: the description's offset,
+/// read(2) (`at` None) or pread(2) straight from the file into the app's memory (no sentry
+/// buffer: one copy or host pread per contiguous run of MemoryFile pages), for files with a
+/// direct path (tmpfs, donated gofer fds); `None` otherwise. Lock order: the description's offset,
 /// then the address space.
 fn read_direct(
     t: &Task,
@@ -243,10 +239,10 @@ fn read_direct(
     if count == 0 {
         return None;
     }
-    let (n, err) = file.read_direct(at, |fd, pos| {
+    let (n, err) = file.read_direct(at, |ops, pos| {
         t.mm.io_in_place(addr, count, true, |mf, mf_off, len, done| {
             let p = pos.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-            mf.read_from_fd(fd, mf_off, len, p).map_err(host_errno)
+            ops.read_into_memfile(mf, mf_off, len, p)
         })
     })?;
     Some(io_result(n, err))
@@ -263,10 +259,10 @@ fn write_direct(
     if count == 0 {
         return None;
     }
-    let (n, err) = file.write_direct(at, |fd, pos| {
+    let (n, err) = file.write_direct(at, |ops, pos| {
         t.mm.io_in_place(addr, count, false, |mf, mf_off, len, done| {
             let p = pos.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-            mf.write_to_fd(fd, mf_off, len, p).map_err(host_errno)
+            ops.write_from_memfile(mf, mf_off, len, p)
         })
     })?;
     Some(io_result(n, err))

@@ -228,6 +228,27 @@ fn mmap_host_file_tail_is_zero_filled() -> Outcome {
     Ok(())
 }
 
+/// pread(2)/pwrite(2) of a file from and into a shared mapping of the very same bytes (the
+/// copy's source and destination are one page): the counts are whole and the bytes stay.
+fn read_and_write_a_file_through_its_own_shared_mapping() -> Outcome {
+    let mut content = vec![b'a'; PAGE];
+    content[100..105].copy_from_slice(b"hello");
+    let file = TempFile::with_contents(&content)?;
+    let fd = file.open(libc::O_RDWR)?;
+    let ret = check!(mmap(0, PAGE, RW, libc::MAP_SHARED, fd.raw(), 0), succeeds());
+    let m = Mapping::adopt(ret, PAGE, RW)?;
+    check!(
+        syscall!(libc::SYS_pread64, fd.raw(), m.addr() + 96, 16, 96),
+        succeeds_with(16)
+    );
+    check!(
+        syscall!(libc::SYS_pwrite64, fd.raw(), m.addr() + 98, 10, 98),
+        succeeds_with(10)
+    );
+    ensure_eq!(m.read(0, PAGE)?, content);
+    Ok(())
+}
+
 /// A MAP_SHARED store is the file's page: read(2) sees it.
 fn mmap_shared_file_write_is_visible_to_read() -> Outcome {
     let file = TempFile::with_contents(&[b'.'; PAGE])?;
@@ -536,6 +557,7 @@ fn main() -> ExitCode {
         mmap_host_file_sees_content,
         mmap_host_file_private_copies_and_shared_view_agree,
         mmap_host_file_tail_is_zero_filled,
+        read_and_write_a_file_through_its_own_shared_mapping,
         mmap_shared_file_write_is_visible_to_read,
         mmap_private_file_write_does_not_reach_file,
         file_write_is_visible_through_shared_mapping,
