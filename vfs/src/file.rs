@@ -457,6 +457,14 @@ impl OpenFile {
         }
     }
 
+    /// A run of such pages ([`FileOps::memfile_pages`]): offset and page count.
+    pub fn memfile_pages(&self, index: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
+        match &self.imp {
+            Imp::Ops(o) => o.memfile_pages(index, max),
+            _ => None,
+        }
+    }
+
     /// Whether [`memfile_page`](Self::memfile_page) answers for this description.
     pub fn has_memfile_pages(&self) -> bool {
         matches!(&self.imp, Imp::Ops(o) if o.has_memfile_pages())

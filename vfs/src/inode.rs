@@ -315,6 +315,13 @@ pub trait FileOps: Send + Sync + Debug {
     fn memfile_page(&self, _index: u64) -> Option<SysResult<u64>> {
         None
     }
+    /// [`memfile_page`](Self::memfile_page) for a run: the MemoryFile offset of file page
+    /// `index` and how many pages from there (at least 1, at most `max`) are contiguous in the
+    /// MemoryFile too, **each with one reference added for the caller**. The default asks for
+    /// one page.
+    fn memfile_pages(&self, index: u64, _max: u64) -> Option<SysResult<(u64, u64)>> {
+        self.memfile_page(index).map(|r| r.map(|off| (off, 1)))
+    }
     /// Whether [`memfile_page`](Self::memfile_page) answers (`Some`) for this file: a capability
     /// query the mmap handler asks before allowing a writable `MAP_SHARED` mapping.
     fn has_memfile_pages(&self) -> bool {

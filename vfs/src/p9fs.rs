@@ -27,7 +27,7 @@
 //! consistency), and no listing or fd is cached; names already looked up still resolve to the
 //! inode found first (a name replaced on the host gives ESTALE at open).
 //!
-//! **Page cache** ([`Options::memfile`]): pages of mapped files are read once (64 KiB at a
+//! **Page cache** ([`Options::memfile`]): pages of mapped files are read once (256 KiB at a
 //! time, straight from the donated fd) into MemoryFile pages kept per inode, and
 //! `FileOps::memfile_page` hands them out, so mm maps them copy-on-write into private
 //! mappings (an exec of the same binary maps the same pages) and as the same pages into
@@ -79,8 +79,8 @@ pub struct Options {
     pub memfile: Option<Arc<MemoryFile>>,
 }
 
-/// Pages read into the page cache per miss (one mm file fault-around chunk, 64 KiB).
-const CACHE_FILL_PAGES: u64 = 16;
+/// Pages read into the page cache per miss (one mm file fault-around chunk, 256 KiB).
+const CACHE_FILL_PAGES: u64 = 64;
 
 /// Donated fds kept open in inode caches at most (each is a host fd of the sentry); opens
 /// beyond it still work, their fds are just closed with the file.
@@ -191,38 +191,51 @@ impl P9Inode {
         }
     }
 
-    /// The MemoryFile offset of cached file page `index`, reading it (and the following
-    /// uncached pages up to the next [`CACHE_FILL_PAGES`] boundary) from `data` on a miss,
-    /// with one reference added for the caller. EFAULT for a page wholly past EOF.
-    fn cached_page(&self, mf: &MemoryFile, index: u64, data: &Data) -> SysResult<u64> {
+    /// The MemoryFile offset of cached file page `index` and how many pages from it (at most
+    /// `max`) are contiguous in the MemoryFile, each with one reference added for the caller.
+    /// A miss reads the uncached pages from `index` up to the next [`CACHE_FILL_PAGES`]
+    /// boundary from `data` first. EFAULT for a page wholly past EOF.
+    fn cached_pages(
+        &self,
+        mf: &MemoryFile,
+        index: u64,
+        max: u64,
+        data: &Data,
+    ) -> SysResult<(u64, u64)> {
         let npages = lock(&self.attr).size.div_ceil(PAGE);
         if index >= npages {
             return Err(Errno::EFAULT);
         }
+        let max = max.max(1).min(npages - index);
         let mut pages = lock(&self.pages);
-        if let Some(&off) = pages.get(&index) {
-            mf.share(off, PAGE).map_err(|_| Errno::EIO)?;
-            return Ok(off);
+        if !pages.contains_key(&index) {
+            let limit = (index / CACHE_FILL_PAGES + 1)
+                .saturating_mul(CACHE_FILL_PAGES)
+                .min(npages);
+            let mut end = index + 1;
+            while end < limit && !pages.contains_key(&end) {
+                end += 1;
+            }
+            let len = (end - index) * PAGE;
+            let off = mf.allocate(len).map_err(|_| Errno::ENOMEM)?;
+            // A fresh allocation reads as zeros, so a short read (EOF) leaves the tail zeroed.
+            if let Err(e) = fill_pages(mf, off, len, index * PAGE, data) {
+                let _ = mf.free(off, len);
+                return Err(e);
+            }
+            for k in 0..(end - index) {
+                pages.insert(index + k, off + k * PAGE);
+            }
         }
-        let limit = (index / CACHE_FILL_PAGES + 1)
-            .saturating_mul(CACHE_FILL_PAGES)
-            .min(npages);
-        let mut end = index + 1;
-        while end < limit && !pages.contains_key(&end) {
-            end += 1;
+        let Some(&off) = pages.get(&index) else {
+            return Err(Errno::EIO);
+        };
+        let mut n = 1;
+        while n < max && pages.get(&(index + n)) == Some(&(off + n * PAGE)) {
+            n += 1;
         }
-        let len = (end - index) * PAGE;
-        let off = mf.allocate(len).map_err(|_| Errno::ENOMEM)?;
-        // A fresh allocation reads as zeros, so a short read (EOF) leaves the tail zeroed.
-        if let Err(e) = fill_pages(mf, off, len, index * PAGE, data) {
-            let _ = mf.free(off, len);
-            return Err(e);
-        }
-        for k in 0..(end - index) {
-            pages.insert(index + k, off + k * PAGE);
-        }
-        mf.share(off, PAGE).map_err(|_| Errno::EIO)?;
-        Ok(off)
+        mf.share(off, n * PAGE).map_err(|_| Errno::EIO)?;
+        Ok((off, n))
     }
 
     /// A cached donated fd good for access mode `acc`.
@@ -682,8 +695,12 @@ impl FileOps for P9File {
     /// file map cached pages. Writable shared mappings are still refused (the default
     /// `has_memfile_pages`): their writes would stay in the cache, never reaching the file.
     fn memfile_page(&self, index: u64) -> Option<SysResult<u64>> {
+        self.memfile_pages(index, 1).map(|r| r.map(|(off, _)| off))
+    }
+
+    fn memfile_pages(&self, index: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
         let mf = self.inode.shared.memfile.as_ref()?;
-        Some(self.inode.cached_page(mf, index, &self.data))
+        Some(self.inode.cached_pages(mf, index, max, &self.data))
     }
 }
 

@@ -225,6 +225,19 @@ fn page_cache_shares_pages_between_opens_and_drops_them_on_write() {
     assert_eq!(&page[..20_000 - 16_384], &content[16_384..]);
     assert!(page[20_000 - 16_384..].iter().all(|&x| x == 0));
     assert_eq!(one.memfile_page(5).unwrap().unwrap_err(), Errno::EFAULT);
+    // A run: pages 0-3 are read together on this miss (up to the cached page 4, which came
+    // from another read and so sits elsewhere in the MemoryFile).
+    let (p0, n) = one.memfile_pages(0, 64).unwrap().unwrap();
+    assert_eq!(n, 4);
+    let mut all = vec![0u8; 4 * 4096];
+    mf.read(p0, &mut all).unwrap();
+    assert_eq!(&all[..], &content[..4 * 4096]);
+    assert_eq!(one.memfile_pages(1, 2).unwrap().unwrap(), (p0 + 4096, 2));
+    // The cache holds one reference per page, each answer one more per page.
+    let refs: Vec<u32> = (0..4).map(|k| mf.ref_count(p0 + k * 4096)).collect();
+    assert_eq!(refs, vec![2, 3, 3, 2]);
+    mf.release(p0, 4 * 4096).unwrap();
+    mf.release(p0 + 4096, 2 * 4096).unwrap();
     // The cache's reference plus one per caller.
     assert_eq!(mf.ref_count(p4), 3);
     mf.release(p4, 4096).unwrap();

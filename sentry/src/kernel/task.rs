@@ -257,6 +257,9 @@ impl MappedFile for VfsMappedFile {
     fn shared_page(&self, file_page: u64) -> Option<SysResult<u64>> {
         self.0.memfile_page(file_page)
     }
+    fn shared_pages(&self, file_page: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
+        self.0.memfile_pages(file_page, max)
+    }
 }
 
 /// Guest memory as the VFS sees it (ioctl arguments).

@@ -175,8 +175,10 @@ use vfs::memfile::MemoryFile;
 
 pub use futex::{AtomicOp, FutexKey};
 
-/// Fault-around chunk for file mappings (each chunk is read from the file).
-const FILE_FAULT_CHUNK: u64 = 64 << 10;
+/// Fault-around chunk for file mappings (each chunk is read from the file, or mapped from the
+/// file's cached pages). Measured on a busybox exec loop: 64 KiB took 27 text faults per
+/// exec, 256 KiB far fewer for the same work.
+const FILE_FAULT_CHUNK: u64 = 256 << 10;
 /// Fault-around chunk for anonymous memory (free until touched: the file is sparse).
 const ANON_FAULT_CHUNK: u64 = 2 << 20;
 /// How much around a written page is made private in place at once (COW pages this manager
@@ -281,6 +283,13 @@ pub trait MappedFile: std::any::Any + Send + Sync + fmt::Debug {
     /// answer, not a stub.
     fn shared_page(&self, _file_page: u64) -> Option<SysResult<u64>> {
         None
+    }
+
+    /// [`shared_page`](Self::shared_page) for a run: the offset of `file_page` and how many
+    /// pages from it (1..=`max`) are contiguous in the MemoryFile, each with one reference
+    /// for the caller. The default asks for one page.
+    fn shared_pages(&self, file_page: u64, _max: u64) -> Option<SysResult<(u64, u64)>> {
+        self.shared_page(file_page).map(|r| r.map(|off| (off, 1)))
     }
 }
 
@@ -1855,27 +1864,43 @@ impl MemoryManager {
                 failed = Some(BackErr::Io);
                 break;
             };
-            let off = match file.shared_page(index) {
+            let run = match file.shared_pages(index, (e - a) / PAGE_SIZE) {
                 None if a == s => return Ok(None),
                 // A file cannot stop sharing halfway; treat it as a read error.
                 None => Err(Errno::EIO),
                 Some(r) => r,
             };
-            match off {
-                Ok(off) => match out.last_mut() {
-                    Some((ps, p)) if p.end == a && p.mf_off.checked_add(a - *ps) == Some(off) => {
-                        p.end = a + PAGE_SIZE;
+            match run {
+                Ok((off, n)) => {
+                    // A file answering more pages than asked for breaks its contract: give
+                    // the extra references back rather than keep pages nothing maps.
+                    let want = (e - a) / PAGE_SIZE;
+                    if n > want
+                        && let Err(e) = self
+                            .mf
+                            .release(off + want * PAGE_SIZE, (n - want) * PAGE_SIZE)
+                    {
+                        tracing::error!(target: "sentry::mm", %e, "releasing extra file pages failed");
                     }
-                    _ => out.push((
-                        a,
-                        Pma {
-                            end: a + PAGE_SIZE,
-                            mf_off: off,
-                            kind,
-                            mapped: None,
-                        },
-                    )),
-                },
+                    let len = n.clamp(1, want) * PAGE_SIZE;
+                    match out.last_mut() {
+                        Some((ps, p))
+                            if p.end == a && p.mf_off.checked_add(a - *ps) == Some(off) =>
+                        {
+                            p.end = a + len;
+                        }
+                        _ => out.push((
+                            a,
+                            Pma {
+                                end: a + len,
+                                mf_off: off,
+                                kind,
+                                mapped: None,
+                            },
+                        )),
+                    }
+                    a += len;
+                }
                 // Past EOF: the rest of the range stays a hole.
                 Err(Errno::EFAULT) => break,
                 Err(Errno::ENOSPC | Errno::ENOMEM) => {
@@ -1887,7 +1912,6 @@ impl MemoryManager {
                     break;
                 }
             }
-            a += PAGE_SIZE;
         }
         if let Some(err) = failed {
             for (ps, p) in out {
