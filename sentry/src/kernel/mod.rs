@@ -35,6 +35,7 @@ pub mod signal;
 pub mod signalfd;
 pub mod task;
 pub mod thread_group;
+mod threads;
 pub mod timer;
 pub mod tree;
 pub mod wait;
@@ -128,6 +129,8 @@ pub struct Kernel {
     pub(crate) timers: timer::TimerService,
     outcome: Mutex<Outcome>,
     outcome_cv: Condvar,
+    /// Host threads for tasks, reused (`threads.rs`).
+    threads: Arc<threads::TaskThreads>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,6 +158,7 @@ impl Kernel {
             timers: timer::TimerService::default(),
             outcome: Mutex::new(Outcome::default()),
             outcome_cv: Condvar::new(),
+            threads: Arc::default(),
         })
     }
 
@@ -166,18 +170,7 @@ impl Kernel {
     /// Starts `task` on a new host thread. EAGAIN if the host refuses a thread.
     pub(crate) fn start_task(self: &Arc<Self>, task: Task) -> Result<(), abi::Errno> {
         lock(&self.outcome).live_threads += 1;
-        let name = format!("task-{}", task.tid());
-        let kernel = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name(name)
-            // Virtual size only: untouched stack pages cost nothing. Path walks, 9P round
-            // trips and instruction decoding run on it.
-            .stack_size(2 << 20)
-            .spawn(move || {
-                task.run();
-                kernel.thread_finished();
-            });
-        match spawned {
+        match self.threads.run(task) {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(target: "sentry::task", %e, "spawning a task thread failed");
@@ -187,7 +180,8 @@ impl Kernel {
         }
     }
 
-    fn thread_finished(&self) {
+    /// A task's thread finished running it (`threads.rs`).
+    pub(crate) fn thread_finished(&self) {
         let mut o = lock(&self.outcome);
         o.live_threads = o.live_threads.saturating_sub(1);
         self.outcome_cv.notify_all();
