@@ -10,8 +10,8 @@
 //!
 //! Seqlock protocol: the writer makes `seq` odd (an atomic read-modify-write, a full barrier on
 //! x86), writes the rest, then makes `seq` even again. Readers (the vDSO) read `seq`, give up
-//! and make the syscall if it is odd, read the fields and the TSC (LFENCE first), and retry if
-//! `seq` changed.
+//! and make the syscall if it is odd, read the fields and then the TSC (RDTSCP, which waits
+//! for those loads), and retry if `seq` changed.
 
 use std::sync::Arc;
 
