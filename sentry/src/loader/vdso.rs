@@ -24,6 +24,16 @@
 //! (vdso.lds `__vvar_page`), so nothing in it is relocated and AT_SYSINFO_EHDR is simply the
 //! image's base. munmap and mprotect of either mapping behave as for any mapping (allowed, as
 //! on Linux); a process that unmaps `[vvar]` and still calls the vDSO faults, as on Linux.
+//!
+//! Shortcuts (written down, to be replaced):
+//! - The address is fixed (the top of the mmap area) until the loader randomizes.
+//! - Linux refuses to split its special mappings (mprotect or munmap of part of one is
+//!   EINVAL); ours are ordinary VMAs and split. Both are one page today, so nothing can split.
+//! - `getcpu` always makes the syscall (Linux answers from RDPID/LSL without trapping).
+//! - The ptrace platform runs the application on the host's own TSC. A platform whose guest
+//!   TSC differs from the sentry's (KVM with a TSC offset) must either make them equal or not
+//!   map the vDSO (`Kernel::vdso` = None) — not decided yet, as the KVM platform is a stub.
+//! - No vDSO for 32-bit processes: the loader only loads ELF64 x86-64 images.
 
 use std::any::Any;
 use std::sync::Arc;
