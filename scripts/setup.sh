@@ -4,6 +4,8 @@ set -euo pipefail
 need=()
 command -v busybox >/dev/null 2>&1 && [ -x /bin/busybox ] || need+=(busybox-static)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+# sentry/build.rs compiles the vDSO with gcc; the end-to-end checks compile test programs.
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # The end-to-end checks run Debian's python3 (threads, subprocess, multiprocessing).
 [ -x /usr/bin/python3 ] || need+=(python3)
 # The benchmark (bench/run.sh, smoke-run by test.sh) builds its workloads with a static libc

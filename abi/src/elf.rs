@@ -1,5 +1,7 @@
 //! ELF64 file structures the loader parses: the file header (`Elf64_Ehdr`) and the program
-//! header (`Elf64_Phdr`), with the constants it checks.
+//! header (`Elf64_Phdr`), with the constants it checks; and the dynamic-section structures
+//! (`Elf64_Dyn`, `Elf64_Sym`, symbol versions) a dynamic linker reads from the vDSO, which
+//! the sentry's tests check its own vDSO image against.
 //!
 //! Layouts and values follow include/uapi/linux/elf.h and the System V gABI. The structs are
 //! `zerocopy::FromBytes`, so parsing a header out of untrusted bytes never panics; the loader
@@ -94,3 +96,102 @@ pub struct Elf64Phdr {
     pub p_align: u64,
 }
 const _: () = assert!(size_of::<Elf64Phdr>() == 56);
+
+/// `d_tag`: end of the dynamic section.
+pub const DT_NULL: i64 = 0;
+/// `d_tag`: the SysV symbol hash table.
+pub const DT_HASH: i64 = 4;
+/// `d_tag`: the dynamic string table.
+pub const DT_STRTAB: i64 = 5;
+/// `d_tag`: the dynamic symbol table.
+pub const DT_SYMTAB: i64 = 6;
+/// `d_tag`: relocations with addends.
+pub const DT_RELA: i64 = 7;
+/// `d_tag`: size of the string table.
+pub const DT_STRSZ: i64 = 10;
+/// `d_tag`: offset of the shared object's name in the string table.
+pub const DT_SONAME: i64 = 14;
+/// `d_tag`: relocations without addends.
+pub const DT_REL: i64 = 17;
+/// `d_tag`: relocations may modify a non-writable segment.
+pub const DT_TEXTREL: i64 = 22;
+/// `d_tag`: PLT relocations.
+pub const DT_JMPREL: i64 = 23;
+/// `d_tag`: the GNU-style symbol hash table.
+pub const DT_GNU_HASH: i64 = 0x6fff_fef5;
+/// `d_tag`: the symbol version table (one `Elf64_Versym` per dynamic symbol).
+pub const DT_VERSYM: i64 = 0x6fff_fff0;
+/// `d_tag`: count of relative relocations (`DT_RELACOUNT`).
+pub const DT_RELACOUNT: i64 = 0x6fff_fff9;
+/// `d_tag`: the version definition table.
+pub const DT_VERDEF: i64 = 0x6fff_fffc;
+/// `d_tag`: number of version definitions.
+pub const DT_VERDEFNUM: i64 = 0x6fff_fffd;
+
+/// `Elf64_Dyn`: one dynamic-section entry (16 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Elf64Dyn {
+    pub d_tag: i64,
+    pub d_val: u64,
+}
+const _: () = assert!(size_of::<Elf64Dyn>() == 16);
+
+/// `st_info` type: a function.
+pub const STT_FUNC: u8 = 2;
+/// `st_info` binding: global.
+pub const STB_GLOBAL: u8 = 1;
+/// `st_info` binding: weak.
+pub const STB_WEAK: u8 = 2;
+/// `st_shndx`: undefined symbol.
+pub const SHN_UNDEF: u16 = 0;
+
+/// `Elf64_Sym`: one symbol (24 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Elf64Sym {
+    pub st_name: u32,
+    pub st_info: u8,
+    pub st_other: u8,
+    pub st_shndx: u16,
+    pub st_value: u64,
+    pub st_size: u64,
+}
+const _: () = assert!(size_of::<Elf64Sym>() == 24);
+
+/// `Elf64_Verdef`: one version definition (20 bytes); `vd_aux` and `vd_next` are byte offsets
+/// to its first `Elf64_Verdaux` and to the next definition.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Elf64Verdef {
+    pub vd_version: u16,
+    pub vd_flags: u16,
+    pub vd_ndx: u16,
+    pub vd_cnt: u16,
+    pub vd_hash: u32,
+    pub vd_aux: u32,
+    pub vd_next: u32,
+}
+const _: () = assert!(size_of::<Elf64Verdef>() == 20);
+
+/// `Elf64_Verdaux`: the name of a version definition (8 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Elf64Verdaux {
+    pub vda_name: u32,
+    pub vda_next: u32,
+}
+const _: () = assert!(size_of::<Elf64Verdaux>() == 8);
+
+/// `vd_flags`: the version definition of the file itself.
+pub const VER_FLG_BASE: u16 = 1;
+/// The `Elf64_Versym` bit that hides a symbol from unversioned lookups.
+pub const VERSYM_HIDDEN: u16 = 0x8000;

@@ -308,6 +308,44 @@ C
 gcc -static -O0 -o "$work/vsys" "$work/vsys.c"
 same "vsyscall time() is emulated" "$work/vsys"
 
+# The vDSO: clock_gettime, gettimeofday and time never trap into the sentry, in static and
+# dynamic glibc programs alike (glibc finds the vDSO through AT_SYSINFO_EHDR in both), and
+# /proc/self/maps names its pages as Linux does.
+cat > "$work/clocks.c" <<'C'
+#include <stdio.h>
+#include <sys/auxv.h>
+#include <sys/time.h>
+#include <time.h>
+int main(void) {
+    struct timespec a, b;
+    struct timeval tv;
+    long back = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < 1000; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        back += b.tv_sec < a.tv_sec || (b.tv_sec == a.tv_sec && b.tv_nsec < a.tv_nsec);
+        a = b;
+        gettimeofday(&tv, 0);
+        time(0);
+    }
+    printf("%s %s\n", getauxval(AT_SYSINFO_EHDR) ? "vdso" : "no-vdso", back ? "went-back" : "monotonic");
+    return 0;
+}
+C
+gcc -static -O2 -o "$work/clocks-static" "$work/clocks.c"
+gcc -O2 -o "$work/clocks-dynamic" "$work/clocks.c"
+for kind in static dynamic; do
+    out=$("$RVISOR" do --strace "$work/clocks-$kind" 2>&1); st=$?
+    traps=$(grep -cE '\] E (clock_gettime|gettimeofday|time)\(' <<<"$out")
+    if [ $st -eq 0 ] && grep -q '^vdso monotonic$' <<<"$out" && [ "$traps" -eq 0 ]; then
+        ok "$kind glibc reads the clocks through the vDSO (no trapped clock_gettime/gettimeofday/time)"
+    else bad "$kind vDSO clocks: status $st, $traps trapped time calls"; grep -E 'clock_gettime|gettimeofday|time\(|vdso' <<<"$out" | head -5; fi
+done
+out=$("$RVISOR" do $BB cat /proc/self/maps 2>&1)
+if grep -qE '^[0-9a-f]+-[0-9a-f]+ r--p 00000000 00:00 0 +\[vvar\]$' <<<"$out" \
+    && grep -qE '^[0-9a-f]+-[0-9a-f]+ r-xp 00000000 00:00 0 +\[vdso\]$' <<<"$out"; then ok "/proc/self/maps shows [vvar] and [vdso]"
+else bad "/proc/self/maps vDSO lines:"; echo "$out" | tail -4; fi
+
 # The syscall table is printed.
 "$RVISOR" syscalls --format=markdown | grep -q '| 0 | read | full |' && ok "rvisor syscalls" || bad "rvisor syscalls"
 

@@ -21,7 +21,8 @@
 //! The platform is called with no sentry lock held except as mm documents.
 //!
 //! Threads: one host thread per application thread runs `kernel::Task::run`; besides them
-//! there are the timer thread (`kernel::timer`), vfs's host poller and the platform's own.
+//! there are the timer thread (`kernel::timer`), the clock keeper (`time`), vfs's host poller
+//! and the platform's own.
 #![deny(unsafe_code)]
 
 pub mod fs;
@@ -30,3 +31,4 @@ pub mod loader;
 pub mod mm;
 pub mod strace;
 pub mod syscalls;
+pub mod time;

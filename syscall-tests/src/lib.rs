@@ -24,6 +24,7 @@
 pub mod report;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod vdso;
 
 use std::ffi::{CStr, CString};
 use std::process::ExitCode;
@@ -168,19 +169,24 @@ macro_rules! ensure {
     };
 }
 
-/// `ensure_eq!(left, right)`: returns `Err` showing both sides if they differ.
+/// `ensure_eq!(left, right)` or `ensure_eq!(left, right, "format", args...)`: returns `Err`
+/// showing both sides (and the message) if they differ.
 #[macro_export]
 macro_rules! ensure_eq {
-    ($left:expr, $right:expr $(,)?) => {{
+    ($left:expr, $right:expr $(,)?) => {
+        $crate::ensure_eq!($left, $right, "")
+    };
+    ($left:expr, $right:expr, $($fmt:tt)+) => {{
         let (l, r) = (&$left, &$right);
         if l != r {
             return Err(format!(
-                "{}: `{}` != `{}`: {:?} != {:?}",
+                "{}: `{}` != `{}`: {:?} != {:?} {}",
                 concat!(file!(), ":", line!()),
                 stringify!($left),
                 stringify!($right),
                 l,
-                r
+                r,
+                format!($($fmt)+)
             ));
         }
     }};

@@ -802,3 +802,82 @@ pub fn environ() -> Vec<CString> {
     }
     out
 }
+
+// ---------------------------------------------------------------- the vDSO
+
+/// The vDSO the kernel mapped into this process (`getauxval(AT_SYSINFO_EHDR)`), as the bytes
+/// of its loaded image: from the ELF header to the end of its highest PT_LOAD segment. `None`
+/// if there is none, or if its headers do not describe a plausible image (at most 1 MiB,
+/// program headers inside the first page).
+pub fn vdso_image() -> Option<&'static [u8]> {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel left at process start.
+    let base = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } as usize;
+    if base == 0 || !base.is_multiple_of(4096) {
+        return None;
+    }
+    // SAFETY: AT_SYSINFO_EHDR points at the vDSO's ELF header, in a readable mapping of at
+    // least one page that stays mapped for the life of the process (no test unmaps it), and
+    // nothing writes it; one page covers the 64-byte header.
+    let first = unsafe { std::slice::from_raw_parts(base as *const u8, 4096) };
+    let ehdr: abi::elf::Elf64Ehdr = zerocopy_read(first, 0)?;
+    let mut end = 4096u64;
+    for i in 0..u64::from(ehdr.e_phnum) {
+        let off = ehdr.e_phoff.checked_add(i * 56)?;
+        let ph: abi::elf::Elf64Phdr = zerocopy_read(first, usize::try_from(off).ok()?)?;
+        if ph.p_type == abi::elf::PT_LOAD {
+            end = end.max(ph.p_vaddr.checked_add(ph.p_memsz)?);
+        }
+    }
+    if end > 1 << 20 {
+        return None;
+    }
+    // SAFETY: as above, for the whole image: the kernel maps every PT_LOAD segment of the
+    // vDSO (from address `base`, its vaddr 0), readable, for the life of the process.
+    Some(unsafe { std::slice::from_raw_parts(base as *const u8, usize::try_from(end).ok()?) })
+}
+
+/// Reads a `T` at `off` of `bytes`.
+fn zerocopy_read<T: zerocopy::FromBytes>(bytes: &[u8], off: usize) -> Option<T> {
+    T::read_from_bytes(bytes.get(off..off.checked_add(size_of::<T>())?)?).ok()
+}
+
+/// Calls the vDSO's `clock_gettime` at address `f` (found with [`crate::vdso::Image`]): its
+/// raw return value, 0 or `-errno`, as the kernel's vDSO returns it.
+///
+/// The caller must pass the address of the vDSO's `__vdso_clock_gettime` (or
+/// `__vdso_clock_getres`, same signature) of this process.
+pub fn call_vdso_clock(f: usize, clock: i32, ts: &mut libc::timespec) -> i32 {
+    type ClockFn = unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> i32;
+    // SAFETY: `f` is, by this function's contract, the entry point of a vDSO function with
+    // the C signature `int (clockid_t, struct timespec *)` in code the kernel mapped
+    // executable for the life of the process; a function pointer of that type is the same
+    // size as `usize` on x86-64.
+    let func: ClockFn = unsafe { std::mem::transmute::<usize, ClockFn>(f) };
+    // SAFETY: `ts` is a live, exclusively borrowed timespec the function may write.
+    unsafe { func(clock, ts) }
+}
+
+/// clock_gettime(3) through libc (the vDSO when the kernel provides one): 0, or -1 with
+/// `errno` set.
+pub fn libc_clock_gettime(clock: libc::clockid_t, ts: &mut libc::timespec) -> i32 {
+    // SAFETY: `ts` is a live, exclusively borrowed timespec the call may write.
+    unsafe { libc::clock_gettime(clock, ts) }
+}
+
+/// clock_getres(3) through libc.
+pub fn libc_clock_getres(clock: libc::clockid_t, res: &mut libc::timespec) -> i32 {
+    // SAFETY: as for `libc_clock_gettime`.
+    unsafe { libc::clock_getres(clock, res) }
+}
+
+/// gettimeofday(3) through libc, without a timezone.
+pub fn libc_gettimeofday(tv: &mut libc::timeval) -> i32 {
+    // SAFETY: `tv` is a live, exclusively borrowed timeval; a null timezone is allowed.
+    unsafe { libc::gettimeofday(tv, std::ptr::null_mut()) }
+}
+
+/// time(3) through libc.
+pub fn libc_time() -> i64 {
+    // SAFETY: a null `tloc` is allowed; nothing else is passed.
+    unsafe { libc::time(std::ptr::null_mut()) }
+}

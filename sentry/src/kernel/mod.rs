@@ -127,6 +127,11 @@ pub struct Kernel {
     pub(crate) futexes: futex::FutexTable,
     /// The timer thread's state.
     pub(crate) timers: timer::TimerService,
+    /// The clocks the application sees (the one time source of the vDSO and the syscalls).
+    pub clocks: Arc<crate::time::Clocks>,
+    /// The vDSO and its time page, mapped into every new image (None if the MemoryFile
+    /// could not hold them: then programs make the syscalls, as without a vDSO).
+    pub vdso: Option<crate::loader::vdso::Vdso>,
     outcome: Mutex<Outcome>,
     outcome_cv: Condvar,
     /// Host threads for tasks, reused (`threads.rs`).
@@ -145,6 +150,16 @@ impl Kernel {
         mounts: Arc<MountNamespace>,
         config: KernelConfig,
     ) -> Arc<Kernel> {
+        let vdso = match crate::loader::vdso::Vdso::new(&memfile) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(target: "sentry::task", %e, "no vDSO: allocating its pages failed");
+                None
+            }
+        };
+        let clocks = Arc::new(crate::time::Clocks::for_host(
+            vdso.as_ref().map(|v| Arc::clone(v.vvar())),
+        ));
         Arc::new(Kernel {
             platform,
             memfile,
@@ -156,6 +171,8 @@ impl Kernel {
             tree: Mutex::new(TaskTree::new(config.max_tasks.clamp(1, MAX_TASKS))),
             futexes: futex::FutexTable::default(),
             timers: timer::TimerService::default(),
+            clocks,
+            vdso,
             outcome: Mutex::new(Outcome::default()),
             outcome_cv: Condvar::new(),
             threads: Arc::default(),
@@ -192,6 +209,7 @@ impl Kernel {
     /// Returns once no task thread is left, so no stub process outlives the call.
     pub fn run_init(self: &Arc<Self>, init: Task) -> Result<ExitStatus, PlatformError> {
         timer::TimerService::start(self);
+        self.clocks.start();
         self.start_task(init)
             .map_err(|_| PlatformError::Internal("cannot start the init task thread".into()))?;
         let mut o = lock(&self.outcome);
@@ -212,6 +230,7 @@ impl Kernel {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         self.timers.stop();
+        self.clocks.stop();
         if let Some(f) = o.failure.take() {
             return Err(PlatformError::Internal(f));
         }

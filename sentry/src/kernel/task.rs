@@ -879,8 +879,14 @@ pub(crate) fn load_image(
         random,
         platform_str: b"x86_64",
     };
-    let image = loader::load(&mm, Arc::new(VfsMappedFile(file)), &args, open_interp)
-        .map_err(ImageError::Load)?;
+    let image = loader::load(
+        &mm,
+        Arc::new(VfsMappedFile(file)),
+        &args,
+        open_interp,
+        kernel.vdso.as_ref(),
+    )
+    .map_err(ImageError::Load)?;
     Ok((ctx, mm, image))
 }
 

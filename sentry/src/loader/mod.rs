@@ -1,30 +1,36 @@
 //! The ELF loader: turns an executable file into a fresh address space image (execve(2)).
 //!
 //! Key items: [`load`], [`ExecArgs`] (what execve passes), [`LoadedImage`] (where to start).
-//! Neighbours: `elf` (checked header parsing, this module's child), [`crate::mm`] (every
+//! Neighbours: `elf` (checked header parsing, this module's child), `vdso` (the vDSO image and
+//! its mappings), [`crate::mm`] (every
 //! mapping goes through `MemoryManager::mmap`, every byte through its copy functions), the
 //! kernel's execve (opens the files, creates the fresh `MemoryManager`, sets the registers).
 //!
 //! What it does, following fs/binfmt_elf.c `load_elf_binary`:
 //! 1. Parse and validate the headers ([`elf::parse`]).
 //! 2. Map an 8 MiB grows-down stack at the top of the user range.
-//! 3. Map each PT_LOAD as a private file mapping (+ anonymous memory for the bss, after
+//! 3. Map the sandbox's vDSO and its time page (`[vvar]` + `[vdso]`, [`vdso::Vdso::map_into`])
+//!    at the top of the mmap area, when the kernel has one.
+//! 4. Map each PT_LOAD as a private file mapping (+ anonymous memory for the bss, after
 //!    zeroing the rest of the last file page). ET_EXEC loads at its addresses; ET_DYN (PIE,
 //!    static-pie) at a base chosen like Linux's `ELF_ET_DYN_BASE` (two thirds of the address
 //!    space).
-//! 4. With PT_INTERP, load the interpreter (via the caller's `open_interp`) top-down at its own
+//! 5. With PT_INTERP, load the interpreter (via the caller's `open_interp`) top-down at its own
 //!    base; it becomes the entry point, and `AT_BASE` tells it where it is.
-//! 5. Set the brk base after the main image's last segment.
-//! 6. Build the initial stack: strings, `AT_RANDOM` bytes, platform string, then argc, argv,
-//!    envp and the auxiliary vector, 16-byte aligned (x86-64 psABI §3.4.1).
+//! 6. Set the brk base after the main image's last segment.
+//! 7. Build the initial stack: strings, `AT_RANDOM` bytes, platform string, then argc, argv,
+//!    envp and the auxiliary vector (with `AT_SYSINFO_EHDR`, the vDSO's base, first, as
+//!    Linux's `ARCH_DLINFO` puts it), 16-byte aligned (x86-64 psABI §3.4.1).
 //!
-//! Shortcuts: no vDSO yet (no `AT_SYSINFO_EHDR`; glibc and musl fall back to syscalls), no
-//! address randomization (stack top, mmap base and PIE base are fixed), PT_GNU_STACK is not
+//! Only x86-64 ELF64 images load ([`elf::check_ehdr`]), so the question of a vDSO for i386
+//! processes does not arise yet. Shortcuts: no address randomization (stack top, vDSO, mmap
+//! base and PIE base are fixed), PT_GNU_STACK is not
 //! honoured (the stack is never executable), segments with `p_align` above a page are not
 //! aligned beyond a page. On error the `MemoryManager` is left half-built: execve loads into
 //! a fresh one and drops it on failure (the point of no return comes after `load`).
 
 mod elf;
+pub mod vdso;
 
 use std::sync::Arc;
 
@@ -90,6 +96,8 @@ pub struct LoadedImage {
     pub envp_end: u64,
     /// The auxiliary vector as written, AT_NULL excluded (/proc/[pid]/auxv).
     pub auxv: Vec<(u64, u64)>,
+    /// Where the vDSO image was mapped (`AT_SYSINFO_EHDR`), if it was.
+    pub vdso_base: Option<u64>,
 }
 
 /// Result of mapping one ELF image.
@@ -111,12 +119,14 @@ enum Role {
     Interpreter,
 }
 
-/// Loads an ELF64 x86-64 executable into `mm` (which should be fresh) and builds its stack.
+/// Loads an ELF64 x86-64 executable into `mm` (which should be fresh), with the sandbox's
+/// vDSO if `vdso` is given, and builds its stack.
 pub fn load(
     mm: &MemoryManager,
     file: Arc<dyn MappedFile>,
     args: &ExecArgs,
     open_interp: &OpenInterp<'_>,
+    vdso: Option<&vdso::Vdso>,
 ) -> SysResult<LoadedImage> {
     let info = elf::parse(file.as_ref())?;
     // Fail E2BIG before touching the address space (fs/exec.c checks while copying the
@@ -139,6 +149,8 @@ pub fn load(
         grows_down: true,
         ..MmapOpts::anonymous(STACK_SIZE, Prot::READ | Prot::WRITE)
     })?;
+    // Before the images, so it takes the top of the mmap area whatever they are.
+    let vdso_base = vdso.map(|v| v.map_into(mm)).transpose()?;
 
     let prog = map_image(mm, &file, &info, Role::Program)?;
     mm.set_brk_base(prog.end);
@@ -151,7 +163,11 @@ pub fn load(
     };
 
     let secure = u64::from(args.uid != args.euid || args.gid != args.egid);
-    let aux = vec![
+    let mut aux: Vec<(u64, u64)> = vdso_base
+        .map(|b| (AT_SYSINFO_EHDR, b))
+        .into_iter()
+        .collect();
+    aux.extend([
         (AT_HWCAP, hwcap()),
         (AT_PAGESZ, PAGE_SIZE),
         (AT_CLKTCK, CLOCK_TICKS),
@@ -166,7 +182,7 @@ pub fn load(
         (AT_GID, u64::from(args.gid)),
         (AT_EGID, u64::from(args.egid)),
         (AT_SECURE, secure),
-    ];
+    ]);
     let st = build_stack(stack_top, args, aux)?;
     mm.copy_out(st.sp, &st.image)?;
     mm.set_exe_info(crate::mm::ExeInfo {
@@ -187,6 +203,7 @@ pub fn load(
         envp_start: st.envp_start,
         envp_end: st.envp_end,
         auxv: st.auxv,
+        vdso_base,
     })
 }
 

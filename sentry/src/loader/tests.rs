@@ -153,7 +153,7 @@ fn static_exec_loads_segments_bss_and_stack() {
         (0x60_1100, 0x2100, 0x200, 0x3000, PF_R | PF_W),
     ];
     let bytes = elf(ET_EXEC, 0x40_0080, &segs, None);
-    let img = load(&mm, file(bytes.clone()), &args(), &no_interp).unwrap();
+    let img = load(&mm, file(bytes.clone()), &args(), &no_interp, None).unwrap();
     assert_eq!(img.entry, 0x40_0080);
     assert_eq!(img.program_entry, 0x40_0080);
     assert_eq!(img.interp_base, None);
@@ -233,7 +233,7 @@ fn pie_with_interpreter_loads_both_and_enters_the_interpreter() {
         seen.lock().unwrap().push(p.to_vec());
         Ok(Arc::clone(&ld_file))
     };
-    let img = load(&mm, file(prog), &args(), &open).unwrap();
+    let img = load(&mm, file(prog), &args(), &open, None).unwrap();
     assert_eq!(seen.lock().unwrap().as_slice(), &[b"/lib/ld.so".to_vec()]);
     let base = img.interp_base.unwrap();
     assert_eq!(base % PAGE_SIZE, 0);
@@ -257,7 +257,7 @@ fn pie_with_interpreter_loads_both_and_enters_the_interpreter() {
 fn static_pie_loads_at_a_base_without_interpreter() {
     let (mm, _, _) = setup();
     let prog = elf(ET_DYN, 0x10, &[(0, 0, 0x1000, 0x1000, PF_R | PF_X)], None);
-    let img = load(&mm, file(prog), &args(), &no_interp).unwrap();
+    let img = load(&mm, file(prog), &args(), &no_interp, None).unwrap();
     assert_eq!(img.interp_base, None);
     assert!(img.entry > 0x10 && (img.entry - 0x10).is_multiple_of(PAGE_SIZE));
 }
@@ -272,7 +272,7 @@ fn malformed_headers_are_errors_not_panics() {
     );
     let run = |bytes: Vec<u8>| {
         let (mm, _, _) = setup();
-        load(&mm, file(bytes), &args(), &no_interp).map(|_| ())
+        load(&mm, file(bytes), &args(), &no_interp, None).map(|_| ())
     };
     assert_eq!(run(ok.clone()), Ok(()));
     assert_eq!(run(b"#!/bin/sh\n".to_vec()), Err(Errno::ENOEXEC));
@@ -377,7 +377,7 @@ fn random_bytes_never_panic_the_parser() {
         }
         let (mm, _, _) = setup();
         let open = |_: &[u8]| -> SysResult<Arc<dyn MappedFile>> { Ok(file(ok.clone())) };
-        let _ = load(&mm, file(bytes), &args(), &open);
+        let _ = load(&mm, file(bytes), &args(), &open, None);
     }
 }
 
@@ -393,12 +393,12 @@ fn oversized_arguments_are_e2big() {
     let mut a = args();
     a.argv.push(vec![b'a'; MAX_ARG_STRLEN]);
     assert_eq!(
-        load(&mm, file(ok.clone()), &a, &no_interp),
+        load(&mm, file(ok.clone()), &a, &no_interp, None),
         Err(Errno::E2BIG)
     );
     let mut a = args();
     a.envp = vec![vec![b'e'; 100_000]; 30];
-    assert_eq!(load(&mm, file(ok), &a, &no_interp), Err(Errno::E2BIG));
+    assert_eq!(load(&mm, file(ok), &a, &no_interp, None), Err(Errno::E2BIG));
     assert!(
         mm.vmas().is_empty(),
         "E2BIG is detected before mapping anything"
@@ -441,7 +441,7 @@ fn loads_host_busybox_if_present() {
     let open = |_: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
         Err(Errno::ENOENT) // busybox here is static; a dynamic one would need its ld.so
     };
-    let img = match load(&mm, Arc::clone(&hf), &args(), &open) {
+    let img = match load(&mm, Arc::clone(&hf), &args(), &open, None) {
         Err(Errno::ENOENT) if info.interp.is_some() => {
             eprintln!("skipping: /bin/busybox is dynamically linked");
             return;
@@ -483,4 +483,97 @@ fn loads_host_busybox_if_present() {
     assert!(perms.contains(platform::Perms::EXEC) && !perms.contains(platform::Perms::WRITE));
     let (argv, _, _) = read_stack(&mm, img.stack_pointer);
     assert_eq!(argv[0], b"prog");
+}
+
+/// A static program loaded with the sandbox's vDSO.
+fn load_with_vdso(mm: &MemoryManager, mf: &Arc<vfs::memfile::MemoryFile>) -> LoadedImage {
+    let vdso = vdso::Vdso::new(mf).unwrap();
+    let segs = [(0x40_0000, 0, 0x1800, 0x1800, PF_R | PF_X)];
+    let bytes = elf(ET_EXEC, 0x40_0080, &segs, None);
+    load(mm, file(bytes), &args(), &no_interp, Some(&vdso)).unwrap()
+}
+
+#[test]
+fn vdso_is_mapped_after_its_time_page_and_named_in_the_auxv() {
+    let (mm, _, mf) = setup();
+    let img = load_with_vdso(&mm, &mf);
+    let base = img.vdso_base.expect("mapped");
+    assert_eq!(aux_get(&img.auxv, AT_SYSINFO_EHDR), base);
+    assert_eq!(
+        img.auxv.first().map(|(k, _)| *k),
+        Some(AT_SYSINFO_EHDR),
+        "first, like ARCH_DLINFO"
+    );
+    // The image's bytes at the base, the time page (not enabled yet: all zero) just before.
+    let mut head = vec![0u8; vdso::IMAGE.len()];
+    mm.copy_in(base, &mut head).unwrap();
+    assert_eq!(head, vdso::IMAGE);
+    let mut vvar = [0xffu8; 64];
+    mm.copy_in(base - PAGE_SIZE, &mut vvar).unwrap();
+    assert_eq!(vvar, [0; 64]);
+    let vmas = mm.vmas();
+    let vvar_vma = vmas
+        .iter()
+        .find(|v| v.end == base)
+        .expect("[vvar] right before");
+    assert_eq!(vvar_vma.start, base - vdso::VVAR_PAGES * PAGE_SIZE);
+    assert_eq!(vvar_vma.prot, Prot::READ);
+    assert_eq!(vvar_vma.sharing, Sharing::Shared);
+    let text = vmas.iter().find(|v| v.start == base).expect("[vdso]");
+    assert_eq!(text.prot, Prot::READ | Prot::EXEC);
+    assert_eq!(text.sharing, Sharing::Private);
+    let names: Vec<&str> = mm
+        .vma_files()
+        .iter()
+        .filter_map(|(_, f)| vdso::SpecialPages::of_mapped_file(f).map(|p| p.name()))
+        .collect();
+    assert_eq!(names, ["[vvar]", "[vdso]"]);
+}
+
+#[test]
+fn time_page_cannot_be_made_writable_or_poked() {
+    let (mm, _, mf) = setup();
+    let base = load_with_vdso(&mm, &mf).vdso_base.expect("mapped");
+    let vvar = base - PAGE_SIZE;
+    // Linux's [vvar] has no VM_MAYWRITE, and FOLL_FORCE never writes through a shared
+    // mapping without write permission.
+    assert_eq!(
+        mm.mprotect(vvar, PAGE_SIZE, Prot::READ | Prot::WRITE),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(mm.copy_out_force(vvar, b"x"), Err(Errno::EFAULT));
+    // munmap is allowed, as on Linux.
+    mm.munmap(vvar, PAGE_SIZE).unwrap();
+}
+
+#[test]
+fn time_page_writes_reach_every_process_and_text_writes_stay_private() {
+    let (mm, _, mf) = setup();
+    let vdso = vdso::Vdso::new(&mf).unwrap();
+    let a = vdso.map_into(&mm).unwrap();
+    let asp = Arc::new(crate::mm::tests::FakeAsp::default());
+    let child = mm.fork(asp).unwrap();
+    let other = MemoryManager::new(
+        Arc::clone(&mf),
+        Arc::new(crate::mm::tests::FakeAsp::default()),
+        MAX,
+    );
+    let b = vdso.map_into(&other).unwrap();
+    // The sentry writes the time page through the MemoryFile: all three see it.
+    let page = vdso.vvar();
+    mf.write(page.offset() + 8, b"tick").unwrap();
+    for (m, base) in [(&mm, a), (&child, a), (&other, b)] {
+        let mut t = [0u8; 4];
+        m.copy_in(base - PAGE_SIZE + 8, &mut t).unwrap();
+        assert_eq!(&t, b"tick");
+    }
+    // A forced write to the text (a debugger's breakpoint) copies the page for that process.
+    mm.copy_out_force(a, &[0xcc]).unwrap();
+    let mut byte = [0u8; 1];
+    for (m, base) in [(&child, a), (&other, b)] {
+        m.copy_in(base, &mut byte).unwrap();
+        assert_eq!(byte[0], vdso::IMAGE[0], "the others keep the image");
+    }
+    mm.copy_in(a, &mut byte).unwrap();
+    assert_eq!(byte[0], 0xcc);
 }

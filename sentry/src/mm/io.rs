@@ -11,15 +11,18 @@ use abi::mm::{PAGE_SIZE, Prot};
 use abi::{Errno, SysResult};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::{BackErr, Holes, Inner, MemoryManager, PmaKind, lookup};
+use super::{BackErr, Holes, Inner, MemoryManager, PmaKind, Sharing, lookup};
 
 /// What a copy needs from the VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Need {
     Read,
     Write,
-    /// FOLL_FORCE: any mapping, whatever its protection (the loader zeroing a read-only
-    /// segment's tail, ptrace/`/proc/pid/mem` later).
+    /// FOLL_FORCE writes: any private mapping whatever its protection (the loader zeroing a
+    /// read-only segment's tail, ptrace/`/proc/pid/mem` later), but a shared one only if it is
+    /// writable (mm/gup.c `check_vma_flags`): a forced write must never change pages other
+    /// processes see through a read-only mapping (the vDSO's time page, a file opened
+    /// read-only).
     Force,
 }
 
@@ -37,7 +40,7 @@ impl MemoryManager {
             // x86: every accessible mapping is readable.
             Need::Read => vma.prot.intersects(Prot::ACCESS),
             Need::Write => vma.prot.contains(Prot::WRITE),
-            Need::Force => true,
+            Need::Force => vma.sharing == Sharing::Private || vma.prot.contains(Prot::WRITE),
         };
         if !ok {
             return Err(Errno::EFAULT);
@@ -223,7 +226,8 @@ impl MemoryManager {
 
     /// Writes `src` at `addr` ignoring the VMA's protection (but not holes), like the
     /// kernel's FOLL_FORCE: the ELF loader zeroing the tail of a read-only segment, and later
-    /// ptrace(PTRACE_POKEDATA) and writes to /proc/[pid]/mem.
+    /// ptrace(PTRACE_POKEDATA) and writes to /proc/[pid]/mem. A `MAP_SHARED` mapping without
+    /// write permission is EFAULT, as on Linux.
     pub fn copy_out_force(&self, addr: u64, src: &[u8]) -> SysResult<()> {
         let mut inner = self.lock();
         match self.write_locked(&mut inner, addr, src, Need::Force) {

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use abi::Errno;
 use abi::time::Timespec;
-use nix::time::{ClockId, clock_gettime};
 
 use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
 use crate::kernel::Task;
+use crate::time::PageClock;
 
 const FUTEX_WAIT: u32 = 0;
 const FUTEX_WAKE: u32 = 1;
@@ -42,16 +42,12 @@ fn deadline(t: &Task, addr: u64, absolute: bool, realtime: bool) -> Result<Optio
     );
     let rel = if absolute {
         let clock = if realtime {
-            ClockId::CLOCK_REALTIME
+            PageClock::Realtime
         } else {
-            ClockId::CLOCK_MONOTONIC
+            PageClock::Monotonic
         };
-        let now = clock_gettime(clock).map_err(|_| Errno::EINVAL)?;
-        let now = Duration::new(
-            u64::try_from(now.tv_sec()).unwrap_or(0),
-            u32::try_from(now.tv_nsec()).unwrap_or(0),
-        );
-        want.saturating_sub(now)
+        // The sandbox's clock (the time source rule in `crate::time`).
+        want.saturating_sub(t.kernel().clocks.now_duration(clock))
     } else {
         want
     };

@@ -533,7 +533,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "clock_gettime",
                 time::sys_clock_gettime,
                 &[ClockId, PostTimespec],
-                "CPU-time clocks report the sentry's accounting of the whole sandbox.",
+                "CPU-time clocks report the sentry's accounting of the whole sandbox. REALTIME, \
+                 MONOTONIC, BOOTTIME and the COARSE clocks (like gettimeofday and time) are \
+                 normally read through the sandbox's vDSO without trapping; this call computes \
+                 the same clocks.",
             ),
         ),
         (

@@ -1,5 +1,9 @@
-//! Clocks and sleeps. Wall and monotonic clocks are the host's (the sandbox shares the host's
-//! notion of time, as runsc does); CPU-time clocks report the sentry process's accounting.
+//! Clocks and sleeps. CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME and their coarse and
+//! alarm variants come from the sandbox's clocks (`crate::time`: the same function and
+//! parameters the vDSO uses, so syscall and vDSO readings mix; they track the host's clocks,
+//! as runsc's do); CLOCK_MONOTONIC_RAW and CLOCK_TAI are the host's; CPU-time clocks report
+//! the sentry process's accounting. Sleeps wait on host deadlines (`crate::time` module doc:
+//! "Timers and sleeps run on the host's clock").
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +15,35 @@ use nix::time::{ClockId, clock_gettime};
 use super::{SyscallArgs, SyscallResult, ok_i64, ok_zero};
 use crate::kernel::Task;
 use crate::kernel::task::RestartBlock;
+use crate::time::PageClock;
 
-/// The host clock serving guest clock `id`, or EINVAL.
+/// What serves guest clock `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clock {
+    /// The sandbox's clocks (`crate::time`).
+    Page(PageClock),
+    /// A host clock.
+    Host(ClockId),
+}
+
+/// The clock serving guest clock `id`, or EINVAL.
+fn clock_of(t: &Task, id: i32) -> Result<Clock, Errno> {
+    match PageClock::for_sentry(id) {
+        Some(c) => Ok(Clock::Page(c)),
+        None => host_clock(t, id).map(Clock::Host),
+    }
+}
+
+/// The current time of `clock`.
+fn clock_now(t: &Task, clock: Clock) -> Result<Timespec, Errno> {
+    match clock {
+        Clock::Page(c) => Ok(t.kernel().clocks.now(c)),
+        Clock::Host(c) => now(c),
+    }
+}
+
+/// The host clock serving guest clock `id` (those `PageClock::for_sentry` does not take), or
+/// EINVAL.
 fn host_clock(t: &Task, id: i32) -> Result<ClockId, Errno> {
     let c = match id {
         tm::CLOCK_REALTIME | tm::CLOCK_REALTIME_ALARM => libc::CLOCK_REALTIME,
@@ -53,8 +84,8 @@ fn now(clock: ClockId) -> Result<Timespec, Errno> {
 /// clock_gettime(2). The process CPU clock is the application's CPU time as the platform
 /// measures it for the address space; the thread CPU clock is still the sentry thread's own.
 pub fn sys_clock_gettime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let clock = host_clock(t, args.int(0))?;
-    if clock == ClockId::CLOCK_PROCESS_CPUTIME_ID
+    let clock = clock_of(t, args.int(0))?;
+    if clock == Clock::Host(ClockId::CLOCK_PROCESS_CPUTIME_ID)
         && let Some(cpu) = t.mm().address_space().cpu_time()
     {
         let d = cpu.user.saturating_add(cpu.system);
@@ -65,20 +96,19 @@ pub fn sys_clock_gettime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         t.copy_out_obj(args.ptr(1), &ts)?;
         return ok_zero();
     }
-    let ts = now(clock)?;
+    let ts = clock_now(t, clock)?;
     t.copy_out_obj(args.ptr(1), &ts)?;
     ok_zero()
 }
 
 /// clock_getres(2): 1 ns for high-resolution clocks, a tick (4 ms, CONFIG_HZ=250) for the
-/// coarse ones. `res` may be NULL.
+/// coarse ones (what the vDSO answers too). `res` may be NULL.
 pub fn sys_clock_getres(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let id = args.int(0);
-    host_clock(t, id)?;
-    let res = match id {
-        tm::CLOCK_REALTIME_COARSE | tm::CLOCK_MONOTONIC_COARSE => Timespec {
+    let res = match clock_of(t, id)? {
+        Clock::Page(c) if c.is_coarse() => Timespec {
             sec: 0,
-            nsec: 4_000_000,
+            nsec: i64::try_from(crate::time::params::COARSE_NS).unwrap_or(0),
         },
         _ => Timespec { sec: 0, nsec: 1 },
     };
@@ -88,9 +118,9 @@ pub fn sys_clock_getres(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_zero()
 }
 
-/// gettimeofday(2). The obsolete timezone is reported as UTC.
+/// gettimeofday(2): CLOCK_REALTIME. The obsolete timezone is reported as UTC.
 pub fn sys_gettimeofday(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let ts = now(ClockId::CLOCK_REALTIME)?;
+    let ts = t.kernel().clocks.now(PageClock::Realtime);
     if args.ptr(0) != 0 {
         t.copy_out_obj(
             args.ptr(0),
@@ -106,9 +136,9 @@ pub fn sys_gettimeofday(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_zero()
 }
 
-/// time(2).
+/// time(2): the seconds of CLOCK_REALTIME.
 pub fn sys_time(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let ts = now(ClockId::CLOCK_REALTIME)?;
+    let ts = t.kernel().clocks.now(PageClock::Realtime);
     if args.ptr(0) != 0 {
         t.copy_out_obj(args.ptr(0), &ts.sec)?;
     }
@@ -156,7 +186,9 @@ pub fn sys_restart_syscall(t: &mut Task, _args: &SyscallArgs) -> SyscallResult {
 
 /// clock_nanosleep(2). The raw syscall returns -errno like any other; glibc's wrapper turns
 /// it into a positive return value. An absolute sleep interrupted by a signal restarts as is
-/// (ERESTARTNOHAND); a relative one like nanosleep.
+/// (ERESTARTNOHAND); a relative one like nanosleep. An absolute sleep on one of the sandbox's
+/// clocks waits on the host until the guest clock reads the requested time (re-checked after
+/// each host deadline, so it never ends early by the guest clock).
 pub fn sys_clock_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let id = args.int(0);
     let flags = args.int(1);
@@ -165,23 +197,29 @@ pub fn sys_clock_nanosleep(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if id == tm::CLOCK_THREAD_CPUTIME_ID {
         return Err(Errno::EOPNOTSUPP);
     }
-    let clock = host_clock(t, id)?;
+    let clock = clock_of(t, id)?;
     let req: Timespec = t.copy_in_obj(args.ptr(2))?;
     let d = duration_of(&req)?;
     if flags & tm::TIMER_ABSTIME != 0 {
-        let n = now(clock)?;
-        let cur = Duration::new(
-            u64::try_from(n.sec).unwrap_or(0),
-            u32::try_from(n.nsec).unwrap_or(0),
-        );
-        let deadline = Instant::now()
-            .checked_add(d.saturating_sub(cur))
-            .ok_or(Errno::EINVAL)?;
-        return match t.sleep_until(deadline) {
-            Ok(()) => ok_zero(),
-            Err(Errno::ERESTARTSYS) => Err(Errno::ERESTARTNOHAND),
-            Err(e) => Err(e),
-        };
+        loop {
+            let n = clock_now(t, clock)?;
+            let cur = Duration::new(
+                u64::try_from(n.sec).unwrap_or(0),
+                u32::try_from(n.nsec).unwrap_or(0),
+            );
+            if cur >= d {
+                return ok_zero();
+            }
+            let deadline = Instant::now().checked_add(d - cur).ok_or(Errno::EINVAL)?;
+            match t.sleep_until(deadline) {
+                // A host clock is only read once (the CPU clocks would wait for the sentry's
+                // CPU time, not the app's).
+                Ok(()) if matches!(clock, Clock::Host(_)) => return ok_zero(),
+                Ok(()) => {}
+                Err(Errno::ERESTARTSYS) => return Err(Errno::ERESTARTNOHAND),
+                Err(e) => return Err(e),
+            }
+        }
     }
     let deadline = Instant::now().checked_add(d).ok_or(Errno::EINVAL)?;
     sleep_restartable(t, deadline, args.ptr(3))

@@ -13,7 +13,6 @@ use abi::signal::{SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD_ID, SigEvent, Signal};
 use abi::time::{
     self as tm, ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL, Itimerspec, Itimerval, Timespec, Timeval,
 };
-use nix::time::{ClockId, clock_gettime};
 use vfs::waiter::{EventMask, WaitQueue};
 use vfs::{FileOps, OpenFile};
 
@@ -21,6 +20,7 @@ use super::{SyscallArgs, SyscallResult, ok_i64, ok_usize, ok_zero};
 use crate::kernel::Task;
 use crate::kernel::signal::Target;
 use crate::kernel::timer::{Timer, TimerAction, TimerFdState};
+use crate::time::PageClock;
 
 fn tv_to_dur(tv: &Timeval) -> Result<Duration, Errno> {
     if tv.sec < 0 || tv.usec < 0 || tv.usec >= 1_000_000 {
@@ -159,33 +159,33 @@ pub fn sys_alarm(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 /// The clocks timer_create and timerfd_create accept (CPU clocks count wall time: module doc).
-fn timer_clock(id: i32) -> Result<ClockId, Errno> {
+fn timer_clock(id: i32) -> Result<PageClock, Errno> {
     match id {
-        tm::CLOCK_REALTIME | tm::CLOCK_REALTIME_ALARM | tm::CLOCK_TAI => {
-            Ok(ClockId::CLOCK_REALTIME)
-        }
+        tm::CLOCK_REALTIME | tm::CLOCK_REALTIME_ALARM | tm::CLOCK_TAI => Ok(PageClock::Realtime),
         tm::CLOCK_MONOTONIC
         | tm::CLOCK_BOOTTIME
         | tm::CLOCK_BOOTTIME_ALARM
         | tm::CLOCK_PROCESS_CPUTIME_ID
-        | tm::CLOCK_THREAD_CPUTIME_ID => Ok(ClockId::CLOCK_MONOTONIC),
+        | tm::CLOCK_THREAD_CPUTIME_ID => Ok(PageClock::Monotonic),
         _ => Err(Errno::EINVAL),
     }
 }
 
-/// A deadline from an itimerspec value, absolute on `clock` or relative.
-fn deadline_of(value: Duration, absolute: bool, clock: ClockId) -> Result<Option<Instant>, Errno> {
+/// A deadline from an itimerspec value, absolute on `clock` (the sandbox's clock, converted
+/// to a host deadline: the time source rule in `crate::time`) or relative.
+fn deadline_of(
+    t: &Task,
+    value: Duration,
+    absolute: bool,
+    clock: PageClock,
+) -> Result<Option<Instant>, Errno> {
     if value.is_zero() {
         return Ok(None);
     }
     if !absolute {
         return Ok(Some(after(value)));
     }
-    let now = clock_gettime(clock).map_err(|_| Errno::EINVAL)?;
-    let now = Duration::new(
-        u64::try_from(now.tv_sec()).unwrap_or(0),
-        u32::try_from(now.tv_nsec()).unwrap_or(0),
-    );
+    let now = t.kernel().clocks.now_duration(clock);
     Ok(Some(after(value.saturating_sub(now))))
 }
 
@@ -268,9 +268,10 @@ pub fn sys_timer_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let value = ts_to_dur(&spec.value)?;
     let interval = ts_to_dur(&spec.interval)?;
     let deadline = deadline_of(
+        t,
         value,
         flags & tm::TIMER_ABSTIME != 0,
-        ClockId::CLOCK_REALTIME,
+        PageClock::Realtime,
     )?;
     let (left, old_interval) = timer.set(&t.kernel, deadline, interval);
     if args.ptr(3) != 0 {
@@ -309,7 +310,7 @@ pub fn sys_timer_delete(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub struct TimerFd {
     timer: Arc<Timer>,
     state: Arc<TimerFdState>,
-    clock: ClockId,
+    clock: PageClock,
 }
 
 impl FileOps for TimerFd {
@@ -363,10 +364,9 @@ pub fn sys_timerfd_create(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let id = args.int(0);
     let flags = args.uint(1);
     let clock = match id {
-        tm::CLOCK_REALTIME | tm::CLOCK_REALTIME_ALARM => ClockId::CLOCK_REALTIME,
-        tm::CLOCK_MONOTONIC | tm::CLOCK_BOOTTIME | tm::CLOCK_BOOTTIME_ALARM => {
-            ClockId::CLOCK_MONOTONIC
-        }
+        tm::CLOCK_REALTIME | tm::CLOCK_REALTIME_ALARM => PageClock::Realtime,
+        tm::CLOCK_MONOTONIC => PageClock::Monotonic,
+        tm::CLOCK_BOOTTIME | tm::CLOCK_BOOTTIME_ALARM => PageClock::Boottime,
         _ => return Err(Errno::EINVAL),
     };
     if flags & !(abi::file::O_CLOEXEC | abi::file::O_NONBLOCK) != 0 {
@@ -414,7 +414,7 @@ pub fn sys_timerfd_settime(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let spec: Itimerspec = t.copy_in_obj(args.ptr(2))?;
     let value = ts_to_dur(&spec.value)?;
     let interval = ts_to_dur(&spec.interval)?;
-    let deadline = deadline_of(value, flags & tm::TFD_TIMER_ABSTIME != 0, tf.clock)?;
+    let deadline = deadline_of(t, value, flags & tm::TFD_TIMER_ABSTIME != 0, tf.clock)?;
     *tf.state
         .count
         .lock()

@@ -29,7 +29,8 @@ use syscall_tests::{libc, syscall};
 
 /// The test binaries built from `src/bin/` (everything but this runner).
 const TEST_BINS: &[&str] = &[
-    "fs", "mm", "process", "time", "signal", "wait", "pipe", "poll", "timer", "thread", "exec",
+    "fs", "mm", "process", "time", "vdso", "signal", "wait", "pipe", "poll", "timer", "thread",
+    "exec",
 ];
 
 /// How long the runner keeps reading a finished (or killed) binary's output: a descendant

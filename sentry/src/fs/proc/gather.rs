@@ -14,6 +14,7 @@ use super::{Caller, Global, PidFile, PidLink, Who, handles_of, lock, may_inspect
 use crate::kernel::TaskShared;
 use crate::kernel::procinfo::{ProcHandles, ProcIds};
 use crate::kernel::task::VfsMappedFile;
+use crate::loader::vdso::SpecialPages;
 use crate::mm::{ExeInfo, MappedFile, MemoryManager, VmaInfo};
 
 /// Longest cmdline/environ read (the loader refuses bigger argument areas anyway).
@@ -290,7 +291,12 @@ fn maps(c: &Caller, mm: &MemoryManager) -> Vec<u8> {
             offset: v.file_offset.unwrap_or(0),
             ..MapsLine::default()
         };
-        if let Some(of) = file.and_then(vfs_file) {
+        if let Some(special) = file.and_then(SpecialPages::of_mapped_file) {
+            // Linux's special mappings (install_special_mapping) are never VM_SHARED, so
+            // they read "p" even where ours is a shared mapping of the time page.
+            line.shared = false;
+            line.name = special.name().as_bytes().to_vec();
+        } else if let Some(of) = file.and_then(vfs_file) {
             if let Ok(st) = of.stat() {
                 line.dev_major = f::dev_major(st.dev);
                 line.dev_minor = f::dev_minor(st.dev);
