@@ -235,18 +235,6 @@ fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet) {
     }
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit: the sentry keeps donated host fds of
-/// the rootfs open (vfs::p9fs caches up to 1024), beside the guest's own use of host fds.
-fn raise_nofile_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-    {
-        tracing::debug!(%e, "cannot raise RLIMIT_NOFILE");
-    }
-}
-
 pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     let forwarded = block_forwarded_signals()?;
     if cli.platform == PlatformKind::Kvm {
@@ -258,7 +246,11 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         Strace::disabled()
     };
 
-    raise_nofile_limit();
+    // The sentry keeps donated host fds of the rootfs open (vfs::p9fs caches up to 1024), and
+    // the gofer holds an fd per cached dentry: keep that cache within half of what the gofer
+    // (which inherits our limit and raises it the same way) may open.
+    let nofile = crate::hostcall::raise_nofile_limit();
+    vfs::set_dentry_cache_limit(vfs::MAX_EVICTABLE.min(nofile / 2));
     let (gofer, sock) = spawn_gofer(a.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
         .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;

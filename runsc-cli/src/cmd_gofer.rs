@@ -25,6 +25,10 @@ pub fn run(a: &GoferArgs) -> anyhow::Result<()> {
     // Die with the sentry that started us, even if it is killed before closing the socket.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context("setting the parent-death signal")?;
+    // Every fid the sentry holds is an O_PATH fd here (the sentry bounds them with its
+    // dentry cache, vfs::mount::MAX_EVICTABLE, plus open directories): allow what the host
+    // allows.
+    let _ = crate::hostcall::raise_nofile_limit();
     let sock = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()

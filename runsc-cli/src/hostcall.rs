@@ -1,4 +1,5 @@
-//! The one host call the CLI makes that neither std nor nix wraps: kcmp(2).
+//! Host calls of the CLI: kcmp(2) (which neither std nor nix wraps) and raising
+//! RLIMIT_NOFILE.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -28,4 +29,21 @@ pub fn same_description(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Option<bool> {
         1 | 2 => Some(false),
         _ => None,
     }
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (the sentry and the gofer hold host fds on
+/// the guest's behalf: donated files, fids); failure only costs capacity. Returns the soft
+/// limit now in force.
+pub fn raise_nofile_limit() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    if soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::debug!(%e, "cannot raise RLIMIT_NOFILE");
+        return usize::try_from(soft).unwrap_or(usize::MAX);
+    }
+    usize::try_from(hard.max(soft)).unwrap_or(usize::MAX)
 }

@@ -181,6 +181,12 @@ pub trait Inode: Send + Sync + Debug {
     /// of the same filesystem).
     fn as_any(&self) -> &dyn Any;
 
+    /// Whether the VFS may forget this inode's dentry while nothing uses it (`mount.rs`,
+    /// "Dentry cache"): true for filesystems whose inodes can be looked up again from a
+    /// server (p9fs), false where the dentry tree is the only record (tmpfs, devfs, procfs).
+    fn is_evictable(&self) -> bool {
+        false
+    }
     /// The child named `name` (ENOENT if absent). Only called on directories.
     fn lookup(&self, _name: &[u8]) -> SysResult<Arc<dyn Inode>> {
         Err(Errno::ENOTDIR)

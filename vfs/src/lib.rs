@@ -62,7 +62,10 @@ pub use inode::{
     new_anon_dev, now,
 };
 pub use lookup::{Lookup, TimeChange};
-pub use mount::{Dentry, Mount, MountNamespace, VfsPath};
+pub use mount::{
+    Dentry, MAX_EVICTABLE, Mount, MountNamespace, VfsPath, evictable_dentries,
+    set_dentry_cache_limit,
+};
 
 /// Filesystem credentials of the caller. uid 0 bypasses rw permission checks
 /// (CAP_DAC_OVERRIDE) and needs at least one x bit for exec/search... as Linux does.

@@ -11,9 +11,9 @@
 //! found from the parent mount's `children` map, keyed by the mountpoint dentry's address (the
 //! child mount keeps that dentry alive, so the key cannot be reused while the entry exists).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use abi::file::{Stat, StatFs};
@@ -29,12 +29,111 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A name in the dentry tree.
+///
+/// # Dentry cache
+/// Children are cached by name in their parent. For filesystems whose inodes can be looked
+/// up again (`Inode::is_evictable`: p9fs, where every cached inode holds a fid and the gofer
+/// an fd) the number of such dentries is bounded by [`MAX_EVICTABLE`]: they sit in one
+/// clock queue (`EVICTABLE`), and a lookup that adds one beyond the bound forgets a few that
+/// nothing uses — no open file, cwd, mount or child holds them and they were not looked up
+/// since the clock hand last passed (second chance). Forgetting removes the dentry from its
+/// parent; the next lookup walks again. A lookup that fails with EMFILE/ENFILE (the gofer ran
+/// out of fds before the bound was reached) forgets what it can and tries once more.
 pub struct Dentry {
     pub(crate) inode: Arc<dyn Inode>,
     /// (parent, name in parent); `None` parent for a filesystem root. Changes on rename.
     pub(crate) link: Mutex<(Weak<Dentry>, Vec<u8>)>,
     /// Cached children by name. Lock order: parent's `children` before a child's.
     pub(crate) children: Mutex<HashMap<Vec<u8>, Arc<Dentry>>>,
+    /// Looked up since the clock hand last passed (evictable dentries only).
+    referenced: AtomicBool,
+    /// Counted in `EVICTABLE`.
+    is_evictable: bool,
+}
+
+/// Evictable dentries kept at most by default (see [`Dentry`]). Each costs a fid and a gofer
+/// fd; [`set_dentry_cache_limit`] adjusts it to the fds the gofer may hold.
+pub const MAX_EVICTABLE: usize = 4096;
+
+/// The bound in force.
+static LIMIT: AtomicUsize = AtomicUsize::new(MAX_EVICTABLE);
+
+/// How many evictable dentries exist now (cached or in use).
+pub fn evictable_dentries() -> usize {
+    EVICTABLE.count.load(Ordering::Relaxed)
+}
+
+/// Sets how many evictable dentries are kept (at least 64).
+pub fn set_dentry_cache_limit(n: usize) {
+    LIMIT.store(n.max(64), Ordering::Relaxed);
+}
+/// Queue entries the clock hand looks at per lookup beyond the bound (bounded work).
+const EVICT_SCAN: usize = 16;
+
+/// The clock queue of evictable dentries and their number.
+struct Evictable {
+    queue: Mutex<VecDeque<Weak<Dentry>>>,
+    count: AtomicUsize,
+}
+
+static EVICTABLE: Evictable = Evictable {
+    queue: Mutex::new(VecDeque::new()),
+    count: AtomicUsize::new(0),
+};
+
+impl Drop for Dentry {
+    fn drop(&mut self) {
+        if self.is_evictable {
+            EVICTABLE.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Forgets unused evictable dentries while there are more than [`MAX_EVICTABLE`], looking
+/// at no more than [`EVICT_SCAN`] queue entries. Called with no dentry lock held.
+fn evict_some() {
+    evict_down_to(LIMIT.load(Ordering::Relaxed), EVICT_SCAN);
+}
+
+/// Forgets unused evictable dentries until at most `target` are left, looking at no more than
+/// `scan` queue entries.
+fn evict_down_to(target: usize, scan: usize) {
+    for _ in 0..scan {
+        if EVICTABLE.count.load(Ordering::Relaxed) <= target {
+            return;
+        }
+        let Some(weak) = lock(&EVICTABLE.queue).pop_front() else {
+            return;
+        };
+        let Some(d) = weak.upgrade() else {
+            continue; // already gone
+        };
+        if d.referenced.swap(false, Ordering::Relaxed) || !d.try_forget() {
+            lock(&EVICTABLE.queue).push_back(weak);
+        }
+    }
+}
+
+impl Dentry {
+    /// Removes this dentry from its parent if nothing but the parent's map (and the caller's
+    /// `d`) holds it and it has no cached children. Parent's `children` before ours.
+    fn try_forget(self: &Arc<Self>) -> bool {
+        let (parent, name) = {
+            let link = lock(&self.link);
+            (link.0.upgrade(), link.1.clone())
+        };
+        let Some(parent) = parent else {
+            return false;
+        };
+        let mut siblings = lock(&parent.children);
+        let is_ours = siblings.get(&name).is_some_and(|c| Arc::ptr_eq(c, self));
+        // The map's reference and ours: nobody else can take one while we hold the map.
+        if !is_ours || Arc::strong_count(self) > 2 || !lock(&self.children).is_empty() {
+            return false;
+        }
+        siblings.remove(&name);
+        true
+    }
 }
 
 impl fmt::Debug for Dentry {
@@ -52,6 +151,8 @@ impl Dentry {
             inode,
             link: Mutex::new((Weak::new(), Vec::new())),
             children: Mutex::new(HashMap::new()),
+            referenced: AtomicBool::new(false),
+            is_evictable: false,
         })
     }
 
@@ -68,15 +169,42 @@ impl Dentry {
     pub(crate) fn child(self: &Arc<Self>, name: &[u8]) -> SysResult<Arc<Dentry>> {
         let mut children = lock(&self.children);
         if let Some(c) = children.get(name) {
+            if c.is_evictable {
+                c.referenced.store(true, Ordering::Relaxed);
+            }
             return Ok(Arc::clone(c));
         }
-        let inode = self.inode.lookup(name)?;
+        let inode = match self.inode.lookup(name) {
+            Err(Errno::EMFILE | Errno::ENFILE) if self.inode.is_evictable() => {
+                // The server is out of fds: shrink the cache by a quarter and retry once.
+                drop(children);
+                let n = EVICTABLE.count.load(Ordering::Relaxed);
+                evict_down_to(n - n / 4, n);
+                LIMIT.store((n - n / 4).max(64), Ordering::Relaxed);
+                children = lock(&self.children);
+                if let Some(c) = children.get(name) {
+                    return Ok(Arc::clone(c));
+                }
+                self.inode.lookup(name)?
+            }
+            r => r?,
+        };
+        let is_evictable = inode.is_evictable();
         let d = Arc::new(Dentry {
             inode,
             link: Mutex::new((Arc::downgrade(self), name.to_vec())),
             children: Mutex::new(HashMap::new()),
+            referenced: AtomicBool::new(false),
+            is_evictable,
         });
         children.insert(name.to_vec(), Arc::clone(&d));
+        drop(children);
+        if is_evictable {
+            lock(&EVICTABLE.queue).push_back(Arc::downgrade(&d));
+            if EVICTABLE.count.fetch_add(1, Ordering::Relaxed) >= LIMIT.load(Ordering::Relaxed) {
+                evict_some();
+            }
+        }
         Ok(d)
     }
 

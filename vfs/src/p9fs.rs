@@ -369,6 +369,12 @@ impl Inode for P9Inode {
         self
     }
 
+    /// A forgotten dentry is looked up again with one walk; meanwhile its fid (and the
+    /// gofer's fd for it) are released.
+    fn is_evictable(&self) -> bool {
+        true
+    }
+
     fn lookup(&self, name: &[u8]) -> SysResult<Arc<dyn Inode>> {
         let (fid, attr) = self.fid.walk_getattr(name)?;
         Ok(P9Inode::new(&self.shared, fid, attr))
