@@ -12,7 +12,9 @@
 //! `platform::AddressSpace::map`; tmpfs keeps its regular files' pages here (one reference
 //! per page held by the file, more by the mappings of it: see `tmpfs.rs`).
 //!
-//! Allocation: a page-granular first-fit free list over `[0, size)` plus a bump pointer. Freed
+//! Allocation: a page-granular best-fit free list over `[0, size)` (indexed by start, to
+//! coalesce, and by size, so an allocation is O(log n) however fragmented) plus a bump
+//! pointer. Freed
 //! ranges are hole-punched (fallocate(2) `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`), which
 //! gives the memory back to the host *and* makes the range read as zeros again. The allocator
 //! therefore keeps the invariant **every free range reads as zero**, which lets `mm` use a
@@ -76,7 +78,7 @@
 //! [`fetch_update_u32`]: MemoryFile::fetch_update_u32
 #![allow(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
@@ -121,6 +123,8 @@ pub enum MemoryFileError {
 struct Alloc {
     /// Free ranges below `bump`: start → length. Never adjacent (coalesced on insert).
     free: BTreeMap<u64, u64>,
+    /// The same ranges by (length, start), for best-fit allocation in O(log n).
+    by_size: BTreeSet<(u64, u64)>,
     /// Everything at or above this offset has never been allocated.
     bump: u64,
     /// Bytes currently allocated (for accounting / `events --stats`).
@@ -128,6 +132,26 @@ struct Alloc {
     /// Pages with more than one reference: start → (end, count ≥ 2). Page-aligned, never
     /// overlapping. Absent pages of an allocated range have exactly one reference.
     refs: BTreeMap<u64, (u64, u32)>,
+}
+
+impl MemoryFile {
+    #[cfg(test)]
+    fn lock_alloc_for_tests(&self) -> MutexGuard<'_, Alloc> {
+        lock(&self.alloc)
+    }
+}
+
+impl Alloc {
+    fn free_insert(&mut self, start: u64, len: u64) {
+        self.free.insert(start, len);
+        self.by_size.insert((len, start));
+    }
+
+    fn free_remove(&mut self, start: u64) -> Option<u64> {
+        let len = self.free.remove(&start)?;
+        self.by_size.remove(&(len, start));
+        Some(len)
+    }
 }
 
 /// Splits the `refs` entry straddling `at`, if any, so that `at` is an entry boundary.
@@ -255,17 +279,13 @@ impl MemoryFile {
         let len = round_up(len)
             .filter(|l| *l != 0)
             .ok_or(MemoryFileError::Exhausted(len))?;
-        // First fit in the free list.
-        let hit = a
-            .free
-            .iter()
-            .find(|(_, l)| **l >= len)
-            .map(|(s, l)| (*s, *l));
+        // Best fit (the smallest free range that is large enough; lowest offset among equals).
+        let hit = a.by_size.range((len, 0)..).next().map(|&(l, s)| (s, l));
         let off = if let Some((start, flen)) = hit {
-            a.free.remove(&start);
+            a.free_remove(start);
             if flen > len {
                 // start + len < start + flen, which is in bounds: no overflow.
-                a.free.insert(start + len, flen - len);
+                a.free_insert(start + len, flen - len);
             }
             start
         } else {
@@ -425,20 +445,20 @@ impl MemoryFile {
         if let Some((&ps, &pl)) = a.free.range(..off).next_back()
             && ps + pl == off
         {
-            a.free.remove(&ps);
+            a.free_remove(ps);
             start = ps;
             flen += pl;
         }
         // ... and with the next one if it starts at our end.
         let end = off + len;
-        if let Some(nl) = a.free.remove(&end) {
+        if let Some(nl) = a.free_remove(end) {
             flen += nl;
         }
         // If the merged range reaches the bump pointer, give it back to the bump region.
         if start + flen == a.bump {
             a.bump = start;
         } else {
-            a.free.insert(start, flen);
+            a.free_insert(start, flen);
         }
         a.allocated = a.allocated.saturating_sub(len);
         Ok(())
@@ -776,6 +796,27 @@ mod tests {
         m.free(b, PAGE_SIZE).unwrap();
         // Two adjacent freed pages satisfy a two-page request at `a`.
         assert_eq!(m.allocate(2 * PAGE_SIZE).unwrap(), a);
+    }
+
+    #[test]
+    fn allocation_is_best_fit_over_a_fragmented_free_list() {
+        let mf = MemoryFile::with_size(64 * PAGE_SIZE).unwrap();
+        // Pages 0..16, then free every other one (8 one-page holes) and a 3-page hole.
+        let base = mf.allocate(16 * PAGE_SIZE).unwrap();
+        for k in (0..8).step_by(2) {
+            mf.free(base + k * PAGE_SIZE, PAGE_SIZE).unwrap();
+        }
+        mf.free(base + 10 * PAGE_SIZE, 3 * PAGE_SIZE).unwrap();
+        // Two pages fit only the 3-page hole; one page takes the lowest one-page hole.
+        assert_eq!(mf.allocate(2 * PAGE_SIZE).unwrap(), base + 10 * PAGE_SIZE);
+        assert_eq!(mf.allocate(PAGE_SIZE).unwrap(), base);
+        // The rest of the 3-page hole (one page) is a one-page hole like the others now.
+        let a = mf.lock_alloc_for_tests();
+        assert_eq!(a.free.len(), a.by_size.len());
+        assert!(a.free.iter().all(|(s, l)| a.by_size.contains(&(*l, *s))));
+        drop(a);
+        // Bigger than any hole: from the bump region.
+        assert_eq!(mf.allocate(4 * PAGE_SIZE).unwrap(), base + 16 * PAGE_SIZE);
     }
 
     #[test]
