@@ -362,6 +362,13 @@ for dn in true false; do
     [ "$got2" = "$want" ] && ok "rootfs file read with --fd-donation=$dn" || bad "--fd-donation=$dn: '$got2' want '$want'"
 done
 
+# A `#!` script as the sandbox's first process, and its comm (the script's name, as Linux
+# sets it from the file asked for, also after execve).
+printf '#!%s sh\nread c </proc/$$/comm; echo "$c $1"\n' "$BB" >"$work/comm-test.sh"
+chmod +x "$work/comm-test.sh"
+same "#! script as init, comm is the script's name" "$work/comm-test.sh" arg1
+same "#! script through execve, comm is the script's name" $BB sh -c "exec $work/comm-test.sh arg2"
+
 # The syscall table is printed.
 "$RVISOR" syscalls --format=markdown | grep -q '| 0 | read | full |' && ok "rvisor syscalls" || bad "rvisor syscalls"
 

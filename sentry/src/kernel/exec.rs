@@ -33,6 +33,42 @@ pub(crate) struct Shebang {
     pub arg: Option<Vec<u8>>,
 }
 
+/// What [`resolve_scripts`] found: the binary to load, its path and the argv.
+pub(crate) type Resolved = (Arc<vfs::OpenFile>, Vec<u8>, Vec<Vec<u8>>);
+
+/// Follows `#!` lines from `file` (opened from `path`, run with `argv`), up to
+/// [`MAX_INTERP_DEPTH`] levels (ELOOP beyond): each level runs `interp [arg] path argv[1..]`,
+/// opening the interpreter with `open`. Returns the binary to load, its path and the argv.
+pub(crate) fn resolve_scripts(
+    mut file: Arc<vfs::OpenFile>,
+    mut path: Vec<u8>,
+    mut argv: Vec<Vec<u8>>,
+    open: impl Fn(&[u8]) -> SysResult<Arc<vfs::OpenFile>>,
+) -> SysResult<Resolved> {
+    for depth in 0..=MAX_INTERP_DEPTH {
+        let mut head = [0u8; SHEBANG_MAX];
+        let n = file.pread(&mut head, 0)?;
+        let Some(sb) = parse_shebang(head.get(..n).unwrap_or_default()) else {
+            break;
+        };
+        if depth == MAX_INTERP_DEPTH {
+            return Err(Errno::ELOOP);
+        }
+        let sb = sb?;
+        // argv becomes: interp [arg] path original-argv[1..]
+        let mut new_argv = vec![sb.interp.clone()];
+        if let Some(a) = sb.arg {
+            new_argv.push(a);
+        }
+        new_argv.push(path.clone());
+        new_argv.extend(argv.into_iter().skip(1));
+        argv = new_argv;
+        path = sb.interp;
+        file = open(&path)?;
+    }
+    Ok((file, path, argv))
+}
+
 /// Parses the first bytes of a file as a `#!` line (binfmt_script.c): the interpreter is the
 /// first word after `#!` and optional blanks; everything after it (trimmed) is one argument.
 /// ENOEXEC if there is no interpreter name.
@@ -67,9 +103,7 @@ impl Task {
         envp: Vec<Vec<u8>>,
         empty_path: bool,
     ) -> SysResult<()> {
-        let mut argv = argv;
-        let mut path = path;
-        let mut file = if empty_path {
+        let file = if empty_path {
             let f = self.fds().file(dirfd)?;
             let p = f.path().cloned().ok_or(Errno::EACCES)?;
             let st = p.stat()?;
@@ -84,28 +118,12 @@ impl Task {
         } else {
             self.with_lookup(dirfd, &path, |l| open_executable(l, &path))?
         };
+        // comm names the file asked for, a script's own name too (bprm->filename).
+        let comm = comm_from_path(&path);
         // `#!` interpreters.
-        for depth in 0..=MAX_INTERP_DEPTH {
-            let mut head = [0u8; SHEBANG_MAX];
-            let n = file.pread(&mut head, 0)?;
-            let Some(sb) = parse_shebang(head.get(..n).unwrap_or_default()) else {
-                break;
-            };
-            if depth == MAX_INTERP_DEPTH {
-                return Err(Errno::ELOOP);
-            }
-            let sb = sb?;
-            // argv becomes: interp [arg] path original-argv[1..]
-            let mut new_argv = vec![sb.interp.clone()];
-            if let Some(a) = sb.arg {
-                new_argv.push(a);
-            }
-            new_argv.push(path.clone());
-            new_argv.extend(argv.into_iter().skip(1));
-            argv = new_argv;
-            path = sb.interp;
-            file = self.with_lookup(abi::file::AT_FDCWD, &path, |l| open_executable(l, &path))?;
-        }
+        let (file, path, argv) = resolve_scripts(file, path, argv, |p| {
+            self.with_lookup(abi::file::AT_FDCWD, p, |l| open_executable(l, p))
+        })?;
 
         let kernel = Arc::clone(&self.kernel);
         let (ctx, mm, image) = {
@@ -169,7 +187,7 @@ impl Task {
             .shared
             .comm
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = comm_from_path(&path);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = comm;
         let old_ctx = match self.replace_context(ctx) {
             Ok(old) => old,
             Err(e) => {

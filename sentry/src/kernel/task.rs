@@ -375,27 +375,28 @@ impl Task {
             creds: &fcreds,
         };
         let file = open_executable(&lookup, &spawn.path).map_err(open_err)?;
+        // comm names the file asked for, a script's own name too (as after execve).
+        let comm = comm_from_path(&spawn.path);
+        // A script runs under its `#!` interpreter, as execve does it.
+        let (file, path, argv) = super::exec::resolve_scripts(file, spawn.path, spawn.argv, |p| {
+            open_executable(&lookup, p)
+        })
+        .map_err(open_err)?;
 
         let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
             let f = open_executable(&lookup, p)?;
             Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
         };
-        let (ctx, mm, image) = load_image(
-            kernel,
-            file,
-            spawn.path.clone(),
-            spawn.argv,
-            spawn.envp,
-            &creds,
-            &open_interp,
-        )
-        .map_err(|e| match e {
-            ImageError::Platform(p) => TaskCreateError::Platform(p),
-            ImageError::Load(errno) => TaskCreateError::Load {
-                path: path_str.clone(),
-                errno,
-            },
-        })?;
+        let (ctx, mm, image) =
+            load_image(kernel, file, path, argv, spawn.envp, &creds, &open_interp).map_err(
+                |e| match e {
+                    ImageError::Platform(p) => TaskCreateError::Platform(p),
+                    ImageError::Load(errno) => TaskCreateError::Load {
+                        path: path_str.clone(),
+                        errno,
+                    },
+                },
+            )?;
 
         let mut fds = FdTable::default();
         for (i, f) in spawn.stdio.into_iter().enumerate() {
@@ -406,12 +407,7 @@ impl Task {
         let mut tree = kernel.tree();
         let tid = tree.alloc_id().ok_or(TaskCreateError::NoId)?;
         let tg = ThreadGroup::new(tid, [SigAction::default(); 64], default_rlimits());
-        let shared = TaskShared::new(
-            tid,
-            Arc::clone(&tg),
-            SigSet::default(),
-            comm_from_path(&spawn.path),
-        );
+        let shared = TaskShared::new(tid, Arc::clone(&tg), SigSet::default(), comm);
         tg.sig().members.push(Arc::clone(&shared));
         tree.tasks.insert(tid, Arc::clone(&shared));
         tree.procs.insert(
