@@ -14,6 +14,10 @@
 //! back to Tread/Twrite. The client does not wait for Rclunk, so a peer hanging up with replies
 //! unread (EPIPE/ECONNRESET) is a normal end.
 //!
+//! Between requests the server polls its socket for a while (`SPIN`) before it sleeps, so a
+//! client's next request rarely has to wake it (see `vfs::p9client`, which does the same for
+//! replies).
+//!
 //! Shortcut, written down: requests are served one at a time on the calling thread. That is
 //! enough while the client also sends one request at a time; a pool of workers keyed by tag is
 //! the next step when the sentry pipelines more.
@@ -168,8 +172,31 @@ fn lerror(e: abi::Errno) -> Rmessage {
     }
 }
 
+/// How long the server polls for the next request before sleeping in read(2): a client that
+/// sends its next request within it (the common case while a program walks or opens files)
+/// is served without a cross-CPU wake-up of this process.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+fn spin_until_readable(sock: &UnixStream) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let start = std::time::Instant::now();
+    loop {
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(0) => {}
+            _ => return,
+        }
+        if start.elapsed() >= SPIN {
+            return;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Reads one whole frame; `None` on a clean EOF before its first byte.
 fn read_frame(sock: &mut UnixStream, msize: u32) -> Result<Option<Vec<u8>>, GoferError> {
+    spin_until_readable(sock);
     let mut prefix = [0u8; 4];
     match sock.read_exact(&mut prefix) {
         Ok(()) => {}
