@@ -169,7 +169,18 @@ impl OpenFile {
         if !ops.has_direct_io() {
             return None;
         }
-        Some(match at {
+        Some(self.direct_at(ops, at, io))
+    }
+
+    /// Runs a direct transfer at `at`, or at the description's offset (which then advances by
+    /// what moved).
+    fn direct_at(
+        &self,
+        ops: &dyn FileOps,
+        at: Option<u64>,
+        io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
+    ) -> (usize, Option<Errno>) {
+        match at {
             Some(off) if i64::try_from(off).is_err() => (0, Some(Errno::EINVAL)),
             Some(off) => io(ops, off),
             None => {
@@ -178,7 +189,7 @@ impl OpenFile {
                 *pos = pos.saturating_add(to_u64(n));
                 (n, err)
             }
-        })
+        }
     }
 
     /// write(2)/pwrite(2) counterpart of [`read_direct`](Self::read_direct) (through
@@ -196,16 +207,7 @@ impl OpenFile {
         if self.flags() & f::O_APPEND != 0 || !ops.has_direct_io() {
             return None;
         }
-        Some(match at {
-            Some(off) if i64::try_from(off).is_err() => (0, Some(Errno::EINVAL)),
-            Some(off) => io(ops, off),
-            None => {
-                let mut pos = lock(&self.pos);
-                let (n, err) = io(ops, *pos);
-                *pos = pos.saturating_add(to_u64(n));
-                (n, err)
-            }
-        })
+        Some(self.direct_at(ops, at, io))
     }
 
     /// Writes at the current offset (or at the end with O_APPEND) and advances it (write(2)).

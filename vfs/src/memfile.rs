@@ -154,6 +154,17 @@ impl Alloc {
     }
 }
 
+/// Runs a raw read/write-style call until it is not interrupted: the count, or the errno.
+fn retry_eintr(mut call: impl FnMut() -> isize) -> Result<usize, nix::errno::Errno> {
+    loop {
+        match usize::try_from(call()) {
+            Ok(n) => return Ok(n),
+            Err(_) if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
+            Err(_) => return Err(nix::errno::Errno::last()),
+        }
+    }
+}
+
 /// Splits the `refs` entry straddling `at`, if any, so that `at` is an entry boundary.
 fn split_refs(refs: &mut BTreeMap<u64, (u64, u32)>, at: u64) {
     if let Some((&s, &(e, c))) = refs.range(..at).next_back()
@@ -561,23 +572,16 @@ impl MemoryFile {
             .check_writable(off, len as u64)
             .map_err(|_| nix::errno::Errno::EFAULT)?;
         let pos = libc::off_t::try_from(file_off).map_err(|_| nix::errno::Errno::EINVAL)?;
-        loop {
-            // SAFETY: `[off, off + len)` lies inside the live mapping (checked), so the kernel
-            // may write `len` bytes there; no Rust reference covers that memory.
-            let n = unsafe {
-                libc::pread(
-                    fd.as_raw_fd(),
-                    self.base.as_ptr().add(start).cast(),
-                    len,
-                    pos,
-                )
-            };
-            match usize::try_from(n) {
-                Ok(n) => return Ok(n),
-                Err(_) if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
-                Err(_) => return Err(nix::errno::Errno::last()),
-            }
-        }
+        // SAFETY: `[off, off + len)` lies inside the live mapping (checked), so the kernel may
+        // write `len` bytes there; no Rust reference covers that memory.
+        retry_eintr(|| unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                self.base.as_ptr().add(start).cast(),
+                len,
+                pos,
+            )
+        })
     }
 
     /// pwrite(2) of `[off, off + len)` of this file to the host file `fd` at `file_off`.
@@ -592,23 +596,16 @@ impl MemoryFile {
             .check(off, len as u64)
             .map_err(|_| nix::errno::Errno::EFAULT)?;
         let pos = libc::off_t::try_from(file_off).map_err(|_| nix::errno::Errno::EINVAL)?;
-        loop {
-            // SAFETY: `[off, off + len)` lies inside the live mapping (checked), readable for
-            // `len` bytes; the kernel only reads it.
-            let n = unsafe {
-                libc::pwrite(
-                    fd.as_raw_fd(),
-                    self.base.as_ptr().add(start).cast(),
-                    len,
-                    pos,
-                )
-            };
-            match usize::try_from(n) {
-                Ok(n) => return Ok(n),
-                Err(_) if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
-                Err(_) => return Err(nix::errno::Errno::last()),
-            }
-        }
+        // SAFETY: `[off, off + len)` lies inside the live mapping (checked), readable for `len`
+        // bytes; the kernel only reads it.
+        retry_eintr(|| unsafe {
+            libc::pwrite(
+                fd.as_raw_fd(),
+                self.base.as_ptr().add(start).cast(),
+                len,
+                pos,
+            )
+        })
     }
 
     /// Writes `len` zero bytes at file offset `off`.

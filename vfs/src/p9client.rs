@@ -457,18 +457,34 @@ impl Fid {
 
     /// Walk one name and getattr the result (two pipelined requests, one round trip).
     pub fn walk_getattr(&self, name: &[u8]) -> SysResult<(Fid, Attr)> {
+        let (fid, reply) = self.walk_then(vec![name.to_vec()], |newfid| Tmessage::Getattr {
+            fid: newfid,
+            request_mask: GETATTR_BASIC,
+        })?;
+        match reply {
+            Rmessage::Getattr(attr) => Ok((fid, attr)),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Twalk of `names` to a new fid pipelined with the request `then(newfid)` (one round
+    /// trip): the new fid and the second reply. The walk must reach every name (else ENOENT);
+    /// the second request's error is returned, with the fid clunked.
+    fn walk_then(
+        &self,
+        names: Vec<Vec<u8>>,
+        then: impl FnOnce(u32) -> Tmessage,
+    ) -> SysResult<(Fid, Rmessage)> {
         let client = &self.client;
         let newfid = client.alloc_fid()?;
+        let want = names.len();
         let msgs = [
             Tmessage::Walk {
                 fid: self.fid,
                 newfid,
-                names: vec![name.to_vec()],
+                names,
             },
-            Tmessage::Getattr {
-                fid: newfid,
-                request_mask: GETATTR_BASIC,
-            },
+            then(newfid),
         ];
         // The lock guard is dropped at the end of this statement, before any Fid is dropped.
         let replies = client
@@ -482,27 +498,20 @@ impl Fid {
             }
         };
         let walk = replies.next().ok_or(Errno::EIO)?;
-        let getattr = replies.next().ok_or(Errno::EIO)?;
-        match walk {
-            Ok(Rmessage::Walk { qids }) if qids.len() == 1 => {}
-            Ok(Rmessage::Walk { .. }) => {
-                client.release_fid(newfid);
-                return Err(Errno::ENOENT);
-            }
-            Ok(r) => {
-                client.release_fid(newfid);
-                return Err(unexpected(&r));
-            }
-            Err(e) => {
-                client.release_fid(newfid);
-                return Err(e);
-            }
+        let second = replies.next().ok_or(Errno::EIO)?;
+        let failure = match walk {
+            Ok(Rmessage::Walk { qids }) if qids.len() == want => None,
+            Ok(Rmessage::Walk { .. }) => Some(Errno::ENOENT),
+            Ok(r) => Some(unexpected(&r)),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failure {
+            client.release_fid(newfid);
+            return Err(e);
         }
+        // From here the server has the fid: Drop clunks it if the second request failed.
         let fid = client.adopt(newfid);
-        match getattr? {
-            Rmessage::Getattr(attr) => Ok((fid, attr)),
-            r => Err(unexpected(&r)),
-        }
+        Ok((fid, second?))
     }
 
     /// Tgetattr with P9_GETATTR_BASIC.
@@ -558,40 +567,9 @@ impl Fid {
 
     /// Clones this fid and Tlopens the clone (two pipelined requests, one round trip).
     pub fn walk_lopen(&self, flags: u32) -> SysResult<Fid> {
-        let client = &self.client;
-        let newfid = client.alloc_fid()?;
-        let msgs = [
-            Tmessage::Walk {
-                fid: self.fid,
-                newfid,
-                names: Vec::new(),
-            },
-            Tmessage::Lopen { fid: newfid, flags },
-        ];
-        let replies = client
-            .lock()
-            .and_then(|mut conn| conn.exchange(&msgs, client.msize));
-        let mut replies = match replies {
-            Ok(r) => r.into_iter(),
-            Err(e) => {
-                client.release_fid(newfid);
-                return Err(e);
-            }
-        };
-        match replies.next().ok_or(Errno::EIO)? {
-            Ok(Rmessage::Walk { .. }) => {}
-            Ok(r) => {
-                client.release_fid(newfid);
-                return Err(unexpected(&r));
-            }
-            Err(e) => {
-                client.release_fid(newfid);
-                return Err(e);
-            }
-        }
-        // From here the server has the fid: Drop clunks it if the open failed.
-        let fid = client.adopt(newfid);
-        match replies.next().ok_or(Errno::EIO)?? {
+        let (fid, reply) =
+            self.walk_then(Vec::new(), |newfid| Tmessage::Lopen { fid: newfid, flags })?;
+        match reply {
             Rmessage::Lopen { .. } => Ok(fid),
             r => Err(unexpected(&r)),
         }

@@ -227,8 +227,8 @@ fn signalfd_read(t: &Task, file: &OpenFile, addr: u64, count: usize) -> Option<S
 
 /// read(2) (`at` None) or pread(2) straight from the file into the app's memory (no sentry
 /// buffer: one copy or host pread per contiguous run of MemoryFile pages), for files with a
-/// direct path (tmpfs, donated gofer fds); `None` otherwise. Lock order: the description's offset,
-/// then the address space.
+/// direct path (tmpfs, donated gofer fds); `None` otherwise. Lock order: the description's
+/// offset, then the address space.
 fn read_direct(
     t: &Task,
     file: &OpenFile,
@@ -236,16 +236,7 @@ fn read_direct(
     count: usize,
     at: Option<u64>,
 ) -> Option<SyscallResult> {
-    if count == 0 {
-        return None;
-    }
-    let (n, err) = file.read_direct(at, |ops, pos| {
-        t.mm.io_in_place(addr, count, true, |mf, mf_off, len, done| {
-            let p = pos.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-            ops.read_into_memfile(mf, mf_off, len, p)
-        })
-    })?;
-    Some(io_result(n, err))
+    direct(t, addr, count, true, |io| file.read_direct(at, io))
 }
 
 /// write(2)/pwrite(2) counterpart of [`read_direct`].
@@ -256,15 +247,34 @@ fn write_direct(
     count: usize,
     at: Option<u64>,
 ) -> Option<SyscallResult> {
+    direct(t, addr, count, false, |io| file.write_direct(at, io))
+}
+
+/// The transfer loop of [`read_direct`] and [`write_direct`]: `start(io)` is the
+/// `OpenFile::{read,write}_direct` call, `io` walks the app's pages in `[addr, addr+count)`.
+fn direct(
+    t: &Task,
+    addr: u64,
+    count: usize,
+    to_user: bool,
+    start: impl FnOnce(
+        &mut dyn FnMut(&dyn vfs::FileOps, u64) -> (usize, Option<Errno>),
+    ) -> Option<(usize, Option<Errno>)>,
+) -> Option<SyscallResult> {
     if count == 0 {
         return None;
     }
-    let (n, err) = file.write_direct(at, |ops, pos| {
-        t.mm.io_in_place(addr, count, false, |mf, mf_off, len, done| {
+    let mut io = |ops: &dyn vfs::FileOps, pos: u64| {
+        t.mm.io_in_place(addr, count, to_user, |mf, mf_off, len, done| {
             let p = pos.checked_add(done as u64).ok_or(Errno::EINVAL)?;
-            ops.write_from_memfile(mf, mf_off, len, p)
+            if to_user {
+                ops.read_into_memfile(mf, mf_off, len, p)
+            } else {
+                ops.write_from_memfile(mf, mf_off, len, p)
+            }
         })
-    })?;
+    };
+    let (n, err) = start(&mut io)?;
     Some(io_result(n, err))
 }
 
