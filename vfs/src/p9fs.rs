@@ -34,15 +34,17 @@
 //! read-only shared ones. read(2) does not go through it (it preads the donated fd). Rule:
 //! a write or truncation through the sandbox drops the file's cached pages (mappings keep the
 //! pages they hold), as does a change seen when an open revalidates (shared mode). Nothing is
-//! evicted otherwise; the pages go with the inode. Writable shared mappings are still refused
-//! with ENODEV (no write-back to the file yet).
+//! evicted otherwise; the pages go with the inode (which the bounded dentry cache may drop
+//! once nothing uses it: a mapped or open file keeps it). Writable shared mappings are still
+//! refused with ENODEV (no write-back to the file yet).
 //!
 //! Read-only mode (`readonly`): every mutation fails with EROFS, write-opens too. Hard links
 //! and mknod are not in the client yet (EPERM). New files are created with the gofer's uid
 //! and then chowned to the caller (best effort: an unprivileged gofer keeps its own uid).
 //!
 //! Lock order: `P9Inode::fds` and `listing` are leaves (taken alone, never while calling the
-//! client); `attr` likewise.
+//! client); `attr` likewise. `pages` is held while a miss reads the file (donated fd or the
+//! client's connection) and allocates, so: `pages` → 9P connection / MemoryFile allocator.
 
 use std::any::Any;
 use std::collections::BTreeMap;
