@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auxv;
+pub mod cap;
 pub mod clone;
 pub mod elf;
 pub mod errno;

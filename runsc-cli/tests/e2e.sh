@@ -369,6 +369,32 @@ chmod +x "$work/comm-test.sh"
 same "#! script as init, comm is the script's name" "$work/comm-test.sh" arg1
 same "#! script through execve, comm is the script's name" $BB sh -c "exec $work/comm-test.sh arg2"
 
+# Credentials: a user runs a set-user-ID-root program, which runs with euid 0 and its
+# capabilities (and without the bit it runs as the user); the same natively and sandboxed.
+cat > "$work/ids.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "drop") == 0) {
+        if (syscall(SYS_setgid, 1000) || syscall(SYS_setuid, 1000)) { perror("setuid"); return 1; }
+        execv(argv[2], (char *[]){argv[2], NULL});
+        perror("execv");
+        return 1;
+    }
+    uid_t r, e, s;
+    getresuid(&r, &e, &s);
+    printf("uid %u euid %u suid %u\n", r, e, s);
+    return 0;
+}
+C
+gcc -static -O0 -o "$work/ids" "$work/ids.c"
+cp "$work/ids" "$work/ids-setuid" && chown 0:0 "$work/ids-setuid" && chmod 4755 "$work/ids-setuid"
+cp "$work/ids" "$work/ids-plain" && chmod 755 "$work/ids-plain"
+same "set-user-ID root program run by a user gets euid 0" "$work/ids" drop "$work/ids-setuid"
+same "ordinary program run by a user keeps the user's ids" "$work/ids" drop "$work/ids-plain"
+
 # The syscall table is printed.
 "$RVISOR" syscalls --format=markdown | grep -q '| 0 | read | full |' && ok "rvisor syscalls" || bad "rvisor syscalls"
 

@@ -651,6 +651,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             groups: vec![],
+            caps: 0,
         };
         let l = Lookup {
             root: &root,

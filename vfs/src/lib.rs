@@ -67,8 +67,10 @@ pub use mount::{
     set_dentry_cache_limit,
 };
 
-/// Filesystem credentials of the caller. uid 0 bypasses rw permission checks
-/// (CAP_DAC_OVERRIDE) and needs at least one x bit for exec/search... as Linux does.
+/// Filesystem credentials of the caller: the filesystem uid/gid, supplementary groups, and
+/// the effective capabilities (`abi::cap` bits) that override file permissions
+/// (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_CHOWN, CAP_FSETID, CAP_MKNOD), as
+/// Linux checks them. The default is uid 0 *without* capabilities; [`Creds::root`] has all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Creds {
     /// Filesystem (effective) user id.
@@ -77,12 +79,27 @@ pub struct Creds {
     pub gid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// Effective capabilities (bit `n` = capability `n`).
+    pub caps: u64,
 }
 
 impl Creds {
-    /// uid 0, gid 0, no supplementary groups.
+    /// uid 0, gid 0, no supplementary groups, every capability.
     pub fn root() -> Creds {
-        Creds::default()
+        Creds {
+            caps: abi::cap::CAP_FULL_SET,
+            ..Creds::default()
+        }
+    }
+
+    /// Whether capability `cap` is in the effective set.
+    pub fn has_cap(&self, cap: u32) -> bool {
+        self.caps & abi::cap::bit(cap) != 0
+    }
+
+    /// Whether the caller is in group `gid` (filesystem gid or a supplementary group).
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.gid == gid || self.groups.contains(&gid)
     }
 }
 

@@ -459,7 +459,9 @@ impl Lookup<'_> {
         if kind == InodeKind::Dir || kind == InodeKind::Symlink {
             return Err(Errno::EINVAL);
         }
-        if matches!(kind, InodeKind::CharDev | InodeKind::BlockDev) && self.creds.uid != 0 {
+        if matches!(kind, InodeKind::CharDev | InodeKind::BlockDev)
+            && !self.creds.has_cap(abi::cap::CAP_MKNOD)
+        {
             return Err(Errno::EPERM);
         }
         let parent = self.resolve_parent(path)?;
@@ -712,18 +714,20 @@ impl TimeChange {
 }
 
 impl VfsPath {
-    /// chmod(2): owner or root only (EPERM), EROFS on a read-only filesystem. A non-root
-    /// caller outside the file's group loses S_ISGID (inode_change_ok / setattr_should_drop_sgid).
+    /// chmod(2): the owner or a holder of CAP_FOWNER only (EPERM), EROFS on a read-only
+    /// filesystem. A caller outside the file's group without CAP_FSETID loses S_ISGID
+    /// (inode_change_ok / setattr_should_drop_sgid).
     pub fn chmod(&self, creds: &Creds, mode: u32) -> SysResult<()> {
+        use abi::cap::{CAP_FOWNER, CAP_FSETID};
         let attr = self.attr()?;
         if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        if creds.uid != 0 && creds.uid != attr.uid {
+        if !creds.has_cap(CAP_FOWNER) && creds.uid != attr.uid {
             return Err(Errno::EPERM);
         }
         let mut perm = mode & f::S_IALLUGO;
-        if creds.uid != 0 && creds.gid != attr.gid && !creds.groups.contains(&attr.gid) {
+        if !creds.has_cap(CAP_FSETID) && !creds.in_group(attr.gid) {
             perm &= !f::S_ISGID;
         }
         self.inode().setattr(&SetAttr {
@@ -732,20 +736,18 @@ impl VfsPath {
         })
     }
 
-    /// chown(2) (`None` = -1, unchanged): root may do anything; the owner may only change the
-    /// group to one it belongs to (EPERM otherwise). A non-root change clears S_ISUID, and
-    /// S_ISGID when group-executable, on non-directories (chown(2) NOTES).
+    /// chown(2) (`None` = -1, unchanged): CAP_CHOWN may do anything; the owner may only change
+    /// the group to one it belongs to (EPERM otherwise). A change clears S_ISUID, and S_ISGID
+    /// when group-executable, on non-directories (chown(2) NOTES).
     pub fn chown(&self, creds: &Creds, uid: Option<u32>, gid: Option<u32>) -> SysResult<()> {
         let attr = self.attr()?;
         if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        if creds.uid != 0 {
+        if !creds.has_cap(abi::cap::CAP_CHOWN) {
             let uid_ok = uid.is_none_or(|u| u == attr.uid && u == creds.uid);
-            let gid_ok = gid.is_none_or(|g| {
-                g == attr.gid
-                    || (creds.uid == attr.uid && (g == creds.gid || creds.groups.contains(&g)))
-            });
+            let gid_ok =
+                gid.is_none_or(|g| g == attr.gid || (creds.uid == attr.uid && creds.in_group(g)));
             if !uid_ok || !gid_ok || creds.uid != attr.uid {
                 return Err(Errno::EPERM);
             }
@@ -768,7 +770,7 @@ impl VfsPath {
     }
 
     /// utimensat(2): setting both to "now" needs ownership or write permission (EACCES);
-    /// any explicit time needs ownership or root (EPERM).
+    /// any explicit time needs ownership or CAP_FOWNER (EPERM).
     pub fn utimens(&self, creds: &Creds, atime: TimeChange, mtime: TimeChange) -> SysResult<()> {
         let attr = self.attr()?;
         if atime == TimeChange::Omit && mtime == TimeChange::Omit {
@@ -777,7 +779,7 @@ impl VfsPath {
         if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        let is_owner = creds.uid == 0 || creds.uid == attr.uid;
+        let is_owner = creds.has_cap(abi::cap::CAP_FOWNER) || creds.uid == attr.uid;
         let only_now = matches!(atime, TimeChange::Now | TimeChange::Omit)
             && matches!(mtime, TimeChange::Now | TimeChange::Omit);
         if !is_owner {
@@ -1088,6 +1090,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             groups: vec![],
+            caps: 0,
         };
         let u = lk(&root, &user);
         assert_eq!(u.resolve(b"/priv/f", true).unwrap_err(), Errno::EACCES);
@@ -1123,6 +1126,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             groups: vec![50],
+            caps: 0,
         };
         lk(&root, &member).open(b"/grp", f::O_RDWR, 0).unwrap();
         assert_eq!(u.open(b"/grp", f::O_RDONLY, 0).unwrap_err(), Errno::EACCES);
@@ -1234,11 +1238,13 @@ mod tests {
             uid: 1000,
             gid: 1000,
             groups: vec![20],
+            caps: 0,
         };
         let other = Creds {
             uid: 1001,
             gid: 1001,
             groups: vec![],
+            caps: 0,
         };
         p.chmod(&user, 0o4755).unwrap();
         assert_eq!(p.stat().unwrap().mode, f::S_IFREG | 0o4755);
@@ -1344,6 +1350,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             groups: vec![],
+            caps: 0,
         };
         let u = lk(&root, &user);
         assert_eq!(
@@ -1397,6 +1404,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             groups: vec![],
+            caps: 0,
         };
         let as_user = Lookup {
             root: &root,

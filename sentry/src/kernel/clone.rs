@@ -164,10 +164,12 @@ impl Task {
         // Ids, thread group, tree records: all under the tree lock.
         let (tid, shared) = {
             let tree = &mut *self.kernel.tree();
-            // RLIMIT_NPROC counts the tasks of the caller's user; root (CAP_SYS_RESOURCE) is
-            // exempt, as in kernel/fork.c. Everyone meets the sandbox-wide task limit in
-            // alloc_id.
-            if self.creds.uid != 0 {
+            // RLIMIT_NPROC counts the tasks of the caller's user; CAP_SYS_RESOURCE and
+            // CAP_SYS_ADMIN are exempt, as in kernel/fork.c. Everyone meets the sandbox-wide
+            // task limit in alloc_id.
+            if !self.creds.has_cap(abi::cap::CAP_SYS_RESOURCE)
+                && !self.creds.has_cap(abi::cap::CAP_SYS_ADMIN)
+            {
                 let tasks = tree.tasks.len();
                 if u64::try_from(tasks).unwrap_or(u64::MAX) >= nproc {
                     return Err(Errno::EAGAIN);

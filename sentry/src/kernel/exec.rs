@@ -125,13 +125,19 @@ impl Task {
             self.with_lookup(abi::file::AT_FDCWD, p, |l| open_executable(l, p))
         })?;
 
+        // Who the new image runs as (set-user-ID/set-group-ID bits of the binary that is
+        // loaded: for a script, its interpreter's, as Linux ignores them on scripts).
+        let st = file.stat()?;
+        let new_creds = self
+            .creds
+            .after_exec((st.uid, st.gid), st.mode, self.no_new_privs);
         let kernel = Arc::clone(&self.kernel);
         let (ctx, mm, image) = {
             let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
                 let f = self.with_lookup(abi::file::AT_FDCWD, p, |l| open_executable(l, p))?;
                 Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
             };
-            let creds = self.creds.clone();
+            let creds = new_creds.clone();
             load_image(
                 &kernel,
                 file,
@@ -211,6 +217,11 @@ impl Task {
             Err(e) => self.kernel.platform_failed(&e),
         }
         self.mm = mm;
+        if (new_creds.euid, new_creds.egid) != (self.creds.euid, self.creds.egid) {
+            // A set-ID program is not dumpable (/proc and core dumps), as on Linux.
+            self.dumpable = false;
+        }
+        self.creds = new_creds;
         crate::fs::proc::set_current(self);
         self.regs = Regs::new_user(image.entry, image.stack_pointer);
         if let Some(v) = self.vfork_parent.take() {

@@ -24,6 +24,7 @@
 //!   that exit paths read them after leaving the tree.
 
 pub mod clone;
+pub mod creds;
 pub mod epoll;
 pub mod eventfd;
 pub mod exec;

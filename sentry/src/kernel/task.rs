@@ -48,38 +48,79 @@ pub enum TaskCreateError {
     NoId,
 }
 
-/// The credentials of a task (uids and gids, real/effective/saved).
+/// The credentials of a task: real/effective/saved/filesystem uids and gids, supplementary
+/// groups and capability sets. The rules that change them are in `kernel/creds.rs`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     pub uid: u32,
     pub euid: u32,
     pub suid: u32,
+    pub fsuid: u32,
     pub gid: u32,
     pub egid: u32,
     pub sgid: u32,
+    pub fsgid: u32,
     pub groups: Vec<u32>,
+    /// Capability sets (bit `n` = capability `n`, `abi::cap`).
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
+    pub cap_inheritable: u64,
+    pub cap_bounding: u64,
+    /// PR_SET_KEEPCAPS: keep the permitted set when every uid leaves 0.
+    pub keep_caps: bool,
 }
 
 impl Credentials {
-    /// Root with no supplementary groups.
+    /// Root with no supplementary groups and every capability.
     pub fn root() -> Credentials {
+        let all = abi::cap::CAP_FULL_SET;
         Credentials {
             uid: 0,
             euid: 0,
             suid: 0,
+            fsuid: 0,
             gid: 0,
             egid: 0,
             sgid: 0,
+            fsgid: 0,
             groups: Vec::new(),
+            cap_effective: all,
+            cap_permitted: all,
+            cap_inheritable: 0,
+            cap_bounding: all,
+            keep_caps: false,
         }
+    }
+
+    /// An ordinary user: every id `uid`/`gid`, no capabilities (the bounding set full).
+    pub fn user(uid: u32, gid: u32) -> Credentials {
+        Credentials {
+            uid,
+            euid: uid,
+            suid: uid,
+            fsuid: uid,
+            gid,
+            egid: gid,
+            sgid: gid,
+            fsgid: gid,
+            cap_effective: 0,
+            cap_permitted: 0,
+            ..Credentials::root()
+        }
+    }
+
+    /// Whether capability `cap` is in the effective set.
+    pub fn has_cap(&self, cap: u32) -> bool {
+        self.cap_effective & abi::cap::bit(cap) != 0
     }
 
     /// Filesystem credentials for permission checks.
     pub fn fs_creds(&self) -> Creds {
         Creds {
-            uid: self.euid,
-            gid: self.egid,
+            uid: self.fsuid,
+            gid: self.fsgid,
             groups: self.groups.clone(),
+            caps: self.cap_effective,
         }
     }
 }

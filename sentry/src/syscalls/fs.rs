@@ -652,11 +652,17 @@ fn do_faccessat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32, flags: u32)
         return Err(Errno::EINVAL);
     }
     let path = t.copy_in_path(path_addr)?;
-    // access(2) checks with the real ids unless AT_EACCESS.
+    // access(2) checks with the real ids unless AT_EACCESS, and with capabilities only if
+    // the real uid is 0 (then the permitted ones), as faccessat's credential override does.
     let mut creds = t.creds.fs_creds();
     if flags & f::AT_EACCESS == 0 {
         creds.uid = t.creds.uid;
         creds.gid = t.creds.gid;
+        creds.caps = if t.creds.uid == 0 {
+            t.creds.cap_permitted
+        } else {
+            0
+        };
     }
     let follow = flags & f::AT_SYMLINK_NOFOLLOW == 0;
     let target = if path.is_empty() && flags & f::AT_EMPTY_PATH != 0 {

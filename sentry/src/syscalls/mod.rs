@@ -7,6 +7,7 @@
 //! ever means "the application gets this errno"; control flow (exit, registers already set) is a
 //! [`SyscallReturn`] variant.
 
+pub mod creds;
 pub mod epoll;
 pub mod fs;
 pub mod fs_more;

@@ -512,6 +512,10 @@ const PR_SET_NAME: i32 = 15;
 const PR_GET_NAME: i32 = 16;
 const PR_SET_CHILD_SUBREAPER: i32 = 36;
 const PR_GET_CHILD_SUBREAPER: i32 = 37;
+const PR_GET_KEEPCAPS: i32 = 7;
+const PR_SET_KEEPCAPS: i32 = 8;
+const PR_CAPBSET_READ: i32 = 23;
+const PR_CAPBSET_DROP: i32 = 24;
 const PR_SET_NO_NEW_PRIVS: i32 = 38;
 const PR_GET_NO_NEW_PRIVS: i32 = 39;
 
@@ -558,6 +562,27 @@ pub fn sys_prctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             let me = t.tgid();
             let v = i32::from(t.kernel.tree().proc(me).is_some_and(|p| p.is_subreaper));
             t.copy_out_obj(args.ptr(1), &v)?;
+            ok_zero()
+        }
+        PR_GET_KEEPCAPS => ok_usize(usize::from(t.creds.keep_caps)),
+        PR_SET_KEEPCAPS => match args.ulong(1) {
+            0 | 1 => {
+                t.creds.keep_caps = args.ulong(1) == 1;
+                crate::fs::proc::set_current(t);
+                ok_zero()
+            }
+            _ => Err(Errno::EINVAL),
+        },
+        PR_CAPBSET_READ => {
+            let cap = u32::try_from(args.ulong(1))
+                .ok()
+                .filter(|c| *c <= abi::cap::CAP_LAST_CAP)
+                .ok_or(Errno::EINVAL)?;
+            ok_usize(usize::from(t.creds.cap_bounding & abi::cap::bit(cap) != 0))
+        }
+        PR_CAPBSET_DROP => {
+            t.creds = t.creds.drop_bounding(args.ulong(1))?;
+            crate::fs::proc::set_current(t);
             ok_zero()
         }
         PR_GET_DUMPABLE => ok_usize(usize::from(t.dumpable)),

@@ -328,7 +328,18 @@ fn check_sig(sig: i32) -> Result<Option<Signal>, Errno> {
 /// kill(2).
 pub fn sys_kill(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let sig = check_sig(args.int(1))?;
-    let targets = kill_targets(t, args.int(0))?;
+    let all = kill_targets(t, args.int(0))?;
+    // Permission (kill(2)): CAP_KILL, or the sender's real or effective uid is the target's
+    // real or saved uid; SIGCONT may also go to any process of the sender's session. A
+    // group or broadcast kill fails with EPERM only if every target refused.
+    let n = all.len();
+    let targets: Vec<_> = all
+        .into_iter()
+        .filter(|tg| may_signal(t, tg, sig))
+        .collect();
+    if targets.is_empty() && n > 0 {
+        return Err(Errno::EPERM);
+    }
     if let Some(sig) = sig {
         for tg in targets {
             // init (pid 1) ignores signals it has no handler for, except from... nobody
@@ -345,6 +356,27 @@ pub fn sys_kill(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         }
     }
     ok_zero()
+}
+
+/// Whether `t` may send `sig` (None: the existence probe, signal 0) to process `tg`.
+fn may_signal(t: &Task, tg: &ThreadGroup, sig: Option<Signal>) -> bool {
+    if t.creds.has_cap(abi::cap::CAP_KILL) || tg.tgid == t.tgid() {
+        return true;
+    }
+    let Some(target) = crate::fs::proc::creds_of(&t.kernel, tg.tgid) else {
+        return true; // not started yet: it runs with its creator's credentials
+    };
+    let me = &t.creds;
+    let ids_match = [me.uid, me.euid]
+        .iter()
+        .any(|u| *u == target.uid || *u == target.suid);
+    if ids_match {
+        return true;
+    }
+    sig == Some(Signal::SIGCONT) && {
+        let tree = t.kernel.tree();
+        tree.proc(t.tgid()).map(|p| p.sid) == tree.proc(tg.tgid).map(|p| p.sid)
+    }
 }
 
 /// The live thread `tid`, optionally required to be in process `tgid`.
@@ -367,6 +399,9 @@ fn find_thread(
 fn do_tkill(t: &Task, tgid: Option<i32>, tid: i32, sig: i32) -> SyscallResult {
     let sig = check_sig(sig)?;
     let th = find_thread(t, tgid, tid)?;
+    if !may_signal(t, &th.tg, sig) {
+        return Err(Errno::EPERM);
+    }
     if let Some(sig) = sig {
         send(
             &t.kernel,

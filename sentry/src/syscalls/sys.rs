@@ -126,8 +126,8 @@ fn do_rlimit(t: &mut Task, idx: usize, new_addr: u64, old_addr: u64) -> SyscallR
         if n.cur > n.max {
             return Err(Errno::EINVAL);
         }
-        // Raising the hard limit needs CAP_SYS_RESOURCE; only root has it here.
-        if n.max > old.max && t.creds.euid != 0 {
+        // Raising the hard limit needs CAP_SYS_RESOURCE.
+        if n.max > old.max && !t.creds.has_cap(abi::cap::CAP_SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
         // RLIMIT_NOFILE may not exceed fs.nr_open (1048576).

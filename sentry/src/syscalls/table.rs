@@ -8,8 +8,8 @@ use abi::Errno;
 use abi::sysno as nr;
 
 use super::{
-    SyscallArgs, SyscallResult, epoll, fs, fs_more, futex, mm, poll, process, signal, sys, time,
-    timer,
+    SyscallArgs, SyscallResult, creds, epoll, fs, fs_more, futex, mm, poll, process, signal, sys,
+    time, timer,
 };
 use crate::kernel::Task;
 
@@ -366,6 +366,60 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::GETGROUPS,
             E::supported("getgroups", process::sys_getgroups, &[Int, Hex]),
+        ),
+        (
+            nr::SETUID,
+            E::supported("setuid", creds::sys_setuid, &[Uint]),
+        ),
+        (
+            nr::SETGID,
+            E::supported("setgid", creds::sys_setgid, &[Uint]),
+        ),
+        (
+            nr::SETREUID,
+            E::supported("setreuid", creds::sys_setreuid, &[Int, Int]),
+        ),
+        (
+            nr::SETREGID,
+            E::supported("setregid", creds::sys_setregid, &[Int, Int]),
+        ),
+        (
+            nr::SETRESUID,
+            E::supported("setresuid", creds::sys_setresuid, &[Int, Int, Int]),
+        ),
+        (
+            nr::SETRESGID,
+            E::supported("setresgid", creds::sys_setresgid, &[Int, Int, Int]),
+        ),
+        (
+            nr::SETFSUID,
+            E::supported("setfsuid", creds::sys_setfsuid, &[Uint]),
+        ),
+        (
+            nr::SETFSGID,
+            E::supported("setfsgid", creds::sys_setfsgid, &[Uint]),
+        ),
+        (
+            nr::SETGROUPS,
+            E::supported("setgroups", creds::sys_setgroups, &[Int, Hex]),
+        ),
+        (
+            nr::CAPGET,
+            E::partial(
+                "capget",
+                creds::sys_capget,
+                &[Hex, Hex],
+                "No file capabilities or ambient set; another task's sets as it last published them.",
+            ),
+        ),
+        (
+            nr::CAPSET,
+            E::partial(
+                "capset",
+                creds::sys_capset,
+                &[Hex, Hex],
+                "The calling thread only; no securebits or ambient set.",
+            ),
         ),
         (
             nr::GETRESUID,

@@ -27,6 +27,8 @@ pub struct TaskInfo {
     /// Real, effective, saved, filesystem.
     pub uids: [u32; 4],
     pub gids: [u32; 4],
+    /// Inheritable, permitted, effective, bounding capability sets.
+    pub caps: [u64; 4],
     pub groups: Vec<u32>,
     /// Descriptor table slots (FDSize).
     pub fd_size: usize,
@@ -198,12 +200,11 @@ pub fn status(t: &TaskInfo) -> String {
     let _ = writeln!(s, "SigBlk:\t{:016x}", t.sig_blocked);
     let _ = writeln!(s, "SigIgn:\t{:016x}", t.sig_ignored);
     let _ = writeln!(s, "SigCgt:\t{:016x}", t.sig_caught);
-    // The sandbox has no capability model yet: root has all of them, others none.
-    let caps: u64 = if t.uids[1] == 0 { 0x1ff_ffff_ffff } else { 0 };
-    let _ = writeln!(s, "CapInh:\t{:016x}", 0);
-    let _ = writeln!(s, "CapPrm:\t{caps:016x}");
-    let _ = writeln!(s, "CapEff:\t{caps:016x}");
-    let _ = writeln!(s, "CapBnd:\t{:016x}", 0x1ff_ffff_ffff_u64);
+    let [inh, prm, eff, bnd] = t.caps;
+    let _ = writeln!(s, "CapInh:\t{inh:016x}");
+    let _ = writeln!(s, "CapPrm:\t{prm:016x}");
+    let _ = writeln!(s, "CapEff:\t{eff:016x}");
+    let _ = writeln!(s, "CapBnd:\t{bnd:016x}");
     let _ = writeln!(s, "CapAmb:\t{:016x}", 0);
     let _ = writeln!(s, "NoNewPrivs:\t{}", u8::from(t.no_new_privs));
     s.push_str("Seccomp:\t0\nSeccomp_filters:\t0\n");

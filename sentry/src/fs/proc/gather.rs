@@ -244,10 +244,20 @@ fn task_info(c: &Caller, t: &Target, w: Who) -> TaskInfo {
         umask,
         uids: creds
             .as_ref()
-            .map_or([0; 4], |c| [c.uid, c.euid, c.suid, c.euid]),
+            .map_or([0; 4], |c| [c.uid, c.euid, c.suid, c.fsuid]),
         gids: creds
             .as_ref()
-            .map_or([0; 4], |c| [c.gid, c.egid, c.sgid, c.egid]),
+            .map_or([0; 4], |c| [c.gid, c.egid, c.sgid, c.fsgid]),
+        caps: creds
+            .as_ref()
+            .map_or([0, 0, 0, abi::cap::CAP_FULL_SET], |c| {
+                [
+                    c.cap_inheritable,
+                    c.cap_permitted,
+                    c.cap_effective,
+                    c.cap_bounding,
+                ]
+            }),
         groups: creds.map(|c| c.groups).unwrap_or_default(),
         // Linux's fd arrays grow in BITS_PER_LONG steps.
         fd_size: nfds.div_ceil(64).max(1).saturating_mul(64),

@@ -100,6 +100,12 @@ pub(crate) fn set_current(t: &Task) {
     );
 }
 
+/// The credentials of task `tid` as last published (task start, exec, credential changes).
+pub(crate) fn creds_of(kernel: &Kernel, tid: i32) -> Option<crate::kernel::Credentials> {
+    let shared = kernel.tree().tasks.get(&tid).cloned()?;
+    handles_of(&shared).map(|h| h.creds)
+}
+
 /// The handles recorded for `t`, if its thread has started.
 fn handles_of(t: &Arc<TaskShared>) -> Option<ProcHandles> {
     let r = lock(&REGISTRY);
@@ -144,19 +150,19 @@ fn caller() -> SysResult<Caller> {
     })
 }
 
-/// ptrace_may_access(PTRACE_MODE_READ_FSCREDS), without capabilities beyond uid 0 and without
-/// the dumpable check: the reader's fs uid/gid must match all of the target's uids/gids.
+/// ptrace_may_access(PTRACE_MODE_READ_FSCREDS) without the dumpable check: CAP_SYS_PTRACE,
+/// or the reader's fs uid/gid matching all of the target's uids/gids.
 pub fn may_inspect(
     reader: &crate::kernel::Credentials,
     target: &crate::kernel::Credentials,
 ) -> bool {
-    reader.euid == 0
-        || (reader.euid == target.uid
-            && reader.euid == target.euid
-            && reader.euid == target.suid
-            && reader.egid == target.gid
-            && reader.egid == target.egid
-            && reader.egid == target.sgid)
+    reader.has_cap(abi::cap::CAP_SYS_PTRACE)
+        || (reader.fsuid == target.uid
+            && reader.fsuid == target.euid
+            && reader.fsuid == target.suid
+            && reader.fsgid == target.gid
+            && reader.fsgid == target.egid
+            && reader.fsgid == target.sgid)
 }
 
 /// A pid or fd directory name: canonical decimal only ("+1" and "01" name nothing, as
@@ -656,15 +662,7 @@ mod tests {
 
     #[test]
     fn inspection_needs_root_or_matching_ids() {
-        let user = |id: u32| Credentials {
-            uid: id,
-            euid: id,
-            suid: id,
-            gid: id,
-            egid: id,
-            sgid: id,
-            groups: Vec::new(),
-        };
+        let user = |id: u32| Credentials::user(id, id);
         assert!(may_inspect(&Credentials::root(), &user(1000)));
         assert!(may_inspect(&user(1000), &user(1000)));
         assert!(!may_inspect(&user(1000), &user(1001)));

@@ -1,0 +1,462 @@
+//! The rules that change a task's [`Credentials`]: the set*id family, supplementary groups,
+//! capability sets (capget/capset, the bounding set, keep-caps), and what execve does to them
+//! (set-user-ID and set-group-ID files, root's capabilities).
+//!
+//! Everything here is a pure function of the old credentials and the request, so the syscall
+//! handlers (`syscalls/creds.rs`) only decode arguments, and the rules are unit-tested here.
+//! Facts from credentials(7), capabilities(7) and setresuid(2): an unprivileged caller may set
+//! an id only to one of its current real/effective/saved ids; CAP_SETUID / CAP_SETGID may set
+//! any; the filesystem id follows the effective id. Capability effects of uid changes
+//! ("Effect of user ID changes on capabilities"): when all of the real, effective and saved
+//! uids leave 0, the permitted and effective sets are cleared (unless keep-caps); when the
+//! effective uid goes 0 → nonzero the effective set is cleared, nonzero → 0 it becomes the
+//! permitted set; when the filesystem uid goes 0 → nonzero the filesystem capabilities leave
+//! the effective set, and back to 0 they return from the permitted set.
+//!
+//! Shortcuts: no file capabilities (xattrs), no ambient set, no securebits; user namespaces
+//! are not modelled (the sandbox has one).
+
+use abi::cap::{
+    CAP_FS_MASK, CAP_FULL_SET, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CapData,
+    LINUX_CAPABILITY_VERSION_1, LINUX_CAPABILITY_VERSION_2, LINUX_CAPABILITY_VERSION_3,
+};
+use abi::{Errno, SysResult};
+
+use super::task::Credentials;
+
+/// setgroups(2) accepts at most this many groups (NGROUPS_MAX).
+pub const NGROUPS_MAX: usize = 65536;
+
+/// An id argument: `None` is -1 ("unchanged").
+fn id_arg(raw: u32) -> Option<u32> {
+    (raw != u32::MAX).then_some(raw)
+}
+
+impl Credentials {
+    fn uids(&self) -> [u32; 3] {
+        [self.uid, self.euid, self.suid]
+    }
+
+    fn gids(&self) -> [u32; 3] {
+        [self.gid, self.egid, self.sgid]
+    }
+
+    /// Applies the capability effects of a uid change from `old` (module doc).
+    fn fix_caps_after_uid_change(&mut self, old: &Credentials) {
+        let was_root = old.uids().contains(&0);
+        let is_root = self.uids().contains(&0);
+        if was_root && !is_root && !self.keep_caps {
+            self.cap_permitted = 0;
+            self.cap_effective = 0;
+        }
+        if old.euid == 0 && self.euid != 0 {
+            self.cap_effective = 0;
+        }
+        if old.euid != 0 && self.euid == 0 {
+            self.cap_effective = self.cap_permitted;
+        }
+        if old.fsuid == 0 && self.fsuid != 0 {
+            self.cap_effective &= !CAP_FS_MASK;
+        }
+        if old.fsuid != 0 && self.fsuid == 0 {
+            self.cap_effective |= self.cap_permitted & CAP_FS_MASK;
+        }
+    }
+
+    /// setuid(2).
+    pub fn set_uid(&self, uid: u32) -> SysResult<Credentials> {
+        let mut n = self.clone();
+        if self.has_cap(CAP_SETUID) {
+            n.uid = uid;
+            n.euid = uid;
+            n.suid = uid;
+        } else if uid == self.uid || uid == self.suid {
+            n.euid = uid;
+        } else {
+            return Err(Errno::EPERM);
+        }
+        n.fsuid = n.euid;
+        n.fix_caps_after_uid_change(self);
+        Ok(n)
+    }
+
+    /// setreuid(2) (raw -1 = unchanged). The saved uid becomes the new effective uid when the
+    /// real uid is set, or the effective uid is set to something other than the old real uid.
+    pub fn set_reuid(&self, ruid: u32, euid: u32) -> SysResult<Credentials> {
+        let (r, e) = (id_arg(ruid), id_arg(euid));
+        let privileged = self.has_cap(CAP_SETUID);
+        if let Some(r) = r
+            && !privileged
+            && r != self.uid
+            && r != self.euid
+        {
+            return Err(Errno::EPERM);
+        }
+        if let Some(e) = e
+            && !privileged
+            && !self.uids().contains(&e)
+        {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        if let Some(r) = r {
+            n.uid = r;
+        }
+        if let Some(e) = e {
+            n.euid = e;
+        }
+        if r.is_some() || e.is_some_and(|e| e != self.uid) {
+            n.suid = n.euid;
+        }
+        n.fsuid = n.euid;
+        n.fix_caps_after_uid_change(self);
+        Ok(n)
+    }
+
+    /// setresuid(2) (raw -1 = unchanged): unprivileged, each new id must be a current one.
+    pub fn set_resuid(&self, ruid: u32, euid: u32, suid: u32) -> SysResult<Credentials> {
+        let ids = [id_arg(ruid), id_arg(euid), id_arg(suid)];
+        if !self.has_cap(CAP_SETUID) && ids.iter().flatten().any(|id| !self.uids().contains(id)) {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        let [r, e, s] = ids;
+        n.uid = r.unwrap_or(n.uid);
+        n.euid = e.unwrap_or(n.euid);
+        n.suid = s.unwrap_or(n.suid);
+        n.fsuid = n.euid;
+        n.fix_caps_after_uid_change(self);
+        Ok(n)
+    }
+
+    /// setfsuid(2): returns the new credentials (unchanged if not allowed) and the old fsuid.
+    pub fn set_fsuid(&self, fsuid: u32) -> (Credentials, u32) {
+        let old = self.fsuid;
+        let allowed =
+            self.has_cap(CAP_SETUID) || self.uids().contains(&fsuid) || fsuid == self.fsuid;
+        let mut n = self.clone();
+        if allowed && fsuid != u32::MAX {
+            n.fsuid = fsuid;
+            n.fix_caps_after_uid_change(self);
+        }
+        (n, old)
+    }
+
+    /// setgid(2).
+    pub fn set_gid(&self, gid: u32) -> SysResult<Credentials> {
+        let mut n = self.clone();
+        if self.has_cap(CAP_SETGID) {
+            n.gid = gid;
+            n.egid = gid;
+            n.sgid = gid;
+        } else if gid == self.gid || gid == self.sgid {
+            n.egid = gid;
+        } else {
+            return Err(Errno::EPERM);
+        }
+        n.fsgid = n.egid;
+        Ok(n)
+    }
+
+    /// setregid(2), as [`set_reuid`](Self::set_reuid) for groups.
+    pub fn set_regid(&self, rgid: u32, egid: u32) -> SysResult<Credentials> {
+        let (r, e) = (id_arg(rgid), id_arg(egid));
+        let privileged = self.has_cap(CAP_SETGID);
+        if let Some(r) = r
+            && !privileged
+            && r != self.gid
+            && r != self.egid
+        {
+            return Err(Errno::EPERM);
+        }
+        if let Some(e) = e
+            && !privileged
+            && !self.gids().contains(&e)
+        {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        if let Some(r) = r {
+            n.gid = r;
+        }
+        if let Some(e) = e {
+            n.egid = e;
+        }
+        if r.is_some() || e.is_some_and(|e| e != self.gid) {
+            n.sgid = n.egid;
+        }
+        n.fsgid = n.egid;
+        Ok(n)
+    }
+
+    /// setresgid(2).
+    pub fn set_resgid(&self, rgid: u32, egid: u32, sgid: u32) -> SysResult<Credentials> {
+        let ids = [id_arg(rgid), id_arg(egid), id_arg(sgid)];
+        if !self.has_cap(CAP_SETGID) && ids.iter().flatten().any(|id| !self.gids().contains(id)) {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        let [r, e, s] = ids;
+        n.gid = r.unwrap_or(n.gid);
+        n.egid = e.unwrap_or(n.egid);
+        n.sgid = s.unwrap_or(n.sgid);
+        n.fsgid = n.egid;
+        Ok(n)
+    }
+
+    /// setfsgid(2): new credentials and the old fsgid.
+    pub fn set_fsgid(&self, fsgid: u32) -> (Credentials, u32) {
+        let old = self.fsgid;
+        let allowed =
+            self.has_cap(CAP_SETGID) || self.gids().contains(&fsgid) || fsgid == self.fsgid;
+        let mut n = self.clone();
+        if allowed && fsgid != u32::MAX {
+            n.fsgid = fsgid;
+        }
+        (n, old)
+    }
+
+    /// setgroups(2): CAP_SETGID only (EPERM), at most [`NGROUPS_MAX`] (EINVAL, checked by the
+    /// caller before copying).
+    pub fn set_groups(&self, groups: Vec<u32>) -> SysResult<Credentials> {
+        if !self.has_cap(CAP_SETGID) {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        let mut groups = groups;
+        groups.sort_unstable();
+        groups.dedup();
+        n.groups = groups;
+        Ok(n)
+    }
+
+    /// capset(2)'s rules (capabilities(7) "Programmatically adjusting capability sets"):
+    /// the new permitted set within the old one, the new effective set within the new
+    /// permitted one, and the new inheritable set within the old inheritable plus the
+    /// permitted set (plus the bounding set with CAP_SETPCAP). EPERM otherwise.
+    pub fn set_caps(
+        &self,
+        effective: u64,
+        permitted: u64,
+        inheritable: u64,
+    ) -> SysResult<Credentials> {
+        let (e, p, i) = (
+            effective & CAP_FULL_SET,
+            permitted & CAP_FULL_SET,
+            inheritable & CAP_FULL_SET,
+        );
+        let inh_limit = self.cap_inheritable
+            | if self.has_cap(CAP_SETPCAP) {
+                self.cap_bounding
+            } else {
+                self.cap_permitted
+            };
+        if p & !self.cap_permitted != 0 || e & !p != 0 || i & !inh_limit != 0 {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        n.cap_effective = e;
+        n.cap_permitted = p;
+        n.cap_inheritable = i;
+        Ok(n)
+    }
+
+    /// PR_CAPBSET_DROP: needs CAP_SETPCAP (EPERM); EINVAL for an unknown capability.
+    pub fn drop_bounding(&self, cap: u64) -> SysResult<Credentials> {
+        let cap = u32::try_from(cap)
+            .ok()
+            .filter(|c| *c <= abi::cap::CAP_LAST_CAP)
+            .ok_or(Errno::EINVAL)?;
+        if !self.has_cap(CAP_SETPCAP) {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        n.cap_bounding &= !abi::cap::bit(cap);
+        Ok(n)
+    }
+
+    /// The credentials after execve of a file owned by `owner` (uid, gid) with mode `mode`:
+    /// set-user-ID and set-group-ID (the latter only with group execute) take effect unless
+    /// `no_new_privs`; the saved ids become the effective ones; and, with no file
+    /// capabilities, a process whose real or effective uid is 0 gets the bounding set (plus
+    /// its inheritable set) as permitted, effective too if the effective uid is 0; any other
+    /// gets none (capabilities(7), "Capabilities and execution of programs by root").
+    pub fn after_exec(&self, owner: (u32, u32), mode: u32, no_new_privs: bool) -> Credentials {
+        let mut n = self.clone();
+        if !no_new_privs {
+            if mode & abi::file::S_ISUID != 0 {
+                n.euid = owner.0;
+            }
+            if mode & abi::file::S_ISGID != 0 && mode & 0o010 != 0 {
+                n.egid = owner.1;
+            }
+        }
+        n.suid = n.euid;
+        n.fsuid = n.euid;
+        n.sgid = n.egid;
+        n.fsgid = n.egid;
+        if n.uid == 0 || n.euid == 0 {
+            // Root's files count as having every capability: P' = (pI & F_I) | (F_P & bounding)
+            // with F_I = F_P = all.
+            n.cap_permitted = (n.cap_inheritable | n.cap_bounding) & CAP_FULL_SET;
+            n.cap_effective = if n.euid == 0 { n.cap_permitted } else { 0 };
+        } else {
+            n.cap_permitted = 0;
+            n.cap_effective = 0;
+        }
+        n.keep_caps = false;
+        n
+    }
+}
+
+/// The capget/capset version's number of data structs (1 for version 1, 2 for 2 and 3), or
+/// None for an unknown version.
+pub fn cap_data_count(version: u32) -> Option<usize> {
+    match version {
+        LINUX_CAPABILITY_VERSION_1 => Some(1),
+        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => Some(2),
+        _ => None,
+    }
+}
+
+/// Splits 64-bit sets into capget's data structs (low 32 capabilities first).
+pub fn to_cap_data(c: &Credentials) -> [CapData; 2] {
+    let lo = |v: u64| u32::try_from(v & 0xffff_ffff).unwrap_or(0);
+    let hi = |v: u64| u32::try_from(v >> 32).unwrap_or(0);
+    [
+        CapData {
+            effective: lo(c.cap_effective),
+            permitted: lo(c.cap_permitted),
+            inheritable: lo(c.cap_inheritable),
+        },
+        CapData {
+            effective: hi(c.cap_effective),
+            permitted: hi(c.cap_permitted),
+            inheritable: hi(c.cap_inheritable),
+        },
+    ]
+}
+
+/// Joins capset's data structs into (effective, permitted, inheritable).
+pub fn from_cap_data(d: &[CapData]) -> (u64, u64, u64) {
+    let get = |i: usize, f: fn(&CapData) -> u32| d.get(i).map_or(0, |x| u64::from(f(x)));
+    (
+        get(0, |x| x.effective) | get(1, |x| x.effective) << 32,
+        get(0, |x| x.permitted) | get(1, |x| x.permitted) << 32,
+        get(0, |x| x.inheritable) | get(1, |x| x.inheritable) << 32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::cap::{CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_KILL};
+
+    #[test]
+    fn root_dropping_all_uids_loses_capabilities_unless_keepcaps() {
+        let root = Credentials::root();
+        let u = root.set_resuid(1000, 1000, 1000).unwrap();
+        assert_eq!((u.cap_permitted, u.cap_effective), (0, 0));
+        assert_eq!(u.fsuid, 1000);
+        let keep = Credentials {
+            keep_caps: true,
+            ..Credentials::root()
+        };
+        let k = keep.set_resuid(1000, 1000, 1000).unwrap();
+        assert_eq!(k.cap_permitted, CAP_FULL_SET);
+        assert_eq!(
+            k.cap_effective, 0,
+            "the effective set is cleared by euid 0 -> 1000"
+        );
+    }
+
+    #[test]
+    fn effective_uid_round_trip_restores_effective_from_permitted() {
+        let root = Credentials::root();
+        let away = root.set_reuid(u32::MAX, 1000).unwrap();
+        assert_eq!((away.uid, away.euid, away.suid), (0, 1000, 1000));
+        assert_eq!(away.cap_effective, 0);
+        assert_eq!(away.cap_permitted, CAP_FULL_SET);
+        // The real uid is still 0: setuid(0) as an unprivileged euid may go back to it.
+        let back = away.set_uid(0).unwrap();
+        assert_eq!(back.euid, 0);
+        assert_eq!(back.cap_effective, CAP_FULL_SET);
+    }
+
+    #[test]
+    fn unprivileged_changes_are_limited_to_current_ids() {
+        let u = Credentials::user(1000, 1000)
+            .set_resuid(1000, 1000, 2000)
+            .unwrap_err();
+        assert_eq!(u, Errno::EPERM);
+        let mixed = Credentials {
+            suid: 2000,
+            ..Credentials::user(1000, 1000)
+        };
+        let n = mixed.set_uid(2000).unwrap();
+        assert_eq!((n.uid, n.euid, n.suid), (1000, 2000, 2000));
+        assert_eq!(mixed.set_uid(3000).unwrap_err(), Errno::EPERM);
+        assert_eq!(
+            Credentials::user(5, 5).set_groups(vec![1]).unwrap_err(),
+            Errno::EPERM
+        );
+        assert_eq!(
+            Credentials::user(5, 5).set_gid(6).unwrap_err(),
+            Errno::EPERM
+        );
+    }
+
+    #[test]
+    fn fsuid_changes_move_the_filesystem_capabilities() {
+        let (n, old) = Credentials::root().set_fsuid(1000);
+        assert_eq!(old, 0);
+        assert!(!n.has_cap(CAP_CHOWN) && !n.has_cap(CAP_DAC_OVERRIDE));
+        assert!(n.has_cap(CAP_KILL));
+        let (back, old) = n.set_fsuid(0);
+        assert_eq!(old, 1000);
+        assert!(back.has_cap(CAP_CHOWN));
+        // Not allowed: unchanged, but the old value is still returned.
+        let (same, old) = Credentials::user(7, 7).set_fsuid(0);
+        assert_eq!((same.fsuid, old), (7, 7));
+    }
+
+    #[test]
+    fn capset_rules() {
+        let root = Credentials::root();
+        let less = root.set_caps(0, abi::cap::bit(CAP_KILL), 0).unwrap();
+        assert_eq!(less.cap_permitted, abi::cap::bit(CAP_KILL));
+        // Not above the permitted set, effective within permitted.
+        assert_eq!(less.set_caps(0, CAP_FULL_SET, 0).unwrap_err(), Errno::EPERM);
+        assert_eq!(
+            less.set_caps(abi::cap::bit(CAP_CHOWN), abi::cap::bit(CAP_KILL), 0)
+                .unwrap_err(),
+            Errno::EPERM
+        );
+    }
+
+    #[test]
+    fn exec_gives_root_its_capabilities_and_honours_setuid() {
+        let u = Credentials::user(1000, 1000);
+        let after = u.after_exec((0, 0), 0o4755, false);
+        assert_eq!((after.uid, after.euid, after.suid), (1000, 0, 0));
+        assert_eq!(after.cap_effective, CAP_FULL_SET);
+        let nnp = u.after_exec((0, 0), 0o4755, true);
+        assert_eq!(nnp.euid, 1000);
+        assert_eq!(nnp.cap_effective, 0);
+        let plain = u.after_exec((0, 0), 0o755, false);
+        assert_eq!((plain.euid, plain.cap_permitted), (1000, 0));
+    }
+
+    #[test]
+    fn cap_data_round_trip() {
+        let c = Credentials {
+            cap_inheritable: 1 << 35 | 1,
+            ..Credentials::root()
+        };
+        let d = to_cap_data(&c);
+        assert_eq!(
+            from_cap_data(&d),
+            (c.cap_effective, c.cap_permitted, c.cap_inheritable)
+        );
+    }
+}
