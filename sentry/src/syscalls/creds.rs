@@ -173,3 +173,19 @@ pub fn sys_capset(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     commit(t, n);
     ok_zero()
 }
+
+/// chroot(2): CAP_SYS_CHROOT (EPERM), a searchable directory (ENOTDIR, EACCES); the calling
+/// task's root (shared with CLONE_FS siblings) becomes it; the working directory stays.
+pub fn sys_chroot(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let path = t.copy_in_path(args.ptr(0))?;
+    let target = t.with_lookup(abi::file::AT_FDCWD, &path, |l| l.resolve(&path, true))?;
+    if !target.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    target.check_access(&t.creds.fs_creds(), 1)?;
+    if !t.creds.has_cap(abi::cap::CAP_SYS_CHROOT) {
+        return Err(Errno::EPERM);
+    }
+    t.fs().root = target;
+    ok_zero()
+}

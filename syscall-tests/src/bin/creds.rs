@@ -483,6 +483,45 @@ fn kill_needs_matching_ids() -> Outcome {
     })
 }
 
+/// chroot(2): the new root is where "/" (and "/..") resolves; a file is ENOTDIR; without
+/// CAP_SYS_CHROOT, EPERM.
+fn chroot_changes_what_slash_means() -> Outcome {
+    let dir = TempDir::new()?;
+    dir.create_file("inside", b"in")?;
+    let inside = dir.join("inside");
+    fork_and_check(|| {
+        check!(
+            syscall!(libc::SYS_chroot, inside.as_ptr()),
+            fails_with(Errno::ENOTDIR)
+        );
+        check!(
+            syscall!(libc::SYS_chroot, dir.path().as_ptr()),
+            succeeds_with(0)
+        );
+        check!(syscall!(libc::SYS_chdir, c"/".as_ptr()), succeeds_with(0));
+        let fd = Fd::open(c"/../../inside", libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+        ensure_eq!(fd.read_up_to(4)?, b"in".to_vec());
+        check!(
+            syscall!(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                c"/etc/passwd".as_ptr(),
+                libc::O_RDONLY
+            ),
+            fails_with(Errno::ENOENT)
+        );
+        Ok(())
+    })?;
+    fork_and_check(|| {
+        check!(syscall!(libc::SYS_setuid, USER), succeeds_with(0));
+        check!(
+            syscall!(libc::SYS_chroot, dir.path().as_ptr()),
+            fails_with(Errno::EPERM)
+        );
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         setuid_as_root_drops_every_uid_and_capability,
@@ -501,5 +540,6 @@ fn main() -> ExitCode {
         unprivileged_file_access_follows_mode_bits,
         access_uses_real_ids_faccessat_eaccess_effective,
         kill_needs_matching_ids,
+        chroot_changes_what_slash_means,
     ])
 }
