@@ -368,6 +368,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("getgroups", process::sys_getgroups, &[Int, Hex]),
         ),
         (
+            nr::CHROOT,
+            E::supported("chroot", creds::sys_chroot, &[Path]),
+        ),
+        (
             nr::SETUID,
             E::supported("setuid", creds::sys_setuid, &[Uint]),
         ),
