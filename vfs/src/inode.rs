@@ -372,6 +372,26 @@ pub trait FileOps: Send + Sync + Debug {
     ) -> SysResult<usize> {
         Err(Errno::EINVAL)
     }
+    /// fallocate(2) with an already validated `mode`, `off` and `len` (> 0, no overflow).
+    /// EOPNOTSUPP unless implemented (Linux's answer for files without a fallocate operation).
+    fn fallocate(&self, _mode: u32, _off: u64, _len: u64) -> SysResult<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// lseek SEEK_DATA (`hole` false) or SEEK_HOLE from `off`: the file's own answer from its
+    /// holes, ENXIO at or past EOF. `None`: the file does not track holes, and all of it is
+    /// data (the VFS default, generic_file_llseek).
+    fn seek_data_hole(&self, _off: u64, _hole: bool) -> Option<SysResult<u64>> {
+        None
+    }
+    /// F_GET_SEALS: the file's seals; EINVAL for files that cannot be sealed (only memfds can).
+    fn seals(&self) -> SysResult<u32> {
+        Err(Errno::EINVAL)
+    }
+    /// F_ADD_SEALS of known seal bits: EINVAL for files that cannot be sealed, EPERM once
+    /// F_SEAL_SEAL is set.
+    fn add_seals(&self, _seals: u32) -> SysResult<()> {
+        Err(Errno::EINVAL)
+    }
     /// The concrete object, for the few callers that need a specific kind of file (fcntl
     /// F_SETPIPE_SZ on a pipe, pidfd calls). A query, not a mocking hook.
     fn as_any(&self) -> Option<&dyn Any> {
