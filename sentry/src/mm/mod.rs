@@ -1220,6 +1220,45 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// mincore(2) for `[addr, addr + pages * PAGE_SIZE)` (`addr` page-aligned, checked by the
+    /// caller): one byte per page, 1 where the sentry has backed the page with MemoryFile
+    /// memory the host holds (a PMA whose page is resident in the memfd: faults may back
+    /// more pages than were touched, but untouched ones are still holes there), else 0.
+    /// ENOMEM if VMAs do not cover the range.
+    ///
+    /// Shortcut: Linux reports a file page resident when it is in the page cache even if
+    /// this process never touched it; here only this address space's own backing counts.
+    pub fn mincore(&self, addr: u64, pages: u64) -> SysResult<Vec<u8>> {
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end > self.max_addr {
+            return Err(Errno::ENOMEM);
+        }
+        let inner = self.lock();
+        if !Self::fully_mapped(&inner, addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        let mut out = Vec::with_capacity(usize::try_from(pages).unwrap_or(0));
+        let mut a = addr;
+        while a < end {
+            let Some((ps, p)) = lookup(&inner.pmas, a) else {
+                out.push(0);
+                a += PAGE_SIZE;
+                continue;
+            };
+            let run_end = p.end.min(end);
+            let mf_off = p.mf_off + (a - ps);
+            let n = (run_end - a) / PAGE_SIZE;
+            match self.mf.resident(mf_off, run_end - a) {
+                Ok(bits) => out.extend(bits.iter().map(|b| b & 1)),
+                // The host refused (never for a range we own): count the backing as resident.
+                Err(_) => out.extend(std::iter::repeat_n(1, usize::try_from(n).unwrap_or(0))),
+            }
+            a = run_end;
+        }
+        Ok(out)
+    }
+
     /// Whether VMAs cover `[start, end)` without holes.
     fn fully_mapped(inner: &Inner, start: u64, end: u64) -> bool {
         let mut cur = start;

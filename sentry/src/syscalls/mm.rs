@@ -96,8 +96,19 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             if !file.has_memfile_pages() {
                 return Err(Errno::ENODEV);
             }
+            // memfd_create(2): a write-sealed memfd cannot be mapped shared and writable.
+            if file
+                .seals()
+                .is_ok_and(|s| s & (abi::file::F_SEAL_WRITE | abi::file::F_SEAL_FUTURE_WRITE) != 0)
+            {
+                return Err(Errno::EPERM);
+            }
         }
-        if sharing == Sharing::Shared && !file.is_writable() {
+        // A write-sealed memfd's shared mappings may not become writable either.
+        let write_sealed = file
+            .seals()
+            .is_ok_and(|s| s & (abi::file::F_SEAL_WRITE | abi::file::F_SEAL_FUTURE_WRITE) != 0);
+        if sharing == Sharing::Shared && (!file.is_writable() || write_sealed) {
             max_prot.remove(Prot::WRITE);
         }
         if file.path().is_none() {
