@@ -476,10 +476,10 @@ impl OpenFile {
             ..Default::default()
         })
     }
-    /// fallocate(2) after the syscall's argument checks (`len` > 0, `off` + `len` ≤ i64::MAX):
-    /// EBADF unless open for writing, ESPIPE for pipes and sockets, EISDIR for directories,
-    /// ENODEV for other non-regular files, then the file's own answer (EOPNOTSUPP for files
-    /// without one, EROFS on a read-only mount).
+    /// fallocate(2) after the syscall's mode and sign checks (`off` ≥ 0, `len` > 0): EBADF
+    /// unless open for writing, ESPIPE for pipes and sockets, EISDIR for directories, ENODEV
+    /// for other non-regular files, EROFS on a read-only mount, EFBIG if `off + len` passes
+    /// the largest file offset, then the file's own answer (EOPNOTSUPP for files without one).
     pub fn fallocate(&self, mode: u32, off: u64, len: u64) -> SysResult<()> {
         if !self.is_writable() {
             return Err(Errno::EBADF);
@@ -498,6 +498,12 @@ impl OpenFile {
         }
         if self.path.as_ref().is_some_and(VfsPath::is_readonly) {
             return Err(Errno::EROFS);
+        }
+        if off
+            .checked_add(len)
+            .is_none_or(|end| i64::try_from(end).is_err())
+        {
+            return Err(Errno::EFBIG);
         }
         ops.fallocate(mode, off, len)
     }

@@ -59,8 +59,8 @@ const FALLOC_KNOWN: u32 = f::FALLOC_FL_KEEP_SIZE
     | 0x80;
 
 /// fallocate(2), in vfs_fallocate's order: EINVAL for a negative offset or a length ≤ 0,
-/// EOPNOTSUPP for unknown modes and a hole punch without FALLOC_FL_KEEP_SIZE, the file checks
-/// (`OpenFile::fallocate`), EFBIG if the range passes the largest offset. tmpfs implements
+/// EOPNOTSUPP for unknown modes and a hole punch without FALLOC_FL_KEEP_SIZE, then the file
+/// checks and EFBIG (`OpenFile::fallocate`). tmpfs implements
 /// allocation and hole punching; other files answer EOPNOTSUPP (9P) or EROFS.
 pub fn sys_fallocate(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let mode = args.uint(1);
@@ -75,12 +75,7 @@ pub fn sys_fallocate(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         return Err(Errno::EOPNOTSUPP);
     }
     let file = t.fds().file(args.fd(0))?;
-    if off.checked_add(len).is_none() {
-        // Checked after the file (EBADF, ESPIPE, ... win), as Linux does.
-        file.fallocate(mode, 0, 1)?;
-        return Err(Errno::EFBIG);
-    }
-    // Both are positive here.
+    // Both are positive here; EFBIG is decided after the file checks, as Linux does.
     file.fallocate(mode, off.unsigned_abs(), len.unsigned_abs())?;
     ok_zero()
 }

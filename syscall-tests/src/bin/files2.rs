@@ -501,6 +501,9 @@ fn fallocate_past_max_offset_fails_efbig() -> Outcome {
         syscall!(libc::SYS_fallocate, fd.raw(), 0, i64::MAX - 10, 100i64),
         fails_with(Errno::EFBIG)
     );
+    // Nothing was allocated or grown on the way.
+    ensure_eq!(size_of(&fd)?, 0);
+    ensure_eq!(fstat(&fd)?.st_blocks, 0);
     Ok(())
 }
 
