@@ -508,6 +508,14 @@ impl OpenFile {
         ops.fallocate(mode, off, len)
     }
 
+    /// [`FileOps::writable_map_token`], for a `MAP_SHARED` mapping that may become writable.
+    pub fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
+        match &self.imp {
+            Imp::Ops(o) => o.writable_map_token(),
+            _ => None,
+        }
+    }
+
     /// F_GET_SEALS ([`FileOps::seals`]): EINVAL for files that cannot be sealed.
     pub fn seals(&self) -> SysResult<u32> {
         match &self.imp {

@@ -263,6 +263,10 @@ pub trait Inode: Send + Sync + Debug {
     }
 }
 
+/// What a writable shared mapping holds to be counted by its file
+/// ([`FileOps::writable_map_token`]).
+pub type MapToken = Arc<dyn Any + Send + Sync>;
+
 /// I/O on an opened non-directory file (a file description's implementation).
 pub trait FileOps: Send + Sync + Debug {
     /// Reads at `off` (ignored by non-seekable files).
@@ -381,6 +385,14 @@ pub trait FileOps: Send + Sync + Debug {
     /// holes, ENXIO at or past EOF. `None`: the file does not track holes, and all of it is
     /// data (the VFS default, generic_file_llseek).
     fn seek_data_hole(&self, _off: u64, _hole: bool) -> Option<SysResult<u64>> {
+        None
+    }
+    /// For `MAP_SHARED` mappings that may become writable (Linux: VM_SHARED|VM_MAYWRITE): a
+    /// token the mapping holds for as long as it exists, so the file knows whether any such
+    /// mapping does (F_SEAL_WRITE is then EBUSY). `Some(Err(EPERM))` if the file is
+    /// write-sealed and may not be mapped writable at all; `None` if the file does not track
+    /// its mappings (it cannot be sealed).
+    fn writable_map_token(&self) -> Option<SysResult<MapToken>> {
         None
     }
     /// F_GET_SEALS: the file's seals; EINVAL for files that cannot be sealed (only memfds can).

@@ -18,8 +18,9 @@
 //! fallocate(2) allocates pages into the map (mode 0, KEEP_SIZE) or punches them out
 //! (PUNCH_HOLE|KEEP_SIZE); SEEK_DATA/SEEK_HOLE read the map (a page in it is data). memfds
 //! ([`MemfdFs`]) are ordinary files of an unmounted instance, unlinked at birth, whose
-//! `FileData` carries seals, enforced by the write, truncate and fallocate paths here (the
-//! mmap handler asks [`FileOps::seals`] before a writable shared mapping).
+//! `FileData` carries seals, enforced by the write, truncate and fallocate paths here; the
+//! mmap handler takes a [`FileOps::writable_map_token`] for each shared mapping that may
+//! become writable (refused under a write seal), and F_SEAL_WRITE is EBUSY while one lives.
 //!
 //! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the data lives in
 //! its locked state, the immutable type outside it), [`MemfdFs`].
@@ -46,8 +47,6 @@
 //!   punched page that is still mapped somewhere is zeroed in place and stays in the file:
 //!   mappings and reads see zeros as on Linux, but the memory is not freed and SEEK_HOLE
 //!   sees data there until the mapping goes and the range is punched again.
-//! - Adding F_SEAL_WRITE while a writable shared mapping exists succeeds (Linux: EBUSY):
-//!   the file does not know its mappings.
 //! - No size limit per instance (statfs reports zero blocks, like `size=0`); a write that the
 //!   MemoryFile cannot back fails with ENOSPC.
 
@@ -99,6 +98,9 @@ struct FileData {
     pages: BTreeMap<u64, u64>,
     /// F_SEAL_* bits of a memfd; `None` for files that cannot be sealed (every other file).
     seals: Option<u32>,
+    /// Cloned by every writable shared mapping (`FileOps::writable_map_token`): more than
+    /// one strong reference means such a mapping exists.
+    writable_maps: Arc<()>,
 }
 
 /// The MemoryFile refused an access to a page the file holds (a bookkeeping bug, never the
@@ -115,6 +117,7 @@ impl FileData {
             size: 0,
             pages: BTreeMap::new(),
             seals: None,
+            writable_maps: Arc::new(()),
         }
     }
 
@@ -955,6 +958,17 @@ impl FileOps for TmpFile {
         }
     }
 
+    /// Taken under the state lock, so a seal cannot slip in between the check and the token.
+    fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
+        match &self.inode.state().data {
+            Data::File(d) if d.sealed(f::F_SEAL_WRITE | f::F_SEAL_FUTURE_WRITE) => {
+                Some(Err(Errno::EPERM))
+            }
+            Data::File(d) => Some(Ok(Arc::clone(&d.writable_maps) as crate::inode::MapToken)),
+            _ => None,
+        }
+    }
+
     fn seals(&self) -> SysResult<u32> {
         match &self.inode.state().data {
             Data::File(FileData { seals: Some(s), .. }) => Ok(*s),
@@ -962,17 +976,20 @@ impl FileOps for TmpFile {
         }
     }
 
-    /// F_ADD_SEALS. Shortcut: adding F_SEAL_WRITE while a writable shared mapping exists
-    /// succeeds (Linux: EBUSY), since the file does not know its mappings; the mapping keeps
-    /// writing.
+    /// F_ADD_SEALS: EBUSY for F_SEAL_WRITE while a writable shared mapping exists.
     fn add_seals(&self, seals: u32) -> SysResult<()> {
         let mut st = self.inode.state();
         match &mut st.data {
             Data::File(FileData {
-                seals: Some(cur), ..
+                seals: Some(cur),
+                writable_maps,
+                ..
             }) => {
                 if *cur & f::F_SEAL_SEAL != 0 {
                     return Err(Errno::EPERM);
+                }
+                if seals & f::F_SEAL_WRITE != 0 && Arc::strong_count(writable_maps) > 1 {
+                    return Err(Errno::EBUSY);
                 }
                 *cur |= seals;
                 Ok(())

@@ -246,9 +246,11 @@ pub(crate) enum RestartBlock {
     Sleep { deadline: Instant, rem: u64 },
 }
 
-/// Reads a file's pages for `mm` (file mappings and the ELF loader) through the VFS.
+/// Reads a file's pages for `mm` (file mappings and the ELF loader) through the VFS. The
+/// second field is the file's token for a `MAP_SHARED` mapping that may become writable
+/// (`OpenFile::writable_map_token`), held as long as any VMA holds this object.
 #[derive(Debug)]
-pub struct VfsMappedFile(pub Arc<OpenFile>);
+pub struct VfsMappedFile(pub Arc<OpenFile>, pub Option<vfs::MapToken>);
 
 impl MappedFile for VfsMappedFile {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize> {
@@ -385,7 +387,7 @@ impl Task {
 
         let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
             let f = open_executable(&lookup, p)?;
-            Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
+            Ok(Arc::new(VfsMappedFile(f, None)) as Arc<dyn MappedFile>)
         };
         let (ctx, mm, image) =
             load_image(kernel, file, path, argv, spawn.envp, &creds, &open_interp).map_err(
@@ -877,7 +879,7 @@ pub(crate) fn load_image(
     };
     let image = loader::load(
         &mm,
-        Arc::new(VfsMappedFile(file)),
+        Arc::new(VfsMappedFile(file, None)),
         &args,
         open_interp,
         kernel.vdso.as_ref(),

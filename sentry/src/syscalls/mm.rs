@@ -96,26 +96,27 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             if !file.has_memfile_pages() {
                 return Err(Errno::ENODEV);
             }
-            // memfd_create(2): a write-sealed memfd cannot be mapped shared and writable.
-            if file
-                .seals()
-                .is_ok_and(|s| s & (abi::file::F_SEAL_WRITE | abi::file::F_SEAL_FUTURE_WRITE) != 0)
-            {
-                return Err(Errno::EPERM);
-            }
         }
-        // A write-sealed memfd's shared mappings may not become writable either.
-        let write_sealed = file
-            .seals()
-            .is_ok_and(|s| s & (abi::file::F_SEAL_WRITE | abi::file::F_SEAL_FUTURE_WRITE) != 0);
-        if sharing == Sharing::Shared && (!file.is_writable() || write_sealed) {
+        if sharing == Sharing::Shared && !file.is_writable() {
             max_prot.remove(Prot::WRITE);
+        }
+        // A shared mapping that may become writable is counted by its file (memfd seals):
+        // a write-sealed memfd refuses PROT_WRITE (EPERM, memfd_create(2)) and its read-only
+        // shared mappings may not become writable.
+        let mut token = None;
+        if sharing == Sharing::Shared && max_prot.contains(Prot::WRITE) {
+            match file.writable_map_token() {
+                Some(Ok(t)) => token = Some(t),
+                Some(Err(e)) if prot.contains(Prot::WRITE) => return Err(e),
+                Some(Err(_)) => max_prot.remove(Prot::WRITE),
+                None => {}
+            }
         }
         if file.path().is_none() {
             // Host-fd files (stdio) are not mappable.
             return Err(Errno::ENODEV);
         }
-        let mf: Arc<dyn MappedFile> = Arc::new(VfsMappedFile(file));
+        let mf: Arc<dyn MappedFile> = Arc::new(VfsMappedFile(file, token));
         Backing::File { file: mf, offset }
     };
     let opts = MmapOpts {

@@ -178,7 +178,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "memfd_create",
                 fs_io::sys_memfd_create,
                 &[Path, Hex],
-                "An unlinked tmpfs file; seals are enforced, but adding F_SEAL_WRITE while a writable shared mapping exists succeeds (Linux: EBUSY). MFD_HUGETLB: EINVAL. A '/' in the name shows as '_'.",
+                "An unlinked tmpfs file with seals (F_ADD_SEALS/F_GET_SEALS) enforced. MFD_HUGETLB: EINVAL (no hugetlbfs). A '/' in the name shows as '_' in /proc.",
             ),
         ),
         (

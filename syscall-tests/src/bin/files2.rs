@@ -274,6 +274,35 @@ fn seal_write_refuses_writable_shared_mmap() -> Outcome {
     Ok(())
 }
 
+/// fcntl(2): EBUSY "seal is F_SEAL_WRITE, and there is a writable, shared mapping"; once the
+/// mapping is gone the seal can be added.
+fn seal_write_with_writable_shared_mapping_fails_ebusy() -> Outcome {
+    let fd = memfd_with(&[1u8; PAGE])?;
+    let ret = check!(mmap(2 * PAGE, RW, libc::MAP_SHARED, &fd), succeeds());
+    let m = Mapping::adopt(ret, 2 * PAGE, RW)?;
+    // Split the mapping: both halves still count.
+    check!(
+        syscall!(libc::SYS_munmap, m.addr() + PAGE, PAGE),
+        succeeds_with(0)
+    );
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), F_ADD_SEALS, F_SEAL_WRITE),
+        fails_with(Errno::EBUSY)
+    );
+    // F_SEAL_FUTURE_WRITE does not care about existing mappings.
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), F_ADD_SEALS, F_SEAL_FUTURE_WRITE),
+        succeeds_with(0)
+    );
+    check!(syscall!(libc::SYS_munmap, m.addr(), PAGE), succeeds_with(0));
+    m.forget();
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), F_ADD_SEALS, F_SEAL_WRITE),
+        succeeds_with(0)
+    );
+    Ok(())
+}
+
 fn seal_future_write_refuses_write_eperm() -> Outcome {
     let fd = memfd_with(b"data")?;
     check!(
@@ -1122,6 +1151,7 @@ fn main() -> ExitCode {
         memfd_noexec_seal_sets_seal_exec_and_clears_exec_bits,
         seal_write_refuses_write_eperm,
         seal_write_refuses_writable_shared_mmap,
+        seal_write_with_writable_shared_mapping_fails_ebusy,
         seal_future_write_refuses_write_eperm,
         seal_shrink_refuses_shrinking_truncate,
         seal_grow_refuses_growth,
