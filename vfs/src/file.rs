@@ -508,6 +508,11 @@ impl OpenFile {
         ops.fallocate(mode, off, len)
     }
 
+    /// [`FileOps::page_cached`].
+    pub fn page_cached(&self, index: u64) -> bool {
+        matches!(&self.imp, Imp::Ops(o) if o.page_cached(index))
+    }
+
     /// [`FileOps::writable_map_token`], for a `MAP_SHARED` mapping that may become writable.
     pub fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
         match &self.imp {

@@ -395,6 +395,11 @@ pub trait FileOps: Send + Sync + Debug {
     fn writable_map_token(&self) -> Option<SysResult<MapToken>> {
         None
     }
+    /// Whether file page `index` holds data in memory now (mincore(2) of a mapping that has
+    /// not touched it: Linux asks the page cache). False for files without such pages.
+    fn page_cached(&self, _index: u64) -> bool {
+        false
+    }
     /// F_GET_SEALS: the file's seals; EINVAL for files that cannot be sealed (only memfds can).
     fn seals(&self) -> SysResult<u32> {
         Err(Errno::EINVAL)

@@ -958,6 +958,10 @@ impl FileOps for TmpFile {
         }
     }
 
+    fn page_cached(&self, index: u64) -> bool {
+        matches!(&self.inode.state().data, Data::File(d) if d.pages.contains_key(&index))
+    }
+
     /// Taken under the state lock, so a seal cannot slip in between the check and the token.
     fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
         match &self.inode.state().data {

@@ -262,6 +262,9 @@ impl MappedFile for VfsMappedFile {
     fn shared_pages(&self, file_page: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
         self.0.memfile_pages(file_page, max)
     }
+    fn page_cached(&self, file_page: u64) -> bool {
+        self.0.page_cached(file_page)
+    }
 }
 
 /// Guest memory as the VFS sees it (ioctl arguments).

@@ -244,7 +244,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "mincore",
                 fs_io::sys_mincore,
                 &[Hex, Hex, Hex],
-                "A page is resident if this address space has backed it; file pages cached but never touched here report 0.",
+                "Resident: pages this address space backed that hold host memory, read-only zero pages, and tmpfs file pages holding data; 9P file pages never touched here report 0.",
             ),
         ),
         (

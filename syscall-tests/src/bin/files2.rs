@@ -1085,6 +1085,41 @@ fn mincore_reports_touched_anonymous_pages() -> Outcome {
     Ok(())
 }
 
+/// A page that was only read is mapped (Linux: the zero page), so it is resident too.
+fn mincore_counts_read_only_touched_page() -> Outcome {
+    let m = Mapping::anonymous(2 * PAGE, RW)?;
+    ensure_eq!(m.read(PAGE, 1)?, vec![0u8]);
+    let mut vec = [0xffu8; 2];
+    check!(
+        syscall!(libc::SYS_mincore, m.addr(), 2 * PAGE, vec.as_mut_ptr()),
+        succeeds_with(0)
+    );
+    ensure_eq!(vec[1] & 1, 1);
+    Ok(())
+}
+
+/// mincore(2) of a file mapping reports the file's pages in memory, touched here or not;
+/// holes of a tmpfs file are not resident.
+fn mincore_reports_file_pages_in_memory() -> Outcome {
+    let fd = memfd_with(&[3u8; PAGE])?;
+    check!(
+        syscall!(libc::SYS_ftruncate, fd.raw(), 3 * PAGE),
+        succeeds_with(0)
+    );
+    let ret = check!(
+        mmap(3 * PAGE, libc::PROT_READ, libc::MAP_SHARED, &fd),
+        succeeds()
+    );
+    let m = Mapping::adopt(ret, 3 * PAGE, libc::PROT_READ)?;
+    let mut vec = [0xffu8; 3];
+    check!(
+        syscall!(libc::SYS_mincore, m.addr(), 3 * PAGE, vec.as_mut_ptr()),
+        succeeds_with(0)
+    );
+    ensure_eq!(vec.map(|b| b & 1), [1, 0, 0]);
+    Ok(())
+}
+
 /// mincore(2): the length is rounded up to whole pages.
 fn mincore_rounds_length_up() -> Outcome {
     let mut m = Mapping::anonymous(2 * PAGE, RW)?;
@@ -1196,6 +1231,8 @@ fn main() -> ExitCode {
         fadvise_on_pipe_fails_espipe,
         fadvise_bad_fd_fails_ebadf,
         mincore_reports_touched_anonymous_pages,
+        mincore_counts_read_only_touched_page,
+        mincore_reports_file_pages_in_memory,
         mincore_rounds_length_up,
         mincore_unaligned_address_fails_einval,
         mincore_unmapped_range_fails_enomem,
