@@ -1336,4 +1336,88 @@ mod tests {
         assert!(d.readdir().unwrap().is_empty());
         root.lookup(b"f").unwrap();
     }
+
+    #[test]
+    fn fallocate_allocates_and_punches_pages() {
+        let (_fs, _ino, ops, mf) = file();
+        ops.fallocate(f::FALLOC_FL_KEEP_SIZE, 10, 2 * PAGE_SIZE)
+            .unwrap();
+        assert_eq!(ops.size().unwrap(), 0, "KEEP_SIZE");
+        assert_eq!(mf.allocated_bytes(), 3 * PAGE_SIZE, "pages 0..=2");
+        ops.fallocate(0, 0, PAGE_SIZE + 1).unwrap();
+        assert_eq!(ops.size().unwrap(), PAGE_SIZE + 1);
+        assert_eq!(mf.allocated_bytes(), 3 * PAGE_SIZE, "already there");
+        ops.write_at(&[9u8; 3 * PAGE_SIZE as usize], 0).unwrap();
+        let punch = f::FALLOC_FL_PUNCH_HOLE | f::FALLOC_FL_KEEP_SIZE;
+        // Page 1 whole (released), the last 10 bytes of page 0 zeroed.
+        ops.fallocate(punch, PAGE_SIZE - 10, PAGE_SIZE + 10)
+            .unwrap();
+        assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE);
+        let data = read(ops.as_ref(), 0, 3 * PAGE_SIZE as usize);
+        let hole = (PAGE_SIZE - 10) as usize..(2 * PAGE_SIZE) as usize;
+        assert!(data[hole.clone()].iter().all(|b| *b == 0));
+        assert!(data[..hole.start].iter().all(|b| *b == 9));
+        assert!(data[hole.end..].iter().all(|b| *b == 9));
+        assert_eq!(ops.seek_data_hole(0, true).unwrap().unwrap(), PAGE_SIZE);
+        assert_eq!(
+            ops.seek_data_hole(PAGE_SIZE, false).unwrap().unwrap(),
+            2 * PAGE_SIZE
+        );
+        assert_eq!(
+            ops.fallocate(f::FALLOC_FL_ZERO_RANGE, 0, 1),
+            Err(Errno::EOPNOTSUPP)
+        );
+    }
+
+    #[test]
+    fn punching_a_mapped_page_zeroes_it_in_place() {
+        let (_fs, _ino, ops, mf) = file();
+        ops.write_at(&[5u8; PAGE_SIZE as usize], 0).unwrap();
+        // A mapping's reference, as mm takes it.
+        let page = ops.memfile_page(0).unwrap().unwrap();
+        let punch = f::FALLOC_FL_PUNCH_HOLE | f::FALLOC_FL_KEEP_SIZE;
+        ops.fallocate(punch, 0, PAGE_SIZE).unwrap();
+        let mut b = [1u8; 4];
+        mf.read(page, &mut b).unwrap();
+        assert_eq!(b, [0; 4], "the mapping sees zeros");
+        assert_eq!(
+            ops.memfile_page(0).unwrap().unwrap(),
+            page,
+            "still the file's page"
+        );
+        mf.release(page, PAGE_SIZE).unwrap();
+        mf.release(page, PAGE_SIZE).unwrap();
+    }
+
+    #[test]
+    fn memfd_seals_refuse_writes_and_resizes() {
+        let fs = MemfdFs::new(test_memfile());
+        let opts = MemfdOpts {
+            allow_sealing: true,
+            noexec_seal: false,
+        };
+        let file = fs.create(b"t", opts, &Creds::root()).unwrap();
+        assert_eq!(file.seals(), Ok(0));
+        assert_eq!(file.write(b"abcd"), Ok(4));
+        assert_eq!(
+            file.path().unwrap().path_from(&fs.ns.root()),
+            b"/memfd:t (deleted)"
+        );
+        file.add_seals(f::F_SEAL_SHRINK | f::F_SEAL_GROW).unwrap();
+        assert_eq!(file.truncate(2), Err(Errno::EPERM));
+        assert_eq!(file.truncate(8), Err(Errno::EPERM));
+        assert_eq!(file.pwrite(b"x", 4), Err(Errno::EPERM));
+        assert_eq!(file.pwrite(b"x", 1), Ok(1));
+        let token = file.writable_map_token().unwrap().unwrap();
+        assert_eq!(file.add_seals(f::F_SEAL_WRITE), Err(Errno::EBUSY));
+        drop(token);
+        file.add_seals(f::F_SEAL_WRITE | f::F_SEAL_SEAL).unwrap();
+        assert_eq!(file.pwrite(b"x", 1), Err(Errno::EPERM));
+        assert_eq!(file.writable_map_token().unwrap().err(), Some(Errno::EPERM));
+        assert_eq!(file.add_seals(f::F_SEAL_EXEC), Err(Errno::EPERM));
+        let unsealable = fs
+            .create(b"u", MemfdOpts::default(), &Creds::root())
+            .unwrap();
+        assert_eq!(unsealable.seals(), Ok(f::F_SEAL_SEAL));
+    }
 }

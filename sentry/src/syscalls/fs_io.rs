@@ -160,7 +160,7 @@ fn write_offset(t: &Task, addr: u64, off: u64) -> abi::SysResult<()> {
 
 /// sendfile(2): up to `count` bytes from `in_fd` (at `*offset`, which is updated, or at its
 /// file offset, which advances) to `out_fd`. EINVAL if `out_fd` is O_APPEND or `in_fd` is a
-/// stream; EBADF for wrong access modes.
+/// pipe or directory, ESPIPE for an offset on a stream, EBADF for wrong access modes.
 pub fn sys_sendfile(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let out = t.fds().file(args.fd(0))?;
     let inf = t.fds().file(args.fd(1))?;
@@ -175,7 +175,10 @@ pub fn sys_sendfile(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if inf.is_stream() && off_ptr != 0 {
         return Err(Errno::ESPIPE);
     }
-    if inf.is_dir() {
+    // The input must be a file splice can read directly: a pipe (splice's job) or a directory
+    // is EINVAL.
+    let in_is_fifo = inf.stat().is_ok_and(|st| st.mode & f::S_IFMT == f::S_IFIFO);
+    if inf.is_dir() || in_is_fifo {
         return Err(Errno::EINVAL);
     }
     let mut pos = if off_ptr == 0 {

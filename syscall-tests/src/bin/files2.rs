@@ -886,6 +886,29 @@ fn sendfile_wrong_access_modes_fail_ebadf() -> Outcome {
     Ok(())
 }
 
+/// sendfile(2) reads from a file, not a pipe (splice(2) does that): EINVAL.
+fn sendfile_from_pipe_fails_einval() -> Outcome {
+    let (r, w) = pipe()?;
+    w.write_all(b"abc")?;
+    let dst = memfd_with(b"")?;
+    check!(
+        syscall!(libc::SYS_sendfile, dst.raw(), r.raw(), 0usize, 3usize),
+        fails_with(Errno::EINVAL)
+    );
+    let mut off: i64 = 0;
+    check!(
+        syscall!(
+            libc::SYS_sendfile,
+            dst.raw(),
+            r.raw(),
+            std::ptr::addr_of_mut!(off),
+            3usize
+        ),
+        fails_with(Errno::ESPIPE)
+    );
+    Ok(())
+}
+
 // ---- copy_file_range ----
 
 fn copy_file_range_copies_between_memfds() -> Outcome {
@@ -1220,6 +1243,7 @@ fn main() -> ExitCode {
         sendfile_without_offset_advances_file_offset,
         sendfile_to_append_fd_fails_einval,
         sendfile_wrong_access_modes_fail_ebadf,
+        sendfile_from_pipe_fails_einval,
         copy_file_range_copies_between_memfds,
         copy_file_range_uses_file_offsets_without_pointers,
         copy_file_range_overlapping_same_file_fails_einval,
