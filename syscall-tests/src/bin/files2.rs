@@ -234,6 +234,40 @@ fn memfd_noexec_seal_sets_seal_exec_and_clears_exec_bits() -> Outcome {
     Ok(())
 }
 
+/// F_SEAL_EXEC: the exec bits can no longer change (fchmod: EPERM); others still can.
+fn seal_exec_refuses_chmod_of_exec_bits() -> Outcome {
+    let fd = memfd(c"noexec", MFD_CLOEXEC | MFD_NOEXEC_SEAL)?;
+    check!(
+        syscall!(libc::SYS_fchmod, fd.raw(), 0o755),
+        fails_with(Errno::EPERM)
+    );
+    check!(
+        syscall!(libc::SYS_fchmod, fd.raw(), 0o600),
+        succeeds_with(0)
+    );
+    ensure_eq!(fstat(&fd)?.st_mode & 0o777, 0o600);
+    Ok(())
+}
+
+/// /proc/self/maps names a memfd mapping like its fd link.
+fn memfd_mapping_is_named_in_proc_maps() -> Outcome {
+    let fd = memfd_with(&[0u8; PAGE])?;
+    let ret = check!(
+        mmap(PAGE, libc::PROT_READ, libc::MAP_SHARED, &fd),
+        succeeds()
+    );
+    let m = Mapping::adopt(ret, PAGE, libc::PROT_READ)?;
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("read maps: {e}"))?;
+    let start = format!("{:x}-", m.addr());
+    let line = maps
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .ok_or_else(|| format!("no line for {start} in\n{maps}"))?;
+    ensure!(line.ends_with("/memfd:files2 (deleted)"), "{line}");
+    ensure!(line.contains(" r--s "), "{line}");
+    Ok(())
+}
+
 /// fcntl(2): F_SEAL_WRITE makes write(2) fail with EPERM.
 fn seal_write_refuses_write_eperm() -> Outcome {
     let fd = memfd_with(b"data")?;
@@ -557,6 +591,16 @@ fn fallocate_on_read_only_fd_fails_ebadf() -> Outcome {
     Ok(())
 }
 
+/// A file of the (read-only) root opened for reading: EBADF, before anything else.
+fn fallocate_on_read_only_root_file_fails_ebadf() -> Outcome {
+    let fd = Fd::open(c"/etc/passwd", libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    check!(
+        syscall!(libc::SYS_fallocate, fd.raw(), 0, 0i64, 10i64),
+        fails_with(Errno::EBADF)
+    );
+    Ok(())
+}
+
 /// tmpfs supports only allocation and hole punching: FALLOC_FL_ZERO_RANGE is EOPNOTSUPP.
 fn fallocate_zero_range_on_memfd_fails_eopnotsupp() -> Outcome {
     let fd = memfd_with(b"abc")?;
@@ -751,6 +795,27 @@ fn preadv2_offset_minus_one_uses_file_offset() -> Outcome {
     );
     ensure_eq!(buf, b"456".to_vec());
     check!(lseek(&fd, 0, libc::SEEK_CUR), succeeds_with(7));
+    Ok(())
+}
+
+/// RWF_HIPRI, RWF_DSYNC and RWF_SYNC are accepted on a regular file.
+fn pwritev2_sync_flags_succeed() -> Outcome {
+    let fd = memfd_with(b"")?;
+    let v = [iov(b"abc")];
+    for flag in [0x1, 0x2, 0x4] {
+        check!(
+            syscall!(
+                libc::SYS_pwritev2,
+                fd.raw(),
+                v.as_ptr(),
+                1,
+                0i64,
+                0i64,
+                flag
+            ),
+            succeeds_with(3)
+        );
+    }
     Ok(())
 }
 
@@ -1207,6 +1272,8 @@ fn main() -> ExitCode {
         memfd_without_allow_sealing_has_seal_seal,
         memfd_allow_sealing_starts_with_no_seals,
         memfd_noexec_seal_sets_seal_exec_and_clears_exec_bits,
+        seal_exec_refuses_chmod_of_exec_bits,
+        memfd_mapping_is_named_in_proc_maps,
         seal_write_refuses_write_eperm,
         seal_write_refuses_writable_shared_mmap,
         seal_write_with_writable_shared_mapping_fails_ebusy,
@@ -1225,6 +1292,7 @@ fn main() -> ExitCode {
         fallocate_past_max_offset_fails_efbig,
         fallocate_on_pipe_fails_espipe,
         fallocate_on_read_only_fd_fails_ebadf,
+        fallocate_on_read_only_root_file_fails_ebadf,
         fallocate_zero_range_on_memfd_fails_eopnotsupp,
         fallocate_respects_seals,
         seek_hole_finds_hole_after_data,
@@ -1236,6 +1304,7 @@ fn main() -> ExitCode {
         preadv_negative_offset_fails_einval,
         preadv_on_pipe_fails_espipe,
         preadv2_offset_minus_one_uses_file_offset,
+        pwritev2_sync_flags_succeed,
         pwritev2_unknown_flag_fails_eopnotsupp,
         preadv2_nowait_on_empty_pipe_fails_eagain,
         pwritev2_append_writes_at_end,
