@@ -1370,6 +1370,17 @@ mod tests {
     }
 
     #[test]
+    fn fallocate_past_the_memory_file_is_enospc_and_gives_pages_back() {
+        let (_fs, _ino, ops, mf) = file();
+        ops.write_at(b"x", 0).unwrap();
+        let before = mf.allocated_bytes();
+        // The test MemoryFile has 64 MiB.
+        assert_eq!(ops.fallocate(0, 0, 128 << 20), Err(Errno::ENOSPC));
+        assert_eq!(mf.allocated_bytes(), before);
+        assert_eq!(ops.size().unwrap(), 1);
+    }
+
+    #[test]
     fn punching_a_mapped_page_zeroes_it_in_place() {
         let (_fs, _ino, ops, mf) = file();
         ops.write_at(&[5u8; PAGE_SIZE as usize], 0).unwrap();
