@@ -529,19 +529,19 @@ impl OpenFile {
         }
     }
 
-    /// F_ADD_SEALS: EINVAL for unknown bits or files that cannot be sealed, EPERM if the
-    /// description is not open for writing or F_SEAL_SEAL is set.
+    /// F_ADD_SEALS, in memfd_add_seals' order: EPERM if the description is not open for
+    /// writing (any file), EINVAL for unknown bits or files that cannot be sealed, then the
+    /// file's answer (EPERM once F_SEAL_SEAL is set).
     pub fn add_seals(&self, seals: u32) -> SysResult<()> {
+        if !self.is_writable() {
+            return Err(Errno::EPERM);
+        }
         if seals & !f::F_SEAL_ALL != 0 {
             return Err(Errno::EINVAL);
         }
         let Imp::Ops(o) = &self.imp else {
             return Err(Errno::EINVAL);
         };
-        o.seals()?;
-        if !self.is_writable() {
-            return Err(Errno::EPERM);
-        }
         o.add_seals(seals)
     }
 

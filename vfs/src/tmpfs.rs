@@ -980,9 +980,13 @@ impl FileOps for TmpFile {
         }
     }
 
-    /// F_ADD_SEALS: EBUSY for F_SEAL_WRITE while a writable shared mapping exists.
-    fn add_seals(&self, seals: u32) -> SysResult<()> {
+    /// F_ADD_SEALS: EBUSY for F_SEAL_WRITE while a writable shared mapping exists. F_SEAL_EXEC
+    /// on a file with exec bits also seals writes and resizes (memfd_create(2): W^X).
+    fn add_seals(&self, mut seals: u32) -> SysResult<()> {
         let mut st = self.inode.state();
+        if seals & f::F_SEAL_EXEC != 0 && st.perm & 0o111 != 0 {
+            seals |= f::F_SEAL_SHRINK | f::F_SEAL_GROW | f::F_SEAL_WRITE | f::F_SEAL_FUTURE_WRITE;
+        }
         match &mut st.data {
             Data::File(FileData {
                 seals: Some(cur),

@@ -414,6 +414,31 @@ fn seal_seal_refuses_further_seals() -> Outcome {
     Ok(())
 }
 
+/// memfd_create(2): adding F_SEAL_EXEC to a file with exec bits also seals writes and
+/// resizes (W^X).
+fn seal_exec_on_executable_memfd_implies_write_seals() -> Outcome {
+    let fd = memfd_with(b"")?;
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), F_ADD_SEALS, F_SEAL_EXEC),
+        succeeds_with(0)
+    );
+    ensure_eq!(
+        seals(&fd)?,
+        F_SEAL_EXEC | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_GROW | F_SEAL_SHRINK
+    );
+    Ok(())
+}
+
+/// F_ADD_SEALS needs a description open for writing: EPERM first, on any file.
+fn add_seals_on_read_only_fd_fails_eperm() -> Outcome {
+    let fd = Fd::open(c"/etc/passwd", libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    check!(
+        syscall!(libc::SYS_fcntl, fd.raw(), F_ADD_SEALS, 0x1000i64),
+        fails_with(Errno::EPERM)
+    );
+    Ok(())
+}
+
 fn add_unknown_seal_fails_einval() -> Outcome {
     let fd = memfd_with(b"")?;
     check!(
@@ -1281,6 +1306,8 @@ fn main() -> ExitCode {
         seal_shrink_refuses_shrinking_truncate,
         seal_grow_refuses_growth,
         seal_seal_refuses_further_seals,
+        seal_exec_on_executable_memfd_implies_write_seals,
+        add_seals_on_read_only_fd_fails_eperm,
         add_unknown_seal_fails_einval,
         get_seals_on_regular_file_fails_einval,
         fallocate_extends_size,
