@@ -187,7 +187,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "fallocate",
                 fs_io::sys_fallocate,
                 &[Fd, Hex, Int, Int],
-                "tmpfs: allocate (mode 0, KEEP_SIZE) and PUNCH_HOLE|KEEP_SIZE (a punched page still mapped somewhere is zeroed in place and stays allocated); other modes and 9P files: EOPNOTSUPP.",
+                "tmpfs: allocate (mode 0, KEEP_SIZE) and PUNCH_HOLE with KEEP_SIZE (a punched page still mapped somewhere is zeroed in place and stays allocated); other modes and 9P files: EOPNOTSUPP.",
             ),
         ),
         (
