@@ -1,5 +1,6 @@
 //! File data syscalls beyond read/write: memfd_create, fallocate, fadvise64, the positioned
-//! vector calls (preadv, pwritev, preadv2, pwritev2), sendfile and copy_file_range.
+//! vector calls (preadv, pwritev, preadv2, pwritev2), sendfile and copy_file_range (mincore is
+//! in `mm.rs`).
 //!
 //! sendfile and copy_file_range move data through a sentry buffer (one read, one write per
 //! step of at most [`STEP`] bytes); Linux splices page references instead, which nobody can
@@ -346,30 +347,4 @@ pub fn sys_copy_file_range(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         p => write_offset(t, p, start_out + moved)?,
     }
     super::io_result(done, err)
-}
-
-/// mincore(2): EINVAL for an unaligned `addr`, ENOMEM for a range VMAs do not cover, EFAULT
-/// for an unwritable vector. Filled in steps so a huge reservation does not need one huge
-/// sentry buffer.
-pub fn sys_mincore(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    const PAGE: u64 = abi::mm::PAGE_SIZE;
-    const STEP_PAGES: u64 = 1 << 16;
-    let addr = args.ulong(0);
-    let len = args.ulong(1);
-    let vec = args.ptr(2);
-    if !addr.is_multiple_of(PAGE) {
-        return Err(Errno::EINVAL);
-    }
-    let pages = len.div_ceil(PAGE);
-    let mut done = 0u64;
-    while done < pages {
-        let n = (pages - done).min(STEP_PAGES);
-        let at = addr
-            .checked_add(done.checked_mul(PAGE).ok_or(Errno::ENOMEM)?)
-            .ok_or(Errno::ENOMEM)?;
-        let bits = t.mm.mincore(at, n)?;
-        t.mm.copy_out(vec.checked_add(done).ok_or(Errno::EFAULT)?, &bits)?;
-        done += n;
-    }
-    ok_zero()
 }

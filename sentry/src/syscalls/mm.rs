@@ -183,3 +183,28 @@ pub fn sys_madvise(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     t.mm.madvise(args.ulong(0), args.ulong(1), args.int(2))?;
     ok_zero()
 }
+
+/// mincore(2): EINVAL for an unaligned `addr`, ENOMEM for a range VMAs do not cover, EFAULT
+/// for an unwritable vector. Filled in steps so a huge reservation does not need one huge
+/// sentry buffer.
+pub fn sys_mincore(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    const STEP_PAGES: u64 = 1 << 16;
+    let addr = args.ulong(0);
+    let len = args.ulong(1);
+    let vec = args.ptr(2);
+    if !addr.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    let mut done = 0u64;
+    while done < pages {
+        let n = (pages - done).min(STEP_PAGES);
+        let at = addr
+            .checked_add(done.checked_mul(PAGE_SIZE).ok_or(Errno::ENOMEM)?)
+            .ok_or(Errno::ENOMEM)?;
+        let bits = t.mm.mincore(at, n)?;
+        t.mm.copy_out(vec.checked_add(done).ok_or(Errno::EFAULT)?, &bits)?;
+        done += n;
+    }
+    ok_zero()
+}

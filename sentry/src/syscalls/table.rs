@@ -242,7 +242,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             nr::MINCORE,
             E::partial(
                 "mincore",
-                fs_io::sys_mincore,
+                mm::sys_mincore,
                 &[Hex, Hex, Hex],
                 "Resident: pages this address space backed that hold host memory, read-only zero pages, and tmpfs file pages holding data; 9P file pages never touched here report 0.",
             ),
