@@ -127,6 +127,51 @@ pub const F_SETPIPE_SZ: u32 = 1031;
 pub const F_GETPIPE_SZ: u32 = 1032;
 pub const F_ADD_SEALS: u32 = 1033;
 pub const F_GET_SEALS: u32 = 1034;
+/// File seals (F_ADD_SEALS/F_GET_SEALS; include/uapi/linux/fcntl.h).
+pub const F_SEAL_SEAL: u32 = 0x1;
+pub const F_SEAL_SHRINK: u32 = 0x2;
+pub const F_SEAL_GROW: u32 = 0x4;
+pub const F_SEAL_WRITE: u32 = 0x8;
+pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
+pub const F_SEAL_EXEC: u32 = 0x20;
+/// Every seal F_ADD_SEALS knows.
+pub const F_SEAL_ALL: u32 =
+    F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC;
+
+/// memfd_create(2) flags (include/uapi/linux/memfd.h).
+pub const MFD_CLOEXEC: u32 = 0x1;
+pub const MFD_ALLOW_SEALING: u32 = 0x2;
+pub const MFD_HUGETLB: u32 = 0x4;
+pub const MFD_NOEXEC_SEAL: u32 = 0x8;
+pub const MFD_EXEC: u32 = 0x10;
+/// Longest memfd name, without the "memfd:" prefix (mm/memfd.c MFD_NAME_MAX_LEN).
+pub const MFD_NAME_MAX_LEN: usize = 249;
+
+/// fallocate(2) modes (include/uapi/linux/falloc.h).
+pub const FALLOC_FL_KEEP_SIZE: u32 = 0x1;
+pub const FALLOC_FL_PUNCH_HOLE: u32 = 0x2;
+pub const FALLOC_FL_NO_HIDE_STALE: u32 = 0x4;
+pub const FALLOC_FL_COLLAPSE_RANGE: u32 = 0x8;
+pub const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+pub const FALLOC_FL_INSERT_RANGE: u32 = 0x20;
+pub const FALLOC_FL_UNSHARE_RANGE: u32 = 0x40;
+
+/// posix_fadvise(2) advice (include/uapi/linux/fadvise.h, the 64-bit values).
+pub const POSIX_FADV_NORMAL: i32 = 0;
+pub const POSIX_FADV_RANDOM: i32 = 1;
+pub const POSIX_FADV_SEQUENTIAL: i32 = 2;
+pub const POSIX_FADV_WILLNEED: i32 = 3;
+pub const POSIX_FADV_DONTNEED: i32 = 4;
+pub const POSIX_FADV_NOREUSE: i32 = 5;
+
+/// preadv2(2)/pwritev2(2) flags (include/uapi/linux/fs.h).
+pub const RWF_HIPRI: u32 = 0x1;
+pub const RWF_DSYNC: u32 = 0x2;
+pub const RWF_SYNC: u32 = 0x4;
+pub const RWF_NOWAIT: u32 = 0x8;
+pub const RWF_APPEND: u32 = 0x10;
+pub const RWF_NOAPPEND: u32 = 0x20;
+
 /// The one fd flag (F_GETFD/F_SETFD).
 pub const FD_CLOEXEC: u32 = 1;
 

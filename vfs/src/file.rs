@@ -245,8 +245,43 @@ impl OpenFile {
         ops.write_at(buf, off)
     }
 
+    /// pwritev2(2) with RWF_APPEND (`append`: at the end, the offset `at` ignored) or
+    /// RWF_NOAPPEND (at `at` even on an O_APPEND description); `at` = None writes at the
+    /// description's offset, which then ends after the data.
+    pub fn write_rwf(&self, buf: &[u8], at: Option<u64>, append: bool) -> SysResult<usize> {
+        let ops = self.writable_ops()?;
+        if !ops.is_seekable() {
+            return if at.is_some() {
+                Err(Errno::ESPIPE)
+            } else {
+                ops.write_at(buf, 0)
+            };
+        }
+        if at.is_some_and(|o| i64::try_from(o).is_err()) {
+            return Err(Errno::EINVAL);
+        }
+        let mut pos = lock(&self.pos);
+        let (n, end) = match (append, at) {
+            (true, _) => ops.append(buf)?,
+            (false, Some(o)) => {
+                let n = ops.write_at(buf, o)?;
+                (n, o.saturating_add(to_u64(n)))
+            }
+            (false, None) => {
+                let n = ops.write_at(buf, *pos)?;
+                (n, pos.saturating_add(to_u64(n)))
+            }
+        };
+        if at.is_none() {
+            *pos = end;
+            ops.sync_offset(end);
+        }
+        Ok(n)
+    }
+
     /// lseek(2). Directories accept SEEK_SET/SEEK_CUR only (positions are entry indexes);
-    /// SEEK_DATA/SEEK_HOLE treat the whole file as data.
+    /// SEEK_DATA/SEEK_HOLE ask the file for its holes ([`FileOps::seek_data_hole`]: tmpfs),
+    /// else treat the whole file as data.
     pub fn seek(&self, off: i64, whence: u32) -> SysResult<u64> {
         let size = match &self.imp {
             Imp::PathOnly => return Err(Errno::EBADF),
@@ -254,6 +289,17 @@ impl OpenFile {
             Imp::Ops(o) if !o.is_seekable() => return Err(Errno::ESPIPE),
             Imp::Ops(o) => Some(o.size()?),
         };
+        if let (Imp::Ops(o), f::SEEK_DATA | f::SEEK_HOLE) = (&self.imp, whence) {
+            // A negative offset is past no EOF: ENXIO, as for offsets at or past EOF.
+            let start = u64::try_from(off).map_err(|_| Errno::ENXIO)?;
+            if let Some(r) = o.seek_data_hole(start, whence == f::SEEK_HOLE) {
+                let new = r?;
+                let mut pos = lock(&self.pos);
+                *pos = new;
+                o.sync_offset(new);
+                return Ok(new);
+            }
+        }
         let mut pos = lock(&self.pos);
         let cur = i64::try_from(*pos).unwrap_or(i64::MAX);
         let new = match (whence, size) {
@@ -430,6 +476,75 @@ impl OpenFile {
             ..Default::default()
         })
     }
+    /// fallocate(2) after the syscall's mode and sign checks (`off` ≥ 0, `len` > 0): EBADF
+    /// unless open for writing, ESPIPE for pipes and sockets, EISDIR for directories, ENODEV
+    /// for other non-regular files, EROFS on a read-only mount, EFBIG if `off + len` passes
+    /// the largest file offset, then the file's own answer (EOPNOTSUPP for files without one).
+    pub fn fallocate(&self, mode: u32, off: u64, len: u64) -> SysResult<()> {
+        if !self.is_writable() {
+            return Err(Errno::EBADF);
+        }
+        let ops = match &self.imp {
+            Imp::PathOnly => return Err(Errno::EBADF),
+            Imp::Dir => return Err(Errno::EISDIR),
+            Imp::Ops(o) => o,
+        };
+        let kind = self.path.as_ref().and_then(VfsPath::kind);
+        match kind {
+            Some(InodeKind::Regular) => {}
+            Some(InodeKind::Fifo | InodeKind::Socket) => return Err(Errno::ESPIPE),
+            None if !ops.is_seekable() => return Err(Errno::ESPIPE),
+            _ => return Err(Errno::ENODEV),
+        }
+        if self.path.as_ref().is_some_and(VfsPath::is_readonly) {
+            return Err(Errno::EROFS);
+        }
+        if off
+            .checked_add(len)
+            .is_none_or(|end| i64::try_from(end).is_err())
+        {
+            return Err(Errno::EFBIG);
+        }
+        ops.fallocate(mode, off, len)
+    }
+
+    /// [`FileOps::page_cached`].
+    pub fn page_cached(&self, index: u64) -> bool {
+        matches!(&self.imp, Imp::Ops(o) if o.page_cached(index))
+    }
+
+    /// [`FileOps::writable_map_token`], for a `MAP_SHARED` mapping that may become writable.
+    pub fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
+        match &self.imp {
+            Imp::Ops(o) => o.writable_map_token(),
+            _ => None,
+        }
+    }
+
+    /// F_GET_SEALS ([`FileOps::seals`]): EINVAL for files that cannot be sealed.
+    pub fn seals(&self) -> SysResult<u32> {
+        match &self.imp {
+            Imp::Ops(o) => o.seals(),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// F_ADD_SEALS, in memfd_add_seals' order: EPERM if the description is not open for
+    /// writing (any file), EINVAL for unknown bits or files that cannot be sealed, then the
+    /// file's answer (EPERM once F_SEAL_SEAL is set).
+    pub fn add_seals(&self, seals: u32) -> SysResult<()> {
+        if !self.is_writable() {
+            return Err(Errno::EPERM);
+        }
+        if seals & !f::F_SEAL_ALL != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let Imp::Ops(o) = &self.imp else {
+            return Err(Errno::EINVAL);
+        };
+        o.add_seals(seals)
+    }
+
     /// Which of `mask`'s events are true now (poll/select/epoll). O_PATH descriptions report
     /// POLLNVAL, as Linux does for a descriptor poll cannot use; directories are always ready.
     pub fn readiness(&self, mask: crate::waiter::EventMask) -> crate::waiter::EventMask {

@@ -263,6 +263,10 @@ pub trait Inode: Send + Sync + Debug {
     }
 }
 
+/// What a writable shared mapping holds to be counted by its file
+/// ([`FileOps::writable_map_token`]).
+pub type MapToken = Arc<dyn Any + Send + Sync>;
+
 /// I/O on an opened non-directory file (a file description's implementation).
 pub trait FileOps: Send + Sync + Debug {
     /// Reads at `off` (ignored by non-seekable files).
@@ -370,6 +374,39 @@ pub trait FileOps: Send + Sync + Debug {
         _len: usize,
         _off: u64,
     ) -> SysResult<usize> {
+        Err(Errno::EINVAL)
+    }
+    /// fallocate(2) with an already validated `mode`, `off` and `len` (> 0, no overflow).
+    /// EOPNOTSUPP unless implemented (Linux's answer for files without a fallocate operation).
+    fn fallocate(&self, _mode: u32, _off: u64, _len: u64) -> SysResult<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// lseek SEEK_DATA (`hole` false) or SEEK_HOLE from `off`: the file's own answer from its
+    /// holes, ENXIO at or past EOF. `None`: the file does not track holes, and all of it is
+    /// data (the VFS default, generic_file_llseek).
+    fn seek_data_hole(&self, _off: u64, _hole: bool) -> Option<SysResult<u64>> {
+        None
+    }
+    /// For `MAP_SHARED` mappings that may become writable (Linux: VM_SHARED|VM_MAYWRITE): a
+    /// token the mapping holds for as long as it exists, so the file knows whether any such
+    /// mapping does (F_SEAL_WRITE is then EBUSY). `Some(Err(EPERM))` if the file is
+    /// write-sealed and may not be mapped writable at all; `None` if the file does not track
+    /// its mappings (it cannot be sealed).
+    fn writable_map_token(&self) -> Option<SysResult<MapToken>> {
+        None
+    }
+    /// Whether file page `index` holds data in memory now (mincore(2) of a mapping that has
+    /// not touched it: Linux asks the page cache). False for files without such pages.
+    fn page_cached(&self, _index: u64) -> bool {
+        false
+    }
+    /// F_GET_SEALS: the file's seals; EINVAL for files that cannot be sealed (only memfds can).
+    fn seals(&self) -> SysResult<u32> {
+        Err(Errno::EINVAL)
+    }
+    /// F_ADD_SEALS of known seal bits: EINVAL for files that cannot be sealed, EPERM once
+    /// F_SEAL_SEAL is set.
+    fn add_seals(&self, _seals: u32) -> SysResult<()> {
         Err(Errno::EINVAL)
     }
     /// The concrete object, for the few callers that need a specific kind of file (fcntl

@@ -58,7 +58,7 @@ pub mod waiter;
 pub use abi::{Errno, SysResult};
 pub use file::OpenFile;
 pub use inode::{
-    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, anon_inode_stat,
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, MapToken, SetAttr, anon_inode_stat,
     new_anon_dev, now,
 };
 pub use lookup::{Lookup, TimeChange};

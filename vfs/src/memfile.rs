@@ -529,6 +529,34 @@ impl MemoryFile {
         self.check(off, len).map(|_| ())
     }
 
+    /// Which pages of `[off, off+len)` (page-aligned) hold memory on the host (mincore(2) of
+    /// the sentry's mapping): one byte per page, bit 0 set if resident. A page allocated but
+    /// never written, or decommitted, is a hole of the memfd and reads 0.
+    pub fn resident(&self, off: u64, len: u64) -> Result<Vec<u8>, MemoryFileError> {
+        self.check_pages(off, len)?;
+        let start = self.check(off, len)?;
+        let n = usize::try_from(len.div_ceil(PAGE_SIZE))
+            .map_err(|_| MemoryFileError::Range { off, len })?;
+        let mut vec = vec![0u8; n];
+        if n == 0 {
+            return Ok(vec);
+        }
+        // SAFETY: mincore(2) only reads the page tables of `[base + start, + len)`, which
+        // `check` proved lies inside our live mapping (page-aligned: `check_pages`); it writes
+        // one byte per page into `vec`, which has exactly that many bytes.
+        let r = unsafe {
+            libc::mincore(
+                self.base.as_ptr().add(start).cast(),
+                usize::try_from(len).map_err(|_| MemoryFileError::Range { off, len })?,
+                vec.as_mut_ptr(),
+            )
+        };
+        if r != 0 {
+            return Err(MemoryFileError::Range { off, len });
+        }
+        Ok(vec)
+    }
+
     /// Copies `dst.len()` bytes at file offset `off` into `dst`.
     pub fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), MemoryFileError> {
         let start = self.check(off, dst.len() as u64)?;

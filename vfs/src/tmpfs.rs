@@ -15,8 +15,15 @@
 //! still mapped somewhere is never freed under the mapping. Files are capped at
 //! [`MAX_FILE_SIZE`] (EFBIG beyond).
 //!
+//! fallocate(2) allocates pages into the map (mode 0, KEEP_SIZE) or punches them out
+//! (PUNCH_HOLE|KEEP_SIZE); SEEK_DATA/SEEK_HOLE read the map (a page in it is data). memfds
+//! ([`MemfdFs`]) are ordinary files of an unmounted instance, unlinked at birth, whose
+//! `FileData` carries seals, enforced by the write, truncate and fallocate paths here; the
+//! mmap handler takes a [`FileOps::writable_map_token`] for each shared mapping that may
+//! become writable (refused under a write seal), and F_SEAL_WRITE is EBUSY while one lives.
+//!
 //! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the data lives in
-//! its locked state, the immutable type outside it).
+//! its locked state, the immutable type outside it), [`MemfdFs`].
 //!
 //! Lock order: `Shared::rename_lock`, then inode `state` locks, then the MemoryFile's
 //! allocator lock (allocate/share/release of file pages, taken under a file's `state` lock so
@@ -36,6 +43,10 @@
 //!   SIGBUS-es later accesses. Accesses past EOF that fault *after* the truncation do get
 //!   SIGBUS (mm asks for a page past EOF and is refused).
 //! - Writes through a mapping do not update mtime/ctime.
+//! - A hole punch cannot take a page away from a mapping (tmpfs never calls into mm), so a
+//!   punched page that is still mapped somewhere is zeroed in place and stays in the file:
+//!   mappings and reads see zeros as on Linux, but the memory is not freed and SEEK_HOLE
+//!   sees data there until the mapping goes and the range is punched again.
 //! - No size limit per instance (statfs reports zero blocks, like `size=0`); a write that the
 //!   MemoryFile cannot back fails with ENOSPC.
 
@@ -85,6 +96,11 @@ struct FileData {
     /// File page index → MemoryFile offset of that page, holding one reference (the file's).
     /// Absent pages below `size` are holes and read as zero.
     pages: BTreeMap<u64, u64>,
+    /// F_SEAL_* bits of a memfd; `None` for files that cannot be sealed (every other file).
+    seals: Option<u32>,
+    /// Cloned by every writable shared mapping (`FileOps::writable_map_token`): more than
+    /// one strong reference means such a mapping exists.
+    writable_maps: Arc<()>,
 }
 
 /// The MemoryFile refused an access to a page the file holds (a bookkeeping bug, never the
@@ -100,6 +116,120 @@ impl FileData {
             mf,
             size: 0,
             pages: BTreeMap::new(),
+            seals: None,
+            writable_maps: Arc::new(()),
+        }
+    }
+
+    fn sealed(&self, seals: u32) -> bool {
+        self.seals.is_some_and(|s| s & seals != 0)
+    }
+
+    /// The seal checks of a write of `len` bytes at `off` (memfd_create(2)): EPERM under
+    /// F_SEAL_WRITE / F_SEAL_FUTURE_WRITE, and under F_SEAL_GROW if it would extend the file.
+    fn check_write_seals(&self, off: u64, len: u64) -> SysResult<()> {
+        if self.sealed(f::F_SEAL_WRITE | f::F_SEAL_FUTURE_WRITE) {
+            return Err(Errno::EPERM);
+        }
+        if self.sealed(f::F_SEAL_GROW) && off.saturating_add(len) > self.size {
+            return Err(Errno::EPERM);
+        }
+        Ok(())
+    }
+
+    /// fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE allocate every page of `[off, off+len)`
+    /// (all or nothing: on ENOSPC the pages this call added are given back), mode 0 also
+    /// extends the size; FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE makes the range read as
+    /// zeros: whole pages nobody else holds are released (holes again), pages still mapped
+    /// somewhere are zeroed in place (so the mapping sees the zeros, as shmem's unmap-and-
+    /// refault gives on Linux, and stays the file's page), partial pages are zeroed.
+    fn fallocate(&mut self, mode: u32, off: u64, len: u64) -> SysResult<()> {
+        let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        match mode {
+            0 | f::FALLOC_FL_KEEP_SIZE => {
+                if end > MAX_FILE_SIZE {
+                    return Err(Errno::EFBIG);
+                }
+                if mode == 0 && self.sealed(f::F_SEAL_GROW) && end > self.size {
+                    return Err(Errno::EPERM);
+                }
+                let mut added = Vec::new();
+                for index in off / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
+                    if self.pages.contains_key(&index) {
+                        continue;
+                    }
+                    match self.mf.allocate(PAGE_SIZE) {
+                        Ok(page) => {
+                            self.pages.insert(index, page);
+                            added.push(index);
+                        }
+                        Err(_) => {
+                            for i in added {
+                                if let Some(page) = self.pages.remove(&i)
+                                    && let Err(e) = self.mf.release(page, PAGE_SIZE)
+                                {
+                                    mf_err(e);
+                                }
+                            }
+                            return Err(Errno::ENOSPC);
+                        }
+                    }
+                }
+                if mode == 0 {
+                    self.size = self.size.max(end);
+                }
+                Ok(())
+            }
+            m if m == f::FALLOC_FL_PUNCH_HOLE | f::FALLOC_FL_KEEP_SIZE => {
+                if self.sealed(f::F_SEAL_WRITE | f::F_SEAL_FUTURE_WRITE) {
+                    return Err(Errno::EPERM);
+                }
+                let touched: Vec<(u64, u64)> = self
+                    .pages
+                    .range(off / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
+                    .map(|(&i, &p)| (i, p))
+                    .collect();
+                for (index, page) in touched {
+                    let start = index * PAGE_SIZE; // index < MAX_FILE_SIZE / PAGE_SIZE + 1.
+                    let a = off.max(start) - start;
+                    let b = end.min(start + PAGE_SIZE) - start;
+                    if a == 0 && b == PAGE_SIZE && self.mf.is_exclusive(page, PAGE_SIZE) {
+                        self.pages.remove(&index);
+                        self.mf.release(page, PAGE_SIZE).map_err(mf_err)?;
+                    } else {
+                        self.mf.zero(page + a, b - a).map_err(mf_err)?;
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// SEEK_DATA (`hole` false) / SEEK_HOLE from `off`: pages in the map are data (written or
+    /// fallocated), the rest are holes, and EOF is a hole. ENXIO at or past EOF, or if no
+    /// data follows `off`.
+    fn seek_data_hole(&self, off: u64, hole: bool) -> SysResult<u64> {
+        if off >= self.size {
+            return Err(Errno::ENXIO);
+        }
+        let first = off / PAGE_SIZE;
+        if hole {
+            let mut next = first;
+            for (&i, _) in self.pages.range(first..) {
+                if i != next {
+                    break;
+                }
+                next += 1;
+            }
+            Ok(off.max(next.saturating_mul(PAGE_SIZE)).min(self.size))
+        } else {
+            match self.pages.range(first..).next() {
+                Some((&i, _)) if i.saturating_mul(PAGE_SIZE) < self.size => {
+                    Ok(off.max(i * PAGE_SIZE))
+                }
+                _ => Err(Errno::ENXIO),
+            }
         }
     }
 
@@ -154,6 +284,7 @@ impl FileData {
         if end > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
+        self.check_write_seals(off, len as u64)?;
         let mut done = 0usize;
         while done < len {
             let pos = off + done as u64; // < end: no overflow.
@@ -195,6 +326,7 @@ impl FileData {
         if end > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
+        self.check_write_seals(off, len)?;
         let mut done = 0usize;
         while done < buf.len() {
             let pos = off + done as u64; // < end: no overflow.
@@ -220,6 +352,11 @@ impl FileData {
     fn truncate(&mut self, len: u64) -> SysResult<()> {
         if len > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
+        }
+        if (len < self.size && self.sealed(f::F_SEAL_SHRINK))
+            || (len > self.size && self.sealed(f::F_SEAL_GROW))
+        {
+            return Err(Errno::EPERM);
         }
         if len < self.size {
             let keep = len.div_ceil(PAGE_SIZE);
@@ -671,6 +808,13 @@ impl Inode for TmpInode {
             st.mtime = now();
         }
         if let Some(p) = attr.perm {
+            // F_SEAL_EXEC: the exec bits of a memfd may no longer change.
+            if let Data::File(fd) = &st.data
+                && fd.sealed(f::F_SEAL_EXEC)
+                && (p ^ st.perm) & 0o111 != 0
+            {
+                return Err(Errno::EPERM);
+            }
             st.perm = p & f::S_IALLUGO;
         }
         if let Some(u) = attr.uid {
@@ -792,6 +936,75 @@ impl FileOps for TmpFile {
     fn has_memfile_pages(&self) -> bool {
         true
     }
+
+    fn as_any(&self) -> Option<&dyn Any> {
+        Some(self)
+    }
+
+    fn fallocate(&self, mode: u32, off: u64, len: u64) -> SysResult<()> {
+        let mut st = self.inode.state();
+        let Data::File(data) = &mut st.data else {
+            return Err(Errno::EINVAL);
+        };
+        data.fallocate(mode, off, len)?;
+        st.touch_mc();
+        Ok(())
+    }
+
+    fn seek_data_hole(&self, off: u64, hole: bool) -> Option<SysResult<u64>> {
+        match &self.inode.state().data {
+            Data::File(data) => Some(data.seek_data_hole(off, hole)),
+            _ => None,
+        }
+    }
+
+    fn page_cached(&self, index: u64) -> bool {
+        matches!(&self.inode.state().data, Data::File(d) if d.pages.contains_key(&index))
+    }
+
+    /// Taken under the state lock, so a seal cannot slip in between the check and the token.
+    fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
+        match &self.inode.state().data {
+            Data::File(d) if d.sealed(f::F_SEAL_WRITE | f::F_SEAL_FUTURE_WRITE) => {
+                Some(Err(Errno::EPERM))
+            }
+            Data::File(d) => Some(Ok(Arc::clone(&d.writable_maps) as crate::inode::MapToken)),
+            _ => None,
+        }
+    }
+
+    fn seals(&self) -> SysResult<u32> {
+        match &self.inode.state().data {
+            Data::File(FileData { seals: Some(s), .. }) => Ok(*s),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// F_ADD_SEALS: EBUSY for F_SEAL_WRITE while a writable shared mapping exists. F_SEAL_EXEC
+    /// on a file with exec bits also seals writes and resizes (memfd_create(2): W^X).
+    fn add_seals(&self, mut seals: u32) -> SysResult<()> {
+        let mut st = self.inode.state();
+        if seals & f::F_SEAL_EXEC != 0 && st.perm & 0o111 != 0 {
+            seals |= f::F_SEAL_SHRINK | f::F_SEAL_GROW | f::F_SEAL_WRITE | f::F_SEAL_FUTURE_WRITE;
+        }
+        match &mut st.data {
+            Data::File(FileData {
+                seals: Some(cur),
+                writable_maps,
+                ..
+            }) => {
+                if *cur & f::F_SEAL_SEAL != 0 {
+                    return Err(Errno::EPERM);
+                }
+                if seals & f::F_SEAL_WRITE != 0 && Arc::strong_count(writable_maps) > 1 {
+                    return Err(Errno::EBUSY);
+                }
+                *cur |= seals;
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
 }
 
 impl Tmpfs {
@@ -853,6 +1066,78 @@ impl Filesystem for Tmpfs {
 /// file pages in `mf`.
 pub fn new_filesystem(mode: u32, creds: &Creds, mf: Arc<MemoryFile>) -> Arc<dyn Filesystem> {
     Tmpfs::new(mode, creds, mf)
+}
+
+/// Where memfd_create(2) files live: one tmpfs instance, mounted nowhere, in which each memfd
+/// is created as `memfd:NAME` and unlinked at once. The file keeps that dentry, so /proc shows
+/// `/memfd:NAME (deleted)` as Linux does, and every path-based operation (fstat, ftruncate,
+/// fchmod, mmap) works as on any tmpfs file.
+///
+/// Shortcut: a `/` in the name (Linux allows it) is shown as `_` (a dentry name cannot hold it).
+#[derive(Debug)]
+pub struct MemfdFs {
+    ns: Arc<crate::MountNamespace>,
+    /// Serializes create-then-unlink, so two memfds of one name never meet in the directory.
+    create_lock: Mutex<()>,
+}
+
+/// What memfd_create(2) asks for, decoded from its flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemfdOpts {
+    /// MFD_ALLOW_SEALING: start with no seals (else F_SEAL_SEAL).
+    pub allow_sealing: bool,
+    /// MFD_NOEXEC_SEAL: mode 0666 and F_SEAL_EXEC, sealing allowed.
+    pub noexec_seal: bool,
+}
+
+impl MemfdFs {
+    /// The memfd filesystem, its pages from `mf`.
+    pub fn new(mf: Arc<MemoryFile>) -> MemfdFs {
+        MemfdFs {
+            ns: crate::MountNamespace::new(new_filesystem(0o1777, &Creds::root(), mf)),
+            create_lock: Mutex::new(()),
+        }
+    }
+
+    /// A new memfd named `name` (≤ MFD_NAME_MAX_LEN bytes, checked by the caller), owned by
+    /// `creds`, open O_RDWR.
+    pub fn create(
+        &self,
+        name: &[u8],
+        opts: MemfdOpts,
+        creds: &Creds,
+    ) -> SysResult<Arc<crate::OpenFile>> {
+        let mut path = b"/memfd:".to_vec();
+        path.extend(name.iter().map(|&b| if b == b'/' { b'_' } else { b }));
+        let root = self.ns.root();
+        let l = crate::Lookup {
+            root: &root,
+            start: &root,
+            creds,
+        };
+        let mode = if opts.noexec_seal { 0o666 } else { 0o777 };
+        let file = {
+            let _serial = lock(&self.create_lock);
+            let file = l.open(&path, f::O_CREAT | f::O_EXCL | f::O_RDWR, mode)?;
+            l.unlink(&path)?;
+            file
+        };
+        let seals = if opts.noexec_seal {
+            f::F_SEAL_EXEC
+        } else if opts.allow_sealing {
+            0
+        } else {
+            f::F_SEAL_SEAL
+        };
+        let tf = file
+            .ops_any()
+            .and_then(|a| a.downcast_ref::<TmpFile>())
+            .ok_or(Errno::EINVAL)?;
+        if let Data::File(d) = &mut tf.inode.state().data {
+            d.seals = Some(seals);
+        }
+        Ok(file)
+    }
 }
 
 /// A small MemoryFile for unit tests of filesystems built on tmpfs (sparse: nothing is
@@ -1054,5 +1339,100 @@ mod tests {
         assert_eq!(ino.attr().unwrap().nlink, 1);
         assert!(d.readdir().unwrap().is_empty());
         root.lookup(b"f").unwrap();
+    }
+
+    #[test]
+    fn fallocate_allocates_and_punches_pages() {
+        let (_fs, _ino, ops, mf) = file();
+        ops.fallocate(f::FALLOC_FL_KEEP_SIZE, 10, 2 * PAGE_SIZE)
+            .unwrap();
+        assert_eq!(ops.size().unwrap(), 0, "KEEP_SIZE");
+        assert_eq!(mf.allocated_bytes(), 3 * PAGE_SIZE, "pages 0..=2");
+        ops.fallocate(0, 0, PAGE_SIZE + 1).unwrap();
+        assert_eq!(ops.size().unwrap(), PAGE_SIZE + 1);
+        assert_eq!(mf.allocated_bytes(), 3 * PAGE_SIZE, "already there");
+        ops.write_at(&[9u8; 3 * PAGE_SIZE as usize], 0).unwrap();
+        let punch = f::FALLOC_FL_PUNCH_HOLE | f::FALLOC_FL_KEEP_SIZE;
+        // Page 1 whole (released), the last 10 bytes of page 0 zeroed.
+        ops.fallocate(punch, PAGE_SIZE - 10, PAGE_SIZE + 10)
+            .unwrap();
+        assert_eq!(mf.allocated_bytes(), 2 * PAGE_SIZE);
+        let data = read(ops.as_ref(), 0, 3 * PAGE_SIZE as usize);
+        let hole = (PAGE_SIZE - 10) as usize..(2 * PAGE_SIZE) as usize;
+        assert!(data[hole.clone()].iter().all(|b| *b == 0));
+        assert!(data[..hole.start].iter().all(|b| *b == 9));
+        assert!(data[hole.end..].iter().all(|b| *b == 9));
+        assert_eq!(ops.seek_data_hole(0, true).unwrap().unwrap(), PAGE_SIZE);
+        assert_eq!(
+            ops.seek_data_hole(PAGE_SIZE, false).unwrap().unwrap(),
+            2 * PAGE_SIZE
+        );
+        assert_eq!(
+            ops.fallocate(f::FALLOC_FL_ZERO_RANGE, 0, 1),
+            Err(Errno::EOPNOTSUPP)
+        );
+    }
+
+    #[test]
+    fn fallocate_past_the_memory_file_is_enospc_and_gives_pages_back() {
+        let (_fs, _ino, ops, mf) = file();
+        ops.write_at(b"x", 0).unwrap();
+        let before = mf.allocated_bytes();
+        // The test MemoryFile has 64 MiB.
+        assert_eq!(ops.fallocate(0, 0, 128 << 20), Err(Errno::ENOSPC));
+        assert_eq!(mf.allocated_bytes(), before);
+        assert_eq!(ops.size().unwrap(), 1);
+    }
+
+    #[test]
+    fn punching_a_mapped_page_zeroes_it_in_place() {
+        let (_fs, _ino, ops, mf) = file();
+        ops.write_at(&[5u8; PAGE_SIZE as usize], 0).unwrap();
+        // A mapping's reference, as mm takes it.
+        let page = ops.memfile_page(0).unwrap().unwrap();
+        let punch = f::FALLOC_FL_PUNCH_HOLE | f::FALLOC_FL_KEEP_SIZE;
+        ops.fallocate(punch, 0, PAGE_SIZE).unwrap();
+        let mut b = [1u8; 4];
+        mf.read(page, &mut b).unwrap();
+        assert_eq!(b, [0; 4], "the mapping sees zeros");
+        assert_eq!(
+            ops.memfile_page(0).unwrap().unwrap(),
+            page,
+            "still the file's page"
+        );
+        mf.release(page, PAGE_SIZE).unwrap();
+        mf.release(page, PAGE_SIZE).unwrap();
+    }
+
+    #[test]
+    fn memfd_seals_refuse_writes_and_resizes() {
+        let fs = MemfdFs::new(test_memfile());
+        let opts = MemfdOpts {
+            allow_sealing: true,
+            noexec_seal: false,
+        };
+        let file = fs.create(b"t", opts, &Creds::root()).unwrap();
+        assert_eq!(file.seals(), Ok(0));
+        assert_eq!(file.write(b"abcd"), Ok(4));
+        assert_eq!(
+            file.path().unwrap().path_from(&fs.ns.root()),
+            b"/memfd:t (deleted)"
+        );
+        file.add_seals(f::F_SEAL_SHRINK | f::F_SEAL_GROW).unwrap();
+        assert_eq!(file.truncate(2), Err(Errno::EPERM));
+        assert_eq!(file.truncate(8), Err(Errno::EPERM));
+        assert_eq!(file.pwrite(b"x", 4), Err(Errno::EPERM));
+        assert_eq!(file.pwrite(b"x", 1), Ok(1));
+        let token = file.writable_map_token().unwrap().unwrap();
+        assert_eq!(file.add_seals(f::F_SEAL_WRITE), Err(Errno::EBUSY));
+        drop(token);
+        file.add_seals(f::F_SEAL_WRITE | f::F_SEAL_SEAL).unwrap();
+        assert_eq!(file.pwrite(b"x", 1), Err(Errno::EPERM));
+        assert_eq!(file.writable_map_token().unwrap().err(), Some(Errno::EPERM));
+        assert_eq!(file.add_seals(f::F_SEAL_EXEC), Err(Errno::EPERM));
+        let unsealable = fs
+            .create(b"u", MemfdOpts::default(), &Creds::root())
+            .unwrap();
+        assert_eq!(unsealable.seals(), Ok(f::F_SEAL_SEAL));
     }
 }

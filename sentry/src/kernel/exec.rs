@@ -135,7 +135,7 @@ impl Task {
         let (ctx, mm, image) = {
             let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
                 let f = self.with_lookup(abi::file::AT_FDCWD, p, |l| open_executable(l, p))?;
-                Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
+                Ok(Arc::new(VfsMappedFile(f, None)) as Arc<dyn MappedFile>)
             };
             let creds = new_creds.clone();
             load_image(

@@ -116,6 +116,8 @@ pub struct Kernel {
     pub platform: Arc<dyn Platform>,
     pub memfile: Arc<MemoryFile>,
     pub mounts: Arc<MountNamespace>,
+    /// The unmounted tmpfs memfd_create(2) files live in.
+    pub memfds: vfs::tmpfs::MemfdFs,
     pub uts: Utsname,
     pub strace: Strace,
     /// When the sandbox booted, for sysinfo(2) uptime.
@@ -163,6 +165,7 @@ impl Kernel {
         ));
         Arc::new(Kernel {
             platform,
+            memfds: vfs::tmpfs::MemfdFs::new(Arc::clone(&memfile)),
             memfile,
             mounts,
             uts: config.uts,

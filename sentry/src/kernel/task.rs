@@ -287,9 +287,11 @@ pub(crate) enum RestartBlock {
     Sleep { deadline: Instant, rem: u64 },
 }
 
-/// Reads a file's pages for `mm` (file mappings and the ELF loader) through the VFS.
+/// Reads a file's pages for `mm` (file mappings and the ELF loader) through the VFS. The
+/// second field is the file's token for a `MAP_SHARED` mapping that may become writable
+/// (`OpenFile::writable_map_token`), held as long as any VMA holds this object.
 #[derive(Debug)]
-pub struct VfsMappedFile(pub Arc<OpenFile>);
+pub struct VfsMappedFile(pub Arc<OpenFile>, pub Option<vfs::MapToken>);
 
 impl MappedFile for VfsMappedFile {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> SysResult<usize> {
@@ -300,6 +302,9 @@ impl MappedFile for VfsMappedFile {
     }
     fn shared_pages(&self, file_page: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
         self.0.memfile_pages(file_page, max)
+    }
+    fn page_cached(&self, file_page: u64) -> bool {
+        self.0.page_cached(file_page)
     }
 }
 
@@ -426,7 +431,7 @@ impl Task {
 
         let open_interp = |p: &[u8]| -> SysResult<Arc<dyn MappedFile>> {
             let f = open_executable(&lookup, p)?;
-            Ok(Arc::new(VfsMappedFile(f)) as Arc<dyn MappedFile>)
+            Ok(Arc::new(VfsMappedFile(f, None)) as Arc<dyn MappedFile>)
         };
         let (ctx, mm, image) =
             load_image(kernel, file, path, argv, spawn.envp, &creds, &open_interp).map_err(
@@ -918,7 +923,7 @@ pub(crate) fn load_image(
     };
     let image = loader::load(
         &mm,
-        Arc::new(VfsMappedFile(file)),
+        Arc::new(VfsMappedFile(file, None)),
         &args,
         open_interp,
         kernel.vdso.as_ref(),

@@ -291,6 +291,12 @@ pub trait MappedFile: std::any::Any + Send + Sync + fmt::Debug {
     fn shared_pages(&self, file_page: u64, _max: u64) -> Option<SysResult<(u64, u64)>> {
         self.shared_page(file_page).map(|r| r.map(|off| (off, 1)))
     }
+
+    /// Whether `file_page` is in memory in the file itself (mincore(2) of a page this
+    /// address space has not backed yet). A query; `false` is a real answer.
+    fn page_cached(&self, _file_page: u64) -> bool {
+        false
+    }
 }
 
 /// Why [`MemoryManager::handle_fault`] could not resolve a fault.
@@ -1218,6 +1224,58 @@ impl MemoryManager {
             return Err(Errno::ENOMEM);
         }
         Ok(())
+    }
+
+    /// mincore(2) for `[addr, addr + pages * PAGE_SIZE)` (`addr` page-aligned, checked by the
+    /// caller): one byte per page, 1 where the sentry has backed the page with MemoryFile
+    /// memory the host holds (a PMA whose page is resident in the memfd: faults may back
+    /// more pages than were touched, but untouched ones are still holes there), else 0.
+    /// A file page this address space has not backed is resident if the file holds it in
+    /// memory ([`MappedFile::page_cached`]: tmpfs pages, as Linux asks the page cache).
+    /// ENOMEM if VMAs do not cover the range.
+    pub fn mincore(&self, addr: u64, pages: u64) -> SysResult<Vec<u8>> {
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end > self.max_addr {
+            return Err(Errno::ENOMEM);
+        }
+        let inner = self.lock();
+        if !Self::fully_mapped(&inner, addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        let mut out = Vec::with_capacity(usize::try_from(pages).unwrap_or(0));
+        let mut a = addr;
+        while a < end {
+            let Some((ps, p)) = lookup(&inner.pmas, a) else {
+                // Not backed here: a file page may still be in memory in the file.
+                let cached = lookup(&inner.vmas, a).is_some_and(|(vs, v)| match &v.source {
+                    Source::File { file, offset } => {
+                        file.page_cached((offset + (a - vs)) / PAGE_SIZE)
+                    }
+                    _ => false,
+                });
+                out.push(u8::from(cached));
+                a += PAGE_SIZE;
+                continue;
+            };
+            let run_end = p.end.min(end);
+            let mf_off = p.mf_off + (a - ps);
+            let n = (run_end - a) / PAGE_SIZE;
+            if p.kind == PmaKind::Zero {
+                // Read-only touched anonymous memory: Linux maps its zero page there, and a
+                // present page table entry counts as resident.
+                out.extend(std::iter::repeat_n(1, usize::try_from(n).unwrap_or(0)));
+                a = run_end;
+                continue;
+            }
+            match self.mf.resident(mf_off, run_end - a) {
+                Ok(bits) => out.extend(bits.iter().map(|b| b & 1)),
+                // The host refused (never for a range we own): count the backing as resident.
+                Err(_) => out.extend(std::iter::repeat_n(1, usize::try_from(n).unwrap_or(0))),
+            }
+            a = run_end;
+        }
+        Ok(out)
     }
 
     /// Whether VMAs cover `[start, end)` without holes.

@@ -20,7 +20,7 @@ use super::{SyscallArgs, SyscallResult, io_result, ok_usize, ok_zero};
 use crate::kernel::{Task, TaskMemory};
 
 /// Largest single transfer (MAX_RW_COUNT in include/linux/fs.h).
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
+pub(super) const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Size of the sentry bounce buffer per step.
 const CHUNK: usize = 1 << 20;
 
@@ -171,7 +171,7 @@ fn read_blocking(t: &Task, file: &OpenFile, b: &mut [u8], done: usize) -> abi::S
 
 /// Writes all of `b` to a stream (blocking between partial writes unless O_NONBLOCK), or
 /// once to a seekable file. EPIPE raises SIGPIPE in the writer, as pipe_write does.
-fn write_all(t: &Task, file: &OpenFile, b: &[u8]) -> abi::SysResult<usize> {
+pub(super) fn write_all(t: &Task, file: &OpenFile, b: &[u8]) -> abi::SysResult<usize> {
     let res = if file.is_stream() {
         let mut off = 0usize;
         let mut err = None;
@@ -407,10 +407,25 @@ fn read_iovecs(t: &Task, addr: u64, iovcnt: i32) -> abi::SysResult<(Vec<Iovec>, 
 
 /// readv(2): one read of the total length, scattered over the buffers.
 pub fn sys_readv(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_readv(t, args, None, 0)
+}
+
+/// readv(2) (`at` None: at the file offset, which advances) and preadv/preadv2 (`at`), with
+/// preadv2's RWF_* `flags` (already validated; only RWF_NOWAIT changes anything: no wait).
+pub(super) fn do_readv(
+    t: &mut Task,
+    args: &SyscallArgs,
+    at: Option<u64>,
+    flags: u32,
+) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = vec![0u8; total.min(CHUNK * 8)];
-    let n = read_blocking(t, &file, &mut kbuf, 0)?;
+    let n = match at {
+        Some(off) => file.pread(&mut kbuf, off)?,
+        None if flags & f::RWF_NOWAIT != 0 => file.read(&mut kbuf)?,
+        None => read_blocking(t, &file, &mut kbuf, 0)?,
+    };
     let mut done = 0usize;
     for iov in iovs {
         if done >= n {
@@ -429,6 +444,18 @@ pub fn sys_readv(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// writev(2): the buffers gathered, then one write.
 pub fn sys_writev(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_writev(t, args, None, 0)
+}
+
+/// writev(2) (`at` None) and pwritev/pwritev2 (`at`), with pwritev2's validated RWF_* `flags`:
+/// RWF_APPEND writes at the end, RWF_NOAPPEND at the offset even under O_APPEND, RWF_NOWAIT
+/// does not wait for a full pipe.
+pub(super) fn do_writev(
+    t: &mut Task,
+    args: &SyscallArgs,
+    at: Option<u64>,
+    flags: u32,
+) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = Vec::with_capacity(total.min(CHUNK * 8));
@@ -446,13 +473,21 @@ pub fn sys_writev(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             break;
         }
     }
-    if kbuf.is_empty() {
-        return match fault {
-            Some(e) => Err(e),
-            None => file.write(&[]).and_then(|_| ok_zero()),
-        };
+    if kbuf.is_empty()
+        && let Some(e) = fault
+    {
+        return Err(e);
     }
-    ok_usize(write_all(t, &file, &kbuf)?)
+    let append = flags & f::RWF_APPEND != 0;
+    let noappend = flags & f::RWF_NOAPPEND != 0;
+    let n = match at {
+        _ if append || (noappend && at.is_some()) => file.write_rwf(&kbuf, at, append)?,
+        Some(off) => file.pwrite(&kbuf, off)?,
+        None if kbuf.is_empty() => file.write(&[])?,
+        None if flags & f::RWF_NOWAIT != 0 => file.write(&kbuf)?,
+        None => write_all(t, &file, &kbuf)?,
+    };
+    ok_usize(n)
 }
 
 /// open(2).
@@ -720,6 +755,11 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             } else {
                 ok_usize(pipe.set_capacity(args.ulong(2))?)
             }
+        }
+        f::F_GET_SEALS => ok_usize(t.fds().file(fd)?.seals()? as usize),
+        f::F_ADD_SEALS => {
+            t.fds().file(fd)?.add_seals(args.uint(2))?;
+            ok_zero()
         }
         _ => {
             // Validate the fd first, as Linux does (EBADF beats EINVAL).

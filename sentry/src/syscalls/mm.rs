@@ -100,11 +100,23 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         if sharing == Sharing::Shared && !file.is_writable() {
             max_prot.remove(Prot::WRITE);
         }
+        // A shared mapping that may become writable is counted by its file (memfd seals):
+        // a write-sealed memfd refuses PROT_WRITE (EPERM, memfd_create(2)) and its read-only
+        // shared mappings may not become writable.
+        let mut token = None;
+        if sharing == Sharing::Shared && max_prot.contains(Prot::WRITE) {
+            match file.writable_map_token() {
+                Some(Ok(t)) => token = Some(t),
+                Some(Err(e)) if prot.contains(Prot::WRITE) => return Err(e),
+                Some(Err(_)) => max_prot.remove(Prot::WRITE),
+                None => {}
+            }
+        }
         if file.path().is_none() {
             // Host-fd files (stdio) are not mappable.
             return Err(Errno::ENODEV);
         }
-        let mf: Arc<dyn MappedFile> = Arc::new(VfsMappedFile(file));
+        let mf: Arc<dyn MappedFile> = Arc::new(VfsMappedFile(file, token));
         Backing::File { file: mf, offset }
     };
     let opts = MmapOpts {
@@ -169,5 +181,30 @@ pub fn sys_msync(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// madvise(2).
 pub fn sys_madvise(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     t.mm.madvise(args.ulong(0), args.ulong(1), args.int(2))?;
+    ok_zero()
+}
+
+/// mincore(2): EINVAL for an unaligned `addr`, ENOMEM for a range VMAs do not cover, EFAULT
+/// for an unwritable vector. Filled in steps so a huge reservation does not need one huge
+/// sentry buffer.
+pub fn sys_mincore(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    const STEP_PAGES: u64 = 1 << 16;
+    let addr = args.ulong(0);
+    let len = args.ulong(1);
+    let vec = args.ptr(2);
+    if !addr.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    let mut done = 0u64;
+    while done < pages {
+        let n = (pages - done).min(STEP_PAGES);
+        let at = addr
+            .checked_add(done.checked_mul(PAGE_SIZE).ok_or(Errno::ENOMEM)?)
+            .ok_or(Errno::ENOMEM)?;
+        let bits = t.mm.mincore(at, n)?;
+        t.mm.copy_out(vec.checked_add(done).ok_or(Errno::EFAULT)?, &bits)?;
+        done += n;
+    }
     ok_zero()
 }

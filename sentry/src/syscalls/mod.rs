@@ -10,6 +10,7 @@
 pub mod creds;
 pub mod epoll;
 pub mod fs;
+pub mod fs_io;
 pub mod fs_more;
 pub mod futex;
 pub mod mm;

@@ -8,8 +8,8 @@ use abi::Errno;
 use abi::sysno as nr;
 
 use super::{
-    SyscallArgs, SyscallResult, creds, epoll, fs, fs_more, futex, mm, poll, process, signal, sys,
-    time, timer,
+    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, mm, poll, process, signal,
+    sys, time, timer,
 };
 use crate::kernel::Task;
 
@@ -170,6 +170,81 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 fs_more::sys_sync_file_range,
                 &[Fd, Int, Int, Hex],
                 "Any write flag flushes the whole file's data (fdatasync).",
+            ),
+        ),
+        (
+            nr::MEMFD_CREATE,
+            E::partial(
+                "memfd_create",
+                fs_io::sys_memfd_create,
+                &[Path, Hex],
+                "An unlinked tmpfs file with seals (F_ADD_SEALS/F_GET_SEALS) enforced. MFD_HUGETLB: EINVAL (no hugetlbfs). A '/' in the name shows as '_' in /proc.",
+            ),
+        ),
+        (
+            nr::FALLOCATE,
+            E::partial(
+                "fallocate",
+                fs_io::sys_fallocate,
+                &[Fd, Hex, Int, Int],
+                "tmpfs: allocate (mode 0, KEEP_SIZE) and PUNCH_HOLE with KEEP_SIZE (a punched page still mapped somewhere is zeroed in place and stays allocated); other modes and 9P files: EOPNOTSUPP.",
+            ),
+        ),
+        (
+            nr::FADVISE64,
+            E::partial(
+                "fadvise64",
+                fs_io::sys_fadvise64,
+                &[Fd, Int, Int, Int],
+                "Validated (EBADF, ESPIPE, EINVAL), then ignored: advice is a hint and taking no action conforms.",
+            ),
+        ),
+        (
+            nr::PREADV,
+            E::supported("preadv", fs_io::sys_preadv, &[Fd, Hex, Int, Int, Int]),
+        ),
+        (
+            nr::PWRITEV,
+            E::supported("pwritev", fs_io::sys_pwritev, &[Fd, Hex, Int, Int, Int]),
+        ),
+        (
+            nr::PREADV2,
+            E::partial(
+                "preadv2",
+                fs_io::sys_preadv2,
+                &[Fd, Hex, Int, Int, Int, Hex],
+                "RWF_HIPRI/DSYNC/SYNC accepted as no-ops; RWF_ATOMIC, RWF_DONTCACHE and unknown flags: EOPNOTSUPP.",
+            ),
+        ),
+        (
+            nr::PWRITEV2,
+            E::partial(
+                "pwritev2",
+                fs_io::sys_pwritev2,
+                &[Fd, Hex, Int, Int, Int, Hex],
+                "RWF_HIPRI/DSYNC/SYNC accepted as no-ops (writes are not cached by the sentry beyond the file's own pages); RWF_ATOMIC, RWF_DONTCACHE and unknown flags: EOPNOTSUPP.",
+            ),
+        ),
+        (
+            nr::SENDFILE,
+            E::supported("sendfile", fs_io::sys_sendfile, &[Fd, Fd, Hex, Uint]),
+        ),
+        (
+            nr::COPY_FILE_RANGE,
+            E::partial(
+                "copy_file_range",
+                fs_io::sys_copy_file_range,
+                &[Fd, Hex, Fd, Hex, Uint, Hex],
+                "Regular files of one filesystem (EXDEV across filesystems); copies through a sentry buffer, no reflink.",
+            ),
+        ),
+        (
+            nr::MINCORE,
+            E::partial(
+                "mincore",
+                mm::sys_mincore,
+                &[Hex, Hex, Hex],
+                "Resident: pages this address space backed that hold host memory, read-only zero pages, and tmpfs file pages holding data; 9P file pages never touched here report 0.",
             ),
         ),
         (
