@@ -29,6 +29,7 @@ pub mod fs;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod socket;
 pub mod strace;
 pub mod syscalls;
 pub mod time;
