@@ -193,6 +193,13 @@ struct State {
     passcred: bool,
     reuseaddr: bool,
     peer_cred: Option<Ucred>,
+    /// The last file description was closed ([`Endpoint::release`]).
+    closed: bool,
+    /// The server side of a connection not yet accepted (unix_release_sock's "embrion").
+    embryo: bool,
+    /// A pending error (`sk_err`): ECONNRESET when the peer closed with unread data or before
+    /// accepting. Reported once, by a receive that finds no data or by SO_ERROR.
+    error: Option<Errno>,
 }
 
 /// Received data and what came with it.
@@ -238,6 +245,9 @@ impl Endpoint {
                 passcred: false,
                 reuseaddr: false,
                 peer_cred: None,
+                closed: false,
+                embryo: false,
+                error: None,
             }),
             queue: WaitQueue::new(),
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
@@ -302,6 +312,11 @@ impl Endpoint {
             uid: u32::MAX,
             gid: u32::MAX,
         })
+    }
+
+    /// SO_ERROR: the pending error, cleared by reading it.
+    pub fn take_error(&self) -> Option<Errno> {
+        lock(&self.state).error.take()
     }
 
     pub fn sndbuf(&self) -> usize {
@@ -439,20 +454,31 @@ impl Endpoint {
             st.name = name;
             st.sndbuf = sndbuf;
             st.rcvbuf = rcvbuf;
+            st.embryo = true;
         }
-        let listen_cred = {
+        let queued = {
             let mut st = lock(&listener.state);
-            let Conn::Listening { backlog, max, cred } = &mut st.conn else {
-                return Err(Errno::ECONNREFUSED);
-            };
-            // unix_recvq_full: the queue is full once it holds more than the backlog.
-            if backlog.len() > *max {
-                return Err(Errno::EAGAIN);
+            match &mut st.conn {
+                Conn::Listening { backlog, max, cred } => {
+                    // unix_recvq_full: the queue is full once it holds more than the backlog.
+                    if backlog.len() > *max {
+                        Err(Errno::EAGAIN)
+                    } else {
+                        backlog.push_back(Arc::clone(&server));
+                        listener.queue.notify(EventMask::IN | EventMask::RDNORM);
+                        Ok(*cred)
+                    }
+                }
+                _ => Err(Errno::ECONNREFUSED),
             }
-            backlog.push_back(Arc::clone(&server));
-            let c = *cred;
-            listener.queue.notify(EventMask::IN | EventMask::RDNORM);
-            c
+        };
+        let listen_cred = match queued {
+            Ok(c) => c,
+            Err(e) => {
+                // The unqueued server side must not reset this socket when it is dropped.
+                lock(&server.state).peer = None;
+                return Err(e);
+            }
         };
         let mut st = lock(&self.state);
         st.conn = Conn::Connected;
@@ -477,6 +503,8 @@ impl Endpoint {
             return Err(Errno::EINVAL);
         };
         let ep = backlog.pop_front().ok_or(Errno::EAGAIN)?;
+        drop(st);
+        lock(&ep.state).embryo = false;
         // A connect(2) waiting for room in the backlog may go on.
         self.queue.notify(EventMask::OUT | EventMask::WRNORM);
         Ok(ep)
@@ -535,6 +563,9 @@ impl Endpoint {
             return Ok(0);
         }
         let mut st = lock(&target.state);
+        if st.closed && self.kind == SockType::Dgram {
+            return Err(Errno::ECONNREFUSED);
+        }
         if st.rcv_shut {
             return Err(Errno::EPIPE);
         }
@@ -584,6 +615,9 @@ impl Endpoint {
             return Err(Errno::EINVAL);
         }
         if st.recv.is_empty() {
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
             return if st.rcv_shut {
                 Ok(Received::default())
             } else {
@@ -592,13 +626,17 @@ impl Endpoint {
         }
         let mut out = Received::default();
         if self.kind == SockType::Stream {
+            // `i` indexes the message being read (it moves only when peeking: a consumed
+            // message is popped); `started` says whether one has been read from already.
             let mut i = 0usize;
+            let mut started = false;
             while out.len < buf.len() {
                 let Some(m) = st.recv.get_mut(i) else { break };
-                if i > 0 && !m.rights.is_empty() {
+                if started && !m.rights.is_empty() {
                     break;
                 }
-                if i == 0 {
+                if !started {
+                    started = true;
                     out.rights = if peek {
                         m.rights.clone()
                     } else {
@@ -699,6 +737,9 @@ impl Endpoint {
             if !st.recv.is_empty() {
                 ev |= EventMask::IN | EventMask::RDNORM;
             }
+            if st.error.is_some() {
+                ev |= EventMask::ERR;
+            }
             if st.rcv_shut {
                 ev |= EventMask::IN | EventMask::RDNORM | EventMask::RDHUP;
             }
@@ -729,22 +770,68 @@ impl Endpoint {
     }
 }
 
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(key) = st.key.take() {
+impl Endpoint {
+    /// The socket is closed: its last file description went away, or (for a connection that
+    /// was never accepted) its listener's backlog dropped it. The peer is shut down both ways
+    /// (EOF for its reads, EPIPE for its writes), a listener refuses connections from now on
+    /// and drops its pending ones, queued messages (and the files they carry) are dropped,
+    /// and the name is freed. This runs at close rather than at the endpoint's `Drop`, because
+    /// a task blocked on this endpoint (a sender waiting for room, a connect waiting for the
+    /// backlog) holds a reference, and it must see the close to wake up.
+    pub fn release(&self) {
+        let (key, peer, pending, queued, reset) = {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return;
+            }
+            st.closed = true;
+            st.rcv_shut = true;
+            st.snd_shut = true;
+            let pending = match &mut st.conn {
+                Conn::Listening { backlog, .. } => std::mem::take(backlog),
+                _ => VecDeque::new(),
+            };
+            if matches!(st.conn, Conn::Listening { .. }) {
+                st.conn = Conn::Unconnected;
+            }
+            st.recv_bytes = 0;
+            let queued = std::mem::take(&mut st.recv);
+            let peer = st.peer.as_ref().and_then(Weak::upgrade);
+            // unix_release_sock: closing with unread data, or before being accepted, resets
+            // the peer.
+            let reset = !queued.is_empty() || st.embryo;
+            (st.key.take(), peer, pending, queued, reset)
+        };
+        if let Some(key) = key {
             let mut reg = lock(&REGISTRY);
-            if reg.get(&key).is_some_and(|w| w.strong_count() == 0) {
+            let me: *const Endpoint = self;
+            if reg
+                .get(&key)
+                .is_some_and(|w| w.strong_count() == 0 || std::ptr::eq(w.as_ptr(), me))
+            {
                 reg.remove(&key);
             }
         }
-        let peer = st.peer.take().and_then(|w| w.upgrade());
+        // With no lock held: dropping these may release other sockets.
+        drop(pending);
+        drop(queued);
         if let Some(p) = peer.filter(|_| self.kind.is_connection_oriented()) {
             let mut ps = lock(&p.state);
             ps.rcv_shut = true;
             ps.snd_shut = true;
+            if reset {
+                ps.error = Some(Errno::ECONNRESET);
+            }
+            drop(ps);
             p.queue.notify(EventMask::all());
         }
+        self.queue.notify(EventMask::all());
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -758,6 +845,12 @@ pub struct UnixSocketFile {
 pub fn new_file(ep: Arc<Endpoint>, nonblock: bool) -> Arc<OpenFile> {
     let flags = O_RDWR | if nonblock { abi::file::O_NONBLOCK } else { 0 };
     OpenFile::new_ops(None, Box::new(UnixSocketFile { ep }), flags)
+}
+
+impl Drop for UnixSocketFile {
+    fn drop(&mut self) {
+        self.ep.release();
+    }
 }
 
 impl FileOps for UnixSocketFile {
@@ -868,9 +961,20 @@ mod tests {
         let c2 = Endpoint::new(SockType::Stream, CRED);
         assert_eq!(c1.connect(&l, CRED), Ok(()));
         assert_eq!(c2.connect(&l, CRED), Err(Errno::EAGAIN));
-        assert_eq!(l.accept().map(|_| ()), Ok(()));
+        let s1 = l.accept();
+        assert_eq!(s1.as_ref().map(|_| ()), Ok(()));
         assert_eq!(l.accept().map(|_| ()), Err(Errno::EAGAIN));
+        // The refused attempt left c2 usable (its discarded server side did not reset it).
+        assert_eq!(c2.connect(&l, CRED), Ok(()));
+        assert_eq!(c2.send(b"x", &[], CRED, None), Ok(1));
         drop(l);
+        // The listener's close resets the connection it had not accepted.
+        let mut b = [0u8; 1];
+        assert_eq!(
+            c2.recv(&mut b, false).map(|r| r.len),
+            Err(Errno::ECONNRESET)
+        );
+        assert_eq!(c2.recv(&mut b, false).map(|r| r.len), Ok(0));
         assert!(lookup(&NameKey::Abstract(name)).is_none());
     }
 

@@ -858,7 +858,7 @@ pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX).to_ne_bytes().to_vec();
     let value: Vec<u8> = match name {
         s::SO_TYPE => ep.kind().raw().to_ne_bytes().to_vec(),
-        s::SO_ERROR => 0i32.to_ne_bytes().to_vec(),
+        s::SO_ERROR => ep.take_error().map_or(0, Errno::raw).to_ne_bytes().to_vec(),
         s::SO_DOMAIN => s::AF_UNIX.to_ne_bytes().to_vec(),
         s::SO_PROTOCOL => 0i32.to_ne_bytes().to_vec(),
         s::SO_ACCEPTCONN => int(usize::from(ep.is_listening())),

@@ -1479,6 +1479,194 @@ fn so_passcred_delivers_scm_credentials() -> Outcome {
     Ok(())
 }
 
+// ---------------------------------------------------------------- blocking and wake-ups
+
+/// A writer blocked on a full socket fails with EPIPE when the reader closes its end.
+fn blocked_writer_fails_epipe_when_reader_closes() -> Outcome {
+    fork_and_check(|| {
+        let (a, b) = socketpair(libc::SOCK_STREAM)?;
+        let chunk = vec![0u8; 1 << 20];
+        let mut child = Child::spawn(move || {
+            sleep_ms(100);
+            drop(b);
+            0
+        })?;
+        // Keep writing until the reader's close ends it (the first write fills the buffer
+        // partially and returns; a later one blocks).
+        let mut last;
+        loop {
+            last = send(&a, &chunk, libc::MSG_NOSIGNAL);
+            if last < 0 {
+                break;
+            }
+        }
+        check!(last, fails_with(Errno::EPIPE));
+        ensure_eq!(child.wait()?.exit_code(), Some(0));
+        Ok(())
+    })
+}
+
+/// A blocked writer goes on once the reader drains the buffer.
+fn blocked_writer_resumes_when_reader_drains() -> Outcome {
+    fork_and_check(|| {
+        let (a, b) = socketpair(libc::SOCK_STREAM)?;
+        let total: usize = 1 << 20;
+        let mut child = Child::spawn(move || {
+            sleep_ms(50);
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 65536];
+            while got < total {
+                let n = read(&b, &mut buf);
+                if n <= 0 {
+                    return 1;
+                }
+                got += usize::try_from(n).unwrap_or(0);
+            }
+            0
+        })?;
+        let data = vec![7u8; total];
+        let mut sent = 0usize;
+        while sent < total {
+            let n = check!(write(&a, &data[sent..]), succeeds());
+            sent += usize::try_from(n).unwrap_or(0);
+        }
+        ensure_eq!(child.wait()?.exit_code(), Some(0));
+        Ok(())
+    })
+}
+
+/// unix(7): a blocking connect to a listener whose backlog is full waits until accept makes
+/// room.
+fn blocking_connect_to_full_backlog_waits_for_accept() -> Outcome {
+    fork_and_check(|| {
+        let (l, addr) = listener(libc::SOCK_STREAM, 0)?;
+        let first = socket(libc::SOCK_STREAM)?;
+        check!(connect(&first, &addr), succeeds_with(0));
+        let mut child = Child::spawn(move || {
+            let Ok(c) = socket(libc::SOCK_STREAM) else {
+                return 2;
+            };
+            i32::from(connect(&c, &addr) != 0 || write(&c, b"2nd") != 3)
+        })?;
+        sleep_ms(50);
+        let s1 = Fd::from_ret(check!(
+            syscall!(libc::SYS_accept, l.raw(), 0, 0),
+            succeeds()
+        ))?;
+        let s2 = Fd::from_ret(check!(
+            syscall!(libc::SYS_accept, l.raw(), 0, 0),
+            succeeds()
+        ))?;
+        let mut buf = [0u8; 4];
+        check!(read(&s2, &mut buf), succeeds_with(3));
+        ensure_eq!(child.wait()?.exit_code(), Some(0));
+        drop(s1);
+        Ok(())
+    })
+}
+
+/// Without SA_RESTART, a signal ends a blocked accept with EINTR.
+fn signal_interrupts_blocked_accept_with_eintr() -> Outcome {
+    fork_and_check(|| {
+        install_recorder(libc::SIGALRM, 0, 0)?;
+        let (l, _addr) = listener(libc::SOCK_STREAM, 5)?;
+        let _ = syscall!(libc::SYS_alarm, 1);
+        check!(
+            syscall!(libc::SYS_accept, l.raw(), 0, 0),
+            fails_with(Errno::EINTR)
+        );
+        ensure_eq!(signal_count(libc::SIGALRM), 1);
+        Ok(())
+    })
+}
+
+/// Closing a listener ends the connections it had not accepted: the client reads EOF.
+fn closing_listener_gives_pending_client_eof() -> Outcome {
+    let (l, addr) = listener(libc::SOCK_STREAM, 5)?;
+    let c = socket(libc::SOCK_STREAM)?;
+    check!(connect(&c, &addr), succeeds_with(0));
+    drop(l);
+    let mut buf = [0u8; 4];
+    let r = read(&c, &mut buf);
+    // Linux reports ECONNRESET for a connection dropped before accept.
+    check!(r, fails_with(Errno::ECONNRESET));
+    Ok(())
+}
+
+fn epoll_reports_socket_readable() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    let ep = Fd::from_ret(check!(syscall!(libc::SYS_epoll_create1, 0), succeeds()))?;
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 42,
+    };
+    check!(
+        syscall!(
+            libc::SYS_epoll_ctl,
+            ep.raw(),
+            libc::EPOLL_CTL_ADD,
+            b.raw(),
+            &raw mut ev
+        ),
+        succeeds_with(0)
+    );
+    let mut out = [libc::epoll_event { events: 0, u64: 0 }; 2];
+    check!(
+        syscall!(libc::SYS_epoll_wait, ep.raw(), out.as_mut_ptr(), 2, 0),
+        succeeds_with(0)
+    );
+    check!(write(&a, b"e"), succeeds_with(1));
+    check!(
+        syscall!(libc::SYS_epoll_wait, ep.raw(), out.as_mut_ptr(), 2, 1000),
+        succeeds_with(1)
+    );
+    let (events, data) = (out[0].events, out[0].u64);
+    ensure_eq!(events, libc::EPOLLIN as u32);
+    ensure_eq!(data, 42);
+    Ok(())
+}
+
+/// Each SCM_RIGHTS message arrives with its own bytes: a stream read stops before the next
+/// message that carries descriptors.
+fn scm_rights_messages_are_not_merged_on_a_stream() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    let (r, w) = pipe()?;
+    check!(send_fds(&a, b"one", &[r.raw()]), succeeds_with(3));
+    check!(send_fds(&a, b"two", &[w.raw()]), succeeds_with(3));
+    let got = recv_msg(&b, 16, 64, 0)?;
+    ensure_eq!(got.data, b"one".to_vec());
+    let fds = got.fds();
+    ensure_eq!(fds.len(), 1);
+    let _f1 = Fd::from_ret(i64::from(fds[0]))?;
+    let got = recv_msg(&b, 16, 64, 0)?;
+    ensure_eq!(got.data, b"two".to_vec());
+    let fds = got.fds();
+    ensure_eq!(fds.len(), 1);
+    let _f2 = Fd::from_ret(i64::from(fds[0]))?;
+    Ok(())
+}
+
+/// A socket closed with unread data resets its peer: the next read fails with ECONNRESET
+/// (reported once; SO_ERROR would have returned it too), then the stream is at EOF.
+fn closing_with_unread_data_resets_peer() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    check!(write(&a, b"unread"), succeeds_with(6));
+    drop(b);
+    let mut buf = [0u8; 8];
+    check!(read(&a, &mut buf), fails_with(Errno::ECONNRESET));
+    check!(read(&a, &mut buf), succeeds_with(0));
+    Ok(())
+}
+
+fn so_error_reports_and_clears_a_reset() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    check!(write(&a, b"unread"), succeeds_with(6));
+    drop(b);
+    ensure_eq!(getsockopt_int(&a, libc::SO_ERROR)?, libc::ECONNRESET);
+    ensure_eq!(getsockopt_int(&a, libc::SO_ERROR)?, 0);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         socketpair_stream_round_trips_bytes,
@@ -1571,5 +1759,14 @@ fn main() -> ExitCode {
         scm_rights_without_control_buffer_sets_msg_ctrunc,
         scm_rights_bad_fd_fails_ebadf,
         so_passcred_delivers_scm_credentials,
+        blocked_writer_fails_epipe_when_reader_closes,
+        blocked_writer_resumes_when_reader_drains,
+        blocking_connect_to_full_backlog_waits_for_accept,
+        signal_interrupts_blocked_accept_with_eintr,
+        closing_listener_gives_pending_client_eof,
+        epoll_reports_socket_readable,
+        scm_rights_messages_are_not_merged_on_a_stream,
+        closing_with_unread_data_resets_peer,
+        so_error_reports_and_clears_a_reset,
     ])
 }
