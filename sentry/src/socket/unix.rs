@@ -154,6 +154,9 @@ struct Message {
     rights: Vec<Arc<OpenFile>>,
     cred: Ucred,
     from: UnixAddr,
+    /// Who sent it: woken (OUT) when the message is consumed, since the room it took was
+    /// the sender's to wait for (a datagram sender may not be our peer).
+    sender: Weak<Endpoint>,
 }
 
 impl Message {
@@ -515,7 +518,7 @@ impl Endpoint {
     /// EISCONN/EOPNOTSUPP (an address on a connection-oriented socket), EPIPE (shut down or
     /// the peer closed), ECONNREFUSED (a datagram peer that went away), EMSGSIZE.
     pub fn send(
-        &self,
+        self: &Arc<Self>,
         data: &[u8],
         rights: &[Arc<OpenFile>],
         cred: Ucred,
@@ -584,7 +587,7 @@ impl Endpoint {
                 let from_peer = st
                     .peer
                     .as_ref()
-                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), self));
+                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(self)));
                 let over_bytes = !st.recv.is_empty() && st.recv_bytes + data.len() > sndbuf;
                 let over_count =
                     self.kind == SockType::Dgram && !from_peer && st.recv.len() >= MAX_DGRAM_QLEN;
@@ -600,6 +603,7 @@ impl Endpoint {
             rights: rights.to_vec(),
             cred,
             from,
+            sender: Arc::downgrade(self),
         });
         st.recv_bytes += n;
         target.queue.notify(EventMask::IN | EventMask::RDNORM);
@@ -625,6 +629,7 @@ impl Endpoint {
             };
         }
         let mut out = Received::default();
+        let mut senders: Vec<Weak<Endpoint>> = Vec::new();
         if self.kind == SockType::Stream {
             // `i` indexes the message being read (it moves only when peeking: a consumed
             // message is popped); `started` says whether one has been read from already.
@@ -655,8 +660,10 @@ impl Endpoint {
                     i += 1;
                 } else {
                     m.off += k;
-                    if m.off >= m.data.len() {
-                        st.recv.pop_front();
+                    if m.off >= m.data.len()
+                        && let Some(done) = st.recv.pop_front()
+                    {
+                        senders.push(done.sender);
                     }
                     st.recv_bytes -= k;
                 }
@@ -678,6 +685,7 @@ impl Endpoint {
             if !peek && let Some(m) = st.recv.pop_front() {
                 st.recv_bytes -= m.data.len();
                 out.rights = m.rights;
+                senders.push(m.sender);
             }
         }
         let peer = st.peer.as_ref().and_then(Weak::upgrade);
@@ -688,6 +696,11 @@ impl Endpoint {
             self.queue.notify(EventMask::OUT | EventMask::WRNORM);
             if let Some(p) = peer {
                 p.queue.notify(EventMask::OUT | EventMask::WRNORM);
+            }
+            for w in senders {
+                if let Some(snd) = w.upgrade() {
+                    snd.queue.notify(EventMask::OUT | EventMask::WRNORM);
+                }
             }
         }
         Ok(out)

@@ -1667,6 +1667,37 @@ fn so_error_reports_and_clears_a_reset() -> Outcome {
     Ok(())
 }
 
+/// A datagram receiver takes a bounded queue from senders other than its peer
+/// (net.unix.max_dgram_qlen); a write(2) blocked on it goes on once the receiver reads.
+fn dgram_write_blocked_on_full_receiver_resumes_when_it_reads() -> Outcome {
+    fork_and_check(|| {
+        let ra = unique_abstract();
+        let r = socket(libc::SOCK_DGRAM)?;
+        check!(bind(&r, &ra), succeeds_with(0));
+        let s = socket(libc::SOCK_DGRAM)?;
+        check!(connect(&s, &ra), succeeds_with(0));
+        let mut n = 0;
+        while n < 100_000 && send(&s, b"q", libc::MSG_DONTWAIT) == 1 {
+            n += 1;
+        }
+        ensure!(n < 100_000, "the receiver's queue never filled");
+        check!(
+            send(&s, b"q", libc::MSG_DONTWAIT),
+            fails_with(Errno::EAGAIN)
+        );
+        // The parent keeps `r` open too, so the receiver outlives the child's exit.
+        let r2 = Fd::from_ret(check!(syscall!(libc::SYS_dup, r.raw()), succeeds()))?;
+        let mut child = Child::spawn(move || {
+            sleep_ms(50);
+            let mut b = [0u8; 4];
+            i32::from(read(&r2, &mut b) != 1)
+        })?;
+        check!(write(&s, b"w"), succeeds_with(1));
+        ensure_eq!(child.wait()?.exit_code(), Some(0));
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         socketpair_stream_round_trips_bytes,
@@ -1768,5 +1799,6 @@ fn main() -> ExitCode {
         scm_rights_messages_are_not_merged_on_a_stream,
         closing_with_unread_data_resets_peer,
         so_error_reports_and_clears_a_reset,
+        dgram_write_blocked_on_full_receiver_resumes_when_it_reads,
     ])
 }
