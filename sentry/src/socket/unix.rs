@@ -40,6 +40,9 @@ const MIN_RCVBUF: usize = 2304;
 const MAX_DGRAM_QLEN: usize = 10;
 /// net.core.somaxconn default: listen(2) backlogs are capped here.
 const SOMAXCONN: usize = 4096;
+/// What each queued message costs in flow control besides its bytes (Linux charges an skb's
+/// truesize), so that empty or tiny messages cannot queue without bound.
+const MSG_OVERHEAD: usize = 256;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -184,7 +187,10 @@ struct State {
     /// The connected peer, or a datagram socket's default destination.
     peer: Option<Weak<Endpoint>>,
     recv: VecDeque<Message>,
+    /// Unread data bytes in `recv` (FIONREAD).
     recv_bytes: usize,
+    /// `recv_bytes` plus [`MSG_OVERHEAD`] per message: what senders' SO_SNDBUF bounds.
+    charged: usize,
     /// No more data will arrive (our SHUT_RD, the peer's SHUT_WR, or the peer closed).
     rcv_shut: bool,
     /// Writes fail with EPIPE (our SHUT_WR, the peer's SHUT_RD, or the peer closed).
@@ -239,6 +245,7 @@ impl Endpoint {
                 peer: None,
                 recv: VecDeque::new(),
                 recv_bytes: 0,
+                charged: 0,
                 rcv_shut: false,
                 snd_shut: false,
                 name: UnixAddr::Unnamed,
@@ -575,20 +582,41 @@ impl Endpoint {
         if matches!(st.conn, Conn::Listening { .. }) {
             return Err(Errno::ECONNREFUSED);
         }
+        let me = Arc::as_ptr(self);
         let n = match self.kind {
             SockType::Stream => {
-                let room = sndbuf.saturating_sub(st.recv_bytes);
+                // Append to the last message when nothing tells them apart (no files, the
+                // same sender and credentials), as Linux fills the tail skb.
+                let tail = st.recv.back().filter(|m| {
+                    rights.is_empty()
+                        && m.rights.is_empty()
+                        && m.cred == cred
+                        && std::ptr::eq(m.sender.as_ptr(), me)
+                });
+                let cost = if tail.is_some() { 0 } else { MSG_OVERHEAD };
+                let room = sndbuf.saturating_sub(st.charged.saturating_add(cost));
                 if room == 0 {
                     return Err(Errno::EAGAIN);
                 }
-                data.len().min(room)
+                let n = data.len().min(room);
+                if tail.is_some()
+                    && let Some(m) = st.recv.back_mut()
+                {
+                    m.data.extend_from_slice(data.get(..n).unwrap_or_default());
+                    st.recv_bytes += n;
+                    st.charged += n;
+                    target.queue.notify(EventMask::IN | EventMask::RDNORM);
+                    return Ok(n);
+                }
+                n
             }
             SockType::Dgram | SockType::SeqPacket => {
                 let from_peer = st
                     .peer
                     .as_ref()
-                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(self)));
-                let over_bytes = !st.recv.is_empty() && st.recv_bytes + data.len() > sndbuf;
+                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), me));
+                let over_bytes = !st.recv.is_empty()
+                    && st.charged.saturating_add(data.len() + MSG_OVERHEAD) > sndbuf;
                 let over_count =
                     self.kind == SockType::Dgram && !from_peer && st.recv.len() >= MAX_DGRAM_QLEN;
                 if over_bytes || over_count {
@@ -606,6 +634,7 @@ impl Endpoint {
             sender: Arc::downgrade(self),
         });
         st.recv_bytes += n;
+        st.charged += n + MSG_OVERHEAD;
         target.queue.notify(EventMask::IN | EventMask::RDNORM);
         Ok(n)
     }
@@ -631,24 +660,22 @@ impl Endpoint {
         let mut out = Received::default();
         let mut senders: Vec<Weak<Endpoint>> = Vec::new();
         if self.kind == SockType::Stream {
-            // `i` indexes the message being read (it moves only when peeking: a consumed
-            // message is popped); `started` says whether one has been read from already.
+            // unix_stream_read_generic: bytes are read across messages; a message carrying
+            // files is the last one read (its files come with this call), and with
+            // SO_PASSCRED messages from different senders are not glued together. `i`
+            // indexes the message being read (it moves only when peeking: a consumed message
+            // is popped).
+            let passcred = st.passcred;
             let mut i = 0usize;
-            let mut started = false;
             while out.len < buf.len() {
                 let Some(m) = st.recv.get_mut(i) else { break };
-                if started && !m.rights.is_empty() {
-                    break;
-                }
-                if !started {
-                    started = true;
-                    out.rights = if peek {
-                        m.rights.clone()
-                    } else {
-                        std::mem::take(&mut m.rights)
-                    };
-                    out.cred = Some(m.cred);
-                    out.from = Some(m.from.clone());
+                match out.cred {
+                    None => {
+                        out.cred = Some(m.cred);
+                        out.from = Some(m.from.clone());
+                    }
+                    Some(c) if passcred && c != m.cred => break,
+                    Some(_) => {}
                 }
                 let src = m.remaining();
                 let k = src.len().min(buf.len() - out.len);
@@ -656,16 +683,28 @@ impl Endpoint {
                     d.copy_from_slice(sr);
                 }
                 out.len += k;
+                let has_rights = !m.rights.is_empty();
+                if has_rights {
+                    out.rights = if peek {
+                        m.rights.clone()
+                    } else {
+                        std::mem::take(&mut m.rights)
+                    };
+                }
                 if peek {
                     i += 1;
                 } else {
                     m.off += k;
-                    if m.off >= m.data.len()
-                        && let Some(done) = st.recv.pop_front()
-                    {
+                    let finished = m.off >= m.data.len();
+                    st.recv_bytes = st.recv_bytes.saturating_sub(k);
+                    st.charged = st.charged.saturating_sub(k);
+                    if finished && let Some(done) = st.recv.pop_front() {
+                        st.charged = st.charged.saturating_sub(MSG_OVERHEAD);
                         senders.push(done.sender);
                     }
-                    st.recv_bytes -= k;
+                }
+                if has_rights {
+                    break;
                 }
             }
             out.msg_len = out.len;
@@ -683,7 +722,8 @@ impl Endpoint {
             out.from = Some(m.from.clone());
             out.rights.clone_from(&m.rights);
             if !peek && let Some(m) = st.recv.pop_front() {
-                st.recv_bytes -= m.data.len();
+                st.recv_bytes = st.recv_bytes.saturating_sub(m.data.len());
+                st.charged = st.charged.saturating_sub(m.data.len() + MSG_OVERHEAD);
                 out.rights = m.rights;
                 senders.push(m.sender);
             }
@@ -772,7 +812,7 @@ impl Endpoint {
             None => true,
             Some(p) => {
                 let st = lock(&p.state);
-                st.recv_bytes < sndbuf
+                st.charged.saturating_add(MSG_OVERHEAD) < sndbuf
                     && (self.kind != SockType::Dgram || st.recv.len() < MAX_DGRAM_QLEN)
             }
         };
@@ -808,6 +848,7 @@ impl Endpoint {
                 st.conn = Conn::Unconnected;
             }
             st.recv_bytes = 0;
+            st.charged = 0;
             let queued = std::mem::take(&mut st.recv);
             let peer = st.peer.as_ref().and_then(Weak::upgrade);
             // unix_release_sock: closing with unread data, or before being accepted, resets
@@ -954,7 +995,10 @@ mod tests {
     fn stream_send_is_bounded_by_sndbuf() {
         let (a, _b) = Endpoint::pair(SockType::Stream, CRED);
         let big = vec![0u8; DEFAULT_BUF + 10];
-        assert_eq!(a.send(&big, &[], CRED, None), Ok(DEFAULT_BUF));
+        assert_eq!(
+            a.send(&big, &[], CRED, None),
+            Ok(DEFAULT_BUF - MSG_OVERHEAD)
+        );
         assert_eq!(a.send(b"x", &[], CRED, None), Err(Errno::EAGAIN));
     }
 
@@ -989,6 +1033,17 @@ mod tests {
         );
         assert_eq!(c2.recv(&mut b, false).map(|r| r.len), Ok(0));
         assert!(lookup(&NameKey::Abstract(name)).is_none());
+    }
+
+    #[test]
+    fn empty_datagrams_cannot_queue_without_bound() {
+        let (a, _b) = Endpoint::pair(SockType::Dgram, CRED);
+        let mut sent = 0usize;
+        while a.send(&[], &[], CRED, None) == Ok(0) {
+            sent += 1;
+            assert!(sent <= DEFAULT_BUF / MSG_OVERHEAD, "unbounded queue");
+        }
+        assert_eq!(a.send(&[], &[], CRED, None), Err(Errno::EAGAIN));
     }
 
     #[test]

@@ -1698,6 +1698,25 @@ fn dgram_write_blocked_on_full_receiver_resumes_when_it_reads() -> Outcome {
     })
 }
 
+/// ... but bytes sent before them are read together with them: the files come with the
+/// call that reads the message carrying them.
+fn stream_read_glues_plain_bytes_with_a_following_scm_rights_message() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    let (r, _w) = pipe()?;
+    check!(write(&a, b"ab"), succeeds_with(2));
+    check!(send_fds(&a, b"cd", &[r.raw()]), succeeds_with(2));
+    check!(write(&a, b"ef"), succeeds_with(2));
+    let got = recv_msg(&b, 16, 64, 0)?;
+    ensure_eq!(got.data, b"abcd".to_vec());
+    let fds = got.fds();
+    ensure_eq!(fds.len(), 1);
+    let _f = Fd::from_ret(i64::from(fds[0]))?;
+    let got = recv_msg(&b, 16, 64, 0)?;
+    ensure_eq!(got.data, b"ef".to_vec());
+    ensure_eq!(got.fds().len(), 0);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         socketpair_stream_round_trips_bytes,
@@ -1797,6 +1816,7 @@ fn main() -> ExitCode {
         closing_listener_gives_pending_client_eof,
         epoll_reports_socket_readable,
         scm_rights_messages_are_not_merged_on_a_stream,
+        stream_read_glues_plain_bytes_with_a_following_scm_rights_message,
         closing_with_unread_data_resets_peer,
         so_error_reports_and_clears_a_reset,
         dgram_write_blocked_on_full_receiver_resumes_when_it_reads,
