@@ -437,9 +437,8 @@ impl Endpoint {
             return Err(Errno::EPROTOTYPE);
         }
         if !self.kind.is_connection_oriented() {
-            let mut st = lock(&self.state);
-            st.peer = Some(Arc::downgrade(listener));
-            st.peer_cred = Some(listener.owner);
+            // A datagram connect only picks the destination: SO_PEERCRED stays unset.
+            lock(&self.state).peer = Some(Arc::downgrade(listener));
             return Ok(());
         }
         {

@@ -1717,6 +1717,60 @@ fn stream_read_glues_plain_bytes_with_a_following_scm_rights_message() -> Outcom
     Ok(())
 }
 
+/// SO_PEERCRED is set by socketpair and stream connections only: pid 0 and the overflow
+/// ids (-1) before that, and after a datagram connect.
+fn so_peercred_of_unconnected_and_dgram_connected_socket_is_unset() -> Outcome {
+    let s = socket(libc::SOCK_STREAM)?;
+    let c = peercred(&s)?;
+    ensure_eq!((c.pid, c.uid, c.gid), (0, u32::MAX, u32::MAX));
+    let ra = unique_abstract();
+    let r = socket(libc::SOCK_DGRAM)?;
+    check!(bind(&r, &ra), succeeds_with(0));
+    let d = socket(libc::SOCK_DGRAM)?;
+    check!(connect(&d, &ra), succeeds_with(0));
+    let c = peercred(&d)?;
+    ensure_eq!((c.pid, c.uid, c.gid), (0, u32::MAX, u32::MAX));
+    Ok(())
+}
+
+/// open(2): "ENXIO The file is a UNIX domain socket."
+fn open_of_socket_file_fails_enxio() -> Outcome {
+    let path = unique_tmp_path("unix-open");
+    let s = socket(libc::SOCK_STREAM)?;
+    check!(bind(&s, &path_addr(&path)), succeeds_with(0));
+    let _u = scopeguard(&path);
+    check!(
+        syscall!(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDWR,
+            0
+        ),
+        fails_with(Errno::ENXIO)
+    );
+    Ok(())
+}
+
+/// After the socket file is unlinked the name is gone (ENOENT), and it can be bound again.
+fn unlinked_socket_path_can_be_bound_again() -> Outcome {
+    let path = unique_tmp_path("unix-rebind");
+    let addr = path_addr(&path);
+    let (a, b) = (socket(libc::SOCK_STREAM)?, socket(libc::SOCK_STREAM)?);
+    check!(bind(&a, &addr), succeeds_with(0));
+    check!(
+        syscall!(libc::SYS_unlinkat, libc::AT_FDCWD, path.as_ptr(), 0),
+        succeeds_with(0)
+    );
+    let c = socket(libc::SOCK_STREAM)?;
+    check!(connect(&c, &addr), fails_with(Errno::ENOENT));
+    check!(bind(&b, &addr), succeeds_with(0));
+    let _u = scopeguard(&path);
+    check!(syscall!(libc::SYS_listen, b.raw(), 1), succeeds_with(0));
+    check!(connect(&c, &addr), succeeds_with(0));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         socketpair_stream_round_trips_bytes,
@@ -1820,5 +1874,8 @@ fn main() -> ExitCode {
         closing_with_unread_data_resets_peer,
         so_error_reports_and_clears_a_reset,
         dgram_write_blocked_on_full_receiver_resumes_when_it_reads,
+        so_peercred_of_unconnected_and_dgram_connected_socket_is_unset,
+        open_of_socket_file_fails_enxio,
+        unlinked_socket_path_can_be_bound_again,
     ])
 }
