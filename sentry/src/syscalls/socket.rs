@@ -662,6 +662,10 @@ fn do_recv(
     iov: &IoVecs,
     flags: u32,
 ) -> Result<Received, Errno> {
+    // unix(7) sockets here have no out-of-band data (unix_dgram_recvmsg: EOPNOTSUPP).
+    if flags & s::MSG_OOB != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let nonblock = file.is_nonblocking() || flags & s::MSG_DONTWAIT != 0;
     let peek = flags & s::MSG_PEEK != 0;
     let waitall = flags & s::MSG_WAITALL != 0 && ep.kind() == SockType::Stream && !peek;

@@ -728,10 +728,11 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         ),
         (
             nr::RECVFROM,
-            E::supported(
+            E::partial(
                 "recvfrom",
                 socket::sys_recvfrom,
                 &[Fd, ReadBuf, Uint, Hex, Hex, Hex],
+                "MSG_OOB is EOPNOTSUPP; MSG_ERRQUEUE is ignored (unix sockets have no error queue entries).",
             ),
         ),
         (
@@ -745,7 +746,12 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         ),
         (
             nr::RECVMSG,
-            E::supported("recvmsg", socket::sys_recvmsg, &[Fd, Hex, Hex]),
+            E::partial(
+                "recvmsg",
+                socket::sys_recvmsg,
+                &[Fd, Hex, Hex],
+                "As recvfrom; SO_PASSCRED adds SCM_CREDENTIALS, MSG_CMSG_CLOEXEC applies to SCM_RIGHTS fds.",
+            ),
         ),
         (
             nr::SHUTDOWN,
