@@ -813,7 +813,8 @@ pub fn sys_recvmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if ep.kind() != SockType::Stream && r.msg_len > r.len {
         out_flags |= s::MSG_TRUNC;
     }
-    // The sender's address (none for an unnamed sender: length 0).
+    // The sender's address (none for an unnamed sender: length 0). Without a name buffer
+    // msg_namelen is left alone, as ____sys_recvmsg does.
     let from = r.from.clone().unwrap_or(UnixAddr::Unnamed);
     if hdr.name != 0 && from != UnixAddr::Unnamed {
         let bytes = from.to_sockaddr();
@@ -821,7 +822,7 @@ pub fn sys_recvmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         let n = bytes.len().min(have);
         t.mm.copy_out(hdr.name, bytes.get(..n).unwrap_or_default())?;
         hdr.namelen = u32::try_from(bytes.len()).unwrap_or(0);
-    } else {
+    } else if hdr.name != 0 {
         hdr.namelen = 0;
     }
     let room = usize::try_from(hdr.controllen)
