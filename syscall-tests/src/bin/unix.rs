@@ -1771,6 +1771,71 @@ fn unlinked_socket_path_can_be_bound_again() -> Outcome {
     Ok(())
 }
 
+fn shutdown_rd_makes_empty_read_return_eof() -> Outcome {
+    let (_a, b) = socketpair(libc::SOCK_STREAM)?;
+    check!(
+        syscall!(libc::SYS_shutdown, b.raw(), libc::SHUT_RD),
+        succeeds_with(0)
+    );
+    let mut buf = [0u8; 4];
+    check!(read(&b, &mut buf), succeeds_with(0));
+    Ok(())
+}
+
+fn msg_peek_on_dgram_returns_the_same_message_again() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_DGRAM)?;
+    check!(send(&a, b"m1", 0), succeeds_with(2));
+    check!(send(&a, b"m2", 0), succeeds_with(2));
+    let mut buf = [0u8; 8];
+    check!(recv(&b, &mut buf, libc::MSG_PEEK), succeeds_with(2));
+    ensure_eq!(&buf[..2], b"m1");
+    check!(recv(&b, &mut buf, 0), succeeds_with(2));
+    ensure_eq!(&buf[..2], b"m1");
+    check!(recv(&b, &mut buf, 0), succeeds_with(2));
+    ensure_eq!(&buf[..2], b"m2");
+    Ok(())
+}
+
+fn seqpacket_msg_trunc_returns_full_length() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_SEQPACKET)?;
+    check!(send(&a, b"0123456789", 0), succeeds_with(10));
+    let mut buf = [0u8; 4];
+    check!(recv(&b, &mut buf, libc::MSG_TRUNC), succeeds_with(10));
+    Ok(())
+}
+
+fn send_on_listening_socket_fails_enotconn() -> Outcome {
+    let (l, _addr) = listener(libc::SOCK_STREAM, 5)?;
+    check!(
+        send(&l, b"x", libc::MSG_NOSIGNAL),
+        fails_with(Errno::ENOTCONN)
+    );
+    Ok(())
+}
+
+fn connect_from_listening_socket_fails_einval() -> Outcome {
+    let (l, _addr) = listener(libc::SOCK_STREAM, 5)?;
+    let (_l2, addr2) = listener(libc::SOCK_STREAM, 5)?;
+    check!(connect(&l, &addr2), fails_with(Errno::EINVAL));
+    Ok(())
+}
+
+fn accept_reports_unnamed_client_with_family_only_length() -> Outcome {
+    let (l, addr) = listener(libc::SOCK_STREAM, 5)?;
+    let c = socket(libc::SOCK_STREAM)?;
+    check!(connect(&c, &addr), succeeds_with(0));
+    let mut buf = [0xffu8; 128];
+    let mut len: u32 = 128;
+    let s = Fd::from_ret(check!(
+        syscall!(libc::SYS_accept, l.raw(), buf.as_mut_ptr(), &raw mut len),
+        succeeds()
+    ))?;
+    ensure_eq!(len, 2);
+    ensure_eq!(&buf[..2], &(libc::AF_UNIX as u16).to_ne_bytes());
+    drop(s);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         socketpair_stream_round_trips_bytes,
@@ -1877,5 +1942,11 @@ fn main() -> ExitCode {
         so_peercred_of_unconnected_and_dgram_connected_socket_is_unset,
         open_of_socket_file_fails_enxio,
         unlinked_socket_path_can_be_bound_again,
+        shutdown_rd_makes_empty_read_return_eof,
+        msg_peek_on_dgram_returns_the_same_message_again,
+        seqpacket_msg_trunc_returns_full_length,
+        send_on_listening_socket_fails_enotconn,
+        connect_from_listening_socket_fails_einval,
+        accept_reports_unnamed_client_with_family_only_length,
     ])
 }
