@@ -22,6 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use abi::file::{O_RDWR, Stat};
 use abi::socket::{self as s, Ucred};
@@ -128,6 +129,25 @@ impl UnixAddr {
     }
 }
 
+/// Which way a blocking operation moves data (which timeout applies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Receive,
+    Send,
+}
+
+/// The SO_RCVTIMEO/SO_SNDTIMEO of `file` for a wait on `mask` (IN: receive, else send), if
+/// it is a unix socket with one set: the generic read/write blocking loop asks this.
+pub fn block_timeout(file: &OpenFile, mask: EventMask) -> Option<Duration> {
+    let sock = file.ops_any()?.downcast_ref::<UnixSocketFile>()?;
+    let dir = if mask.contains(EventMask::IN) {
+        Direction::Receive
+    } else {
+        Direction::Send
+    };
+    sock.ep.timeout(dir)
+}
+
 /// The registry key of a bound name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NameKey {
@@ -201,6 +221,10 @@ struct State {
     rcvbuf: usize,
     passcred: bool,
     reuseaddr: bool,
+    /// SO_RCVTIMEO / SO_SNDTIMEO: how long a blocking receive (and accept) / send (and
+    /// connect) waits before EAGAIN; `None` forever.
+    rcvtimeo: Option<Duration>,
+    sndtimeo: Option<Duration>,
     peer_cred: Option<Ucred>,
     /// The last file description was closed ([`Endpoint::release`]).
     closed: bool,
@@ -254,6 +278,8 @@ impl Endpoint {
                 rcvbuf: DEFAULT_BUF,
                 passcred: false,
                 reuseaddr: false,
+                rcvtimeo: None,
+                sndtimeo: None,
                 peer_cred: None,
                 closed: false,
                 embryo: false,
@@ -356,6 +382,23 @@ impl Endpoint {
 
     pub fn set_passcred(&self, on: bool) {
         lock(&self.state).passcred = on;
+    }
+
+    /// SO_RCVTIMEO (`Direction::Receive`) or SO_SNDTIMEO.
+    pub fn timeout(&self, dir: Direction) -> Option<Duration> {
+        let st = lock(&self.state);
+        match dir {
+            Direction::Receive => st.rcvtimeo,
+            Direction::Send => st.sndtimeo,
+        }
+    }
+
+    pub fn set_timeout(&self, dir: Direction, t: Option<Duration>) {
+        let mut st = lock(&self.state);
+        match dir {
+            Direction::Receive => st.rcvtimeo = t,
+            Direction::Send => st.sndtimeo = t,
+        }
     }
 
     pub fn reuseaddr(&self) -> bool {

@@ -10,6 +10,7 @@
 //! at receive time.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use abi::Errno;
 use abi::file as f;
@@ -20,7 +21,9 @@ use vfs::waiter::{EventMask, WaitQueue};
 
 use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
 use crate::kernel::Task;
-use crate::socket::unix::{self, Endpoint, NameKey, Received, SockType, UnixAddr, UnixSocketFile};
+use crate::socket::unix::{
+    self, Direction, Endpoint, NameKey, Received, SockType, UnixAddr, UnixSocketFile,
+};
 
 /// Largest single transfer (MAX_RW_COUNT).
 const MAX_RW_COUNT: usize = 0x7fff_f000;
@@ -54,19 +57,43 @@ fn socket_of(t: &Task, fd: i32) -> Result<(Arc<OpenFile>, Arc<Endpoint>), Errno>
     Ok((file, ep))
 }
 
-/// Runs `op` until it stops answering EAGAIN, sleeping on `queues` for `mask` in between,
-/// unless `nonblock`. A signal ends the wait with ERESTARTSYS.
+/// How a socket operation may block: not at all, forever, or until a timeout (SO_RCVTIMEO,
+/// SO_SNDTIMEO).
+#[derive(Clone, Copy, Debug)]
+enum Blocking {
+    No,
+    Forever,
+    For(Duration),
+}
+
+impl Blocking {
+    fn of(nonblock: bool, ep: &Endpoint, dir: Direction) -> Blocking {
+        match (nonblock, ep.timeout(dir)) {
+            (true, _) => Blocking::No,
+            (false, None) => Blocking::Forever,
+            (false, Some(d)) => Blocking::For(d),
+        }
+    }
+}
+
+/// Runs `op` until it stops answering EAGAIN, sleeping on `queues` for `mask` in between as
+/// `how` allows. A signal ends the wait with ERESTARTSYS, or EINTR under a timeout (socket(7):
+/// sock_intr_errno); an expired timeout is EAGAIN.
 fn wait_for<R>(
     t: &Task,
-    nonblock: bool,
+    how: Blocking,
     queues: &[&WaitQueue],
     mask: EventMask,
     mut op: impl FnMut() -> Result<R, Errno>,
 ) -> Result<R, Errno> {
     match op() {
-        Err(Errno::EAGAIN) if !nonblock => {}
+        Err(Errno::EAGAIN) if !matches!(how, Blocking::No) => {}
         r => return r,
     }
+    let deadline = match how {
+        Blocking::For(d) => Some(Instant::now().checked_add(d).ok_or(Errno::EINVAL)?),
+        _ => None,
+    };
     let _regs: Vec<_> = queues
         .iter()
         .map(|q| q.register(t.waiter(), mask))
@@ -77,7 +104,12 @@ fn wait_for<R>(
             Err(Errno::EAGAIN) => {}
             r => return r,
         }
-        t.wait(None)?;
+        match t.wait(deadline) {
+            Ok(()) => {}
+            Err(Errno::ETIMEDOUT) => return Err(Errno::EAGAIN),
+            Err(Errno::ERESTARTSYS) if deadline.is_some() => return Err(Errno::EINTR),
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -283,7 +315,7 @@ fn do_accept(t: &mut Task, fd: i32, addr: u64, len: u64, flags: i32) -> SyscallR
     }
     let conn = wait_for(
         t,
-        file.is_nonblocking(),
+        Blocking::of(file.is_nonblocking(), &ep, Direction::Receive),
         &[ep.queue()],
         EventMask::IN,
         || ep.accept(),
@@ -313,7 +345,7 @@ pub fn sys_connect(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let cred = task_ucred(t);
     wait_for(
         t,
-        file.is_nonblocking(),
+        Blocking::of(file.is_nonblocking(), &ep, Direction::Send),
         &[target.queue()],
         EventMask::OUT,
         || ep.connect(&target, cred),
@@ -486,13 +518,14 @@ fn do_send(
         return Err(Errno::EOPNOTSUPP);
     }
     let nonblock = file.is_nonblocking() || flags & s::MSG_DONTWAIT != 0;
+    let how = Blocking::of(nonblock, ep, Direction::Send);
     let peer = extras.to.clone().or_else(|| ep.peer_endpoint());
     let mut queues = vec![ep.queue()];
     if let Some(p) = &peer {
         queues.push(p.queue());
     }
     let send_piece = |data: &[u8], rights: &[Arc<OpenFile>]| {
-        wait_for(t, nonblock, &queues, EventMask::OUT, || {
+        wait_for(t, how, &queues, EventMask::OUT, || {
             ep.send(data, rights, extras.cred, extras.to.clone())
         })
     };
@@ -669,8 +702,9 @@ fn do_recv(
     let nonblock = file.is_nonblocking() || flags & s::MSG_DONTWAIT != 0;
     let peek = flags & s::MSG_PEEK != 0;
     let waitall = flags & s::MSG_WAITALL != 0 && ep.kind() == SockType::Stream && !peek;
+    let how = Blocking::of(nonblock, ep, Direction::Receive);
     let mut kbuf = vec![0u8; iov.total.min(RECV_CHUNK)];
-    let mut first = wait_for(t, nonblock, &[ep.queue()], EventMask::IN, || {
+    let mut first = wait_for(t, how, &[ep.queue()], EventMask::IN, || {
         ep.recv(&mut kbuf, peek)
     })?;
     let (c, err) = iov.scatter(t, 0, kbuf.get(..first.len).unwrap_or_default());
@@ -687,7 +721,7 @@ fn do_recv(
         let want = (iov.total - done).min(RECV_CHUNK);
         let mut chunk = vec![0u8; want];
         let r = if waitall {
-            wait_for(t, nonblock, &[ep.queue()], EventMask::IN, || {
+            wait_for(t, how, &[ep.queue()], EventMask::IN, || {
                 ep.recv(&mut chunk, false)
             })
         } else {
@@ -849,8 +883,45 @@ pub fn sys_recvmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 // ---------------------------------------------------------------- options
 
+/// A timeout as getsockopt reports it: `struct timeval`, zero for "forever".
+fn timeval_bytes(t: Option<Duration>) -> Vec<u8> {
+    let (sec, usec) = t.map_or((0i64, 0i64), |d| {
+        (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            i64::from(d.subsec_micros()),
+        )
+    });
+    let mut v = sec.to_ne_bytes().to_vec();
+    v.extend_from_slice(&usec.to_ne_bytes());
+    v
+}
+
+/// SO_RCVTIMEO/SO_SNDTIMEO's `struct timeval` (net/core/sock.c sock_set_timeout): EINVAL if
+/// shorter, EDOM for microseconds outside [0, 1e6); zero means forever, a negative time
+/// means "do not wait" (a zero timeout).
+fn read_timeval_opt(t: &Task, ptr: u64, len: i32) -> Result<Option<Duration>, Errno> {
+    if len < 16 {
+        return Err(Errno::EINVAL);
+    }
+    let raw: [i64; 2] = t.copy_in_obj(ptr)?;
+    let [sec, usec] = raw;
+    if !(0..1_000_000).contains(&usec) {
+        return Err(Errno::EDOM);
+    }
+    if sec < 0 {
+        return Ok(Some(Duration::ZERO));
+    }
+    if sec == 0 && usec == 0 {
+        return Ok(None);
+    }
+    let secs = u64::try_from(sec).unwrap_or(0);
+    let micros = u32::try_from(usec).unwrap_or(0);
+    Ok(Some(Duration::new(secs, micros * 1000)))
+}
+
 /// getsockopt(2) at SOL_SOCKET: SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN,
-/// SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR. Other options ENOPROTOOPT,
+/// SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO.
+/// Other options ENOPROTOOPT,
 /// other levels EOPNOTSUPP (AF_UNIX has no protocol-level options).
 pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let (_file, ep) = socket_of(t, args.fd(0))?;
@@ -872,6 +943,8 @@ pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         s::SO_SNDBUF => int(ep.sndbuf()),
         s::SO_RCVBUF => int(ep.rcvbuf()),
         s::SO_PEERCRED => zerocopy::IntoBytes::as_bytes(&ep.peer_cred()).to_vec(),
+        s::SO_RCVTIMEO => timeval_bytes(ep.timeout(Direction::Receive)),
+        s::SO_SNDTIMEO => timeval_bytes(ep.timeout(Direction::Send)),
         _ => return Err(Errno::ENOPROTOOPT),
     };
     let n = value.len().min(have);
@@ -883,13 +956,22 @@ pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 /// setsockopt(2) at SOL_SOCKET: SO_SNDBUF/SO_RCVBUF (doubled, capped as Linux), SO_PASSCRED,
-/// SO_REUSEADDR (stored, no effect on unix sockets, as on Linux). EINVAL for an optlen below
+/// SO_REUSEADDR (stored, no effect on unix sockets, as on Linux), SO_RCVTIMEO/SO_SNDTIMEO. EINVAL for an optlen below
 /// an int; other options ENOPROTOOPT, other levels EOPNOTSUPP.
 pub fn sys_setsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let (_file, ep) = socket_of(t, args.fd(0))?;
     let (level, name, val_ptr, len) = (args.int(1), args.int(2), args.ptr(3), args.int(4));
     if level != s::SOL_SOCKET {
         return Err(Errno::EOPNOTSUPP);
+    }
+    if name == s::SO_RCVTIMEO || name == s::SO_SNDTIMEO {
+        let dir = if name == s::SO_RCVTIMEO {
+            Direction::Receive
+        } else {
+            Direction::Send
+        };
+        ep.set_timeout(dir, read_timeval_opt(t, val_ptr, len)?);
+        return ok_zero();
     }
     if !matches!(
         name,

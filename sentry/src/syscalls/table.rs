@@ -763,7 +763,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "getsockopt",
                 socket::sys_getsockopt,
                 &[Fd, Int, Int, Hex, Hex],
-                "SOL_SOCKET: SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR; others ENOPROTOOPT.",
+                "SOL_SOCKET: SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (reported as set, without Linux's rounding to clock ticks); others ENOPROTOOPT.",
             ),
         ),
         (
@@ -772,7 +772,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "setsockopt",
                 socket::sys_setsockopt,
                 &[Fd, Int, Int, Hex, Int],
-                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR; others ENOPROTOOPT.",
+                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (the timeout restarts after each partial stream write); others ENOPROTOOPT.",
             ),
         ),
         (

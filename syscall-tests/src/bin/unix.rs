@@ -1836,6 +1836,136 @@ fn accept_reports_unnamed_client_with_family_only_length() -> Outcome {
     Ok(())
 }
 
+// ---------------------------------------------------------------- timeouts
+
+fn set_timeout(fd: &Fd, opt: i32, usec: i64) -> i64 {
+    let tv = libc::timeval {
+        tv_sec: usec / 1_000_000,
+        tv_usec: usec % 1_000_000,
+    };
+    syscall!(
+        libc::SYS_setsockopt,
+        fd.raw(),
+        libc::SOL_SOCKET,
+        opt,
+        &raw const tv,
+        size_of::<libc::timeval>()
+    )
+}
+
+fn elapsed_ms(start: std::time::Instant) -> u128 {
+    start.elapsed().as_millis()
+}
+
+/// socket(7) SO_RCVTIMEO: a receive that times out "returns with ... errno set to EAGAIN";
+/// read(2) obeys it too.
+fn so_rcvtimeo_ends_blocking_recv_and_read_with_eagain() -> Outcome {
+    let (_a, b) = socketpair(libc::SOCK_STREAM)?;
+    check!(
+        set_timeout(&b, libc::SO_RCVTIMEO, 100_000),
+        succeeds_with(0)
+    );
+    let mut buf = [0u8; 4];
+    let start = std::time::Instant::now();
+    check!(recv(&b, &mut buf, 0), fails_with(Errno::EAGAIN));
+    ensure!(
+        elapsed_ms(start) >= 90,
+        "returned after {} ms",
+        elapsed_ms(start)
+    );
+    check!(read(&b, &mut buf), fails_with(Errno::EAGAIN));
+    Ok(())
+}
+
+fn so_rcvtimeo_reads_back_as_set() -> Outcome {
+    let s = socket(libc::SOCK_STREAM)?;
+    check!(
+        set_timeout(&s, libc::SO_RCVTIMEO, 200_000),
+        succeeds_with(0)
+    );
+    let mut tv = libc::timeval {
+        tv_sec: -1,
+        tv_usec: -1,
+    };
+    let mut len: u32 = 16;
+    check!(
+        syscall!(
+            libc::SYS_getsockopt,
+            s.raw(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &raw mut tv,
+            &raw mut len
+        ),
+        succeeds_with(0)
+    );
+    ensure_eq!((tv.tv_sec, tv.tv_usec, len), (0, 200_000, 16));
+    Ok(())
+}
+
+fn so_rcvtimeo_ends_blocking_accept_with_eagain() -> Outcome {
+    let (l, _addr) = listener(libc::SOCK_STREAM, 5)?;
+    check!(set_timeout(&l, libc::SO_RCVTIMEO, 50_000), succeeds_with(0));
+    check!(
+        syscall!(libc::SYS_accept, l.raw(), 0, 0),
+        fails_with(Errno::EAGAIN)
+    );
+    Ok(())
+}
+
+/// SO_SNDTIMEO: a write to a full socket returns what it sent, then EAGAIN.
+fn so_sndtimeo_ends_blocked_write_with_eagain() -> Outcome {
+    let (a, _b) = socketpair(libc::SOCK_STREAM)?;
+    check!(set_timeout(&a, libc::SO_SNDTIMEO, 50_000), succeeds_with(0));
+    let chunk = vec![0u8; 1 << 20];
+    let mut last = 0;
+    for _ in 0..8 {
+        last = write(&a, &chunk);
+        if last < 0 {
+            break;
+        }
+    }
+    check!(last, fails_with(Errno::EAGAIN));
+    Ok(())
+}
+
+fn so_rcvtimeo_usec_out_of_range_fails_edom() -> Outcome {
+    let s = socket(libc::SOCK_STREAM)?;
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 1_000_000,
+    };
+    check!(
+        syscall!(
+            libc::SYS_setsockopt,
+            s.raw(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &raw const tv,
+            16
+        ),
+        fails_with(Errno::EDOM)
+    );
+    Ok(())
+}
+
+/// Under SO_RCVTIMEO a signal ends the wait with EINTR even with SA_RESTART (socket(7)).
+fn signal_interrupts_timed_recv_with_eintr_despite_sa_restart() -> Outcome {
+    fork_and_check(|| {
+        install_recorder(libc::SIGALRM, libc::SA_RESTART as u64, 0)?;
+        let (_a, b) = socketpair(libc::SOCK_STREAM)?;
+        check!(
+            set_timeout(&b, libc::SO_RCVTIMEO, 5_000_000),
+            succeeds_with(0)
+        );
+        let _ = syscall!(libc::SYS_alarm, 1);
+        let mut buf = [0u8; 4];
+        check!(recv(&b, &mut buf, 0), fails_with(Errno::EINTR));
+        ensure_eq!(signal_count(libc::SIGALRM), 1);
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         socketpair_stream_round_trips_bytes,
@@ -1948,5 +2078,11 @@ fn main() -> ExitCode {
         send_on_listening_socket_fails_enotconn,
         connect_from_listening_socket_fails_einval,
         accept_reports_unnamed_client_with_family_only_length,
+        so_rcvtimeo_ends_blocking_recv_and_read_with_eagain,
+        so_rcvtimeo_reads_back_as_set,
+        so_rcvtimeo_ends_blocking_accept_with_eagain,
+        so_sndtimeo_ends_blocked_write_with_eagain,
+        so_rcvtimeo_usec_out_of_range_fails_edom,
+        signal_interrupts_timed_recv_with_eintr_despite_sa_restart,
     ])
 }
