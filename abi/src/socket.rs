@@ -95,7 +95,7 @@ pub const CMSG_HDR_SIZE: usize = 16;
 
 /// CMSG_ALIGN: control data is aligned to `sizeof(long)`.
 pub const fn cmsg_align(n: usize) -> usize {
-    (n + 7) & !7
+    n.saturating_add(7) & !7
 }
 
 /// `struct ucred` (include/linux/socket.h): SO_PEERCRED and SCM_CREDENTIALS.

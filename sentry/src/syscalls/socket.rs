@@ -644,7 +644,7 @@ fn parse_control(t: &Task, ptr: u64, len: u64) -> Result<(Vec<Arc<OpenFile>>, Uc
                 }
                 let fds = t.fds();
                 for c in data.chunks_exact(4) {
-                    let fd = i32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                    let fd = i32::from_ne_bytes(c.try_into().map_err(|_| Errno::EINVAL)?);
                     rights.push(fds.file(fd)?);
                 }
             }
