@@ -16,6 +16,7 @@ pub mod file;
 pub mod ioctl;
 pub mod mm;
 pub mod signal;
+pub mod socket;
 pub mod sysno;
 pub mod time;
 pub mod uts;

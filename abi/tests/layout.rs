@@ -191,3 +191,29 @@ fn makedev_round_trips_like_libc() {
     assert_eq!(dev_major(dev), 136);
     assert_eq!(dev_minor(dev), 300_000);
 }
+
+#[test]
+fn socket_structs_match_libc() {
+    use abi::socket as s;
+    assert_eq!(size_of::<s::MsgHdr>(), size_of::<libc::msghdr>());
+    assert_eq!(
+        offset_of!(s::MsgHdr, iov),
+        offset_of!(libc::msghdr, msg_iov)
+    );
+    assert_eq!(
+        offset_of!(s::MsgHdr, controllen),
+        offset_of!(libc::msghdr, msg_controllen)
+    );
+    assert_eq!(
+        offset_of!(s::MsgHdr, flags),
+        offset_of!(libc::msghdr, msg_flags)
+    );
+    assert_eq!(size_of::<s::CmsgHdr>(), size_of::<libc::cmsghdr>());
+    assert_eq!(size_of::<s::Ucred>(), size_of::<libc::ucred>());
+    assert_eq!(s::SOCKADDR_UN_SIZE, size_of::<libc::sockaddr_un>());
+    assert_eq!(s::SCM_RIGHTS, libc::SCM_RIGHTS);
+    assert_eq!(s::SO_PEERCRED, libc::SO_PEERCRED);
+    assert_eq!(s::SO_RCVTIMEO, libc::SO_RCVTIMEO);
+    assert_eq!(s::MSG_CMSG_CLOEXEC, u(libc::MSG_CMSG_CLOEXEC));
+    assert_eq!(s::SOCK_CLOEXEC, libc::SOCK_CLOEXEC);
+}

@@ -198,6 +198,42 @@ PY
     same "python3 multiprocessing (fork context): Pool, shared Value with a lock" /usr/bin/python3 "$work/py2.py"
 fi
 
+# Unix domain sockets (sentry/src/socket): a socketpair, an AF_UNIX server thread on a path
+# under /tmp and a client, a datagram pair.
+if [ -x /usr/bin/python3 ]; then
+    unix_py=$(cat <<'PY'
+import os, socket, tempfile, threading
+a, b = socket.socketpair()
+a.sendall(b"pair")
+print(b.recv(16))
+d = tempfile.mkdtemp()
+p = os.path.join(d, "s")
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(p)
+srv.listen(1)
+def serve():
+    c, _ = srv.accept()
+    with c:
+        c.sendall(c.recv(64).upper())
+t = threading.Thread(target=serve)
+t.start()
+cl = socket.socket(socket.AF_UNIX)
+cl.connect(p)
+cl.sendall(b"hello over a path")
+print(cl.recv(64))
+cl.close()
+t.join()
+print(os.path.exists(p), srv.getsockname() == p)
+os.unlink(p)
+os.rmdir(d)
+x, y = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+x.send(b"one"); x.send(b"two")
+print(y.recv(10), y.recv(10))
+PY
+)
+    same "python3 -c AF_UNIX: socketpair, path server thread + client, dgram pair" /usr/bin/python3 -c "$unix_py"
+fi
+
 # A static multi-threaded Rust program: same output natively and in the sandbox.
 if rustc -O -C target-feature=+crt-static -o "$work/threads" "$(dirname "$0")/programs/threads.rs" 2>"$work/rustc.err"; then
     same "static Rust: 8 threads, mutex/condvar/channels, TLS, caught panic, Command" "$work/threads"

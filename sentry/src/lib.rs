@@ -16,6 +16,8 @@
 //!       ThreadGroup::sig → TaskShared::sig
 //!         wait queues and waiters (vfs::waiter)
 //!   FdTable, FsContext, the futex table, timers: taken with none of the above held
+//!   socket endpoints' state (one at a time) and the unix name registry: taken alone, with
+//!     only wait queues inside (see socket/mod.rs)
 //!     mm::MemoryManager's internal lock (see mm/mod.rs; the futex table may hold it inside)
 //!       vfs locks (see vfs/src/lib.rs)
 //! The platform is called with no sentry lock held except as mm documents.
@@ -29,6 +31,7 @@ pub mod fs;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod socket;
 pub mod strace;
 pub mod syscalls;
 pub mod time;

@@ -149,6 +149,10 @@ pub(crate) fn blocking<R>(
     let Some(q) = file.wait_queue() else {
         return Err(Errno::EAGAIN);
     };
+    // A socket's SO_RCVTIMEO/SO_SNDTIMEO bounds the wait (then EAGAIN), and a signal then
+    // ends it with EINTR, never a restart (socket(7); net/core/sock.c sock_intr_errno).
+    let timeout = crate::socket::unix::block_timeout(file, mask);
+    let deadline = timeout.and_then(|d| std::time::Instant::now().checked_add(d));
     let _reg = q.register(t.waiter(), mask);
     loop {
         t.prepare_wait();
@@ -156,7 +160,12 @@ pub(crate) fn blocking<R>(
             Err(Errno::EAGAIN) => {}
             r => return r,
         }
-        t.wait(None)?;
+        match t.wait(deadline) {
+            Ok(()) => {}
+            Err(Errno::ETIMEDOUT) => return Err(Errno::EAGAIN),
+            Err(Errno::ERESTARTSYS) if timeout.is_some() => return Err(Errno::EINTR),
+            Err(e) => return Err(e),
+        }
     }
 }
 

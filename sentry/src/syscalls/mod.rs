@@ -17,6 +17,7 @@ pub mod mm;
 pub mod poll;
 pub mod process;
 pub mod signal;
+pub mod socket;
 pub mod sys;
 pub mod table;
 pub mod time;

@@ -9,7 +9,7 @@ use abi::sysno as nr;
 
 use super::{
     SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, mm, poll, process, signal,
-    sys, time, timer,
+    socket, sys, time, timer,
 };
 use crate::kernel::Task;
 
@@ -797,6 +797,116 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::PIPE2,
             E::supported("pipe2", fs::sys_pipe2, &[Hex, OpenFlags]),
+        ),
+        // ---- sockets: AF_UNIX only (socket/unix.rs) ----
+        (
+            nr::SOCKET,
+            E::partial(
+                "socket",
+                socket::sys_socket,
+                &[Int, Hex, Int],
+                "AF_UNIX (stream, dgram, seqpacket) only; AF_INET, AF_INET6, AF_NETLINK and other families fail with EAFNOSUPPORT (no network stack yet).",
+            ),
+        ),
+        (
+            nr::SOCKETPAIR,
+            E::partial(
+                "socketpair",
+                socket::sys_socketpair,
+                &[Int, Hex, Int, Hex],
+                "AF_UNIX only (AF_INET/AF_INET6: EOPNOTSUPP as on Linux, others EAFNOSUPPORT).",
+            ),
+        ),
+        (
+            nr::BIND,
+            E::partial(
+                "bind",
+                socket::sys_bind,
+                &[Fd, Hex, Uint],
+                "AF_UNIX: abstract names, paths (a socket inode), autobind. One abstract namespace per sandbox.",
+            ),
+        ),
+        (
+            nr::LISTEN,
+            E::supported("listen", socket::sys_listen, &[Fd, Int]),
+        ),
+        (
+            nr::ACCEPT,
+            E::supported("accept", socket::sys_accept, &[Fd, Hex, Hex]),
+        ),
+        (
+            nr::ACCEPT4,
+            E::supported("accept4", socket::sys_accept4, &[Fd, Hex, Hex, Hex]),
+        ),
+        (
+            nr::CONNECT,
+            E::supported("connect", socket::sys_connect, &[Fd, Hex, Uint]),
+        ),
+        (
+            nr::GETSOCKNAME,
+            E::supported("getsockname", socket::sys_getsockname, &[Fd, Hex, Hex]),
+        ),
+        (
+            nr::GETPEERNAME,
+            E::supported("getpeername", socket::sys_getpeername, &[Fd, Hex, Hex]),
+        ),
+        (
+            nr::SENDTO,
+            E::partial(
+                "sendto",
+                socket::sys_sendto,
+                &[Fd, WriteBuf(2), Uint, Hex, Hex, Uint],
+                "MSG_OOB is EOPNOTSUPP.",
+            ),
+        ),
+        (
+            nr::RECVFROM,
+            E::partial(
+                "recvfrom",
+                socket::sys_recvfrom,
+                &[Fd, ReadBuf, Uint, Hex, Hex, Hex],
+                "MSG_OOB is EOPNOTSUPP; MSG_ERRQUEUE is ignored (unix sockets have no error queue entries).",
+            ),
+        ),
+        (
+            nr::SENDMSG,
+            E::partial(
+                "sendmsg",
+                socket::sys_sendmsg,
+                &[Fd, Hex, Hex],
+                "SCM_RIGHTS and SCM_CREDENTIALS; MSG_OOB is EOPNOTSUPP; sockets passed in flight are not garbage-collected.",
+            ),
+        ),
+        (
+            nr::RECVMSG,
+            E::partial(
+                "recvmsg",
+                socket::sys_recvmsg,
+                &[Fd, Hex, Hex],
+                "As recvfrom; SO_PASSCRED adds SCM_CREDENTIALS, MSG_CMSG_CLOEXEC applies to SCM_RIGHTS fds.",
+            ),
+        ),
+        (
+            nr::SHUTDOWN,
+            E::supported("shutdown", socket::sys_shutdown, &[Fd, Int]),
+        ),
+        (
+            nr::GETSOCKOPT,
+            E::partial(
+                "getsockopt",
+                socket::sys_getsockopt,
+                &[Fd, Int, Int, Hex, Hex],
+                "SOL_SOCKET: SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (reported as set, without Linux's rounding to clock ticks); others ENOPROTOOPT.",
+            ),
+        ),
+        (
+            nr::SETSOCKOPT,
+            E::partial(
+                "setsockopt",
+                socket::sys_setsockopt,
+                &[Fd, Int, Int, Hex, Int],
+                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (the timeout restarts after each partial stream write); others ENOPROTOOPT.",
+            ),
         ),
         (
             nr::SELECT,
