@@ -332,22 +332,7 @@ fn do_pipe2(t: &mut Task, addr: u64, flags: u32) -> SyscallResult {
         return Err(Errno::EINVAL);
     }
     let (r, w) = crate::kernel::pipe::new_pipe(flags & (f::O_NONBLOCK | f::O_DIRECT));
-    let cloexec = flags & f::O_CLOEXEC != 0;
-    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
-    let rfd = t.fds().insert_from(0, r, cloexec, limit)?;
-    let wfd = match t.fds().insert_from(0, w, cloexec, limit) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = t.fds().remove(rfd);
-            return Err(e);
-        }
-    };
-    if let Err(e) = t.copy_out_obj(addr, &[rfd, wfd]) {
-        let _ = t.fds().remove(rfd);
-        let _ = t.fds().remove(wfd);
-        return Err(e);
-    }
-    ok_zero()
+    super::install_pair(t, r, w, flags & f::O_CLOEXEC != 0, addr)
 }
 
 /// The `loff_t pos` argument of pread64/pwrite64: negative is EINVAL.

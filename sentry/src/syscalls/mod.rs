@@ -114,6 +114,32 @@ pub fn io_result(done: usize, err: Option<Errno>) -> SyscallResult {
     }
 }
 
+/// Installs `a` and `b` as the lowest free descriptors and writes the two numbers to `addr`
+/// (pipe2, socketpair). On any failure neither stays installed.
+pub(crate) fn install_pair(
+    t: &crate::kernel::Task,
+    a: std::sync::Arc<vfs::OpenFile>,
+    b: std::sync::Arc<vfs::OpenFile>,
+    cloexec: bool,
+    addr: u64,
+) -> SyscallResult {
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    let fa = t.fds().insert_from(0, a, cloexec, limit)?;
+    let fb = match t.fds().insert_from(0, b, cloexec, limit) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = t.fds().remove(fa);
+            return Err(e);
+        }
+    };
+    if let Err(e) = t.copy_out_obj(addr, &[fa, fb]) {
+        let _ = t.fds().remove(fa);
+        let _ = t.fds().remove(fb);
+        return Err(e);
+    }
+    ok_zero()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,20 +171,14 @@ pub fn sys_socketpair(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     }
     let kind = unix_type(ty, protocol)?;
     let (a, b) = Endpoint::pair(kind, task_ucred(t));
-    let fa = install(t, a, flags)?;
-    let fb = match install(t, b, flags) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = t.fds().remove(fa);
-            return Err(e);
-        }
-    };
-    if let Err(e) = t.copy_out_obj(sv, &[fa, fb]) {
-        let _ = t.fds().remove(fa);
-        let _ = t.fds().remove(fb);
-        return Err(e);
-    }
-    ok_zero()
+    let nonblock = flags & s::SOCK_NONBLOCK != 0;
+    super::install_pair(
+        t,
+        unix::new_file(a, nonblock),
+        unix::new_file(b, nonblock),
+        flags & s::SOCK_CLOEXEC != 0,
+        sv,
+    )
 }
 
 /// Reads a `sockaddr_un` of `len` bytes (move_addr_to_kernel + unix_validate_addr): EINVAL
