@@ -77,6 +77,9 @@ unsafe impl Zeroable for libc::signalfd_siginfo {}
 unsafe impl Zeroable for libc::epoll_event {}
 // SAFETY: as above.
 unsafe impl Zeroable for libc::fd_set {}
+// SAFETY: `struct mmsghdr` is a `msghdr` (integers and raw pointers, for which null is valid)
+// and an integer count: all-zero is a valid value.
+unsafe impl Zeroable for libc::mmsghdr {}
 
 /// A zero-initialised C structure, to pass as an output buffer.
 pub fn zeroed<T: Zeroable>() -> T {

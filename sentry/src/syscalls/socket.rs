@@ -645,12 +645,15 @@ fn parse_control(t: &Task, ptr: u64, len: u64) -> Result<(Vec<Arc<OpenFile>>, Uc
             (s::SOL_SOCKET, s::SCM_CREDENTIALS) => {
                 let c: Ucred =
                     zerocopy::FromBytes::read_from_bytes(data).map_err(|_| Errno::EINVAL)?;
-                // scm_check_creds: without privileges, only one's own ids (uid/euid/suid).
+                // scm_check_creds: one's own pid unless CAP_SYS_ADMIN, one of one's own uids
+                // unless CAP_SETUID, gids unless CAP_SETGID.
                 let cr = &t.creds;
-                let uid_ok = [cr.uid, cr.euid, cr.suid].contains(&c.uid);
-                let gid_ok = [cr.gid, cr.egid, cr.sgid].contains(&c.gid);
-                let privileged = cr.euid == 0;
-                if !privileged && (c.pid != t.tgid() || !uid_ok || !gid_ok) {
+                let pid_ok = c.pid == t.tgid() || cr.has_cap(abi::cap::CAP_SYS_ADMIN);
+                let uid_ok =
+                    [cr.uid, cr.euid, cr.suid].contains(&c.uid) || cr.has_cap(abi::cap::CAP_SETUID);
+                let gid_ok =
+                    [cr.gid, cr.egid, cr.sgid].contains(&c.gid) || cr.has_cap(abi::cap::CAP_SETGID);
+                if !(pid_ok && uid_ok && gid_ok) {
                     return Err(Errno::EPERM);
                 }
                 cred = c;
@@ -664,9 +667,13 @@ fn parse_control(t: &Task, ptr: u64, len: u64) -> Result<(Vec<Arc<OpenFile>>, Uc
 
 /// sendmsg(2).
 pub fn sys_sendmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let (file, ep) = socket_of(t, args.fd(0))?;
-    let hdr: MsgHdr = t.copy_in_obj(args.ptr(1))?;
-    let flags = args.uint(2);
+    sendmsg_at(t, args.fd(0), args.ptr(1), args.uint(2))
+}
+
+/// sendmsg(2) of the `msghdr` at `hdr_ptr` (also one entry of sendmmsg).
+fn sendmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    let (file, ep) = socket_of(t, fd)?;
+    let hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
     let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
     let to = if hdr.name != 0 && hdr.namelen != 0 {
         Some(read_addr(t, hdr.name, hdr.namelen)?)
@@ -830,10 +837,13 @@ fn build_control(
 /// recvmsg(2): MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC, MSG_CMSG_CLOEXEC; reports
 /// MSG_TRUNC and MSG_CTRUNC in `msg_flags`.
 pub fn sys_recvmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let (file, ep) = socket_of(t, args.fd(0))?;
-    let hdr_ptr = args.ptr(1);
+    recvmsg_at(t, args.fd(0), args.ptr(1), args.uint(2))
+}
+
+/// recvmsg(2) into the `msghdr` at `hdr_ptr` (also one entry of recvmmsg).
+fn recvmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    let (file, ep) = socket_of(t, fd)?;
     let mut hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
-    let flags = args.uint(2);
     let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
     let r = do_recv(t, &file, &ep, &iov, flags)?;
     let ret = received_len(&ep, &r, flags);
@@ -984,4 +994,91 @@ pub fn sys_setsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         _ => ep.set_reuseaddr(v != 0),
     }
     ok_zero()
+}
+
+/// `struct mmsghdr`: a `msghdr` and the count the call stores for it.
+const MMSGHDR_SIZE: u64 = 64;
+/// Offset of `msg_len` in `struct mmsghdr`.
+const MMSG_LEN_OFFSET: u64 = 56;
+/// sendmmsg/recvmmsg handle at most this many entries per call (UIO_MAXIOV).
+const MMSG_MAX: u32 = 1024;
+/// MSG_WAITFORONE (recvmmsg): after the first message, do not wait for more.
+const MSG_WAITFORONE: u32 = 0x10000;
+
+/// Runs `one(hdr_ptr, first)` over `vlen` mmsghdr entries at `vec`, storing each count in
+/// its `msg_len`; an error after some entries ends the batch with their count (the error is
+/// dropped, as Linux reports it only when nothing was done).
+fn each_mmsg(
+    t: &Task,
+    vec: u64,
+    vlen: u32,
+    mut one: impl FnMut(u64, bool) -> SyscallResult,
+    mut keep_going: impl FnMut() -> bool,
+) -> SyscallResult {
+    let mut done = 0u32;
+    for i in 0..vlen.min(MMSG_MAX) {
+        let entry = vec
+            .checked_add(u64::from(i) * MMSGHDR_SIZE)
+            .ok_or(Errno::EFAULT)?;
+        match one(entry, i == 0) {
+            Ok(super::SyscallReturn::Value(n)) => {
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                t.copy_out_obj(entry + MMSG_LEN_OFFSET, &n)?;
+                done += 1;
+            }
+            Ok(other) => return Ok(other),
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+        if !keep_going() {
+            break;
+        }
+    }
+    ok_usize(done as usize)
+}
+
+/// sendmmsg(2): sendmsg for each entry, stopping at the first failure.
+pub fn sys_sendmmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let (fd, flags) = (args.fd(0), args.uint(3));
+    each_mmsg(
+        t,
+        args.ptr(1),
+        args.uint(2),
+        |hdr, _| sendmsg_at(t, fd, hdr, flags),
+        || true,
+    )
+}
+
+/// recvmmsg(2): recvmsg for each entry; MSG_WAITFORONE makes every entry after the first
+/// non-blocking; the timeout (if given) is checked after each message, as Linux does (it does
+/// not interrupt a wait).
+pub fn sys_recvmmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let (fd, flags) = (args.fd(0), args.uint(3));
+    let deadline = if args.ptr(4) == 0 {
+        None
+    } else {
+        let ts: abi::time::Timespec = t.copy_in_obj(args.ptr(4))?;
+        if ts.sec < 0 || !(0..1_000_000_000).contains(&ts.nsec) {
+            return Err(Errno::EINVAL);
+        }
+        let d = Duration::new(
+            u64::try_from(ts.sec).unwrap_or(0),
+            u32::try_from(ts.nsec).unwrap_or(0),
+        );
+        Some(Instant::now() + d)
+    };
+    each_mmsg(
+        t,
+        args.ptr(1),
+        args.uint(2),
+        |hdr, first| {
+            let f = if !first && flags & MSG_WAITFORONE != 0 {
+                (flags & !MSG_WAITFORONE) | s::MSG_DONTWAIT
+            } else {
+                flags & !MSG_WAITFORONE
+            };
+            recvmsg_at(t, fd, hdr, f)
+        },
+        || deadline.is_none_or(|d| Instant::now() < d),
+    )
 }

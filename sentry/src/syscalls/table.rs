@@ -869,6 +869,24 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             ),
         ),
         (
+            nr::SENDMMSG,
+            E::partial(
+                "sendmmsg",
+                socket::sys_sendmmsg,
+                &[Fd, Hex, Uint, Hex],
+                "AF_UNIX only; sendmsg per entry (at most 1024), stopping at the first failure.",
+            ),
+        ),
+        (
+            nr::RECVMMSG,
+            E::partial(
+                "recvmmsg",
+                socket::sys_recvmmsg,
+                &[Fd, Hex, Uint, Hex, Hex],
+                "AF_UNIX only; the timeout is checked between messages and not written back.",
+            ),
+        ),
+        (
             nr::SENDMSG,
             E::partial(
                 "sendmsg",

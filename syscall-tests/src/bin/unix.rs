@@ -1966,8 +1966,97 @@ fn signal_interrupts_timed_recv_with_eintr_despite_sa_restart() -> Outcome {
     })
 }
 
+/// sendmmsg(2) of three datagrams, then recvmmsg(2) of up to four without waiting: three
+/// messages with their lengths in msg_len; then nothing left: EAGAIN.
+fn sendmmsg_and_recvmmsg_move_batches_of_datagrams() -> Outcome {
+    let (a, b) = socketpair(libc::SOCK_DGRAM | libc::SOCK_CLOEXEC)?;
+    let payloads: [&[u8]; 3] = [b"one", b"three", b"seventeen"];
+    let mut iovs: Vec<libc::iovec> = payloads
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr().cast_mut().cast(),
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut out: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            let mut m: libc::mmsghdr = syscall_tests::zeroed();
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    check!(
+        syscall!(libc::SYS_sendmmsg, a.raw(), out.as_mut_ptr(), 3, 0),
+        succeeds_with(3)
+    );
+    let lens: Vec<u32> = out.iter().map(|m| m.msg_len).collect();
+    ensure_eq!(lens, vec![3, 5, 9]);
+    let mut bufs = [[0u8; 32]; 4];
+    let mut riovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut inn: Vec<libc::mmsghdr> = riovs
+        .iter_mut()
+        .map(|iov| {
+            let mut m: libc::mmsghdr = syscall_tests::zeroed();
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    check!(
+        syscall!(
+            libc::SYS_recvmmsg,
+            b.raw(),
+            inn.as_mut_ptr(),
+            4,
+            libc::MSG_DONTWAIT,
+            0usize
+        ),
+        succeeds_with(3)
+    );
+    let got: Vec<u32> = inn.iter().take(3).map(|m| m.msg_len).collect();
+    ensure_eq!(got, vec![3, 5, 9]);
+    ensure_eq!(&bufs[2][..9], b"seventeen");
+    check!(
+        syscall!(
+            libc::SYS_recvmmsg,
+            b.raw(),
+            inn.as_mut_ptr(),
+            4,
+            libc::MSG_DONTWAIT,
+            0usize
+        ),
+        fails_with(Errno::EAGAIN)
+    );
+    // MSG_WAITFORONE: blocks for the first, returns what is there after it.
+    check!(
+        syscall!(libc::SYS_sendmmsg, a.raw(), out.as_mut_ptr(), 2, 0),
+        succeeds_with(2)
+    );
+    check!(
+        syscall!(
+            libc::SYS_recvmmsg,
+            b.raw(),
+            inn.as_mut_ptr(),
+            4,
+            libc::MSG_WAITFORONE,
+            0usize
+        ),
+        succeeds_with(2)
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
+        sendmmsg_and_recvmmsg_move_batches_of_datagrams,
         socketpair_stream_round_trips_bytes,
         socketpair_stream_merges_writes,
         socketpair_sock_nonblock_sets_o_nonblock,
