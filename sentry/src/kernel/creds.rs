@@ -32,6 +32,54 @@ fn id_arg(raw: u32) -> Option<u32> {
     (raw != u32::MAX).then_some(raw)
 }
 
+/// setuid/setgid on a (real, effective, saved) triple: privileged, all three become `id`;
+/// otherwise the effective id may become the real or saved one (EPERM else).
+fn set_id([r, _, s]: [u32; 3], id: u32, privileged: bool) -> SysResult<[u32; 3]> {
+    if privileged {
+        Ok([id; 3])
+    } else if id == r || id == s {
+        Ok([r, id, s])
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+/// setreuid/setregid (raw -1 = unchanged): unprivileged, the real id may become the real or
+/// effective one and the effective id any of the three. The saved id becomes the new
+/// effective id when the real id is set, or the effective id is set to something other than
+/// the old real id.
+fn set_re_ids(cur: [u32; 3], real: u32, eff: u32, privileged: bool) -> SysResult<[u32; 3]> {
+    let [r, e, s] = cur;
+    let (nr, ne) = (id_arg(real), id_arg(eff));
+    if !privileged
+        && (nr.is_some_and(|x| x != r && x != e) || ne.is_some_and(|x| !cur.contains(&x)))
+    {
+        return Err(Errno::EPERM);
+    }
+    let (r2, e2) = (nr.unwrap_or(r), ne.unwrap_or(e));
+    let s2 = if nr.is_some() || ne.is_some_and(|x| x != r) {
+        e2
+    } else {
+        s
+    };
+    Ok([r2, e2, s2])
+}
+
+/// setresuid/setresgid (raw -1 = unchanged): unprivileged, each new id must be a current one.
+fn set_res_ids(cur: [u32; 3], new: [u32; 3], privileged: bool) -> SysResult<[u32; 3]> {
+    let new = new.map(id_arg);
+    if !privileged && new.iter().flatten().any(|id| !cur.contains(id)) {
+        return Err(Errno::EPERM);
+    }
+    Ok([0, 1, 2].map(|i| new[i].unwrap_or(cur[i])))
+}
+
+/// setfsuid/setfsgid: allowed when privileged or the id is one of the current ones (and not
+/// -1, which only queries).
+fn fs_id_allowed(cur: [u32; 3], fs: u32, id: u32, privileged: bool) -> bool {
+    id != u32::MAX && (privileged || cur.contains(&id) || id == fs)
+}
+
 impl Credentials {
     fn uids(&self) -> [u32; 3] {
         [self.uid, self.euid, self.suid]
@@ -63,157 +111,81 @@ impl Credentials {
         }
     }
 
+    /// Installs a new (real, effective, saved) uid triple; the fsuid follows the euid and the
+    /// capabilities move as the module doc says.
+    fn with_uids(&self, [uid, euid, suid]: [u32; 3]) -> Credentials {
+        let mut n = self.clone();
+        (n.uid, n.euid, n.suid, n.fsuid) = (uid, euid, suid, euid);
+        n.fix_caps_after_uid_change(self);
+        n
+    }
+
+    /// Installs a new gid triple; the fsgid follows the egid.
+    fn with_gids(&self, [gid, egid, sgid]: [u32; 3]) -> Credentials {
+        let mut n = self.clone();
+        (n.gid, n.egid, n.sgid, n.fsgid) = (gid, egid, sgid, egid);
+        n
+    }
+
     /// setuid(2).
     pub fn set_uid(&self, uid: u32) -> SysResult<Credentials> {
-        let mut n = self.clone();
-        if self.has_cap(CAP_SETUID) {
-            n.uid = uid;
-            n.euid = uid;
-            n.suid = uid;
-        } else if uid == self.uid || uid == self.suid {
-            n.euid = uid;
-        } else {
-            return Err(Errno::EPERM);
-        }
-        n.fsuid = n.euid;
-        n.fix_caps_after_uid_change(self);
-        Ok(n)
+        Ok(self.with_uids(set_id(self.uids(), uid, self.has_cap(CAP_SETUID))?))
     }
 
-    /// setreuid(2) (raw -1 = unchanged). The saved uid becomes the new effective uid when the
-    /// real uid is set, or the effective uid is set to something other than the old real uid.
+    /// setreuid(2) (raw -1 = unchanged).
     pub fn set_reuid(&self, ruid: u32, euid: u32) -> SysResult<Credentials> {
-        let (r, e) = (id_arg(ruid), id_arg(euid));
-        let privileged = self.has_cap(CAP_SETUID);
-        if let Some(r) = r
-            && !privileged
-            && r != self.uid
-            && r != self.euid
-        {
-            return Err(Errno::EPERM);
-        }
-        if let Some(e) = e
-            && !privileged
-            && !self.uids().contains(&e)
-        {
-            return Err(Errno::EPERM);
-        }
-        let mut n = self.clone();
-        if let Some(r) = r {
-            n.uid = r;
-        }
-        if let Some(e) = e {
-            n.euid = e;
-        }
-        if r.is_some() || e.is_some_and(|e| e != self.uid) {
-            n.suid = n.euid;
-        }
-        n.fsuid = n.euid;
-        n.fix_caps_after_uid_change(self);
-        Ok(n)
+        Ok(self.with_uids(set_re_ids(
+            self.uids(),
+            ruid,
+            euid,
+            self.has_cap(CAP_SETUID),
+        )?))
     }
 
-    /// setresuid(2) (raw -1 = unchanged): unprivileged, each new id must be a current one.
+    /// setresuid(2) (raw -1 = unchanged).
     pub fn set_resuid(&self, ruid: u32, euid: u32, suid: u32) -> SysResult<Credentials> {
-        let ids = [id_arg(ruid), id_arg(euid), id_arg(suid)];
-        if !self.has_cap(CAP_SETUID) && ids.iter().flatten().any(|id| !self.uids().contains(id)) {
-            return Err(Errno::EPERM);
-        }
-        let mut n = self.clone();
-        let [r, e, s] = ids;
-        n.uid = r.unwrap_or(n.uid);
-        n.euid = e.unwrap_or(n.euid);
-        n.suid = s.unwrap_or(n.suid);
-        n.fsuid = n.euid;
-        n.fix_caps_after_uid_change(self);
-        Ok(n)
+        let ids = set_res_ids(self.uids(), [ruid, euid, suid], self.has_cap(CAP_SETUID))?;
+        Ok(self.with_uids(ids))
     }
 
     /// setfsuid(2): returns the new credentials (unchanged if not allowed) and the old fsuid.
     pub fn set_fsuid(&self, fsuid: u32) -> (Credentials, u32) {
-        let old = self.fsuid;
-        let allowed =
-            self.has_cap(CAP_SETUID) || self.uids().contains(&fsuid) || fsuid == self.fsuid;
         let mut n = self.clone();
-        if allowed && fsuid != u32::MAX {
+        if fs_id_allowed(self.uids(), self.fsuid, fsuid, self.has_cap(CAP_SETUID)) {
             n.fsuid = fsuid;
             n.fix_caps_after_uid_change(self);
         }
-        (n, old)
+        (n, self.fsuid)
     }
 
     /// setgid(2).
     pub fn set_gid(&self, gid: u32) -> SysResult<Credentials> {
-        let mut n = self.clone();
-        if self.has_cap(CAP_SETGID) {
-            n.gid = gid;
-            n.egid = gid;
-            n.sgid = gid;
-        } else if gid == self.gid || gid == self.sgid {
-            n.egid = gid;
-        } else {
-            return Err(Errno::EPERM);
-        }
-        n.fsgid = n.egid;
-        Ok(n)
+        Ok(self.with_gids(set_id(self.gids(), gid, self.has_cap(CAP_SETGID))?))
     }
 
-    /// setregid(2), as [`set_reuid`](Self::set_reuid) for groups.
+    /// setregid(2).
     pub fn set_regid(&self, rgid: u32, egid: u32) -> SysResult<Credentials> {
-        let (r, e) = (id_arg(rgid), id_arg(egid));
-        let privileged = self.has_cap(CAP_SETGID);
-        if let Some(r) = r
-            && !privileged
-            && r != self.gid
-            && r != self.egid
-        {
-            return Err(Errno::EPERM);
-        }
-        if let Some(e) = e
-            && !privileged
-            && !self.gids().contains(&e)
-        {
-            return Err(Errno::EPERM);
-        }
-        let mut n = self.clone();
-        if let Some(r) = r {
-            n.gid = r;
-        }
-        if let Some(e) = e {
-            n.egid = e;
-        }
-        if r.is_some() || e.is_some_and(|e| e != self.gid) {
-            n.sgid = n.egid;
-        }
-        n.fsgid = n.egid;
-        Ok(n)
+        Ok(self.with_gids(set_re_ids(
+            self.gids(),
+            rgid,
+            egid,
+            self.has_cap(CAP_SETGID),
+        )?))
     }
 
     /// setresgid(2).
     pub fn set_resgid(&self, rgid: u32, egid: u32, sgid: u32) -> SysResult<Credentials> {
-        let ids = [id_arg(rgid), id_arg(egid), id_arg(sgid)];
-        if !self.has_cap(CAP_SETGID) && ids.iter().flatten().any(|id| !self.gids().contains(id)) {
-            return Err(Errno::EPERM);
-        }
-        let mut n = self.clone();
-        let [r, e, s] = ids;
-        n.gid = r.unwrap_or(n.gid);
-        n.egid = e.unwrap_or(n.egid);
-        n.sgid = s.unwrap_or(n.sgid);
-        n.fsgid = n.egid;
-        Ok(n)
+        let ids = set_res_ids(self.gids(), [rgid, egid, sgid], self.has_cap(CAP_SETGID))?;
+        Ok(self.with_gids(ids))
     }
 
     /// setfsgid(2): new credentials and the old fsgid.
     pub fn set_fsgid(&self, fsgid: u32) -> (Credentials, u32) {
-        let old = self.fsgid;
-        let allowed =
-            self.has_cap(CAP_SETGID) || self.gids().contains(&fsgid) || fsgid == self.fsgid;
         let mut n = self.clone();
-        if allowed && fsgid != u32::MAX {
+        if fs_id_allowed(self.gids(), self.fsgid, fsgid, self.has_cap(CAP_SETGID)) {
             n.fsgid = fsgid;
         }
-        (n, old)
+        (n, self.fsgid)
     }
 
     /// setgroups(2): CAP_SETGID only (EPERM), at most [`NGROUPS_MAX`] (EINVAL, checked by the
