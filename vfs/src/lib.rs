@@ -49,6 +49,7 @@ mod inode;
 mod lookup;
 pub mod memfile;
 mod mount;
+pub mod overlay;
 pub mod p9client;
 pub mod p9fs;
 pub mod perm;
