@@ -30,8 +30,10 @@
 //! without `redirect_dir` (`mv` then copies); files and upper-only directories rename freely,
 //! leaving a whiteout at the old name when the lower layer had one.
 //!
-//! Merged directories report a link count of 1 (as Linux's overlayfs does: the real count is
-//! unknown without reading both layers, and 1 tells `find` not to use it).
+//! Merged directories report 2 plus their merged subdirectories as the link count, as a
+//! plain directory would (Linux's overlayfs reports 1 instead, but programs compare with
+//! native output): counted from the merged listing once and kept until a directory is
+//! created, removed or renamed in it (only the overlay changes the layers it reads).
 //!
 //! Neighbours: the VFS core (`lookup.rs`, `mount.rs`) calls the [`Inode`] methods after its own
 //! permission and type checks; `tmpfs.rs` is the upper layer, `p9fs.rs` the usual lower.
@@ -125,6 +127,8 @@ pub struct OvInode {
     state: Mutex<State>,
     /// Ourselves (the trait's methods get `&self`; children need an `Arc` of their parent).
     me: Weak<OvInode>,
+    /// Merged directories: the link count, once counted (see the module doc).
+    nlink: Mutex<Option<u64>>,
     /// Directories: children handed out by lookup/create, so rename and unlink can fix their
     /// parent link and name.
     children: Mutex<HashMap<Vec<u8>, Weak<OvInode>>>,
@@ -171,6 +175,7 @@ impl OvInode {
                 unlinked: false,
             }),
             me: me.clone(),
+            nlink: Mutex::new(None),
             children: Mutex::new(HashMap::new()),
         })
     }
@@ -387,8 +392,11 @@ impl OvInode {
             }
         };
         let a = ui.attr()?;
-        if a.kind == InodeKind::Dir && (had_whiteout || self.lower_has(name)) {
-            lock(&self.shared.opaque).insert(a.ino);
+        if a.kind == InodeKind::Dir {
+            self.dirs_changed();
+            if had_whiteout || self.lower_has(name) {
+                lock(&self.shared.opaque).insert(a.ino);
+            }
         }
         let child = OvInode::new(
             &self.shared,
@@ -450,6 +458,26 @@ impl OvInode {
         Ok(())
     }
 
+    /// The link count of a merged directory (cached, see the module doc).
+    fn merged_nlink(&self) -> SysResult<u64> {
+        if let Some(n) = *lock(&self.nlink) {
+            return Ok(n);
+        }
+        let dirs = self
+            .merged_entries()?
+            .iter()
+            .filter(|e| e.kind == InodeKind::Dir)
+            .count();
+        let n = 2u64.saturating_add(u64::try_from(dirs).unwrap_or(u64::MAX));
+        *lock(&self.nlink) = Some(n);
+        Ok(n)
+    }
+
+    /// Forgets the counted link count (a directory came or went here).
+    fn dirs_changed(&self) {
+        *lock(&self.nlink) = None;
+    }
+
     fn mark_unlinked(&self, name: &[u8]) {
         if let Some(c) = self.take_child(name) {
             lock(&c.state).unlinked = true;
@@ -498,7 +526,7 @@ impl Inode for OvInode {
         let mut a = layer.attr()?;
         a.ino = self.ino;
         if a.kind == InodeKind::Dir && upper.is_some() && lower.is_some() && a.nlink != 0 {
-            a.nlink = 1;
+            a.nlink = self.merged_nlink()?;
         }
         Ok(a)
     }
@@ -632,6 +660,7 @@ impl Inode for OvInode {
         if lower_has {
             self.whiteout(&upper, name)?;
         }
+        self.dirs_changed();
         self.mark_unlinked(name);
         Ok(())
     }
@@ -686,6 +715,8 @@ impl Inode for OvInode {
             lock(&self.shared.opaque).insert(a.ino);
         }
         new_dir.mark_unlinked(new_name);
+        self.dirs_changed();
+        new_dir.dirs_changed();
         if let Some(child) = self.take_child(old_name) {
             {
                 let mut st = lock(&child.state);
@@ -890,6 +921,12 @@ mod tests {
             Errno::ENOENT
         );
         assert_eq!(names(&l, b"/d"), ["a", "b", "new", "sub"]);
+        // A merged directory counts its merged subdirectories.
+        assert_eq!(l.resolve(b"/d", true).unwrap().stat().unwrap().nlink, 3);
+        l.mkdir(b"/d/sub2", 0o755).unwrap();
+        assert_eq!(l.resolve(b"/d", true).unwrap().stat().unwrap().nlink, 4);
+        l.rmdir(b"/d/sub2").unwrap();
+        assert_eq!(l.resolve(b"/d", true).unwrap().stat().unwrap().nlink, 3);
     }
 
     #[test]

@@ -489,6 +489,12 @@ pub fn sys_open(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_openat(t, f::AT_FDCWD, args.ptr(0), args.uint(1), args.uint(2))
 }
 
+/// creat(2): open(2) with O_CREAT|O_WRONLY|O_TRUNC.
+pub fn sys_creat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = f::O_CREAT | f::O_WRONLY | f::O_TRUNC;
+    do_openat(t, f::AT_FDCWD, args.ptr(0), flags, args.uint(1))
+}
+
 /// openat(2).
 pub fn sys_openat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_openat(t, args.dirfd(0), args.ptr(1), args.uint(2), args.uint(3))

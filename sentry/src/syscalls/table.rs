@@ -126,6 +126,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("open", fs::sys_open, &[Path, OpenFlags, Mode]),
         ),
         (nr::CLOSE, E::supported("close", fs::sys_close, &[Fd])),
+        (
+            nr::CREAT,
+            E::supported("creat", fs::sys_creat, &[Path, Mode]),
+        ),
         (nr::STAT, E::supported("stat", fs::sys_stat, &[Path, Hex])),
         (nr::FSTAT, E::supported("fstat", fs::sys_fstat, &[Fd, Hex])),
         (
