@@ -988,7 +988,7 @@ pub fn sys_umask(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 /// Resolves `path` from `dirfd` for a metadata change (AT_EMPTY_PATH: the fd itself).
-fn resolve_for_attr(
+pub(super) fn resolve_for_attr(
     t: &Task,
     dirfd: i32,
     addr: u64,
