@@ -58,7 +58,7 @@ host_tmp_files=()
 cleanup() {
     rm -rf --one-file-system "$work"
     local f
-    for f in "${host_tmp_files[@]}"; do rm -f "$f"; done
+    for f in "${host_tmp_files[@]}"; do rm -rf --one-file-system "$f"; done
 }
 trap cleanup EXIT
 
@@ -371,8 +371,8 @@ sandbox_scratch() {
     local d=$1; shift
     (cd / && timeout -k 5 60 env -i PATH=/bin "${LOG_ENV[@]}" "$RVISOR" do "${DO_FLAGS[@]}" --rootfs "$d" "$@")
 }
-OVL_SCRIPT='echo x > /marker && cat /marker && echo y > /etc/new && rm /etc/victim &&
-    /bin/busybox ls /etc && mkdir /newdir && echo ok'
+OVL_SCRIPT='echo x > /marker && /bin/busybox cat /marker && echo y > /etc/new && /bin/busybox rm /etc/victim &&
+    /bin/busybox ls /etc && /bin/busybox mkdir /newdir && echo ok'
 name="--rootfs default overlay: writes stay out of the directory"
 if selected "$name"; then
     if [ $has_rootfs = 0 ]; then report_skip "$name" "rvisor do has no --rootfs"
@@ -407,7 +407,8 @@ if selected "$name"; then
     if [ $has_overlay = 0 ]; then report_skip "$name" "rvisor do has no host-root overlay (--overlay); /tmp is private"
     else
         f=/tmp/$uniq-true; host_tmp_files+=("$f"); cp /bin/true "$f"
-        g=/tmp/$uniq-bb; host_tmp_files+=("$g"); cp "$BB" "$g"
+        # busybox picks its applet from argv[0]'s name: keep the name, in a unique directory.
+        mkdir "/tmp/$uniq"; host_tmp_files+=("/tmp/$uniq"); g=/tmp/$uniq/busybox; cp "$BB" "$g"
         out=$(cd / && "$RVISOR" do "${DO_FLAGS[@]}" "$g" echo from-host-tmp 2>&1); st=$?
         "$RVISOR" do "${DO_FLAGS[@]}" "$f" 2>"$work/true.err"; st2=$?
         if [ $st = 0 ] && [ "$out" = from-host-tmp ] && [ $st2 = 0 ]; then report_pass "$name"
