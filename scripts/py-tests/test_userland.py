@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import mmap
+import multiprocessing
 import os
 import queue
 import selectors
@@ -106,6 +107,55 @@ class SubprocessTests(TmpDirTest):
         p = subprocess.Popen(["sleep", "30"])
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=WAIT), -signal.SIGTERM)
+
+
+    def test_pass_fds_and_cloexec(self):
+        r, w = os.pipe()  # non-inheritable (O_CLOEXEC) by default
+        r2, w2 = os.pipe()
+        code = "import os; os.write(%d, b'via pass_fds')" % w
+        res = subprocess.run([sys.executable, "-c", code], pass_fds=[w], timeout=WAIT)
+        self.assertEqual(res.returncode, 0)
+        self.assertEqual(os.read(r, 100), b"via pass_fds")
+        # w2 was not passed: the child cannot write to it (EBADF).
+        code = "import os\ntry:\n os.write(%d, b'x')\nexcept OSError as e:\n print(e.errno)" % w2
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=WAIT)
+        self.assertEqual(res.stdout.strip(), str(errno.EBADF).encode())
+        for fd in (r, w, r2, w2):
+            os.close(fd)
+
+    def test_fork_exec_exit_status(self):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execv("/bin/sh", ["sh", "-c", "exit 5"])
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        self.assertTrue(os.WIFEXITED(status))
+        self.assertEqual(os.WEXITSTATUS(status), 5)
+
+
+def _square(x):
+    return x * x
+
+
+class MultiprocessingTests(unittest.TestCase):
+    def test_pool_map(self):
+        # Pool uses semaphores (sem_open: /dev/shm) and pipes between the processes.
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            self.assertEqual(pool.map(_square, range(20)), [x * x for x in range(20)])
+
+    def test_proc_self(self):
+        fd = os.open(sys.executable, os.O_RDONLY)
+        try:
+            self.assertEqual(os.readlink("/proc/self/fd/%d" % fd), os.path.realpath(sys.executable))
+            self.assertEqual(os.path.realpath("/proc/self/exe"), os.path.realpath(sys.executable))
+            with open("/proc/self/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            self.assertEqual(int(fields["Pid"]), os.getpid())
+            self.assertEqual(int(fields["PPid"]), os.getppid())
+        finally:
+            os.close(fd)
 
 
 class ThreadTests(unittest.TestCase):
