@@ -11,6 +11,9 @@
 # DEBIAN_TESTS_SELFCHECK=1 runs the native reference a second time in place of the sandbox
 # for the --rootfs cases (checks that they are deterministic; the other cases are skipped);
 # DEBIAN_TESTS_HOSTROOT=1 previews the --rootfs cases over the host's root (see below);
+# DEBIAN_TESTS_CENSUS=1 runs only the native references of the --rootfs cases, under strace,
+# and lists per case the syscalls they make that `rvisor syscalls` lacks, or marks error or
+# partial (a to-do list, not a test; needs strace);
 # DEBIAN_TESTS_VERBOSE=1 prints the native reference's stdout of every --rootfs case;
 # RVISOR_DO_FLAGS="--strace ..." adds flags to every `rvisor do`; RVISOR_LOG passes through.
 #
@@ -65,7 +68,8 @@ trap cleanup EXIT
 help=$("$RVISOR" do --help 2>&1)
 has_rootfs=0; grep -q -- '--rootfs' <<<"$help" && has_rootfs=1
 has_overlay=0; grep -q -- '--overlay' <<<"$help" && has_overlay=1
-[ -n "${DEBIAN_TESTS_SELFCHECK:-}" ] && has_rootfs=1
+CENSUS=${DEBIAN_TESTS_CENSUS:-}
+[ -n "${DEBIAN_TESTS_SELFCHECK:-}${CENSUS}" ] && has_rootfs=1
 
 pass=0; fail=0; skip=0
 failed=()
@@ -95,12 +99,12 @@ native_root() {
     local ovl rc
     ovl=$(mktemp -d "$work/ovl.XXXXXX")
     mkdir "$ovl/u" "$ovl/w" "$ovl/m"
-    timeout -k 5 "$TIMEOUT" unshare -m --propagation private sh -c '
+    census=${CENSUS:+$work/census.strace} timeout -k 5 "$TIMEOUT" unshare -m --propagation private sh -c '
         root=$1 ovl=$2; shift 2
         mount -t overlay overlay -o "lowerdir=$root,upperdir=$ovl/u,workdir=$ovl/w" "$ovl/m" &&
         mount -t proc proc "$ovl/m/proc" && mount -t sysfs sysfs "$ovl/m/sys" &&
         mount --rbind /dev "$ovl/m/dev" || { echo "native_root: mounts failed" >&2; exit 125; }
-        exec chroot "$ovl/m" "$@"' sh "$ROOT" "$ovl" "${GUEST_ENV[@]}" "$@"
+        exec ${census:+strace -f -qq -o "$census"} chroot "$ovl/m" "$@"' sh "$ROOT" "$ovl" "${GUEST_ENV[@]}" "$@"
     rc=$?
     rm -rf --one-file-system "$ovl"
     return $rc
@@ -166,6 +170,19 @@ py_compare() {
     fi
 }
 
+# census_report NAME: the syscalls of the last native run (strace -f) that rvisor lacks or
+# supports only partly (see DEBIAN_TESTS_CENSUS).
+census_report() {
+    [ -s "$work/syscalls.txt" ] || "$RVISOR" syscalls 2>/dev/null | awk '{print $2, $3}' | sort >"$work/syscalls.txt"
+    grep -oE '^[0-9]+ +[a-z0-9_]+\(' "$work/census.strace" | awk '{print $2}' | tr -d '(' | sort -u \
+        | grep -vx chroot >"$work/used.txt"
+    echo "CENSUS $1"
+    echo "    missing: $(join -v1 "$work/used.txt" <(cut -d' ' -f1 "$work/syscalls.txt") | tr '\n' ' ')"
+    echo "    error:   $(join "$work/used.txt" "$work/syscalls.txt" | awk '$2 == "error" {print $1}' | tr '\n' ' ')"
+    echo "    partial: $(join "$work/used.txt" "$work/syscalls.txt" | awk '$2 == "partial" {print $1}' | tr '\n' ' ')"
+    echo "    fcntl locks: $(grep -oE 'fcntl\([0-9]+, F_(SETLKW?|GETLK|OFD_[A-Z]+)' "$work/census.strace" | awk '{print $2}' | sort -u | tr '\n' ' ')"
+}
+
 # root_case NAME STDIN FILTER CMD...: CMD natively in the root and in the sandbox over it,
 # stdin from file STDIN for both, stdout through FILTER (a command) before comparing.
 root_case() {
@@ -179,6 +196,7 @@ root_case() {
     native_root "$@" <"$stdin" 2>"$work/native.err" | $filter >"$work/native.out"
     ns=${PIPESTATUS[0]}
     [ -n "${DEBIAN_TESTS_VERBOSE:-}" ] && sed "s/^/    native: /" "$work/native.out"
+    if [ -n "$CENSUS" ]; then census_report "$name"; return 0; fi
     if [ "$ns" != 0 ]; then
         report_fail "$name" "the native reference failed with status $ns"
         head -c 2000 "$work/native.err" | sed 's/^/    native stderr: /'
@@ -342,7 +360,7 @@ summary() {
     for n in "${failed[@]}"; do echo "   failed: $n"; done
     [ $fail = 0 ]
 }
-if [ -n "${DEBIAN_TESTS_SELFCHECK:-}${HOSTROOT}" ]; then summary; exit; fi
+if [ -n "${DEBIAN_TESTS_SELFCHECK:-}${HOSTROOT}${CENSUS}" ]; then summary; exit; fi
 
 # --read-only: writes fail with EROFS, reads work.
 name="--read-only: writes fail with EROFS"
