@@ -131,6 +131,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("creat", fs::sys_creat, &[Path, Mode]),
         ),
         (
+            nr::CLOSE_RANGE,
+            E::supported("close_range", fs::sys_close_range, &[Fd, Fd, Hex]),
+        ),
+        (
             nr::UTIME,
             E::supported("utime", utime::sys_utime, &[Path, Hex]),
         ),
