@@ -110,6 +110,40 @@ out=$("$RVISOR" do --rootfs "$work/rootfs" --overlay=none /bin/busybox sh -c 'ec
 [ $st -eq 0 ] && [ "$(cat "$work/rootfs/data/f" 2>/dev/null)" = through ] && ok "--overlay=none writes through to the directory" || bad "--overlay=none: status $st, out '$out'"
 out=$("$RVISOR" do --rootfs "$work/rootfs" --read-only /bin/busybox sh -c 'echo x > /data/g' 2>&1); st=$?
 [ $st -ne 0 ] && grep -q 'Read-only file system' <<<"$out" && [ ! -e "$work/rootfs/data/g" ] && ok "--read-only gives EROFS" || bad "--read-only: status $st, out '$out'"
+# Writable MAP_SHARED of a gofer file (--overlay=none): mapped writes reach the host file
+# (at msync and munmap), read(2)/write(2) and the mapping see each other, and a forked child
+# shares the pages; the file ends up byte for byte as natively.
+cat > "$work/wb.c" <<'C'
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int fd = open(argv[1], O_RDWR);
+    char *m = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fd < 0 || m == MAP_FAILED) { perror("map"); return 1; }
+    memcpy(m + 10, "MAPPED", 6);
+    char buf[8] = {0};
+    if (pread(fd, buf, 6, 10) != 6) return 2;
+    if (pwrite(fd, "WRITTEN", 7, 100) != 7) return 3;
+    printf("%s %.7s", buf, m + 100);
+    pid_t p = fork();
+    if (p == 0) { memcpy(m + 4096, "CHILD", 5); _exit(0); }
+    waitpid(p, 0, 0);
+    printf(" %.5s\n", m + 4096);
+    if (msync(m, 8192, MS_SYNC)) return 4;
+    memcpy(m + 200, "UNMAPPED", 8);
+    return munmap(m, 8192);
+}
+C
+gcc -static -O1 -o "$work/wb" "$work/wb.c"
+head -c 8192 /dev/zero | tr '\0' . > "$work/wb-native"; cp "$work/wb-native" "$work/wb-sandbox"
+nout=$("$work/wb" "$work/wb-native" 2>&1); nst=$?
+sout=$("$RVISOR" do --overlay=none "$work/wb" "$work/wb-sandbox" 2>&1); sst=$?
+if [ $sst -eq $nst ] && [ "$sout" = "$nout" ] && cmp -s "$work/wb-native" "$work/wb-sandbox"; then ok "writable MAP_SHARED of a gofer file writes back (--overlay=none)"
+else bad "shared file mapping write-back: native $nst '$nout', sandbox $sst '$sout', files $(cmp "$work/wb-native" "$work/wb-sandbox" 2>&1)"; fi
 err=$("$RVISOR" do --rootfs "$work/no-such-root" /bin/true 2>&1 >/dev/null); st=$?
 [ $st -ne 0 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q 'no-such-root' <<<"$err" && ok "missing --rootfs: one error line" || bad "missing --rootfs: status $st, '$err'"
 

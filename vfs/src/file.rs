@@ -574,6 +574,14 @@ impl OpenFile {
         }
     }
 
+    /// [`FileOps::sync_mappings`] (msync of a shared mapping of this file).
+    pub fn sync_mappings(&self) -> SysResult<()> {
+        match &self.imp {
+            Imp::Ops(o) => o.sync_mappings(),
+            _ => Ok(()),
+        }
+    }
+
     /// A run of such pages ([`FileOps::memfile_pages`]): offset and page count.
     pub fn memfile_pages(&self, index: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
         match &self.imp {

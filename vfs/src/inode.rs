@@ -400,6 +400,11 @@ pub trait FileOps: Send + Sync + Debug {
     fn page_cached(&self, _index: u64) -> bool {
         false
     }
+    /// msync(2) of a shared mapping of this file: bring what mappings changed in place to
+    /// the file. Nothing to do for files whose pages *are* the file (tmpfs: the default).
+    fn sync_mappings(&self) -> SysResult<()> {
+        Ok(())
+    }
     /// F_GET_SEALS: the file's seals; EINVAL for files that cannot be sealed (only memfds can).
     fn seals(&self) -> SysResult<u32> {
         Err(Errno::EINVAL)

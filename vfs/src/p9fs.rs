@@ -31,12 +31,21 @@
 //! time, straight from the donated fd) into MemoryFile pages kept per inode, and
 //! `FileOps::memfile_page` hands them out, so mm maps them copy-on-write into private
 //! mappings (an exec of the same binary maps the same pages) and as the same pages into
-//! read-only shared ones. read(2) does not go through it (it preads the donated fd). Rule:
-//! a write or truncation through the sandbox drops the file's cached pages (mappings keep the
-//! pages they hold), as does a change seen when an open revalidates (shared mode). Nothing is
-//! evicted otherwise; the pages go with the inode (which the bounded dentry cache may drop
-//! once nothing uses it: a mapped or open file keeps it). Writable shared mappings are still
-//! refused with ENODEV (no write-back to the file yet).
+//! shared ones. read(2) does not go through it (it preads the donated fd). Rules: a write
+//! through the sandbox re-reads the cached pages it touched, in place (so mappings see it,
+//! as on Linux); a truncation drops cached pages past the new end and zeroes the tail of the
+//! last; a change seen when an open revalidates (shared mode) drops them all (mappings keep
+//! the pages they hold). Nothing is evicted otherwise; the pages go with the inode (which the
+//! bounded dentry cache may drop once nothing uses it: a mapped or open file keeps it).
+//!
+//! **Writable shared mappings** write the cached pages in place and hold a `MapWriteBack`
+//! token each. While one exists, the cached pages are the file's newest data, so every
+//! read, write, fsync and truncation through the sandbox first writes them back, as do
+//! msync (`FileOps::sync_mappings`) and the drop of the last token (munmap, exit). There
+//! are no dirty bits on ptrace, so write-back compares each cached page with the file and
+//! writes the ones that differ (an unchanged mapping never touches the file's mtime).
+//! Writes made on the host behind the sandbox's back while a writable mapping exists may
+//! be overwritten by its write-back.
 //!
 //! Read-only mode (`readonly`): every mutation fails with EROFS, write-opens too. Hard links
 //! and mknod are not in the client yet (EPERM). New files are created with the gofer's uid
@@ -125,6 +134,9 @@ pub struct P9Inode {
     /// The page cache: file page index → MemoryFile offset of a page holding its data (one
     /// reference each, the cache's; mappings add their own).
     pages: Mutex<BTreeMap<u64, u64>>,
+    /// Writable shared mappings alive ([`MapWriteBack`] tokens), and a writable handle one of
+    /// them lent for writing cached pages back (kept while any exists).
+    writable_maps: Mutex<(usize, Option<Arc<Data>>)>,
 }
 
 impl Drop for P9Inode {
@@ -165,7 +177,88 @@ impl P9Inode {
             fds: Mutex::new([None, None, None]),
             listing: Mutex::new(None),
             pages: Mutex::new(BTreeMap::new()),
+            writable_maps: Mutex::new((0, None)),
         })
+    }
+
+    /// The handle to write mapped pages back through, if writable shared mappings exist.
+    fn write_back_handle(&self) -> Option<Arc<Data>> {
+        let w = lock(&self.writable_maps);
+        if w.0 == 0 { None } else { w.1.clone() }
+    }
+
+    /// Writes cached pages that differ from the file back to it (writable shared mappings
+    /// change them in place; the sentry has no dirty bits on ptrace, so it compares), up to
+    /// the cached size. A no-op without writable shared mappings.
+    fn write_back(&self) -> SysResult<()> {
+        let (Some(mf), Some(data)) = (self.shared.memfile.as_ref(), self.write_back_handle())
+        else {
+            return Ok(());
+        };
+        let size = lock(&self.attr).size;
+        let pages = lock(&self.pages);
+        let page = usize::try_from(PAGE).map_err(|_| Errno::EINVAL)?;
+        let (mut ours, mut theirs) = (vec![0u8; page], vec![0u8; page]);
+        for (&index, &off) in pages.iter() {
+            let Some(start) = index.checked_mul(PAGE).filter(|s| *s < size) else {
+                break;
+            };
+            let len = usize::try_from((size - start).min(PAGE)).map_err(|_| Errno::EINVAL)?;
+            let (ours, theirs) = (&mut ours[..len], &mut theirs[..len]);
+            mf.read(off, ours).map_err(|_| Errno::EIO)?;
+            let n = data.read_at(theirs, start)?;
+            if n < len || ours != theirs {
+                data.write_all_at(ours, start)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a write through the sandbox to `[off, end)`: the cached size grows, and cached
+    /// pages of the range are read again from the file, in place, so every mapping of them
+    /// sees the new bytes (read(2)/write(2) and MAP_SHARED stay coherent).
+    fn wrote(&self, off: u64, end: u64, data: &Data) {
+        {
+            let mut a = lock(&self.attr);
+            a.size = a.size.max(end);
+        }
+        let Some(mf) = self.shared.memfile.as_ref() else {
+            return;
+        };
+        if end <= off {
+            return;
+        }
+        let pages = lock(&self.pages);
+        let (first, last) = (off / PAGE, (end - 1) / PAGE);
+        for (&index, &moff) in pages.range(first..=last) {
+            if fill_pages(mf, moff, PAGE, index * PAGE, data).is_err() {
+                // Unreadable now: forget the cache rather than keep stale bytes.
+                drop(pages);
+                self.drop_pages();
+                return;
+            }
+        }
+    }
+
+    /// After a truncation to `size`: cached pages wholly past it go, the tail of the last
+    /// one reads as zeros (pages mapped elsewhere keep their identity below the new EOF).
+    fn truncated(&self, size: u64) {
+        let Some(mf) = self.shared.memfile.as_ref() else {
+            return;
+        };
+        let mut pages = lock(&self.pages);
+        let keep = size.div_ceil(PAGE);
+        let gone = pages.split_off(&keep);
+        for off in gone.into_values() {
+            let _ = mf.release(off, PAGE);
+        }
+        let tail = size % PAGE;
+        if tail != 0
+            && let Some(&off) = pages.get(&(size / PAGE))
+            && let Ok(n) = usize::try_from(PAGE - tail)
+        {
+            let _ = mf.write(off + tail, &vec![0u8; n]);
+        }
     }
 
     /// Empties the page cache (after a write or truncation through the sandbox, or a change
@@ -421,7 +514,7 @@ impl Inode for P9Inode {
         // none per read, write or close). Fallback: a cloned fid opened with Tlopen.
         if let Some(fd) = self.cached_fd(acc) {
             return Ok(Box::new(P9File {
-                data: Data::Fd(fd),
+                data: Arc::new(Data::Fd(fd)),
                 inode,
             }));
         }
@@ -453,7 +546,10 @@ impl Inode for P9Inode {
             Err(Errno::EOPNOTSUPP) => Data::Fid(self.fid.walk_lopen(acc)?),
             Err(e) => return Err(e),
         };
-        Ok(Box::new(P9File { data, inode }))
+        Ok(Box::new(P9File {
+            data: Arc::new(data),
+            inode,
+        }))
     }
 
     fn create(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
@@ -535,7 +631,8 @@ impl Inode for P9Inode {
         if let Some(sz) = attr.size {
             req.valid |= s::SIZE;
             req.size = sz;
-            self.drop_pages();
+            // Mapped changes below the new size must reach the file first.
+            self.write_back()?;
         }
         if let Some(t) = attr.atime {
             req.valid |= s::ATIME | s::ATIME_SET;
@@ -549,6 +646,9 @@ impl Inode for P9Inode {
         }
         req.valid |= s::CTIME;
         self.fid.setattr(&req)?;
+        if let Some(sz) = attr.size {
+            self.truncated(sz);
+        }
         self.refresh();
         Ok(())
     }
@@ -557,7 +657,8 @@ impl Inode for P9Inode {
 /// An open regular file on the server.
 #[derive(Debug)]
 struct P9File {
-    data: Data,
+    /// Shared with the write-back tokens of its writable shared mappings.
+    data: Arc<Data>,
     inode: Arc<P9Inode>,
 }
 
@@ -609,21 +710,9 @@ fn host_off(off: u64) -> SysResult<i64> {
     i64::try_from(off).map_err(|_| Errno::EINVAL)
 }
 
-impl P9File {
-    /// After a write through this sandbox that ended at `end`: the cached size grows, and
-    /// the page cache (which no longer matches the file) is dropped.
-    fn grew_to(&self, end: u64) {
-        {
-            let mut a = lock(&self.inode.attr);
-            a.size = a.size.max(end);
-        }
-        self.inode.drop_pages();
-    }
-}
-
-impl FileOps for P9File {
+impl Data {
     fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
-        match &self.data {
+        match self {
             Data::Fd(fd) => loop {
                 match nix::sys::uio::pread(fd, buf, host_off(off)?) {
                     Err(nix::errno::Errno::EINTR) => {}
@@ -635,17 +724,65 @@ impl FileOps for P9File {
     }
 
     fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize> {
-        self.inode.check_writable()?;
-        let n = match &self.data {
+        match self {
             Data::Fd(fd) => loop {
                 match nix::sys::uio::pwrite(fd, buf, host_off(off)?) {
                     Err(nix::errno::Errno::EINTR) => {}
-                    r => break r.map_err(host_errno)?,
+                    r => return r.map_err(host_errno),
                 }
             },
-            Data::Fid(fid) => fid.write(off, buf)?,
-        };
-        self.grew_to(off.saturating_add(u64::try_from(n).unwrap_or(u64::MAX)));
+            Data::Fid(fid) => fid.write(off, buf),
+        }
+    }
+
+    fn write_all_at(&self, buf: &[u8], off: u64) -> SysResult<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = off.checked_add(done as u64).ok_or(Errno::EFBIG)?;
+            let n = self.write_at(buf.get(done..).unwrap_or_default(), at)?;
+            if n == 0 {
+                return Err(Errno::EIO);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// What a writable `MAP_SHARED` mapping of a 9P file holds (`FileOps::writable_map_token`):
+/// while one lives, the inode's cached pages are the file's current data (mappings write
+/// them in place), so reads, writes, fsync and truncation first write them back; the last
+/// one to go writes them back too.
+#[derive(Debug)]
+struct MapWriteBack {
+    inode: Arc<P9Inode>,
+}
+
+impl Drop for MapWriteBack {
+    fn drop(&mut self) {
+        if let Err(e) = self.inode.write_back() {
+            tracing::warn!(errno = ?e, "writing a shared mapping back to its 9P file failed");
+        }
+        let mut w = lock(&self.inode.writable_maps);
+        w.0 = w.0.saturating_sub(1);
+        if w.0 == 0 {
+            w.1 = None;
+        }
+    }
+}
+
+impl FileOps for P9File {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        self.inode.write_back()?;
+        self.data.read_at(buf, off)
+    }
+
+    fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        self.inode.check_writable()?;
+        self.inode.write_back()?;
+        let n = self.data.write_at(buf, off)?;
+        let end = off.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        self.inode.wrote(off, end, &self.data);
         Ok(n)
     }
 
@@ -654,7 +791,8 @@ impl FileOps for P9File {
     }
 
     fn fsync(&self, datasync: bool) -> SysResult<()> {
-        match &self.data {
+        self.inode.write_back()?;
+        match &*self.data {
             Data::Fd(fd) if datasync => nix::unistd::fdatasync(fd).map_err(host_errno),
             Data::Fd(fd) => nix::unistd::fsync(fd).map_err(host_errno),
             Data::Fid(fid) if datasync => fid.fdatasync(),
@@ -663,7 +801,7 @@ impl FileOps for P9File {
     }
 
     fn has_direct_io(&self) -> bool {
-        matches!(self.data, Data::Fd(_))
+        matches!(*self.data, Data::Fd(_))
     }
 
     fn read_into_memfile(
@@ -673,7 +811,8 @@ impl FileOps for P9File {
         len: usize,
         off: u64,
     ) -> SysResult<usize> {
-        match &self.data {
+        self.inode.write_back()?;
+        match &*self.data {
             Data::Fd(fd) => mf
                 .read_from_fd(fd.as_fd(), dst, len, off)
                 .map_err(host_errno),
@@ -689,19 +828,21 @@ impl FileOps for P9File {
         off: u64,
     ) -> SysResult<usize> {
         self.inode.check_writable()?;
-        let Data::Fd(fd) = &self.data else {
+        let Data::Fd(fd) = &*self.data else {
             return Err(Errno::EINVAL);
         };
+        self.inode.write_back()?;
         let n = mf
             .write_to_fd(fd.as_fd(), src, len, off)
             .map_err(host_errno)?;
-        self.grew_to(off.saturating_add(n as u64));
+        self.inode
+            .wrote(off, off.saturating_add(n as u64), &self.data);
         Ok(n)
     }
 
     /// The page cache ([`Options::memfile`]): MAP_SHARED and MAP_PRIVATE mappings of the
-    /// file map cached pages. Writable shared mappings are still refused (the default
-    /// `has_memfile_pages`): their writes would stay in the cache, never reaching the file.
+    /// file map cached pages; writable shared mappings write them in place and hold a
+    /// [`MapWriteBack`] token that brings the changes to the file.
     fn memfile_page(&self, index: u64) -> Option<SysResult<u64>> {
         self.memfile_pages(index, 1).map(|r| r.map(|(off, _)| off))
     }
@@ -709,6 +850,28 @@ impl FileOps for P9File {
     fn memfile_pages(&self, index: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
         let mf = self.inode.shared.memfile.as_ref()?;
         Some(self.inode.cached_pages(mf, index, max, &self.data))
+    }
+
+    fn has_memfile_pages(&self) -> bool {
+        self.inode.shared.memfile.is_some()
+    }
+
+    fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
+        self.inode.shared.memfile.as_ref()?;
+        {
+            let mut w = lock(&self.inode.writable_maps);
+            w.0 += 1;
+            if w.1.is_none() {
+                w.1 = Some(Arc::clone(&self.data));
+            }
+        }
+        Some(Ok(Arc::new(MapWriteBack {
+            inode: Arc::clone(&self.inode),
+        })))
+    }
+
+    fn sync_mappings(&self) -> SysResult<()> {
+        self.inode.write_back()
     }
 }
 

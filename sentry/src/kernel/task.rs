@@ -306,6 +306,9 @@ impl MappedFile for VfsMappedFile {
     fn page_cached(&self, file_page: u64) -> bool {
         self.0.page_cached(file_page)
     }
+    fn sync(&self) -> SysResult<()> {
+        self.0.sync_mappings()
+    }
 }
 
 /// Guest memory as the VFS sees it (ioctl arguments).

@@ -89,11 +89,14 @@
 //!
 //! # Shortcuts (written down, to be replaced)
 //!
-//! - `MAP_SHARED` of a file whose data is *not* in the MemoryFile (9P files: the rootfs and
-//!   bind mounts) behaves like `MAP_PRIVATE`: writes are not written back, and two mappings
-//!   do not see each other's writes; across fork its pages are copy-on-write, and a futex in
-//!   it gets a private key. The mmap handler refuses `PROT_WRITE` for such mappings (ENODEV)
-//!   so no write is silently dropped. tmpfs files (/tmp, /dev/shm) share for real (above).
+//! - `MAP_SHARED` of a file whose data is *not* in the MemoryFile (9P files without a page
+//!   cache) behaves like `MAP_PRIVATE`: writes are not written back, and two mappings do not
+//!   see each other's writes; across fork its pages are copy-on-write, and a futex in it gets
+//!   a private key. The mmap handler refuses `PROT_WRITE` for such mappings (ENODEV) so no
+//!   write is silently dropped. tmpfs files share for real (above), and so do 9P files with
+//!   the p9fs page cache (`rvisor do` always has one): their writable shared mappings write
+//!   the cached pages in place, and p9fs writes them back (at msync, fsync, read/write of the
+//!   file and when the last such mapping goes: `vfs::p9fs`, `MapWriteBack`).
 //! - Truncating a tmpfs file does not unmap its pages from processes that mapped them: they
 //!   keep the old page (no longer the file's; the PMA's reference keeps it alive) until they
 //!   unmap it. Linux unmaps truncated pages, so such accesses SIGBUS there. New faults past
@@ -103,8 +106,8 @@
 //!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
 //!   to remap a page in that process's address space, which the platform only allows from a
 //!   thread attached to it. The platform call would fail and end the sandbox.
-//! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a 9P file open for writing succeeds
-//!   (as on Linux), but, as above, the writes never reach the file.
+//! - mprotect(PROT_WRITE) of a `MAP_SHARED` mapping of a 9P file without a page cache, open
+//!   for writing, succeeds (as on Linux), but, as above, the writes never reach the file.
 //! - Access past EOF of a 9P file mapping reads zeros (Linux: SIGBUS for whole pages past
 //!   EOF; tmpfs mappings do SIGBUS).
 //! - mremap: `MREMAP_DONTUNMAP` and `old_len == 0` (duplicate a shared mapping) give EINVAL.
@@ -296,6 +299,13 @@ pub trait MappedFile: std::any::Any + Send + Sync + fmt::Debug {
     /// address space has not backed yet). A query; `false` is a real answer.
     fn page_cached(&self, _file_page: u64) -> bool {
         false
+    }
+
+    /// msync(2) of a shared mapping: bring what the mapping changed in place to the file
+    /// (9P files, whose cached pages the mapping writes). Files whose pages are the file
+    /// (tmpfs) have nothing to do: the default.
+    fn sync(&self) -> SysResult<()> {
+        Ok(())
     }
 }
 
@@ -1207,10 +1217,10 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// msync(2) after flag checks: nothing to write back (a shared mapping of a tmpfs file
-    /// maps the file's own pages; other file mappings are private copies, see the module
-    /// doc), so only the range is checked. EINVAL for an unaligned `addr`, ENOMEM if part of
-    /// the range is not mapped (mm/msync.c).
+    /// msync(2) after flag checks: each shared file mapping in the range writes what it
+    /// changed back to its file ([`MappedFile::sync`]: 9P files; a tmpfs mapping is the
+    /// file's own pages). EINVAL for an unaligned `addr`, ENOMEM if part of the range is not
+    /// mapped (mm/msync.c). The files are synced after the address-space lock is dropped.
     pub fn msync(&self, addr: u64, len: u64) -> SysResult<()> {
         if !is_page_aligned(addr) {
             return Err(Errno::EINVAL);
@@ -1220,8 +1230,24 @@ impl MemoryManager {
         if len == 0 {
             return Ok(());
         }
-        if !Self::fully_mapped(&self.lock(), addr, end) {
-            return Err(Errno::ENOMEM);
+        let files: Vec<Arc<dyn MappedFile>> = {
+            let inner = self.lock();
+            if !Self::fully_mapped(&inner, addr, end) {
+                return Err(Errno::ENOMEM);
+            }
+            inner
+                .vmas
+                .range(..end)
+                .filter(|(start, v)| v.end > addr && **start < end)
+                .filter(|(_, v)| v.sharing == Sharing::Shared)
+                .filter_map(|(_, v)| match &v.source {
+                    Source::File { file, .. } => Some(Arc::clone(file)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for f in files {
+            f.sync()?;
         }
         Ok(())
     }

@@ -90,9 +90,9 @@ pub fn sys_mmap(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
                 return Err(Errno::EACCES);
             }
             // Writes through a shared mapping must reach the file. Files that keep their
-            // pages in the MemoryFile (tmpfs) are mapped page for page; the others (9P,
-            // whose MAP_SHARED mappings are private copies) are refused rather than have
-            // their writes silently dropped.
+            // pages in the MemoryFile (tmpfs, 9P with its page cache, which writes them back)
+            // are mapped page for page; the others (whose MAP_SHARED mappings are private
+            // copies) are refused rather than have their writes silently dropped.
             if !file.has_memfile_pages() {
                 return Err(Errno::ENODEV);
             }
