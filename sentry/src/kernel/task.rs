@@ -309,6 +309,14 @@ impl MappedFile for VfsMappedFile {
     fn sync(&self) -> SysResult<()> {
         self.0.sync_mappings()
     }
+    fn inode_key(&self) -> Option<usize> {
+        self.0.path().map(|p| inode_key(p.inode()))
+    }
+}
+
+/// The identity [`MappedFile::inode_key`] gives a file: its inode's address.
+pub(crate) fn inode_key(inode: &Arc<dyn vfs::Inode>) -> usize {
+    Arc::as_ptr(inode).cast::<()>() as usize
 }
 
 /// Guest memory as the VFS sees it (ioctl arguments).

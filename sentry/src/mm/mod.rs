@@ -97,10 +97,12 @@
 //!   the p9fs page cache (`rvisor do` always has one): their writable shared mappings write
 //!   the cached pages in place, and p9fs writes them back (at msync, fsync, read/write of the
 //!   file and when the last such mapping goes: `vfs::p9fs`, `MapWriteBack`).
-//! - Truncating a tmpfs file does not unmap its pages from processes that mapped them: they
-//!   keep the old page (no longer the file's; the PMA's reference keeps it alive) until they
-//!   unmap it. Linux unmaps truncated pages, so such accesses SIGBUS there. New faults past
-//!   the new EOF do SIGBUS here too. `MADV_REMOVE` of a shared file mapping is EINVAL
+//! - truncate/ftruncate unmap the pages past the new end from the *calling* process's
+//!   mappings of the file ([`MemoryManager::file_truncated`]), so its next access there is
+//!   SIGBUS as on Linux; other processes that mapped the file keep the old pages (no longer
+//!   the file's; the PMA's reference keeps them alive) until they unmap them, because on
+//!   ptrace an address space can only be changed from its own threads. New faults past the
+//!   new EOF are SIGBUS everywhere. `MADV_REMOVE` of a shared file mapping is EINVAL
 //!   (Linux punches a hole in the file).
 //! - The sentry writing into *another* process's memory (process_vm_writev(2),
 //!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
@@ -306,6 +308,12 @@ pub trait MappedFile: std::any::Any + Send + Sync + fmt::Debug {
     /// (tmpfs) have nothing to do: the default.
     fn sync(&self) -> SysResult<()> {
         Ok(())
+    }
+
+    /// Which file this is, for [`MemoryManager::file_truncated`] (the address of its inode);
+    /// `None` for files that cannot be truncated under a mapping.
+    fn inode_key(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -1138,6 +1146,39 @@ impl MemoryManager {
             {
                 tracing::error!(target: "sentry::mm", %e, "releasing private pages failed");
             }
+        }
+        Ok(())
+    }
+
+    /// The file `key` ([`MappedFile::inode_key`]) was truncated to `size`: this address
+    /// space stops backing its pages wholly past the new end, so the next access faults and,
+    /// past EOF, gets SIGBUS as on Linux. Called by the truncating task for its own address
+    /// space (another process's can only be changed from its own threads on ptrace: it keeps
+    /// what it had mapped until it unmaps; see the module doc).
+    pub fn file_truncated(&self, key: usize, size: u64) -> SysResult<()> {
+        let Some(cut) = page_align_up(size) else {
+            return Ok(());
+        };
+        let mut inner = self.lock();
+        let ranges: Vec<(u64, u64)> = inner
+            .vmas
+            .iter()
+            .filter_map(|(&start, v)| match &v.source {
+                Source::File { file, offset } if file.inode_key() == Some(key) => {
+                    let len = v.end - start;
+                    let file_end = offset.checked_add(len)?;
+                    if cut >= file_end {
+                        return None;
+                    }
+                    let from = start.checked_add(cut.saturating_sub(*offset))?;
+                    Some((from, v.end))
+                }
+                _ => None,
+            })
+            .collect();
+        for (from, end) in ranges {
+            self.drop_pmas(&mut inner, from, end)
+                .map_err(|e| Self::platform_failed(&mut inner, e))?;
         }
         Ok(())
     }

@@ -60,7 +60,11 @@ pub fn sys_truncate(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let path = t.copy_in_path(args.ptr(0))?;
     // `off_t length`: negative is EINVAL (truncate(2)).
     let len = u64::try_from(args.long(1)).map_err(|_| Errno::EINVAL)?;
-    t.with_lookup(f::AT_FDCWD, &path, |l| l.truncate(&path, len))?;
+    let target = t.with_lookup(f::AT_FDCWD, &path, |l| {
+        l.truncate(&path, len)?;
+        l.resolve(&path, true)
+    })?;
+    t.mm.file_truncated(crate::kernel::task::inode_key(target.inode()), len)?;
     ok_zero()
 }
 
@@ -69,6 +73,9 @@ pub fn sys_ftruncate(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = t.fds().file(args.fd(0))?;
     let len = u64::try_from(args.long(1)).map_err(|_| Errno::EINVAL)?;
     file.truncate(len)?;
+    if let Some(p) = file.path() {
+        t.mm.file_truncated(crate::kernel::task::inode_key(p.inode()), len)?;
+    }
     ok_zero()
 }
 

@@ -1399,6 +1399,54 @@ fn sigbus_on_access_past_end_of_file_has_bus_adrerr() -> Outcome {
     })
 }
 
+/// Pages of a shared file mapping that a truncation cut off raise SIGBUS at the next
+/// access, even when they had been touched before; the page still inside the file does not.
+/// `by_path`: truncate(2) of the path instead of ftruncate(2) of the fd.
+fn sigbus_after_truncating_mapped_file(by_path: bool) -> Outcome {
+    fork_and_check(|| {
+        install_recorder(libc::SIGBUS, 0, 0)?;
+        sys::redirect_faults(true);
+        let file = TempFile::with_contents(&[7u8; 2 * PAGE])?;
+        let fd = file.open(libc::O_RDWR)?;
+        let ret = check!(
+            syscall!(
+                libc::SYS_mmap,
+                0usize,
+                2 * PAGE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.raw(),
+                0
+            ),
+            succeeds()
+        );
+        let m = Mapping::adopt(ret, 2 * PAGE, libc::PROT_READ)?;
+        ensure!(
+            !sys::probe_read(m.addr() + PAGE),
+            "second page faulted before"
+        );
+        if by_path {
+            check!(syscall!(libc::SYS_truncate, file.path(), PAGE), succeeds());
+        } else {
+            check!(syscall!(libc::SYS_ftruncate, fd.raw(), PAGE), succeeds());
+        }
+        ensure!(!sys::probe_read(m.addr()), "first page faulted");
+        ensure!(sys::probe_read(m.addr() + PAGE), "cut page did not fault");
+        let d = delivery(libc::SIGBUS);
+        ensure_eq!(d.code, libc::BUS_ADRERR);
+        ensure_eq!(d.addr, (m.addr() + PAGE) as u64);
+        Ok(())
+    })
+}
+
+fn sigbus_after_ftruncate_cuts_a_touched_mapped_page() -> Outcome {
+    sigbus_after_truncating_mapped_file(false)
+}
+
+fn sigbus_after_truncate_path_cuts_a_touched_mapped_page() -> Outcome {
+    sigbus_after_truncating_mapped_file(true)
+}
+
 /// A fault while SIGSEGV is blocked cannot be deferred: the kernel forces the default action.
 fn fault_with_sigsegv_blocked_kills_with_sigsegv() -> Outcome {
     fork_and_check(|| {
@@ -1889,6 +1937,8 @@ fn main() -> ExitCode {
         sigill_on_ud2_has_ill_illopn,
         sigtrap_on_int3_resumes_after_breakpoint,
         sigbus_on_access_past_end_of_file_has_bus_adrerr,
+        sigbus_after_ftruncate_cuts_a_touched_mapped_page,
+        sigbus_after_truncate_path_cuts_a_touched_mapped_page,
         fault_with_sigsegv_blocked_kills_with_sigsegv,
         fault_with_sigsegv_ignored_kills_with_sigsegv,
         sigterm_default_action_terminates,
