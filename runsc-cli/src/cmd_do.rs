@@ -7,6 +7,10 @@
 //! `--read-only` serves the root read-only with no layer on top (EROFS). Stdio is passed
 //! through; the exit status is the command's (128+N if killed by signal N).
 //!
+//! `--volume HOST:SANDBOX[:ro]` serves more host directories, each through a gofer of its
+//! own, mounted at SANDBOX (created through the overlay if missing): an OCI bind mount, with
+//! writes going straight to the host directory unless read-only.
+//!
 //! /proc and /sys are the sandbox's own procfs and sysfs (sentry::fs), generated from its task
 //! table, so the gofer never serves the host's.
 
@@ -58,6 +62,12 @@ pub struct DoArgs {
     /// OCI spec's `root.readonly`).
     #[arg(long)]
     read_only: bool,
+    /// A host directory (or file's directory) to serve at a path in the sandbox, like
+    /// `docker run -v` and an OCI bind mount: `HOST:SANDBOX[:ro|:rw]`. Each is served by a
+    /// gofer of its own; writes go straight to the host directory (no overlay), unless `ro`.
+    /// A missing mount point is created in the root (through the overlay). Repeatable.
+    #[arg(long = "volume", short = 'v', value_name = "HOST:SANDBOX[:ro]")]
+    volumes: Vec<String>,
     /// The working directory the command starts in (default: the caller's, or "/" with
     /// `--rootfs`).
     #[arg(long, value_name = "DIR")]
@@ -65,6 +75,63 @@ pub struct DoArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<OsString>,
+}
+
+/// One `--volume HOST:SANDBOX[:ro|:rw]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Volume {
+    host: std::path::PathBuf,
+    target: Vec<u8>,
+    readonly: bool,
+}
+
+/// Parses `HOST:SANDBOX[:ro|:rw]`: both paths absolute.
+fn parse_volume(spec: &str) -> anyhow::Result<Volume> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, target, readonly) = match parts.as_slice() {
+        [h, t] => (*h, *t, false),
+        [h, t, "ro"] => (*h, *t, true),
+        [h, t, "rw"] => (*h, *t, false),
+        _ => bail!("--volume {spec}: expected HOST:SANDBOX[:ro|:rw]"),
+    };
+    if !host.starts_with('/') || !target.starts_with('/') {
+        bail!("--volume {spec}: both paths must be absolute");
+    }
+    let meta = std::fs::metadata(host).with_context(|| format!("--volume {spec}: {host}"))?;
+    if !meta.is_dir() {
+        bail!("--volume {spec}: {host} is not a directory");
+    }
+    Ok(Volume {
+        host: host.into(),
+        target: target.as_bytes().to_vec(),
+        readonly,
+    })
+}
+
+/// Creates `path` and its missing parents in the sandbox's root (mode 0755), as runsc makes
+/// mount points in its overlay.
+fn make_mount_point(ns: &MountNamespace, path: &[u8]) -> anyhow::Result<()> {
+    let root = ns.root();
+    let creds = Creds::root();
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &creds,
+    };
+    let mut cur = Vec::new();
+    for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        cur.push(b'/');
+        cur.extend_from_slice(comp);
+        match l.mkdir(&cur, 0o755) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => bail!(
+                "creating mount point {}: {}",
+                String::from_utf8_lossy(path),
+                describe(e)
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// `--overlay`.
@@ -295,6 +362,11 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     // The gofer serves read-only unless the sandbox writes through to the directory.
     let overlay = a.overlay == Overlay::Memory && !a.read_only;
     let gofer_readonly = a.read_only || overlay;
+    let volumes = a
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (gofer, sock) = spawn_gofer(&rootfs_dir, gofer_readonly, a.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
         .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
@@ -341,6 +413,30 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             max_tasks: a.pids_limit.clamp(1, sentry::kernel::MAX_TASKS),
         },
     );
+    // Bind mounts, each from its own gofer, writable through to the host unless `ro`.
+    let mut volume_gofers = Vec::new();
+    for v in &volumes {
+        let (g, sock) = spawn_gofer(&v.host, v.readonly, a.fd_donation)?;
+        volume_gofers.push(g);
+        let client = vfs::p9client::Client::new(sock).map_err(|e| {
+            anyhow::anyhow!(
+                "connecting to the gofer of {}: {}",
+                v.host.display(),
+                describe(e)
+            )
+        })?;
+        let fs = vfs::p9fs::new_filesystem(
+            client,
+            vfs::p9fs::Options {
+                readonly: v.readonly,
+                shared: a.file_access == FileAccess::Shared,
+                memfile: Some(Arc::clone(&memfile)),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("attaching {}: {}", v.host.display(), describe(e)))?;
+        make_mount_point(&mounts, &v.target)?;
+        mount_if_present(&mounts, &v.target, fs)?;
+    }
     mount_if_present(&mounts, b"/proc", sentry::fs::proc::new_filesystem())?;
     mount_if_present(
         &mounts,
@@ -405,6 +501,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     tracing::debug!(?status, "init exited");
     drop(kernel);
     drop(mounts);
+    drop(volume_gofers);
     drop(gofer);
     Ok(status.shell_code())
 }

@@ -110,6 +110,13 @@ out=$("$RVISOR" do --rootfs "$work/rootfs" --overlay=none /bin/busybox sh -c 'ec
 [ $st -eq 0 ] && [ "$(cat "$work/rootfs/data/f" 2>/dev/null)" = through ] && ok "--overlay=none writes through to the directory" || bad "--overlay=none: status $st, out '$out'"
 out=$("$RVISOR" do --rootfs "$work/rootfs" --read-only /bin/busybox sh -c 'echo x > /data/g' 2>&1); st=$?
 [ $st -ne 0 ] && grep -q 'Read-only file system' <<<"$out" && [ ! -e "$work/rootfs/data/g" ] && ok "--read-only gives EROFS" || bad "--read-only: status $st, out '$out'"
+# --volume: a bind mount served by its own gofer, written through to the host; a read-only
+# one refuses writes; a missing mount point is made in the overlay, not on the host.
+mkdir -p "$work/vol-rw" "$work/vol-ro" && echo in-ro > "$work/vol-ro/r"
+out=$("$RVISOR" do -v "$work/vol-rw:/rvisor-e2e-vol/rw" -v "$work/vol-ro:/rvisor-e2e-vol/ro:ro" $BB sh -c 'echo through > /rvisor-e2e-vol/rw/x; cat /rvisor-e2e-vol/ro/r; echo no > /rvisor-e2e-vol/ro/y 2>/dev/null || echo refused' 2>&1); st=$?
+if [ $st -eq 0 ] && [ "$out" = "$(printf 'in-ro\nrefused')" ] && [ "$(cat "$work/vol-rw/x" 2>/dev/null)" = through ] && [ ! -e "$work/vol-ro/y" ] && [ ! -e /rvisor-e2e-vol ]; then ok "--volume rw and ro bind mounts"
+else bad "--volume: status $st, out '$out'"; fi
+
 # Writable MAP_SHARED of a gofer file (--overlay=none): mapped writes reach the host file
 # (at msync and munmap), read(2)/write(2) and the mapping see each other, and a forked child
 # shares the pages; the file ends up byte for byte as natively.
