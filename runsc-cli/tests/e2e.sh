@@ -113,7 +113,7 @@ out=$("$RVISOR" do --rootfs "$work/rootfs" --read-only /bin/busybox sh -c 'echo 
 # --volume: a bind mount served by its own gofer, written through to the host; a read-only
 # one refuses writes; a missing mount point is made in the overlay, not on the host.
 mkdir -p "$work/vol-rw" "$work/vol-ro" && echo in-ro > "$work/vol-ro/r"
-out=$("$RVISOR" do -v "$work/vol-rw:/rvisor-e2e-vol/rw" -v "$work/vol-ro:/rvisor-e2e-vol/ro:ro" $BB sh -c 'echo through > /rvisor-e2e-vol/rw/x; cat /rvisor-e2e-vol/ro/r; echo no > /rvisor-e2e-vol/ro/y 2>/dev/null || echo refused' 2>&1); st=$?
+out=$("$RVISOR" do -v "$work/vol-rw:/rvisor-e2e-vol/rw" -v "$work/vol-ro:/rvisor-e2e-vol/ro:ro" $BB sh -c 'echo through > /rvisor-e2e-vol/rw/x; cat /rvisor-e2e-vol/ro/r; { echo no > /rvisor-e2e-vol/ro/y; } 2>/dev/null || echo refused' 2>&1); st=$?
 if [ $st -eq 0 ] && [ "$out" = "$(printf 'in-ro\nrefused')" ] && [ "$(cat "$work/vol-rw/x" 2>/dev/null)" = through ] && [ ! -e "$work/vol-ro/y" ] && [ ! -e /rvisor-e2e-vol ]; then ok "--volume rw and ro bind mounts"
 else bad "--volume: status $st, out '$out'"; fi
 
