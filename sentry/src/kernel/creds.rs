@@ -13,8 +13,15 @@
 //! permitted set; when the filesystem uid goes 0 → nonzero the filesystem capabilities leave
 //! the effective set, and back to 0 they return from the permitted set.
 //!
-//! Shortcuts: no file capabilities (xattrs), no ambient set, no securebits; user namespaces
-//! are not modelled (the sandbox has one).
+//! The ambient set (PR_CAP_AMBIENT) stays within permitted ∩ inheritable (trimmed after
+//! every change of either) and is what an unprivileged execve keeps; a set-user-ID or
+//! set-group-ID execve clears it. Securebits (PR_SET_SECUREBITS, CAP_SETPCAP): NOROOT (root's
+//! execve grants no capabilities), NO_SETUID_FIXUP (uid changes leave the capability sets
+//! alone), KEEP_CAPS (the `keep_caps` flag; cleared by execve), NO_CAP_AMBIENT_RAISE, each
+//! with its lock bit.
+//!
+//! Shortcuts: no file capabilities (xattrs); user namespaces are not modelled (the sandbox
+//! has one).
 
 use abi::cap::{
     CAP_FS_MASK, CAP_FULL_SET, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CapData,
@@ -23,6 +30,18 @@ use abi::cap::{
 use abi::{Errno, SysResult};
 
 use super::task::Credentials;
+
+/// Securebits (include/uapi/linux/securebits.h): each flag, then its lock one bit up.
+pub const SECBIT_NOROOT: u32 = 1 << 0;
+pub const SECBIT_NO_SETUID_FIXUP: u32 = 1 << 2;
+pub const SECBIT_KEEP_CAPS: u32 = 1 << 4;
+pub const SECBIT_NO_CAP_AMBIENT_RAISE: u32 = 1 << 6;
+/// Every flag and lock bit: the four above, and (since Linux 6.14) EXEC_RESTRICT_FILE and
+/// EXEC_DENY_INTERACTIVE at bits 8 and 10, which the kernel only records: interpreters read
+/// them back and decide for themselves.
+const SECBIT_ALL: u32 = 0xfff;
+/// The lock bits (odd positions).
+const SECBIT_LOCKS: u32 = 0xaaa;
 
 /// setgroups(2) accepts at most this many groups (NGROUPS_MAX).
 pub const NGROUPS_MAX: usize = 65536;
@@ -91,11 +110,19 @@ impl Credentials {
 
     /// Applies the capability effects of a uid change from `old` (module doc).
     fn fix_caps_after_uid_change(&mut self, old: &Credentials) {
+        if self.securebits & SECBIT_NO_SETUID_FIXUP != 0 {
+            return;
+        }
         let was_root = old.uids().contains(&0);
         let is_root = self.uids().contains(&0);
-        if was_root && !is_root && !self.keep_caps {
-            self.cap_permitted = 0;
-            self.cap_effective = 0;
+        if was_root && !is_root {
+            if !self.keep_caps {
+                self.cap_permitted = 0;
+                self.cap_effective = 0;
+            }
+            // Leaving root always clears the ambient set, so that setuid-then-exec keeps
+            // dropping capabilities for programs that predate it (commoncap.c).
+            self.cap_ambient = 0;
         }
         if old.euid == 0 && self.euid != 0 {
             self.cap_effective = 0;
@@ -109,6 +136,73 @@ impl Credentials {
         if old.fsuid != 0 && self.fsuid == 0 {
             self.cap_effective |= self.cap_permitted & CAP_FS_MASK;
         }
+        self.trim_ambient();
+    }
+
+    /// Keeps the ambient set within permitted ∩ inheritable.
+    fn trim_ambient(&mut self) {
+        self.cap_ambient &= self.cap_permitted & self.cap_inheritable;
+    }
+
+    /// PR_GET_SECUREBITS.
+    pub fn securebits(&self) -> u32 {
+        self.securebits | if self.keep_caps { SECBIT_KEEP_CAPS } else { 0 }
+    }
+
+    /// PR_SET_SECUREBITS: EPERM without CAP_SETPCAP, for a change to a locked flag, and for
+    /// an unknown bit (commoncap.c answers EPERM to all three).
+    pub fn set_securebits(&self, bits: u64) -> SysResult<Credentials> {
+        let bits = u32::try_from(bits)
+            .ok()
+            .filter(|b| b & !SECBIT_ALL == 0)
+            .ok_or(Errno::EPERM)?;
+        let old = self.securebits();
+        // A set lock bit freezes the flag below it, and itself.
+        let locked = (old & SECBIT_LOCKS) >> 1;
+        if !self.has_cap(CAP_SETPCAP) || (old ^ bits) & (locked | (old & SECBIT_LOCKS)) != 0 {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        n.keep_caps = bits & SECBIT_KEEP_CAPS != 0;
+        n.securebits = bits & !SECBIT_KEEP_CAPS;
+        Ok(n)
+    }
+
+    /// PR_SET_KEEPCAPS: EPERM once SECBIT_KEEP_CAPS is locked.
+    pub fn set_keep_caps(&self, on: bool) -> SysResult<Credentials> {
+        if self.securebits & (SECBIT_KEEP_CAPS << 1) != 0 {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        n.keep_caps = on;
+        Ok(n)
+    }
+
+    /// PR_CAP_AMBIENT_RAISE: the capability must be permitted and inheritable and raising
+    /// not forbidden by SECBIT_NO_CAP_AMBIENT_RAISE (EPERM).
+    pub fn ambient_raise(&self, cap: u64) -> SysResult<Credentials> {
+        let bit = cap_bit(cap)?;
+        if self.cap_permitted & self.cap_inheritable & bit == 0
+            || self.securebits & SECBIT_NO_CAP_AMBIENT_RAISE != 0
+        {
+            return Err(Errno::EPERM);
+        }
+        let mut n = self.clone();
+        n.cap_ambient |= bit;
+        Ok(n)
+    }
+
+    /// PR_CAP_AMBIENT_LOWER.
+    pub fn ambient_lower(&self, cap: u64) -> SysResult<Credentials> {
+        let bit = cap_bit(cap)?;
+        let mut n = self.clone();
+        n.cap_ambient &= !bit;
+        Ok(n)
+    }
+
+    /// PR_CAP_AMBIENT_IS_SET.
+    pub fn ambient_is_set(&self, cap: u64) -> SysResult<bool> {
+        Ok(self.cap_ambient & cap_bit(cap)? != 0)
     }
 
     /// Installs a new (real, effective, saved) uid triple; the fsuid follows the euid and the
@@ -230,6 +324,7 @@ impl Credentials {
         n.cap_effective = e;
         n.cap_permitted = p;
         n.cap_inheritable = i;
+        n.trim_ambient();
         Ok(n)
     }
 
@@ -255,6 +350,7 @@ impl Credentials {
     /// gets none (capabilities(7), "Capabilities and execution of programs by root").
     pub fn after_exec(&self, owner: (u32, u32), mode: u32, no_new_privs: bool) -> Credentials {
         let mut n = self.clone();
+        let (euid, egid) = (n.euid, n.egid);
         if !no_new_privs {
             if mode & abi::file::S_ISUID != 0 {
                 n.euid = owner.0;
@@ -267,18 +363,37 @@ impl Credentials {
         n.fsuid = n.euid;
         n.sgid = n.egid;
         n.fsgid = n.egid;
-        if n.uid == 0 || n.euid == 0 {
+        // A privileged execve (the set-id bits changed an id) starts with no ambient set.
+        if (n.euid, n.egid) != (euid, egid) {
+            n.cap_ambient = 0;
+        }
+        let ambient = n.cap_ambient;
+        if (n.uid == 0 || n.euid == 0) && n.securebits & SECBIT_NOROOT == 0 {
             // Root's files count as having every capability: P' = (pI & F_I) | (F_P & bounding)
-            // with F_I = F_P = all.
-            n.cap_permitted = (n.cap_inheritable | n.cap_bounding) & CAP_FULL_SET;
-            n.cap_effective = if n.euid == 0 { n.cap_permitted } else { 0 };
+            // | A' with F_I = F_P = all, and F_E set only for an effective uid 0.
+            n.cap_permitted = (n.cap_inheritable | n.cap_bounding | ambient) & CAP_FULL_SET;
+            n.cap_effective = if n.euid == 0 {
+                n.cap_permitted
+            } else {
+                ambient
+            };
         } else {
-            n.cap_permitted = 0;
-            n.cap_effective = 0;
+            // No file capabilities: P' = E' = A'.
+            n.cap_permitted = ambient;
+            n.cap_effective = ambient;
         }
         n.keep_caps = false;
         n
     }
+}
+
+/// The bit of capability number `cap` (EINVAL past CAP_LAST_CAP).
+fn cap_bit(cap: u64) -> SysResult<u64> {
+    u32::try_from(cap)
+        .ok()
+        .filter(|c| *c <= abi::cap::CAP_LAST_CAP)
+        .map(abi::cap::bit)
+        .ok_or(Errno::EINVAL)
 }
 
 /// The capget/capset version's number of data structs (1 for version 1, 2 for 2 and 3), or

@@ -66,8 +66,13 @@ pub struct Credentials {
     pub cap_permitted: u64,
     pub cap_inheritable: u64,
     pub cap_bounding: u64,
-    /// PR_SET_KEEPCAPS: keep the permitted set when every uid leaves 0.
+    /// The ambient set (PR_CAP_AMBIENT): kept across execve of unprivileged programs;
+    /// always within permitted ∩ inheritable.
+    pub cap_ambient: u64,
+    /// PR_SET_KEEPCAPS: keep the permitted set when every uid leaves 0 (SECBIT_KEEP_CAPS).
     pub keep_caps: bool,
+    /// The other securebits (PR_SET_SECUREBITS; `kernel::creds::SECBIT_*`).
+    pub securebits: u32,
 }
 
 impl Credentials {
@@ -88,7 +93,9 @@ impl Credentials {
             cap_permitted: all,
             cap_inheritable: 0,
             cap_bounding: all,
+            cap_ambient: 0,
             keep_caps: false,
+            securebits: 0,
         }
     }
 

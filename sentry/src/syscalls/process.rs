@@ -516,6 +516,13 @@ const PR_GET_KEEPCAPS: i32 = 7;
 const PR_SET_KEEPCAPS: i32 = 8;
 const PR_CAPBSET_READ: i32 = 23;
 const PR_CAPBSET_DROP: i32 = 24;
+const PR_GET_SECUREBITS: i32 = 27;
+const PR_SET_SECUREBITS: i32 = 28;
+const PR_CAP_AMBIENT: i32 = 47;
+const PR_CAP_AMBIENT_IS_SET: u64 = 1;
+const PR_CAP_AMBIENT_RAISE: u64 = 2;
+const PR_CAP_AMBIENT_LOWER: u64 = 3;
+const PR_CAP_AMBIENT_CLEAR_ALL: u64 = 4;
 const PR_SET_NO_NEW_PRIVS: i32 = 38;
 const PR_GET_NO_NEW_PRIVS: i32 = 39;
 
@@ -567,12 +574,36 @@ pub fn sys_prctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         PR_GET_KEEPCAPS => ok_usize(usize::from(t.creds.keep_caps)),
         PR_SET_KEEPCAPS => match args.ulong(1) {
             0 | 1 => {
-                t.creds.keep_caps = args.ulong(1) == 1;
+                t.creds = t.creds.set_keep_caps(args.ulong(1) == 1)?;
                 crate::fs::proc::set_current(t);
                 ok_zero()
             }
             _ => Err(Errno::EINVAL),
         },
+        PR_GET_SECUREBITS => ok_usize(usize::try_from(t.creds.securebits()).unwrap_or(0)),
+        PR_SET_SECUREBITS => {
+            t.creds = t.creds.set_securebits(args.ulong(1))?;
+            crate::fs::proc::set_current(t);
+            ok_zero()
+        }
+        PR_CAP_AMBIENT => {
+            // prctl(2): the unused arguments must be zero.
+            if args.ulong(4) != 0 || args.ulong(3) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let cap = args.ulong(2);
+            match args.ulong(1) {
+                PR_CAP_AMBIENT_IS_SET => {
+                    return ok_usize(usize::from(t.creds.ambient_is_set(cap)?));
+                }
+                PR_CAP_AMBIENT_RAISE => t.creds = t.creds.ambient_raise(cap)?,
+                PR_CAP_AMBIENT_LOWER => t.creds = t.creds.ambient_lower(cap)?,
+                PR_CAP_AMBIENT_CLEAR_ALL if cap == 0 => t.creds.cap_ambient = 0,
+                _ => return Err(Errno::EINVAL),
+            }
+            crate::fs::proc::set_current(t);
+            ok_zero()
+        }
         PR_CAPBSET_READ => {
             let cap = u32::try_from(args.ulong(1))
                 .ok()

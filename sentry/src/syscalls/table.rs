@@ -655,7 +655,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "prctl",
                 process::sys_prctl,
                 &[Int, Hex, Hex, Hex, Hex],
-                "PR_SET/GET_NAME, DUMPABLE, PDEATHSIG (recorded), NO_NEW_PRIVS; other options EINVAL.",
+                "PR_SET/GET_NAME, DUMPABLE, PDEATHSIG (recorded), NO_NEW_PRIVS, KEEPCAPS, CAPBSET_*, SECUREBITS, CAP_AMBIENT, CHILD_SUBREAPER; other options EINVAL.",
             ),
         ),
         (

@@ -25,6 +25,18 @@ const PR_CAPBSET_DROP: i32 = 24;
 const PR_GET_KEEPCAPS: i32 = 7;
 const PR_SET_KEEPCAPS: i32 = 8;
 const UNCHANGED: u32 = u32::MAX;
+const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_SETPCAP: u32 = 8;
+const PR_GET_SECUREBITS: i32 = 27;
+const PR_SET_SECUREBITS: i32 = 28;
+const PR_CAP_AMBIENT: i32 = 47;
+const AMBIENT_IS_SET: u64 = 1;
+const AMBIENT_RAISE: u64 = 2;
+const AMBIENT_LOWER: u64 = 3;
+const AMBIENT_CLEAR_ALL: u64 = 4;
+const SECBIT_NOROOT: u64 = 1;
+const SECBIT_KEEP_CAPS: u64 = 1 << 4;
+const SECBIT_KEEP_CAPS_LOCKED: u64 = 1 << 5;
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -522,8 +534,233 @@ fn chroot_changes_what_slash_means() -> Outcome {
     })
 }
 
+// ---------------------------------------------------------------- ambient set, securebits
+
+/// capset(2) of all three sets.
+fn set_caps(e: u64, p: u64, i: u64) -> i64 {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let lo = |v: u64| u32::try_from(v & 0xffff_ffff).unwrap_or(0);
+    let hi = |v: u64| u32::try_from(v >> 32).unwrap_or(0);
+    let data = [
+        CapData {
+            effective: lo(e),
+            permitted: lo(p),
+            inheritable: lo(i),
+        },
+        CapData {
+            effective: hi(e),
+            permitted: hi(p),
+            inheritable: hi(i),
+        },
+    ];
+    syscall!(libc::SYS_capset, &raw mut hdr, data.as_ptr())
+}
+
+fn ambient(op: u64, cap: u64) -> i64 {
+    syscall!(libc::SYS_prctl, PR_CAP_AMBIENT, op, cap, 0, 0)
+}
+
+/// A field (`CapAmb:` ...) of /proc/self/status as a process exec'd now sees it (busybox cat).
+fn status_after_exec(field: &str) -> Result<u64, String> {
+    let out = std::process::Command::new("/bin/busybox")
+        .args(["cat", "/proc/self/status"])
+        .output()
+        .map_err(|e| format!("running busybox: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .ok_or_else(|| format!("no {field} in /proc/self/status"))?;
+    u64::from_str_radix(line.trim(), 16).map_err(|e| format!("{field} {line}: {e}"))
+}
+
+/// PR_CAP_AMBIENT_RAISE needs the capability in both the permitted and inheritable sets;
+/// IS_SET, LOWER and CLEAR_ALL do what they say; bad arguments are EINVAL.
+fn ambient_raise_needs_permitted_and_inheritable() -> Outcome {
+    fork_and_check(|| {
+        let b = u64::from(CAP_NET_BIND_SERVICE);
+        check!(ambient(AMBIENT_RAISE, b), fails_with(Errno::EPERM));
+        let (e, p, _) = caps()?;
+        check!(set_caps(e, p, bit(CAP_NET_BIND_SERVICE)), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, b), succeeds_with(0));
+        check!(ambient(AMBIENT_RAISE, b), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, b), succeeds_with(1));
+        check!(ambient(AMBIENT_LOWER, b), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, b), succeeds_with(0));
+        check!(ambient(AMBIENT_RAISE, b), succeeds_with(0));
+        check!(ambient(AMBIENT_CLEAR_ALL, 0), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, b), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, 64), fails_with(Errno::EINVAL));
+        check!(ambient(9, b), fails_with(Errno::EINVAL));
+        check!(
+            syscall!(libc::SYS_prctl, PR_CAP_AMBIENT, AMBIENT_IS_SET, b, 1, 0),
+            fails_with(Errno::EINVAL)
+        );
+        Ok(())
+    })
+}
+
+/// Dropping a capability from the inheritable set drops it from the ambient set too.
+fn ambient_follows_the_inheritable_set() -> Outcome {
+    fork_and_check(|| {
+        let b = u64::from(CAP_NET_BIND_SERVICE);
+        let (e, p, _) = caps()?;
+        check!(set_caps(e, p, bit(CAP_NET_BIND_SERVICE)), succeeds_with(0));
+        check!(ambient(AMBIENT_RAISE, b), succeeds_with(0));
+        check!(set_caps(e, p, 0), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, b), succeeds_with(0));
+        Ok(())
+    })
+}
+
+/// Leaving root clears the ambient set (even with keep-caps); raised again afterwards, an
+/// ambient capability survives an execve of an ordinary program, where it is permitted and
+/// effective.
+fn ambient_capability_survives_exec_as_user() -> Outcome {
+    fork_and_check(|| {
+        let b = u64::from(CAP_NET_BIND_SERVICE);
+        let (e, p, _) = caps()?;
+        check!(set_caps(e, p, bit(CAP_NET_BIND_SERVICE)), succeeds_with(0));
+        check!(ambient(AMBIENT_RAISE, b), succeeds_with(0));
+        check!(
+            syscall!(libc::SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0),
+            succeeds_with(0)
+        );
+        check!(setresuid(USER, USER, USER), succeeds_with(0));
+        check!(ambient(AMBIENT_IS_SET, b), succeeds_with(0));
+        let (_, p, i) = caps()?;
+        ensure!(
+            p & bit(CAP_NET_BIND_SERVICE) != 0,
+            "keep-caps lost the permitted set"
+        );
+        check!(set_caps(0, p, i), succeeds_with(0));
+        check!(ambient(AMBIENT_RAISE, b), succeeds_with(0));
+        ensure_eq!(status_after_exec("CapAmb:")?, bit(CAP_NET_BIND_SERVICE));
+        ensure_eq!(status_after_exec("CapEff:")?, bit(CAP_NET_BIND_SERVICE));
+        ensure_eq!(status_after_exec("CapPrm:")?, bit(CAP_NET_BIND_SERVICE));
+        Ok(())
+    })
+}
+
+/// Without an ambient set, an execve by a user leaves no capabilities.
+fn exec_as_user_without_ambient_has_no_capabilities() -> Outcome {
+    fork_and_check(|| {
+        check!(setresuid(USER, USER, USER), succeeds_with(0));
+        ensure_eq!(status_after_exec("CapEff:")?, 0);
+        ensure_eq!(status_after_exec("CapAmb:")?, 0);
+        Ok(())
+    })
+}
+
+/// PR_SET_SECUREBITS: KEEP_CAPS is PR_SET_KEEPCAPS's flag; a locked flag cannot change;
+/// unknown bits and a caller without CAP_SETPCAP get EPERM.
+fn securebits_keep_caps_and_locks() -> Outcome {
+    fork_and_check(|| {
+        check!(
+            syscall!(libc::SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0),
+            succeeds_with(0)
+        );
+        check!(
+            syscall!(
+                libc::SYS_prctl,
+                PR_SET_SECUREBITS,
+                SECBIT_KEEP_CAPS,
+                0,
+                0,
+                0
+            ),
+            succeeds_with(0)
+        );
+        check!(
+            syscall!(libc::SYS_prctl, PR_GET_KEEPCAPS, 0, 0, 0, 0),
+            succeeds_with(1)
+        );
+        check!(
+            syscall!(libc::SYS_prctl, PR_SET_SECUREBITS, 1u64 << 12, 0, 0, 0),
+            fails_with(Errno::EPERM)
+        );
+        let both = SECBIT_KEEP_CAPS | SECBIT_KEEP_CAPS_LOCKED;
+        check!(
+            syscall!(libc::SYS_prctl, PR_SET_SECUREBITS, both, 0, 0, 0),
+            succeeds_with(0)
+        );
+        check!(
+            syscall!(libc::SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0),
+            fails_with(Errno::EPERM)
+        );
+        check!(
+            syscall!(
+                libc::SYS_prctl,
+                PR_SET_SECUREBITS,
+                SECBIT_KEEP_CAPS_LOCKED,
+                0,
+                0,
+                0
+            ),
+            fails_with(Errno::EPERM)
+        );
+        let (e, p, i) = caps()?;
+        let no = !bit(CAP_SETPCAP);
+        check!(set_caps(e & no, p & no, i), succeeds_with(0));
+        check!(
+            syscall!(
+                libc::SYS_prctl,
+                PR_SET_SECUREBITS,
+                both | SECBIT_NOROOT,
+                0,
+                0,
+                0
+            ),
+            fails_with(Errno::EPERM)
+        );
+        Ok(())
+    })
+}
+
+/// SECBIT_NOROOT: an execve by root grants no capabilities.
+fn securebit_noroot_exec_grants_root_nothing() -> Outcome {
+    fork_and_check(|| {
+        check!(
+            syscall!(libc::SYS_prctl, PR_SET_SECUREBITS, SECBIT_NOROOT, 0, 0, 0),
+            succeeds_with(0)
+        );
+        ensure_eq!(status_after_exec("CapEff:")?, 0);
+        ensure_eq!(status_after_exec("CapPrm:")?, 0);
+        Ok(())
+    })
+}
+
+/// /proc/sys/kernel/cap_last_cap names the highest capability PR_CAPBSET_READ knows.
+fn cap_last_cap_matches_capbset_read() -> Outcome {
+    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .map_err(|e| format!("reading cap_last_cap: {e}"))?;
+    let last: u64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("cap_last_cap {text:?}: {e}"))?;
+    check!(
+        syscall!(libc::SYS_prctl, PR_CAPBSET_READ, last, 0, 0, 0),
+        succeeds()
+    );
+    check!(
+        syscall!(libc::SYS_prctl, PR_CAPBSET_READ, last + 1, 0, 0, 0),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
+        ambient_raise_needs_permitted_and_inheritable,
+        ambient_follows_the_inheritable_set,
+        ambient_capability_survives_exec_as_user,
+        exec_as_user_without_ambient_has_no_capabilities,
+        securebits_keep_caps_and_locks,
+        securebit_noroot_exec_grants_root_nothing,
+        cap_last_cap_matches_capbset_read,
         setuid_as_root_drops_every_uid_and_capability,
         effective_uid_away_and_back_restores_effective_capabilities,
         unprivileged_setresuid_is_limited_to_current_ids,

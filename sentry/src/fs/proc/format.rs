@@ -28,7 +28,8 @@ pub struct TaskInfo {
     pub uids: [u32; 4],
     pub gids: [u32; 4],
     /// Inheritable, permitted, effective, bounding capability sets.
-    pub caps: [u64; 4],
+    /// Inheritable, permitted, effective, bounding, ambient.
+    pub caps: [u64; 5],
     pub groups: Vec<u32>,
     /// Descriptor table slots (FDSize).
     pub fd_size: usize,
@@ -200,12 +201,12 @@ pub fn status(t: &TaskInfo) -> String {
     let _ = writeln!(s, "SigBlk:\t{:016x}", t.sig_blocked);
     let _ = writeln!(s, "SigIgn:\t{:016x}", t.sig_ignored);
     let _ = writeln!(s, "SigCgt:\t{:016x}", t.sig_caught);
-    let [inh, prm, eff, bnd] = t.caps;
+    let [inh, prm, eff, bnd, amb] = t.caps;
     let _ = writeln!(s, "CapInh:\t{inh:016x}");
     let _ = writeln!(s, "CapPrm:\t{prm:016x}");
     let _ = writeln!(s, "CapEff:\t{eff:016x}");
     let _ = writeln!(s, "CapBnd:\t{bnd:016x}");
-    let _ = writeln!(s, "CapAmb:\t{:016x}", 0);
+    let _ = writeln!(s, "CapAmb:\t{amb:016x}");
     let _ = writeln!(s, "NoNewPrivs:\t{}", u8::from(t.no_new_privs));
     s.push_str("Seccomp:\t0\nSeccomp_filters:\t0\n");
     s.push_str("Speculation_Store_Bypass:\tthread vulnerable\n");

@@ -250,12 +250,13 @@ fn task_info(c: &Caller, t: &Target, w: Who) -> TaskInfo {
             .map_or([0; 4], |c| [c.gid, c.egid, c.sgid, c.fsgid]),
         caps: creds
             .as_ref()
-            .map_or([0, 0, 0, abi::cap::CAP_FULL_SET], |c| {
+            .map_or([0, 0, 0, abi::cap::CAP_FULL_SET, 0], |c| {
                 [
                     c.cap_inheritable,
                     c.cap_permitted,
                     c.cap_effective,
                     c.cap_bounding,
+                    c.cap_ambient,
                 ]
             }),
         groups: creds.map(|c| c.groups).unwrap_or_default(),
@@ -445,6 +446,7 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         Global::PidMax => format!("{}\n", crate::kernel::tree::PID_MAX),
         // include/uapi/linux/limits.h NGROUPS_MAX.
         Global::NgroupsMax => "65536\n".to_string(),
+        Global::CapLastCap => format!("{}\n", abi::cap::CAP_LAST_CAP),
         // The sentry's MemoryFile overcommits like the heuristic mode.
         Global::Overcommit => "0\n".to_string(),
     };

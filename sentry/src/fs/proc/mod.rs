@@ -200,6 +200,7 @@ enum Global {
     Osrelease,
     PidMax,
     NgroupsMax,
+    CapLastCap,
     Overcommit,
 }
 
@@ -398,6 +399,7 @@ impl ProcInode {
                 named("vm", Node::Dir(StaticDir::SysVm)),
             ],
             Node::Dir(StaticDir::SysKernel) => vec![
+                named("cap_last_cap", Node::Global(Global::CapLastCap)),
                 named("hostname", Node::Global(Global::Hostname)),
                 named("ngroups_max", Node::Global(Global::NgroupsMax)),
                 named("osrelease", Node::Global(Global::Osrelease)),
