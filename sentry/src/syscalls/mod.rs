@@ -22,6 +22,7 @@ pub mod sys;
 pub mod table;
 pub mod time;
 pub mod timer;
+pub mod xattr;
 
 use abi::Errno;
 
