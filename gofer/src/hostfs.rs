@@ -1,6 +1,8 @@
-//! The two host calls `nix` does not wrap in a usable form: getdents64(2) (nix has no binding
-//! that exposes `d_off`, which resumable Treaddir offsets need) and fstatfs(2) (nix hides
-//! `f_fsid`). Everything else the gofer does goes through `nix`'s safe wrappers.
+//! The host calls `nix` does not wrap in a usable form: getdents64(2) (nix has no binding
+//! that exposes `d_off`, which resumable Treaddir offsets need), fstatfs(2) (nix hides
+//! `f_fsid`) and the fd-based extended-attribute calls (fgetxattr, flistxattr, fsetxattr,
+//! fremovexattr: nix has none). Everything else the gofer does goes through `nix`'s safe
+//! wrappers.
 //!
 //! The raw buffer returned by getdents64 is parsed by safe code ([`parse_dirents`]) with
 //! checked bounds: a record that runs past the buffer ends parsing instead of panicking.
@@ -103,6 +105,106 @@ pub(crate) fn fstatfs(fd: BorrowedFd<'_>) -> Result<p9::StatFs, Errno> {
         fsid: 0,
         namelen: u32::try_from(st.f_namelen).unwrap_or(255),
     })
+}
+
+/// Largest attribute value or list the gofer reads (XATTR_SIZE_MAX / XATTR_LIST_MAX).
+const XATTR_MAX: usize = 65536;
+
+/// `name` as a C string: EINVAL for an interior NUL.
+fn xattr_name(name: &[u8]) -> Result<std::ffi::CString, Errno> {
+    std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)
+}
+
+/// Runs a "size query, then fetch" xattr call: `call(buf_ptr, len)` is fgetxattr or
+/// flistxattr. Retries once if the value grew between the two calls (ERANGE).
+fn xattr_fetch(mut call: impl FnMut(*mut libc::c_void, usize) -> isize) -> Result<Vec<u8>, Errno> {
+    for _ in 0..2 {
+        let want = call(std::ptr::null_mut(), 0);
+        if want < 0 {
+            return Err(last_errno());
+        }
+        let len = usize::try_from(want)
+            .map_err(|_| Errno::EIO)?
+            .min(XATTR_MAX);
+        let mut buf = vec![0u8; len];
+        if len == 0 {
+            return Ok(buf);
+        }
+        let got = call(buf.as_mut_ptr().cast(), buf.len());
+        if got < 0 {
+            let e = last_errno();
+            if e == Errno::ERANGE {
+                continue;
+            }
+            return Err(e);
+        }
+        buf.truncate(usize::try_from(got).map_err(|_| Errno::EIO)?);
+        return Ok(buf);
+    }
+    Err(Errno::ERANGE)
+}
+
+/// fgetxattr(2): the whole value of `name`.
+pub(crate) fn fgetxattr(fd: BorrowedFd<'_>, name: &[u8]) -> Result<Vec<u8>, Errno> {
+    let name = xattr_name(name)?;
+    xattr_fetch(|ptr, len| {
+        // SAFETY: fgetxattr(fd, name, value, size) writes at most `size` bytes to `value`.
+        // 1. `name` is a NUL-terminated string that outlives the call.
+        // 2. `ptr` is either null with `len` 0 (a size query) or `buf.as_mut_ptr()` of a live
+        //    `Vec` of exactly `len` bytes, exclusively borrowed by `xattr_fetch` for the call.
+        // 3. `fd` is live for the call (`BorrowedFd` lifetime).
+        unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), ptr, len) }
+    })
+}
+
+/// flistxattr(2): the NUL-separated names.
+pub(crate) fn flistxattr(fd: BorrowedFd<'_>) -> Result<Vec<u8>, Errno> {
+    xattr_fetch(|ptr, len| {
+        // SAFETY: flistxattr(fd, list, size) writes at most `size` bytes to `list`; `ptr`
+        // and `len` are as in `fgetxattr` (null/0 or a live buffer of `len` bytes), and `fd`
+        // is live for the call.
+        unsafe { libc::flistxattr(fd.as_raw_fd(), ptr.cast(), len) }
+    })
+}
+
+/// fsetxattr(2) with setxattr `flags` (XATTR_CREATE/XATTR_REPLACE).
+pub(crate) fn fsetxattr(
+    fd: BorrowedFd<'_>,
+    name: &[u8],
+    value: &[u8],
+    flags: u32,
+) -> Result<(), Errno> {
+    let name = xattr_name(name)?;
+    let flags = i32::try_from(flags).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: fsetxattr(fd, name, value, size, flags) only reads `size` bytes from `value`.
+    // 1. `name` is a NUL-terminated string that outlives the call.
+    // 2. `value.as_ptr()` is valid for reads of `value.len()` bytes (a live shared borrow).
+    // 3. `fd` is live for the call (`BorrowedFd` lifetime).
+    let ret = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// fremovexattr(2).
+pub(crate) fn fremovexattr(fd: BorrowedFd<'_>, name: &[u8]) -> Result<(), Errno> {
+    let name = xattr_name(name)?;
+    // SAFETY: fremovexattr(fd, name) only reads the NUL-terminated `name`, which outlives the
+    // call; `fd` is live for the call (`BorrowedFd` lifetime).
+    let ret = unsafe { libc::fremovexattr(fd.as_raw_fd(), name.as_ptr()) };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
