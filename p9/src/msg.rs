@@ -6,6 +6,10 @@
 //! Field order for each message follows the 9P2000.L protocol description
 //! (github.com/chaos/diod `protocol.md`), which is what Linux `net/9p/client.c` speaks.
 //!
+//! rvisor extensions (type numbers outside every 9P dialect): Tlopenfd/Rlopenfd (200/201,
+//! open and donate the host fd) and Trenameat2/Rrenameat2 (202/203, renameat2 flags); and the
+//! Txattrcreate flag [`XATTR_REMOVE`].
+//!
 //! Decoding takes an explicit `msize`: a frame larger than the negotiated maximum, a frame whose
 //! `size` disagrees with the bytes given, a count that runs past the end, more than
 //! [`MAX_WALK_ELEMS`] walk names, or trailing bytes after the last field are all errors.

@@ -1,5 +1,6 @@
-//! Path resolution and the path-based operations (open, mkdir, unlink, rmdir, symlink,
-//! readlink, rename, link, truncate), with Linux's error precedence.
+//! Path resolution and the path-based operations (open, mkdir, mknod, unlink, rmdir, symlink,
+//! readlink, rename and renameat2's flags, link, truncate), with Linux's error precedence.
+//! Extended attributes are `xattr.rs`.
 //!
 //! The walk follows path_resolution(7): components are separated by one or more '/', "." stays,
 //! ".." goes up (staying at the caller's root, crossing from a mount root to the mountpoint in

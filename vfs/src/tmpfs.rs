@@ -22,6 +22,11 @@
 //! mmap handler takes a [`FileOps::writable_map_token`] for each shared mapping that may
 //! become writable (refused under a write seal), and F_SEAL_WRITE is EBUSY while one lives.
 //!
+//! Extended attributes live in each inode's state (`XattrMap`, `xattr.rs`; the VFS has done
+//! the namespace and permission checks). rename2 implements RENAME_NOREPLACE, RENAME_EXCHANGE
+//! (the parents' link counts follow a directory that changes parent) and RENAME_WHITEOUT (a
+//! 0/0 character device left at the old name), as shmem_rename2.
+//!
 //! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the data lives in
 //! its locked state, the immutable type outside it), [`MemfdFs`].
 //!
