@@ -67,7 +67,7 @@ use crate::inode::{
 use crate::memfile::{MemoryFile, PAGE_SIZE as PAGE};
 use crate::mount::lock;
 use crate::p9client::{Client, Fid};
-use crate::xattr::{XATTR_CREATE, XATTR_LIST_MAX, XATTR_REPLACE, XATTR_SIZE_MAX, XattrMode};
+use crate::xattr::{XATTR_LIST_MAX, XATTR_SIZE_MAX, XattrMode};
 use crate::{Creds, device};
 
 /// How a p9fs instance may cache (`rvisor do --file-access`, as runsc's flag).
@@ -561,12 +561,7 @@ impl Inode for P9Inode {
 
     fn setxattr(&self, name: &[u8], value: &[u8], mode: XattrMode) -> SysResult<()> {
         self.check_writable()?;
-        let flags = match mode {
-            XattrMode::Any => 0,
-            XattrMode::Create => XATTR_CREATE,
-            XattrMode::Replace => XATTR_REPLACE,
-        };
-        self.fid.xattr_write(name, value, flags)?;
+        self.fid.xattr_write(name, value, mode.flags())?;
         self.refresh();
         Ok(())
     }

@@ -74,10 +74,13 @@ pub enum XattrMode {
     /// Create or replace.
     #[default]
     Any,
-    /// XATTR_CREATE (also when both flags are given: Linux tests CREATE first).
+    /// XATTR_CREATE.
     Create,
     /// XATTR_REPLACE.
     Replace,
+    /// Both flags: Linux tests each, so this always fails (EEXIST if the name exists,
+    /// ENODATA if not).
+    CreateReplace,
 }
 
 impl XattrMode {
@@ -86,13 +89,24 @@ impl XattrMode {
         if flags & !(XATTR_CREATE | XATTR_REPLACE) != 0 {
             return Err(Errno::EINVAL);
         }
-        Ok(if flags & XATTR_CREATE != 0 {
-            XattrMode::Create
-        } else if flags & XATTR_REPLACE != 0 {
-            XattrMode::Replace
-        } else {
-            XattrMode::Any
-        })
+        Ok(
+            match (flags & XATTR_CREATE != 0, flags & XATTR_REPLACE != 0) {
+                (false, false) => XattrMode::Any,
+                (true, false) => XattrMode::Create,
+                (false, true) => XattrMode::Replace,
+                (true, true) => XattrMode::CreateReplace,
+            },
+        )
+    }
+
+    /// The setxattr(2) flag bits.
+    pub fn flags(self) -> u32 {
+        match self {
+            XattrMode::Any => 0,
+            XattrMode::Create => XATTR_CREATE,
+            XattrMode::Replace => XATTR_REPLACE,
+            XattrMode::CreateReplace => XATTR_CREATE | XATTR_REPLACE,
+        }
     }
 }
 
@@ -139,6 +153,30 @@ fn check_fcaps(value: &[u8]) -> SysResult<()> {
         return Err(Errno::EINVAL);
     }
     Ok(())
+}
+
+/// The error for an attribute call on a file without a VFS location (a pipe, socket or
+/// anonymous file, whose fstat mode is `mode`): such files have no attribute handlers, so
+/// after the permission rules (user.* on a non-regular file, trusted.* without
+/// CAP_SYS_ADMIN, a security.* write without it) the answer is EOPNOTSUPP.
+pub fn pathless_error(mode: u32, creds: &Creds, name: &[u8], is_write: bool) -> Errno {
+    let denied = if is_write {
+        Errno::EPERM
+    } else {
+        Errno::ENODATA
+    };
+    let is_reg_or_dir = matches!(
+        InodeKind::from_mode(mode),
+        Some(InodeKind::Regular | InodeKind::Dir)
+    );
+    match namespace_of(name) {
+        Some(XattrNamespace::User) if !is_reg_or_dir => denied,
+        Some(XattrNamespace::Trusted) if !creds.has_cap(abi::cap::CAP_SYS_ADMIN) => denied,
+        _ if is_write => VfsPath::xattr_security_write(creds, name, None)
+            .err()
+            .unwrap_or(Errno::EOPNOTSUPP),
+        _ => Errno::EOPNOTSUPP,
+    }
 }
 
 impl VfsPath {
@@ -271,8 +309,10 @@ impl XattrMap {
     pub fn set(&mut self, name: &[u8], value: &[u8], mode: XattrMode) -> SysResult<()> {
         let old = self.map.get(name).map(Vec::len);
         match (mode, old) {
-            (XattrMode::Create, Some(_)) => return Err(Errno::EEXIST),
-            (XattrMode::Replace, None) => return Err(Errno::ENODATA),
+            (XattrMode::Create | XattrMode::CreateReplace, Some(_)) => return Err(Errno::EEXIST),
+            (XattrMode::Replace | XattrMode::CreateReplace, None) => {
+                return Err(Errno::ENODATA);
+            }
             _ => {}
         }
         let freed = old.map_or(0, |v| v.saturating_add(name.len()));
@@ -313,7 +353,8 @@ mod tests {
         assert_eq!(XattrMode::from_flags(0), Ok(XattrMode::Any));
         assert_eq!(XattrMode::from_flags(1), Ok(XattrMode::Create));
         assert_eq!(XattrMode::from_flags(2), Ok(XattrMode::Replace));
-        assert_eq!(XattrMode::from_flags(3), Ok(XattrMode::Create));
+        assert_eq!(XattrMode::from_flags(3), Ok(XattrMode::CreateReplace));
+        assert_eq!(XattrMode::CreateReplace.flags(), 3);
         assert_eq!(XattrMode::from_flags(4), Err(Errno::EINVAL));
     }
 
@@ -340,7 +381,15 @@ mod tests {
             m.set(b"user.a", b"1", XattrMode::Replace),
             Err(Errno::ENODATA)
         );
+        assert_eq!(
+            m.set(b"user.a", b"1", XattrMode::CreateReplace),
+            Err(Errno::ENODATA)
+        );
         m.set(b"user.a", b"1", XattrMode::Create).unwrap();
+        assert_eq!(
+            m.set(b"user.a", b"1", XattrMode::CreateReplace),
+            Err(Errno::EEXIST)
+        );
         assert_eq!(
             m.set(b"user.a", b"2", XattrMode::Create),
             Err(Errno::EEXIST)

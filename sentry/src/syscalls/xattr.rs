@@ -8,7 +8,8 @@
 //! user's buffer for get/list (size 0 asks for the length; a smaller buffer is ERANGE, E2BIG
 //! when the buffer was already the maximum). Namespaces, permissions and the store are the
 //! VFS's (`vfs::xattr`). Files without a VFS location (pipes, sockets, host fds) have no
-//! attributes: EOPNOTSUPP, and an empty list.
+//! attributes: an empty list, and after the permission rules EOPNOTSUPP
+//! (`vfs::xattr::pathless_error`).
 
 use abi::Errno;
 use abi::file as f;
@@ -34,22 +35,53 @@ impl Target {
         }
     }
 
-    /// The location; `Ok(None)` for an fd without one.
-    fn resolve(&self, t: &Task) -> abi::SysResult<Option<VfsPath>> {
+    /// The location; for an fd without one, `Err(Pathless(mode))` with its fstat mode.
+    fn resolve(&self, t: &Task) -> Result<VfsPath, Resolved> {
         match *self {
             Target::Path { addr, follow } => {
                 let path = t.copy_in_path(addr)?;
-                t.with_lookup(f::AT_FDCWD, &path, |l| l.resolve(&path, follow))
-                    .map(Some)
+                Ok(t.with_lookup(f::AT_FDCWD, &path, |l| l.resolve(&path, follow))?)
             }
             Target::Fd(fd) => {
                 let file = t.fds().file(fd)?;
                 if file.is_path_only() {
-                    return Err(Errno::EBADF);
+                    return Err(Errno::EBADF.into());
                 }
-                Ok(file.path().cloned())
+                match file.path() {
+                    Some(p) => Ok(p.clone()),
+                    None => Err(Resolved::Pathless(file.stat().map_or(0, |st| st.mode))),
+                }
             }
         }
+    }
+}
+
+/// Why [`Target::resolve`] found no location.
+enum Resolved {
+    /// The errno the call fails with.
+    Err(Errno),
+    /// An fd without a VFS location, with its fstat mode.
+    Pathless(u32),
+}
+
+impl From<Errno> for Resolved {
+    fn from(e: Errno) -> Resolved {
+        Resolved::Err(e)
+    }
+}
+
+/// The location `target` names, or the errno the call fails with (`name`, `is_write`: what a
+/// pathless file answers, `vfs::xattr::pathless_error`).
+fn resolve_for(t: &Task, target: &Target, name: &[u8], is_write: bool) -> abi::SysResult<VfsPath> {
+    match target.resolve(t) {
+        Ok(p) => Ok(p),
+        Err(Resolved::Err(e)) => Err(e),
+        Err(Resolved::Pathless(mode)) => Err(xattr::pathless_error(
+            mode,
+            &t.creds.fs_creds(),
+            name,
+            is_write,
+        )),
     }
 }
 
@@ -97,23 +129,24 @@ fn do_setxattr(t: &mut Task, target: Target, args: &SyscallArgs) -> SyscallResul
     if size > 0 {
         t.mm.copy_in(args.ptr(2), &mut value)?;
     }
-    let p = target.resolve(t)?.ok_or(Errno::EOPNOTSUPP)?;
+    let p = resolve_for(t, &target, &name, true)?;
     p.setxattr(&t.creds.fs_creds(), &name, &value, mode)?;
     ok_zero()
 }
 
 fn do_getxattr(t: &mut Task, target: Target, args: &SyscallArgs) -> SyscallResult {
     let name = copy_in_name(t, args.ptr(1))?;
-    let p = target.resolve(t)?.ok_or(Errno::EOPNOTSUPP)?;
+    let p = resolve_for(t, &target, &name, false)?;
     let value = p.getxattr(&t.creds.fs_creds(), &name)?;
     let size = size_arg(args, 3).min(XATTR_SIZE_MAX);
     copy_out_sized(t, args.ptr(2), size, XATTR_SIZE_MAX, &value)
 }
 
 fn do_listxattr(t: &mut Task, target: Target, args: &SyscallArgs) -> SyscallResult {
-    let list = match target.resolve(t)? {
-        Some(p) => p.listxattr(&t.creds.fs_creds())?,
-        None => Vec::new(),
+    let list = match target.resolve(t) {
+        Ok(p) => p.listxattr(&t.creds.fs_creds())?,
+        Err(Resolved::Pathless(_)) => Vec::new(),
+        Err(Resolved::Err(e)) => return Err(e),
     };
     let size = size_arg(args, 2).min(XATTR_LIST_MAX);
     copy_out_sized(t, args.ptr(1), size, XATTR_LIST_MAX, &list)
@@ -121,7 +154,7 @@ fn do_listxattr(t: &mut Task, target: Target, args: &SyscallArgs) -> SyscallResu
 
 fn do_removexattr(t: &mut Task, target: Target, args: &SyscallArgs) -> SyscallResult {
     let name = copy_in_name(t, args.ptr(1))?;
-    let p = target.resolve(t)?.ok_or(Errno::EOPNOTSUPP)?;
+    let p = resolve_for(t, &target, &name, true)?;
     p.removexattr(&t.creds.fs_creds(), &name)?;
     ok_zero()
 }

@@ -203,6 +203,20 @@ fn xattr_replace_changes_an_existing_value() -> Outcome {
     Ok(())
 }
 
+fn xattr_create_and_replace_together_always_fail() -> Outcome {
+    let (_d, f) = dir_with_file()?;
+    check!(
+        set(&f, c"user.k", b"a", XATTR_CREATE | XATTR_REPLACE),
+        fails_with(Errno::ENODATA)
+    );
+    check!(set(&f, c"user.k", b"a", 0), succeeds());
+    check!(
+        set(&f, c"user.k", b"b", XATTR_CREATE | XATTR_REPLACE),
+        fails_with(Errno::EEXIST)
+    );
+    Ok(())
+}
+
 fn setxattr_with_unknown_flags_is_einval() -> Outcome {
     let (_d, f) = dir_with_file()?;
     check!(set(&f, c"user.k", b"a", 4), fails_with(Errno::EINVAL));
@@ -431,6 +445,82 @@ fn fgetxattr_on_a_closed_fd_is_ebadf() -> Outcome {
             buf.len()
         ),
         fails_with(Errno::EBADF)
+    );
+    Ok(())
+}
+
+fn user_xattrs_work_on_a_memfd() -> Outcome {
+    // A memfd is a tmpfs file on both sides; tmpfs has user.* since Linux 6.6.
+    let fd = Fd::from_ret(check!(
+        syscall!(libc::SYS_memfd_create, c"xattr", 1u32),
+        succeeds()
+    ))?;
+    check!(
+        syscall!(
+            libc::SYS_fsetxattr,
+            fd.raw(),
+            c"user.m",
+            b"mm".as_ptr(),
+            2u64,
+            0
+        ),
+        succeeds()
+    );
+    let mut buf = [0u8; 8];
+    check!(
+        syscall!(
+            libc::SYS_fgetxattr,
+            fd.raw(),
+            c"user.m",
+            buf.as_mut_ptr(),
+            buf.len()
+        ),
+        succeeds_with(2)
+    );
+    ensure_eq!(&buf[..2], b"mm");
+    Ok(())
+}
+
+fn pipes_have_no_xattrs() -> Outcome {
+    let (r, _w) = syscall_tests::task::pipe()?;
+    // A pipe is a fifo inode: user.* is refused as on any non-regular file, and the other
+    // namespaces have no handler.
+    check!(
+        syscall!(
+            libc::SYS_fsetxattr,
+            r.raw(),
+            c"user.p",
+            b"p".as_ptr(),
+            1u64,
+            0
+        ),
+        fails_with(Errno::EPERM)
+    );
+    let mut buf = [0u8; 8];
+    check!(
+        syscall!(
+            libc::SYS_fgetxattr,
+            r.raw(),
+            c"user.p",
+            buf.as_mut_ptr(),
+            buf.len()
+        ),
+        fails_with(Errno::ENODATA)
+    );
+    check!(
+        syscall!(
+            libc::SYS_fsetxattr,
+            r.raw(),
+            c"trusted.p",
+            b"p".as_ptr(),
+            1u64,
+            0
+        ),
+        fails_with(Errno::EOPNOTSUPP)
+    );
+    check!(
+        syscall!(libc::SYS_flistxattr, r.raw(), buf.as_mut_ptr(), buf.len()),
+        succeeds_with(0)
     );
     Ok(())
 }
@@ -849,6 +939,7 @@ fn main() -> ExitCode {
         xattr_create_on_an_existing_name_is_eexist,
         xattr_replace_of_a_missing_name_is_enodata,
         xattr_replace_changes_an_existing_value,
+        xattr_create_and_replace_together_always_fail,
         setxattr_with_unknown_flags_is_einval,
         setxattr_with_an_empty_name_is_erange,
         xattr_names_of_255_bytes_work_and_256_is_erange,
@@ -869,6 +960,8 @@ fn main() -> ExitCode {
         flistxattr_and_fremovexattr_work_on_an_fd,
         fgetxattr_on_an_o_path_fd_is_ebadf,
         fgetxattr_on_a_closed_fd_is_ebadf,
+        user_xattrs_work_on_a_memfd,
+        pipes_have_no_xattrs,
         user_xattr_on_a_directory_works,
         lsetxattr_user_on_a_symlink_is_eperm,
         lgetxattr_user_on_a_symlink_is_enodata,
