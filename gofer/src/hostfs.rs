@@ -1,7 +1,8 @@
 //! The host calls `nix` does not wrap in a usable form: getdents64(2) (nix has no binding
 //! that exposes `d_off`, which resumable Treaddir offsets need), fstatfs(2) (nix hides
-//! `f_fsid`) and the fd-based extended-attribute calls (fgetxattr, flistxattr, fsetxattr,
-//! fremovexattr: nix has none). Everything else the gofer does goes through `nix`'s safe
+//! `f_fsid`) and the extended-attribute calls (fgetxattr, flistxattr, fsetxattr,
+//! fremovexattr, and Linux 6.13's getxattrat/listxattrat/setxattrat/removexattrat for
+//! symlinks and special files: nix has none). Everything else the gofer does goes through `nix`'s safe
 //! wrappers.
 //!
 //! The raw buffer returned by getdents64 is parsed by safe code ([`parse_dirents`]) with
@@ -201,6 +202,137 @@ pub(crate) fn fremovexattr(fd: BorrowedFd<'_>, name: &[u8]) -> Result<(), Errno>
     // SAFETY: fremovexattr(fd, name) only reads the NUL-terminated `name`, which outlives the
     // call; `fd` is live for the call (`BorrowedFd` lifetime).
     let ret = unsafe { libc::fremovexattr(fd.as_raw_fd(), name.as_ptr()) };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+// The *xattrat calls of Linux 6.13 (arch/x86/entry/syscalls/syscall_64.tbl); the libc crate
+// does not name them yet.
+const SYS_SETXATTRAT: libc::c_long = 463;
+const SYS_GETXATTRAT: libc::c_long = 464;
+const SYS_LISTXATTRAT: libc::c_long = 465;
+const SYS_REMOVEXATTRAT: libc::c_long = 466;
+
+/// `struct xattr_args` (include/uapi/linux/xattr.h).
+#[repr(C)]
+struct XattrArgs {
+    value: u64,
+    size: u32,
+    flags: u32,
+}
+
+/// The `(dirfd, name)` of a file that is not followed if it is a symlink, for the *xattrat
+/// calls: l*xattr relative to a held directory fd. ENOSYS before Linux 6.13.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AtName<'a> {
+    pub(crate) dir: BorrowedFd<'a>,
+    pub(crate) name: &'a std::ffi::CStr,
+}
+
+/// getxattrat(2) with AT_SYMLINK_NOFOLLOW: the whole value of `attr`.
+pub(crate) fn getxattrat(at: AtName<'_>, attr: &[u8]) -> Result<Vec<u8>, Errno> {
+    let attr = xattr_name(attr)?;
+    xattr_fetch(|ptr, len| {
+        let mut args = XattrArgs {
+            value: ptr as u64,
+            size: u32::try_from(len).unwrap_or(u32::MAX),
+            flags: 0,
+        };
+        // SAFETY: getxattrat(dfd, path, at_flags, name, args, sizeof(args)) reads `args` and
+        // writes at most `args.size` bytes to `args.value`.
+        // 1. `at.name` and `attr` are NUL-terminated strings that outlive the call.
+        // 2. `args` is a live, properly laid out `struct xattr_args` (repr(C), 16 bytes) and
+        //    its size is passed; `args.value`/`args.size` are null/0 or a live buffer of
+        //    `len` bytes exclusively borrowed by `xattr_fetch` for the call (`len` fits u32:
+        //    it is at most XATTR_MAX).
+        // 3. `at.dir` is live for the call (`BorrowedFd` lifetime).
+        let ret = unsafe {
+            libc::syscall(
+                SYS_GETXATTRAT,
+                at.dir.as_raw_fd(),
+                at.name.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                attr.as_ptr(),
+                &raw mut args,
+                size_of::<XattrArgs>(),
+            )
+        };
+        isize::try_from(ret).unwrap_or(-1)
+    })
+}
+
+/// listxattrat(2) with AT_SYMLINK_NOFOLLOW: the NUL-separated names.
+pub(crate) fn listxattrat(at: AtName<'_>) -> Result<Vec<u8>, Errno> {
+    xattr_fetch(|ptr, len| {
+        // SAFETY: listxattrat(dfd, path, at_flags, list, size) writes at most `size` bytes to
+        // `list`; `ptr`/`len` are null/0 or a live buffer of `len` bytes (as in `fgetxattr`),
+        // `at.name` is NUL-terminated and `at.dir` live for the call.
+        let ret = unsafe {
+            libc::syscall(
+                SYS_LISTXATTRAT,
+                at.dir.as_raw_fd(),
+                at.name.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                ptr,
+                len,
+            )
+        };
+        isize::try_from(ret).unwrap_or(-1)
+    })
+}
+
+/// setxattrat(2) with AT_SYMLINK_NOFOLLOW and setxattr `flags`.
+pub(crate) fn setxattrat(
+    at: AtName<'_>,
+    attr: &[u8],
+    value: &[u8],
+    flags: u32,
+) -> Result<(), Errno> {
+    let attr = xattr_name(attr)?;
+    let args = XattrArgs {
+        value: value.as_ptr() as u64,
+        size: u32::try_from(value.len()).map_err(|_| Errno::E2BIG)?,
+        flags,
+    };
+    // SAFETY: setxattrat(dfd, path, at_flags, name, args, sizeof(args)) only reads `args` and
+    // `args.size` bytes at `args.value`.
+    // 1. `at.name` and `attr` are NUL-terminated strings that outlive the call.
+    // 2. `args` is a live `struct xattr_args` (repr(C)) whose size is passed, and its value
+    //    pointer/size describe `value`, a live shared borrow.
+    // 3. `at.dir` is live for the call.
+    let ret = unsafe {
+        libc::syscall(
+            SYS_SETXATTRAT,
+            at.dir.as_raw_fd(),
+            at.name.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            attr.as_ptr(),
+            &raw const args,
+            size_of::<XattrArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+/// removexattrat(2) with AT_SYMLINK_NOFOLLOW.
+pub(crate) fn removexattrat(at: AtName<'_>, attr: &[u8]) -> Result<(), Errno> {
+    let attr = xattr_name(attr)?;
+    // SAFETY: removexattrat(dfd, path, at_flags, name) only reads the NUL-terminated
+    // `at.name` and `attr`, which outlive the call; `at.dir` is live for the call.
+    let ret = unsafe {
+        libc::syscall(
+            SYS_REMOVEXATTRAT,
+            at.dir.as_raw_fd(),
+            at.name.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            attr.as_ptr(),
+        )
+    };
     if ret < 0 {
         return Err(last_errno());
     }

@@ -28,9 +28,12 @@
 //! not wait for Rclunk). Removal is Txattrcreate with [`p9::XATTR_REMOVE`] (an rvisor
 //! extension: plain 9P2000.L removes on a zero-size create, which cannot set an empty value).
 //! The f*xattr calls need a real fd, so they work on the verified reopen of a regular file or
-//! directory; symlinks and special files (never reopened, see above) list no attributes,
-//! have none to get (ENODATA) and cannot get any (EOPNOTSUPP). Every namespace is passed
-//! through; the host decides.
+//! directory. Symlinks and special files are never reopened (see above): their attributes go
+//! through Linux 6.13's getxattrat & co. on (parent fd, name) with AT_SYMLINK_NOFOLLOW, after
+//! checking that the name is still the node's inode (ESTALE otherwise; a host change between
+//! that check and the call could only reach another entry of the same directory, never
+//! follow a link). Before 6.13 (ENOSYS) they list no attributes, have none to get (ENODATA)
+//! and cannot get any (EOPNOTSUPP). Every namespace is passed through; the host decides.
 //!
 //! # Errors
 //! Every handler returns `Result<Rmessage, Errno>`; an error becomes Rlerror and the server
@@ -212,6 +215,72 @@ enum XattrFid {
         flags: u32,
         buf: Vec<u8>,
     },
+}
+
+/// Where the xattr calls of one request go: the verified reopen of a file or directory
+/// (f*xattr), or a symlink's or special file's (parent, name) (*xattrat, not following).
+enum XattrTarget {
+    Fd(OwnedFd),
+    At(Arc<Node>, std::ffi::CString),
+}
+
+impl XattrTarget {
+    fn at(&self) -> Option<hostfs::AtName<'_>> {
+        match self {
+            XattrTarget::Fd(_) => None,
+            XattrTarget::At(dir, name) => Some(hostfs::AtName {
+                dir: dir.fd.as_fd(),
+                name,
+            }),
+        }
+    }
+
+    /// The value of `name`, or for an empty `name` the name list. A host without the
+    /// *xattrat calls (before Linux 6.13) reports no attributes on symlinks and special files.
+    fn get(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        let res = match (self, self.at()) {
+            (XattrTarget::Fd(fd), _) if name.is_empty() => hostfs::flistxattr(fd.as_fd()),
+            (XattrTarget::Fd(fd), _) => hostfs::fgetxattr(fd.as_fd(), name),
+            (_, Some(at)) if name.is_empty() => hostfs::listxattrat(at),
+            (_, Some(at)) => hostfs::getxattrat(at, name),
+            (_, None) => Err(Errno::EIO),
+        };
+        match res {
+            Err(Errno::ENOSYS) if name.is_empty() => Ok(Vec::new()),
+            Err(Errno::ENOSYS) => Err(Errno::ENODATA),
+            r => r,
+        }
+    }
+
+    fn set(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        let res = match (self, self.at()) {
+            (XattrTarget::Fd(fd), _) => hostfs::fsetxattr(fd.as_fd(), name, value, flags),
+            (_, Some(at)) => hostfs::setxattrat(at, name, value, flags),
+            (_, None) => Err(Errno::EIO),
+        };
+        res.map_err(|e| {
+            if e == Errno::ENOSYS {
+                Errno::EOPNOTSUPP
+            } else {
+                e
+            }
+        })
+    }
+
+    fn remove(&self, name: &[u8]) -> Result<(), Errno> {
+        let res = match (self, self.at()) {
+            (XattrTarget::Fd(fd), _) => hostfs::fremovexattr(fd.as_fd(), name),
+            (_, Some(at)) => hostfs::removexattrat(at, name),
+            (_, None) => Err(Errno::EIO),
+        };
+        res.map_err(|e| {
+            if e == Errno::ENOSYS {
+                Errno::EOPNOTSUPP
+            } else {
+                e
+            }
+        })
+    }
 }
 
 /// Largest attribute value (XATTR_SIZE_MAX).
@@ -872,12 +941,25 @@ impl Server {
         Ok(Rmessage::Link)
     }
 
-    /// An fd to make xattr calls on: the reopened file or directory. `None` for symlinks and
-    /// special files (see the module doc).
-    fn xattr_fd(node: &Node) -> Result<Option<OwnedFd>, Errno> {
+    /// What xattr calls on `node` go through (see "Extended attributes" in the module doc).
+    fn xattr_target(node: &Node) -> Result<XattrTarget, Errno> {
         match node.kind {
-            Kind::Dir | Kind::Regular => node.reopen(OFlag::O_RDONLY).map(Some),
-            Kind::Symlink | Kind::Other => Ok(None),
+            Kind::Dir | Kind::Regular => Ok(XattrTarget::Fd(node.reopen(OFlag::O_RDONLY)?)),
+            Kind::Symlink | Kind::Other => {
+                let parent = node.parent.as_ref().ok_or(Errno::ESTALE)?;
+                let st = fstatat(
+                    &parent.fd,
+                    node.name.as_slice(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .host()?;
+                if st.st_dev != node.dev || st.st_ino != node.ino {
+                    return Err(Errno::ESTALE);
+                }
+                let name =
+                    std::ffi::CString::new(node.name.as_slice()).map_err(|_| Errno::EINVAL)?;
+                Ok(XattrTarget::At(Arc::clone(parent), name))
+            }
         }
     }
 
@@ -888,12 +970,7 @@ impl Server {
         if newfid != fid && self.fids.contains_key(&newfid) {
             return Err(Errno::EBADF);
         }
-        let data = match Self::xattr_fd(&node)? {
-            Some(fd) if name.is_empty() => hostfs::flistxattr(fd.as_fd())?,
-            Some(fd) => hostfs::fgetxattr(fd.as_fd(), name)?,
-            None if name.is_empty() => Vec::new(),
-            None => return Err(Errno::ENODATA),
-        };
+        let data = Self::xattr_target(&node)?.get(name)?;
         let size = u64::try_from(data.len()).map_err(|_| Errno::EIO)?;
         self.fids.insert(
             newfid,
@@ -934,13 +1011,10 @@ impl Server {
             return Err(Errno::EINVAL);
         }
         let size = usize::try_from(attr_size).map_err(|_| Errno::EINVAL)?;
-        if is_remove || size == 0 {
-            let fd = Self::xattr_fd(&node)?.ok_or(Errno::EOPNOTSUPP)?;
-            if is_remove {
-                hostfs::fremovexattr(fd.as_fd(), name)?;
-            } else {
-                hostfs::fsetxattr(fd.as_fd(), name, &[], flags)?;
-            }
+        if is_remove {
+            Self::xattr_target(&node)?.remove(name)?;
+        } else if size == 0 {
+            Self::xattr_target(&node)?.set(name, &[], flags)?;
         }
         if let Some(st) = self.fids.get_mut(&fid) {
             st.xattr = Some(XattrFid::Write {
@@ -974,8 +1048,7 @@ impl Server {
         }
         buf.extend_from_slice(data);
         if buf.len() == *size {
-            let fd = Self::xattr_fd(&node)?.ok_or(Errno::EOPNOTSUPP)?;
-            hostfs::fsetxattr(fd.as_fd(), name, buf, *flags)?;
+            Self::xattr_target(&node)?.set(name, buf, *flags)?;
         }
         Ok(Rmessage::Write {
             count: u32::try_from(data.len()).map_err(|_| Errno::EIO)?,

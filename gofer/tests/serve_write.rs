@@ -88,6 +88,36 @@ fn mknod_link_xattr_and_renameat2_change_the_host() {
 }
 
 #[test]
+fn symlink_and_fifo_xattrs_go_through_the_parent_without_following() {
+    let (dir, _client, root) = start(false);
+    std::os::unix::fs::symlink("a", dir.path().join("l")).unwrap();
+    root.mknod(b"fifo", S_IFIFO | 0o600, (0, 0), 0).unwrap();
+    let (l, _) = root.walk(&[b"l"]).unwrap();
+    let (fifo, _) = root.walk(&[b"fifo"]).unwrap();
+    // user.* is for regular files and directories only (the host says so).
+    assert_eq!(l.xattr_write(b"user.k", b"v", 0).unwrap_err(), Errno::EPERM);
+    assert_eq!(l.xattr_read(b"user.k", 65536).unwrap_err(), Errno::ENODATA);
+    // trusted.* works for a privileged gofer where the host has the *xattrat calls.
+    match l.xattr_write(b"trusted.t", b"link", 0) {
+        Ok(()) => {
+            let mut buf = [0u8; 16];
+            let n = rustix::fs::lgetxattr(dir.path().join("l"), "trusted.t", &mut buf[..]).unwrap();
+            assert_eq!(&buf[..n], b"link");
+            assert_eq!(l.xattr_read(b"", 65536).unwrap(), b"trusted.t\0");
+            // Not followed: the target has nothing.
+            rustix::fs::getxattr(dir.path().join("a"), "trusted.t", &mut buf[..]).unwrap_err();
+            fifo.xattr_write(b"trusted.f", b"f", 0).unwrap();
+            assert_eq!(fifo.xattr_read(b"trusted.f", 16).unwrap(), b"f");
+            fifo.xattr_write(b"trusted.f", b"", p9::XATTR_REMOVE)
+                .unwrap();
+            assert_eq!(fifo.xattr_read(b"", 16).unwrap(), b"");
+        }
+        // Older host (no setxattrat), or an unprivileged test run.
+        Err(e) => assert!(e == Errno::EOPNOTSUPP || e == Errno::EPERM, "{e:?}"),
+    }
+}
+
+#[test]
 fn readonly_export_refuses_the_write_path_with_erofs() {
     let (dir, _client, root) = start(true);
     assert_eq!(
