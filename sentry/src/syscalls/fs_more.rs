@@ -1,7 +1,8 @@
 //! Path and file syscalls that POSIX shared memory needs: link(2)/linkat(2) (glibc's
 //! sem_open(3) creates the semaphore under a temporary name in /dev/shm and links it into
 //! place), truncate(2)/ftruncate(2) (shm_open(3) then ftruncate sizes the object) and
-//! statfs(2)/fstatfs(2) (Python's multiprocessing heap statvfs-es /dev/shm), over the VFS.
+//! statfs(2)/fstatfs(2) (Python's multiprocessing heap statvfs-es /dev/shm), over the VFS;
+//! also mknod(2)/mknodat(2) (fifos, sockets, and device nodes with CAP_MKNOD).
 //!
 //! A file of its own, not `fs.rs`, only to keep out of a file another change is reworking;
 //! these belong with the other path syscalls and can move there.
