@@ -344,3 +344,15 @@ pub const fn makedev(major: u32, minor: u32) -> u64 {
     let (ma, mi) = (major as u64, minor as u64);
     ((ma & 0xffff_f000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffff_ff00) << 12) | (mi & 0xff)
 }
+
+/// The major number of a `dev_t` (glibc's `gnu_dev_major`).
+#[allow(clippy::cast_possible_truncation)] // the masks keep 32 bits
+pub const fn major(dev: u64) -> u32 {
+    (((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)) as u32
+}
+
+/// The minor number of a `dev_t` (glibc's `gnu_dev_minor`).
+#[allow(clippy::cast_possible_truncation)] // the masks keep 32 bits
+pub const fn minor(dev: u64) -> u32 {
+    (((dev >> 12) & 0xffff_ff00) | (dev & 0xff)) as u32
+}

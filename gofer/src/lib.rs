@@ -8,6 +8,10 @@
 //! call is relative to a held fd with O_NOFOLLOW, no walk above the root, request errors are
 //! Rlerror and never fatal), `hostfs` (the only unsafe code: getdents64 and fstatfs).
 //!
+//! Write path: Tmknod (no device nodes), Tlink, Txattrwalk/Txattrcreate (removal with the
+//! rvisor flag `p9::XATTR_REMOVE`) and the rvisor extension Trenameat2 (renameat2 flags); see
+//! `server`'s module doc.
+//!
 //! Tlopenfd (an rvisor extension to 9P2000.L) opens a regular file exactly as Tlopen would and
 //! sends the fd beside the reply (SCM_RIGHTS), so the sentry moves file data with
 //! pread/pwrite; `ServeOptions::no_fd_donation` refuses it (EOPNOTSUPP) and the client falls

@@ -20,6 +20,21 @@
 //! Only regular files and directories can be opened: opening a FIFO or device node on the
 //! host from the gofer could block the server or reach host devices (`EPERM`).
 //!
+//! # Extended attributes
+//! Txattrwalk fetches the value (or, for an empty name, the name list) at once with
+//! fgetxattr/flistxattr and keeps it in the new fid for Tread. Txattrcreate turns a fid into
+//! a writer; the value is applied with fsetxattr when its last byte arrives by Twrite (at
+//! once for an empty value), so errors come back on a request the client waits for (it does
+//! not wait for Rclunk). Removal is Txattrcreate with [`p9::XATTR_REMOVE`] (an rvisor
+//! extension: plain 9P2000.L removes on a zero-size create, which cannot set an empty value).
+//! The f*xattr calls need a real fd, so they work on the verified reopen of a regular file or
+//! directory. Symlinks and special files are never reopened (see above): their attributes go
+//! through Linux 6.13's getxattrat & co. on (parent fd, name) with AT_SYMLINK_NOFOLLOW, after
+//! checking that the name is still the node's inode (ESTALE otherwise; a host change between
+//! that check and the call could only reach another entry of the same directory, never
+//! follow a link). Before 6.13 (ENOSYS) they list no attributes, have none to get (ENODATA)
+//! and cannot get any (EOPNOTSUPP). Every namespace is passed through; the host decides.
+//!
 //! # Errors
 //! Every handler returns `Result<Rmessage, Errno>`; an error becomes Rlerror and the server
 //! carries on (rust-p9's rule: errors while handling a request are never fatal).
@@ -179,12 +194,103 @@ impl Node {
     }
 }
 
-/// A fid: a node, and once Tlopen/Tlcreate succeeded, an fd open for I/O.
+/// A fid: a node, and once Tlopen/Tlcreate succeeded, an fd open for I/O; or, after
+/// Txattrwalk/Txattrcreate, an extended attribute being read or written.
 #[derive(Debug)]
 struct FidState {
     node: Arc<Node>,
     open: Option<OwnedFd>,
+    xattr: Option<XattrFid>,
 }
+
+/// The attribute side of a fid (see "Extended attributes" in the module doc).
+#[derive(Debug)]
+enum XattrFid {
+    /// Txattrwalk: the value (or name list) fetched at walk time, read with Tread.
+    Read(Vec<u8>),
+    /// Txattrcreate: the value arrives with Twrite and is applied with the last byte.
+    Write {
+        name: Vec<u8>,
+        size: usize,
+        flags: u32,
+        buf: Vec<u8>,
+    },
+}
+
+/// Where the xattr calls of one request go: the verified reopen of a file or directory
+/// (f*xattr), or a symlink's or special file's (parent, name) (*xattrat, not following).
+enum XattrTarget {
+    Fd(OwnedFd),
+    At(Arc<Node>, std::ffi::CString),
+}
+
+impl XattrTarget {
+    fn at(&self) -> Option<hostfs::AtName<'_>> {
+        match self {
+            XattrTarget::Fd(_) => None,
+            XattrTarget::At(dir, name) => Some(hostfs::AtName {
+                dir: dir.fd.as_fd(),
+                name,
+            }),
+        }
+    }
+
+    /// The value of `name`, or for an empty `name` the name list. A host without the
+    /// *xattrat calls (before Linux 6.13) reports no attributes on symlinks and special files.
+    fn get(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        let res = match (self, self.at()) {
+            (XattrTarget::Fd(fd), _) if name.is_empty() => hostfs::flistxattr(fd.as_fd()),
+            (XattrTarget::Fd(fd), _) => hostfs::fgetxattr(fd.as_fd(), name),
+            (_, Some(at)) if name.is_empty() => hostfs::listxattrat(at),
+            (_, Some(at)) => hostfs::getxattrat(at, name),
+            (_, None) => Err(Errno::EIO),
+        };
+        match res {
+            Err(Errno::ENOSYS) if name.is_empty() => Ok(Vec::new()),
+            Err(Errno::ENOSYS) => Err(Errno::ENODATA),
+            r => r,
+        }
+    }
+
+    fn set(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        let res = match (self, self.at()) {
+            (XattrTarget::Fd(fd), _) => hostfs::fsetxattr(fd.as_fd(), name, value, flags),
+            (_, Some(at)) => hostfs::setxattrat(at, name, value, flags),
+            (_, None) => Err(Errno::EIO),
+        };
+        res.map_err(|e| {
+            if e == Errno::ENOSYS {
+                Errno::EOPNOTSUPP
+            } else {
+                e
+            }
+        })
+    }
+
+    fn remove(&self, name: &[u8]) -> Result<(), Errno> {
+        let res = match (self, self.at()) {
+            (XattrTarget::Fd(fd), _) => hostfs::fremovexattr(fd.as_fd(), name),
+            (_, Some(at)) => hostfs::removexattrat(at, name),
+            (_, None) => Err(Errno::EIO),
+        };
+        res.map_err(|e| {
+            if e == Errno::ENOSYS {
+                Errno::EOPNOTSUPP
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// Largest attribute value (XATTR_SIZE_MAX).
+const XATTR_SIZE_MAX: u64 = 65536;
+/// setxattr(2) flags a Txattrcreate may carry.
+const XATTR_CREATE: u32 = 1;
+const XATTR_REPLACE: u32 = 2;
+/// renameat2(2) flags a Trenameat2 may carry.
+const RENAME_NOREPLACE: u32 = 1;
+const RENAME_EXCHANGE: u32 = 2;
 
 /// Per-connection server state.
 #[derive(Debug)]
@@ -342,13 +448,26 @@ impl Server {
                 newname,
             } => self.renameat(olddfid, &oldname, newdfid, &newname),
             Tmessage::Unlinkat { dfid, name, flags } => self.unlinkat(dfid, &name, flags),
-            // Not implemented: extended attributes, hard links, device nodes, the old
-            // path-less rename/remove. The sentry does not send them.
-            Tmessage::Xattrwalk { .. }
-            | Tmessage::Link { .. }
-            | Tmessage::Mknod { .. }
-            | Tmessage::Rename { .. }
-            | Tmessage::Remove { .. } => Err(Errno::EOPNOTSUPP),
+            Tmessage::Renameat2 {
+                olddfid,
+                oldname,
+                newdfid,
+                newname,
+                flags,
+            } => self.renameat2(olddfid, &oldname, newdfid, &newname, flags),
+            Tmessage::Mknod {
+                dfid, name, mode, ..
+            } => self.mknod(dfid, &name, mode),
+            Tmessage::Link { dfid, fid, name } => self.link(dfid, fid, &name),
+            Tmessage::Xattrwalk { fid, newfid, name } => self.xattrwalk(fid, newfid, &name),
+            Tmessage::Xattrcreate {
+                fid,
+                name,
+                attr_size,
+                flags,
+            } => self.xattrcreate(fid, &name, attr_size, flags),
+            // Not implemented: the old path-less rename/remove. The sentry does not send them.
+            Tmessage::Rename { .. } | Tmessage::Remove { .. } => Err(Errno::EOPNOTSUPP),
         }
     }
 
@@ -397,6 +516,7 @@ impl Server {
             FidState {
                 node: Arc::clone(&self.root),
                 open: None,
+                xattr: None,
             },
         );
         Ok(Rmessage::Attach { qid })
@@ -425,6 +545,7 @@ impl Server {
             FidState {
                 node: cur,
                 open: None,
+                xattr: None,
             },
         );
         Ok(Rmessage::Walk { qids })
@@ -521,6 +642,19 @@ impl Server {
     }
 
     fn read(&self, fid: u32, offset: u64, count: u32) -> Result<Rmessage, Errno> {
+        if let Some(x) = &self.fid(fid)?.xattr {
+            let XattrFid::Read(data) = x else {
+                return Err(Errno::EBADF);
+            };
+            let start = usize::try_from(offset).map_err(|_| Errno::EINVAL)?;
+            let max = self.msize.saturating_sub(p9::RREAD_OVERHEAD).min(count);
+            let end = start.saturating_add(usize::try_from(max).map_err(|_| Errno::EINVAL)?);
+            let data = data
+                .get(start.min(data.len())..end.min(data.len()))
+                .unwrap_or_default()
+                .to_vec();
+            return Ok(Rmessage::Read { data });
+        }
         let fd = self.open_fd(fid)?;
         let max = self.msize.saturating_sub(p9::RREAD_OVERHEAD).min(count);
         let mut data = vec![0u8; usize::try_from(max).map_err(|_| Errno::EINVAL)?];
@@ -529,7 +663,10 @@ impl Server {
         Ok(Rmessage::Read { data })
     }
 
-    fn write(&self, fid: u32, offset: u64, data: &[u8]) -> Result<Rmessage, Errno> {
+    fn write(&mut self, fid: u32, offset: u64, data: &[u8]) -> Result<Rmessage, Errno> {
+        if self.fid(fid)?.xattr.is_some() {
+            return self.xattr_write(fid, offset, data);
+        }
         let fd = self.open_fd(fid)?;
         let n = pwrite(fd, data, to_off(offset)?).host()?;
         Ok(Rmessage::Write {
@@ -650,6 +787,7 @@ impl Server {
             FidState {
                 node: Arc::new(node),
                 open: Some(fd),
+                xattr: None,
             },
         );
         Ok(Rmessage::Lcreate {
@@ -714,6 +852,207 @@ impl Server {
         // file. The sentry re-walks after a rename.
         renameat(&old.fd, oldname, &new.fd, newname).host()?;
         Ok(Rmessage::Renameat)
+    }
+
+    /// Trenameat2 (rvisor extension): renameat2(2) with RENAME_NOREPLACE or RENAME_EXCHANGE.
+    fn renameat2(
+        &self,
+        olddfid: u32,
+        oldname: &[u8],
+        newdfid: u32,
+        newname: &[u8],
+        flags: u32,
+    ) -> Result<Rmessage, Errno> {
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
+            || flags == RENAME_NOREPLACE | RENAME_EXCHANGE
+        {
+            return Err(Errno::EINVAL);
+        }
+        let old = self.node(olddfid)?;
+        let new = self.node(newdfid)?;
+        old.require_dir()?;
+        new.require_dir()?;
+        check_name(oldname)?;
+        check_name(newname)?;
+        let how = nix::fcntl::RenameFlags::from_bits(flags).ok_or(Errno::EINVAL)?;
+        nix::fcntl::renameat2(&old.fd, oldname, &new.fd, newname, how).host()?;
+        Ok(Rmessage::Renameat2)
+    }
+
+    /// Tmknod: fifos, sockets and regular files. Device nodes are refused (EPERM) whatever
+    /// the gofer's capabilities, as gVisor's gofer does: a node made here would stay on the
+    /// host, where host processes could open it.
+    fn mknod(&self, dfid: u32, name: &[u8], mode: u32) -> Result<Rmessage, Errno> {
+        let dir = self.node(dfid)?;
+        dir.require_dir()?;
+        check_name(name)?;
+        let kind = SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits());
+        let kind = match kind {
+            SFlag::S_IFIFO | SFlag::S_IFSOCK | SFlag::S_IFREG => kind,
+            SFlag::S_IFCHR | SFlag::S_IFBLK => return Err(Errno::EPERM),
+            _ => return Err(Errno::EINVAL),
+        };
+        nix::sys::stat::mknodat(
+            &dir.fd,
+            name,
+            kind,
+            Mode::from_bits_truncate(mode & 0o7777),
+            0,
+        )
+        .host()?;
+        let st = fstatat(&dir.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
+        Ok(Rmessage::Mknod {
+            qid: qid_of_stat(&st),
+        })
+    }
+
+    /// Tlink: a new name `name` in directory `dfid` for the file `fid`. Linked through the
+    /// held fd (AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH); without that capability,
+    /// through the file's (parent, name), checked to still be the same inode afterwards
+    /// (ESTALE, and the new name removed, if the name was replaced since the walk).
+    fn link(&self, dfid: u32, fid: u32, name: &[u8]) -> Result<Rmessage, Errno> {
+        let dir = self.node(dfid)?;
+        dir.require_dir()?;
+        check_name(name)?;
+        let target = self.node(fid)?;
+        if target.kind == Kind::Dir {
+            return Err(Errno::EPERM);
+        }
+        let by_fd = nix::unistd::linkat(&target.fd, "", &dir.fd, name, AtFlags::AT_EMPTY_PATH);
+        match by_fd {
+            Ok(()) => return Ok(Rmessage::Link),
+            Err(nix::errno::Errno::ENOENT) if target.parent.is_some() => {}
+            Err(e) => return Err(nix_to_errno(e)),
+        }
+        let parent = target.parent.as_ref().ok_or(Errno::ESTALE)?;
+        nix::unistd::linkat(
+            &parent.fd,
+            target.name.as_slice(),
+            &dir.fd,
+            name,
+            AtFlags::empty(),
+        )
+        .host()?;
+        let st = fstatat(&dir.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
+        if st.st_dev != target.dev || st.st_ino != target.ino {
+            let _ = unlinkat(&dir.fd, name, UnlinkatFlags::NoRemoveDir);
+            return Err(Errno::ESTALE);
+        }
+        Ok(Rmessage::Link)
+    }
+
+    /// What xattr calls on `node` go through (see "Extended attributes" in the module doc).
+    fn xattr_target(node: &Node) -> Result<XattrTarget, Errno> {
+        match node.kind {
+            Kind::Dir | Kind::Regular => Ok(XattrTarget::Fd(node.reopen(OFlag::O_RDONLY)?)),
+            Kind::Symlink | Kind::Other => {
+                let parent = node.parent.as_ref().ok_or(Errno::ESTALE)?;
+                let st = fstatat(
+                    &parent.fd,
+                    node.name.as_slice(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .host()?;
+                if st.st_dev != node.dev || st.st_ino != node.ino {
+                    return Err(Errno::ESTALE);
+                }
+                let name =
+                    std::ffi::CString::new(node.name.as_slice()).map_err(|_| Errno::EINVAL)?;
+                Ok(XattrTarget::At(Arc::clone(parent), name))
+            }
+        }
+    }
+
+    /// Txattrwalk: `newfid` gets the value of `name` (or the name list for an empty name),
+    /// fetched now and read back with Tread.
+    fn xattrwalk(&mut self, fid: u32, newfid: u32, name: &[u8]) -> Result<Rmessage, Errno> {
+        let node = self.node(fid)?;
+        if newfid != fid && self.fids.contains_key(&newfid) {
+            return Err(Errno::EBADF);
+        }
+        let data = Self::xattr_target(&node)?.get(name)?;
+        let size = u64::try_from(data.len()).map_err(|_| Errno::EIO)?;
+        self.fids.insert(
+            newfid,
+            FidState {
+                node,
+                open: None,
+                xattr: Some(XattrFid::Read(data)),
+            },
+        );
+        Ok(Rmessage::Xattrwalk { size })
+    }
+
+    /// Txattrcreate: `fid` becomes the writer of attribute `name`. An empty value is set at
+    /// once, [`p9::XATTR_REMOVE`] removes at once; otherwise the value is set when its last
+    /// byte arrives (errors come back on that Twrite, not on the clunk).
+    fn xattrcreate(
+        &mut self,
+        fid: u32,
+        name: &[u8],
+        attr_size: u64,
+        flags: u32,
+    ) -> Result<Rmessage, Errno> {
+        let state = self.fid(fid)?;
+        if state.open.is_some() || state.xattr.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        if name.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        if attr_size > XATTR_SIZE_MAX {
+            return Err(Errno::E2BIG);
+        }
+        let node = Arc::clone(&state.node);
+        let is_remove = flags & p9::XATTR_REMOVE != 0;
+        if flags & !(XATTR_CREATE | XATTR_REPLACE | p9::XATTR_REMOVE) != 0
+            || (is_remove && attr_size != 0)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let size = usize::try_from(attr_size).map_err(|_| Errno::EINVAL)?;
+        if is_remove {
+            Self::xattr_target(&node)?.remove(name)?;
+        } else if size == 0 {
+            Self::xattr_target(&node)?.set(name, &[], flags)?;
+        }
+        if let Some(st) = self.fids.get_mut(&fid) {
+            st.xattr = Some(XattrFid::Write {
+                name: name.to_vec(),
+                size,
+                flags: flags & (XATTR_CREATE | XATTR_REPLACE),
+                buf: Vec::with_capacity(size),
+            });
+        }
+        Ok(Rmessage::Xattrcreate)
+    }
+
+    /// Twrite on a Txattrcreate fid: appends (in order, no gaps) and applies the value with
+    /// the last byte.
+    fn xattr_write(&mut self, fid: u32, offset: u64, data: &[u8]) -> Result<Rmessage, Errno> {
+        let state = self.fids.get_mut(&fid).ok_or(Errno::EBADF)?;
+        let node = Arc::clone(&state.node);
+        let Some(XattrFid::Write {
+            name,
+            size,
+            flags,
+            buf,
+        }) = state.xattr.as_mut()
+        else {
+            return Err(Errno::EBADF);
+        };
+        if usize::try_from(offset).ok() != Some(buf.len())
+            || buf.len().saturating_add(data.len()) > *size
+        {
+            return Err(Errno::EINVAL);
+        }
+        buf.extend_from_slice(data);
+        if buf.len() == *size {
+            Self::xattr_target(&node)?.set(name, buf, *flags)?;
+        }
+        Ok(Rmessage::Write {
+            count: u32::try_from(data.len()).map_err(|_| Errno::EIO)?,
+        })
     }
 
     /// Tsetattr. Ownership changes work on the O_PATH fd (fchownat with AT_EMPTY_PATH);
@@ -784,6 +1123,8 @@ fn is_mutation(msg: &Tmessage) -> bool {
             | Tmessage::Renameat { .. }
             | Tmessage::Unlinkat { .. }
             | Tmessage::Remove { .. }
+            | Tmessage::Xattrcreate { .. }
+            | Tmessage::Renameat2 { .. }
     )
 }
 

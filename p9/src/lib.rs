@@ -15,7 +15,8 @@ mod wire;
 
 pub use msg::{
     HEADER_SIZE, Header, MAX_WALK_ELEMS, NOFID, NOTAG, RREAD_OVERHEAD, RREADDIR_OVERHEAD, Rmessage,
-    SetAttr, TWRITE_OVERHEAD, Tmessage, VERSION_9P2000_L, dirent_wire_size, frame_size,
+    SetAttr, TWRITE_OVERHEAD, Tmessage, VERSION_9P2000_L, XATTR_REMOVE, dirent_wire_size,
+    frame_size,
 };
 
 /// A frame that cannot be encoded or decoded.

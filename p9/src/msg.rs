@@ -6,6 +6,10 @@
 //! Field order for each message follows the 9P2000.L protocol description
 //! (github.com/chaos/diod `protocol.md`), which is what Linux `net/9p/client.c` speaks.
 //!
+//! rvisor extensions (type numbers outside every 9P dialect): Tlopenfd/Rlopenfd (200/201,
+//! open and donate the host fd) and Trenameat2/Rrenameat2 (202/203, renameat2 flags); and the
+//! Txattrcreate flag [`XATTR_REMOVE`].
+//!
 //! Decoding takes an explicit `msize`: a frame larger than the negotiated maximum, a frame whose
 //! `size` disagrees with the bytes given, a count that runs past the end, more than
 //! [`MAX_WALK_ELEMS`] walk names, or trailing bytes after the last field are all errors.
@@ -53,6 +57,8 @@ const TSETATTR: u8 = 26;
 const RSETATTR: u8 = 27;
 const TXATTRWALK: u8 = 30;
 const RXATTRWALK: u8 = 31;
+const TXATTRCREATE: u8 = 32;
+const RXATTRCREATE: u8 = 33;
 const TREADDIR: u8 = 40;
 const RREADDIR: u8 = 41;
 const TFSYNC: u8 = 50;
@@ -86,6 +92,14 @@ const RREMOVE: u8 = 123;
 // rvisor extension (outside every 9P dialect's numbers): open and donate the host fd.
 const TLOPENFD: u8 = 200;
 const RLOPENFD: u8 = 201;
+// rvisor extension: renameat2(2) with flags (RENAME_NOREPLACE, RENAME_EXCHANGE).
+const TRENAMEAT2: u8 = 202;
+const RRENAMEAT2: u8 = 203;
+
+/// Txattrcreate flag (rvisor extension, outside Linux's XATTR_CREATE/XATTR_REPLACE bits):
+/// remove the attribute instead of setting it (`attr_size` must be 0). Plain 9P2000.L
+/// removes on a zero-size create, which cannot tell removal from an empty value.
+pub const XATTR_REMOVE: u32 = 0x8000_0000;
 
 /// Tsetattr's payload (`valid` selects fields; `P9_SETATTR_*` bits in [`crate::setattr`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -200,10 +214,21 @@ pub enum Tmessage {
         fid: u32,
         attr: SetAttr,
     },
+    /// `newfid` reads the value of attribute `name` of `fid` (Tread from 0), or, for an empty
+    /// `name`, the NUL-separated list of names. Rxattrwalk gives the size.
     Xattrwalk {
         fid: u32,
         newfid: u32,
         name: Vec<u8>,
+    },
+    /// `fid` becomes a write-only attribute fid: the next Twrites carry the `attr_size`-byte
+    /// value of `name`, set with setxattr(2) `flags` (XATTR_CREATE/XATTR_REPLACE, or
+    /// [`XATTR_REMOVE`]).
+    Xattrcreate {
+        fid: u32,
+        name: Vec<u8>,
+        attr_size: u64,
+        flags: u32,
     },
     Readdir {
         fid: u32,
@@ -235,6 +260,15 @@ pub enum Tmessage {
     Unlinkat {
         dfid: u32,
         name: Vec<u8>,
+        flags: u32,
+    },
+    /// rvisor extension: Trenameat with renameat2(2) `flags` (RENAME_NOREPLACE 1,
+    /// RENAME_EXCHANGE 2). A server without it answers Rlerror(EOPNOTSUPP).
+    Renameat2 {
+        olddfid: u32,
+        oldname: Vec<u8>,
+        newdfid: u32,
+        newname: Vec<u8>,
         flags: u32,
     },
 }
@@ -305,6 +339,8 @@ pub enum Rmessage {
     },
     Renameat,
     Unlinkat,
+    Xattrcreate,
+    Renameat2,
 }
 
 /// The fixed header of a frame.
@@ -517,6 +553,17 @@ impl Tmessage {
                 w.u32(*newfid);
                 w.string(name)?;
             }
+            Tmessage::Xattrcreate {
+                fid,
+                name,
+                attr_size,
+                flags,
+            } => {
+                w.u32(*fid);
+                w.string(name)?;
+                w.u64(*attr_size);
+                w.u32(*flags);
+            }
             Tmessage::Fsync { fid, datasync } => {
                 w.u32(*fid);
                 w.u32(*datasync);
@@ -553,6 +600,19 @@ impl Tmessage {
                 w.string(name)?;
                 w.u32(*flags);
             }
+            Tmessage::Renameat2 {
+                olddfid,
+                oldname,
+                newdfid,
+                newname,
+                flags,
+            } => {
+                w.u32(*olddfid);
+                w.string(oldname)?;
+                w.u32(*newdfid);
+                w.string(newname)?;
+                w.u32(*flags);
+            }
         }
         finish(buf, start)
     }
@@ -585,6 +645,8 @@ impl Tmessage {
             Tmessage::Mkdir { .. } => TMKDIR,
             Tmessage::Renameat { .. } => TRENAMEAT,
             Tmessage::Unlinkat { .. } => TUNLINKAT,
+            Tmessage::Xattrcreate { .. } => TXATTRCREATE,
+            Tmessage::Renameat2 { .. } => TRENAMEAT2,
         }
     }
 
@@ -726,6 +788,19 @@ impl Tmessage {
                 name: r.string()?,
                 flags: r.u32()?,
             },
+            TXATTRCREATE => Tmessage::Xattrcreate {
+                fid: r.u32()?,
+                name: r.string()?,
+                attr_size: r.u64()?,
+                flags: r.u32()?,
+            },
+            TRENAMEAT2 => Tmessage::Renameat2 {
+                olddfid: r.u32()?,
+                oldname: r.string()?,
+                newdfid: r.u32()?,
+                newname: r.string()?,
+                flags: r.u32()?,
+            },
             ty => return Err(P9Error::UnknownType { ty, tag: h.tag }),
         };
         r.finish()?;
@@ -769,7 +844,9 @@ impl Rmessage {
             | Rmessage::Fsync
             | Rmessage::Link
             | Rmessage::Renameat
-            | Rmessage::Unlinkat => {}
+            | Rmessage::Unlinkat
+            | Rmessage::Xattrcreate
+            | Rmessage::Renameat2 => {}
             Rmessage::Walk { qids } => {
                 let n = u16::try_from(qids.len()).map_err(|_| P9Error::TooManyWalkNames)?;
                 w.u16(n);
@@ -874,6 +951,8 @@ impl Rmessage {
             Rmessage::Mkdir { .. } => RMKDIR,
             Rmessage::Renameat => RRENAMEAT,
             Rmessage::Unlinkat => RUNLINKAT,
+            Rmessage::Xattrcreate => RXATTRCREATE,
+            Rmessage::Renameat2 => RRENAMEAT2,
         }
     }
 
@@ -954,6 +1033,8 @@ impl Rmessage {
             RMKDIR => Rmessage::Mkdir { qid: r.qid()? },
             RRENAMEAT => Rmessage::Renameat,
             RUNLINKAT => Rmessage::Unlinkat,
+            RXATTRCREATE => Rmessage::Xattrcreate,
+            RRENAMEAT2 => Rmessage::Renameat2,
             // Tlerror (6) exists in the type table but is never sent; treat it as unknown.
             ty => return Err(P9Error::UnknownType { ty, tag: h.tag }),
         };
@@ -1022,6 +1103,42 @@ mod tests {
         version: 1,
         path: 2,
     };
+
+    #[test]
+    fn txattrcreate_fixture() {
+        check_t(
+            Tmessage::Xattrcreate {
+                fid: 3,
+                name: b"user.a".to_vec(),
+                attr_size: 5,
+                flags: 1,
+            },
+            7,
+            &[
+                31, 0, 0, 0, 32, 7, 0, 3, 0, 0, 0, 6, 0, b'u', b's', b'e', b'r', b'.', b'a', 5, 0,
+                0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+            ],
+        );
+        check_r(Rmessage::Xattrcreate, 7, &[7, 0, 0, 0, 33, 7, 0]);
+    }
+
+    #[test]
+    fn trenameat2_fixture() {
+        check_t(
+            Tmessage::Renameat2 {
+                olddfid: 1,
+                oldname: b"a".to_vec(),
+                newdfid: 2,
+                newname: b"b".to_vec(),
+                flags: 2,
+            },
+            9,
+            &[
+                25, 0, 0, 0, 202, 9, 0, 1, 0, 0, 0, 1, 0, b'a', 2, 0, 0, 0, 1, 0, b'b', 2, 0, 0, 0,
+            ],
+        );
+        check_r(Rmessage::Renameat2, 9, &[7, 0, 0, 0, 203, 9, 0]);
+    }
 
     #[test]
     fn tversion_fixture() {

@@ -17,6 +17,7 @@ use abi::file::{self as f, Stat, StatFs};
 use abi::time::Timespec;
 use abi::{Errno, SysResult};
 
+use crate::xattr::XattrMode;
 use crate::{Creds, UserMemory};
 
 /// The closed set of file types (the `S_IFMT` part of a mode).
@@ -257,9 +258,89 @@ pub trait Inode: Send + Sync + Debug {
     ) -> SysResult<()> {
         Err(Errno::EPERM)
     }
+    /// renameat2(2) with `flags` (the VFS has checked them and the permissions): EXCHANGE
+    /// swaps two existing names (of any types), NOREPLACE fails with EEXIST if `new_name`
+    /// exists (the VFS checks that too; a filesystem that can also check it atomically does),
+    /// WHITEOUT leaves a whiteout (a 0/0 character device owned by `creds`) at `old_name`.
+    /// The default handles no flags (plain [`rename`](Self::rename)) and is EINVAL for any,
+    /// as Linux answers for a filesystem without them.
+    fn rename2(
+        &self,
+        old_name: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new_name: &[u8],
+        flags: RenameFlags,
+        _creds: &Creds,
+    ) -> SysResult<()> {
+        if flags != RenameFlags::default() {
+            return Err(Errno::EINVAL);
+        }
+        self.rename(old_name, new_dir, new_name)
+    }
     /// Changes attributes (truncate with `size`).
     fn setattr(&self, _attr: &SetAttr) -> SysResult<()> {
         Err(Errno::EPERM)
+    }
+    /// The value of extended attribute `name` (ENODATA if absent). The VFS (`xattr.rs`) has
+    /// checked the name's namespace and the caller's permission. EOPNOTSUPP unless
+    /// implemented (a filesystem without xattr handlers).
+    fn getxattr(&self, _name: &[u8]) -> SysResult<Vec<u8>> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Sets extended attribute `name` as `mode` allows (EEXIST / ENODATA).
+    fn setxattr(&self, _name: &[u8], _value: &[u8], _mode: XattrMode) -> SysResult<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Every extended attribute name (the VFS filters out what the caller may not see).
+    /// Empty unless implemented: Linux's listxattr of a filesystem without a listxattr
+    /// operation succeeds with nothing.
+    fn listxattr(&self) -> SysResult<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+    /// Removes extended attribute `name` (ENODATA if absent).
+    fn removexattr(&self, _name: &[u8]) -> SysResult<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+}
+
+/// renameat2(2) flags, decoded ([`Inode::rename2`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RenameFlags {
+    /// RENAME_NOREPLACE.
+    pub noreplace: bool,
+    /// RENAME_EXCHANGE.
+    pub exchange: bool,
+    /// RENAME_WHITEOUT.
+    pub whiteout: bool,
+}
+
+impl RenameFlags {
+    /// RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT (include/uapi/linux/fs.h).
+    pub const NOREPLACE: u32 = 1;
+    pub const EXCHANGE: u32 = 2;
+    pub const WHITEOUT: u32 = 4;
+
+    /// Decodes renameat2 flags as do_renameat2 does: EINVAL for unknown bits and for
+    /// EXCHANGE combined with NOREPLACE or WHITEOUT.
+    pub fn from_raw(flags: u32) -> SysResult<RenameFlags> {
+        if flags & !(Self::NOREPLACE | Self::EXCHANGE | Self::WHITEOUT) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & Self::EXCHANGE != 0 && flags & (Self::NOREPLACE | Self::WHITEOUT) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(RenameFlags {
+            noreplace: flags & Self::NOREPLACE != 0,
+            exchange: flags & Self::EXCHANGE != 0,
+            whiteout: flags & Self::WHITEOUT != 0,
+        })
+    }
+
+    /// The raw bits.
+    pub fn raw(self) -> u32 {
+        (if self.noreplace { Self::NOREPLACE } else { 0 })
+            | (if self.exchange { Self::EXCHANGE } else { 0 })
+            | (if self.whiteout { Self::WHITEOUT } else { 0 })
     }
 }
 

@@ -55,12 +55,13 @@ pub mod p9fs;
 pub mod perm;
 pub mod tmpfs;
 pub mod waiter;
+pub mod xattr;
 
 pub use abi::{Errno, SysResult};
 pub use file::OpenFile;
 pub use inode::{
-    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, MapToken, SetAttr, anon_inode_stat,
-    new_anon_dev, now,
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, MapToken, RenameFlags, SetAttr,
+    anon_inode_stat, new_anon_dev, now,
 };
 pub use lookup::{Lookup, TimeChange};
 pub use mount::{

@@ -1,5 +1,6 @@
-//! Path resolution and the path-based operations (open, mkdir, unlink, rmdir, symlink,
-//! readlink, rename, link, truncate), with Linux's error precedence.
+//! Path resolution and the path-based operations (open, mkdir, mknod, unlink, rmdir, symlink,
+//! readlink, rename and renameat2's flags, link, truncate), with Linux's error precedence.
+//! Extended attributes are `xattr.rs`.
 //!
 //! The walk follows path_resolution(7): components are separated by one or more '/', "." stays,
 //! ".." goes up (staying at the caller's root, crossing from a mount root to the mountpoint in
@@ -22,7 +23,7 @@ use abi::file::{self as f, MAXSYMLINKS, NAME_MAX, PATH_MAX, R_OK, W_OK, X_OK};
 use abi::{Errno, SysResult};
 
 use crate::file::OpenFile;
-use crate::inode::{InodeAttr, InodeKind, SetAttr};
+use crate::inode::{InodeAttr, InodeKind, RenameFlags, SetAttr};
 use crate::mount::{Dentry, VfsPath};
 use crate::{Creds, perm};
 
@@ -459,7 +460,10 @@ impl Lookup<'_> {
         if kind == InodeKind::Dir || kind == InodeKind::Symlink {
             return Err(Errno::EINVAL);
         }
+        // vfs_mknod: devices need CAP_MKNOD, except a whiteout (a 0/0 character device).
+        let is_whiteout = kind == InodeKind::CharDev && rdev == 0;
         if matches!(kind, InodeKind::CharDev | InodeKind::BlockDev)
+            && !is_whiteout
             && !self.creds.has_cap(abi::cap::CAP_MKNOD)
         {
             return Err(Errno::EPERM);
@@ -564,13 +568,33 @@ impl Lookup<'_> {
 
     /// rename(2) of `old` (relative to this lookup) to `new` (relative to `new_lookup`).
     pub fn rename(&self, old: &[u8], new_lookup: &Lookup<'_>, new: &[u8]) -> SysResult<()> {
+        self.rename2(old, new_lookup, new, RenameFlags::default())
+    }
+
+    /// renameat2(2): [`rename`](Self::rename) with `flags`, in do_renameat2's error order.
+    pub fn rename2(
+        &self,
+        old: &[u8],
+        new_lookup: &Lookup<'_>,
+        new: &[u8],
+        flags: RenameFlags,
+    ) -> SysResult<()> {
+        // RENAME_WHITEOUT needs no capability since Linux 5.8 (a 0/0 character device is
+        // the one device node anyone may create, vfs_mknod).
         let op = self.resolve_parent(old)?;
         let np = new_lookup.resolve_parent(new)?;
         if !Arc::ptr_eq(&op.dir.mount, &np.dir.mount) {
             return Err(Errno::EXDEV);
         }
-        let (Last::Name(old_name), Last::Name(new_name)) = (&op.last, &np.last) else {
+        let Last::Name(old_name) = &op.last else {
             return Err(Errno::EBUSY);
+        };
+        let Last::Name(new_name) = &np.last else {
+            return Err(if flags.noreplace {
+                Errno::EEXIST
+            } else {
+                Errno::EBUSY
+            });
         };
         if op.dir.is_readonly() {
             return Err(Errno::EROFS);
@@ -580,16 +604,41 @@ impl Lookup<'_> {
         // do_renameat2 looks up the new name (ENOENT in a removed directory) right after the
         // old one, before the trailing-slash and type checks.
         Self::check_not_dead(&np.dir)?;
-        let sattr = src.attr()?;
-        let is_dir = sattr.kind == InodeKind::Dir;
-        if (op.trailing_slash || np.trailing_slash) && !is_dir {
-            return Err(Errno::ENOTDIR);
-        }
         let dst = match Self::child_here(&np.dir, new_name) {
             Ok(d) => Some(d),
             Err(e) if e == Errno::ENOENT => None,
             Err(e) => return Err(e),
         };
+        if flags.noreplace && dst.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if flags.exchange {
+            match &dst {
+                None => return Err(Errno::ENOENT),
+                Some(d) if !d.is_dir() && np.trailing_slash => return Err(Errno::ENOTDIR),
+                Some(_) => {}
+            }
+        }
+        let sattr = src.attr()?;
+        let is_dir = sattr.kind == InodeKind::Dir;
+        if !is_dir && (op.trailing_slash || (np.trailing_slash && !flags.exchange)) {
+            return Err(Errno::ENOTDIR);
+        }
+        // The source must not be an ancestor of the new parent (EINVAL), nor the target an
+        // ancestor of the old parent (ENOTEMPTY; EINVAL for an exchange) (lock_rename /
+        // do_renameat2).
+        if is_ancestor(&src.dentry, &np.dir.dentry) {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(d) = &dst
+            && is_ancestor(&d.dentry, &op.dir.dentry)
+        {
+            return Err(if flags.exchange {
+                Errno::EINVAL
+            } else {
+                Errno::ENOTEMPTY
+            });
+        }
         if let Some(d) = &dst
             && Arc::ptr_eq(d.inode(), src.inode())
         {
@@ -597,46 +646,55 @@ impl Lookup<'_> {
             // same file, then rename() does nothing, and returns a success status."
             return Ok(());
         }
-        // The source must not be an ancestor of the new parent (EINVAL), nor the target an
-        // ancestor of the old parent (ENOTEMPTY) (lock_rename / do_renameat2).
-        if is_ancestor(&src.dentry, &np.dir.dentry) {
-            return Err(Errno::EINVAL);
-        }
-        if let Some(d) = &dst
-            && is_ancestor(&d.dentry, &op.dir.dentry)
-        {
-            return Err(Errno::ENOTEMPTY);
-        }
         self.check_delete(&op.dir, &sattr)?;
         match &dst {
             Some(d) => {
                 let dattr = d.attr()?;
+                let dst_is_dir = dattr.kind == InodeKind::Dir;
                 new_lookup.check_delete(&np.dir, &dattr)?;
-                if is_dir && dattr.kind != InodeKind::Dir {
-                    return Err(Errno::ENOTDIR);
+                if !flags.exchange {
+                    if is_dir && !dst_is_dir {
+                        return Err(Errno::ENOTDIR);
+                    }
+                    if !is_dir && dst_is_dir {
+                        return Err(Errno::EISDIR);
+                    }
                 }
-                if !is_dir && dattr.kind == InodeKind::Dir {
-                    return Err(Errno::EISDIR);
+                // Moving a directory to another parent rewrites its "..": needs write on it.
+                if flags.exchange && dst_is_dir && !Arc::ptr_eq(&op.dir.dentry, &np.dir.dentry) {
+                    perm::check(&dattr, new_lookup.creds, W_OK)?;
                 }
             }
             None => perm::check(&np.dir.attr()?, new_lookup.creds, W_OK | X_OK)?,
         }
-        // Moving a directory to another parent rewrites its "..": needs write on it.
         if is_dir && !Arc::ptr_eq(&op.dir.dentry, &np.dir.dentry) {
             perm::check(&sattr, self.creds, W_OK)?;
         }
         if src.is_mountpoint() || dst.as_ref().is_some_and(VfsPath::is_mountpoint) {
             return Err(Errno::EBUSY);
         }
-        op.dir.inode().rename(old_name, np.dir.inode(), new_name)?;
+        op.dir
+            .inode()
+            .rename2(old_name, np.dir.inode(), new_name, flags, self.creds)?;
         // Update the dentry cache: the moved dentry (and its cached subtree) now lives at the
-        // new name; a replaced target is forgotten. Done without holding two `children` locks
-        // at once, so no lock order between directories is needed.
+        // new name; a replaced target is forgotten (an exchanged one moves to the old name).
+        // Done without holding two `children` locks at once, so no lock order between
+        // directories is needed.
         let moved = crate::mount::lock(&op.dir.dentry.children).remove(*old_name);
-        np.dir.dentry.forget_child(new_name);
+        let swapped = if flags.exchange {
+            crate::mount::lock(&np.dir.dentry.children).remove(*new_name)
+        } else {
+            np.dir.dentry.forget_child(new_name);
+            None
+        };
         if let Some(moved) = moved {
             *crate::mount::lock(&moved.link) = (Arc::downgrade(&np.dir.dentry), new_name.to_vec());
             crate::mount::lock(&np.dir.dentry.children).insert(new_name.to_vec(), moved);
+        }
+        if let Some(swapped) = swapped {
+            *crate::mount::lock(&swapped.link) =
+                (Arc::downgrade(&op.dir.dentry), old_name.to_vec());
+            crate::mount::lock(&op.dir.dentry.children).insert(old_name.to_vec(), swapped);
         }
         Ok(())
     }
@@ -651,6 +709,13 @@ impl Lookup<'_> {
         follow: bool,
     ) -> SysResult<()> {
         let src = self.resolve(old, follow)?;
+        new_lookup.link_path(&src, new)
+    }
+
+    /// linkat(2) of an already resolved file (AT_EMPTY_PATH): a new name `new` (relative to
+    /// this lookup) for `src`.
+    pub fn link_path(&self, src: &VfsPath, new: &[u8]) -> SysResult<()> {
+        let new_lookup = self;
         let np = new_lookup.resolve_parent(new)?;
         let name = Self::new_name(&np)?;
         if np.trailing_slash {

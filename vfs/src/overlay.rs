@@ -61,10 +61,11 @@ use abi::{Errno, SysResult};
 
 use crate::Creds;
 use crate::inode::{
-    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev,
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, RenameFlags, SetAttr, new_anon_dev,
 };
 use crate::memfile::MemoryFile;
 use crate::mount::lock;
+use crate::xattr::XattrMode;
 
 /// Bit set in the inode numbers of files that exist only in the upper layer.
 const UPPER_INO_TAG: u64 = 1 << 62;
@@ -668,6 +669,68 @@ impl Inode for OvInode {
     fn rename(&self, old_name: &[u8], new_dir: &Arc<dyn Inode>, new_name: &[u8]) -> SysResult<()> {
         let new_dir = downcast(new_dir)?;
         let _m = lock(&self.shared.mutate);
+        self.rename_locked(old_name, new_dir, new_name, false)
+    }
+
+    fn rename2(
+        &self,
+        old_name: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new_name: &[u8],
+        flags: RenameFlags,
+        _creds: &Creds,
+    ) -> SysResult<()> {
+        if flags.whiteout {
+            return Err(Errno::EINVAL);
+        }
+        let new_dir = downcast(new_dir)?;
+        let _m = lock(&self.shared.mutate);
+        if flags.exchange {
+            return self.exchange_locked(old_name, new_dir, new_name);
+        }
+        self.rename_locked(old_name, new_dir, new_name, flags.noreplace)
+    }
+
+    fn getxattr(&self, name: &[u8]) -> SysResult<Vec<u8>> {
+        self.current()?.getxattr(name)
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], mode: XattrMode) -> SysResult<()> {
+        let upper = match self.upper() {
+            Some(u) => u,
+            None => {
+                let _m = lock(&self.shared.mutate);
+                self.copy_up(true)?
+            }
+        };
+        upper.setxattr(name, value, mode)
+    }
+
+    fn listxattr(&self) -> SysResult<Vec<Vec<u8>>> {
+        self.current()?.listxattr()
+    }
+
+    fn removexattr(&self, name: &[u8]) -> SysResult<()> {
+        let upper = match self.upper() {
+            Some(u) => u,
+            None => {
+                let _m = lock(&self.shared.mutate);
+                self.copy_up(true)?
+            }
+        };
+        upper.removexattr(name)
+    }
+}
+
+impl OvInode {
+    /// rename(2) (RENAME_NOREPLACE with `noreplace`), with `Shared::mutate` held.
+    fn rename_locked(
+        &self,
+        old_name: &[u8],
+        new_dir: &OvInode,
+        new_name: &[u8],
+        noreplace: bool,
+    ) -> SysResult<()> {
         let src = self.child(old_name)?;
         if src.kind == InodeKind::Dir && src.lower().is_some() {
             // A directory with lower contents cannot move (no redirect_dir): mv copies.
@@ -678,6 +741,9 @@ impl Inode for OvInode {
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(e),
         };
+        if noreplace && target.is_some() {
+            return Err(Errno::EEXIST);
+        }
         if let Some(t) = &target
             && t.kind == InodeKind::Dir
             && !t.merged_entries()?.is_empty()
@@ -724,6 +790,65 @@ impl Inode for OvInode {
                 st.name = new_name.to_vec();
             }
             new_dir.remember_child(new_name, &child);
+        }
+        Ok(())
+    }
+
+    /// renameat2(RENAME_EXCHANGE), with `Shared::mutate` held: both files are copied up and
+    /// swapped in the upper layer (a directory with lower contents cannot move: EXDEV).
+    fn exchange_locked(
+        &self,
+        old_name: &[u8],
+        new_dir: &OvInode,
+        new_name: &[u8],
+    ) -> SysResult<()> {
+        let a = self.child(old_name)?;
+        let b = new_dir.child(new_name)?;
+        for c in [&a, &b] {
+            if c.kind == InodeKind::Dir && c.lower().is_some() {
+                return Err(Errno::EXDEV);
+            }
+        }
+        let (au, bu) = (a.copy_up(true)?, b.copy_up(true)?);
+        let old_upper = self.copy_up(false)?;
+        let new_upper: Arc<dyn Inode> = new_dir.copy_up(false)?;
+        old_upper.rename2(
+            old_name,
+            &new_upper,
+            new_name,
+            RenameFlags {
+                exchange: true,
+                ..RenameFlags::default()
+            },
+            &Creds::root(),
+        )?;
+        // A directory now at a name the lower layer also has must hide it.
+        for (c, u, dir, name) in [(&a, &au, new_dir, new_name), (&b, &bu, self, old_name)] {
+            if c.kind == InodeKind::Dir
+                && dir.lower_has(name)
+                && let Ok(attr) = u.attr()
+            {
+                lock(&self.shared.opaque).insert(attr.ino);
+            }
+        }
+        self.dirs_changed();
+        new_dir.dirs_changed();
+        let (ta, tb) = (self.take_child(old_name), new_dir.take_child(new_name));
+        if let Some(c) = ta {
+            {
+                let mut st = lock(&c.state);
+                st.parent = Some(new_dir.arc()?);
+                st.name = new_name.to_vec();
+            }
+            new_dir.remember_child(new_name, &c);
+        }
+        if let Some(c) = tb {
+            {
+                let mut st = lock(&c.state);
+                st.parent = Some(self.arc()?);
+                st.name = old_name.to_vec();
+            }
+            self.remember_child(old_name, &c);
         }
         Ok(())
     }

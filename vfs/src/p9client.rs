@@ -745,6 +745,104 @@ impl Fid {
         }
     }
 
+    /// Trenameat2 (rvisor extension): renameat2(2) `flags` (NOREPLACE 1, EXCHANGE 2).
+    pub fn renameat2(
+        &self,
+        oldname: &[u8],
+        newdir: &Fid,
+        newname: &[u8],
+        flags: u32,
+    ) -> SysResult<()> {
+        match self.client.rpc(Tmessage::Renameat2 {
+            olddfid: self.fid,
+            oldname: oldname.to_vec(),
+            newdfid: newdir.fid,
+            newname: newname.to_vec(),
+            flags,
+        })? {
+            Rmessage::Renameat2 => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tmknod `name` in this directory fid (`mode` includes the file type).
+    pub fn mknod(&self, name: &[u8], mode: u32, rdev: (u32, u32), gid: u32) -> SysResult<Qid> {
+        match self.client.rpc(Tmessage::Mknod {
+            dfid: self.fid,
+            name: name.to_vec(),
+            mode,
+            major: rdev.0,
+            minor: rdev.1,
+            gid,
+        })? {
+            Rmessage::Mknod { qid } => Ok(qid),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Tlink: a new name `name` in this directory fid for the file `target` names.
+    pub fn link(&self, target: &Fid, name: &[u8]) -> SysResult<()> {
+        match self.client.rpc(Tmessage::Link {
+            dfid: self.fid,
+            fid: target.fid,
+            name: name.to_vec(),
+        })? {
+            Rmessage::Link => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    /// Txattrwalk then Tread: the value of attribute `name` (the NUL-separated name list for
+    /// an empty `name`), at most `max` bytes (E2BIG beyond). The attribute fid is clunked.
+    pub fn xattr_read(&self, name: &[u8], max: usize) -> SysResult<Vec<u8>> {
+        let client = &self.client;
+        let newfid = client.alloc_fid()?;
+        let size = match client.rpc(Tmessage::Xattrwalk {
+            fid: self.fid,
+            newfid,
+            name: name.to_vec(),
+        }) {
+            Ok(Rmessage::Xattrwalk { size }) => size,
+            Ok(r) => {
+                client.release_fid(newfid);
+                return Err(unexpected(&r));
+            }
+            Err(e) => {
+                client.release_fid(newfid);
+                return Err(e);
+            }
+        };
+        let xfid = client.adopt(newfid);
+        let len = usize::try_from(size).map_err(|_| Errno::E2BIG)?;
+        if len > max {
+            return Err(Errno::E2BIG);
+        }
+        let mut buf = vec![0u8; len];
+        let n = xfid.read(0, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Txattrcreate on a clone of this fid, then Twrite of `value`: sets attribute `name`
+    /// with setxattr `flags`, or removes it with [`p9::XATTR_REMOVE`] (and an empty value).
+    /// The gofer applies the value with its last byte, so errors arrive before the clunk.
+    pub fn xattr_write(&self, name: &[u8], value: &[u8], flags: u32) -> SysResult<()> {
+        let (xfid, _) = self.walk(&[])?;
+        match self.client.rpc(Tmessage::Xattrcreate {
+            fid: xfid.fid,
+            name: name.to_vec(),
+            attr_size: u64::try_from(value.len()).map_err(|_| Errno::E2BIG)?,
+            flags,
+        })? {
+            Rmessage::Xattrcreate => {}
+            r => return Err(unexpected(&r)),
+        }
+        if !value.is_empty() && xfid.write(0, value)? != value.len() {
+            return Err(Errno::EIO);
+        }
+        Ok(())
+    }
+
     /// Tsetattr (`attr.valid` selects the fields, `p9::setattr::*`).
     pub fn setattr(&self, attr: &SetAttr) -> SysResult<()> {
         match self.client.rpc(Tmessage::Setattr {

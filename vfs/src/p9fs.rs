@@ -48,8 +48,12 @@
 //! be overwritten by its write-back.
 //!
 //! Read-only mode (`readonly`): every mutation fails with EROFS, write-opens too. Hard links
-//! and mknod are not in the client yet (EPERM). New files are created with the gofer's uid
-//! and then chowned to the caller (best effort: an unprivileged gofer keeps its own uid).
+//! (Tlink), mknod (Tmknod: fifos and sockets; the gofer refuses device nodes with EPERM),
+//! extended attributes (Txattrwalk+Tread to get and list, Txattrcreate+Twrite to set and,
+//! with the rvisor flag `p9::XATTR_REMOVE`, to remove; not cached) and renameat2's
+//! NOREPLACE/EXCHANGE (the rvisor extension Trenameat2; WHITEOUT is EINVAL, as on v9fs) go
+//! to the gofer. New files are created with the gofer's uid and then chowned to the caller
+//! (best effort: an unprivileged gofer keeps its own uid).
 //!
 //! Lock order: `P9Inode::fds` and `listing` are leaves (taken alone, never while calling the
 //! client); `attr` likewise. `pages` is held while a miss reads the file (donated fd or the
@@ -67,11 +71,12 @@ use abi::{Errno, SysResult};
 use p9::Attr;
 
 use crate::inode::{
-    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev,
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, RenameFlags, SetAttr, new_anon_dev,
 };
 use crate::memfile::{MemoryFile, PAGE_SIZE as PAGE};
 use crate::mount::lock;
 use crate::p9client::{Client, Fid};
+use crate::xattr::{XATTR_LIST_MAX, XATTR_SIZE_MAX, XattrMode};
 use crate::{Creds, device};
 
 /// How a p9fs instance may cache (`rvisor do --file-access`, as runsc's flag).
@@ -574,19 +579,26 @@ impl Inode for P9Inode {
 
     fn mknod(
         &self,
-        _name: &[u8],
-        _kind: InodeKind,
-        _perm: u32,
-        _rdev: u64,
-        _creds: &Creds,
+        name: &[u8],
+        kind: InodeKind,
+        perm: u32,
+        rdev: u64,
+        creds: &Creds,
     ) -> SysResult<Arc<dyn Inode>> {
         self.check_writable()?;
-        Err(Errno::EPERM)
+        let mode = kind.mode_bits() | (perm & f::S_IALLUGO);
+        self.fid
+            .mknod(name, mode, (f::major(rdev), f::minor(rdev)), creds.gid)?;
+        self.child_after_create(name, creds)
     }
 
-    fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> SysResult<()> {
+    fn link(&self, name: &[u8], target: &Arc<dyn Inode>) -> SysResult<()> {
         self.check_writable()?;
-        Err(Errno::EPERM)
+        let t = downcast(target)?;
+        self.fid.link(&t.fid, name)?;
+        self.entries_changed();
+        t.refresh();
+        Ok(())
     }
 
     fn unlink(&self, name: &[u8]) -> SysResult<()> {
@@ -609,6 +621,60 @@ impl Inode for P9Inode {
         self.fid.renameat(old_name, &nd.fid, new_name)?;
         self.entries_changed();
         nd.entries_changed();
+        Ok(())
+    }
+
+    /// NOREPLACE and EXCHANGE through the Trenameat2 extension (the gofer calls
+    /// renameat2(2)); WHITEOUT, or a server without the extension, is EINVAL (as v9fs).
+    fn rename2(
+        &self,
+        old_name: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new_name: &[u8],
+        flags: RenameFlags,
+        _creds: &Creds,
+    ) -> SysResult<()> {
+        if flags == RenameFlags::default() {
+            return self.rename(old_name, new_dir, new_name);
+        }
+        self.check_writable()?;
+        if flags.whiteout {
+            return Err(Errno::EINVAL);
+        }
+        let nd = downcast(new_dir)?;
+        match self.fid.renameat2(old_name, &nd.fid, new_name, flags.raw()) {
+            Err(Errno::EOPNOTSUPP) => return Err(Errno::EINVAL),
+            r => r?,
+        }
+        self.entries_changed();
+        nd.entries_changed();
+        Ok(())
+    }
+
+    fn getxattr(&self, name: &[u8]) -> SysResult<Vec<u8>> {
+        self.fid.xattr_read(name, XATTR_SIZE_MAX)
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], mode: XattrMode) -> SysResult<()> {
+        self.check_writable()?;
+        self.fid.xattr_write(name, value, mode.flags())?;
+        self.refresh();
+        Ok(())
+    }
+
+    fn listxattr(&self) -> SysResult<Vec<Vec<u8>>> {
+        let list = self.fid.xattr_read(b"", XATTR_LIST_MAX)?;
+        Ok(list
+            .split(|b| *b == 0)
+            .filter(|n| !n.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+
+    fn removexattr(&self, name: &[u8]) -> SysResult<()> {
+        self.check_writable()?;
+        self.fid.xattr_write(name, &[], p9::XATTR_REMOVE)?;
+        self.refresh();
         Ok(())
     }
 

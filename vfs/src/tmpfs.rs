@@ -22,6 +22,11 @@
 //! mmap handler takes a [`FileOps::writable_map_token`] for each shared mapping that may
 //! become writable (refused under a write seal), and F_SEAL_WRITE is EBUSY while one lives.
 //!
+//! Extended attributes live in each inode's state (`XattrMap`, `xattr.rs`; the VFS has done
+//! the namespace and permission checks). rename2 implements RENAME_NOREPLACE, RENAME_EXCHANGE
+//! (the parents' link counts follow a directory that changes parent) and RENAME_WHITEOUT (a
+//! 0/0 character device left at the old name), as shmem_rename2.
+//!
 //! Key types: [`Tmpfs`] (the `Filesystem`), [`TmpInode`] (every file type; the data lives in
 //! its locked state, the immutable type outside it), [`MemfdFs`].
 //!
@@ -60,10 +65,12 @@ use abi::time::Timespec;
 use abi::{Errno, SysResult};
 
 use crate::inode::{
-    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, SetAttr, new_anon_dev, now,
+    DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, RenameFlags, SetAttr, new_anon_dev,
+    now,
 };
 use crate::memfile::{MemoryFile, PAGE_SIZE};
 use crate::mount::lock;
+use crate::xattr::{XattrMap, XattrMode};
 use crate::{Creds, device};
 
 /// Largest regular file (EFBIG beyond). Holes cost nothing, but the page map costs sentry
@@ -422,6 +429,8 @@ struct State {
     mtime: Timespec,
     ctime: Timespec,
     data: Data,
+    /// Extended attributes (user.* only on regular files and directories: the VFS checks).
+    xattrs: XattrMap,
 }
 
 impl State {
@@ -490,6 +499,7 @@ impl TmpInode {
                 mtime: t,
                 ctime: t,
                 data,
+                xattrs: XattrMap::default(),
             }),
         })
     }
@@ -731,6 +741,26 @@ impl Inode for TmpInode {
     }
 
     fn rename(&self, old_name: &[u8], new_dir: &Arc<dyn Inode>, new_name: &[u8]) -> SysResult<()> {
+        self.rename2(
+            old_name,
+            new_dir,
+            new_name,
+            RenameFlags::default(),
+            &Creds::root(),
+        )
+    }
+
+    /// shmem_rename2: all three flags. EXCHANGE swaps the entries (simple_rename_exchange,
+    /// fixing the parents' link counts when a directory changes parent); WHITEOUT leaves a
+    /// 0/0 character device at the old name (shmem_whiteout).
+    fn rename2(
+        &self,
+        old_name: &[u8],
+        new_dir: &Arc<dyn Inode>,
+        new_name: &[u8],
+        flags: RenameFlags,
+        creds: &Creds,
+    ) -> SysResult<()> {
         let new_dir = downcast(new_dir)?;
         let _serial = lock(&self.shared.rename_lock);
         let same = std::ptr::eq(self, new_dir);
@@ -755,6 +785,43 @@ impl Inode for TmpInode {
             Some(b) => b.dir()?.get(new_name).cloned(),
             None => a.dir()?.get(new_name).cloned(),
         };
+        if flags.noreplace && dst.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if flags.exchange {
+            let dst = dst.ok_or(Errno::ENOENT)?;
+            if Arc::ptr_eq(&dst, &src) {
+                return Ok(());
+            }
+            let dst_is_dir = dst.kind() == InodeKind::Dir;
+            a.dir_mut()?.insert(old_name.to_vec(), Arc::clone(&dst));
+            a.touch_mc();
+            if let Some(bs) = b.as_mut() {
+                bs.dir_mut()?.insert(new_name.to_vec(), Arc::clone(&src));
+                bs.touch_mc();
+                // A directory's ".." counts toward its parent: moving one across changes
+                // both parents' counts.
+                match (src_is_dir, dst_is_dir) {
+                    (true, false) => {
+                        a.nlink = a.nlink.saturating_sub(1);
+                        bs.nlink = bs.nlink.saturating_add(1);
+                    }
+                    (false, true) => {
+                        a.nlink = a.nlink.saturating_add(1);
+                        bs.nlink = bs.nlink.saturating_sub(1);
+                    }
+                    _ => {}
+                }
+            } else {
+                a.dir_mut()?.insert(new_name.to_vec(), Arc::clone(&src));
+            }
+            drop(b);
+            drop(a);
+            let t = now();
+            src.state().ctime = t;
+            dst.state().ctime = t;
+            return Ok(());
+        }
         if let Some(d) = &dst {
             if Arc::ptr_eq(d, &src) {
                 return Ok(());
@@ -774,6 +841,11 @@ impl Inode for TmpInode {
             ds.ctime = now();
         }
         a.dir_mut()?.remove(old_name);
+        if flags.whiteout {
+            // A new, unreachable inode: locking it under `a` is allowed (module lock order).
+            let w = TmpInode::new(&self.shared, InodeKind::CharDev, 0, creds, Data::Special);
+            a.dir_mut()?.insert(old_name.to_vec(), w);
+        }
         a.touch_mc();
         if src_is_dir && b.is_some() {
             a.nlink = a.nlink.saturating_sub(1);
@@ -794,6 +866,28 @@ impl Inode for TmpInode {
         drop(b);
         drop(a);
         src.state().ctime = now();
+        Ok(())
+    }
+
+    fn getxattr(&self, name: &[u8]) -> SysResult<Vec<u8>> {
+        self.state().xattrs.get(name)
+    }
+
+    fn setxattr(&self, name: &[u8], value: &[u8], mode: XattrMode) -> SysResult<()> {
+        let mut st = self.state();
+        st.xattrs.set(name, value, mode)?;
+        st.ctime = now();
+        Ok(())
+    }
+
+    fn listxattr(&self) -> SysResult<Vec<Vec<u8>>> {
+        Ok(self.state().xattrs.names())
+    }
+
+    fn removexattr(&self, name: &[u8]) -> SysResult<()> {
+        let mut st = self.state();
+        st.xattrs.remove(name)?;
+        st.ctime = now();
         Ok(())
     }
 

@@ -991,12 +991,18 @@ pub fn sys_renameat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_renameat(t, args.dirfd(0), args.ptr(1), args.dirfd(2), args.ptr(3))
 }
 
-/// renameat2(2): no flags supported yet (RENAME_NOREPLACE/EXCHANGE/WHITEOUT → EINVAL).
+/// renameat2(2): RENAME_NOREPLACE, RENAME_EXCHANGE and RENAME_WHITEOUT (the filesystem
+/// decides: tmpfs has all three, p9fs the first two; `vfs::Inode::rename2`).
 pub fn sys_renameat2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    if args.uint(4) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    do_renameat(t, args.dirfd(0), args.ptr(1), args.dirfd(2), args.ptr(3))
+    let flags = vfs::RenameFlags::from_raw(args.uint(4))?;
+    do_renameat2(
+        t,
+        args.dirfd(0),
+        args.ptr(1),
+        args.dirfd(2),
+        args.ptr(3),
+        flags,
+    )
 }
 
 fn do_renameat(
@@ -1006,10 +1012,28 @@ fn do_renameat(
     newdir: i32,
     new_addr: u64,
 ) -> SyscallResult {
+    do_renameat2(
+        t,
+        olddir,
+        old_addr,
+        newdir,
+        new_addr,
+        vfs::RenameFlags::default(),
+    )
+}
+
+fn do_renameat2(
+    t: &mut Task,
+    olddir: i32,
+    old_addr: u64,
+    newdir: i32,
+    new_addr: u64,
+    flags: vfs::RenameFlags,
+) -> SyscallResult {
     let old = t.copy_in_path(old_addr)?;
     let new = t.copy_in_path(new_addr)?;
     t.with_lookup(olddir, &old, |lo| {
-        t.with_lookup(newdir, &new, |ln| lo.rename(&old, ln, &new))
+        t.with_lookup(newdir, &new, |ln| lo.rename2(&old, ln, &new, flags))
     })?;
     ok_zero()
 }

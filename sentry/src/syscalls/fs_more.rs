@@ -1,7 +1,8 @@
 //! Path and file syscalls that POSIX shared memory needs: link(2)/linkat(2) (glibc's
 //! sem_open(3) creates the semaphore under a temporary name in /dev/shm and links it into
 //! place), truncate(2)/ftruncate(2) (shm_open(3) then ftruncate sizes the object) and
-//! statfs(2)/fstatfs(2) (Python's multiprocessing heap statvfs-es /dev/shm), over the VFS.
+//! statfs(2)/fstatfs(2) (Python's multiprocessing heap statvfs-es /dev/shm), over the VFS;
+//! also mknod(2)/mknodat(2) (fifos, sockets, and device nodes with CAP_MKNOD).
 //!
 //! A file of its own, not `fs.rs`, only to keep out of a file another change is reworking;
 //! these belong with the other path syscalls and can move there.
@@ -17,8 +18,7 @@ pub fn sys_link(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_linkat(t, f::AT_FDCWD, args.ptr(0), f::AT_FDCWD, args.ptr(1), 0)
 }
 
-/// linkat(2). `AT_EMPTY_PATH` (linking an fd's file) is not supported: an empty old path
-/// is ENOENT, as for a caller without CAP_DAC_READ_SEARCH.
+/// linkat(2), with `AT_EMPTY_PATH` (linking an fd's file, CAP_DAC_READ_SEARCH only).
 pub fn sys_linkat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_linkat(
         t,
@@ -44,14 +44,52 @@ fn do_linkat(
     }
     let old = t.copy_in_path(old_addr)?;
     let new = t.copy_in_path(new_addr)?;
-    if old.is_empty() || new.is_empty() {
+    if new.is_empty() {
         return Err(Errno::ENOENT);
+    }
+    if old.is_empty() {
+        // linkat(2): AT_EMPTY_PATH links the file `olddir` refers to, for a caller with
+        // CAP_DAC_READ_SEARCH; without it (or without the flag) the empty path is ENOENT.
+        if flags & f::AT_EMPTY_PATH == 0
+            || !t.creds.fs_creds().has_cap(abi::cap::CAP_DAC_READ_SEARCH)
+        {
+            return Err(Errno::ENOENT);
+        }
+        let src = t.fds().file(olddir)?.path().cloned().ok_or(Errno::ENOENT)?;
+        t.with_lookup(newdir, &new, |ln| ln.link_path(&src, &new))?;
+        return ok_zero();
     }
     // linkat(2): "By default, linkat() does not dereference oldpath if it is a symbolic link".
     let follow = flags & f::AT_SYMLINK_FOLLOW != 0;
     t.with_lookup(olddir, &old, |lo| {
         t.with_lookup(newdir, &new, |ln| lo.link(&old, ln, &new, follow))
     })?;
+    ok_zero()
+}
+
+/// mknod(2).
+pub fn sys_mknod(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_mknodat(t, f::AT_FDCWD, args.ptr(0), args.uint(1), args.uint(2))
+}
+
+/// mknodat(2).
+pub fn sys_mknodat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    do_mknodat(t, args.dirfd(0), args.ptr(1), args.uint(2), args.uint(3))
+}
+
+/// `unsigned int dev` of mknod(2) (the kernel's new_decode_dev) as a 64-bit `dev_t`.
+fn decode_dev(dev: u32) -> u64 {
+    let major = (dev & 0xfff00) >> 8;
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    f::makedev(major, minor)
+}
+
+fn do_mknodat(t: &mut Task, dirfd: i32, path_addr: u64, mode: u32, dev: u32) -> SyscallResult {
+    let path = t.copy_in_path(path_addr)?;
+    // The umask applies to the permission bits (fs/namei.c do_mknodat, without ACLs).
+    let umask = t.fs().umask;
+    let mode = (mode & f::S_IFMT) | (mode & f::S_IALLUGO & !umask);
+    t.with_lookup(dirfd, &path, |l| l.mknod(&path, mode, decode_dev(dev)))?;
     ok_zero()
 }
 

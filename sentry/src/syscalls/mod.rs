@@ -23,6 +23,7 @@ pub mod table;
 pub mod time;
 pub mod timer;
 pub mod utime;
+pub mod xattr;
 
 use abi::Errno;
 

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use abi::Errno;
 use abi::sysno as nr;
 
+use super::xattr;
 use super::{
     SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, mm, poll, process, signal,
     socket, sys, time, timer, utime,
@@ -555,98 +556,110 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         ),
         (
             nr::SETXATTR,
-            E::error(
+            E::partial(
                 "setxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_setxattr,
+                &[Path, Path, WriteBuf(3), Uint, Hex],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::LSETXATTR,
-            E::error(
+            E::partial(
                 "lsetxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_lsetxattr,
+                &[Path, Path, WriteBuf(3), Uint, Hex],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::FSETXATTR,
-            E::error(
+            E::partial(
                 "fsetxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_fsetxattr,
+                &[Fd, Path, WriteBuf(3), Uint, Hex],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::GETXATTR,
-            E::error(
+            E::partial(
                 "getxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_getxattr,
+                &[Path, Path, ReadBuf, Uint],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::LGETXATTR,
-            E::error(
+            E::partial(
                 "lgetxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_lgetxattr,
+                &[Path, Path, ReadBuf, Uint],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::FGETXATTR,
-            E::error(
+            E::partial(
                 "fgetxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_fgetxattr,
+                &[Fd, Path, ReadBuf, Uint],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::LISTXATTR,
-            E::error(
+            E::partial(
                 "listxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_listxattr,
+                &[Path, ReadBuf, Uint],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::LLISTXATTR,
-            E::error(
+            E::partial(
                 "llistxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_llistxattr,
+                &[Path, ReadBuf, Uint],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::FLISTXATTR,
-            E::error(
+            E::partial(
                 "flistxattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_flistxattr,
+                &[Fd, ReadBuf, Uint],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::REMOVEXATTR,
-            E::error(
+            E::partial(
                 "removexattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_removexattr,
+                &[Path, Path],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::LREMOVEXATTR,
-            E::error(
+            E::partial(
                 "lremovexattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_lremovexattr,
+                &[Path, Path],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
             nr::FREMOVEXATTR,
-            E::error(
+            E::partial(
                 "fremovexattr",
-                Errno::EOPNOTSUPP,
-                "No filesystem supports extended attributes yet.",
+                xattr::sys_fremovexattr,
+                &[Fd, Path],
+                "user.*, trusted.*, security.* on tmpfs and the gofer's files; system.* (ACLs) EOPNOTSUPP.",
             ),
         ),
         (
@@ -743,7 +756,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "linkat",
                 fs_more::sys_linkat,
                 &[DirFd, Path, DirFd, Path, Hex],
-                "AT_EMPTY_PATH is not supported (ENOENT).",
+                "AT_EMPTY_PATH links the fd's file (needs CAP_DAC_READ_SEARCH, else ENOENT).",
             ),
         ),
         (
@@ -785,12 +798,30 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             ),
         ),
         (
+            nr::MKNOD,
+            E::partial(
+                "mknod",
+                fs_more::sys_mknod,
+                &[Path, Mode, Hex],
+                "Fifos and sockets made this way cannot be opened yet (ENXIO); devices need CAP_MKNOD.",
+            ),
+        ),
+        (
+            nr::MKNODAT,
+            E::partial(
+                "mknodat",
+                fs_more::sys_mknodat,
+                &[DirFd, Path, Mode, Hex],
+                "Fifos and sockets made this way cannot be opened yet (ENXIO); devices need CAP_MKNOD.",
+            ),
+        ),
+        (
             nr::RENAMEAT2,
             E::partial(
                 "renameat2",
                 fs::sys_renameat2,
                 &[DirFd, Path, DirFd, Path, Hex],
-                "Flags other than 0 return EINVAL.",
+                "RENAME_NOREPLACE, RENAME_EXCHANGE; RENAME_WHITEOUT on tmpfs only (EINVAL on 9P).",
             ),
         ),
         (
