@@ -13,6 +13,10 @@
 //! open(O_CREAT) follows a final symlink (without O_EXCL/O_NOFOLLOW), so a dangling one creates
 //! the file its body names, as open_last_lookups does.
 //!
+//! Every successful name operation reports to inotify (`inotify.rs`) after the filesystem
+//! call: IN_CREATE, IN_DELETE (+ IN_ATTRIB / DELETE_SELF on the victim), MOVED_FROM/MOVED_TO
+//! /MOVE_SELF, IN_OPEN, IN_ATTRIB for chmod/chown/utimens/link, IN_MODIFY for truncation.
+//!
 //! Known gaps (documented rather than hidden): O_TMPFILE is EOPNOTSUPP; fifos and sockets found
 //! on a filesystem cannot be opened (ENXIO).
 
@@ -21,8 +25,13 @@ use std::sync::Arc;
 use abi::file::{self as f, MAXSYMLINKS, NAME_MAX, PATH_MAX, R_OK, W_OK, X_OK};
 use abi::{Errno, SysResult};
 
+use abi::inotify::{
+    IN_ATTRIB, IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVE_SELF, IN_MOVED_FROM, IN_MOVED_TO,
+};
+
 use crate::file::OpenFile;
 use crate::inode::{InodeAttr, InodeKind, SetAttr};
+use crate::inotify;
 use crate::mount::{Dentry, VfsPath};
 use crate::{Creds, perm};
 
@@ -386,6 +395,7 @@ impl Lookup<'_> {
                     .dir
                     .inode()
                     .create(name, mode & f::S_IALLUGO, self.creds)?;
+                inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
                 let created = Self::child(&parent.dir, name)?;
                 self.open_existing(created, flags, true)
             }
@@ -426,16 +436,21 @@ impl Lookup<'_> {
             perm::check(&attr, self.creds, mask)?;
         }
         if attr.kind == InodeKind::Dir {
-            return Ok(OpenFile::new_dir(target, flags));
+            let file = OpenFile::new_dir(target, flags);
+            file.notify_open();
+            return Ok(file);
         }
         let ops = target.inode().open(flags)?;
+        let file = OpenFile::new_ops(Some(target.clone()), ops, flags);
+        file.notify_open();
         if flags & f::O_TRUNC != 0 && attr.kind == InodeKind::Regular && attr.size != 0 {
             target.inode().setattr(&SetAttr {
                 size: Some(0),
                 ..SetAttr::default()
             })?;
+            inotify::path_event(&target, IN_MODIFY);
         }
-        Ok(OpenFile::new_ops(Some(target), ops, flags))
+        Ok(file)
     }
 
     /// mkdir(2). `mode` already has the umask applied.
@@ -447,6 +462,7 @@ impl Lookup<'_> {
             .dir
             .inode()
             .mkdir(name, mode & (0o777 | f::S_ISVTX), self.creds)?;
+        inotify::dir_event(&parent.dir, IN_CREATE, name, true, 0);
         Ok(())
     }
 
@@ -479,6 +495,7 @@ impl Lookup<'_> {
                 .inode()
                 .mknod(name, kind, perm, rdev, self.creds)?;
         }
+        inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
         Ok(())
     }
 
@@ -511,6 +528,15 @@ impl Lookup<'_> {
         }
         parent.dir.inode().unlink(name)?;
         parent.dir.dentry.forget_child(name);
+        if inotify::active() {
+            // vfs_unlink: the link count changed (IN_ATTRIB), the inode may be gone
+            // (DELETE_SELF, IGNORED), then IN_DELETE in the directory.
+            inotify::inode_event(victim.inode(), IN_ATTRIB, false);
+            if victim.attr().is_ok_and(|a| a.nlink == 0) {
+                inotify::inode_removed(victim.inode(), false);
+            }
+            inotify::dir_event(&parent.dir, IN_DELETE, name, false, 0);
+        }
         Ok(())
     }
 
@@ -537,6 +563,8 @@ impl Lookup<'_> {
         }
         parent.dir.inode().rmdir(name)?;
         parent.dir.dentry.forget_child(name);
+        inotify::inode_removed(victim.inode(), true);
+        inotify::dir_event(&parent.dir, IN_DELETE, name, true, 0);
         Ok(())
     }
 
@@ -550,6 +578,7 @@ impl Lookup<'_> {
         }
         self.check_create(&parent.dir)?;
         parent.dir.inode().symlink(name, target, self.creds)?;
+        inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
         Ok(())
     }
 
@@ -638,6 +667,22 @@ impl Lookup<'_> {
             *crate::mount::lock(&moved.link) = (Arc::downgrade(&np.dir.dentry), new_name.to_vec());
             crate::mount::lock(&np.dir.dentry.children).insert(new_name.to_vec(), moved);
         }
+        if inotify::active() {
+            // fsnotify_move: MOVED_FROM and MOVED_TO with one cookie, IN_ATTRIB on a replaced
+            // target, MOVE_SELF on the moved inode; the target then loses its last link.
+            let cookie = inotify::new_cookie();
+            inotify::dir_event(&op.dir, IN_MOVED_FROM, old_name, is_dir, cookie);
+            inotify::dir_event(&np.dir, IN_MOVED_TO, new_name, is_dir, cookie);
+            if let Some(d) = &dst {
+                inotify::inode_event(d.inode(), IN_ATTRIB, is_dir);
+            }
+            inotify::inode_event(src.inode(), IN_MOVE_SELF, is_dir);
+            if let Some(d) = &dst
+                && (is_dir || d.attr().is_ok_and(|a| a.nlink == 0))
+            {
+                inotify::inode_removed(d.inode(), is_dir);
+            }
+        }
         Ok(())
     }
 
@@ -663,7 +708,11 @@ impl Lookup<'_> {
         if src.is_dir() {
             return Err(Errno::EPERM);
         }
-        np.dir.inode().link(name, src.inode())
+        np.dir.inode().link(name, src.inode())?;
+        // fsnotify_link: the link count (IN_ATTRIB on the file), then IN_CREATE.
+        inotify::inode_event(src.inode(), IN_ATTRIB, false);
+        inotify::dir_event(&np.dir, IN_CREATE, name, false, 0);
+        Ok(())
     }
 
     /// truncate(2).
@@ -685,7 +734,9 @@ impl Lookup<'_> {
         p.inode().setattr(&SetAttr {
             size: Some(len),
             ..SetAttr::default()
-        })
+        })?;
+        inotify::path_event(&p, IN_MODIFY);
+        Ok(())
     }
 }
 
@@ -733,7 +784,9 @@ impl VfsPath {
         self.inode().setattr(&SetAttr {
             perm: Some(perm),
             ..SetAttr::default()
-        })
+        })?;
+        inotify::path_event(self, IN_ATTRIB);
+        Ok(())
     }
 
     /// chown(2) (`None` = -1, unchanged): CAP_CHOWN may do anything; the owner may only change
@@ -766,7 +819,9 @@ impl VfsPath {
                 change.perm = Some(perm);
             }
         }
-        self.inode().setattr(&change)
+        self.inode().setattr(&change)?;
+        inotify::path_event(self, IN_ATTRIB);
+        Ok(())
     }
 
     /// utimensat(2): setting both to "now" needs ownership or write permission (EACCES);
@@ -798,7 +853,9 @@ impl VfsPath {
             atime: pick(atime),
             mtime: pick(mtime),
             ..SetAttr::default()
-        })
+        })?;
+        inotify::path_event(self, IN_ATTRIB);
+        Ok(())
     }
 }
 
