@@ -17,7 +17,10 @@
 //! call: IN_CREATE, IN_DELETE (+ IN_ATTRIB / DELETE_SELF on the victim), MOVED_FROM/MOVED_TO
 //! /MOVE_SELF, IN_OPEN, IN_ATTRIB for chmod/chown/utimens/link, IN_MODIFY for truncation.
 //!
-//! Known gaps (documented rather than hidden): O_TMPFILE is EOPNOTSUPP; fifos and sockets found
+//! O_TMPFILE opens an unnamed file from the directory's filesystem (`Inode::tmpfile`,
+//! EOPNOTSUPP where missing: p9fs, procfs); linkat(2) may name it once unless O_EXCL.
+//!
+//! Known gaps (documented rather than hidden): fifos and sockets found
 //! on a filesystem cannot be opened (ENXIO).
 
 use std::sync::Arc;
@@ -315,14 +318,50 @@ impl Lookup<'_> {
     /// open(2)/openat(2) semantics for raw O_* `flags`. `mode` already has the umask applied.
     /// O_CLOEXEC is the caller's business.
     pub fn open(&self, path: &[u8], flags: u32, mode: u32) -> SysResult<Arc<OpenFile>> {
-        if flags & f::O_TMPFILE == f::O_TMPFILE {
-            return Err(Errno::EOPNOTSUPP);
+        // __O_TMPFILE is O_TMPFILE without O_DIRECTORY.
+        if flags & (f::O_TMPFILE & !f::O_DIRECTORY) != 0 {
+            return self.open_tmpfile(path, flags, mode);
         }
         if flags & f::O_CREAT != 0 && flags & f::O_PATH == 0 {
             return self.open_create(path, flags, mode);
         }
         let target = self.resolve(path, flags & f::O_NOFOLLOW == 0)?;
         self.open_existing(target, flags, false)
+    }
+
+    /// open(2) O_TMPFILE (build_open_flags, vfs_tmpfile): EINVAL unless O_DIRECTORY is there
+    /// and O_CREAT is not, EINVAL without write access or with O_PATH; the path must be a
+    /// directory (ENOENT, ENOTDIR) the caller may create in (EROFS, EACCES); then the
+    /// filesystem's [`Inode::tmpfile`](crate::Inode::tmpfile) (EOPNOTSUPP where there is
+    /// none). O_EXCL keeps the file from ever being linked. The file has no name; its dentry
+    /// points at the directory as `#<ino>`, as Linux's d_tmpfile names it.
+    fn open_tmpfile(&self, path: &[u8], flags: u32, mode: u32) -> SysResult<Arc<OpenFile>> {
+        let mask = f::O_TMPFILE | f::O_CREAT;
+        if flags & mask != f::O_TMPFILE || flags & f::O_PATH != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if open_access_mask(flags) & W_OK == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let dir = self.resolve(path, true)?;
+        if !dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        self.check_create(&dir)?;
+        let linkable = flags & f::O_EXCL == 0;
+        let inode = dir
+            .inode()
+            .tmpfile(mode & f::S_IALLUGO, self.creds, linkable)?;
+        let ino = inode.attr()?.ino;
+        let dentry = Dentry::new_unlinked(inode, &dir.dentry, format!("#{ino}").into_bytes());
+        let target = VfsPath {
+            mount: Arc::clone(&dir.mount),
+            dentry,
+        };
+        let ops = target.inode().open(flags)?;
+        let file = OpenFile::new_ops(Some(target), ops, flags);
+        file.notify_open();
+        Ok(file)
     }
 
     /// Opens an already resolved location with open(2)'s checks (execveat AT_EMPTY_PATH, /proc
@@ -696,6 +735,13 @@ impl Lookup<'_> {
         follow: bool,
     ) -> SysResult<()> {
         let src = self.resolve(old, follow)?;
+        new_lookup.link_from(&src, new)
+    }
+
+    /// linkat(2) of an already resolved file `src` (AT_EMPTY_PATH: the file an fd names) to
+    /// the new name `new` of this lookup.
+    pub fn link_from(&self, src: &VfsPath, new: &[u8]) -> SysResult<()> {
+        let new_lookup = self;
         let np = new_lookup.resolve_parent(new)?;
         let name = Self::new_name(&np)?;
         if np.trailing_slash {

@@ -422,6 +422,9 @@ struct State {
     mtime: Timespec,
     ctime: Timespec,
     data: Data,
+    /// An O_TMPFILE file without O_EXCL that has not been linked yet (Linux's I_LINKABLE):
+    /// linkat(2) may give it a name although its link count is 0.
+    linkable: bool,
 }
 
 impl State {
@@ -490,6 +493,7 @@ impl TmpInode {
                 mtime: t,
                 ctime: t,
                 data,
+                linkable: false,
             }),
         })
     }
@@ -623,6 +627,32 @@ impl Inode for TmpInode {
         self.add_child(name, c)
     }
 
+    fn tmpfile(&self, perm: u32, creds: &Creds, linkable: bool) -> SysResult<Arc<dyn Inode>> {
+        if self.kind != InodeKind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let (dir_perm, dir_gid) = {
+            let st = self.state();
+            (st.perm, st.gid)
+        };
+        let c = TmpInode::new(
+            &self.shared,
+            InodeKind::Regular,
+            perm,
+            creds,
+            Data::File(FileData::new(Arc::clone(&self.shared.mf))),
+        );
+        {
+            let mut cs = c.state();
+            cs.nlink = 0;
+            cs.linkable = linkable;
+            if dir_perm & f::S_ISGID != 0 {
+                cs.gid = dir_gid;
+            }
+        }
+        Ok(c)
+    }
+
     fn mkdir(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
         let c = TmpInode::new(
             &self.shared,
@@ -682,8 +712,12 @@ impl Inode for TmpInode {
         {
             let mut ts = t.state();
             if ts.nlink == 0 {
-                // linkat(2) of an unlinked file (not O_TMPFILE) fails with ENOENT.
-                return Err(Errno::ENOENT);
+                // linkat(2) of an unlinked file fails with ENOENT, unless it is an O_TMPFILE
+                // file opened without O_EXCL that was never linked (vfs_link, I_LINKABLE).
+                if !ts.linkable {
+                    return Err(Errno::ENOENT);
+                }
+                ts.linkable = false;
             }
             ts.nlink = ts.nlink.saturating_add(1);
             ts.ctime = now();

@@ -17,8 +17,7 @@ pub fn sys_link(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_linkat(t, f::AT_FDCWD, args.ptr(0), f::AT_FDCWD, args.ptr(1), 0)
 }
 
-/// linkat(2). `AT_EMPTY_PATH` (linking an fd's file) is not supported: an empty old path
-/// is ENOENT, as for a caller without CAP_DAC_READ_SEARCH.
+/// linkat(2). `AT_EMPTY_PATH` links the file an fd names (see `link_empty_path`).
 pub fn sys_linkat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_linkat(
         t,
@@ -44,6 +43,9 @@ fn do_linkat(
     }
     let old = t.copy_in_path(old_addr)?;
     let new = t.copy_in_path(new_addr)?;
+    if old.is_empty() && flags & f::AT_EMPTY_PATH != 0 && !new.is_empty() {
+        return link_empty_path(t, olddir, &new, newdir);
+    }
     if old.is_empty() || new.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -52,6 +54,23 @@ fn do_linkat(
     t.with_lookup(olddir, &old, |lo| {
         t.with_lookup(newdir, &new, |ln| lo.link(&old, ln, &new, follow))
     })?;
+    ok_zero()
+}
+
+/// linkat(2) with AT_EMPTY_PATH and an empty old path: links the file `olddir` names (an
+/// O_TMPFILE file being published). Allowed with CAP_DAC_READ_SEARCH, as before Linux 6.10;
+/// without it ENOENT (Linux 6.10 also allows the file's opener, whose credentials we do not
+/// record).
+fn link_empty_path(t: &mut Task, olddir: i32, new: &[u8], newdir: i32) -> SyscallResult {
+    if !t.creds.fs_creds().has_cap(abi::cap::CAP_DAC_READ_SEARCH) {
+        return Err(Errno::ENOENT);
+    }
+    let src = if olddir == f::AT_FDCWD {
+        t.with_lookup(f::AT_FDCWD, b".", |l| l.resolve(b".", true))?
+    } else {
+        t.fds().file(olddir)?.path().cloned().ok_or(Errno::ENOENT)?
+    };
+    t.with_lookup(newdir, new, |ln| ln.link_from(&src, new))?;
     ok_zero()
 }
 

@@ -723,7 +723,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "linkat",
                 fs_more::sys_linkat,
                 &[DirFd, Path, DirFd, Path, Hex],
-                "AT_EMPTY_PATH is not supported (ENOENT).",
+                "AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH (ENOENT otherwise).",
             ),
         ),
         (
