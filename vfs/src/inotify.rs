@@ -439,15 +439,15 @@ impl FileOps for Inotify {
                 break;
             };
             let len = u32::try_from(ev.name_len()).map_err(|_| Errno::EINVAL)?;
-            let (hdr, name_area) = dst.split_at_mut(EVENT_HEADER_SIZE);
-            hdr[0..4].copy_from_slice(&ev.wd.to_ne_bytes());
-            hdr[4..8].copy_from_slice(&ev.mask.to_ne_bytes());
-            hdr[8..12].copy_from_slice(&ev.cookie.to_ne_bytes());
-            hdr[12..16].copy_from_slice(&len.to_ne_bytes());
-            name_area.fill(0);
-            if let Some(n) = name_area.get_mut(..ev.name.len()) {
-                n.copy_from_slice(&ev.name);
-            }
+            // The record: wd, mask, cookie, len, then the name NUL-padded to `len`.
+            let mut rec = Vec::with_capacity(size);
+            rec.extend_from_slice(&ev.wd.to_ne_bytes());
+            rec.extend_from_slice(&ev.mask.to_ne_bytes());
+            rec.extend_from_slice(&ev.cookie.to_ne_bytes());
+            rec.extend_from_slice(&len.to_ne_bytes());
+            rec.extend_from_slice(&ev.name);
+            rec.resize(size, 0);
+            dst.copy_from_slice(&rec);
             done = end;
             if ev.mask == IN_Q_OVERFLOW {
                 st.overflow_queued = false;

@@ -866,7 +866,9 @@ impl VfsPath {
             }
         }
         self.inode().setattr(&change)?;
-        inotify::path_event(self, IN_ATTRIB);
+        if uid.is_some() || gid.is_some() {
+            inotify::path_event(self, IN_ATTRIB);
+        }
         Ok(())
     }
 
