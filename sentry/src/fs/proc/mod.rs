@@ -106,6 +106,11 @@ pub(crate) fn creds_of(kernel: &Kernel, tid: i32) -> Option<crate::kernel::Crede
     handles_of(&shared).map(|h| h.creds)
 }
 
+/// The memory manager of task `t` as last published (for the OOM killer's resident sets).
+pub(crate) fn mm_of_task(t: &Arc<TaskShared>) -> Option<Arc<crate::mm::MemoryManager>> {
+    handles_of(t).and_then(|h| h.mm.upgrade())
+}
+
 /// The handles recorded for `t`, if its thread has started.
 fn handles_of(t: &Arc<TaskShared>) -> Option<ProcHandles> {
     let r = lock(&REGISTRY);
