@@ -12,6 +12,8 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # and draws its chart with Debian's matplotlib.
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || need+=(python3-matplotlib)
+# scripts/debian-root.sh builds the Debian root of the userland tests with debootstrap.
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

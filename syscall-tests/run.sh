@@ -24,8 +24,8 @@ cargo build --release -p syscall-tests --bin runner
 
 bins="target/static/$target/release"
 if [[ -n "${RVISOR:-}" ]]; then
-    # `rvisor do` gives the sandbox its own /tmp, so a checkout under the host's /tmp would be
-    # invisible inside it: run the binaries from a staging directory that is not under /tmp.
+    # Staged outside /tmp, away from the checkout: the binaries are read through the root
+    # overlay like any host file (writes to /tmp by the tests stay in the sandbox).
     stage="$(mktemp -d /var/tmp/rvisor-syscall-tests.XXXXXX)"
     trap 'rm -rf "$stage"' EXIT
     find "$bins" -maxdepth 1 -type f -executable ! -name runner -exec cp {} "$stage/" \;

@@ -1,7 +1,11 @@
-//! `rvisor do CMD ARGS...`: run one command in a sandbox whose root is the host's "/",
-//! served read-only by a gofer process, with a private tmpfs at /tmp and a sandbox devfs at
-//! /dev. Stdio is passed through; the exit status is the command's (128+N if killed by
-//! signal N).
+//! `rvisor do CMD ARGS...`: run one command in a sandbox whose root is the host's "/" (or
+//! `--rootfs DIR`), served by a gofer process, with a sandbox devfs at /dev and a tmpfs at
+//! /dev/shm. By default the root is an overlay (`vfs::overlay`): the gofer serves it read-only
+//! and every write lands in an in-sentry tmpfs layer that vanishes with the sandbox, as
+//! `runsc do` (`--overlay2=root:memory`) does — so the host's /tmp is visible and a write to
+//! it stays in the sandbox. `--overlay=none` writes through the gofer to the directory itself;
+//! `--read-only` serves the root read-only with no layer on top (EROFS). Stdio is passed
+//! through; the exit status is the command's (128+N if killed by signal N).
 //!
 //! /proc and /sys are the sandbox's own procfs and sysfs (sentry::fs), generated from its task
 //! table, so the gofer never serves the host's.
@@ -40,9 +44,34 @@ pub struct DoArgs {
     /// `false` moves every byte through 9P Tread/Twrite instead.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     fd_donation: bool,
+    /// The directory that becomes the sandbox's root (default: the host's "/"). The command
+    /// then starts in "/" unless `--cwd` says otherwise.
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<std::path::PathBuf>,
+    /// Where writes to the root go: `memory` — an overlay, in the sandbox's memory, over the
+    /// root served read-only (the host directory never changes; runsc's
+    /// `--overlay2=root:memory`); `none` — straight through the gofer to the directory
+    /// (runsc's `--overlay2=none`).
+    #[arg(long, value_enum, default_value_t = Overlay::Memory)]
+    overlay: Overlay,
+    /// Serve the root read-only with no overlay: every write to it fails with EROFS (like an
+    /// OCI spec's `root.readonly`).
+    #[arg(long)]
+    read_only: bool,
+    /// The working directory the command starts in (default: the caller's, or "/" with
+    /// `--rootfs`).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<OsString>,
+}
+
+/// `--overlay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Overlay {
+    Memory,
+    None,
 }
 
 /// `--file-access`.
@@ -63,12 +92,19 @@ impl Drop for GoferProcess {
     }
 }
 
-fn spawn_gofer(fd_donation: bool) -> anyhow::Result<(GoferProcess, UnixStream)> {
+fn spawn_gofer(
+    root: &std::path::Path,
+    readonly: bool,
+    fd_donation: bool,
+) -> anyhow::Result<(GoferProcess, UnixStream)> {
     let (ours, theirs) = UnixStream::pair().context("creating the gofer socket pair")?;
     let exe = std::env::current_exe().context("locating the rvisor binary")?;
-    let mut args = vec!["gofer", "--root", "/", "--readonly"];
+    let mut args: Vec<&std::ffi::OsStr> = vec!["gofer".as_ref(), "--root".as_ref(), root.as_ref()];
+    if readonly {
+        args.push("--readonly".as_ref());
+    }
     if !fd_donation {
-        args.push("--no-fd-donation");
+        args.push("--no-fd-donation".as_ref());
     }
     let child = Command::new(exe)
         .args(args)
@@ -159,11 +195,6 @@ fn mount_if_present(
     }
 }
 
-/// True when the caller's working directory is under the host's /tmp.
-fn under_host_tmp() -> bool {
-    std::env::current_dir().is_ok_and(|d| d.starts_with("/tmp"))
-}
-
 /// Finds `cmd` the way execvp(3) does: as given if it contains a '/', else in each PATH
 /// directory of the sandbox, first executable regular file wins.
 fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
@@ -251,19 +282,38 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     // (which inherits our limit and raises it the same way) may open.
     let nofile = crate::hostcall::raise_nofile_limit();
     vfs::set_dentry_cache_limit(vfs::MAX_EVICTABLE.min(nofile / 2));
-    let (gofer, sock) = spawn_gofer(a.fd_donation)?;
+    let rootfs_dir = match &a.rootfs {
+        Some(d) => {
+            let meta = std::fs::metadata(d).with_context(|| format!("--rootfs {}", d.display()))?;
+            if !meta.is_dir() {
+                bail!("--rootfs {}: not a directory", d.display());
+            }
+            d.clone()
+        }
+        None => std::path::PathBuf::from("/"),
+    };
+    // The gofer serves read-only unless the sandbox writes through to the directory.
+    let overlay = a.overlay == Overlay::Memory && !a.read_only;
+    let gofer_readonly = a.read_only || overlay;
+    let (gofer, sock) = spawn_gofer(&rootfs_dir, gofer_readonly, a.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
         .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
     // tmpfs files keep their pages in the MemoryFile, so MAP_SHARED mappings of them share;
     // the rootfs caches mapped file pages there too.
     let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
     let opts = vfs::p9fs::Options {
-        readonly: true,
+        readonly: gofer_readonly,
         shared: a.file_access == FileAccess::Shared,
         memfile: Some(Arc::clone(&memfile)),
     };
     let rootfs = vfs::p9fs::new_filesystem(client, opts)
         .map_err(|e| anyhow::anyhow!("attaching the root filesystem: {}", describe(e)))?;
+    let rootfs = if overlay {
+        vfs::overlay::new_filesystem(rootfs, Arc::clone(&memfile))
+            .map_err(|e| anyhow::anyhow!("building the root overlay: {}", describe(e)))?
+    } else {
+        rootfs
+    };
     let mounts = MountNamespace::new(rootfs);
     let root_creds = Creds::root();
     mount_if_present(
@@ -276,11 +326,6 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     mount_if_present(
         &mounts,
         b"/dev/shm",
-        vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
-    )?;
-    mount_if_present(
-        &mounts,
-        b"/tmp",
         vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
     )?;
 
@@ -324,9 +369,14 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         })
         .collect();
     let [s0, s1, s2] = stdio_files()?;
-    // Like `runsc do`, the command starts in the caller's working directory.
-    let cwd =
-        std::env::current_dir().map_or_else(|_| b"/".to_vec(), |p| p.into_os_string().into_vec());
+    // Like `runsc do`, the command starts in the caller's working directory (which is the
+    // same place inside when the root is the host's).
+    let cwd = match (&a.cwd, &a.rootfs) {
+        (Some(d), _) => d.clone().into_os_string().into_vec(),
+        (None, Some(_)) => b"/".to_vec(),
+        (None, None) => std::env::current_dir()
+            .map_or_else(|_| b"/".to_vec(), |p| p.into_os_string().into_vec()),
+    };
     let spawn = Spawn {
         path,
         argv,
@@ -341,14 +391,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         Err(TaskCreateError::Open { path, errno }) | Err(TaskCreateError::Load { path, errno }) => {
             // The shell's conventions: 127 when the command is missing, 126 when it exists but
             // cannot be executed.
-            // The host's /tmp is shadowed by the sandbox's own: say so where it explains a miss.
-            let hint = if errno == Errno::ENOENT && (path.starts_with("/tmp/") || under_host_tmp())
-            {
-                " (the host's /tmp is not visible inside the sandbox, which has its own)"
-            } else {
-                ""
-            };
-            eprintln!("rvisor: {path}: {}{hint}", describe(errno));
+            eprintln!("rvisor: {path}: {}", describe(errno));
             return Ok(if errno == Errno::ENOENT || errno == Errno::ENOTDIR {
                 127
             } else {

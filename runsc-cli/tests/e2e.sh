@@ -5,7 +5,6 @@
 set -uo pipefail
 : "${RVISOR:?set RVISOR to the rvisor binary}"
 BB=/bin/busybox
-# Not under /tmp (wherever the checkout is): the sandbox's /tmp is its own tmpfs.
 work=$(mktemp -d /var/tmp/rvisor-e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 pass=0; fail=0
@@ -67,9 +66,9 @@ gcc -static -O0 -o "$work/segv" "$work/segv.c"
 out=$("$RVISOR" do "$work/segv" 2>&1); st=$?
 [ $st -eq 139 ] && grep -q before <<<"$out" && ok "segfault is exit 139" || bad "segfault: status $st, out '$out'"
 
-# Application syscalls never reach the host: an unimplemented call with a visible host effect
-# (mknodat of a FIFO in the host's /tmp) must fail with ENOSYS and leave no trace on the host,
-# and getpid must be the sandbox's pid 1.
+# Application syscalls never reach the host: an unknown syscall number fails with ENOSYS,
+# getpid is the sandbox's pid 1, and a file the application creates in the host's /tmp (seen
+# through the root overlay) never appears on the host.
 probe="/tmp/rvisor-host-proof-$$"
 cat > "$work/proof.c" <<C
 #define _GNU_SOURCE
@@ -80,19 +79,39 @@ cat > "$work/proof.c" <<C
 #include <sys/syscall.h>
 #include <unistd.h>
 int main(void) {
-    long r = syscall(SYS_mknodat, AT_FDCWD, "$probe", S_IFIFO | 0600, 0);
-    printf("mknodat=%ld errno=%d getpid=%ld\n", r, r ? errno : 0, syscall(SYS_getpid));
+    long r = syscall(777, 0, 0, 0);
+    int e = r ? errno : 0;
+    int fd = open("$probe", O_CREAT | O_WRONLY, 0600);
+    printf("unknown=%ld errno=%d getpid=%ld created=%d\n", r, e, syscall(SYS_getpid), fd >= 0);
     return 0;
 }
 C
 gcc -static -O0 -o "$work/proof" "$work/proof.c"
 out=$("$RVISOR" do "$work/proof" 2>&1)
-if [ "$out" = "mknodat=-1 errno=38 getpid=1" ] && [ ! -e "$probe" ]; then ok "unimplemented syscall is ENOSYS and never runs on the host"
+if [ "$out" = "unknown=-1 errno=38 getpid=1 created=1" ] && [ ! -e "$probe" ]; then ok "unknown syscall is ENOSYS; a file created in the sandbox never reaches the host"
 else bad "host isolation: '$out', host path exists: $([ -e "$probe" ] && echo yes || echo no)"; rm -f "$probe"; fi
 
-# Writes land in the sandbox's /tmp, not the host's.
-out=$("$RVISOR" do $BB sh -c "echo private > /tmp/rvisor-tmp-proof-$$ && read l < /tmp/rvisor-tmp-proof-$$ && echo \$l" 2>&1); st=$?
-[ $st -eq 0 ] && [ "$out" = private ] && [ ! -e "/tmp/rvisor-tmp-proof-$$" ] && ok "sandbox /tmp is writable and private" || bad "sandbox /tmp: status $st, out '$out'"
+# The root overlay: the host's /tmp is visible (a binary the host just put there runs), a
+# change to a host file stays in the sandbox, and the host copy is untouched.
+cp "$work/proof" "/tmp/rvisor-e2e-bin-$$"
+echo host > "/tmp/rvisor-e2e-file-$$"
+out=$("$RVISOR" do $BB sh -c "/tmp/rvisor-e2e-bin-$$ >/dev/null && echo ran; cat /tmp/rvisor-e2e-file-$$; echo sandbox > /tmp/rvisor-e2e-file-$$; cat /tmp/rvisor-e2e-file-$$; rm /tmp/rvisor-e2e-bin-$$ && [ ! -e /tmp/rvisor-e2e-bin-$$ ] && echo gone" 2>&1); st=$?
+if [ $st -eq 0 ] && [ "$out" = "$(printf 'ran\nhost\nsandbox\ngone')" ] && [ "$(cat /tmp/rvisor-e2e-file-$$)" = host ] && [ -x "/tmp/rvisor-e2e-bin-$$" ]; then ok "overlay: host /tmp visible, writes and removals stay in the sandbox"
+else bad "overlay: status $st, out '$out', host file '$(cat /tmp/rvisor-e2e-file-$$)'"; fi
+rm -f "/tmp/rvisor-e2e-bin-$$" "/tmp/rvisor-e2e-file-$$"
+
+# --overlay=none writes through to the directory; --read-only refuses (EROFS); --rootfs runs
+# over another root and a missing one is one clear line.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/data"
+cp $BB "$work/rootfs/bin/busybox"
+out=$("$RVISOR" do --rootfs "$work/rootfs" /bin/busybox sh -c 'echo layered > /data/f; /bin/busybox cat /data/f' 2>&1); st=$?
+[ $st -eq 0 ] && [ "$out" = layered ] && [ ! -e "$work/rootfs/data/f" ] && ok "--rootfs with the default overlay keeps the directory unchanged" || bad "--rootfs overlay: status $st, out '$out'"
+out=$("$RVISOR" do --rootfs "$work/rootfs" --overlay=none /bin/busybox sh -c 'echo through > /data/f' 2>&1); st=$?
+[ $st -eq 0 ] && [ "$(cat "$work/rootfs/data/f" 2>/dev/null)" = through ] && ok "--overlay=none writes through to the directory" || bad "--overlay=none: status $st, out '$out'"
+out=$("$RVISOR" do --rootfs "$work/rootfs" --read-only /bin/busybox sh -c 'echo x > /data/g' 2>&1); st=$?
+[ $st -ne 0 ] && grep -q 'Read-only file system' <<<"$out" && [ ! -e "$work/rootfs/data/g" ] && ok "--read-only gives EROFS" || bad "--read-only: status $st, out '$out'"
+err=$("$RVISOR" do --rootfs "$work/no-such-root" /bin/true 2>&1 >/dev/null); st=$?
+[ $st -ne 0 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q 'no-such-root' <<<"$err" && ok "missing --rootfs: one error line" || bad "missing --rootfs: status $st, '$err'"
 
 # --strace shows decoded syscalls with results.
 out=$("$RVISOR" do --strace $BB true 2>&1)
@@ -408,6 +427,7 @@ same "#! script through execve, comm is the script's name" $BB sh -c "exec $work
 # Credentials: a user runs a set-user-ID-root program, which runs with euid 0 and its
 # capabilities (and without the bit it runs as the user); the same natively and sandboxed.
 cat > "$work/ids.c" <<'C'
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>

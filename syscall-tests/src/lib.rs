@@ -21,6 +21,7 @@
 //! everything else calls the host kernel through `libc`, which is the point of a conformance test.
 #![deny(unsafe_code)]
 
+pub mod fixture;
 pub mod report;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -53,6 +53,7 @@ pub mod inotify;
 mod lookup;
 pub mod memfile;
 mod mount;
+pub mod overlay;
 pub mod p9client;
 pub mod p9fs;
 pub mod perm;

@@ -489,6 +489,46 @@ pub fn sys_open(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_openat(t, f::AT_FDCWD, args.ptr(0), args.uint(1), args.uint(2))
 }
 
+/// close_range(2): closes (or, with CLOSE_RANGE_CLOEXEC, marks close-on-exec) every open
+/// descriptor in `[first, last]`; CLOSE_RANGE_UNSHARE first gives the caller a private copy of
+/// a shared table (CLONE_FILES).
+pub fn sys_close_range(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    let (first, last, flags) = (args.uint(0), args.uint(1), args.uint(2));
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL);
+    }
+    if flags & CLOSE_RANGE_UNSHARE != 0 && Arc::strong_count(&t.fds) > 1 {
+        let copy = t.fds().clone();
+        t.fds = Arc::new(std::sync::Mutex::new(copy));
+    }
+    let mut closed = Vec::new();
+    {
+        let mut fds = t.fds();
+        let victims: Vec<i32> = fds
+            .fds()
+            .filter(|&fd| u32::try_from(fd).is_ok_and(|u| (first..=last).contains(&u)))
+            .collect();
+        for fd in victims {
+            if flags & CLOSE_RANGE_CLOEXEC != 0 {
+                fds.set_cloexec(fd, true)?;
+            } else {
+                closed.push(fds.remove(fd)?);
+            }
+        }
+    }
+    // Released outside the table lock: a last close may wake or block on other objects.
+    drop(closed);
+    ok_zero()
+}
+
+/// creat(2): open(2) with O_CREAT|O_WRONLY|O_TRUNC.
+pub fn sys_creat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    let flags = f::O_CREAT | f::O_WRONLY | f::O_TRUNC;
+    do_openat(t, f::AT_FDCWD, args.ptr(0), flags, args.uint(1))
+}
+
 /// openat(2).
 pub fn sys_openat(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     do_openat(t, args.dirfd(0), args.ptr(1), args.uint(2), args.uint(3))
@@ -982,7 +1022,7 @@ pub fn sys_umask(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 /// Resolves `path` from `dirfd` for a metadata change (AT_EMPTY_PATH: the fd itself).
-fn resolve_for_attr(
+pub(super) fn resolve_for_attr(
     t: &Task,
     dirfd: i32,
     addr: u64,

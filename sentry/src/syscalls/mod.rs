@@ -23,6 +23,7 @@ pub mod sys;
 pub mod table;
 pub mod time;
 pub mod timer;
+pub mod utime;
 
 use abi::Errno;
 

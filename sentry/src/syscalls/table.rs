@@ -9,7 +9,7 @@ use abi::sysno as nr;
 
 use super::{
     SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, inotify, mm, poll,
-    process, signal, socket, sys, time, timer,
+    process, signal, socket, sys, time, timer, utime,
 };
 use crate::kernel::Task;
 
@@ -130,6 +130,30 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             E::supported("open", fs::sys_open, &[Path, OpenFlags, Mode]),
         ),
         (nr::CLOSE, E::supported("close", fs::sys_close, &[Fd])),
+        (
+            nr::CREAT,
+            E::supported("creat", fs::sys_creat, &[Path, Mode]),
+        ),
+        (
+            nr::CLOSE_RANGE,
+            E::supported("close_range", fs::sys_close_range, &[Fd, Fd, Hex]),
+        ),
+        (
+            nr::UTIME,
+            E::supported("utime", utime::sys_utime, &[Path, Hex]),
+        ),
+        (
+            nr::UTIMES,
+            E::supported("utimes", utime::sys_utimes, &[Path, Hex]),
+        ),
+        (
+            nr::FUTIMESAT,
+            E::supported("futimesat", utime::sys_futimesat, &[DirFd, Path, Hex]),
+        ),
+        (
+            nr::UTIMENSAT,
+            E::supported("utimensat", utime::sys_utimensat, &[DirFd, Path, Hex, Hex]),
+        ),
         (nr::STAT, E::supported("stat", fs::sys_stat, &[Path, Hex])),
         (nr::FSTAT, E::supported("fstat", fs::sys_fstat, &[Fd, Hex])),
         (

@@ -1,6 +1,6 @@
 //! File and memory syscalls a Debian userland probes: memfd_create and file seals,
 //! fallocate, SEEK_DATA/SEEK_HOLE, preadv/pwritev(2), sendfile, copy_file_range, fadvise64
-//! and mincore.
+//! and mincore; creat, the utimensat family and close_range.
 //!
 //! Most files here are memfds: they are tmpfs (shmem) files natively and in the sandbox, so
 //! holes, punching and seals behave the same on both sides whatever the host's /tmp is.
@@ -1282,6 +1282,277 @@ fn mincore_bad_vector_fails_efault() -> Outcome {
     Ok(())
 }
 
+fn lstat_path(p: &CStr) -> Result<libc::stat, String> {
+    let mut st = syscall_tests::zeroed::<libc::stat>();
+    check!(
+        syscall!(
+            libc::SYS_newfstatat,
+            libc::AT_FDCWD,
+            p,
+            std::ptr::addr_of_mut!(st),
+            libc::AT_SYMLINK_NOFOLLOW
+        ),
+        succeeds()
+    );
+    Ok(st)
+}
+
+fn ts(sec: i64, nsec: i64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    }
+}
+
+fn creat_truncates_and_opens_write_only() -> Outcome {
+    let f = TempFile::with_contents(b"old contents")?;
+    let fd = Fd::from_ret(check!(
+        syscall!(libc::SYS_creat, f.path(), 0o600),
+        succeeds()
+    ))?;
+    ensure_eq!(fstat(&fd)?.st_size, 0);
+    let mut b = [0u8; 1];
+    check!(
+        syscall!(libc::SYS_read, fd.raw(), b.as_mut_ptr(), 1),
+        fails_with(Errno::EBADF)
+    );
+    Ok(())
+}
+
+fn utimensat_sets_both_times_with_nanoseconds() -> Outcome {
+    let f = TempFile::new()?;
+    let t = [ts(100, 1), ts(200, 2)];
+    check!(
+        syscall!(libc::SYS_utimensat, libc::AT_FDCWD, f.path(), t.as_ptr(), 0),
+        succeeds()
+    );
+    let st = lstat_path(f.path())?;
+    ensure_eq!((st.st_atime, st.st_atime_nsec), (100, 1));
+    ensure_eq!((st.st_mtime, st.st_mtime_nsec), (200, 2));
+    Ok(())
+}
+
+fn utimensat_omit_keeps_that_time() -> Outcome {
+    let f = TempFile::new()?;
+    let t = [ts(100, 0), ts(200, 0)];
+    check!(
+        syscall!(libc::SYS_utimensat, libc::AT_FDCWD, f.path(), t.as_ptr(), 0),
+        succeeds()
+    );
+    let t2 = [ts(0, libc::UTIME_OMIT), ts(300, 0)];
+    check!(
+        syscall!(
+            libc::SYS_utimensat,
+            libc::AT_FDCWD,
+            f.path(),
+            t2.as_ptr(),
+            0
+        ),
+        succeeds()
+    );
+    let st = lstat_path(f.path())?;
+    ensure_eq!((st.st_atime, st.st_mtime), (100, 300));
+    Ok(())
+}
+
+fn utimensat_null_times_means_now() -> Outcome {
+    let f = TempFile::new()?;
+    let t = [ts(100, 0), ts(200, 0)];
+    check!(
+        syscall!(libc::SYS_utimensat, libc::AT_FDCWD, f.path(), t.as_ptr(), 0),
+        succeeds()
+    );
+    check!(
+        syscall!(libc::SYS_utimensat, libc::AT_FDCWD, f.path(), 0usize, 0),
+        succeeds()
+    );
+    let st = lstat_path(f.path())?;
+    ensure!(
+        st.st_mtime > 1_600_000_000,
+        "mtime {} is not now",
+        st.st_mtime
+    );
+    Ok(())
+}
+
+fn utimensat_null_path_changes_the_fd() -> Outcome {
+    let f = TempFile::new()?;
+    let fd = f.open(libc::O_RDWR)?;
+    let t = [ts(5, 0), ts(6, 0)];
+    check!(
+        syscall!(libc::SYS_utimensat, fd.raw(), 0usize, t.as_ptr(), 0),
+        succeeds()
+    );
+    ensure_eq!(fstat(&fd)?.st_mtime, 6);
+    check!(
+        syscall!(
+            libc::SYS_utimensat,
+            fd.raw(),
+            0usize,
+            t.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW
+        ),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+fn utimensat_nofollow_changes_the_symlink() -> Outcome {
+    let dir = syscall_tests::TempDir::new()?;
+    dir.create_file("target", b"x")?;
+    let link = dir.join("link");
+    check!(
+        syscall!(
+            libc::SYS_symlinkat,
+            c"target",
+            libc::AT_FDCWD,
+            link.as_c_str()
+        ),
+        succeeds()
+    );
+    let t = [ts(7, 0), ts(8, 0)];
+    check!(
+        syscall!(
+            libc::SYS_utimensat,
+            libc::AT_FDCWD,
+            link.as_c_str(),
+            t.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW
+        ),
+        succeeds()
+    );
+    ensure_eq!(lstat_path(&link)?.st_mtime, 8);
+    ensure!(
+        lstat_path(&dir.join("target"))?.st_mtime != 8,
+        "target changed"
+    );
+    Ok(())
+}
+
+fn utimensat_bad_nanoseconds_fail_einval() -> Outcome {
+    let f = TempFile::new()?;
+    let t = [ts(1, 1_000_000_000), ts(1, 0)];
+    check!(
+        syscall!(libc::SYS_utimensat, libc::AT_FDCWD, f.path(), t.as_ptr(), 0),
+        fails_with(Errno::EINVAL)
+    );
+    check!(
+        syscall!(libc::SYS_utimensat, libc::AT_FDCWD, f.path(), 0usize, 0x4),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+fn utimes_takes_microseconds() -> Outcome {
+    let f = TempFile::new()?;
+    let tv = [
+        libc::timeval {
+            tv_sec: 10,
+            tv_usec: 3,
+        },
+        libc::timeval {
+            tv_sec: 20,
+            tv_usec: 4,
+        },
+    ];
+    check!(
+        syscall!(libc::SYS_utimes, f.path(), tv.as_ptr()),
+        succeeds()
+    );
+    let st = lstat_path(f.path())?;
+    ensure_eq!((st.st_mtime, st.st_mtime_nsec), (20, 4000));
+    let bad = [
+        libc::timeval {
+            tv_sec: 1,
+            tv_usec: 1_000_000,
+        },
+        libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        },
+    ];
+    check!(
+        syscall!(libc::SYS_utimes, f.path(), bad.as_ptr()),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+fn utime_takes_whole_seconds() -> Outcome {
+    let f = TempFile::new()?;
+    let buf: [i64; 2] = [30, 40];
+    check!(
+        syscall!(libc::SYS_utime, f.path(), buf.as_ptr()),
+        succeeds()
+    );
+    let st = lstat_path(f.path())?;
+    ensure_eq!((st.st_atime, st.st_mtime, st.st_mtime_nsec), (30, 40, 0));
+    Ok(())
+}
+
+fn utimensat_missing_file_fails_enoent() -> Outcome {
+    check!(
+        syscall!(
+            libc::SYS_utimensat,
+            libc::AT_FDCWD,
+            c"/nonexistent-dir/x",
+            0usize,
+            0
+        ),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+fn close_range_closes_the_range_only() -> Outcome {
+    let a = Fd::open(c"/dev/null", libc::O_RDONLY, 0)?;
+    let b = Fd::open(c"/dev/null", libc::O_RDONLY, 0)?;
+    let c = Fd::open(c"/dev/null", libc::O_RDONLY, 0)?;
+    let (ra, rb, rc) = (a.into_raw(), b.into_raw(), c.into_raw());
+    check!(syscall!(libc::SYS_close_range, rb, rc, 0), succeeds());
+    check!(syscall!(libc::SYS_fcntl, ra, libc::F_GETFD), succeeds());
+    check!(
+        syscall!(libc::SYS_fcntl, rb, libc::F_GETFD),
+        fails_with(Errno::EBADF)
+    );
+    check!(
+        syscall!(libc::SYS_fcntl, rc, libc::F_GETFD),
+        fails_with(Errno::EBADF)
+    );
+    check!(syscall!(libc::SYS_close, ra), succeeds());
+    Ok(())
+}
+
+fn close_range_cloexec_marks_instead_of_closing() -> Outcome {
+    let a = Fd::open(c"/dev/null", libc::O_RDONLY, 0)?;
+    check!(
+        syscall!(libc::SYS_close_range, a.raw(), a.raw(), 1u32 << 2),
+        succeeds()
+    );
+    check!(
+        syscall!(libc::SYS_fcntl, a.raw(), libc::F_GETFD),
+        succeeds_with(i64::from(libc::FD_CLOEXEC))
+    );
+    Ok(())
+}
+
+fn close_range_bad_arguments_fail_einval() -> Outcome {
+    check!(
+        syscall!(libc::SYS_close_range, 10, 5, 0),
+        fails_with(Errno::EINVAL)
+    );
+    check!(
+        syscall!(libc::SYS_close_range, 1000, 1001, 0x80),
+        fails_with(Errno::EINVAL)
+    );
+    // An empty range of unused numbers is fine.
+    check!(
+        syscall!(libc::SYS_close_range, 900_000, 900_010, 0),
+        succeeds()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         memfd_create_gives_empty_unlinked_regular_file,
@@ -1357,5 +1628,18 @@ fn main() -> ExitCode {
         mincore_unaligned_address_fails_einval,
         mincore_unmapped_range_fails_enomem,
         mincore_bad_vector_fails_efault,
+        creat_truncates_and_opens_write_only,
+        utimensat_sets_both_times_with_nanoseconds,
+        utimensat_omit_keeps_that_time,
+        utimensat_null_times_means_now,
+        utimensat_null_path_changes_the_fd,
+        utimensat_nofollow_changes_the_symlink,
+        utimensat_bad_nanoseconds_fail_einval,
+        utimes_takes_microseconds,
+        utime_takes_whole_seconds,
+        utimensat_missing_file_fails_enoent,
+        close_range_closes_the_range_only,
+        close_range_cloexec_marks_instead_of_closing,
+        close_range_bad_arguments_fail_einval,
     ])
 }

@@ -22,16 +22,45 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use syscall_tests::report::{
-    BinReport, Results, compare, mark_missing_as_crashed, parse_expected, parse_libtest_list,
-    parse_libtest_output, summary_line,
+    BinReport, Results, Status, compare, mark_missing_as_crashed, parse_expected,
+    parse_libtest_list, parse_libtest_output, summary_line,
 };
 use syscall_tests::{libc, syscall};
 
 /// The test binaries built from `src/bin/` (everything but this runner).
 const TEST_BINS: &[&str] = &[
     "fs", "mm", "process", "time", "vdso", "signal", "wait", "pipe", "poll", "timer", "thread",
-    "exec", "creds", "files2", "unix", "inotify",
+    "exec", "creds", "files2", "unix", "overlay", "inotify",
 ];
+
+/// Binaries whose tests work on pre-existing trees (`syscall_tests::fixture`): the runner
+/// makes one fresh tree per test before each run and checks that the sandbox run left the
+/// host's copy unchanged.
+const FIXTURE_BINS: &[&str] = &["overlay"];
+
+/// The pseudo-test that records whether a sandbox run changed the host's fixture trees.
+const FIXTURE_CHECK: &str = "host_fixture_unchanged_by_sandbox";
+
+/// Makes a fresh fixture directory holding one tree per test name; returns it and its
+/// snapshot.
+fn make_fixture(names: &[String]) -> Result<(PathBuf, String), String> {
+    // A plain host directory in both runs (under /var/tmp, like the staged binaries).
+    let base = PathBuf::from(format!(
+        "/var/tmp/rvisor-fixture-{}-{}",
+        std::process::id(),
+        FIXTURE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    for n in names {
+        syscall_tests::fixture::populate(&base.join(n))
+            .map_err(|e| format!("fixture {}: {e}", base.display()))?;
+    }
+    let snap = syscall_tests::fixture::snapshot(&base)
+        .map_err(|e| format!("fixture snapshot {}: {e}", base.display()))?;
+    Ok((base, snap))
+}
+
+static FIXTURE_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How long the runner keeps reading a finished (or killed) binary's output: a descendant
 /// that escaped the process-group kill could otherwise hold the pipe open forever.
@@ -229,7 +258,18 @@ fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> 
     let mut native_cmd = Command::new(path);
     native_cmd.arg("--test-threads=1");
     let names = list_tests(path, opts.timeout)?;
+    let uses_fixture = FIXTURE_BINS.contains(&bin);
+    let native_fixture = if uses_fixture {
+        let (dir, _) = make_fixture(&names)?;
+        native_cmd.env(syscall_tests::fixture::ENV, &dir);
+        Some(dir)
+    } else {
+        None
+    };
     let native_out = run_with_timeout(native_cmd, opts.timeout)?;
+    if let Some(dir) = native_fixture {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let mut native = parse_libtest_output(&native_out.stdout);
     if !native.is_empty() {
         mark_missing_as_crashed(&mut native, &names);
@@ -254,9 +294,30 @@ fn run_bin(opts: &Options, bin: &str, path: &Path) -> Result<BinReport, String> 
                 .args([SANDBOX_INIT, "sh", "-c", "\"$0\" \"$@\"; exit $?"])
                 .arg(path)
                 .arg("--test-threads=1");
+            let fixture = if uses_fixture {
+                let (dir, snap) = make_fixture(&names)?;
+                cmd.env(syscall_tests::fixture::ENV, &dir);
+                Some((dir, snap))
+            } else {
+                None
+            };
             let out = run_with_timeout(cmd, opts.timeout)?;
             let mut results = parse_libtest_output(&out.stdout);
             mark_missing_as_crashed(&mut results, &names);
+            if let Some((dir, before)) = fixture {
+                // Writes in the sandbox go to the root overlay: the host's trees must be
+                // exactly as they were made.
+                let after = syscall_tests::fixture::snapshot(&dir).unwrap_or_default();
+                let status = if after == before {
+                    Status::Passed
+                } else {
+                    println!("  {bin}: the sandbox run changed the host's fixture trees");
+                    Status::Failed
+                };
+                results.insert(FIXTURE_CHECK.to_owned(), status);
+                native.insert(FIXTURE_CHECK.to_owned(), Status::Passed);
+                let _ = std::fs::remove_dir_all(dir);
+            }
             let completed = native
                 .keys()
                 .all(|name| results.get(name).is_some_and(|s| s.is_finished()));
