@@ -9,18 +9,20 @@
 //! the ones of changes made *inside* the sandbox: a file changed on the host behind the gofer
 //! sends nothing (as with Linux over 9P).
 //!
-//! # Watches are keyed by inode object identity
-//! A watch belongs to an inode, not to a name: the key is the address of the `Arc<dyn Inode>`
-//! the dentry names, and the watch keeps the location (`VfsPath`, hence the dentry and its
-//! inode) alive, so the address cannot be reused while the watch exists and the dentry cache
-//! keeps handing out the same inode object for that file (a pinned dentry is never evicted,
-//! and neither are its ancestors, which have a cached child). Why not `(st_dev, st_ino)`:
-//! it costs an `attr()` (a 9P round trip in shared mode) on every hooked operation, and the
-//! overlay the lead is adding wraps lower and upper inodes in one object that is stable per
-//! file while referenced, but whose reported inode number may change on copy-up; object
-//! identity follows the file across copy-up, numbers would not. The shortcut: two p9fs
-//! dentries that are hard links of one host file are two inode objects, so watching both
-//! gives two watch descriptors (Linux gives one).
+//! # Watches are keyed by inode identity: (`st_dev`, `st_ino`)
+//! A watch belongs to an inode, not to a name. The key is the pair `fstat` would show — the
+//! filesystem instance's device number and the inode number it reports — and the watch also
+//! keeps the location it was added at alive (its `VfsPath`, hence the dentry), as Linux's
+//! mark pins the inode. Why the number pair and not the address of the `Arc<dyn Inode>`:
+//! inode *objects* are not unique per file. p9fs builds one per looked-up name, so hard links
+//! are two objects, and the overlay builds an `OvInode` per name too (and may rebuild one after
+//! dentry eviction), while a file keeps its number: the overlay keeps the lower number across
+//! copy-up and hard links made in the sandbox share the upper one. A watch on a file
+//! therefore hears about it through any of its names and after copy-up, and
+//! inotify_add_watch on a second hard link returns the first one's wd, as on Linux. The
+//! price is one `attr()` per hooked operation *while some watch exists* (cached for tmpfs,
+//! the overlay and p9fs in exclusive mode). Filesystems whose inode numbers are not unique
+//! (generated procfs files) could see events of a namesake; nobody watches them.
 //!
 //! # Fast path
 //! [`active`] is one relaxed atomic load of the number of live watches; every hook returns at
@@ -57,7 +59,7 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use abi::inotify::*;
 use abi::{Errno, SysResult};
 
-use crate::inode::{FileOps, Inode};
+use crate::inode::{FileOps, InodeKind};
 use crate::mount::{VfsPath, lock};
 use crate::waiter::{EventMask, WaitQueue};
 
@@ -67,7 +69,7 @@ static WATCHES: AtomicUsize = AtomicUsize::new(0);
 static COOKIE: AtomicU32 = AtomicU32::new(1);
 
 /// Watches by inode key.
-static REGISTRY: LazyLock<Mutex<HashMap<usize, Vec<Arc<Watch>>>>> =
+static REGISTRY: LazyLock<Mutex<HashMap<Key, Vec<Arc<Watch>>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Whether any watch exists (the cheap check every hook starts with).
@@ -86,8 +88,13 @@ pub(crate) fn new_cookie() -> u32 {
     }
 }
 
-fn key_of(inode: &Arc<dyn Inode>) -> usize {
-    Arc::as_ptr(inode).cast::<()>() as usize
+/// A watched file: (`st_dev`, `st_ino`) as the filesystem reports them (see the module doc).
+type Key = (u64, u64);
+
+/// The key of the file at `path`, and whether it is a directory.
+fn key_of(path: &VfsPath) -> Option<(Key, bool)> {
+    let a = path.attr().ok()?;
+    Some(((path.mount.fs.dev(), a.ino), a.kind == InodeKind::Dir))
 }
 
 /// One watch as the registry sees it.
@@ -129,7 +136,7 @@ impl Event {
 /// A watch as its instance sees it.
 #[derive(Debug)]
 struct Slot {
-    key: usize,
+    key: Key,
     rec: Arc<Watch>,
     /// Keeps the dentry, hence the inode object and its key, alive.
     _pin: VfsPath,
@@ -142,7 +149,7 @@ struct State {
     bytes: usize,
     overflow_queued: bool,
     watches: BTreeMap<i32, Slot>,
-    by_key: HashMap<usize, i32>,
+    by_key: HashMap<Key, i32>,
     last_wd: i32,
 }
 
@@ -216,7 +223,7 @@ impl Shared {
     }
 }
 
-fn unregister(key: usize, rec: &Arc<Watch>) {
+fn unregister(key: Key, rec: &Arc<Watch>) {
     let mut reg = lock(&REGISTRY);
     if let Some(list) = reg.get_mut(&key) {
         let before = list.len();
@@ -231,17 +238,14 @@ fn unregister(key: usize, rec: &Arc<Watch>) {
 }
 
 /// The watches on `inode` (cloned out of the registry).
-fn watches_of(inode: &Arc<dyn Inode>) -> Vec<Arc<Watch>> {
-    lock(&REGISTRY)
-        .get(&key_of(inode))
-        .cloned()
-        .unwrap_or_default()
+fn watches_of(key: Key) -> Vec<Arc<Watch>> {
+    lock(&REGISTRY).get(&key).cloned().unwrap_or_default()
 }
 
 /// Sends `mask` (an event bit plus IN_ISDIR) with `name` to every watch on `inode` that asks
 /// for it; `skip_excl_unlink`: the subject was unlinked from this directory.
-fn send(inode: &Arc<dyn Inode>, mask: u32, cookie: u32, name: &[u8], skip_excl_unlink: bool) {
-    for w in watches_of(inode) {
+fn send(key: Key, mask: u32, cookie: u32, name: &[u8], skip_excl_unlink: bool) {
+    for w in watches_of(key) {
         let wmask = w.mask.load(Ordering::Relaxed);
         if wmask & mask & IN_ALL_EVENTS == 0 {
             continue;
@@ -274,7 +278,10 @@ pub(crate) fn path_event(path: &VfsPath, mask: u32) {
     if !active() {
         return;
     }
-    let mask = mask | isdir(path.is_dir());
+    let Some((key, is_dir)) = key_of(path) else {
+        return;
+    };
+    let mask = mask | isdir(is_dir);
     if !Arc::ptr_eq(&path.dentry, &path.mount.root) {
         let (parent, name) = {
             let l = lock(&path.dentry.link);
@@ -284,18 +291,27 @@ pub(crate) fn path_event(path: &VfsPath, mask: u32) {
             let unlinked = !lock(&p.children)
                 .get(&name)
                 .is_some_and(|c| Arc::ptr_eq(c, &path.dentry));
-            send(&p.inode, mask, 0, &name, unlinked);
+            let dir = VfsPath {
+                mount: Arc::clone(&path.mount),
+                dentry: p,
+            };
+            if let Some((dkey, _)) = key_of(&dir) {
+                send(dkey, mask, 0, &name, unlinked);
+            }
         }
     }
-    send(path.inode(), mask, 0, &[], false);
+    send(key, mask, 0, &[], false);
 }
 
-/// An inode event (ATTRIB for a link count, MOVE_SELF) to `inode`'s own watches.
-pub(crate) fn inode_event(inode: &Arc<dyn Inode>, mask: u32, is_dir: bool) {
+/// An inode event (ATTRIB for a link count, MOVE_SELF) to the own watches of the file at
+/// `path`.
+pub(crate) fn inode_event(path: &VfsPath, mask: u32) {
     if !active() {
         return;
     }
-    send(inode, mask | isdir(is_dir), 0, &[], false);
+    if let Some((key, is_dir)) = key_of(path) {
+        send(key, mask | isdir(is_dir), 0, &[], false);
+    }
 }
 
 /// A directory event (CREATE, DELETE, MOVED_FROM, MOVED_TO) on `dir` about child `name`.
@@ -303,17 +319,22 @@ pub(crate) fn dir_event(dir: &VfsPath, mask: u32, name: &[u8], is_dir: bool, coo
     if !active() {
         return;
     }
-    send(dir.inode(), mask | isdir(is_dir), cookie, name, false);
+    if let Some((key, _)) = key_of(dir) {
+        send(key, mask | isdir(is_dir), cookie, name, false);
+    }
 }
 
-/// `inode` lost its last link (unlink, rmdir, replaced by rename): DELETE_SELF to its
-/// watches, which then go away with IN_IGNORED.
-pub(crate) fn inode_removed(inode: &Arc<dyn Inode>, is_dir: bool) {
+/// The file at `path` lost its last link (unlink, rmdir, replaced by rename): DELETE_SELF to
+/// its watches, which then go away with IN_IGNORED.
+pub(crate) fn inode_removed(path: &VfsPath, is_dir: bool) {
     if !active() {
         return;
     }
-    send(inode, IN_DELETE_SELF | isdir(is_dir), 0, &[], false);
-    for w in watches_of(inode) {
+    let Some((key, _)) = key_of(path) else {
+        return;
+    };
+    send(key, IN_DELETE_SELF | isdir(is_dir), 0, &[], false);
+    for w in watches_of(key) {
         if let Some(owner) = w.owner.upgrade() {
             let mut st = lock(&owner.state);
             let mine = st
@@ -348,7 +369,7 @@ impl Inotify {
     /// and IN_ONLYDIR and checked read permission): the watch descriptor. EEXIST for
     /// IN_MASK_CREATE on a watched inode, ENOSPC past [`MAX_USER_WATCHES`].
     pub fn add_watch(&self, path: &VfsPath, mask: u32) -> SysResult<i32> {
-        let key = key_of(path.inode());
+        let (key, _) = key_of(path).ok_or(Errno::ENOENT)?;
         let bits = mask & (IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK);
         let mut st = lock(&self.shared.state);
         if let Some(&wd) = st.by_key.get(&key) {

@@ -570,9 +570,9 @@ impl Lookup<'_> {
         if inotify::active() {
             // vfs_unlink: the link count changed (IN_ATTRIB), the inode may be gone
             // (DELETE_SELF, IGNORED), then IN_DELETE in the directory.
-            inotify::inode_event(victim.inode(), IN_ATTRIB, false);
+            inotify::inode_event(&victim, IN_ATTRIB);
             if victim.attr().is_ok_and(|a| a.nlink == 0) {
-                inotify::inode_removed(victim.inode(), false);
+                inotify::inode_removed(&victim, false);
             }
             inotify::dir_event(&parent.dir, IN_DELETE, name, false, 0);
         }
@@ -602,7 +602,7 @@ impl Lookup<'_> {
         }
         parent.dir.inode().rmdir(name)?;
         parent.dir.dentry.forget_child(name);
-        inotify::inode_removed(victim.inode(), true);
+        inotify::inode_removed(&victim, true);
         inotify::dir_event(&parent.dir, IN_DELETE, name, true, 0);
         Ok(())
     }
@@ -713,13 +713,13 @@ impl Lookup<'_> {
             inotify::dir_event(&op.dir, IN_MOVED_FROM, old_name, is_dir, cookie);
             inotify::dir_event(&np.dir, IN_MOVED_TO, new_name, is_dir, cookie);
             if let Some(d) = &dst {
-                inotify::inode_event(d.inode(), IN_ATTRIB, is_dir);
+                inotify::inode_event(d, IN_ATTRIB);
             }
-            inotify::inode_event(src.inode(), IN_MOVE_SELF, is_dir);
+            inotify::inode_event(&src, IN_MOVE_SELF);
             if let Some(d) = &dst
                 && (is_dir || d.attr().is_ok_and(|a| a.nlink == 0))
             {
-                inotify::inode_removed(d.inode(), is_dir);
+                inotify::inode_removed(d, is_dir);
             }
         }
         Ok(())
@@ -756,7 +756,7 @@ impl Lookup<'_> {
         }
         np.dir.inode().link(name, src.inode())?;
         // fsnotify_link: the link count (IN_ATTRIB on the file), then IN_CREATE.
-        inotify::inode_event(src.inode(), IN_ATTRIB, false);
+        inotify::inode_event(src, IN_ATTRIB);
         inotify::dir_event(&np.dir, IN_CREATE, name, false, 0);
         Ok(())
     }

@@ -48,7 +48,12 @@
 //!   mappings and reads see zeros as on Linux, but the memory is not freed and SEEK_HOLE
 //!   sees data there until the mapping goes and the range is punched again.
 //! - No size limit per instance (statfs reports zero blocks, like `size=0`); a write that the
-//!   MemoryFile cannot back fails with ENOSPC.
+//!   MemoryFile cannot back (the sandbox's memory limit, `MemoryFile::set_limit`) fails with
+//!   ENOSPC.
+//!
+//! O_TMPFILE (`Inode::tmpfile`): a regular inode with link count 0 and no entry; `linkable`
+//! (Linux's I_LINKABLE, no O_EXCL) lets one `link` give it a name, after which it is an
+//! ordinary file.
 
 use std::any::Any;
 use std::collections::BTreeMap;
