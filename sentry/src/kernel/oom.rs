@@ -160,3 +160,37 @@ mod tests {
         p("18446744073709551615k").unwrap_err();
     }
 }
+
+/// Memory as the sandbox should report it (sysinfo(2), /proc/meminfo): the host's numbers, or
+/// with a memory limit the limit as total RAM (capped by the host's), what the MemoryFile has
+/// not handed out as free, and no swap — as LXCFS shows a limited container.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemView {
+    pub total: u64,
+    pub free: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
+}
+
+/// The [`MemView`] of `kernel`'s sandbox.
+pub fn mem_view(kernel: &Kernel) -> MemView {
+    let host = nix::sys::sysinfo::sysinfo().ok();
+    let host_total = host.as_ref().map_or(u64::MAX, |i| i.ram_total());
+    match kernel.memfile.limit() {
+        Some(limit) => {
+            let total = limit.min(host_total);
+            MemView {
+                total,
+                free: total.saturating_sub(kernel.memfile.allocated_bytes()),
+                swap_total: 0,
+                swap_free: 0,
+            }
+        }
+        None => host.map_or_else(MemView::default, |i| MemView {
+            total: i.ram_total(),
+            free: i.ram_unused(),
+            swap_total: i.swap_total(),
+            swap_free: i.swap_free(),
+        }),
+    }
+}

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,11 @@ static void touch(char *p, long len) {
 
 static int limits(void) {
     int bad = 0;
+    /* sysinfo(2) reports the limit (48 MiB, set by memory_limit.rs) as the RAM, no swap. */
+    struct sysinfo si;
+    if (sysinfo(&si) || (unsigned long)si.totalram * si.mem_unit != 48 * MIB || si.totalswap != 0) {
+        printf("sysinfo totalram %lu x %u swap %lu\n", si.totalram, si.mem_unit, si.totalswap); bad = 1;
+    }
     /* One mapping larger than the whole limit: ENOMEM at mmap time. */
     void *big = mmap(NULL, 256 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (big != MAP_FAILED || errno != ENOMEM) { printf("big mmap: %p errno %d\n", big, errno); bad = 1; }
