@@ -353,16 +353,27 @@ pub(crate) fn inode_removed(path: &VfsPath, is_dir: bool) {
     }
 }
 
+/// Live instances in the sandbox (max_user_instances: the sandbox is one user here).
+static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
 /// An inotify instance: the `FileOps` of the file inotify_init1(2) returns.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inotify {
     shared: Arc<Shared>,
 }
 
 impl Inotify {
-    /// A new instance with no watches.
-    pub fn new() -> Inotify {
-        Inotify::default()
+    /// A new instance with no watches; EMFILE past [`MAX_USER_INSTANCES`] live ones
+    /// (inotify_init(2)).
+    pub fn new() -> SysResult<Inotify> {
+        INSTANCES
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_USER_INSTANCES).then_some(n.saturating_add(1))
+            })
+            .map_err(|_| Errno::EMFILE)?;
+        Ok(Inotify {
+            shared: Arc::default(),
+        })
     }
 
     /// inotify_add_watch(2) on the resolved `path` (the syscall resolved it with IN_DONT_FOLLOW
@@ -434,6 +445,7 @@ impl Inotify {
 
 impl Drop for Inotify {
     fn drop(&mut self) {
+        INSTANCES.fetch_sub(1, Ordering::Relaxed);
         let slots = std::mem::take(&mut lock(&self.shared.state).watches);
         for slot in slots.values() {
             unregister(slot.key, &slot.rec);

@@ -28,7 +28,7 @@ fn create(t: &Task, flags: u32) -> SyscallResult {
     }
     let file = OpenFile::new_ops(
         None,
-        Box::new(Inotify::new()),
+        Box::new(Inotify::new()?),
         O_RDONLY | (flags & IN_NONBLOCK),
     );
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);

@@ -998,6 +998,45 @@ fn no_read_permission_is_eacces() -> Outcome {
     })
 }
 
+fn proc_sys_fs_inotify_shows_the_limits() -> Outcome {
+    for name in [
+        "max_queued_events",
+        "max_user_instances",
+        "max_user_watches",
+    ] {
+        let text = std::fs::read_to_string(format!("/proc/sys/fs/inotify/{name}"))
+            .map_err(|e| format!("{name}: {e}"))?;
+        let n: u64 = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("{name}: {text:?}: {e}"))?;
+        ensure!(n > 0, "{name} is {n}");
+        if name == "max_queued_events" {
+            ensure_eq!(n, 16384, "the overflow test assumes the default");
+        }
+    }
+    Ok(())
+}
+
+/// max_user_instances (128 by default) bounds the live instances of a user: EMFILE beyond.
+fn instances_are_bounded_by_max_user_instances() -> Outcome {
+    let mut held = Vec::new();
+    loop {
+        let r = syscall!(libc::SYS_inotify_init1, IN_CLOEXEC);
+        if r == -1 {
+            ensure_eq!(syscall_tests::last_errno(), libc::EMFILE);
+            break;
+        }
+        held.push(Fd::from_ret(r)?);
+        ensure!(held.len() <= 128, "more than 128 instances");
+    }
+    // Closing one makes room for one.
+    ensure!(!held.is_empty(), "no instance could be created");
+    held.pop();
+    held.push(ino()?);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- O_TMPFILE
 
 fn tmpfile(dir: &TempDir, flags: c_int) -> Result<Fd, String> {
@@ -1201,6 +1240,8 @@ fn main() -> ExitCode {
         queue_overflow_adds_one_q_overflow,
         write_to_an_instance_is_ebadf,
         closing_the_instance_drops_its_watches,
+        proc_sys_fs_inotify_shows_the_limits,
+        instances_are_bounded_by_max_user_instances,
         no_read_permission_is_eacces,
         o_tmpfile_is_an_unnamed_regular_file,
         o_tmpfile_flag_errors,

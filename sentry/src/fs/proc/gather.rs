@@ -444,6 +444,10 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         Global::NgroupsMax => "65536\n".to_string(),
         // The sentry's MemoryFile overcommits like the heuristic mode.
         Global::Overcommit => "0\n".to_string(),
+        // The limits vfs::inotify enforces (read-only here).
+        Global::InotifyMaxQueuedEvents => format!("{}\n", abi::inotify::MAX_QUEUED_EVENTS),
+        Global::InotifyMaxUserInstances => format!("{}\n", abi::inotify::MAX_USER_INSTANCES),
+        Global::InotifyMaxUserWatches => format!("{}\n", abi::inotify::MAX_USER_WATCHES),
     };
     Ok(s.into_bytes())
 }

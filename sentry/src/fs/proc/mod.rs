@@ -206,6 +206,9 @@ enum Global {
     PidMax,
     NgroupsMax,
     Overcommit,
+    InotifyMaxQueuedEvents,
+    InotifyMaxUserInstances,
+    InotifyMaxUserWatches,
 }
 
 /// Fixed directories.
@@ -214,6 +217,8 @@ enum StaticDir {
     Sys,
     SysKernel,
     SysVm,
+    SysFs,
+    SysFsInotify,
 }
 
 /// Per-task files.
@@ -399,6 +404,7 @@ impl ProcInode {
                 v
             }
             Node::Dir(StaticDir::Sys) => vec![
+                named("fs", Node::Dir(StaticDir::SysFs)),
                 named("kernel", Node::Dir(StaticDir::SysKernel)),
                 named("vm", Node::Dir(StaticDir::SysVm)),
             ],
@@ -408,6 +414,23 @@ impl ProcInode {
                 named("osrelease", Node::Global(Global::Osrelease)),
                 named("ostype", Node::Global(Global::Ostype)),
                 named("pid_max", Node::Global(Global::PidMax)),
+            ],
+            Node::Dir(StaticDir::SysFs) => {
+                vec![named("inotify", Node::Dir(StaticDir::SysFsInotify))]
+            }
+            Node::Dir(StaticDir::SysFsInotify) => vec![
+                named(
+                    "max_queued_events",
+                    Node::Global(Global::InotifyMaxQueuedEvents),
+                ),
+                named(
+                    "max_user_instances",
+                    Node::Global(Global::InotifyMaxUserInstances),
+                ),
+                named(
+                    "max_user_watches",
+                    Node::Global(Global::InotifyMaxUserWatches),
+                ),
             ],
             Node::Dir(StaticDir::SysVm) => {
                 vec![named("overcommit_memory", Node::Global(Global::Overcommit))]
