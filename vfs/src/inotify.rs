@@ -529,6 +529,88 @@ impl FileOps for Inotify {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Creds, Lookup, MountNamespace, tmpfs};
+    use abi::file as f;
+
+    /// (wd, mask, cookie, name) of every queued event.
+    fn events(ino: &Inotify) -> Vec<(i32, u32, u32, Vec<u8>)> {
+        let mut buf = vec![0u8; 4096];
+        let Ok(n) = ino.read_at(&mut buf, 0) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut rest = &buf[..n];
+        while rest.len() >= EVENT_HEADER_SIZE {
+            let w = |i: usize| u32::from_ne_bytes(rest[i..i + 4].try_into().unwrap());
+            let len = w(12) as usize;
+            let name: Vec<u8> = rest[16..16 + len]
+                .iter()
+                .copied()
+                .take_while(|b| *b != 0)
+                .collect();
+            out.push((w(0).cast_signed(), w(4), w(8), name));
+            rest = &rest[16 + len..];
+        }
+        out
+    }
+
+    #[test]
+    fn vfs_operations_on_tmpfs_report_to_watches() {
+        let ns = MountNamespace::new(tmpfs::new_filesystem(
+            0o755,
+            &Creds::root(),
+            tmpfs::test_memfile(),
+        ));
+        let root = ns.root();
+        let c = Creds::root();
+        let l = Lookup {
+            root: &root,
+            start: &root,
+            creds: &c,
+        };
+        l.mkdir(b"/d", 0o755).unwrap();
+        l.mkdir(b"/e", 0o755).unwrap();
+        let ino = Inotify::new().unwrap();
+        let wd = ino
+            .add_watch(&l.resolve(b"/d", true).unwrap(), IN_ALL_EVENTS)
+            .unwrap();
+        let we = ino
+            .add_watch(&l.resolve(b"/e", true).unwrap(), IN_MOVED_TO)
+            .unwrap();
+        let fl = l.open(b"/d/f", f::O_CREAT | f::O_RDWR, 0o644).unwrap();
+        fl.write(b"x").unwrap();
+        drop(fl);
+        let wf = ino
+            .add_watch(
+                &l.resolve(b"/d/f", true).unwrap(),
+                IN_MOVE_SELF | IN_DELETE_SELF,
+            )
+            .unwrap();
+        l.rename(b"/d/f", &l, b"/e/g").unwrap();
+        l.unlink(b"/e/g").unwrap();
+        let ev = events(&ino);
+        let names: Vec<(i32, u32, &[u8])> = ev.iter().map(|e| (e.0, e.1, e.3.as_slice())).collect();
+        assert_eq!(
+            names,
+            vec![
+                (wd, IN_CREATE, &b"f"[..]),
+                (wd, IN_OPEN, b"f"),
+                (wd, IN_MODIFY, b"f"),
+                (wd, IN_CLOSE_WRITE, b"f"),
+                (wd, IN_MOVED_FROM, b"f"),
+                (we, IN_MOVED_TO, b"g"),
+                (wf, IN_MOVE_SELF, b""),
+                (wf, IN_DELETE_SELF, b""),
+                (wf, IN_IGNORED, b""),
+            ]
+        );
+        assert_ne!(ev[4].2, 0);
+        assert_eq!(ev[4].2, ev[5].2);
+        assert_eq!(ino.queued_bytes(), 0);
+        ino.rm_watch(wd).unwrap();
+        assert_eq!(ino.rm_watch(wd), Err(Errno::EINVAL));
+        assert_eq!(events(&ino), vec![(wd, IN_IGNORED, 0, Vec::new())]);
+    }
 
     #[test]
     fn record_sizes_pad_names_to_16() {

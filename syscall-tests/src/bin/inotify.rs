@@ -1083,6 +1083,23 @@ fn o_tmpfile_is_an_unnamed_regular_file() -> Outcome {
     Ok(())
 }
 
+/// /proc/self/fd/N of an O_TMPFILE file names the directory, `#<ino>` and " (deleted)"
+/// (d_tmpfile's name).
+fn o_tmpfile_proc_fd_link_names_the_directory() -> Outcome {
+    let d = TempDir::new()?;
+    let f = tmpfile(&d, libc::O_RDWR)?;
+    let link =
+        std::fs::read_link(format!("/proc/self/fd/{}", f.raw())).map_err(|e| e.to_string())?;
+    let mut st: libc::stat = syscall_tests::zeroed();
+    check!(
+        syscall!(libc::SYS_fstat, f.raw(), std::ptr::from_mut(&mut st)),
+        succeeds()
+    );
+    let want = format!("{}/#{} (deleted)", d.path().to_string_lossy(), st.st_ino);
+    ensure_eq!(link.to_string_lossy(), want);
+    Ok(())
+}
+
 fn o_tmpfile_flag_errors() -> Outcome {
     let d = TempDir::new()?;
     d.create_file("reg", b"")?;
@@ -1244,6 +1261,7 @@ fn main() -> ExitCode {
         instances_are_bounded_by_max_user_instances,
         no_read_permission_is_eacces,
         o_tmpfile_is_an_unnamed_regular_file,
+        o_tmpfile_proc_fd_link_names_the_directory,
         o_tmpfile_flag_errors,
         o_tmpfile_linked_through_proc_fd_becomes_visible,
         o_tmpfile_linked_with_at_empty_path,
