@@ -92,7 +92,9 @@ pub(crate) fn out_of_memory(kernel: &Arc<Kernel>, tgid: i32) -> OomAction {
         let end = c.iter().position(|b| *b == 0).unwrap_or(c.len());
         String::from_utf8_lossy(c.get(..end).unwrap_or_default()).into_owned()
     };
-    tracing::warn!(target: "sentry::oom",
+    // Error level: shown on the terminal by default, as an OOM kill is something the user of
+    // `rvisor do` must hear about (Linux logs it to the kernel log).
+    tracing::error!(target: "sentry::oom",
         "out of memory: sandbox memory limit {} bytes reached ({} allocated); killed process {} ({}), resident {} KiB, faulting process {}",
         kernel.memfile.limit().unwrap_or(u64::MAX), kernel.memfile.allocated_bytes(),
         id, comm, rss / 1024, tgid);
