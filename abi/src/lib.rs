@@ -13,6 +13,7 @@ pub mod clone;
 pub mod elf;
 pub mod errno;
 pub mod file;
+pub mod inotify;
 pub mod ioctl;
 pub mod mm;
 pub mod signal;

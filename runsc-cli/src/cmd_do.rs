@@ -37,6 +37,12 @@ pub struct DoArgs {
     /// --pids-limit`; fork and clone fail with EAGAIN beyond it.
     #[arg(long, default_value_t = sentry::kernel::MAX_TASKS)]
     pids_limit: usize,
+    /// The most memory the sandbox may use, in bytes or with a k/m/g/t suffix (like `docker
+    /// run --memory`): application memory and tmpfs/overlay file data count against it;
+    /// allocations past it fail (mmap ENOMEM, tmpfs ENOSPC) and a page fault past it
+    /// OOM-kills the sandbox process with the largest resident set.
+    #[arg(long, value_parser = sentry::kernel::oom::parse_memory_size)]
+    memory_limit: Option<u64>,
     /// How the root may be cached (as runsc's flag): `exclusive` — the sandbox owns the
     /// files, so attributes, directory listings and open host fds are cached and only the
     /// sandbox's own changes invalidate them; `shared` — files may change outside the
@@ -373,6 +379,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
     // tmpfs files keep their pages in the MemoryFile, so MAP_SHARED mappings of them share;
     // the rootfs caches mapped file pages there too.
     let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
+    memfile.set_limit(a.memory_limit);
     let opts = vfs::p9fs::Options {
         readonly: gofer_readonly,
         shared: a.file_access == FileAccess::Shared,

@@ -117,6 +117,32 @@ out=$("$RVISOR" do -v "$work/vol-rw:/rvisor-e2e-vol/rw" -v "$work/vol-ro:/rvisor
 if [ $st -eq 0 ] && [ "$out" = "$(printf 'in-ro\nrefused')" ] && [ "$(cat "$work/vol-rw/x" 2>/dev/null)" = through ] && [ ! -e "$work/vol-ro/y" ] && [ ! -e /rvisor-e2e-vol ]; then ok "--volume rw and ro bind mounts"
 else bad "--volume: status $st, out '$out'"; fi
 
+# --memory-limit: a program allocating in a loop is OOM-killed inside the sandbox (or sees
+# ENOMEM), tmpfs writes past the limit get ENOSPC, and the sandbox still reports cleanly.
+cat > "$work/hog.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(void) {
+    size_t total = 0;
+    for (;;) {
+        char *p = malloc(1 << 20);
+        if (!p) { printf("ENOMEM\n"); return 0; }
+        memset(p, 1, 1 << 20);
+        total += 1 << 20;
+        if (total > (1ull << 32)) { printf("no limit\n"); return 1; }
+    }
+}
+C
+gcc -static -O1 -o "$work/hog" "$work/hog.c"
+out=$("$RVISOR" do --memory-limit 64m "$work/hog" 2>&1); st=$?
+if { [ $st -eq 137 ] && grep -q 'out of memory' <<<"$out"; } || { [ $st -eq 0 ] && [ "$out" = ENOMEM ]; }; then ok "--memory-limit: an allocating loop is stopped inside the sandbox (status $st)"
+else bad "--memory-limit hog: status $st, out '$out'"; fi
+# (Once the tmpfs file holds all of the memory, dd's own next page may cost it an OOM kill
+# after it reported the error: status 1 or 137.)
+out=$("$RVISOR" do --memory-limit 64m $BB dd if=/dev/zero of=/dev/shm/big bs=1M count=100 2>&1); st=$?
+{ [ $st -eq 1 ] || [ $st -eq 137 ]; } && grep -q 'No space left on device' <<<"$out" && ok "--memory-limit: tmpfs writes past it get ENOSPC" || bad "--memory-limit tmpfs: status $st, out '$out'"
+
 # Writable MAP_SHARED of a gofer file (--overlay=none): mapped writes reach the host file
 # (at msync and munmap), read(2)/write(2) and the mapping see each other, and a forked child
 # shares the pages; the file ends up byte for byte as natively.

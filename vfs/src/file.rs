@@ -17,6 +17,8 @@ use abi::file::{self as f, DIRENT64_NAME_OFFSET, LinuxDirent64, Stat, StatFs};
 use abi::{Errno, SysResult};
 use zerocopy::IntoBytes;
 
+use abi::inotify::{IN_ACCESS, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE, IN_MODIFY, IN_OPEN};
+
 use crate::UserMemory;
 use crate::inode::{FileOps, InodeKind};
 use crate::mount::{VfsPath, lock};
@@ -64,7 +66,50 @@ fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
+impl Drop for OpenFile {
+    /// The last reference to the description went: IN_CLOSE_WRITE or IN_CLOSE_NOWRITE
+    /// (fsnotify_close in __fput). O_PATH descriptions send nothing (FMODE_NONOTIFY).
+    fn drop(&mut self) {
+        if !crate::inotify::active() || self.is_path_only() {
+            return;
+        }
+        if let Some(p) = &self.path {
+            let mask = if self.is_writable() {
+                IN_CLOSE_WRITE
+            } else {
+                IN_CLOSE_NOWRITE
+            };
+            crate::inotify::path_event(p, mask);
+        }
+    }
+}
+
 impl OpenFile {
+    /// Reports `mask` (IN_ACCESS, IN_MODIFY, ...) on this description's file to inotify.
+    #[inline]
+    fn notify(&self, mask: u32) {
+        if crate::inotify::active()
+            && let Some(p) = &self.path
+        {
+            crate::inotify::path_event(p, mask);
+        }
+    }
+
+    /// [`notify`](Self::notify) when a transfer moved bytes.
+    #[inline]
+    fn notify_if(&self, n: usize, mask: u32) {
+        if n > 0 {
+            self.notify(mask);
+        }
+    }
+
+    /// IN_OPEN for a description just opened at a path (`Lookup::open*`).
+    pub(crate) fn notify_open(&self) {
+        if !self.is_path_only() {
+            self.notify(IN_OPEN);
+        }
+    }
+
     fn new(path: Option<VfsPath>, imp: Imp, flags: u32) -> Arc<OpenFile> {
         Arc::new(OpenFile {
             path,
@@ -117,7 +162,7 @@ impl OpenFile {
     }
 
     /// Reads at the current offset and advances it (read(2)).
-    pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
+    fn read_raw(&self, buf: &mut [u8]) -> SysResult<usize> {
         if matches!(self.imp, Imp::Dir) && self.is_readable() {
             return Err(Errno::EISDIR);
         }
@@ -134,7 +179,7 @@ impl OpenFile {
 
     /// Reads at `off` without moving the offset (pread64(2)); ESPIPE if not seekable, EINVAL
     /// for offsets above i64::MAX (negative as the app passed them).
-    pub fn pread(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+    fn pread_raw(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
         if matches!(self.imp, Imp::Dir) && self.is_readable() {
             return Err(Errno::EISDIR);
         }
@@ -157,7 +202,7 @@ impl OpenFile {
     ///
     /// Lock order: `pos`, then the caller's address-space lock (taken inside `io`), then the
     /// file's own locks.
-    pub fn read_direct(
+    fn read_direct_raw(
         &self,
         at: Option<u64>,
         io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
@@ -195,7 +240,7 @@ impl OpenFile {
     /// write(2)/pwrite(2) counterpart of [`read_direct`](Self::read_direct) (through
     /// `FileOps::write_from_memfile`). `None` also for O_APPEND descriptions (the buffered
     /// path appends atomically).
-    pub fn write_direct(
+    fn write_direct_raw(
         &self,
         at: Option<u64>,
         io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
@@ -211,7 +256,7 @@ impl OpenFile {
     }
 
     /// Writes at the current offset (or at the end with O_APPEND) and advances it (write(2)).
-    pub fn write(&self, buf: &[u8]) -> SysResult<usize> {
+    fn write_raw(&self, buf: &[u8]) -> SysResult<usize> {
         let ops = self.writable_ops()?;
         if !ops.is_seekable() {
             return ops.write_at(buf, 0);
@@ -231,7 +276,7 @@ impl OpenFile {
 
     /// Writes at `off` without moving the offset (pwrite64(2)). As on Linux, O_APPEND makes
     /// the data go to the end regardless of `off` (pwrite(2) BUGS).
-    pub fn pwrite(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+    fn pwrite_raw(&self, buf: &[u8], off: u64) -> SysResult<usize> {
         let ops = self.writable_ops()?;
         if !ops.is_seekable() {
             return Err(Errno::ESPIPE);
@@ -248,7 +293,7 @@ impl OpenFile {
     /// pwritev2(2) with RWF_APPEND (`append`: at the end, the offset `at` ignored) or
     /// RWF_NOAPPEND (at `at` even on an O_APPEND description); `at` = None writes at the
     /// description's offset, which then ends after the data.
-    pub fn write_rwf(&self, buf: &[u8], at: Option<u64>, append: bool) -> SysResult<usize> {
+    fn write_rwf_raw(&self, buf: &[u8], at: Option<u64>, append: bool) -> SysResult<usize> {
         let ops = self.writable_ops()?;
         if !ops.is_seekable() {
             return if at.is_some() {
@@ -277,6 +322,67 @@ impl OpenFile {
             ops.sync_offset(end);
         }
         Ok(n)
+    }
+
+    /// [`read_raw`](Self::read_raw), then IN_ACCESS to inotify if bytes moved.
+    pub fn read(&self, buf: &mut [u8]) -> SysResult<usize> {
+        let n = self.read_raw(buf)?;
+        self.notify_if(n, IN_ACCESS);
+        Ok(n)
+    }
+
+    /// [`pread_raw`](Self::pread_raw), then IN_ACCESS to inotify if bytes moved.
+    pub fn pread(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        let n = self.pread_raw(buf, off)?;
+        self.notify_if(n, IN_ACCESS);
+        Ok(n)
+    }
+
+    /// [`write_raw`](Self::write_raw), then IN_MODIFY to inotify if bytes moved.
+    pub fn write(&self, buf: &[u8]) -> SysResult<usize> {
+        let n = self.write_raw(buf)?;
+        self.notify_if(n, IN_MODIFY);
+        Ok(n)
+    }
+
+    /// [`pwrite_raw`](Self::pwrite_raw), then IN_MODIFY to inotify if bytes moved.
+    pub fn pwrite(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        let n = self.pwrite_raw(buf, off)?;
+        self.notify_if(n, IN_MODIFY);
+        Ok(n)
+    }
+
+    /// [`write_rwf_raw`](Self::write_rwf_raw), then IN_MODIFY to inotify if bytes moved.
+    pub fn write_rwf(&self, buf: &[u8], at: Option<u64>, append: bool) -> SysResult<usize> {
+        let n = self.write_rwf_raw(buf, at, append)?;
+        self.notify_if(n, IN_MODIFY);
+        Ok(n)
+    }
+
+    /// [`read_direct_raw`](Self::read_direct_raw), then IN_ACCESS to inotify if bytes moved.
+    pub fn read_direct(
+        &self,
+        at: Option<u64>,
+        io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
+    ) -> Option<(usize, Option<Errno>)> {
+        let r = self.read_direct_raw(at, io);
+        if let Some((n, _)) = r {
+            self.notify_if(n, IN_ACCESS);
+        }
+        r
+    }
+
+    /// [`write_direct_raw`](Self::write_direct_raw), then IN_MODIFY to inotify if bytes moved.
+    pub fn write_direct(
+        &self,
+        at: Option<u64>,
+        io: impl FnOnce(&dyn FileOps, u64) -> (usize, Option<Errno>),
+    ) -> Option<(usize, Option<Errno>)> {
+        let r = self.write_direct_raw(at, io);
+        if let Some((n, _)) = r {
+            self.notify_if(n, IN_MODIFY);
+        }
+        r
     }
 
     /// lseek(2). Directories accept SEEK_SET/SEEK_CUR only (positions are entry indexes);
@@ -383,6 +489,10 @@ impl OpenFile {
             idx = next;
         }
         *pos = idx;
+        drop(dir);
+        drop(pos);
+        // iterate_dir: every successful getdents is an access of the directory.
+        self.notify(IN_ACCESS);
         Ok(out)
     }
 
@@ -474,7 +584,9 @@ impl OpenFile {
         p.inode().setattr(&crate::inode::SetAttr {
             size: Some(len),
             ..Default::default()
-        })
+        })?;
+        self.notify(IN_MODIFY);
+        Ok(())
     }
     /// fallocate(2) after the syscall's mode and sign checks (`off` ≥ 0, `len` > 0): EBADF
     /// unless open for writing, ESPIPE for pipes and sockets, EISDIR for directories, ENODEV
@@ -505,7 +617,9 @@ impl OpenFile {
         {
             return Err(Errno::EFBIG);
         }
-        ops.fallocate(mode, off, len)
+        ops.fallocate(mode, off, len)?;
+        self.notify(IN_MODIFY);
+        Ok(())
     }
 
     /// [`FileOps::page_cached`].

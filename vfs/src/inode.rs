@@ -217,6 +217,14 @@ pub trait Inode: Send + Sync + Debug {
     fn create(&self, _name: &[u8], _perm: u32, _creds: &Creds) -> SysResult<Arc<dyn Inode>> {
         Err(Errno::EPERM)
     }
+    /// open(2) O_TMPFILE: an unnamed regular file with permission bits `perm` owned by
+    /// `creds`, in this directory's filesystem, with a link count of 0. `linkable` (no
+    /// O_EXCL) lets one later [`link`](Self::link) give it a name; otherwise linking it fails
+    /// with ENOENT like any unlinked file. EOPNOTSUPP for filesystems that cannot (as Linux
+    /// answers for a filesystem without `i_op->tmpfile`).
+    fn tmpfile(&self, _perm: u32, _creds: &Creds, _linkable: bool) -> SysResult<Arc<dyn Inode>> {
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Creates a directory.
     fn mkdir(&self, _name: &[u8], _perm: u32, _creds: &Creds) -> SysResult<Arc<dyn Inode>> {
         Err(Errno::EPERM)

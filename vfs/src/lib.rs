@@ -18,6 +18,9 @@
 //! file data in; [`p9client`] is the 9P client (owned by the p9 work) that [`p9fs`] is built
 //! on.
 //!
+//! inotify(7) ([`inotify`]) is hooked here in the core too: `lookup.rs` reports name
+//! operations, `file.rs` I/O and closes, after the filesystem call succeeded.
+//!
 //! Permission checks (mode bits, uid/gid/groups, uid 0 as CAP_DAC_OVERRIDE) are done here in
 //! the core (`perm.rs`), not in the filesystems.
 //!
@@ -46,6 +49,7 @@ pub mod device;
 mod file;
 pub mod hostfd;
 mod inode;
+pub mod inotify;
 mod lookup;
 pub mod memfile;
 mod mount;

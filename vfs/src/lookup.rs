@@ -14,7 +14,14 @@
 //! open(O_CREAT) follows a final symlink (without O_EXCL/O_NOFOLLOW), so a dangling one creates
 //! the file its body names, as open_last_lookups does.
 //!
-//! Known gaps (documented rather than hidden): O_TMPFILE is EOPNOTSUPP; fifos and sockets found
+//! Every successful name operation reports to inotify (`inotify.rs`) after the filesystem
+//! call: IN_CREATE, IN_DELETE (+ IN_ATTRIB / DELETE_SELF on the victim), MOVED_FROM/MOVED_TO
+//! /MOVE_SELF, IN_OPEN, IN_ATTRIB for chmod/chown/utimens/link, IN_MODIFY for truncation.
+//!
+//! O_TMPFILE opens an unnamed file from the directory's filesystem (`Inode::tmpfile`,
+//! EOPNOTSUPP where missing: p9fs, procfs); linkat(2) may name it once unless O_EXCL.
+//!
+//! Known gaps (documented rather than hidden): fifos and sockets found
 //! on a filesystem cannot be opened (ENXIO).
 
 use std::sync::Arc;
@@ -22,8 +29,13 @@ use std::sync::Arc;
 use abi::file::{self as f, MAXSYMLINKS, NAME_MAX, PATH_MAX, R_OK, W_OK, X_OK};
 use abi::{Errno, SysResult};
 
+use abi::inotify::{
+    IN_ATTRIB, IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVE_SELF, IN_MOVED_FROM, IN_MOVED_TO,
+};
+
 use crate::file::OpenFile;
 use crate::inode::{InodeAttr, InodeKind, RenameFlags, SetAttr};
+use crate::inotify;
 use crate::mount::{Dentry, VfsPath};
 use crate::{Creds, perm};
 
@@ -307,14 +319,50 @@ impl Lookup<'_> {
     /// open(2)/openat(2) semantics for raw O_* `flags`. `mode` already has the umask applied.
     /// O_CLOEXEC is the caller's business.
     pub fn open(&self, path: &[u8], flags: u32, mode: u32) -> SysResult<Arc<OpenFile>> {
-        if flags & f::O_TMPFILE == f::O_TMPFILE {
-            return Err(Errno::EOPNOTSUPP);
+        // __O_TMPFILE is O_TMPFILE without O_DIRECTORY.
+        if flags & (f::O_TMPFILE & !f::O_DIRECTORY) != 0 {
+            return self.open_tmpfile(path, flags, mode);
         }
         if flags & f::O_CREAT != 0 && flags & f::O_PATH == 0 {
             return self.open_create(path, flags, mode);
         }
         let target = self.resolve(path, flags & f::O_NOFOLLOW == 0)?;
         self.open_existing(target, flags, false)
+    }
+
+    /// open(2) O_TMPFILE (build_open_flags, vfs_tmpfile): EINVAL unless O_DIRECTORY is there
+    /// and O_CREAT is not, EINVAL without write access or with O_PATH; the path must be a
+    /// directory (ENOENT, ENOTDIR) the caller may create in (EROFS, EACCES); then the
+    /// filesystem's [`Inode::tmpfile`](crate::Inode::tmpfile) (EOPNOTSUPP where there is
+    /// none). O_EXCL keeps the file from ever being linked. The file has no name; its dentry
+    /// points at the directory as `#<ino>`, as Linux's d_tmpfile names it.
+    fn open_tmpfile(&self, path: &[u8], flags: u32, mode: u32) -> SysResult<Arc<OpenFile>> {
+        let mask = f::O_TMPFILE | f::O_CREAT;
+        if flags & mask != f::O_TMPFILE || flags & f::O_PATH != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if open_access_mask(flags) & W_OK == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let dir = self.resolve(path, true)?;
+        if !dir.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        self.check_create(&dir)?;
+        let linkable = flags & f::O_EXCL == 0;
+        let inode = dir
+            .inode()
+            .tmpfile(mode & f::S_IALLUGO, self.creds, linkable)?;
+        let ino = inode.attr()?.ino;
+        let dentry = Dentry::new_unlinked(inode, &dir.dentry, format!("#{ino}").into_bytes());
+        let target = VfsPath {
+            mount: Arc::clone(&dir.mount),
+            dentry,
+        };
+        let ops = target.inode().open(flags)?;
+        let file = OpenFile::new_ops(Some(target), ops, flags);
+        file.notify_open();
+        Ok(file)
     }
 
     /// Opens an already resolved location with open(2)'s checks (execveat AT_EMPTY_PATH, /proc
@@ -387,6 +435,7 @@ impl Lookup<'_> {
                     .dir
                     .inode()
                     .create(name, mode & f::S_IALLUGO, self.creds)?;
+                inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
                 let created = Self::child(&parent.dir, name)?;
                 self.open_existing(created, flags, true)
             }
@@ -427,16 +476,21 @@ impl Lookup<'_> {
             perm::check(&attr, self.creds, mask)?;
         }
         if attr.kind == InodeKind::Dir {
-            return Ok(OpenFile::new_dir(target, flags));
+            let file = OpenFile::new_dir(target, flags);
+            file.notify_open();
+            return Ok(file);
         }
         let ops = target.inode().open(flags)?;
+        let file = OpenFile::new_ops(Some(target.clone()), ops, flags);
+        file.notify_open();
         if flags & f::O_TRUNC != 0 && attr.kind == InodeKind::Regular && attr.size != 0 {
             target.inode().setattr(&SetAttr {
                 size: Some(0),
                 ..SetAttr::default()
             })?;
+            inotify::path_event(&target, IN_MODIFY);
         }
-        Ok(OpenFile::new_ops(Some(target), ops, flags))
+        Ok(file)
     }
 
     /// mkdir(2). `mode` already has the umask applied.
@@ -448,6 +502,7 @@ impl Lookup<'_> {
             .dir
             .inode()
             .mkdir(name, mode & (0o777 | f::S_ISVTX), self.creds)?;
+        inotify::dir_event(&parent.dir, IN_CREATE, name, true, 0);
         Ok(())
     }
 
@@ -483,6 +538,7 @@ impl Lookup<'_> {
                 .inode()
                 .mknod(name, kind, perm, rdev, self.creds)?;
         }
+        inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
         Ok(())
     }
 
@@ -515,6 +571,15 @@ impl Lookup<'_> {
         }
         parent.dir.inode().unlink(name)?;
         parent.dir.dentry.forget_child(name);
+        if inotify::active() {
+            // vfs_unlink: the link count changed (IN_ATTRIB), the inode may be gone
+            // (DELETE_SELF, IGNORED), then IN_DELETE in the directory.
+            inotify::inode_event(&victim, IN_ATTRIB);
+            if victim.attr().is_ok_and(|a| a.nlink == 0) {
+                inotify::inode_removed(&victim, false);
+            }
+            inotify::dir_event(&parent.dir, IN_DELETE, name, false, 0);
+        }
         Ok(())
     }
 
@@ -541,6 +606,8 @@ impl Lookup<'_> {
         }
         parent.dir.inode().rmdir(name)?;
         parent.dir.dentry.forget_child(name);
+        inotify::inode_removed(&victim, true);
+        inotify::dir_event(&parent.dir, IN_DELETE, name, true, 0);
         Ok(())
     }
 
@@ -554,6 +621,7 @@ impl Lookup<'_> {
         }
         self.check_create(&parent.dir)?;
         parent.dir.inode().symlink(name, target, self.creds)?;
+        inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
         Ok(())
     }
 
@@ -696,6 +764,22 @@ impl Lookup<'_> {
                 (Arc::downgrade(&op.dir.dentry), old_name.to_vec());
             crate::mount::lock(&op.dir.dentry.children).insert(old_name.to_vec(), swapped);
         }
+        if inotify::active() {
+            // fsnotify_move: MOVED_FROM and MOVED_TO with one cookie, IN_ATTRIB on a replaced
+            // target, MOVE_SELF on the moved inode; the target then loses its last link.
+            let cookie = inotify::new_cookie();
+            inotify::dir_event(&op.dir, IN_MOVED_FROM, old_name, is_dir, cookie);
+            inotify::dir_event(&np.dir, IN_MOVED_TO, new_name, is_dir, cookie);
+            if let Some(d) = &dst {
+                inotify::inode_event(d, IN_ATTRIB);
+            }
+            inotify::inode_event(&src, IN_MOVE_SELF);
+            if let Some(d) = &dst
+                && (is_dir || d.attr().is_ok_and(|a| a.nlink == 0))
+            {
+                inotify::inode_removed(d, is_dir);
+            }
+        }
         Ok(())
     }
 
@@ -728,7 +812,11 @@ impl Lookup<'_> {
         if src.is_dir() {
             return Err(Errno::EPERM);
         }
-        np.dir.inode().link(name, src.inode())
+        np.dir.inode().link(name, src.inode())?;
+        // fsnotify_link: the link count (IN_ATTRIB on the file), then IN_CREATE.
+        inotify::inode_event(src, IN_ATTRIB);
+        inotify::dir_event(&np.dir, IN_CREATE, name, false, 0);
+        Ok(())
     }
 
     /// truncate(2).
@@ -750,7 +838,9 @@ impl Lookup<'_> {
         p.inode().setattr(&SetAttr {
             size: Some(len),
             ..SetAttr::default()
-        })
+        })?;
+        inotify::path_event(&p, IN_MODIFY);
+        Ok(())
     }
 }
 
@@ -798,7 +888,9 @@ impl VfsPath {
         self.inode().setattr(&SetAttr {
             perm: Some(perm),
             ..SetAttr::default()
-        })
+        })?;
+        inotify::path_event(self, IN_ATTRIB);
+        Ok(())
     }
 
     /// chown(2) (`None` = -1, unchanged): CAP_CHOWN may do anything; the owner may only change
@@ -831,7 +923,11 @@ impl VfsPath {
                 change.perm = Some(perm);
             }
         }
-        self.inode().setattr(&change)
+        self.inode().setattr(&change)?;
+        if uid.is_some() || gid.is_some() {
+            inotify::path_event(self, IN_ATTRIB);
+        }
+        Ok(())
     }
 
     /// utimensat(2): setting both to "now" needs ownership or write permission (EACCES);
@@ -863,7 +959,9 @@ impl VfsPath {
             atime: pick(atime),
             mtime: pick(mtime),
             ..SetAttr::default()
-        })
+        })?;
+        inotify::path_event(self, IN_ATTRIB);
+        Ok(())
     }
 }
 

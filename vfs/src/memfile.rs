@@ -39,6 +39,13 @@
 //! in `mm` becomes an error instead of data leaking into every process's zero pages. It is not
 //! counted in [`allocated_bytes`].
 //!
+//! Memory limit ([`set_limit`]): the sandbox's memory limit is a cap on
+//! [`allocated_bytes`]: an allocation past it fails with [`MemoryFileError::OverLimit`], which
+//! tmpfs turns into ENOSPC, mmap of shared anonymous memory into ENOMEM, and a page fault into
+//! the sentry's in-sandbox OOM kill (`sentry/src/kernel/oom.rs`). Charging happens here, at the
+//! one allocator every page comes from, so nothing can allocate around it.
+//!
+//! [`set_limit`]: MemoryFile::set_limit
 //! [`share`]: MemoryFile::share
 //! [`release`]: MemoryFile::release
 //! [`zero_range`]: MemoryFile::zero_range
@@ -82,7 +89,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// Page size the allocator works in (x86-64 `PAGE_SIZE`).
@@ -116,6 +123,9 @@ pub enum MemoryFileError {
     /// No free range of the requested length is left.
     #[error("memory file exhausted allocating {0:#x} bytes")]
     Exhausted(u64),
+    /// The allocation would pass the sandbox's memory limit ([`MemoryFile::set_limit`]).
+    #[error("memory limit of {limit} bytes reached allocating {len:#x} bytes")]
+    OverLimit { len: u64, limit: u64 },
 }
 
 /// Allocator state, behind the [`MemoryFile`] mutex.
@@ -184,6 +194,8 @@ pub struct MemoryFile {
     alloc: Mutex<Alloc>,
     /// Offset of the zero range once allocated (set once, under the allocator lock).
     zero: OnceLock<u64>,
+    /// The sandbox's memory limit in bytes (`u64::MAX`: none), see [`MemoryFile::set_limit`].
+    limit: AtomicU64,
 }
 
 // SAFETY: `base` points to a MAP_SHARED mapping owned by this value; all accesses through it
@@ -261,6 +273,7 @@ impl MemoryFile {
             size,
             alloc: Mutex::new(Alloc::default()),
             zero: OnceLock::new(),
+            limit: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -279,17 +292,44 @@ impl MemoryFile {
         lock(&self.alloc).allocated
     }
 
-    /// Allocates `len` bytes (rounded up to pages) and returns their file offset. The range
-    /// reads as zeros.
-    pub fn allocate(&self, len: u64) -> Result<u64, MemoryFileError> {
-        let mut a = lock(&self.alloc);
-        self.allocate_locked(&mut a, len)
+    /// Sets the sandbox's memory limit: allocations that would bring
+    /// [`allocated_bytes`](Self::allocated_bytes) past `limit` bytes fail with
+    /// [`MemoryFileError::OverLimit`] (`None`: no limit). Every page counts once however many
+    /// references it has: application memory, tmpfs and memfd data, the 9P page cache, page
+    /// tables are not in here. Lowering it below what is allocated frees nothing; only new
+    /// allocations fail.
+    pub fn set_limit(&self, limit: Option<u64>) {
+        self.limit
+            .store(limit.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    fn allocate_locked(&self, a: &mut Alloc, len: u64) -> Result<u64, MemoryFileError> {
+    /// The memory limit set with [`set_limit`](Self::set_limit).
+    pub fn limit(&self) -> Option<u64> {
+        let l = self.limit.load(Ordering::Relaxed);
+        (l != u64::MAX).then_some(l)
+    }
+
+    /// Allocates `len` bytes (rounded up to pages) and returns their file offset. The range
+    /// reads as zeros. Fails past the memory limit or when the file is full.
+    pub fn allocate(&self, len: u64) -> Result<u64, MemoryFileError> {
+        let mut a = lock(&self.alloc);
+        self.allocate_locked(&mut a, len, true)
+    }
+
+    /// `charged`: counts against the memory limit (everything but the zero range).
+    fn allocate_locked(
+        &self,
+        a: &mut Alloc,
+        len: u64,
+        charged: bool,
+    ) -> Result<u64, MemoryFileError> {
         let len = round_up(len)
             .filter(|l| *l != 0)
             .ok_or(MemoryFileError::Exhausted(len))?;
+        let limit = self.limit.load(Ordering::Relaxed);
+        if charged && a.allocated.checked_add(len).is_none_or(|t| t > limit) {
+            return Err(MemoryFileError::OverLimit { len, limit });
+        }
         // Best fit (the smallest free range that is large enough; lowest offset among equals).
         let hit = a.by_size.range((len, 0)..).next().map(|&(l, s)| (s, l));
         let off = if let Some((start, flen)) = hit {
@@ -324,7 +364,7 @@ impl MemoryFile {
         if let Some(off) = self.zero.get() {
             return Ok(*off);
         }
-        let off = self.allocate_locked(&mut a, ZERO_RANGE_LEN)?;
+        let off = self.allocate_locked(&mut a, ZERO_RANGE_LEN, false)?;
         a.allocated = a.allocated.saturating_sub(ZERO_RANGE_LEN);
         // Cannot fail: we hold the allocator lock and saw it unset.
         let _ = self.zero.set(off);
@@ -809,6 +849,28 @@ mod tests {
         assert_eq!(again, off, "freed range is reused");
         m.read(off + 10, &mut buf).unwrap();
         assert_eq!(buf, [0; 5], "freed range reads as zero");
+    }
+
+    #[test]
+    fn allocations_past_the_limit_fail_until_pages_are_freed() {
+        let mf = MemoryFile::with_size(1 << 24).unwrap();
+        mf.set_limit(Some(3 * PAGE_SIZE));
+        assert_eq!(mf.limit(), Some(3 * PAGE_SIZE));
+        // The zero range is not charged.
+        mf.zero_range().unwrap();
+        let a = mf.allocate(2 * PAGE_SIZE).unwrap();
+        assert!(matches!(
+            mf.allocate(2 * PAGE_SIZE),
+            Err(MemoryFileError::OverLimit { .. })
+        ));
+        let b = mf.allocate(PAGE_SIZE).unwrap();
+        mf.allocate(PAGE_SIZE).unwrap_err();
+        mf.free(a, 2 * PAGE_SIZE).unwrap();
+        mf.allocate(2 * PAGE_SIZE).unwrap();
+        mf.free(b, PAGE_SIZE).unwrap();
+        mf.set_limit(None);
+        assert_eq!(mf.limit(), None);
+        mf.allocate(8 * PAGE_SIZE).unwrap();
     }
 
     #[test]

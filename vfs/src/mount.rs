@@ -156,6 +156,23 @@ impl Dentry {
         })
     }
 
+    /// A dentry for an inode that has no name in `parent` (an O_TMPFILE file): it points up
+    /// to `parent` under `name` but is not in its cache, so it counts as unlinked
+    /// ([`VfsPath::is_unlinked`], " (deleted)" in /proc) until linkat(2) names the inode.
+    pub(crate) fn new_unlinked(
+        inode: Arc<dyn Inode>,
+        parent: &Arc<Dentry>,
+        name: Vec<u8>,
+    ) -> Arc<Dentry> {
+        Arc::new(Dentry {
+            inode,
+            link: Mutex::new((Arc::downgrade(parent), name)),
+            children: Mutex::new(HashMap::new()),
+            referenced: AtomicBool::new(false),
+            is_evictable: false,
+        })
+    }
+
     /// The inode this dentry names.
     pub fn inode(&self) -> &Arc<dyn Inode> {
         &self.inode

@@ -584,6 +584,29 @@ impl Inode for OvInode {
         self.create_with(name, |u| u.mkdir(name, perm, creds))
     }
 
+    /// O_TMPFILE: an unnamed file of the upper layer (the directory is copied up first, as
+    /// Linux's ovl_tmpfile does); linkat(2) then names it in the upper directory.
+    fn tmpfile(&self, perm: u32, creds: &Creds, linkable: bool) -> SysResult<Arc<dyn Inode>> {
+        if self.kind != InodeKind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let _m = lock(&self.shared.mutate);
+        let upper = self.copy_up(false)?;
+        let ui = upper.tmpfile(perm, creds, linkable)?;
+        let a = ui.attr()?;
+        let child = OvInode::new(
+            &self.shared,
+            a.kind,
+            a.ino | UPPER_INO_TAG,
+            Some(ui),
+            None,
+            Some(self.arc()?),
+            b"",
+        );
+        lock(&child.state).unlinked = true;
+        Ok(child)
+    }
+
     fn mknod(
         &self,
         name: &[u8],

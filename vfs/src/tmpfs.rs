@@ -53,7 +53,12 @@
 //!   mappings and reads see zeros as on Linux, but the memory is not freed and SEEK_HOLE
 //!   sees data there until the mapping goes and the range is punched again.
 //! - No size limit per instance (statfs reports zero blocks, like `size=0`); a write that the
-//!   MemoryFile cannot back fails with ENOSPC.
+//!   MemoryFile cannot back (the sandbox's memory limit, `MemoryFile::set_limit`) fails with
+//!   ENOSPC.
+//!
+//! O_TMPFILE (`Inode::tmpfile`): a regular inode with link count 0 and no entry; `linkable`
+//! (Linux's I_LINKABLE, no O_EXCL) lets one `link` give it a name, after which it is an
+//! ordinary file.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -431,6 +436,9 @@ struct State {
     data: Data,
     /// Extended attributes (user.* only on regular files and directories: the VFS checks).
     xattrs: XattrMap,
+    /// An O_TMPFILE file without O_EXCL that has not been linked yet (Linux's I_LINKABLE):
+    /// linkat(2) may give it a name although its link count is 0.
+    linkable: bool,
 }
 
 impl State {
@@ -500,6 +508,7 @@ impl TmpInode {
                 ctime: t,
                 data,
                 xattrs: XattrMap::default(),
+                linkable: false,
             }),
         })
     }
@@ -633,6 +642,32 @@ impl Inode for TmpInode {
         self.add_child(name, c)
     }
 
+    fn tmpfile(&self, perm: u32, creds: &Creds, linkable: bool) -> SysResult<Arc<dyn Inode>> {
+        if self.kind != InodeKind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let (dir_perm, dir_gid) = {
+            let st = self.state();
+            (st.perm, st.gid)
+        };
+        let c = TmpInode::new(
+            &self.shared,
+            InodeKind::Regular,
+            perm,
+            creds,
+            Data::File(FileData::new(Arc::clone(&self.shared.mf))),
+        );
+        {
+            let mut cs = c.state();
+            cs.nlink = 0;
+            cs.linkable = linkable;
+            if dir_perm & f::S_ISGID != 0 {
+                cs.gid = dir_gid;
+            }
+        }
+        Ok(c)
+    }
+
     fn mkdir(&self, name: &[u8], perm: u32, creds: &Creds) -> SysResult<Arc<dyn Inode>> {
         let c = TmpInode::new(
             &self.shared,
@@ -692,8 +727,12 @@ impl Inode for TmpInode {
         {
             let mut ts = t.state();
             if ts.nlink == 0 {
-                // linkat(2) of an unlinked file (not O_TMPFILE) fails with ENOENT.
-                return Err(Errno::ENOENT);
+                // linkat(2) of an unlinked file fails with ENOENT, unless it is an O_TMPFILE
+                // file opened without O_EXCL that was never linked (vfs_link, I_LINKABLE).
+                if !ts.linkable {
+                    return Err(Errno::ENOENT);
+                }
+                ts.linkable = false;
             }
             ts.nlink = ts.nlink.saturating_add(1);
             ts.ctime = now();

@@ -30,6 +30,7 @@ pub mod eventfd;
 pub mod exec;
 pub mod fd_table;
 pub mod futex;
+pub mod oom;
 pub mod pipe;
 pub mod procinfo;
 pub mod signal;
@@ -139,6 +140,8 @@ pub struct Kernel {
     outcome_cv: Condvar,
     /// Host threads for tasks, reused (`threads.rs`).
     threads: Arc<threads::TaskThreads>,
+    /// The OOM killer's victim in progress (`oom.rs`).
+    pub(crate) oom: Mutex<oom::OomState>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,7 +183,15 @@ impl Kernel {
             outcome: Mutex::new(Outcome::default()),
             outcome_cv: Condvar::new(),
             threads: Arc::default(),
+            oom: Mutex::new(None),
         })
+    }
+
+    /// The sandbox's memory limit in bytes (`None`: unlimited). It is kept by the MemoryFile,
+    /// which charges every page against it (`vfs::memfile`); set it there
+    /// (`MemoryFile::set_limit`) before or after building the kernel.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.memfile.limit()
     }
 
     /// The task tree, locked.

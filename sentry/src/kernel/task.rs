@@ -665,6 +665,14 @@ impl Task {
                         self.kernel.platform_failed(&e);
                         return Some(TaskExit::Group(ExitStatus::Signaled(Signal::SIGKILL)));
                     }
+                    Err(FaultError::OutOfMemory)
+                        if super::oom::out_of_memory(&self.kernel, self.tgid())
+                            == super::oom::OomAction::Retry =>
+                    {
+                        // Another process is being killed to free memory: let it exit, then
+                        // fault again (a pending kill of our own is seen by the task loop).
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
                     Err(e) => {
                         tracing::debug!(target: "sentry::task", tid = self.tid(), addr = format_args!("{addr:#x}"),
                             rip = format_args!("{:#x}", self.regs.rip), ?e, ?info, "unresolved fault");

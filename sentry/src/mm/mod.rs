@@ -929,6 +929,15 @@ impl MemoryManager {
         }
         // mmap(2) ignores protection bits it does not know; PROT_GROWSDOWN is mprotect-only.
         let prot = o.prot & Prot::ACCESS;
+        // Overcommit heuristic under a memory limit (mm/util.c __vm_enough_memory, mode 0:
+        // one private writable mapping larger than all memory fails with ENOMEM); smaller
+        // ones succeed and meet the limit when touched (the OOM kill, `kernel/oom.rs`).
+        if o.sharing == Sharing::Private
+            && prot.contains(Prot::WRITE)
+            && self.mf.limit().is_some_and(|l| len > l)
+        {
+            return Err(Errno::ENOMEM);
+        }
         let max_prot = o.max_prot & Prot::ACCESS;
         // mmap(2): EACCES for a protection the file's open mode does not allow (the handler
         // checks this too; here it is the invariant prot ⊆ max_prot).
@@ -1377,6 +1386,16 @@ impl MemoryManager {
             return old;
         };
         if new_end > self.max_addr {
+            return old;
+        }
+        // A heap larger than the sandbox's memory limit is refused, as mmap refuses one such
+        // mapping (see `mmap`).
+        if new_end > old_end
+            && self
+                .mf
+                .limit()
+                .is_some_and(|l| new_end.saturating_sub(inner.brk_base) > l)
+        {
             return old;
         }
         if new_end < old_end {

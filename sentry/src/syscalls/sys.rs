@@ -16,13 +16,14 @@ pub fn sys_uname(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// sysinfo(2): uptime of the sandbox, memory figures of the host (the sandbox has no memory
 /// limit of its own yet), one process.
 pub fn sys_sysinfo(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
-    let host = nix::sys::sysinfo::sysinfo().map_err(|_| Errno::EINVAL)?;
+    // The host's numbers, or the sandbox's memory limit (kernel/oom.rs).
+    let mem = crate::kernel::oom::mem_view(t.kernel());
     let info = Sysinfo {
         uptime: i64::try_from(t.kernel().boot.elapsed().as_secs()).unwrap_or(i64::MAX),
-        totalram: host.ram_total(),
-        freeram: host.ram_unused(),
-        totalswap: host.swap_total(),
-        freeswap: host.swap_free(),
+        totalram: mem.total,
+        freeram: mem.free,
+        totalswap: mem.swap_total,
+        freeswap: mem.swap_free,
         procs: 1,
         mem_unit: 1,
         ..Sysinfo::default()

@@ -9,10 +9,14 @@ use abi::sysno as nr;
 
 use super::xattr;
 use super::{
-    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, mm, poll, process, signal,
-    socket, sys, time, timer, utime,
+    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, inotify, mm, poll,
+    process, signal, socket, sys, time, timer, utime,
 };
 use crate::kernel::Task;
+
+/// What inotify does not do (vfs/src/inotify.rs).
+const INOTIFY_NOTE: &str = "Events only for changes made inside the sandbox; no IN_UNMOUNT; \
+     IN_DELETE_SELF at the last unlink even while the file is open.";
 
 /// A syscall handler.
 pub type Handler = fn(&mut Task, &SyscallArgs) -> SyscallResult;
@@ -1016,6 +1020,36 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::EVENTFD2,
             E::supported("eventfd2", epoll::sys_eventfd2, &[Uint, Hex]),
+        ),
+        (
+            nr::INOTIFY_INIT,
+            E::partial("inotify_init", inotify::sys_inotify_init, &[], INOTIFY_NOTE),
+        ),
+        (
+            nr::INOTIFY_INIT1,
+            E::partial(
+                "inotify_init1",
+                inotify::sys_inotify_init1,
+                &[Hex],
+                INOTIFY_NOTE,
+            ),
+        ),
+        (
+            nr::INOTIFY_ADD_WATCH,
+            E::partial(
+                "inotify_add_watch",
+                inotify::sys_inotify_add_watch,
+                &[Fd, Path, Hex],
+                INOTIFY_NOTE,
+            ),
+        ),
+        (
+            nr::INOTIFY_RM_WATCH,
+            E::supported(
+                "inotify_rm_watch",
+                inotify::sys_inotify_rm_watch,
+                &[Fd, Int],
+            ),
         ),
         (
             nr::EPOLL_CREATE,

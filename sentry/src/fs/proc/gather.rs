@@ -395,17 +395,14 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
     let k = &c.kernel;
     let s = match g {
         Global::Meminfo => {
-            // The sandbox has no memory limit of its own yet: the host's numbers.
-            let m = nix::sys::sysinfo::sysinfo().map_or_else(
-                |_| format::HostMem::default(),
-                |i| format::HostMem {
-                    total: i.ram_total(),
-                    free: i.ram_unused(),
-                    swap_total: i.swap_total(),
-                    swap_free: i.swap_free(),
-                },
-            );
-            format::meminfo(&m)
+            // The host's numbers, or the sandbox's memory limit (kernel/oom.rs).
+            let v = crate::kernel::oom::mem_view(k);
+            format::meminfo(&format::HostMem {
+                total: v.total,
+                free: v.free,
+                swap_total: v.swap_total,
+                swap_free: v.swap_free,
+            })
         }
         Global::Cpuinfo => format::cpuinfo(&cpuid(), k.ncpus),
         Global::Stat => {
@@ -449,6 +446,10 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         Global::CapLastCap => format!("{}\n", abi::cap::CAP_LAST_CAP),
         // The sentry's MemoryFile overcommits like the heuristic mode.
         Global::Overcommit => "0\n".to_string(),
+        // The limits vfs::inotify enforces (read-only here).
+        Global::InotifyMaxQueuedEvents => format!("{}\n", abi::inotify::MAX_QUEUED_EVENTS),
+        Global::InotifyMaxUserInstances => format!("{}\n", abi::inotify::MAX_USER_INSTANCES),
+        Global::InotifyMaxUserWatches => format!("{}\n", abi::inotify::MAX_USER_WATCHES),
     };
     Ok(s.into_bytes())
 }

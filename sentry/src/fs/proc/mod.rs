@@ -106,6 +106,11 @@ pub(crate) fn creds_of(kernel: &Kernel, tid: i32) -> Option<crate::kernel::Crede
     handles_of(&shared).map(|h| h.creds)
 }
 
+/// The memory manager of task `t` as last published (for the OOM killer's resident sets).
+pub(crate) fn mm_of_task(t: &Arc<TaskShared>) -> Option<Arc<crate::mm::MemoryManager>> {
+    handles_of(t).and_then(|h| h.mm.upgrade())
+}
+
 /// The handles recorded for `t`, if its thread has started.
 fn handles_of(t: &Arc<TaskShared>) -> Option<ProcHandles> {
     let r = lock(&REGISTRY);
@@ -202,6 +207,9 @@ enum Global {
     NgroupsMax,
     CapLastCap,
     Overcommit,
+    InotifyMaxQueuedEvents,
+    InotifyMaxUserInstances,
+    InotifyMaxUserWatches,
 }
 
 /// Fixed directories.
@@ -210,6 +218,8 @@ enum StaticDir {
     Sys,
     SysKernel,
     SysVm,
+    SysFs,
+    SysFsInotify,
 }
 
 /// Per-task files.
@@ -395,6 +405,7 @@ impl ProcInode {
                 v
             }
             Node::Dir(StaticDir::Sys) => vec![
+                named("fs", Node::Dir(StaticDir::SysFs)),
                 named("kernel", Node::Dir(StaticDir::SysKernel)),
                 named("vm", Node::Dir(StaticDir::SysVm)),
             ],
@@ -405,6 +416,23 @@ impl ProcInode {
                 named("osrelease", Node::Global(Global::Osrelease)),
                 named("ostype", Node::Global(Global::Ostype)),
                 named("pid_max", Node::Global(Global::PidMax)),
+            ],
+            Node::Dir(StaticDir::SysFs) => {
+                vec![named("inotify", Node::Dir(StaticDir::SysFsInotify))]
+            }
+            Node::Dir(StaticDir::SysFsInotify) => vec![
+                named(
+                    "max_queued_events",
+                    Node::Global(Global::InotifyMaxQueuedEvents),
+                ),
+                named(
+                    "max_user_instances",
+                    Node::Global(Global::InotifyMaxUserInstances),
+                ),
+                named(
+                    "max_user_watches",
+                    Node::Global(Global::InotifyMaxUserWatches),
+                ),
             ],
             Node::Dir(StaticDir::SysVm) => {
                 vec![named("overcommit_memory", Node::Global(Global::Overcommit))]
