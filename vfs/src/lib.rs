@@ -46,6 +46,7 @@ pub mod device;
 mod file;
 pub mod hostfd;
 mod inode;
+pub mod lock;
 mod lookup;
 pub mod memfile;
 mod mount;

@@ -1,7 +1,14 @@
 //! The file descriptor table: fd number → open file description plus the close-on-exec flag.
 //! Descriptions are `Arc`s; dropping the last reference closes them.
+//!
+//! A table is also the owner of its process's POSIX record locks (`vfs::lock`, as Linux's
+//! `files_struct`): it has an id (a copy made by fork or unshare gets a new one), and every
+//! way an fd leaves the table (close, dup2/dup3 over it, close-on-exec, dropping the table at
+//! exit) releases the table's POSIX locks on that file. While no POSIX lock exists anywhere
+//! that costs one atomic load per close.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use abi::{Errno, SysResult};
 use vfs::OpenFile;
@@ -14,12 +21,62 @@ pub struct FdEntry {
 }
 
 /// A task's descriptor table.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<FdEntry>>,
+    /// The POSIX lock owner id (`vfs::lock::Owner::Posix`).
+    lock_owner: u64,
+}
+
+fn next_lock_owner() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        FdTable {
+            slots: Vec::new(),
+            lock_owner: next_lock_owner(),
+        }
+    }
+}
+
+impl Clone for FdTable {
+    /// A copy (fork, unshare) is a new lock owner: POSIX locks are not inherited.
+    fn clone(&self) -> FdTable {
+        FdTable {
+            slots: self.slots.clone(),
+            lock_owner: next_lock_owner(),
+        }
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        if vfs::lock::posix_owner_has_locks(self.lock_owner) {
+            for e in self.slots.iter().flatten() {
+                release_posix(self.lock_owner, &e.file);
+            }
+        }
+    }
+}
+
+/// The fd table `owner` closed an fd of `file`: its POSIX locks on the file go.
+fn release_posix(owner: u64, file: &OpenFile) {
+    if vfs::lock::posix_owner_has_locks(owner)
+        && let Ok(key) = file.lock_key()
+    {
+        vfs::lock::release_posix(key, owner);
+    }
 }
 
 impl FdTable {
+    /// The id that owns this table's POSIX record locks.
+    pub fn lock_owner(&self) -> u64 {
+        self.lock_owner
+    }
+
     /// The entry for `fd`, or EBADF.
     pub fn get(&self, fd: i32) -> SysResult<&FdEntry> {
         usize::try_from(fd)
@@ -91,7 +148,11 @@ impl FdTable {
             self.slots.resize_with(idx + 1, || None);
         }
         let slot = self.slots.get_mut(idx).ok_or(Errno::EBADF)?;
-        Ok(slot.replace(FdEntry { file, cloexec }))
+        let old = slot.replace(FdEntry { file, cloexec });
+        if let Some(e) = &old {
+            release_posix(self.lock_owner, &e.file);
+        }
+        Ok(old)
     }
 
     /// Removes `fd`; EBADF if it was not open. The caller drops the entry (outside any lock).
@@ -101,6 +162,7 @@ impl FdTable {
             .and_then(|i| self.slots.get_mut(i))
             .ok_or(Errno::EBADF)?;
         let e = slot.take().ok_or(Errno::EBADF)?;
+        release_posix(self.lock_owner, &e.file);
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
@@ -121,8 +183,10 @@ impl FdTable {
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&mut self) {
         for slot in &mut self.slots {
-            if slot.as_ref().is_some_and(|e| e.cloexec) {
-                *slot = None;
+            if slot.as_ref().is_some_and(|e| e.cloexec)
+                && let Some(e) = slot.take()
+            {
+                release_posix(self.lock_owner, &e.file);
             }
         }
     }

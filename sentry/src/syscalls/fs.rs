@@ -750,6 +750,12 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
                 ok_usize(pipe.set_capacity(args.ulong(2))?)
             }
         }
+        f::F_GETLK
+        | f::F_SETLK
+        | f::F_SETLKW
+        | f::F_OFD_GETLK
+        | f::F_OFD_SETLK
+        | f::F_OFD_SETLKW => super::locks::fcntl_lock(t, fd, cmd, args.ulong(2)),
         f::F_GET_SEALS => ok_usize(t.fds().file(fd)?.seals()? as usize),
         f::F_ADD_SEALS => {
             t.fds().file(fd)?.add_seals(args.uint(2))?;

@@ -13,6 +13,7 @@ pub mod fs;
 pub mod fs_io;
 pub mod fs_more;
 pub mod futex;
+pub mod locks;
 pub mod mm;
 pub mod poll;
 pub mod process;

@@ -8,8 +8,8 @@ use abi::Errno;
 use abi::sysno as nr;
 
 use super::{
-    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, mm, poll, process, signal,
-    socket, sys, time, timer,
+    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, locks, mm, poll, process,
+    signal, socket, sys, time, timer,
 };
 use crate::kernel::Task;
 
@@ -353,6 +353,10 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             ),
         ),
         (nr::DUP, E::supported("dup", fs::sys_dup, &[Fd])),
+        (
+            nr::FLOCK,
+            E::supported("flock", locks::sys_flock, &[Fd, Hex]),
+        ),
         (nr::DUP2, E::supported("dup2", fs::sys_dup2, &[Fd, Fd])),
         (
             nr::NANOSLEEP,
@@ -367,7 +371,8 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "fcntl",
                 fs::sys_fcntl,
                 &[Fd, Int, Hex],
-                "Record locks (F_GETLK/F_SETLK/F_OFD_*) are not implemented: EINVAL.",
+                "Leases, F_SETOWN/F_SETSIG (async I/O signals) and F_NOTIFY are not implemented: \
+                 EINVAL.",
             ),
         ),
         (
