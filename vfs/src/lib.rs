@@ -62,7 +62,7 @@ pub use inode::{
     DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, MapToken, SetAttr, anon_inode_stat,
     new_anon_dev, now,
 };
-pub use lookup::{Lookup, TimeChange};
+pub use lookup::{Lookup, Resolve, TimeChange};
 pub use mount::{
     Dentry, MAX_EVICTABLE, Mount, MountNamespace, VfsPath, evictable_dentries,
     set_dentry_cache_limit,

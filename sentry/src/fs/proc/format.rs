@@ -43,6 +43,8 @@ pub struct TaskInfo {
     pub mem: MemInfo,
     pub no_new_privs: bool,
     pub ncpus: usize,
+    /// The nice value (stat fields 18 and 19: priority 20 + nice, nice).
+    pub nice: i32,
 }
 
 /// Address-space numbers in bytes (/proc/[pid]/status Vm*, statm, stat).
@@ -91,7 +93,7 @@ pub fn stat(t: &TaskInfo) -> String {
         t.pid, comm, t.state, t.ppid, t.pgid, t.sid
     );
     // minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
-    s.push_str(" 0 0 0 0 0 0 0 0 20 0");
+    let _ = write!(s, " 0 0 0 0 0 0 0 0 {} {}", 20 + t.nice, t.nice);
     // num_threads itrealvalue starttime vsize rss rsslim
     let _ = write!(s, " {} 0 0 {} 0 {}", t.threads, m.size, RLIM_INFINITY);
     // startcode endcode startstack kstkesp kstkeip

@@ -271,6 +271,7 @@ fn task_info(c: &Caller, t: &Target, w: Who) -> TaskInfo {
         mem,
         no_new_privs: t.handles.as_ref().is_some_and(|h| h.no_new_privs),
         ncpus: c.kernel.ncpus,
+        nice: thread.map_or(0, |th| th.nice()),
     }
 }
 
