@@ -30,7 +30,7 @@ use syscall_tests::{libc, syscall};
 /// The test binaries built from `src/bin/` (everything but this runner).
 const TEST_BINS: &[&str] = &[
     "fs", "mm", "process", "time", "vdso", "signal", "wait", "pipe", "poll", "timer", "thread",
-    "exec", "creds", "files2", "unix", "locks",
+    "exec", "creds", "files2", "unix", "locks", "plumbing",
 ];
 
 /// How long the runner keeps reading a finished (or killed) binary's output: a descendant
