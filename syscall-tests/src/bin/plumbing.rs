@@ -33,8 +33,8 @@ fn splice(
     len: usize,
     flags: u32,
 ) -> i64 {
-    let p_in = off_in.map_or(std::ptr::null_mut(), |o| std::ptr::from_mut(o));
-    let p_out = off_out.map_or(std::ptr::null_mut(), |o| std::ptr::from_mut(o));
+    let p_in = off_in.map_or(std::ptr::null_mut(), std::ptr::from_mut);
+    let p_out = off_out.map_or(std::ptr::null_mut(), std::ptr::from_mut);
     syscall!(
         libc::SYS_splice,
         fin.raw(),
