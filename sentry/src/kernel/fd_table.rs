@@ -52,6 +52,20 @@ impl Clone for FdTable {
     }
 }
 
+impl FdTable {
+    /// The private copy execve switches to: it keeps this table's POSIX locks (they survive
+    /// exec), while this table, which dying threads or a CLONE_FILES sharer may still hold,
+    /// becomes a new owner of nothing — so its eventual drop releases none of them.
+    pub fn split_for_exec(&mut self) -> FdTable {
+        let copy = FdTable {
+            slots: self.slots.clone(),
+            lock_owner: self.lock_owner,
+        };
+        self.lock_owner = next_lock_owner();
+        copy
+    }
+}
+
 impl Drop for FdTable {
     fn drop(&mut self) {
         if vfs::lock::posix_owner_has_locks(self.lock_owner) {

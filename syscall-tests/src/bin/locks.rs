@@ -7,10 +7,13 @@
 use std::time::Duration;
 
 use syscall_tests::libc::{self, c_int};
-use syscall_tests::task::{self, Child, fork_and_check, install_recorder, pipe, set_real_timer};
+use syscall_tests::task::{
+    self, Child, Helper, exec_self, fork_and_check, install_recorder, pipe, run_tests_with_helpers,
+    set_real_timer,
+};
 use syscall_tests::{
-    Errno, Fd, Outcome, TempFile, check, ensure_eq, fails_with, run_tests, succeeds, succeeds_with,
-    syscall, tests,
+    Errno, Fd, Outcome, TempFile, check, ensure_eq, fails_with, succeeds, succeeds_with, syscall,
+    tests,
 };
 
 const F_OFD_GETLK: c_int = 36;
@@ -924,55 +927,120 @@ fn holder_pid_is_the_lock_pid() -> Outcome {
     h.finish()
 }
 
+// ---------------------------------------------------------------- execve
+
+/// Helper mode `hold READY_FD RELEASE_FD`: reports that the new image runs, then waits for
+/// EOF on the release pipe.
+fn hold_helper(args: &[String]) -> i32 {
+    let fd = |i: usize| -> i32 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(-1) };
+    let b = [b'x'];
+    if syscall!(libc::SYS_write, fd(0), b.as_ptr(), 1usize) != 1 {
+        return 2;
+    }
+    let mut r = [0u8; 1];
+    let _ = syscall!(libc::SYS_read, fd(1), r.as_mut_ptr(), 1usize);
+    0
+}
+
+fn execve_keeps_posix_locks_but_not_on_cloexec_fds() -> Outcome {
+    let (f, g) = (file()?, file()?);
+    let (ready_r, ready_w) = pipe()?;
+    let (rel_r, rel_w) = pipe()?;
+    let mut child = Child::spawn(|| {
+        let Ok(a) = Fd::open(f.path(), libc::O_RDWR, 0) else {
+            return 2;
+        };
+        let Ok(b) = g.open(libc::O_RDWR) else {
+            return 3;
+        };
+        if lk(&a, libc::F_SETLK, WR, SET, 0, 0) != 0 || lk(&b, libc::F_SETLK, WR, SET, 0, 0) != 0 {
+            return 4;
+        }
+        // Descriptors without close-on-exec for the helper.
+        let ready = syscall!(libc::SYS_dup, ready_w.raw());
+        let release = syscall!(libc::SYS_dup, rel_r.raw());
+        std::mem::forget(a);
+        std::mem::forget(b);
+        let _ = exec_self("hold", &[&ready.to_string(), &release.to_string()], &[]);
+        126
+    })?;
+    drop(ready_w);
+    drop(rel_r);
+    ensure_eq!(
+        ready_r.read_up_to(1)?,
+        b"x".to_vec(),
+        "helper did not start"
+    );
+    let holder = child.pid();
+    let res = fork_and_check(|| {
+        let a = rw(&f)?;
+        ensure_eq!(
+            summary(&getlk(&a, libc::F_GETLK, WR, 0, 0)?),
+            (WR, 0, 0, holder)
+        );
+        let b = rw(&g)?;
+        check!(lk(&b, libc::F_SETLK, WR, SET, 0, 0), succeeds_with(0));
+        Ok(())
+    });
+    drop(rel_w);
+    ensure_eq!(child.wait()?.exit_code(), Some(0));
+    res
+}
+
 fn main() -> std::process::ExitCode {
-    run_tests(tests![
-        flock_exclusive_conflicts_between_descriptions,
-        flock_shared_locks_coexist,
-        flock_unlock_lets_others_lock,
-        flock_is_shared_by_dup_and_released_at_last_close,
-        flock_is_shared_with_a_forked_child,
-        flock_converts_shared_to_exclusive_and_back,
-        flock_failed_conversion_drops_the_old_lock,
-        flock_rejects_bad_operations,
-        flock_works_on_read_only_and_write_only_fds,
-        flock_blocking_waits_for_the_holder,
-        flock_blocking_wait_is_interrupted_by_a_signal,
-        flock_and_record_locks_are_independent,
-        write_lock_conflicts_with_another_process,
-        read_locks_are_shared_between_processes,
-        getlk_reports_the_conflicting_lock_and_its_pid,
-        getlk_without_conflict_answers_unlck,
-        a_process_never_conflicts_with_itself,
-        unlocking_the_middle_splits_a_lock,
-        adjacent_locks_of_one_type_merge,
-        changing_the_type_of_a_subrange_splits,
-        zero_length_locks_to_end_of_file_and_beyond,
-        negative_length_locks_the_bytes_before_start,
-        ranges_before_offset_zero_are_einval,
-        ranges_past_offset_max_are_eoverflow,
-        seek_cur_and_seek_end_are_relative_to_offset_and_size,
-        bad_type_whence_and_getlk_unlck_are_einval,
-        lock_type_needs_a_matching_access_mode,
-        bad_fd_and_bad_pointer,
-        closing_any_fd_of_the_file_releases_posix_locks,
-        closing_a_dup_releases_posix_locks,
-        closing_an_unrelated_file_keeps_posix_locks,
-        exit_releases_posix_locks,
-        posix_locks_are_not_inherited_by_fork,
-        setlkw_waits_for_the_holder,
-        setlkw_is_woken_by_an_unlock,
-        setlkw_is_interrupted_by_a_signal,
-        setlkw_detects_a_deadlock,
-        unlocking_an_unlocked_range_succeeds,
-        ofd_locks_conflict_between_descriptions_of_one_process,
-        ofd_commands_need_pid_zero,
-        ofd_getlk_reports_pid_minus_one,
-        ofd_locks_conflict_with_the_same_process_posix_locks,
-        ofd_locks_survive_closing_other_fds_of_the_file,
-        ofd_locks_go_when_the_description_closes,
-        ofd_locks_are_shared_with_a_forked_child,
-        ofd_setlkw_waits_for_the_holder,
-        ofd_unlock_releases_the_range,
-        holder_pid_is_the_lock_pid,
-    ])
+    const HELPERS: &[Helper] = &[("hold", hold_helper)];
+    run_tests_with_helpers(
+        tests![
+            flock_exclusive_conflicts_between_descriptions,
+            flock_shared_locks_coexist,
+            flock_unlock_lets_others_lock,
+            flock_is_shared_by_dup_and_released_at_last_close,
+            flock_is_shared_with_a_forked_child,
+            flock_converts_shared_to_exclusive_and_back,
+            flock_failed_conversion_drops_the_old_lock,
+            flock_rejects_bad_operations,
+            flock_works_on_read_only_and_write_only_fds,
+            flock_blocking_waits_for_the_holder,
+            flock_blocking_wait_is_interrupted_by_a_signal,
+            flock_and_record_locks_are_independent,
+            write_lock_conflicts_with_another_process,
+            read_locks_are_shared_between_processes,
+            getlk_reports_the_conflicting_lock_and_its_pid,
+            getlk_without_conflict_answers_unlck,
+            a_process_never_conflicts_with_itself,
+            unlocking_the_middle_splits_a_lock,
+            adjacent_locks_of_one_type_merge,
+            changing_the_type_of_a_subrange_splits,
+            zero_length_locks_to_end_of_file_and_beyond,
+            negative_length_locks_the_bytes_before_start,
+            ranges_before_offset_zero_are_einval,
+            ranges_past_offset_max_are_eoverflow,
+            seek_cur_and_seek_end_are_relative_to_offset_and_size,
+            bad_type_whence_and_getlk_unlck_are_einval,
+            lock_type_needs_a_matching_access_mode,
+            bad_fd_and_bad_pointer,
+            closing_any_fd_of_the_file_releases_posix_locks,
+            closing_a_dup_releases_posix_locks,
+            closing_an_unrelated_file_keeps_posix_locks,
+            exit_releases_posix_locks,
+            posix_locks_are_not_inherited_by_fork,
+            setlkw_waits_for_the_holder,
+            setlkw_is_woken_by_an_unlock,
+            setlkw_is_interrupted_by_a_signal,
+            setlkw_detects_a_deadlock,
+            unlocking_an_unlocked_range_succeeds,
+            ofd_locks_conflict_between_descriptions_of_one_process,
+            ofd_commands_need_pid_zero,
+            ofd_getlk_reports_pid_minus_one,
+            ofd_locks_conflict_with_the_same_process_posix_locks,
+            ofd_locks_survive_closing_other_fds_of_the_file,
+            ofd_locks_go_when_the_description_closes,
+            ofd_locks_are_shared_with_a_forked_child,
+            ofd_setlkw_waits_for_the_holder,
+            ofd_unlock_releases_the_range,
+            holder_pid_is_the_lock_pid,
+            execve_keeps_posix_locks_but_not_on_cloexec_fds,
+        ],
+        HELPERS,
+    )
 }
