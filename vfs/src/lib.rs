@@ -31,6 +31,8 @@
 //!    9P client's connection lock);
 //! 4. `OpenFile::pos`, then `OpenFile::dir`; `FileOps` and `Inode` methods run under `pos`
 //!    and may take filesystem locks, never VFS ones.
+//! 5. the file-lock table ([`lock`]), a leaf: taken with none of the above held (a file's
+//!    lock key is computed from its stat before), then a file's lock wait queue.
 //!
 //! Blocking under a lock: p9fs round trips happen under the parent dentry's `children` lock
 //! (lookups in one directory are serialized) and under `OpenFile::pos` for reads and writes of

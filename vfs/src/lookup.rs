@@ -13,6 +13,17 @@
 //! open(O_CREAT) follows a final symlink (without O_EXCL/O_NOFOLLOW), so a dangling one creates
 //! the file its body names, as open_last_lookups does.
 //!
+//! openat2(2)'s RESOLVE_* restrictions ([`Resolve`], [`Lookup::open_resolve`]) are checked
+//! in the walk itself: every resolution carries a `Walk` (symlinks followed, restrictions, the
+//! scope directory of BENEATH/IN_ROOT), which an ordinary walk creates empty. NO_SYMLINKS
+//! refuses any symlink that would be followed (ELOOP), NO_MAGICLINKS any /proc magic link
+//! (ELOOP), NO_XDEV any step onto another mount (EXDEV, also "..", magic links and absolute
+//! symlink bodies), BENEATH an absolute path or body, ".." at the scope and magic links
+//! (EXDEV), IN_ROOT resolves absolute paths and bodies from the scope, keeps ".." there and
+//! refuses magic links (EXDEV). Anything the walk reaches below the scope stays below it (the
+//! only jumps are absolute paths and magic links), so no after-the-fact ancestry check is
+//! needed; Linux's rename-race EAGAIN cannot happen here (the walk holds each step).
+//!
 //! Known gaps (documented rather than hidden): O_TMPFILE is EOPNOTSUPP; fifos and sockets found
 //! on a filesystem cannot be opened (ENXIO).
 
