@@ -4,8 +4,11 @@
 //! A table is also the owner of its process's POSIX record locks (`vfs::lock`, as Linux's
 //! `files_struct`): it has an id (a copy made by fork or unshare gets a new one), and every
 //! way an fd leaves the table (close, dup2/dup3 over it, close-on-exec, dropping the table at
-//! exit) releases the table's POSIX locks on that file. While no POSIX lock exists anywhere
-//! that costs one atomic load per close.
+//! exit) releases the table's POSIX locks on that file. A table through which no POSIX lock
+//! was ever taken pays one flag test per close. execve's private copy keeps the owner id
+//! ([`FdTable::split_for_exec`]): locks survive exec except on close-on-exec files. (Linux
+//! leaves them with the old table when a CLONE_FILES sibling process still shares it; here
+//! the exec'ing process keeps them.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +29,8 @@ pub struct FdTable {
     slots: Vec<Option<FdEntry>>,
     /// The POSIX lock owner id (`vfs::lock::Owner::Posix`).
     lock_owner: u64,
+    /// A POSIX lock was taken through this table (so closes must look in the lock table).
+    posix_locks: bool,
 }
 
 fn next_lock_owner() -> u64 {
@@ -38,6 +43,7 @@ impl Default for FdTable {
         FdTable {
             slots: Vec::new(),
             lock_owner: next_lock_owner(),
+            posix_locks: false,
         }
     }
 }
@@ -48,6 +54,7 @@ impl Clone for FdTable {
         FdTable {
             slots: self.slots.clone(),
             lock_owner: next_lock_owner(),
+            posix_locks: false,
         }
     }
 }
@@ -60,15 +67,17 @@ impl FdTable {
         let copy = FdTable {
             slots: self.slots.clone(),
             lock_owner: self.lock_owner,
+            posix_locks: self.posix_locks,
         };
         self.lock_owner = next_lock_owner();
+        self.posix_locks = false;
         copy
     }
 }
 
 impl Drop for FdTable {
     fn drop(&mut self) {
-        if vfs::lock::posix_owner_has_locks(self.lock_owner) {
+        if self.posix_locks && vfs::lock::posix_owner_has_locks(self.lock_owner) {
             for e in self.slots.iter().flatten() {
                 release_posix(self.lock_owner, &e.file);
             }
@@ -86,11 +95,22 @@ fn release_posix(owner: u64, file: &OpenFile) {
 }
 
 impl FdTable {
-    /// The id that owns this table's POSIX record locks.
-    pub fn lock_owner(&self) -> u64 {
-        self.lock_owner
+    /// This table closed an fd of `file`.
+    fn closed(&self, file: &OpenFile) {
+        if self.posix_locks {
+            release_posix(self.lock_owner, file);
+        }
     }
 
+    /// The id that owns this table's POSIX record locks, for a lock about to be taken:
+    /// from now on closes look for locks to release.
+    pub fn posix_lock_owner(&mut self) -> u64 {
+        self.posix_locks = true;
+        self.lock_owner
+    }
+}
+
+impl FdTable {
     /// The entry for `fd`, or EBADF.
     pub fn get(&self, fd: i32) -> SysResult<&FdEntry> {
         usize::try_from(fd)
@@ -164,7 +184,7 @@ impl FdTable {
         let slot = self.slots.get_mut(idx).ok_or(Errno::EBADF)?;
         let old = slot.replace(FdEntry { file, cloexec });
         if let Some(e) = &old {
-            release_posix(self.lock_owner, &e.file);
+            self.closed(&e.file);
         }
         Ok(old)
     }
@@ -176,7 +196,7 @@ impl FdTable {
             .and_then(|i| self.slots.get_mut(i))
             .ok_or(Errno::EBADF)?;
         let e = slot.take().ok_or(Errno::EBADF)?;
-        release_posix(self.lock_owner, &e.file);
+        self.closed(&e.file);
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
@@ -196,11 +216,13 @@ impl FdTable {
 impl FdTable {
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&mut self) {
+        let (owner, posix) = (self.lock_owner, self.posix_locks);
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(|e| e.cloexec)
                 && let Some(e) = slot.take()
+                && posix
             {
-                release_posix(self.lock_owner, &e.file);
+                release_posix(owner, &e.file);
             }
         }
     }

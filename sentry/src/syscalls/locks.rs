@@ -131,7 +131,7 @@ pub(super) fn fcntl_lock(t: &mut Task, fd: i32, cmd: u32, arg: u64) -> SyscallRe
     let (owner, pid) = if ofd {
         (Owner::Ofd(file.lock_owner_id()), 0)
     } else {
-        (Owner::Posix(t.fds().lock_owner()), t.tgid())
+        (Owner::Posix(t.fds().posix_lock_owner()), t.tgid())
     };
     if matches!(cmd, f::F_GETLK | f::F_OFD_GETLK) {
         let Some(ty) = ty else {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use syscall_tests::libc::{self, c_int};
+use syscall_tests::sys::signal_count;
 use syscall_tests::task::{
     self, Child, Helper, exec_self, fork_and_check, install_recorder, pipe, run_tests_with_helpers,
     set_real_timer,
@@ -733,6 +734,68 @@ fn setlkw_is_interrupted_by_a_signal() -> Outcome {
     })
 }
 
+fn setlkw_restarts_after_a_signal_with_sa_restart() -> Outcome {
+    let f = file()?;
+    fork_and_check(|| {
+        let h = holder(Some(300), || {
+            let a = rw(&f)?;
+            check!(lk(&a, libc::F_SETLK, WR, SET, 0, 0), succeeds_with(0));
+            std::mem::forget(a);
+            Ok(())
+        })?;
+        install_recorder(libc::SIGALRM, libc::SA_RESTART as u64, 0)?;
+        set_real_timer(Duration::from_millis(100), Duration::ZERO)?;
+        let b = rw(&f)?;
+        check!(lk(&b, libc::F_SETLKW, WR, SET, 0, 1), succeeds_with(0));
+        ensure_eq!(signal_count(libc::SIGALRM), 1);
+        h.finish()
+    })
+}
+
+fn flock_restarts_after_a_signal_with_sa_restart() -> Outcome {
+    let f = file()?;
+    fork_and_check(|| {
+        let h = holder(Some(300), || {
+            let a = rw(&f)?;
+            check!(flock(&a, libc::LOCK_EX), succeeds_with(0));
+            std::mem::forget(a);
+            Ok(())
+        })?;
+        install_recorder(libc::SIGALRM, libc::SA_RESTART as u64, 0)?;
+        set_real_timer(Duration::from_millis(100), Duration::ZERO)?;
+        let b = rw(&f)?;
+        check!(flock(&b, libc::LOCK_SH), succeeds_with(0));
+        ensure_eq!(signal_count(libc::SIGALRM), 1);
+        h.finish()
+    })
+}
+
+fn threads_of_one_process_share_posix_locks() -> Outcome {
+    let f = file()?;
+    fork_and_check(|| {
+        let a = rw(&f)?;
+        check!(lk(&a, libc::F_SETLK, WR, SET, 0, 0), succeeds_with(0));
+        let path = f.path().to_owned();
+        let r = std::thread::spawn(move || {
+            let Ok(b) = Fd::open(&path, libc::O_RDWR | libc::O_CLOEXEC, 0) else {
+                return -2;
+            };
+            lk(&b, libc::F_SETLK, WR, SET, 0, 1)
+        })
+        .join()
+        .map_err(|_| "thread panicked".to_string())?;
+        // Same owner (the shared fd table): no conflict; and the thread's close of its own
+        // descriptor of the file released the process's lock.
+        ensure_eq!(r, 0);
+        let h = holder(None, || {
+            let c = rw(&f)?;
+            check!(lk(&c, libc::F_SETLK, WR, SET, 0, 1), succeeds_with(0));
+            Ok(())
+        })?;
+        h.finish()
+    })
+}
+
 fn setlkw_detects_a_deadlock() -> Outcome {
     let f = file()?;
     let a = rw(&f)?;
@@ -1027,6 +1090,9 @@ fn main() -> std::process::ExitCode {
             setlkw_waits_for_the_holder,
             setlkw_is_woken_by_an_unlock,
             setlkw_is_interrupted_by_a_signal,
+            setlkw_restarts_after_a_signal_with_sa_restart,
+            flock_restarts_after_a_signal_with_sa_restart,
+            threads_of_one_process_share_posix_locks,
             setlkw_detects_a_deadlock,
             unlocking_an_unlocked_range_succeeds,
             ofd_locks_conflict_between_descriptions_of_one_process,

@@ -919,6 +919,49 @@ fn resolve_in_root_treats_the_directory_as_root() -> Outcome {
     Ok(())
 }
 
+fn resolve_in_root_creates_through_an_absolute_dangling_symlink() -> Outcome {
+    let t = tree()?;
+    check!(
+        syscall!(
+            libc::SYS_symlinkat,
+            c"/made".as_ptr(),
+            t.dir.raw(),
+            c"dangling".as_ptr()
+        ),
+        succeeds_with(0)
+    );
+    opened(check!(
+        openat2(
+            t.dir.raw(),
+            c"dangling",
+            libc::O_CREAT | libc::O_WRONLY,
+            0o600,
+            RESOLVE_IN_ROOT
+        ),
+        succeeds()
+    ))?;
+    check!(
+        syscall!(
+            libc::SYS_faccessat,
+            t.dir.raw(),
+            c"made".as_ptr(),
+            libc::F_OK
+        ),
+        succeeds_with(0)
+    );
+    check!(
+        openat2(
+            t.dir.raw(),
+            c"../escaped",
+            libc::O_CREAT | libc::O_WRONLY,
+            0o600,
+            RESOLVE_BENEATH
+        ),
+        fails_with(Errno::EXDEV)
+    );
+    Ok(())
+}
+
 fn resolve_no_symlinks_refuses_every_symlink() -> Outcome {
     let t = tree()?;
     check!(
@@ -1112,6 +1155,7 @@ fn main() -> std::process::ExitCode {
         openat2_rejects_unknown_flags_modes_and_resolve_bits,
         resolve_beneath_refuses_to_leave_the_directory,
         resolve_in_root_treats_the_directory_as_root,
+        resolve_in_root_creates_through_an_absolute_dangling_symlink,
         resolve_no_symlinks_refuses_every_symlink,
         resolve_no_magiclinks_refuses_proc_fd_links,
         resolve_no_xdev_refuses_mount_crossings,
