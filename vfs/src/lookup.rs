@@ -993,6 +993,46 @@ mod tests {
     }
 
     #[test]
+    fn resolve_restrictions_confine_the_walk() {
+        let (_ns, root) = ns();
+        let c = Creds::root();
+        let l = lk(&root, &c);
+        l.mkdir(b"/jail", 0o755).unwrap();
+        l.mkdir(b"/jail/d", 0o755).unwrap();
+        write_file(&l, b"/jail/f", b"in");
+        write_file(&l, b"/f", b"out");
+        l.symlink(b"/f", b"/jail/abs").unwrap();
+        l.symlink(b"../f", b"/jail/d/up").unwrap();
+        let jail = l.resolve(b"/jail", true).unwrap();
+        let j = Lookup {
+            root: &root,
+            start: &jail,
+            creds: &c,
+        };
+        let open = |path: &[u8], r: u64| {
+            j.open_resolve(path, f::O_RDONLY, 0, Resolve(r)).map(|f| {
+                let mut b = [0u8; 8];
+                let n = f.read(&mut b).unwrap();
+                b[..n].to_vec()
+            })
+        };
+        let beneath = f::RESOLVE_BENEATH;
+        let in_root = f::RESOLVE_IN_ROOT;
+        assert_eq!(open(b"d/up", beneath), Ok(b"in".to_vec()));
+        assert_eq!(open(b"d/../../f", beneath), Err(Errno::EXDEV));
+        assert_eq!(open(b"/f", beneath), Err(Errno::EXDEV));
+        assert_eq!(open(b"abs", beneath), Err(Errno::EXDEV));
+        assert_eq!(open(b"abs", in_root), Ok(b"in".to_vec()));
+        assert_eq!(open(b"../../f", in_root), Ok(b"in".to_vec()));
+        assert_eq!(open(b"/f", in_root), Ok(b"in".to_vec()));
+        assert_eq!(open(b"abs", 0), Ok(b"out".to_vec()));
+        assert_eq!(open(b"d/up", f::RESOLVE_NO_SYMLINKS), Err(Errno::ELOOP));
+        assert_eq!(open(b"d/../f", f::RESOLVE_NO_SYMLINKS), Ok(b"in".to_vec()));
+        // One filesystem here: NO_XDEV changes nothing.
+        assert_eq!(open(b"abs", f::RESOLVE_NO_XDEV), Ok(b"out".to_vec()));
+    }
+
+    #[test]
     fn walk_symlink_loop_is_eloop() {
         let (_ns, root) = ns();
         let c = Creds::root();
