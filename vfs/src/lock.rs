@@ -47,7 +47,7 @@
 //! table without bound.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use abi::{Errno, SysResult};
@@ -133,8 +133,9 @@ impl FileLocks {
 #[derive(Debug, Default)]
 struct Table {
     files: HashMap<FileKey, FileLocks>,
-    /// POSIX owners blocked in F_SETLKW: the file and the lock they wait for.
-    waiting: HashMap<u64, (FileKey, RecordLock)>,
+    /// Blocked F_SETLKW calls of POSIX owners, by [`LockWait`] id: the owner, the file and
+    /// the lock it waits for (threads of one process may each wait for something).
+    waiting: HashMap<u64, (u64, FileKey, RecordLock)>,
     /// How many POSIX record locks each owner holds (any file).
     posix_owners: HashMap<u64, usize>,
 }
@@ -202,7 +203,7 @@ impl Table {
             if !seen.insert(o) || seen.len() > 1024 {
                 continue;
             }
-            if let Some((k, r)) = self.waiting.get(&o) {
+            for (_, k, r) in self.waiting.values().filter(|(w, _, _)| *w == o) {
                 frontier.extend(blockers(*k, r));
             }
         }
@@ -286,9 +287,9 @@ pub fn test_record(key: FileKey, req: &RecordLock) -> Option<RecordLock> {
 }
 
 /// Sets (`ty = Some`) or removes (`None`) `owner`'s record lock over `[start, end]`.
-/// EAGAIN on a conflict; with `wait` for a POSIX owner, EDEADLK if waiting would deadlock
-/// (otherwise the request is recorded as waited for until the [`LockWait`] is dropped);
-/// ENOLCK beyond [`MAX_RECORDS_PER_FILE`].
+/// EAGAIN on a conflict; with a `wait` for a POSIX owner, EDEADLK if waiting would deadlock
+/// (otherwise the request is recorded as waited for until the [`LockWait`] is dropped or the
+/// lock is granted); ENOLCK beyond [`MAX_RECORDS_PER_FILE`].
 pub fn set_record(
     key: FileKey,
     owner: Owner,
@@ -296,7 +297,7 @@ pub fn set_record(
     start: u64,
     end: u64,
     pid: i32,
-    wait: bool,
+    wait: Option<&LockWait>,
 ) -> SysResult<()> {
     let mut t = table();
     let req = RecordLock {
@@ -311,16 +312,16 @@ pub fn set_record(
             .get(&key)
             .is_some_and(|fl| fl.records.iter().any(|l| l.conflicts(&req)))
     {
-        if let (true, Owner::Posix(o)) = (wait, owner) {
+        if let (Some(w), Owner::Posix(o)) = (wait, owner) {
             if t.would_deadlock(o, key, &req) {
                 return Err(Errno::EDEADLK);
             }
-            t.waiting.insert(o, (key, req));
+            t.waiting.insert(w.id, (o, key, req));
         }
         return Err(Errno::EAGAIN);
     }
-    if let Owner::Posix(o) = owner {
-        t.waiting.remove(&o);
+    if let Some(w) = wait {
+        t.waiting.remove(&w.id);
     }
     if ty.is_none() && !t.files.contains_key(&key) {
         return Ok(());
@@ -418,21 +419,19 @@ pub fn release_posix(key: FileKey, owner: u64) {
 pub struct LockWait {
     key: FileKey,
     queue: Arc<WaitQueue>,
-    posix_owner: Option<u64>,
+    id: u64,
 }
 
 impl LockWait {
-    /// Starts waiting on `key` (for `owner`'s deadlock bookkeeping).
-    pub fn new(key: FileKey, owner: Owner) -> LockWait {
+    /// Starts waiting on `key`.
+    pub fn new(key: FileKey) -> LockWait {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         let mut t = table();
         let queue = Arc::clone(&t.files.entry(key).or_default().queue);
         LockWait {
             key,
             queue,
-            posix_owner: match owner {
-                Owner::Posix(o) => Some(o),
-                Owner::Ofd(_) => None,
-            },
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -445,9 +444,7 @@ impl LockWait {
 impl Drop for LockWait {
     fn drop(&mut self) {
         let mut t = table();
-        if let Some(o) = self.posix_owner {
-            t.waiting.remove(&o);
-        }
+        t.waiting.remove(&self.id);
         // Our Arc still counts: release it first, then collect.
         let q = std::mem::take(&mut self.queue);
         drop(q);
@@ -546,17 +543,19 @@ mod tests {
     fn posix_deadlock_is_detected() {
         let (k1, k2) = ((u64::MAX, 2), (u64::MAX, 3));
         let w = Some(LockType::Write);
-        assert_eq!(set_record(k1, Owner::Posix(10), w, 0, 0, 10, false), Ok(()));
-        assert_eq!(set_record(k2, Owner::Posix(11), w, 0, 0, 11, false), Ok(()));
-        let wait = LockWait::new(k2, Owner::Posix(10));
+        assert_eq!(set_record(k1, Owner::Posix(10), w, 0, 0, 10, None), Ok(()));
+        assert_eq!(set_record(k2, Owner::Posix(11), w, 0, 0, 11, None), Ok(()));
+        let wait = LockWait::new(k2);
         assert_eq!(
-            set_record(k2, Owner::Posix(10), w, 0, 0, 10, true),
+            set_record(k2, Owner::Posix(10), w, 0, 0, 10, Some(&wait)),
             Err(Errno::EAGAIN)
         );
+        let wait2 = LockWait::new(k1);
         assert_eq!(
-            set_record(k1, Owner::Posix(11), w, 0, 0, 11, true),
+            set_record(k1, Owner::Posix(11), w, 0, 0, 11, Some(&wait2)),
             Err(Errno::EDEADLK)
         );
+        drop(wait2);
         drop(wait);
         release_posix(k1, 10);
         release_posix(k2, 11);

@@ -20,14 +20,13 @@ use crate::kernel::Task;
 fn wait_for_lock(
     t: &Task,
     key: lock::FileKey,
-    owner: Owner,
-    mut op: impl FnMut() -> abi::SysResult<()>,
+    mut op: impl FnMut(&LockWait) -> abi::SysResult<()>,
 ) -> abi::SysResult<()> {
-    let w = LockWait::new(key, owner);
+    let w = LockWait::new(key);
     let _reg = w.queue().register(t.waiter(), EventMask::IN);
     loop {
         t.prepare_wait();
-        match op() {
+        match op(&w) {
             Err(Errno::EAGAIN) => {}
             r => return r,
         }
@@ -55,7 +54,7 @@ pub fn sys_flock(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let key = file.lock_key()?;
     let ofd = file.lock_owner_id();
     let res = if ty.is_some() && op & f::LOCK_NB == 0 {
-        wait_for_lock(t, key, Owner::Ofd(ofd), || lock::flock(key, ofd, ty))
+        wait_for_lock(t, key, |_| lock::flock(key, ofd, ty))
     } else {
         lock::flock(key, ofd, ty)
     };
@@ -174,11 +173,11 @@ pub(super) fn fcntl_lock(t: &mut Task, fd: i32, cmd: u32, arg: u64) -> SyscallRe
     }
     let wait = matches!(cmd, f::F_SETLKW | f::F_OFD_SETLKW);
     if wait && ty.is_some() {
-        wait_for_lock(t, key, owner, || {
-            lock::set_record(key, owner, ty, start, end, pid, true)
+        wait_for_lock(t, key, |w| {
+            lock::set_record(key, owner, ty, start, end, pid, Some(w))
         })?;
     } else {
-        lock::set_record(key, owner, ty, start, end, pid, false)?;
+        lock::set_record(key, owner, ty, start, end, pid, None)?;
     }
     ok_zero()
 }
