@@ -2,7 +2,7 @@
 //! description record locks (fcntl F_OFD_SETLK), enforced inside the sentry.
 //!
 //! **Identity of a file.** Locks are keyed by [`FileKey`] = `(st_dev, st_ino)` from the file's
-//! stat, computed once per open file description ([`OpenFile::lock_key`]). That key is
+//! stat, computed once per open file description ([`crate::OpenFile::lock_key`]). That key is
 //! stable for one file across opens, hard links and filesystems that make a new inode object
 //! per lookup (p9fs), and an overlay that wraps inodes stays correct as long as it reports a
 //! stable `(st_dev, st_ino)` for one file (it must anyway: `find`, `tar` and `cp -a` rely on
@@ -39,7 +39,7 @@
 //!
 //! **Lock order:** the one table mutex, then a file's wait queue (notify under the table
 //! lock). Called with an fd table lock held (release on close); never takes VFS locks other
-//! than what [`OpenFile::stat`] takes, and that only before the table lock.
+//! than what [`crate::OpenFile::stat`] takes, and that only before the table lock.
 //!
 //! **Shortcuts:** one global table for the sentry process (dev numbers are unique per
 //! sentry, so sandboxes cannot collide); no lock leases, no mandatory locking; at most
