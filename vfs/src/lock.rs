@@ -114,7 +114,8 @@ pub enum FlockType {
 
 #[derive(Debug, Default)]
 struct FileLocks {
-    flocks: Vec<(usize, FlockType)>,
+    /// (description, type, the locker's tgid).
+    flocks: Vec<(usize, FlockType, i32)>,
     /// Sorted by start.
     records: Vec<RecordLock>,
     queue: Arc<WaitQueue>,
@@ -341,13 +342,14 @@ pub fn set_record(
 
 /// flock(2) on `key` for the description `ofd`: `Some(ty)` locks (converting an existing
 /// lock of the other type: the old lock goes first, as on Linux, so a failed conversion
-/// leaves none), `None` unlocks. EAGAIN on a conflict.
-pub fn flock(key: FileKey, ofd: usize, ty: Option<FlockType>) -> SysResult<()> {
+/// leaves none), `None` unlocks. EAGAIN on a conflict. `pid` (the locker's tgid) is what
+/// /proc/locks shows.
+pub fn flock(key: FileKey, ofd: usize, ty: Option<FlockType>, pid: i32) -> SysResult<()> {
     let mut t = table();
     let fl = t.files.entry(key).or_default();
-    let mine = fl.flocks.iter().position(|(o, _)| *o == ofd);
+    let mine = fl.flocks.iter().position(|(o, _, _)| *o == ofd);
     let r = match (mine, ty) {
-        (Some(i), Some(want)) if fl.flocks.get(i).is_some_and(|(_, h)| *h == want) => Ok(()),
+        (Some(i), Some(want)) if fl.flocks.get(i).is_some_and(|(_, h, _)| *h == want) => Ok(()),
         _ => {
             if let Some(i) = mine {
                 fl.flocks.remove(i);
@@ -356,14 +358,13 @@ pub fn flock(key: FileKey, ofd: usize, ty: Option<FlockType>) -> SysResult<()> {
             match ty {
                 None => Ok(()),
                 Some(want) => {
-                    let blocked = fl
-                        .flocks
-                        .iter()
-                        .any(|(_, h)| *h == FlockType::Exclusive || want == FlockType::Exclusive);
+                    let blocked = fl.flocks.iter().any(|(_, h, _)| {
+                        *h == FlockType::Exclusive || want == FlockType::Exclusive
+                    });
                     if blocked {
                         Err(Errno::EAGAIN)
                     } else {
-                        fl.flocks.push((ofd, want));
+                        fl.flocks.push((ofd, want, pid));
                         Ok(())
                     }
                 }
@@ -384,7 +385,7 @@ pub fn release_ofd(key: FileKey, ofd: usize) {
     t.with_records(key, |fl| {
         let n = fl.records.len() + fl.flocks.len();
         fl.records.retain(|l| l.owner != Owner::Ofd(ofd));
-        fl.flocks.retain(|(o, _)| *o != ofd);
+        fl.flocks.retain(|(o, _, _)| *o != ofd);
         if fl.records.len() + fl.flocks.len() != n {
             fl.wake();
         }
@@ -410,6 +411,64 @@ pub fn release_posix(key: FileKey, owner: u64) {
             fl.wake();
         }
     });
+}
+
+/// Which kind of lock a [`LockInfo`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockClass {
+    Flock,
+    Posix,
+    Ofd,
+}
+
+/// One held lock, for /proc/locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    pub class: LockClass,
+    /// Exclusive (write) rather than shared (read).
+    pub write: bool,
+    /// The locker's tgid (-1 for OFD locks, as Linux shows them).
+    pub pid: i32,
+    pub key: FileKey,
+    pub start: u64,
+    /// Last byte ([`OFFSET_MAX`]: to EOF); flock locks cover the whole file.
+    pub end: u64,
+}
+
+/// Every lock held in the sentry, ordered by file (for /proc/locks).
+pub fn snapshot() -> Vec<LockInfo> {
+    let t = table();
+    let mut keys: Vec<&FileKey> = t.files.keys().collect();
+    keys.sort_unstable();
+    let mut out = Vec::new();
+    for key in keys {
+        let Some(fl) = t.files.get(key) else { continue };
+        for (_, ty, pid) in &fl.flocks {
+            out.push(LockInfo {
+                class: LockClass::Flock,
+                write: *ty == FlockType::Exclusive,
+                pid: *pid,
+                key: *key,
+                start: 0,
+                end: OFFSET_MAX,
+            });
+        }
+        for r in &fl.records {
+            let (class, pid) = match r.owner {
+                Owner::Posix(_) => (LockClass::Posix, r.pid),
+                Owner::Ofd(_) => (LockClass::Ofd, -1),
+            };
+            out.push(LockInfo {
+                class,
+                write: r.ty == LockType::Write,
+                pid,
+                key: *key,
+                start: r.start,
+                end: r.end,
+            });
+        }
+    }
+    out
 }
 
 /// A registration to wait for a lock change on one file; while it lives the file's entry
@@ -522,19 +581,19 @@ mod tests {
     #[test]
     fn flock_conflicts_and_conversion() {
         let key = (u64::MAX, 1);
-        assert_eq!(flock(key, 1, Some(FlockType::Shared)), Ok(()));
-        assert_eq!(flock(key, 2, Some(FlockType::Shared)), Ok(()));
+        assert_eq!(flock(key, 1, Some(FlockType::Shared), 1), Ok(()));
+        assert_eq!(flock(key, 2, Some(FlockType::Shared), 1), Ok(()));
         assert_eq!(
-            flock(key, 3, Some(FlockType::Exclusive)),
+            flock(key, 3, Some(FlockType::Exclusive), 1),
             Err(Errno::EAGAIN)
         );
         // A failed conversion drops the old lock.
         assert_eq!(
-            flock(key, 1, Some(FlockType::Exclusive)),
+            flock(key, 1, Some(FlockType::Exclusive), 1),
             Err(Errno::EAGAIN)
         );
-        assert_eq!(flock(key, 2, None), Ok(()));
-        assert_eq!(flock(key, 3, Some(FlockType::Exclusive)), Ok(()));
+        assert_eq!(flock(key, 2, None, 1), Ok(()));
+        assert_eq!(flock(key, 3, Some(FlockType::Exclusive), 1), Ok(()));
         release_ofd(key, 3);
         assert!(!table().files.contains_key(&key));
     }

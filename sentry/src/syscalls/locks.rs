@@ -53,10 +53,11 @@ pub fn sys_flock(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     }
     let key = file.lock_key()?;
     let ofd = file.lock_owner_id();
+    let pid = t.tgid();
     let res = if ty.is_some() && op & f::LOCK_NB == 0 {
-        wait_for_lock(t, key, |_| lock::flock(key, ofd, ty))
+        wait_for_lock(t, key, |_| lock::flock(key, ofd, ty, pid))
     } else {
-        lock::flock(key, ofd, ty)
+        lock::flock(key, ofd, ty, pid)
     };
     // flock(2): EWOULDBLOCK (== EAGAIN) when LOCK_NB finds a conflict.
     res?;

@@ -13,8 +13,8 @@ use syscall_tests::task::{
     set_real_timer,
 };
 use syscall_tests::{
-    Errno, Fd, Outcome, TempFile, check, ensure_eq, fails_with, succeeds, succeeds_with, syscall,
-    tests,
+    Errno, Fd, Outcome, TempFile, check, ensure, ensure_eq, fails_with, succeeds, succeeds_with,
+    syscall, tests,
 };
 
 const F_OFD_GETLK: c_int = 36;
@@ -990,6 +990,46 @@ fn holder_pid_is_the_lock_pid() -> Outcome {
     h.finish()
 }
 
+// ---------------------------------------------------------------- /proc/locks
+
+/// The "MAJ:MIN:INO" /proc/locks prints for `fd`'s file.
+fn proc_locks_id(fd: &Fd) -> Result<String, String> {
+    let mut st = syscall_tests::zeroed::<libc::stat>();
+    check!(
+        syscall!(libc::SYS_fstat, fd.raw(), &raw mut st),
+        succeeds_with(0)
+    );
+    Ok(format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(st.st_dev),
+        libc::minor(st.st_dev),
+        st.st_ino
+    ))
+}
+
+fn proc_locks_lists_held_locks() -> Outcome {
+    let (f, g) = (file()?, file()?);
+    fork_and_check(|| {
+        let a = rw(&f)?;
+        let b = rw(&g)?;
+        check!(lk(&a, libc::F_SETLK, WR, SET, 5, 0), succeeds_with(0));
+        check!(flock(&b, libc::LOCK_SH), succeeds_with(0));
+        let me = task::getpid();
+        let text = std::fs::read_to_string("/proc/locks").map_err(|e| e.to_string())?;
+        let posix = format!(": POSIX  ADVISORY  WRITE {me} {} 5 EOF", proc_locks_id(&a)?);
+        let fl = format!(": FLOCK  ADVISORY  READ {me} {} 0 EOF", proc_locks_id(&b)?);
+        ensure!(
+            text.lines().any(|l| l.ends_with(&posix)),
+            "no `{posix}` in {text}"
+        );
+        ensure!(
+            text.lines().any(|l| l.ends_with(&fl)),
+            "no `{fl}` in {text}"
+        );
+        Ok(())
+    })
+}
+
 // ---------------------------------------------------------------- execve
 
 /// Helper mode `hold READY_FD RELEASE_FD`: reports that the new image runs, then waits for
@@ -1106,6 +1146,7 @@ fn main() -> std::process::ExitCode {
             ofd_unlock_releases_the_range,
             holder_pid_is_the_lock_pid,
             execve_keeps_posix_locks_but_not_on_cloexec_fds,
+            proc_locks_lists_held_locks,
         ],
         HELPERS,
     )

@@ -434,6 +434,7 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
             format::loadavg(running, tree.nr_threads(), tree.last_id())
         }
         Global::Filesystems => format::filesystems().to_string(),
+        Global::Locks => format::locks(&vfs::lock::snapshot()),
         Global::Version => format!(
             "{} version {} (rvisor@rvisor) {}\n",
             uts_str(&k.uts.sysname),
