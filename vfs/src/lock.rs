@@ -37,6 +37,8 @@
 //! (EDEADLK): a cycle in the "owner waits for owner" graph through POSIX owners (OFD waiters
 //! are not part of it, as on Linux).
 //!
+//! [`snapshot`] lists every held lock for /proc/locks (the sentry's procfs formats it).
+//!
 //! **Lock order:** the one table mutex, then a file's wait queue (notify under the table
 //! lock). Called with an fd table lock held (release on close); never takes VFS locks other
 //! than what [`crate::OpenFile::stat`] takes, and that only before the table lock.
