@@ -3,7 +3,8 @@
 //! Built over the pipe primitives in `kernel/pipe.rs` by **copying** bytes (Linux moves page
 //! references; nothing here shares or gifts pages, so SPLICE_F_MOVE and SPLICE_F_GIFT are
 //! accepted hints that change nothing, as SPLICE_F_MORE is). At least one end must be a pipe
-//! (EINVAL otherwise); an offset for a pipe end is ESPIPE.
+//! (EINVAL otherwise); an offset for a pipe end is ESPIPE, and so here is one for any other
+//! non-seekable file (Linux lets a socket's offset through to fail later with EINVAL).
 //!
 //! - pipe → pipe and tee: one locked step over both pipes (`pipe::transfer`).
 //! - pipe → file: the bytes are peeked, written to the file (at the offset given, or at the

@@ -294,6 +294,29 @@ fn splice_into_a_full_pipe_nonblocking_is_eagain() -> Outcome {
     Ok(())
 }
 
+fn splice_moves_bytes_between_a_pipe_and_a_socket() -> Outcome {
+    let mut sv = [0i32; 2];
+    check!(
+        syscall!(
+            libc::SYS_socketpair,
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr()
+        ),
+        succeeds_with(0)
+    );
+    let (s0, s1) = (Fd::from_ret(sv[0].into())?, Fd::from_ret(sv[1].into())?);
+    let (r, w) = pipe()?;
+    w.write_all(b"to-socket")?;
+    check!(splice(&r, None, &s0, None, 64, 0), succeeds_with(9));
+    ensure_eq!(s1.read_up_to(64)?, b"to-socket".to_vec());
+    s1.write_all(b"back")?;
+    check!(splice(&s0, None, &w, None, 64, 0), succeeds_with(4));
+    ensure_eq!(r.read_up_to(64)?, b"back".to_vec());
+    Ok(())
+}
+
 // ---------------------------------------------------------------- tee
 
 fn tee_copies_without_consuming() -> Outcome {
@@ -1131,6 +1154,7 @@ fn main() -> std::process::ExitCode {
         splice_waits_for_data_in_the_pipe,
         splice_into_a_pipe_without_readers_is_epipe_with_sigpipe,
         splice_into_a_full_pipe_nonblocking_is_eagain,
+        splice_moves_bytes_between_a_pipe_and_a_socket,
         tee_copies_without_consuming,
         tee_needs_two_different_pipes,
         tee_from_an_empty_pipe,
