@@ -5,8 +5,9 @@
 //! stat, computed once per open file description ([`crate::OpenFile::lock_key`]). That key is
 //! stable for one file across opens, hard links and filesystems that make a new inode object
 //! per lookup (p9fs), and an overlay that wraps inodes stays correct as long as it reports a
-//! stable `(st_dev, st_ino)` for one file (it must anyway: `find`, `tar` and `cp -a` rely on
-//! it). The alternative, the address of the inode `Arc`, would need the `Arc` held alive by
+//! stable `(st_dev, st_ino)` for one file, also across a copy-up (it must anyway: `find`,
+//! `tar` and `cp -a` rely on it; Linux's overlayfs keeps the lower inode number). The
+//! alternative, the address of the inode `Arc`, would need the `Arc` held alive by
 //! the lock table and would split one file into two if a filesystem ever handed out two
 //! inode objects for it. Anonymous files (pipes, sockets, eventfds) use their own stat, so
 //! like Linux all anon-inode files share one key.
