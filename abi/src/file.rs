@@ -356,3 +356,70 @@ pub const fn major(dev: u64) -> u32 {
 pub const fn minor(dev: u64) -> u32 {
     (((dev >> 12) & 0xffff_ff00) | (dev & 0xff)) as u32
 }
+
+// ---- file locks (include/uapi/asm-generic/fcntl.h, include/uapi/linux/fs.h) ----
+
+/// `l_type` of a record lock: read (shared) lock.
+pub const F_RDLCK: i16 = 0;
+/// `l_type`: write (exclusive) lock.
+pub const F_WRLCK: i16 = 1;
+/// `l_type`: unlock / "no conflicting lock" in an F_GETLK reply.
+pub const F_UNLCK: i16 = 2;
+
+/// flock(2) operations.
+pub const LOCK_SH: u32 = 1;
+pub const LOCK_EX: u32 = 2;
+pub const LOCK_NB: u32 = 4;
+pub const LOCK_UN: u32 = 8;
+/// Obsolete mandatory-lock bit (ignored by Linux since 5.15, EINVAL-free).
+pub const LOCK_MAND: u32 = 32;
+
+/// `struct flock` for x86-64 (32 bytes: the two shorts, 4 bytes of padding, the offsets, the
+/// pid and 4 bytes of tail padding).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub pad1: u32,
+}
+
+// ---- splice(2), tee(2), vmsplice(2) (include/linux/splice.h) ----
+
+pub const SPLICE_F_MOVE: u32 = 1;
+pub const SPLICE_F_NONBLOCK: u32 = 2;
+pub const SPLICE_F_MORE: u32 = 4;
+pub const SPLICE_F_GIFT: u32 = 8;
+/// Every flag splice(2) knows; others are EINVAL.
+pub const SPLICE_F_ALL: u32 = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT;
+
+// ---- openat2(2) (include/uapi/linux/openat2.h) ----
+
+/// `struct open_how`, version 0 (24 bytes). Later versions append fields.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
+/// Size of the first published `struct open_how`.
+pub const OPEN_HOW_SIZE_VER0: usize = 24;
+
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_CACHED: u64 = 0x20;
+/// Every RESOLVE_* bit Linux knows.
+pub const RESOLVE_ALL: u64 = 0x3f;

@@ -172,3 +172,21 @@ pub const ITIMER_PROF: i32 = 2;
 /// timerfd_create/timerfd_settime flags (include/uapi/linux/timerfd.h).
 pub const TFD_TIMER_ABSTIME: i32 = 1;
 pub const TFD_TIMER_CANCEL_ON_SET: i32 = 2;
+
+// ---- scheduling priority (include/uapi/linux/resource.h, include/uapi/linux/sched.h) ----
+
+/// getpriority/setpriority `which`.
+pub const PRIO_PROCESS: u32 = 0;
+pub const PRIO_PGRP: u32 = 1;
+pub const PRIO_USER: u32 = 2;
+/// Nice values range over MIN_NICE..=MAX_NICE.
+pub const MIN_NICE: i32 = -20;
+pub const MAX_NICE: i32 = 19;
+
+/// Scheduling policies.
+pub const SCHED_NORMAL: u32 = 0;
+pub const SCHED_FIFO: u32 = 1;
+pub const SCHED_RR: u32 = 2;
+pub const SCHED_BATCH: u32 = 3;
+pub const SCHED_IDLE: u32 = 5;
+pub const SCHED_DEADLINE: u32 = 6;

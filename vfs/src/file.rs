@@ -11,7 +11,7 @@
 //! return the same bytes (like Linux's f_pos_lock); non-seekable files take no lock.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use abi::file::{self as f, DIRENT64_NAME_OFFSET, LinuxDirent64, Stat, StatFs};
 use abi::{Errno, SysResult};
@@ -21,6 +21,7 @@ use abi::inotify::{IN_ACCESS, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE, IN_MODIFY, IN_OP
 
 use crate::UserMemory;
 use crate::inode::{FileOps, InodeKind};
+use crate::lock::FileKey;
 use crate::mount::{VfsPath, lock};
 
 /// Status flags F_SETFL may change (fcntl(2), SETFL_MASK in fs/fcntl.c).
@@ -50,6 +51,10 @@ pub struct OpenFile {
     /// File offset, or index of the next entry for directories.
     pos: Mutex<u64>,
     dir: Mutex<Option<Vec<DirRecord>>>,
+    /// The file's lock identity, set the first time this description locks (flock, OFD
+    /// locks) or asks for it: its presence means `Drop` must release this description's
+    /// locks (`lock.rs`).
+    lock_key: OnceLock<FileKey>,
 }
 
 /// The flags an open file description remembers (do_dentry_open drops the open-time-only
@@ -67,9 +72,13 @@ fn to_u64(n: usize) -> u64 {
 }
 
 impl Drop for OpenFile {
-    /// The last reference to the description went: IN_CLOSE_WRITE or IN_CLOSE_NOWRITE
-    /// (fsnotify_close in __fput). O_PATH descriptions send nothing (FMODE_NONOTIFY).
+    /// The last reference to the description went: its flock/OFD locks go, and inotify hears
+    /// IN_CLOSE_WRITE or IN_CLOSE_NOWRITE (fsnotify_close in __fput; O_PATH descriptions send
+    /// nothing, FMODE_NONOTIFY).
     fn drop(&mut self) {
+        if let Some(key) = self.lock_key.get() {
+            crate::lock::release_ofd(*key, self.lock_owner_id());
+        }
         if !crate::inotify::active() || self.is_path_only() {
             return;
         }
@@ -117,6 +126,7 @@ impl OpenFile {
             flags: AtomicU32::new(stored_flags(flags)),
             pos: Mutex::new(0),
             dir: Mutex::new(None),
+            lock_key: OnceLock::new(),
         })
     }
 
@@ -494,6 +504,21 @@ impl OpenFile {
         // iterate_dir: every successful getdents is an access of the directory.
         self.notify(IN_ACCESS);
         Ok(out)
+    }
+
+    /// The identity file locks use for this file (`(st_dev, st_ino)`, see `lock.rs`),
+    /// remembered so that dropping the description releases its flock and OFD locks.
+    pub fn lock_key(&self) -> SysResult<FileKey> {
+        if let Some(k) = self.lock_key.get() {
+            return Ok(*k);
+        }
+        let st = self.stat()?;
+        Ok(*self.lock_key.get_or_init(|| (st.dev, st.ino)))
+    }
+
+    /// The address that names this description as a lock owner (flock, OFD locks).
+    pub fn lock_owner_id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     /// fstat(2).

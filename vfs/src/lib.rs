@@ -34,6 +34,8 @@
 //!    9P client's connection lock);
 //! 4. `OpenFile::pos`, then `OpenFile::dir`; `FileOps` and `Inode` methods run under `pos`
 //!    and may take filesystem locks, never VFS ones.
+//! 5. the file-lock table ([`lock`]), a leaf: taken with none of the above held (a file's
+//!    lock key is computed from its stat before), then a file's lock wait queue.
 //!
 //! Blocking under a lock: p9fs round trips happen under the parent dentry's `children` lock
 //! (lookups in one directory are serialized) and under `OpenFile::pos` for reads and writes of
@@ -50,6 +52,7 @@ mod file;
 pub mod hostfd;
 mod inode;
 pub mod inotify;
+pub mod lock;
 mod lookup;
 pub mod memfile;
 mod mount;
@@ -67,7 +70,7 @@ pub use inode::{
     DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, MapToken, RenameFlags, SetAttr,
     anon_inode_stat, new_anon_dev, now,
 };
-pub use lookup::{Lookup, TimeChange};
+pub use lookup::{Lookup, Resolve, TimeChange};
 pub use mount::{
     Dentry, MAX_EVICTABLE, Mount, MountNamespace, VfsPath, evictable_dentries,
     set_dentry_cache_limit,

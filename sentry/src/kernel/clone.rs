@@ -183,6 +183,7 @@ impl Task {
                 ThreadGroup::new(tid, actions, self.shared.tg.limits())
             };
             let shared = TaskShared::new(tid, Arc::clone(&tg), mask, comm);
+            shared.set_nice(self.shared.nice());
             {
                 let mut g = tg.sig();
                 if g.exiting.is_some() {

@@ -159,8 +159,7 @@ impl Task {
             rec.did_exec = true;
         }
         // Unshare and close close-on-exec descriptors.
-        let table = self.fds().clone();
-        let mut table = table;
+        let mut table = self.fds().split_for_exec();
         table.close_on_exec();
         self.fds = Arc::new(Mutex::new(table));
         // A private copy of the filesystem context (CLONE_FS sharing ends at exec too).

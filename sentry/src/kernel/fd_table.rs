@@ -1,7 +1,17 @@
 //! The file descriptor table: fd number → open file description plus the close-on-exec flag.
 //! Descriptions are `Arc`s; dropping the last reference closes them.
+//!
+//! A table is also the owner of its process's POSIX record locks (`vfs::lock`, as Linux's
+//! `files_struct`): it has an id (a copy made by fork or unshare gets a new one), and every
+//! way an fd leaves the table (close, dup2/dup3 over it, close-on-exec, dropping the table at
+//! exit) releases the table's POSIX locks on that file. A table through which no POSIX lock
+//! was ever taken pays one flag test per close. execve's private copy keeps the owner id
+//! ([`FdTable::split_for_exec`]): locks survive exec except on close-on-exec files. (Linux
+//! leaves them with the old table when a CLONE_FILES sibling process still shares it; here
+//! the exec'ing process keeps them.)
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use abi::{Errno, SysResult};
 use vfs::OpenFile;
@@ -14,9 +24,90 @@ pub struct FdEntry {
 }
 
 /// A task's descriptor table.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<FdEntry>>,
+    /// The POSIX lock owner id (`vfs::lock::Owner::Posix`).
+    lock_owner: u64,
+    /// A POSIX lock was taken through this table (so closes must look in the lock table).
+    posix_locks: bool,
+}
+
+fn next_lock_owner() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        FdTable {
+            slots: Vec::new(),
+            lock_owner: next_lock_owner(),
+            posix_locks: false,
+        }
+    }
+}
+
+impl Clone for FdTable {
+    /// A copy (fork, unshare) is a new lock owner: POSIX locks are not inherited.
+    fn clone(&self) -> FdTable {
+        FdTable {
+            slots: self.slots.clone(),
+            lock_owner: next_lock_owner(),
+            posix_locks: false,
+        }
+    }
+}
+
+impl FdTable {
+    /// The private copy execve switches to: it keeps this table's POSIX locks (they survive
+    /// exec), while this table, which dying threads or a CLONE_FILES sharer may still hold,
+    /// becomes a new owner of nothing — so its eventual drop releases none of them.
+    pub fn split_for_exec(&mut self) -> FdTable {
+        let copy = FdTable {
+            slots: self.slots.clone(),
+            lock_owner: self.lock_owner,
+            posix_locks: self.posix_locks,
+        };
+        self.lock_owner = next_lock_owner();
+        self.posix_locks = false;
+        copy
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        if self.posix_locks && vfs::lock::posix_owner_has_locks(self.lock_owner) {
+            for e in self.slots.iter().flatten() {
+                release_posix(self.lock_owner, &e.file);
+            }
+        }
+    }
+}
+
+/// The fd table `owner` closed an fd of `file`: its POSIX locks on the file go.
+fn release_posix(owner: u64, file: &OpenFile) {
+    if vfs::lock::posix_owner_has_locks(owner)
+        && let Ok(key) = file.lock_key()
+    {
+        vfs::lock::release_posix(key, owner);
+    }
+}
+
+impl FdTable {
+    /// This table closed an fd of `file`.
+    fn closed(&self, file: &OpenFile) {
+        if self.posix_locks {
+            release_posix(self.lock_owner, file);
+        }
+    }
+
+    /// The id that owns this table's POSIX record locks, for a lock about to be taken:
+    /// from now on closes look for locks to release.
+    pub fn posix_lock_owner(&mut self) -> u64 {
+        self.posix_locks = true;
+        self.lock_owner
+    }
 }
 
 impl FdTable {
@@ -91,7 +182,11 @@ impl FdTable {
             self.slots.resize_with(idx + 1, || None);
         }
         let slot = self.slots.get_mut(idx).ok_or(Errno::EBADF)?;
-        Ok(slot.replace(FdEntry { file, cloexec }))
+        let old = slot.replace(FdEntry { file, cloexec });
+        if let Some(e) = &old {
+            self.closed(&e.file);
+        }
+        Ok(old)
     }
 
     /// Removes `fd`; EBADF if it was not open. The caller drops the entry (outside any lock).
@@ -101,6 +196,7 @@ impl FdTable {
             .and_then(|i| self.slots.get_mut(i))
             .ok_or(Errno::EBADF)?;
         let e = slot.take().ok_or(Errno::EBADF)?;
+        self.closed(&e.file);
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
@@ -120,9 +216,13 @@ impl FdTable {
 impl FdTable {
     /// Closes every close-on-exec descriptor (execve).
     pub fn close_on_exec(&mut self) {
+        let (owner, posix) = (self.lock_owner, self.posix_locks);
         for slot in &mut self.slots {
-            if slot.as_ref().is_some_and(|e| e.cloexec) {
-                *slot = None;
+            if slot.as_ref().is_some_and(|e| e.cloexec)
+                && let Some(e) = slot.take()
+                && posix
+            {
+                release_posix(owner, &e.file);
             }
         }
     }

@@ -21,7 +21,8 @@
 //!       TaskShared::sig (one thread's mask and pending set)
 //!         wait queues and waiters (vfs::waiter)
 //!   FdTable, FsContext, futex buckets and mm are taken with none of the above held, except
-//!   that exit paths read them after leaving the tree.
+//!   that exit paths read them after leaving the tree. An FdTable releasing POSIX locks on
+//!   close takes the file's stat and then the vfs lock table inside its own lock.
 
 pub mod clone;
 pub mod creds;

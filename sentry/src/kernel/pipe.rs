@@ -7,8 +7,13 @@
 //! whole or wait (EAGAIN for O_NONBLOCK). The blocking loops (and SIGPIPE on EPIPE) live in the
 //! syscall layer; these objects never sleep.
 //!
-//! Lock order: `Pipe::state`, then the pipe's wait queue (notify runs with the state locked so
-//! a waiter cannot miss the change it was told about).
+//! splice(2), tee(2) and vmsplice(2) (`syscalls/plumbing.rs`) use the byte-level primitives
+//! here ([`PipeEnd::peek`], [`PipeEnd::consume`], [`PipeEnd::write_some`], [`transfer`]):
+//! they copy bytes (no page gifting or sharing), and pipe-to-pipe transfers lock both pipes
+//! (in address order) so a move or tee is one step.
+//!
+//! Lock order: `Pipe::state` (two pipes: lower address first), then the pipe's wait queue
+//! (notify runs with the state locked so a waiter cannot miss the change it was told about).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -134,6 +139,158 @@ impl PipeEnd {
     }
 }
 
+/// Appends `bytes` (which fit) to the buffer, as packets in packet mode.
+fn push(s: &mut PipeState, bytes: impl Iterator<Item = u8>) -> usize {
+    let before = s.buf.len();
+    s.buf.extend(bytes);
+    let n = s.buf.len() - before;
+    if let Some(p) = s.packets.as_mut() {
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(PIPE_BUF);
+            p.push_back(k);
+            left -= k;
+        }
+    }
+    n
+}
+
+/// Drops `n` bytes from the front of the buffer, shortening packets to match.
+fn pop(s: &mut PipeState, n: usize) {
+    let n = n.min(s.buf.len());
+    s.buf.drain(..n);
+    if let Some(p) = s.packets.as_mut() {
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = p.front_mut() else { break };
+            if *front <= left {
+                left -= *front;
+                p.pop_front();
+            } else {
+                *front -= left;
+                left = 0;
+            }
+        }
+    }
+}
+
+impl PipeEnd {
+    /// Whether this is the read end.
+    pub fn is_read_end(&self) -> bool {
+        self.is_reader
+    }
+
+    /// Whether `self` and `other` are ends of the same pipe.
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.pipe, &other.pipe)
+    }
+
+    /// The pipe's wait queue.
+    pub fn queue(&self) -> &WaitQueue {
+        &self.pipe.queue
+    }
+
+    /// Copies up to `buf.len()` bytes from the front without consuming them: EAGAIN if empty
+    /// while writers exist, 0 at end of file.
+    pub fn peek(&self, buf: &mut [u8]) -> SysResult<usize> {
+        let s = lock(&self.pipe.state);
+        if s.buf.is_empty() {
+            return if s.writers == 0 {
+                Ok(0)
+            } else {
+                Err(Errno::EAGAIN)
+            };
+        }
+        let n = buf.len().min(s.buf.len());
+        for (d, b) in buf.iter_mut().zip(s.buf.iter()) {
+            *d = *b;
+        }
+        Ok(n)
+    }
+
+    /// Drops `n` bytes that a [`PipeEnd::peek`] returned and the caller has passed on.
+    pub fn consume(&self, n: usize) {
+        let mut s = lock(&self.pipe.state);
+        pop(&mut s, n);
+        self.pipe.queue.notify(EventMask::OUT | EventMask::WRNORM);
+    }
+
+    /// Free space for a writer: EPIPE without readers, EAGAIN when full.
+    pub fn space(&self) -> SysResult<usize> {
+        let s = lock(&self.pipe.state);
+        if s.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        match s.capacity.saturating_sub(s.buf.len()) {
+            0 => Err(Errno::EAGAIN),
+            n => Ok(n),
+        }
+    }
+
+    /// Writes as much of `buf` as fits, without PIPE_BUF atomicity (splice semantics):
+    /// EPIPE without readers, EAGAIN when full.
+    pub fn write_some(&self, buf: &[u8]) -> SysResult<usize> {
+        let mut s = lock(&self.pipe.state);
+        if s.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let free = s.capacity.saturating_sub(s.buf.len());
+        if free == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        let n = push(&mut s, buf.iter().take(free).copied());
+        self.pipe.queue.notify(EventMask::IN | EventMask::RDNORM);
+        Ok(n)
+    }
+}
+
+/// Moves (`consume`) or copies (tee) up to `len` bytes from the pipe of read end `src` to the
+/// pipe of write end `dst`, with both locked: 0 if `src` is empty and has no writers, EAGAIN
+/// if it is empty with writers, EPIPE if `dst` has no readers, EAGAIN if `dst` is full (the
+/// input is checked first, as fs/splice.c does). The ends must be of different pipes.
+pub fn transfer(src: &PipeEnd, dst: &PipeEnd, len: usize, consume: bool) -> SysResult<usize> {
+    if src.same_pipe(dst) {
+        return Err(Errno::EINVAL);
+    }
+    let src_first = Arc::as_ptr(&src.pipe) < Arc::as_ptr(&dst.pipe);
+    let (mut a, mut b);
+    let (s, d): (&mut PipeState, &mut PipeState) = if src_first {
+        a = lock(&src.pipe.state);
+        b = lock(&dst.pipe.state);
+        (&mut a, &mut b)
+    } else {
+        b = lock(&dst.pipe.state);
+        a = lock(&src.pipe.state);
+        (&mut a, &mut b)
+    };
+    if s.buf.is_empty() {
+        return if s.writers == 0 {
+            Ok(0)
+        } else {
+            Err(Errno::EAGAIN)
+        };
+    }
+    if d.readers == 0 {
+        return Err(Errno::EPIPE);
+    }
+    let free = d.capacity.saturating_sub(d.buf.len());
+    if free == 0 {
+        return Err(Errno::EAGAIN);
+    }
+    let n = len.min(free).min(s.buf.len());
+    let moved: Vec<u8> = s.buf.iter().take(n).copied().collect();
+    push(d, moved.into_iter());
+    dst.pipe.queue.notify(EventMask::IN | EventMask::RDNORM);
+    if consume {
+        pop(s, n);
+        src.pipe.queue.notify(EventMask::OUT | EventMask::WRNORM);
+    }
+    Ok(n)
+}
+
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         let mut s = lock(&self.pipe.state);
@@ -193,17 +350,8 @@ impl FileOps for PipeEnd {
         if free == 0 || (buf.len() <= PIPE_BUF && free < buf.len()) {
             return Err(Errno::EAGAIN);
         }
-        let n = buf.len().min(free);
-        s.buf.extend(buf.iter().take(n));
-        if let Some(p) = s.packets.as_mut() {
-            // Writes larger than PIPE_BUF become several packets.
-            let mut left = n;
-            while left > 0 {
-                let k = left.min(PIPE_BUF);
-                p.push_back(k);
-                left -= k;
-            }
-        }
+        // Writes larger than PIPE_BUF become several packets.
+        let n = push(&mut s, buf.iter().take(free).copied());
         self.pipe.queue.notify(EventMask::IN | EventMask::RDNORM);
         Ok(n)
     }
@@ -333,6 +481,32 @@ mod tests {
         let (_r, w) = new_pipe(0);
         let big = vec![0u8; DEFAULT_CAPACITY + PIPE_BUF + 1];
         assert_eq!(w.write(&big), Ok(DEFAULT_CAPACITY));
+    }
+
+    fn end(f: &OpenFile) -> &PipeEnd {
+        f.ops_any()
+            .and_then(|a| a.downcast_ref::<PipeEnd>())
+            .expect("a pipe end")
+    }
+
+    #[test]
+    fn peek_then_consume_and_transfer_between_pipes() {
+        let (r1, w1) = new_pipe(0);
+        let (r2, w2) = new_pipe(0);
+        assert_eq!(w1.write(b"abcdef"), Ok(6));
+        let mut b = [0u8; 4];
+        assert_eq!(end(&r1).peek(&mut b), Ok(4));
+        end(&r1).consume(2);
+        // tee copies, splice moves.
+        assert_eq!(transfer(end(&r1), end(&w2), 2, false), Ok(2));
+        assert_eq!(transfer(end(&r1), end(&w2), 10, true), Ok(4));
+        let mut out = [0u8; 8];
+        assert_eq!(r2.read(&mut out), Ok(6));
+        assert_eq!(&out[..6], b"cdcdef");
+        assert_eq!(transfer(end(&r1), end(&w2), 1, true), Err(Errno::EAGAIN));
+        drop(w1);
+        assert_eq!(transfer(end(&r1), end(&w2), 1, true), Ok(0));
+        assert_eq!(transfer(end(&r2), end(&w2), 1, true), Err(Errno::EINVAL));
     }
 
     #[test]

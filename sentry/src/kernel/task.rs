@@ -196,6 +196,9 @@ pub struct TaskShared {
     /// The thread name (`comm`).
     pub comm: Mutex<[u8; 16]>,
     state: AtomicU8,
+    /// The nice value (-20..=19, setpriority(2)); inherited by clone, kept across exec. The
+    /// sandbox does not schedule: it is reported, not enforced.
+    nice: AtomicI32,
 }
 
 impl std::fmt::Debug for TaskShared {
@@ -226,6 +229,7 @@ impl TaskShared {
             }),
             comm: Mutex::new(comm),
             state: AtomicU8::new(RunState::Running as u8),
+            nice: AtomicI32::new(0),
         })
     }
 
@@ -236,6 +240,15 @@ impl TaskShared {
 
     pub(crate) fn set_tid(&self, tid: i32) {
         self.tid.store(tid, Ordering::Relaxed);
+    }
+
+    /// The thread's nice value.
+    pub fn nice(&self) -> i32 {
+        self.nice.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_nice(&self, nice: i32) {
+        self.nice.store(nice, Ordering::Relaxed);
     }
 
     /// The thread's run state.

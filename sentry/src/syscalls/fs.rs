@@ -377,7 +377,7 @@ pub fn sys_pwrite64(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// Reads and validates an iovec array (readv(2): EINVAL if iovcnt is negative or above
 /// IOV_MAX, or if the lengths overflow ssize_t). Total is clamped to MAX_RW_COUNT.
-fn read_iovecs(t: &Task, addr: u64, iovcnt: i32) -> abi::SysResult<(Vec<Iovec>, usize)> {
+pub(super) fn read_iovecs(t: &Task, addr: u64, iovcnt: i32) -> abi::SysResult<(Vec<Iovec>, usize)> {
     let n = usize::try_from(iovcnt).map_err(|_| Errno::EINVAL)?;
     if n > IOV_MAX {
         return Err(Errno::EINVAL);
@@ -790,6 +790,12 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
                 ok_usize(pipe.set_capacity(args.ulong(2))?)
             }
         }
+        f::F_GETLK
+        | f::F_SETLK
+        | f::F_SETLKW
+        | f::F_OFD_GETLK
+        | f::F_OFD_SETLK
+        | f::F_OFD_SETLKW => super::locks::fcntl_lock(t, fd, cmd, args.ulong(2)),
         f::F_GET_SEALS => ok_usize(t.fds().file(fd)?.seals()? as usize),
         f::F_ADD_SEALS => {
             t.fds().file(fd)?.add_seals(args.uint(2))?;

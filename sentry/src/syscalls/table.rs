@@ -9,8 +9,8 @@ use abi::sysno as nr;
 
 use super::xattr;
 use super::{
-    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, inotify, mm, poll,
-    process, signal, socket, sys, time, timer, utime,
+    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, inotify, locks, mm, open2,
+    plumbing, poll, process, sched, signal, socket, sys, time, timer, utime,
 };
 use crate::kernel::Task;
 
@@ -382,6 +382,94 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             ),
         ),
         (nr::DUP, E::supported("dup", fs::sys_dup, &[Fd])),
+        (
+            nr::OPENAT2,
+            E::partial(
+                "openat2",
+                open2::sys_openat2,
+                &[DirFd, Path, Hex, Uint],
+                "RESOLVE_CACHED walks normally (creating or truncating opens are EAGAIN); \
+                 O_TMPFILE is EOPNOTSUPP as for openat.",
+            ),
+        ),
+        (
+            nr::SPLICE,
+            E::partial(
+                "splice",
+                plumbing::sys_splice,
+                &[Fd, Hex, Fd, Hex, Uint, Hex],
+                "Bytes are copied, not page references moved (SPLICE_F_MOVE/GIFT are hints).",
+            ),
+        ),
+        (
+            nr::TEE,
+            E::supported("tee", plumbing::sys_tee, &[Fd, Fd, Uint, Hex]),
+        ),
+        (
+            nr::VMSPLICE,
+            E::partial(
+                "vmsplice",
+                plumbing::sys_vmsplice,
+                &[Fd, Hex, Uint, Hex],
+                "Bytes are copied: SPLICE_F_GIFT does not share the app's pages with the pipe.",
+            ),
+        ),
+        (
+            nr::GETPRIORITY,
+            E::partial(
+                "getpriority",
+                sched::sys_getpriority,
+                &[Int, Int],
+                "Nice values are kept and reported, not enforced: the host schedules.",
+            ),
+        ),
+        (
+            nr::SETPRIORITY,
+            E::partial(
+                "setpriority",
+                sched::sys_setpriority,
+                &[Int, Int, Int],
+                "Nice values are kept and reported, not enforced: the host schedules.",
+            ),
+        ),
+        (
+            nr::SCHED_GETSCHEDULER,
+            E::partial(
+                "sched_getscheduler",
+                sched::sys_sched_getscheduler,
+                &[Int],
+                "Every thread is SCHED_OTHER.",
+            ),
+        ),
+        (
+            nr::SCHED_GETPARAM,
+            E::partial(
+                "sched_getparam",
+                sched::sys_sched_getparam,
+                &[Int, Hex],
+                "Every thread is SCHED_OTHER with priority 0.",
+            ),
+        ),
+        (
+            nr::SCHED_GET_PRIORITY_MAX,
+            E::supported(
+                "sched_get_priority_max",
+                sched::sys_sched_get_priority_max,
+                &[Int],
+            ),
+        ),
+        (
+            nr::SCHED_GET_PRIORITY_MIN,
+            E::supported(
+                "sched_get_priority_min",
+                sched::sys_sched_get_priority_min,
+                &[Int],
+            ),
+        ),
+        (
+            nr::FLOCK,
+            E::supported("flock", locks::sys_flock, &[Fd, Hex]),
+        ),
         (nr::DUP2, E::supported("dup2", fs::sys_dup2, &[Fd, Fd])),
         (
             nr::NANOSLEEP,
@@ -396,7 +484,8 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "fcntl",
                 fs::sys_fcntl,
                 &[Fd, Int, Hex],
-                "Record locks (F_GETLK/F_SETLK/F_OFD_*) are not implemented: EINVAL.",
+                "Leases, F_SETOWN/F_SETSIG (async I/O signals) and F_NOTIFY are not implemented: \
+                 EINVAL.",
             ),
         ),
         (

@@ -44,6 +44,8 @@ pub struct TaskInfo {
     pub mem: MemInfo,
     pub no_new_privs: bool,
     pub ncpus: usize,
+    /// The nice value (stat fields 18 and 19: priority 20 + nice, nice).
+    pub nice: i32,
 }
 
 /// Address-space numbers in bytes (/proc/[pid]/status Vm*, statm, stat).
@@ -92,7 +94,7 @@ pub fn stat(t: &TaskInfo) -> String {
         t.pid, comm, t.state, t.ppid, t.pgid, t.sid
     );
     // minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
-    s.push_str(" 0 0 0 0 0 0 0 0 20 0");
+    let _ = write!(s, " 0 0 0 0 0 0 0 0 {} {}", 20 + t.nice, t.nice);
     // num_threads itrealvalue starttime vsize rss rsslim
     let _ = write!(s, " {} 0 0 {} 0 {}", t.threads, m.size, RLIM_INFINITY);
     // startcode endcode startstack kstkesp kstkeip
@@ -421,6 +423,35 @@ pub fn kernel_stat(ncpus: usize, btime: u64, processes: usize, running: usize) -
     s
 }
 
+/// /proc/locks (fs/locks.c lock_get_status): one line per held lock, numbered from 1.
+pub fn locks(all: &[vfs::lock::LockInfo]) -> String {
+    use vfs::lock::{LockClass, OFFSET_MAX};
+    let mut s = String::new();
+    for (i, l) in all.iter().enumerate() {
+        let class = match l.class {
+            LockClass::Flock => "FLOCK  ADVISORY  ",
+            LockClass::Posix => "POSIX  ADVISORY  ",
+            LockClass::Ofd => "OFDLCK ADVISORY  ",
+        };
+        let ty = if l.write { "WRITE " } else { "READ " };
+        let (dev, ino) = l.key;
+        let _ = write!(
+            s,
+            "{}: {class}{ty}{} {:02x}:{:02x}:{ino} ",
+            i + 1,
+            l.pid,
+            abi::file::dev_major(dev),
+            abi::file::dev_minor(dev)
+        );
+        let _ = match (l.class, l.end) {
+            (LockClass::Flock, _) => writeln!(s, "0 EOF"),
+            (_, OFFSET_MAX) => writeln!(s, "{} EOF", l.start),
+            _ => writeln!(s, "{} {}", l.start, l.end),
+        };
+    }
+    s
+}
+
 /// /proc/filesystems: the filesystem types the sandbox has.
 pub fn filesystems() -> &'static str {
     "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevpts\nnodev\t9p\n"
@@ -492,6 +523,30 @@ mod tests {
             },
             ..TaskInfo::default()
         }
+    }
+
+    #[test]
+    fn proc_locks_lines_match_linux() {
+        use vfs::lock::{LockClass, LockInfo, OFFSET_MAX};
+        let l = |class, write, pid, start, end| LockInfo {
+            class,
+            write,
+            pid,
+            key: (abi::file::makedev(0, 0x2f), 1234),
+            start,
+            end,
+        };
+        let out = locks(&[
+            l(LockClass::Posix, true, 42, 0, OFFSET_MAX),
+            l(LockClass::Flock, false, 7, 0, OFFSET_MAX),
+            l(LockClass::Ofd, false, -1, 10, 19),
+        ]);
+        assert_eq!(
+            out,
+            "1: POSIX  ADVISORY  WRITE 42 00:2f:1234 0 EOF\n\
+             2: FLOCK  ADVISORY  READ 7 00:2f:1234 0 EOF\n\
+             3: OFDLCK ADVISORY  READ -1 00:2f:1234 10 19\n"
+        );
     }
 
     #[test]

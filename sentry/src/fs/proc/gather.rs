@@ -272,6 +272,7 @@ fn task_info(c: &Caller, t: &Target, w: Who) -> TaskInfo {
         mem,
         no_new_privs: t.handles.as_ref().is_some_and(|h| h.no_new_privs),
         ncpus: c.kernel.ncpus,
+        nice: thread.map_or(0, |th| th.nice()),
     }
 }
 
@@ -431,6 +432,7 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
             format::loadavg(running, tree.nr_threads(), tree.last_id())
         }
         Global::Filesystems => format::filesystems().to_string(),
+        Global::Locks => format::locks(&vfs::lock::snapshot()),
         Global::Version => format!(
             "{} version {} (rvisor@rvisor) {}\n",
             uts_str(&k.uts.sysname),

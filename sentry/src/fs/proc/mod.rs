@@ -199,6 +199,7 @@ enum Global {
     Uptime,
     Loadavg,
     Filesystems,
+    Locks,
     Version,
     Hostname,
     Ostype,
@@ -271,7 +272,7 @@ enum Node {
     Fd(Who, FdKind, i32),
 }
 
-const ROOT_ENTRIES: [(&str, Node); 11] = [
+const ROOT_ENTRIES: [(&str, Node); 12] = [
     ("self", Node::SelfLink),
     ("thread-self", Node::ThreadSelf),
     ("mounts", Node::MountsLink),
@@ -281,6 +282,7 @@ const ROOT_ENTRIES: [(&str, Node); 11] = [
     ("uptime", Node::Global(Global::Uptime)),
     ("loadavg", Node::Global(Global::Loadavg)),
     ("filesystems", Node::Global(Global::Filesystems)),
+    ("locks", Node::Global(Global::Locks)),
     ("version", Node::Global(Global::Version)),
     ("sys", Node::Dir(StaticDir::Sys)),
 ];
