@@ -47,6 +47,8 @@ pub unsafe trait Zeroable: Sized {}
 unsafe impl Zeroable for libc::stat {}
 // SAFETY: as above.
 unsafe impl Zeroable for libc::statx {}
+// SAFETY: as above (asm-generic/statfs.h: integers and the two-int fsid).
+unsafe impl Zeroable for libc::statfs {}
 // SAFETY: as above.
 unsafe impl Zeroable for libc::utsname {}
 // SAFETY: as above.

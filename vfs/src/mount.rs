@@ -340,6 +340,31 @@ impl MountNamespace {
         lock(&top.mount.children).insert(top.dentry.key(), m);
         Ok(())
     }
+
+    /// umount2(2) of the mount whose root `target` is: EINVAL if `target` is not a mount's
+    /// root, EBUSY for the namespace root and, unless `detach` (MNT_DETACH), for a mount with
+    /// mounts on it. Open files and working directories inside keep their mount alive (a lazy
+    /// unmount, as MNT_DETACH gives on Linux; without it Linux would say EBUSY for them).
+    pub fn unmount(&self, target: &VfsPath, detach: bool) -> SysResult<()> {
+        if !Arc::ptr_eq(&target.dentry, &target.mount.root) {
+            return Err(Errno::EINVAL);
+        }
+        let Some((parent, point)) = &target.mount.parent else {
+            return Err(Errno::EBUSY);
+        };
+        let parent = parent.upgrade().ok_or(Errno::EINVAL)?;
+        if !detach && !lock(&target.mount.children).is_empty() {
+            return Err(Errno::EBUSY);
+        }
+        let mut kids = lock(&parent.children);
+        match kids.get(&point.key()) {
+            Some(m) if Arc::ptr_eq(m, &target.mount) => {
+                kids.remove(&point.key());
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
 }
 
 /// A location: (mount, dentry). Cheap to clone.
@@ -370,6 +395,11 @@ impl VfsPath {
     /// The mount this location is on.
     pub fn mount(&self) -> &Arc<Mount> {
         &self.mount
+    }
+
+    /// Whether this is the root of its mount (a mount point, for mount(2)'s checks).
+    pub fn is_mount_root(&self) -> bool {
+        Arc::ptr_eq(&self.dentry, &self.mount.root)
     }
 
     /// Attributes of the inode (without the device number).

@@ -90,6 +90,33 @@ struct Shared {
     rename_lock: Mutex<()>,
     /// Where regular files keep their pages.
     mf: Arc<MemoryFile>,
+    /// The instance's size limit (`size=`), charged per file page.
+    quota: Arc<Quota>,
+}
+
+/// A tmpfs instance's `size=` (shmem's max_blocks): pages held by its files, at most
+/// `limit` (u64::MAX: no limit). Charged when a file takes a page into its map, uncharged when
+/// it lets go (a page still mapped elsewhere no longer counts against the file system, as in
+/// shmem). Beyond it: ENOSPC.
+#[derive(Debug)]
+struct Quota {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Quota {
+    fn charge(&self) -> SysResult<()> {
+        let prev = self.used.fetch_add(1, Ordering::Relaxed);
+        if prev >= self.limit {
+            self.used.fetch_sub(1, Ordering::Relaxed);
+            return Err(Errno::ENOSPC);
+        }
+        Ok(())
+    }
+
+    fn uncharge(&self) {
+        self.used.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One tmpfs instance.
@@ -98,12 +125,14 @@ pub struct Tmpfs {
     dev: u64,
     root: Arc<TmpInode>,
     magic: i64,
+    shared: Arc<Shared>,
 }
 
 /// The data of a regular file: its size and the MemoryFile pages that hold it.
 #[derive(Debug)]
 struct FileData {
     mf: Arc<MemoryFile>,
+    quota: Arc<Quota>,
     size: u64,
     /// File page index → MemoryFile offset of that page, holding one reference (the file's).
     /// Absent pages below `size` are holes and read as zero.
@@ -123,13 +152,33 @@ fn mf_err(e: crate::memfile::MemoryFileError) -> Errno {
 }
 
 impl FileData {
-    fn new(mf: Arc<MemoryFile>) -> FileData {
+    fn new(mf: Arc<MemoryFile>, quota: Arc<Quota>) -> FileData {
         FileData {
             mf,
+            quota,
             size: 0,
             pages: BTreeMap::new(),
             seals: None,
             writable_maps: Arc::new(()),
+        }
+    }
+
+    /// A fresh zero page for the file's map, charged to the instance's size limit; ENOSPC
+    /// past it or when the MemoryFile is full (shmem_get_folio: a full memory is a full
+    /// filesystem).
+    fn alloc_page(&self) -> SysResult<u64> {
+        self.quota.charge()?;
+        self.mf.allocate(PAGE_SIZE).map_err(|_| {
+            self.quota.uncharge();
+            Errno::ENOSPC
+        })
+    }
+
+    /// Lets go of the file's reference on `page` (taken out of the map).
+    fn release_page(&self, page: u64) {
+        self.quota.uncharge();
+        if let Err(e) = self.mf.release(page, PAGE_SIZE) {
+            mf_err(e);
         }
     }
 
@@ -170,20 +219,18 @@ impl FileData {
                     if self.pages.contains_key(&index) {
                         continue;
                     }
-                    match self.mf.allocate(PAGE_SIZE) {
+                    match self.alloc_page() {
                         Ok(page) => {
                             self.pages.insert(index, page);
                             added.push(index);
                         }
-                        Err(_) => {
+                        Err(e) => {
                             for i in added {
-                                if let Some(page) = self.pages.remove(&i)
-                                    && let Err(e) = self.mf.release(page, PAGE_SIZE)
-                                {
-                                    mf_err(e);
+                                if let Some(page) = self.pages.remove(&i) {
+                                    self.release_page(page);
                                 }
                             }
-                            return Err(Errno::ENOSPC);
+                            return Err(e);
                         }
                     }
                 }
@@ -207,7 +254,7 @@ impl FileData {
                     let b = end.min(start + PAGE_SIZE) - start;
                     if a == 0 && b == PAGE_SIZE && self.mf.is_exclusive(page, PAGE_SIZE) {
                         self.pages.remove(&index);
-                        self.mf.release(page, PAGE_SIZE).map_err(mf_err)?;
+                        self.release_page(page);
                     } else {
                         self.mf.zero(page + a, b - a).map_err(mf_err)?;
                     }
@@ -321,8 +368,7 @@ impl FileData {
         if let Some(&page) = self.pages.get(&index) {
             return Ok(page);
         }
-        // A full memory file is a full filesystem (shmem_get_folio: ENOSPC).
-        let page = self.mf.allocate(PAGE_SIZE).map_err(|_| Errno::ENOSPC)?;
+        let page = self.alloc_page()?;
         self.pages.insert(index, page);
         Ok(page)
     }
@@ -374,9 +420,7 @@ impl FileData {
             let keep = len.div_ceil(PAGE_SIZE);
             let gone = self.pages.split_off(&keep);
             for page in gone.into_values() {
-                if let Err(e) = self.mf.release(page, PAGE_SIZE) {
-                    mf_err(e);
-                }
+                self.release_page(page);
             }
             let in_page = len % PAGE_SIZE;
             if in_page != 0
@@ -407,9 +451,7 @@ impl Drop for FileData {
     /// Releases the file's reference on every page (mappings may still hold theirs).
     fn drop(&mut self) {
         for &page in self.pages.values() {
-            if let Err(e) = self.mf.release(page, PAGE_SIZE) {
-                mf_err(e);
-            }
+            self.release_page(page);
         }
     }
 }
@@ -637,7 +679,10 @@ impl Inode for TmpInode {
             InodeKind::Regular,
             perm,
             creds,
-            Data::File(FileData::new(Arc::clone(&self.shared.mf))),
+            Data::File(FileData::new(
+                Arc::clone(&self.shared.mf),
+                Arc::clone(&self.shared.quota),
+            )),
         );
         self.add_child(name, c)
     }
@@ -655,7 +700,10 @@ impl Inode for TmpInode {
             InodeKind::Regular,
             perm,
             creds,
-            Data::File(FileData::new(Arc::clone(&self.shared.mf))),
+            Data::File(FileData::new(
+                Arc::clone(&self.shared.mf),
+                Arc::clone(&self.shared.quota),
+            )),
         );
         {
             let mut cs = c.state();
@@ -688,7 +736,10 @@ impl Inode for TmpInode {
         creds: &Creds,
     ) -> SysResult<Arc<dyn Inode>> {
         let data = match kind {
-            InodeKind::Regular => Data::File(FileData::new(Arc::clone(&self.shared.mf))),
+            InodeKind::Regular => Data::File(FileData::new(
+                Arc::clone(&self.shared.mf),
+                Arc::clone(&self.shared.quota),
+            )),
             InodeKind::Dir | InodeKind::Symlink => return Err(Errno::EINVAL),
             _ => Data::Special,
         };
@@ -1149,10 +1200,30 @@ impl Tmpfs {
 
     /// Like [`Tmpfs::new`] with another statfs `f_type` (for filesystems built on tmpfs).
     pub fn with_magic(mode: u32, creds: &Creds, magic: i64, mf: Arc<MemoryFile>) -> Arc<Tmpfs> {
+        Self::build(mode, creds, magic, mf, None)
+    }
+
+    /// Like [`Tmpfs::new`], with a size limit in bytes (`size=`, rounded up to pages): writes
+    /// and fallocate past it fail with ENOSPC, and statfs reports it as the block count.
+    pub fn with_size(mode: u32, creds: &Creds, mf: Arc<MemoryFile>, size: u64) -> Arc<Tmpfs> {
+        Self::build(mode, creds, f::TMPFS_MAGIC, mf, Some(size))
+    }
+
+    fn build(
+        mode: u32,
+        creds: &Creds,
+        magic: i64,
+        mf: Arc<MemoryFile>,
+        size: Option<u64>,
+    ) -> Arc<Tmpfs> {
         let shared = Arc::new(Shared {
             next_ino: AtomicU64::new(1),
             rename_lock: Mutex::new(()),
             mf,
+            quota: Arc::new(Quota {
+                limit: size.map_or(u64::MAX, |s| s.div_ceil(PAGE_SIZE)),
+                used: AtomicU64::new(0),
+            }),
         });
         let root = TmpInode::new(
             &shared,
@@ -1165,6 +1236,7 @@ impl Tmpfs {
             dev: new_anon_dev(),
             root,
             magic,
+            shared,
         })
     }
 
@@ -1180,10 +1252,21 @@ impl Filesystem for Tmpfs {
     }
 
     fn statfs(&self) -> SysResult<StatFs> {
-        // Unlimited size, as a tmpfs mounted with size=0 reports (all-zero block counts).
+        // Without `size=`: unlimited, as a tmpfs mounted with size=0 reports (all-zero block
+        // counts); with it, the limit and what the files hold.
+        let q = &self.shared.quota;
+        let (blocks, free) = if q.limit == u64::MAX {
+            (0, 0)
+        } else {
+            let used = q.used.load(Ordering::Relaxed).min(q.limit);
+            (q.limit, q.limit - used)
+        };
         Ok(StatFs {
             ty: self.magic,
             bsize: 4096,
+            blocks,
+            bfree: free,
+            bavail: free,
             namelen: 255,
             frsize: 4096,
             ..StatFs::default()

@@ -16,6 +16,7 @@ pub mod futex;
 pub mod inotify;
 pub mod locks;
 pub mod mm;
+pub mod mount;
 pub mod open2;
 pub mod plumbing;
 pub mod poll;

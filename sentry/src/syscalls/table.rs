@@ -9,8 +9,8 @@ use abi::sysno as nr;
 
 use super::xattr;
 use super::{
-    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, inotify, locks, mm, open2,
-    plumbing, poll, process, sched, signal, socket, sys, time, timer, utime,
+    SyscallArgs, SyscallResult, creds, epoll, fs, fs_io, fs_more, futex, inotify, locks, mm, mount,
+    open2, plumbing, poll, process, sched, signal, socket, sys, time, timer, utime,
 };
 use crate::kernel::Task;
 
@@ -138,6 +138,26 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
         (
             nr::CLOSE_RANGE,
             E::supported("close_range", fs::sys_close_range, &[Fd, Fd, Hex]),
+        ),
+        (
+            nr::MOUNT,
+            E::partial(
+                "mount",
+                mount::sys_mount,
+                &[Path, Path, Path, Hex, Hex],
+                "New tmpfs (size=, mode=, uid=, gid=), proc and sysfs mounts, and propagation \
+                 changes (one namespace: nothing propagates). Bind, remount, move and \
+                 ro/nosuid/nodev/noexec mounts are EINVAL; other types ENODEV.",
+            ),
+        ),
+        (
+            nr::UMOUNT2,
+            E::partial(
+                "umount2",
+                mount::sys_umount2,
+                &[Path, Hex],
+                "A busy mount (open files, cwd inside) is detached lazily instead of EBUSY.",
+            ),
         ),
         (
             nr::UTIME,

@@ -1,6 +1,6 @@
 //! File and memory syscalls a Debian userland probes: memfd_create and file seals,
 //! fallocate, SEEK_DATA/SEEK_HOLE, preadv/pwritev(2), sendfile, copy_file_range, fadvise64
-//! and mincore; creat, the utimensat family and close_range.
+//! and mincore; creat, the utimensat family, close_range, and mount/umount2 of tmpfs.
 //!
 //! Most files here are memfds: they are tmpfs (shmem) files natively and in the sandbox, so
 //! holes, punching and seals behave the same on both sides whatever the host's /tmp is.
@@ -1553,6 +1553,184 @@ fn close_range_bad_arguments_fail_einval() -> Outcome {
     Ok(())
 }
 
+/// A tmpfs mounted on a fresh directory, unmounted (lazily) and removed on drop.
+struct TmpMount {
+    dir: syscall_tests::TempDir,
+    mounted: bool,
+}
+
+impl TmpMount {
+    fn new(options: &CStr) -> Result<TmpMount, String> {
+        let dir = syscall_tests::TempDir::new()?;
+        check!(
+            syscall!(
+                libc::SYS_mount,
+                c"tmpfs",
+                dir.path(),
+                c"tmpfs",
+                0usize,
+                options.as_ptr()
+            ),
+            succeeds()
+        );
+        Ok(TmpMount { dir, mounted: true })
+    }
+}
+
+impl Drop for TmpMount {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = syscall!(libc::SYS_umount2, self.dir.path(), libc::MNT_DETACH);
+        }
+    }
+}
+
+fn mount_tmpfs_size_limits_writes_enospc() -> Outcome {
+    let m = TmpMount::new(c"size=64k")?;
+    let path = m.dir.join("f");
+    let fd = Fd::open(
+        &path,
+        libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+        0o644,
+    )?;
+    let buf = [7u8; 16384];
+    for _ in 0..4 {
+        check!(
+            syscall!(libc::SYS_write, fd.raw(), buf.as_ptr(), buf.len()),
+            succeeds_with(16384)
+        );
+    }
+    check!(
+        syscall!(libc::SYS_write, fd.raw(), buf.as_ptr(), buf.len()),
+        fails_with(Errno::ENOSPC)
+    );
+    // Freeing space makes room again.
+    check!(syscall!(libc::SYS_ftruncate, fd.raw(), 0), succeeds());
+    check!(
+        syscall!(libc::SYS_write, fd.raw(), buf.as_ptr(), buf.len()),
+        succeeds_with(16384)
+    );
+    Ok(())
+}
+
+fn mount_tmpfs_statfs_reports_the_size() -> Outcome {
+    let m = TmpMount::new(c"size=1m")?;
+    let mut st = syscall_tests::zeroed::<libc::statfs>();
+    check!(
+        syscall!(libc::SYS_statfs, m.dir.path(), std::ptr::addr_of_mut!(st)),
+        succeeds()
+    );
+    ensure_eq!(st.f_type, 0x0102_1994);
+    ensure_eq!(st.f_blocks * st.f_bsize as u64, 1 << 20);
+    ensure_eq!(st.f_bfree, st.f_blocks);
+    Ok(())
+}
+
+fn mount_tmpfs_mode_and_owner_options() -> Outcome {
+    let m = TmpMount::new(c"mode=710,uid=123,gid=456")?;
+    let st = lstat_path(m.dir.path())?;
+    ensure_eq!(st.st_mode & 0o7777, 0o710);
+    ensure_eq!((st.st_uid, st.st_gid), (123, 456));
+    Ok(())
+}
+
+fn mount_unknown_type_fails_enodev() -> Outcome {
+    let dir = syscall_tests::TempDir::new()?;
+    check!(
+        syscall!(
+            libc::SYS_mount,
+            c"none",
+            dir.path(),
+            c"rvisor-no-such-fs",
+            0usize,
+            0usize
+        ),
+        fails_with(Errno::ENODEV)
+    );
+    Ok(())
+}
+
+fn mount_tmpfs_bad_option_fails_einval() -> Outcome {
+    let dir = syscall_tests::TempDir::new()?;
+    check!(
+        syscall!(
+            libc::SYS_mount,
+            c"tmpfs",
+            dir.path(),
+            c"tmpfs",
+            0usize,
+            c"size=12q".as_ptr()
+        ),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+fn umount_of_a_plain_directory_fails_einval() -> Outcome {
+    let dir = syscall_tests::TempDir::new()?;
+    check!(
+        syscall!(libc::SYS_umount2, dir.path(), 0),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+fn umount_removes_the_mount_and_its_files() -> Outcome {
+    let mut m = TmpMount::new(c"")?;
+    m.dir.create_file("inside", b"x")?;
+    check!(syscall!(libc::SYS_umount2, m.dir.path(), 0), succeeds());
+    m.mounted = false;
+    check!(
+        syscall!(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD,
+            m.dir.join("inside").as_c_str(),
+            libc::F_OK
+        ),
+        fails_with(Errno::ENOENT)
+    );
+    Ok(())
+}
+
+fn mount_propagation_change_on_a_mount_point_succeeds() -> Outcome {
+    let m = TmpMount::new(c"")?;
+    check!(
+        syscall!(
+            libc::SYS_mount,
+            0usize,
+            m.dir.path(),
+            0usize,
+            libc::MS_PRIVATE,
+            0usize
+        ),
+        succeeds()
+    );
+    Ok(())
+}
+
+fn mount_without_cap_sys_admin_fails_eperm() -> Outcome {
+    syscall_tests::task::fork_and_check(|| {
+        let dir = syscall_tests::TempDir::new()?;
+        check!(syscall!(libc::SYS_setresuid, 1000, 1000, 1000), succeeds());
+        check!(
+            syscall!(
+                libc::SYS_mount,
+                c"tmpfs",
+                dir.path(),
+                c"tmpfs",
+                0usize,
+                0usize
+            ),
+            fails_with(Errno::EPERM)
+        );
+        check!(
+            syscall!(libc::SYS_umount2, c"/proc", 0),
+            fails_with(Errno::EPERM)
+        );
+        Ok(())
+    })
+}
+
 fn main() -> ExitCode {
     run_tests(tests![
         memfd_create_gives_empty_unlinked_regular_file,
@@ -1641,5 +1819,14 @@ fn main() -> ExitCode {
         close_range_closes_the_range_only,
         close_range_cloexec_marks_instead_of_closing,
         close_range_bad_arguments_fail_einval,
+        mount_tmpfs_size_limits_writes_enospc,
+        mount_tmpfs_statfs_reports_the_size,
+        mount_tmpfs_mode_and_owner_options,
+        mount_unknown_type_fails_enodev,
+        mount_tmpfs_bad_option_fails_einval,
+        umount_of_a_plain_directory_fails_einval,
+        umount_removes_the_mount_and_its_files,
+        mount_propagation_change_on_a_mount_point_succeeds,
+        mount_without_cap_sys_admin_fails_eperm,
     ])
 }

@@ -335,6 +335,7 @@ fn fs_names(magic: i64) -> (&'static str, &'static str) {
         f::PROC_SUPER_MAGIC => ("proc", "proc"),
         f::SYSFS_MAGIC => ("sysfs", "sysfs"),
         f::DEVPTS_SUPER_MAGIC => ("devpts", "devpts"),
+        f::OVERLAYFS_SUPER_MAGIC => ("overlay", "overlay"),
         _ => ("none", "unknown"),
     }
 }
