@@ -40,9 +40,9 @@
 //!
 //! Lock order: `Shared::mutate` (one per overlay, held by every namespace change and copy-up:
 //! mutations of the overlay are serialized, which keeps copy-up, whiteouts and renames simple;
-//! lookups and reads never take it) → an `OvInode`'s `state` → `children` (both leaves held only
-//! briefly, never across a call into a layer) ; `opaque` and `origin` are leaves. The layers'
-//! own locks are taken inside their calls, never with an overlay leaf lock held.
+//! lookups and reads never take it) → an `OvInode`'s `state` → `children` (held briefly; the
+//! one call into a layer under `state` is `attr`, whose layers take only leaf locks of their
+//! own); `opaque` and `origin` are leaves.
 //!
 //! # Shortcuts
 //! - A file opened read-only before a copy-up keeps reading the lower file (Linux before 4.19
@@ -519,14 +519,16 @@ fn open_writes(flags: u32) -> bool {
 
 impl Inode for OvInode {
     fn attr(&self) -> SysResult<InodeAttr> {
-        let (upper, lower) = {
+        // The hot path of every walk (permission checks read each directory's attributes):
+        // no reference-count traffic, the layer asked under our state lock (a layer's attr
+        // takes only its own leaf locks).
+        let (mut a, merged) = {
             let st = lock(&self.state);
-            (st.upper.clone(), st.lower.clone())
+            let layer = st.upper.as_ref().or(st.lower.as_ref()).ok_or(Errno::ESTALE)?;
+            (layer.attr()?, st.upper.is_some() && st.lower.is_some())
         };
-        let layer = upper.as_ref().or(lower.as_ref()).ok_or(Errno::ESTALE)?;
-        let mut a = layer.attr()?;
         a.ino = self.ino;
-        if a.kind == InodeKind::Dir && upper.is_some() && lower.is_some() && a.nlink != 0 {
+        if a.kind == InodeKind::Dir && merged && a.nlink != 0 {
             a.nlink = self.merged_nlink()?;
         }
         Ok(a)
