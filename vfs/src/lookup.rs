@@ -1098,7 +1098,37 @@ fn is_ancestor(anc: &Arc<Dentry>, d: &Arc<Dentry>) -> bool {
 }
 
 #[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers shared by the VFS's unit tests.
+    use super::*;
+
+    pub(crate) fn lk<'a>(root: &'a VfsPath, creds: &'a Creds) -> Lookup<'a> {
+        Lookup {
+            root,
+            start: root,
+            creds,
+        }
+    }
+
+    pub(crate) fn write_file(l: &Lookup<'_>, path: &[u8], data: &[u8]) {
+        let f = l
+            .open(path, f::O_CREAT | f::O_WRONLY | f::O_TRUNC, 0o644)
+            .unwrap();
+        assert_eq!(f.write(data).unwrap(), data.len());
+    }
+
+    pub(crate) fn read_all(l: &Lookup<'_>, path: &[u8]) -> Vec<u8> {
+        let f = l.open(path, f::O_RDONLY, 0).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = f.read(&mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use super::test_util::{lk, read_all, write_file};
     use super::*;
     use crate::mount::MountNamespace;
     use crate::tmpfs;
@@ -1111,29 +1141,6 @@ mod tests {
         ));
         let root = ns.root();
         (ns, root)
-    }
-
-    fn lk<'a>(root: &'a VfsPath, creds: &'a Creds) -> Lookup<'a> {
-        Lookup {
-            root,
-            start: root,
-            creds,
-        }
-    }
-
-    fn write_file(l: &Lookup<'_>, path: &[u8], data: &[u8]) {
-        let f = l
-            .open(path, f::O_CREAT | f::O_WRONLY | f::O_TRUNC, 0o644)
-            .unwrap();
-        assert_eq!(f.write(data).unwrap(), data.len());
-    }
-
-    fn read_all(l: &Lookup<'_>, path: &[u8]) -> Vec<u8> {
-        let f = l.open(path, f::O_RDONLY, 0).unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = f.read(&mut buf).unwrap();
-        buf.truncate(n);
-        buf
     }
 
     #[test]

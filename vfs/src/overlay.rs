@@ -524,7 +524,11 @@ impl Inode for OvInode {
         // takes only its own leaf locks).
         let (mut a, merged) = {
             let st = lock(&self.state);
-            let layer = st.upper.as_ref().or(st.lower.as_ref()).ok_or(Errno::ESTALE)?;
+            let layer = st
+                .upper
+                .as_ref()
+                .or(st.lower.as_ref())
+                .ok_or(Errno::ESTALE)?;
             (layer.attr()?, st.upper.is_some() && st.lower.is_some())
         };
         a.ino = self.ino;
@@ -809,13 +813,19 @@ impl OvInode {
         self.dirs_changed();
         new_dir.dirs_changed();
         if let Some(child) = self.take_child(old_name) {
-            {
-                let mut st = lock(&child.state);
-                st.parent = Some(new_dir.arc()?);
-                st.name = new_name.to_vec();
-            }
-            new_dir.remember_child(new_name, &child);
+            new_dir.adopt(new_name, &child)?;
         }
+        Ok(())
+    }
+
+    /// Makes `child` (moved here by a rename) this directory's `name`.
+    fn adopt(&self, name: &[u8], child: &Arc<OvInode>) -> SysResult<()> {
+        {
+            let mut st = lock(&child.state);
+            st.parent = Some(self.arc()?);
+            st.name = name.to_vec();
+        }
+        self.remember_child(name, child);
         Ok(())
     }
 
@@ -860,20 +870,10 @@ impl OvInode {
         new_dir.dirs_changed();
         let (ta, tb) = (self.take_child(old_name), new_dir.take_child(new_name));
         if let Some(c) = ta {
-            {
-                let mut st = lock(&c.state);
-                st.parent = Some(new_dir.arc()?);
-                st.name = new_name.to_vec();
-            }
-            new_dir.remember_child(new_name, &c);
+            new_dir.adopt(new_name, &c)?;
         }
         if let Some(c) = tb {
-            {
-                let mut st = lock(&c.state);
-                st.parent = Some(self.arc()?);
-                st.name = old_name.to_vec();
-            }
-            self.remember_child(old_name, &c);
+            self.adopt(old_name, &c)?;
         }
         Ok(())
     }
@@ -953,31 +953,9 @@ pub fn new_filesystem(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lookup::test_util::{lk, read_all, write_file};
     use crate::mount::MountNamespace;
     use crate::{Lookup, VfsPath, tmpfs};
-
-    fn lk<'a>(root: &'a VfsPath, creds: &'a Creds) -> Lookup<'a> {
-        Lookup {
-            root,
-            start: root,
-            creds,
-        }
-    }
-
-    fn write_file(l: &Lookup<'_>, path: &[u8], data: &[u8]) {
-        let f = l
-            .open(path, f::O_CREAT | f::O_WRONLY | f::O_TRUNC, 0o644)
-            .unwrap();
-        assert_eq!(f.write(data).unwrap(), data.len());
-    }
-
-    fn read_all(l: &Lookup<'_>, path: &[u8]) -> Vec<u8> {
-        let f = l.open(path, f::O_RDONLY, 0).unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = f.read(&mut buf).unwrap();
-        buf.truncate(n);
-        buf
-    }
 
     fn names(l: &Lookup<'_>, path: &[u8]) -> Vec<String> {
         let p = l.resolve(path, true).unwrap();

@@ -420,14 +420,22 @@ pub(super) fn do_readv(
         None if flags & f::RWF_NOWAIT != 0 => file.read(&mut kbuf)?,
         None => read_blocking(t, &file, &mut kbuf, 0)?,
     };
+    scatter(t, &iovs, kbuf.get(..n).unwrap_or_default())
+}
+
+/// Copies `data` out across `iovs` in order; the count copied, or the error after partial
+/// progress as [`io_result`] decides (readv's rule).
+pub(super) fn scatter(t: &Task, iovs: &[Iovec], data: &[u8]) -> SyscallResult {
     let mut done = 0usize;
     for iov in iovs {
-        if done >= n {
+        if done >= data.len() {
             break;
         }
-        let take = usize::try_from(iov.len).unwrap_or(usize::MAX).min(n - done);
+        let take = usize::try_from(iov.len)
+            .unwrap_or(usize::MAX)
+            .min(data.len() - done);
         let (c, err) =
-            t.mm.copy_out_partial(iov.base, kbuf.get(done..done + take).unwrap_or_default());
+            t.mm.copy_out_partial(iov.base, data.get(done..done + take).unwrap_or_default());
         done += c;
         if err.is_some() {
             return io_result(done, err);

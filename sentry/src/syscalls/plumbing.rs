@@ -27,7 +27,7 @@ use abi::file::{self as f, SPLICE_F_ALL, SPLICE_F_NONBLOCK};
 use vfs::OpenFile;
 use vfs::waiter::{EventMask, WaitQueue};
 
-use super::fs::{MAX_RW_COUNT, read_iovecs};
+use super::fs::{MAX_RW_COUNT, read_iovecs, scatter};
 use super::{SyscallArgs, SyscallResult, io_result, ok_usize, ok_zero};
 use crate::kernel::Task;
 use crate::kernel::pipe::{PipeEnd, transfer};
@@ -336,19 +336,6 @@ pub fn sys_vmsplice(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     } else {
         let mut kbuf = vec![0u8; total.min(CHUNK)];
         let n = wait_loop(t, &[pipe.queue()], nb, || file.read(&mut kbuf))?;
-        let mut done = 0usize;
-        for iov in iovs {
-            if done >= n {
-                break;
-            }
-            let take = usize::try_from(iov.len).unwrap_or(usize::MAX).min(n - done);
-            let (c, e) =
-                t.mm.copy_out_partial(iov.base, kbuf.get(done..done + take).unwrap_or_default());
-            done += c;
-            if e.is_some() {
-                return io_result(done, e);
-            }
-        }
-        ok_usize(done)
+        scatter(t, &iovs, kbuf.get(..n).unwrap_or_default())
     }
 }
