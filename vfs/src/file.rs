@@ -846,18 +846,9 @@ mod tests {
 
     #[test]
     fn getdents64_records_and_resumption() {
-        let ns = MountNamespace::new(tmpfs::new_filesystem(
-            0o755,
-            &Creds::root(),
-            tmpfs::test_memfile(),
-        ));
-        let root = ns.root();
+        let (_ns, root) = crate::lookup::test_util::ns();
         let c = Creds::root();
-        let l = Lookup {
-            root: &root,
-            start: &root,
-            creds: &c,
-        };
+        let l = crate::lookup::test_util::lk(&root, &c);
         l.mkdir(b"/d", 0o755).unwrap();
         l.mkdir(b"/d/sub", 0o755).unwrap();
         l.open(b"/d/a_file", f::O_CREAT | f::O_RDWR, 0o644).unwrap();

@@ -529,7 +529,7 @@ impl FileOps for Inotify {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Creds, Lookup, MountNamespace, tmpfs};
+    use crate::Creds;
     use abi::file as f;
 
     /// (wd, mask, cookie, name) of every queued event.
@@ -556,18 +556,9 @@ mod tests {
 
     #[test]
     fn vfs_operations_on_tmpfs_report_to_watches() {
-        let ns = MountNamespace::new(tmpfs::new_filesystem(
-            0o755,
-            &Creds::root(),
-            tmpfs::test_memfile(),
-        ));
-        let root = ns.root();
+        let (_ns, root) = crate::lookup::test_util::ns();
         let c = Creds::root();
-        let l = Lookup {
-            root: &root,
-            start: &root,
-            creds: &c,
-        };
+        let l = crate::lookup::test_util::lk(&root, &c);
         l.mkdir(b"/d", 0o755).unwrap();
         l.mkdir(b"/e", 0o755).unwrap();
         let ino = Inotify::new().unwrap();

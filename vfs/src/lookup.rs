@@ -1101,6 +1101,19 @@ fn is_ancestor(anc: &Arc<Dentry>, d: &Arc<Dentry>) -> bool {
 pub(crate) mod test_util {
     //! Helpers shared by the VFS's unit tests.
     use super::*;
+    use crate::mount::MountNamespace;
+    use crate::tmpfs;
+
+    /// A namespace over a fresh tmpfs, and its root.
+    pub(crate) fn ns() -> (Arc<MountNamespace>, VfsPath) {
+        let ns = MountNamespace::new(tmpfs::new_filesystem(
+            0o755,
+            &Creds::root(),
+            tmpfs::test_memfile(),
+        ));
+        let root = ns.root();
+        (ns, root)
+    }
 
     pub(crate) fn lk<'a>(root: &'a VfsPath, creds: &'a Creds) -> Lookup<'a> {
         Lookup {
@@ -1128,20 +1141,9 @@ pub(crate) mod test_util {
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::{lk, read_all, write_file};
+    use super::test_util::{lk, ns, read_all, write_file};
     use super::*;
-    use crate::mount::MountNamespace;
     use crate::tmpfs;
-
-    fn ns() -> (Arc<MountNamespace>, VfsPath) {
-        let ns = MountNamespace::new(tmpfs::new_filesystem(
-            0o755,
-            &Creds::root(),
-            tmpfs::test_memfile(),
-        ));
-        let root = ns.root();
-        (ns, root)
-    }
 
     #[test]
     fn walk_follows_relative_and_absolute_symlinks() {
