@@ -3,8 +3,6 @@
 # (scripts/debian-tests.sh), idempotently:
 #   - if a valid root already exists at $DEBIAN_ROOT (default
 #     /var/tmp/rvisor-debian-bookworm-v1), exit at once;
-#   - else, if the lead's build at /var/tmp/debroot-build/root finished (its log,
-#     /var/tmp/debootstrap.log, says "Base system installed successfully"), copy it;
 #   - else run debootstrap (installed with apt-get if missing).
 # The root is built in a temporary sibling directory and renamed into place only once it is
 # complete and checked, so an interrupted run never leaves a half root behind under the final
@@ -12,8 +10,6 @@
 # Bump the -vN suffix when the package set changes, so old caches are not reused.
 set -euo pipefail
 root=${DEBIAN_ROOT:-/var/tmp/rvisor-debian-bookworm-v1}
-prebuilt=${DEBIAN_PREBUILT:-/var/tmp/debroot-build/root}
-prebuilt_log=${DEBIAN_PREBUILT_LOG:-/var/tmp/debootstrap.log}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=python3,gcc,libc6-dev,make
 
@@ -40,19 +36,12 @@ fi
 
 tmp=$(mktemp -d "$root.tmp.XXXXXX")
 trap 'rm -rf --one-file-system "$tmp"' EXIT
-if [ -d "$prebuilt" ] && grep -q 'Base system installed successfully' "$prebuilt_log" 2>/dev/null \
-    && valid "$prebuilt"; then
-    echo "debian-root: copying $prebuilt" >&2
-    # Into a subdirectory: cp -a of a directory onto an existing one would nest it.
-    cp -a "$prebuilt" "$tmp/root"
-else
-    if ! command -v debootstrap >/dev/null; then
-        echo "debian-root: installing debootstrap" >&2
-        apt-get install -y debootstrap >&2 || { apt-get update >&2 && apt-get install -y debootstrap >&2; }
-    fi
-    echo "debian-root: debootstrap bookworm into $tmp/root (a few minutes)" >&2
-    debootstrap --variant=minbase --include="$packages" bookworm "$tmp/root" "$mirror" >&2
+if ! command -v debootstrap >/dev/null; then
+    echo "debian-root: installing debootstrap" >&2
+    apt-get install -y debootstrap >&2 || { apt-get update >&2 && apt-get install -y debootstrap >&2; }
 fi
+echo "debian-root: debootstrap bookworm into $tmp/root (a few minutes)" >&2
+debootstrap --variant=minbase --include="$packages" bookworm "$tmp/root" "$mirror" >&2
 valid "$tmp/root" || { echo "debian-root: the new root is incomplete" >&2; exit 1; }
 # Atomic: rename(2) of a directory onto a missing name. If another run won the race, keep
 # its root and drop ours.

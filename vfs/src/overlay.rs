@@ -45,8 +45,8 @@
 //! own); `opaque` and `origin` are leaves.
 //!
 //! # Shortcuts
-//! - A file opened read-only before a copy-up keeps reading the lower file (Linux before 4.19
-//!   behaved the same); every open after the copy-up sees the upper one.
+//! - A file opened read-only before a copy-up reads the upper copy after it (`ReadFile`, as
+//!   Linux 4.19+), but mappings made through such a description keep the lower file's pages.
 //! - Copy-up breaks hard links between lower files (each name copies separately), as overlayfs
 //!   without `index=on` does. A hard link made in the sandbox to a copied-up file reports the
 //!   upper inode number (tagged), not the lower one.
@@ -486,6 +486,100 @@ impl OvInode {
     }
 }
 
+/// A read-only open of a lower regular file. Once the file is copied up (by another open,
+/// a chmod...), its data calls go to the upper copy, opened lazily with the same flags, so the
+/// description sees later writes as on Linux 4.19+ (which reopens the real file per call).
+/// Mapping calls stay with the lower file: mappings made through this description keep the
+/// pages they started with (mixing the two layers' pages in one mapping would be worse).
+#[derive(Debug)]
+struct ReadFile {
+    inode: Arc<OvInode>,
+    flags: u32,
+    lower: Box<dyn FileOps>,
+    upper: std::sync::OnceLock<Box<dyn FileOps>>,
+}
+
+impl ReadFile {
+    /// Where data calls go now.
+    fn data(&self) -> &dyn FileOps {
+        if let Some(u) = self.upper.get() {
+            return u.as_ref();
+        }
+        if let Some(up) = self.inode.upper()
+            && let Ok(ops) = up.open(self.flags)
+        {
+            return self.upper.get_or_init(|| ops).as_ref();
+        }
+        self.lower.as_ref()
+    }
+}
+
+impl FileOps for ReadFile {
+    fn read_at(&self, buf: &mut [u8], off: u64) -> SysResult<usize> {
+        self.data().read_at(buf, off)
+    }
+    fn write_at(&self, buf: &[u8], off: u64) -> SysResult<usize> {
+        self.data().write_at(buf, off)
+    }
+    fn append(&self, buf: &[u8]) -> SysResult<(usize, u64)> {
+        self.data().append(buf)
+    }
+    fn size(&self) -> SysResult<u64> {
+        self.data().size()
+    }
+    fn ioctl(&self, mem: &dyn crate::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
+        self.data().ioctl(mem, cmd, arg)
+    }
+    fn fsync(&self, datasync: bool) -> SysResult<()> {
+        self.data().fsync(datasync)
+    }
+    fn has_direct_io(&self) -> bool {
+        self.data().has_direct_io()
+    }
+    fn read_into_memfile(
+        &self,
+        mf: &MemoryFile,
+        dst: u64,
+        len: usize,
+        off: u64,
+    ) -> SysResult<usize> {
+        self.data().read_into_memfile(mf, dst, len, off)
+    }
+    fn write_from_memfile(
+        &self,
+        mf: &MemoryFile,
+        src: u64,
+        len: usize,
+        off: u64,
+    ) -> SysResult<usize> {
+        self.data().write_from_memfile(mf, src, len, off)
+    }
+    fn fallocate(&self, mode: u32, off: u64, len: u64) -> SysResult<()> {
+        self.data().fallocate(mode, off, len)
+    }
+    fn seek_data_hole(&self, off: u64, hole: bool) -> Option<SysResult<u64>> {
+        self.data().seek_data_hole(off, hole)
+    }
+    fn memfile_page(&self, index: u64) -> Option<SysResult<u64>> {
+        self.lower.memfile_page(index)
+    }
+    fn memfile_pages(&self, index: u64, max: u64) -> Option<SysResult<(u64, u64)>> {
+        self.lower.memfile_pages(index, max)
+    }
+    fn has_memfile_pages(&self) -> bool {
+        self.lower.has_memfile_pages()
+    }
+    fn writable_map_token(&self) -> Option<SysResult<crate::inode::MapToken>> {
+        self.lower.writable_map_token()
+    }
+    fn page_cached(&self, index: u64) -> bool {
+        self.lower.page_cached(index)
+    }
+    fn sync_mappings(&self) -> SysResult<()> {
+        self.lower.sync_mappings()
+    }
+}
+
 /// Copies a regular file's bytes from `src` to `dst` (both just opened for it).
 fn copy_data(src: &Arc<dyn Inode>, dst: &Arc<dyn Inode>) -> SysResult<()> {
     let r = src.open(f::O_RDONLY)?;
@@ -568,7 +662,22 @@ impl Inode for OvInode {
             let _m = lock(&self.shared.mutate);
             self.copy_up(flags & f::O_TRUNC == 0)?;
         }
-        self.current()?.open(flags)
+        let (upper, lower) = {
+            let st = lock(&self.state);
+            (st.upper.clone(), st.lower.clone())
+        };
+        match (upper, lower) {
+            (Some(u), _) => u.open(flags),
+            // A read-only open of a lower regular file follows a later copy-up (ReadFile).
+            (None, Some(l)) if self.kind == InodeKind::Regular => Ok(Box::new(ReadFile {
+                inode: self.arc()?,
+                flags,
+                lower: l.open(flags)?,
+                upper: std::sync::OnceLock::new(),
+            })),
+            (None, Some(l)) => l.open(flags),
+            (None, None) => Err(Errno::ESTALE),
+        }
     }
 
     fn setattr(&self, attr: &SetAttr) -> SysResult<()> {
@@ -1149,6 +1258,21 @@ mod tests {
         assert_eq!(read_all(&l, b"/etc/passwd2"), b"root:x:0:0\n");
         // Symlinks read through.
         assert_eq!(l.readlink(b"/link").unwrap(), b"d/a");
+    }
+
+    #[test]
+    fn a_read_only_description_follows_a_later_copy_up() {
+        let fx = fixture();
+        let l = fx.l();
+        let r = l.open(b"/etc/passwd", f::O_RDONLY, 0).unwrap();
+        let w = l
+            .open(b"/etc/passwd", f::O_WRONLY | f::O_APPEND, 0)
+            .unwrap();
+        w.write(b"new:x:2:2\n").unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = r.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"root:x:0:0\nnew:x:2:2\n");
+        assert_eq!(read_all(&fx.lower(), b"/etc/passwd"), b"root:x:0:0\n");
     }
 
     #[test]

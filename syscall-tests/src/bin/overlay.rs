@@ -590,6 +590,21 @@ fn access_write_on_existing_file_succeeds_for_root() -> Outcome {
     Ok(())
 }
 
+fn read_only_fd_sees_a_later_write_through_another_fd() -> Outcome {
+    let t = tree("read_only_fd_sees_a_later_write_through_another_fd")?;
+    let r = open(&t, "file", libc::O_RDONLY)?;
+    let w = open(&t, "file", libc::O_WRONLY | libc::O_APPEND)?;
+    w.write_all(b"appended\n")?;
+    ensure_eq!(r.read_up_to(64)?, b"lower file\nappended\n".to_vec());
+    let mut st = syscall_tests::zeroed::<libc::stat>();
+    check!(
+        syscall!(libc::SYS_fstat, r.raw(), std::ptr::addr_of_mut!(st)),
+        succeeds()
+    );
+    ensure_eq!(st.st_size, 20);
+    Ok(())
+}
+
 fn fsync_of_written_existing_file_succeeds() -> Outcome {
     let t = tree("fsync_of_written_existing_file_succeeds")?;
     let fd = open(&t, "file", libc::O_WRONLY)?;
@@ -635,5 +650,6 @@ fn main() -> ExitCode {
         existing_script_runs_after_chmod,
         access_write_on_existing_file_succeeds_for_root,
         fsync_of_written_existing_file_succeeds,
+        read_only_fd_sees_a_later_write_through_another_fd,
     ])
 }
