@@ -270,6 +270,19 @@ impl TaskShared {
         lock(&self.sig)
     }
 
+    /// Makes the task pass through its loop before it next runs application code (there it
+    /// applies deferred address-space work), without disturbing a blocking wait: the hint is
+    /// set before `in_app` is read, and the loop reads the hint after storing `in_app`, so
+    /// either it sees the hint or we see it in application code and interrupt it.
+    pub(crate) fn poke(&self) {
+        self.hint.store(true, Ordering::SeqCst);
+        if self.in_app.load(Ordering::SeqCst)
+            && let Some(i) = lock(&self.interrupter).as_ref()
+        {
+            i.interrupt();
+        }
+    }
+
     /// Gets the task's attention: it re-checks signals and kills before it next runs app code,
     /// and a blocking wait returns.
     pub fn kick(&self) {
@@ -337,6 +350,32 @@ impl MappedFile for VfsMappedFile {
 /// The identity [`MappedFile::inode_key`] gives a file: its inode's address.
 pub(crate) fn inode_key(inode: &Arc<dyn vfs::Inode>) -> usize {
     Arc::as_ptr(inode).cast::<()>() as usize
+}
+
+impl Task {
+    /// After this task truncated the file `key` to `size`: every address space that maps it
+    /// stops backing the pages past the end — ours now, the others' from one of their own
+    /// threads, pulled out of application code for it (`MemoryManager::defer_truncation`).
+    pub(crate) fn file_truncated(&self, key: usize, size: u64) -> SysResult<()> {
+        self.mm.file_truncated(key, size)?;
+        let tasks: Vec<Arc<TaskShared>> = self.kernel.tree().tasks.values().cloned().collect();
+        let mut done: Vec<Arc<MemoryManager>> = vec![Arc::clone(&self.mm)];
+        for t in tasks {
+            let Some(mm) = crate::fs::proc::mm_of_task(&t) else {
+                continue;
+            };
+            if done.iter().any(|d| Arc::ptr_eq(d, &mm)) {
+                // One thread of an address space is enough; ours is done.
+                continue;
+            }
+            if mm.maps_file(key) {
+                mm.defer_truncation(key, size);
+                t.poke();
+            }
+            done.push(mm);
+        }
+        Ok(())
+    }
 }
 
 /// Guest memory as the VFS sees it (ioctl arguments).
@@ -595,6 +634,11 @@ impl Task {
                 && let Some(exit) = self.handle_signals()
             {
                 return exit;
+            }
+            // Truncations by other processes of files mapped here (after the hint was
+            // cleared: a poke that comes later sets it again).
+            if let Err(e) = self.mm.apply_deferred() {
+                tracing::warn!(target: "sentry::mm", errno = ?e, "applying a truncation failed");
             }
             self.shared.in_app.store(true, Ordering::SeqCst);
             if self.shared.hint.load(Ordering::SeqCst) {

@@ -97,12 +97,13 @@
 //!   the p9fs page cache (`rvisor do` always has one): their writable shared mappings write
 //!   the cached pages in place, and p9fs writes them back (at msync, fsync, read/write of the
 //!   file and when the last such mapping goes: `vfs::p9fs`, `MapWriteBack`).
-//! - truncate/ftruncate unmap the pages past the new end from the *calling* process's
-//!   mappings of the file ([`MemoryManager::file_truncated`]), so its next access there is
-//!   SIGBUS as on Linux; other processes that mapped the file keep the old pages (no longer
-//!   the file's; the PMA's reference keeps them alive) until they unmap them, because on
-//!   ptrace an address space can only be changed from its own threads. New faults past the
-//!   new EOF are SIGBUS everywhere. `MADV_REMOVE` of a shared file mapping is EINVAL
+//! - truncate/ftruncate unmap the pages past the new end from every mapping of the file
+//!   ([`MemoryManager::file_truncated`]), so the next access there is SIGBUS as on Linux. The
+//!   caller's own address space at once; another process's from one of its own threads (on
+//!   ptrace only they can change it): the truncating task queues the work there
+//!   ([`MemoryManager::defer_truncation`]) and pulls a thread out of application code, which
+//!   applies it before running application code again. Until then (microseconds) that
+//!   process can still touch the old pages, which stay alive through the PMA's reference. `MADV_REMOVE` of a shared file mapping is EINVAL
 //!   (Linux punches a hole in the file).
 //! - The sentry writing into *another* process's memory (process_vm_writev(2),
 //!   ptrace(PTRACE_POKEDATA), `/proc/[pid]/mem`) is not supported: breaking COW there may have
@@ -166,6 +167,7 @@ pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use abi::Errno;
@@ -623,6 +625,10 @@ pub struct MemoryManager {
     /// Top of the region top-down mmap placement searches first.
     mmap_base: u64,
     inner: Mutex<Inner>,
+    /// Truncations of mapped files done by other processes, to apply on one of our own
+    /// threads ([`MemoryManager::defer_truncation`]); `has_deferred` says whether any wait.
+    deferred: Mutex<Vec<(usize, u64)>>,
+    has_deferred: AtomicBool,
 }
 
 impl fmt::Debug for MemoryManager {
@@ -703,6 +709,8 @@ impl MemoryManager {
             max_addr,
             mmap_base,
             inner: Mutex::new(Inner::default()),
+            deferred: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
         }
     }
 
@@ -866,6 +874,8 @@ impl MemoryManager {
             asp: child_asp,
             max_addr: self.max_addr,
             mmap_base: self.mmap_base,
+            deferred: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 vmas: inner
                     .vmas
@@ -1162,8 +1172,8 @@ impl MemoryManager {
     /// The file `key` ([`MappedFile::inode_key`]) was truncated to `size`: this address
     /// space stops backing its pages wholly past the new end, so the next access faults and,
     /// past EOF, gets SIGBUS as on Linux. Called by the truncating task for its own address
-    /// space (another process's can only be changed from its own threads on ptrace: it keeps
-    /// what it had mapped until it unmaps; see the module doc).
+    /// space; other processes' get it through [`defer_truncation`](Self::defer_truncation)
+    /// (on ptrace an address space can only be changed from its own threads).
     pub fn file_truncated(&self, key: usize, size: u64) -> SysResult<()> {
         let Some(cut) = page_align_up(size) else {
             return Ok(());
@@ -1188,6 +1198,39 @@ impl MemoryManager {
         for (from, end) in ranges {
             self.drop_pmas(&mut inner, from, end)
                 .map_err(|e| Self::platform_failed(&mut inner, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether some VMA maps the file `key` ([`MappedFile::inode_key`]).
+    pub fn maps_file(&self, key: usize) -> bool {
+        self.lock().vmas.values().any(
+            |v| matches!(&v.source, Source::File { file, .. } if file.inode_key() == Some(key)),
+        )
+    }
+
+    /// Another process truncated the file `key` to `size`: remembered until one of this
+    /// address space's own threads calls [`apply_deferred`](Self::apply_deferred) (on ptrace
+    /// only they can change it). The caller then makes such a thread leave application code.
+    pub fn defer_truncation(&self, key: usize, size: u64) {
+        let mut d = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        match d.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = e.1.min(size),
+            None => d.push((key, size)),
+        }
+        self.has_deferred.store(true, Ordering::SeqCst);
+    }
+
+    /// Applies truncations other processes made ([`file_truncated`](Self::file_truncated)
+    /// for each); called by the task loop before it runs application code. Cheap when none.
+    pub fn apply_deferred(&self) -> SysResult<()> {
+        if !self.has_deferred.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let list =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        for (key, size) in list {
+            self.file_truncated(key, size)?;
         }
         Ok(())
     }

@@ -102,7 +102,7 @@ pub fn sys_truncate(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         l.truncate(&path, len)?;
         l.resolve(&path, true)
     })?;
-    t.mm.file_truncated(crate::kernel::task::inode_key(target.inode()), len)?;
+    t.file_truncated(crate::kernel::task::inode_key(target.inode()), len)?;
     ok_zero()
 }
 
@@ -112,7 +112,7 @@ pub fn sys_ftruncate(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let len = u64::try_from(args.long(1)).map_err(|_| Errno::EINVAL)?;
     file.truncate(len)?;
     if let Some(p) = file.path() {
-        t.mm.file_truncated(crate::kernel::task::inode_key(p.inode()), len)?;
+        t.file_truncated(crate::kernel::task::inode_key(p.inode()), len)?;
     }
     ok_zero()
 }

@@ -1439,6 +1439,41 @@ fn sigbus_after_truncating_mapped_file(by_path: bool) -> Outcome {
     })
 }
 
+/// A truncation by another process cuts this process's mapping too.
+fn sigbus_after_another_process_truncates_a_mapped_file() -> Outcome {
+    fork_and_check(|| {
+        install_recorder(libc::SIGBUS, 0, 0)?;
+        sys::redirect_faults(true);
+        let file = TempFile::with_contents(&[7u8; 2 * PAGE])?;
+        let fd = file.open(libc::O_RDWR)?;
+        let ret = check!(
+            syscall!(
+                libc::SYS_mmap,
+                0usize,
+                2 * PAGE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.raw(),
+                0
+            ),
+            succeeds()
+        );
+        let m = Mapping::adopt(ret, 2 * PAGE, libc::PROT_READ)?;
+        ensure!(
+            !sys::probe_read(m.addr() + PAGE),
+            "second page faulted before"
+        );
+        let raw = fd.raw();
+        let mut child =
+            Child::spawn(move || i32::from(syscall!(libc::SYS_ftruncate, raw, PAGE) != 0))?;
+        ensure_eq!(child.wait()?.exit_code(), Some(0));
+        ensure!(!sys::probe_read(m.addr()), "first page faulted");
+        ensure!(sys::probe_read(m.addr() + PAGE), "cut page did not fault");
+        ensure_eq!(delivery(libc::SIGBUS).code, libc::BUS_ADRERR);
+        Ok(())
+    })
+}
+
 fn sigbus_after_ftruncate_cuts_a_touched_mapped_page() -> Outcome {
     sigbus_after_truncating_mapped_file(false)
 }
@@ -1938,6 +1973,7 @@ fn main() -> ExitCode {
         sigtrap_on_int3_resumes_after_breakpoint,
         sigbus_on_access_past_end_of_file_has_bus_adrerr,
         sigbus_after_ftruncate_cuts_a_touched_mapped_page,
+        sigbus_after_another_process_truncates_a_mapped_file,
         sigbus_after_truncate_path_cuts_a_touched_mapped_page,
         fault_with_sigsegv_blocked_kills_with_sigsegv,
         fault_with_sigsegv_ignored_kills_with_sigsegv,
