@@ -80,3 +80,48 @@ fn thread_passes_natively() {
 fn exec_passes_natively() {
     run_natively("exec", env!("CARGO_BIN_EXE_exec"));
 }
+
+#[test]
+fn vdso_passes_natively() {
+    run_natively("vdso", env!("CARGO_BIN_EXE_vdso"));
+}
+
+#[test]
+fn creds_passes_natively() {
+    run_natively("creds", env!("CARGO_BIN_EXE_creds"));
+}
+
+#[test]
+fn files2_passes_natively() {
+    run_natively("files2", env!("CARGO_BIN_EXE_files2"));
+}
+
+#[test]
+fn unix_passes_natively() {
+    run_natively("unix", env!("CARGO_BIN_EXE_unix"));
+}
+
+#[test]
+fn overlay_passes_natively() {
+    run_natively("overlay", env!("CARGO_BIN_EXE_overlay"));
+}
+
+#[test]
+fn xattr_passes_natively() {
+    run_natively("xattr", env!("CARGO_BIN_EXE_xattr"));
+}
+
+#[test]
+fn inotify_passes_natively() {
+    run_natively("inotify", env!("CARGO_BIN_EXE_inotify"));
+}
+
+#[test]
+fn locks_passes_natively() {
+    run_natively("locks", env!("CARGO_BIN_EXE_locks"));
+}
+
+#[test]
+fn plumbing_passes_natively() {
+    run_natively("plumbing", env!("CARGO_BIN_EXE_plumbing"));
+}

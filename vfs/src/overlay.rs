@@ -125,6 +125,8 @@ pub struct OvInode {
     ino: u64,
     /// Whether a lower inode was found when this was built (decides evictability).
     had_lower: bool,
+    /// Set once the file has an upper copy (a lock-free check for `ReadFile`).
+    has_upper: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     /// Ourselves (the trait's methods get `&self`; children need an `Arc` of their parent).
     me: Weak<OvInode>,
@@ -163,11 +165,13 @@ impl OvInode {
         name: &[u8],
     ) -> Arc<OvInode> {
         let had_lower = lower.is_some();
+        let has_upper = std::sync::atomic::AtomicBool::new(upper.is_some());
         Arc::new_cyclic(|me| OvInode {
             shared: Arc::clone(shared),
             kind,
             ino,
             had_lower,
+            has_upper,
             state: Mutex::new(State {
                 upper,
                 lower,
@@ -354,6 +358,8 @@ impl OvInode {
             lock(&self.shared.origin).insert(ua.ino, self.ino);
         }
         lock(&self.state).upper = Some(Arc::clone(&upper));
+        self.has_upper
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(upper)
     }
 
@@ -505,7 +511,11 @@ impl ReadFile {
         if let Some(u) = self.upper.get() {
             return u.as_ref();
         }
-        if let Some(up) = self.inode.upper()
+        if self
+            .inode
+            .has_upper
+            .load(std::sync::atomic::Ordering::Acquire)
+            && let Some(up) = self.inode.upper()
             && let Ok(ops) = up.open(self.flags)
         {
             return self.upper.get_or_init(|| ops).as_ref();

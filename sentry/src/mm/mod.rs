@@ -1224,7 +1224,10 @@ impl MemoryManager {
     /// Applies truncations other processes made ([`file_truncated`](Self::file_truncated)
     /// for each); called by the task loop before it runs application code. Cheap when none.
     pub fn apply_deferred(&self) -> SysResult<()> {
-        if !self.has_deferred.swap(false, Ordering::SeqCst) {
+        // A plain load first: this runs before every return to application code.
+        if !self.has_deferred.load(Ordering::Relaxed)
+            || !self.has_deferred.swap(false, Ordering::SeqCst)
+        {
             return Ok(());
         }
         let list =
