@@ -14,6 +14,9 @@ use std::path::Path;
 /// The environment variable naming the directory that holds one tree per test.
 pub const ENV: &str = "SYSCALL_TESTS_FIXTURE";
 
+/// Files in `many/`.
+pub const MANY: usize = 300;
+
 /// Bytes of `big` (several pages, a recognisable pattern).
 pub const BIG_LEN: usize = 3 * 4096 + 100;
 
@@ -26,10 +29,14 @@ pub fn big_byte(i: usize) -> u8 {
 /// `file` ("lower file\n", 0644), `file2` ("second\n"), `big` ([`BIG_LEN`] pattern bytes),
 /// `dir/a` ("a"), `dir/b` ("b"), `dir/sub/c` ("c"), `empty/` (empty directory), `link` ->
 /// `file`, `hard1` and `hard2` (one file, "hard\n"), `exec.sh` (0755 shell script printing
-/// "script ran"), `fifo`.
+/// "script ran"), `fifo`, and `many/` holding [`MANY`] empty files `f000`...
 pub fn populate(dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir.join("dir/sub"))?;
     std::fs::create_dir(dir.join("empty"))?;
+    std::fs::create_dir(dir.join("many"))?;
+    for i in 0..MANY {
+        std::fs::write(dir.join(format!("many/f{i:03}")), "")?;
+    }
     std::fs::write(dir.join("file"), "lower file\n")?;
     std::fs::write(dir.join("file2"), "second\n")?;
     let big: Vec<u8> = (0..BIG_LEN).map(big_byte).collect();

@@ -605,6 +605,109 @@ fn read_only_fd_sees_a_later_write_through_another_fd() -> Outcome {
     Ok(())
 }
 
+/// (name, d_off) of each getdents64 record in `buf`.
+fn dirents(buf: &[u8]) -> Result<Vec<(String, i64)>, String> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while off < buf.len() {
+        let hdr = buf.get(off..off + 19).ok_or("truncated dirent")?;
+        let d_off = i64::from_ne_bytes(hdr[8..16].try_into().map_err(|_| "d_off")?);
+        let reclen = usize::from(u16::from_ne_bytes([hdr[16], hdr[17]]));
+        let rec = buf
+            .get(off..off + reclen)
+            .filter(|_| reclen > 19)
+            .ok_or("bad d_reclen")?;
+        let name = &rec[19..];
+        let end = name.iter().position(|b| *b == 0).ok_or("unterminated")?;
+        out.push((String::from_utf8_lossy(&name[..end]).into_owned(), d_off));
+        off += reclen;
+    }
+    Ok(out)
+}
+
+/// One getdents64 call with a `len`-byte buffer.
+fn getdents(fd: &Fd, len: usize) -> Result<Vec<(String, i64)>, String> {
+    let mut buf = vec![0u8; len];
+    let n = check!(
+        syscall!(libc::SYS_getdents64, fd.raw(), buf.as_mut_ptr(), len),
+        succeeds()
+    );
+    buf.truncate(usize::try_from(n).map_err(|e| e.to_string())?);
+    dirents(&buf)
+}
+
+/// Lists `dir` in small steps, unlinking each batch of names right after it was returned:
+/// every entry is still returned exactly once.
+fn listing_survives_unlinking_what_it_returned(dir: &Path, expect: usize) -> Outcome {
+    let fd = Fd::open(
+        &cstring(&dir.display().to_string()),
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )?;
+    let mut seen = BTreeSet::new();
+    loop {
+        let batch = getdents(&fd, 512)?;
+        if batch.is_empty() {
+            break;
+        }
+        for (name, _) in batch {
+            ensure!(seen.insert(name.clone()), "{name} returned twice");
+            if name != "." && name != ".." {
+                std::fs::remove_file(dir.join(&name)).map_err(|e| format!("unlink {name}: {e}"))?;
+            }
+        }
+    }
+    ensure_eq!(seen.len(), expect + 2);
+    ensure_eq!(names(dir)?, BTreeSet::new());
+    Ok(())
+}
+
+fn large_existing_dir_listing_survives_unlinks() -> Outcome {
+    let t = tree("large_existing_dir_listing_survives_unlinks")?;
+    listing_survives_unlinking_what_it_returned(&t.path("many"), fixture::MANY)
+}
+
+fn large_new_dir_listing_survives_unlinks() -> Outcome {
+    let t = tree("large_new_dir_listing_survives_unlinks")?;
+    let dir = t.path("many2");
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    for i in 0..fixture::MANY {
+        std::fs::write(dir.join(format!("n{i:03}")), "").map_err(|e| e.to_string())?;
+    }
+    listing_survives_unlinking_what_it_returned(&dir, fixture::MANY)
+}
+
+/// lseek to a d_off getdents64 returned resumes right after that entry.
+fn getdents_resumes_at_a_saved_offset() -> Outcome {
+    let t = tree("getdents_resumes_at_a_saved_offset")?;
+    let path = cstring(&t.path("many").display().to_string());
+    let fd = Fd::open(
+        &path,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )?;
+    let mut all = Vec::new();
+    loop {
+        let b = getdents(&fd, 4096)?;
+        if b.is_empty() {
+            break;
+        }
+        all.extend(b);
+    }
+    ensure_eq!(all.len(), fixture::MANY + 2);
+    let (_, off) = all.get(100).cloned().ok_or("short listing")?;
+    check!(
+        syscall!(libc::SYS_lseek, fd.raw(), off, libc::SEEK_SET),
+        succeeds_with(off)
+    );
+    let next = getdents(&fd, 4096)?;
+    let want: Vec<String> = all.iter().skip(101).map(|(n, _)| n.clone()).collect();
+    let got: Vec<String> = next.into_iter().map(|(n, _)| n).collect();
+    ensure!(!got.is_empty(), "nothing after the saved offset");
+    ensure_eq!(got, want.get(..got.len()).unwrap_or_default().to_vec());
+    Ok(())
+}
+
 fn fsync_of_written_existing_file_succeeds() -> Outcome {
     let t = tree("fsync_of_written_existing_file_succeeds")?;
     let fd = open(&t, "file", libc::O_WRONLY)?;
@@ -651,5 +754,8 @@ fn main() -> ExitCode {
         access_write_on_existing_file_succeeds_for_root,
         fsync_of_written_existing_file_succeeds,
         read_only_fd_sees_a_later_write_through_another_fd,
+        large_existing_dir_listing_survives_unlinks,
+        large_new_dir_listing_survives_unlinks,
+        getdents_resumes_at_a_saved_offset,
     ])
 }
