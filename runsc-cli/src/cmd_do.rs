@@ -85,10 +85,10 @@ pub struct DoArgs {
 
 /// One `--volume HOST:SANDBOX[:ro|:rw]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Volume {
-    host: std::path::PathBuf,
-    target: Vec<u8>,
-    readonly: bool,
+pub struct Volume {
+    pub host: std::path::PathBuf,
+    pub target: Vec<u8>,
+    pub readonly: bool,
 }
 
 /// Parses `HOST:SANDBOX[:ro|:rw]`: both paths absolute.
@@ -339,23 +339,50 @@ fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet) {
     }
 }
 
-pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
-    let forwarded = block_forwarded_signals()?;
-    if cli.platform == PlatformKind::Kvm {
-        platform_kvm::KvmPlatform::new().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    let strace = if cli.strace || !cli.strace_syscalls.is_empty() {
-        Strace::new(&cli.strace_syscalls, cli.strace_log_size).map_err(|e| anyhow::anyhow!(e))?
-    } else {
-        Strace::disabled()
-    };
+/// A tmpfs mounted at `target` (`--tmpfs`, an OCI tmpfs mount).
+#[derive(Debug, Clone)]
+pub struct TmpfsMount {
+    pub target: Vec<u8>,
+    pub size: Option<u64>,
+    pub mode: u32,
+}
 
-    // The sentry keeps donated host fds of the rootfs open (vfs::p9fs caches up to 1024), and
-    // the gofer holds an fd per cached dentry: keep that cache within half of what the gofer
-    // (which inherits our limit and raises it the same way) may open.
-    let nofile = crate::hostcall::raise_nofile_limit();
-    vfs::set_dentry_cache_limit(vfs::MAX_EVICTABLE.min(nofile / 2));
-    let rootfs_dir = match &a.rootfs {
+/// Everything one sandbox run needs, whoever asked for it (`rvisor do`, `rvisor run`).
+#[derive(Debug)]
+pub struct SandboxConfig {
+    /// Host directory served as the root.
+    pub rootfs: std::path::PathBuf,
+    /// Writes land in an in-memory overlay (else they go through to `rootfs`).
+    pub overlay: bool,
+    /// The root refuses writes (EROFS); wins over `overlay`.
+    pub read_only: bool,
+    pub volumes: Vec<Volume>,
+    pub tmpfs: Vec<TmpfsMount>,
+    pub memory_limit: Option<u64>,
+    pub pids_limit: usize,
+    /// `--file-access=shared`.
+    pub shared_files: bool,
+    pub fd_donation: bool,
+    /// uname's nodename (default: the host's).
+    pub hostname: Option<Vec<u8>>,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    pub creds: Credentials,
+}
+
+/// The PATH a command is looked up in: the sandbox environment's, else the default.
+fn path_of(envp: &[Vec<u8>]) -> Vec<u8> {
+    envp.iter()
+        .find_map(|e| e.strip_prefix(b"PATH="))
+        .map_or_else(
+            || b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec(),
+            <[u8]>::to_vec,
+        )
+}
+
+pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
+    let rootfs = match &a.rootfs {
         Some(d) => {
             let meta = std::fs::metadata(d).with_context(|| format!("--rootfs {}", d.display()))?;
             if !meta.is_dir() {
@@ -365,24 +392,83 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         }
         None => std::path::PathBuf::from("/"),
     };
-    // The gofer serves read-only unless the sandbox writes through to the directory.
-    let overlay = a.overlay == Overlay::Memory && !a.read_only;
-    let gofer_readonly = a.read_only || overlay;
     let volumes = a
         .volumes
         .iter()
         .map(|v| parse_volume(v))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (gofer, sock) = spawn_gofer(&rootfs_dir, gofer_readonly, a.fd_donation)?;
+    let argv: Vec<Vec<u8>> = a.cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.into_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    // Like `runsc do`, the command starts in the caller's working directory (which is the
+    // same place inside when the root is the host's).
+    let cwd = match (&a.cwd, &a.rootfs) {
+        (Some(d), _) => d.clone().into_os_string().into_vec(),
+        (None, Some(_)) => b"/".to_vec(),
+        (None, None) => std::env::current_dir()
+            .map_or_else(|_| b"/".to_vec(), |p| p.into_os_string().into_vec()),
+    };
+    run_sandbox(
+        cli,
+        SandboxConfig {
+            rootfs,
+            overlay: a.overlay == Overlay::Memory,
+            read_only: a.read_only,
+            volumes,
+            tmpfs: Vec::new(),
+            memory_limit: a.memory_limit,
+            pids_limit: a.pids_limit,
+            shared_files: a.file_access == FileAccess::Shared,
+            fd_donation: a.fd_donation,
+            hostname: None,
+            argv,
+            envp,
+            cwd,
+            creds: Credentials::root(),
+        },
+    )
+}
+
+/// Builds the sandbox `c` describes, runs its init to the end and returns the shell-style
+/// exit status (128+N for a signal; 127/126 when the command is missing / not executable).
+pub fn run_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<i32> {
+    let forwarded = block_forwarded_signals()?;
+    if cli.platform == PlatformKind::Kvm {
+        platform_kvm::KvmPlatform::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let strace = if cli.strace || !cli.strace_syscalls.is_empty() {
+        Strace::new(&cli.strace_syscalls, cli.strace_log_size).map_err(|e| anyhow::anyhow!(e))?
+    } else {
+        Strace::disabled()
+    };
+    let Some(cmd0) = c.argv.first().cloned() else {
+        bail!("no command given")
+    };
+
+    // The sentry keeps donated host fds of the rootfs open (vfs::p9fs caches up to 1024), and
+    // the gofer holds an fd per cached dentry: keep that cache within half of what the gofer
+    // (which inherits our limit and raises it the same way) may open.
+    let nofile = crate::hostcall::raise_nofile_limit();
+    vfs::set_dentry_cache_limit(vfs::MAX_EVICTABLE.min(nofile / 2));
+    // The gofer serves read-only unless the sandbox writes through to the directory.
+    let overlay = c.overlay && !c.read_only;
+    let gofer_readonly = c.read_only || overlay;
+    let (gofer, sock) = spawn_gofer(&c.rootfs, gofer_readonly, c.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
         .map_err(|e| anyhow::anyhow!("connecting to the gofer: {}", describe(e)))?;
     // tmpfs files keep their pages in the MemoryFile, so MAP_SHARED mappings of them share;
     // the rootfs caches mapped file pages there too.
     let memfile = Arc::new(MemoryFile::new().context("creating the memory file")?);
-    memfile.set_limit(a.memory_limit);
+    memfile.set_limit(c.memory_limit);
     let opts = vfs::p9fs::Options {
         readonly: gofer_readonly,
-        shared: a.file_access == FileAccess::Shared,
+        shared: c.shared_files,
         memfile: Some(Arc::clone(&memfile)),
     };
     let rootfs = vfs::p9fs::new_filesystem(client, opts)
@@ -410,20 +496,24 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
 
     let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
         .context("starting the ptrace platform")?;
+    let mut uts = host_uts();
+    if let Some(h) = &c.hostname {
+        uts.nodename = abi::uts::Utsname::field(h);
+    }
     let kernel = Kernel::new(
         platform,
         Arc::clone(&memfile),
         Arc::clone(&mounts),
         KernelConfig {
-            uts: host_uts(),
+            uts,
             strace,
-            max_tasks: a.pids_limit.clamp(1, sentry::kernel::MAX_TASKS),
+            max_tasks: c.pids_limit.clamp(1, sentry::kernel::MAX_TASKS),
         },
     );
     // Bind mounts, each from its own gofer, writable through to the host unless `ro`.
     let mut volume_gofers = Vec::new();
-    for v in &volumes {
-        let (g, sock) = spawn_gofer(&v.host, v.readonly, a.fd_donation)?;
+    for v in &c.volumes {
+        let (g, sock) = spawn_gofer(&v.host, v.readonly, c.fd_donation)?;
         volume_gofers.push(g);
         let client = vfs::p9client::Client::new(sock).map_err(|e| {
             anyhow::anyhow!(
@@ -436,13 +526,23 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             client,
             vfs::p9fs::Options {
                 readonly: v.readonly,
-                shared: a.file_access == FileAccess::Shared,
+                shared: c.shared_files,
                 memfile: Some(Arc::clone(&memfile)),
             },
         )
         .map_err(|e| anyhow::anyhow!("attaching {}: {}", v.host.display(), describe(e)))?;
         make_mount_point(&mounts, &v.target)?;
         mount_if_present(&mounts, &v.target, fs)?;
+    }
+    for t in &c.tmpfs {
+        let fs: Arc<dyn vfs::Filesystem> = match t.size {
+            Some(size) => {
+                vfs::tmpfs::Tmpfs::with_size(t.mode, &root_creds, Arc::clone(&memfile), size)
+            }
+            None => vfs::tmpfs::Tmpfs::new(t.mode, &root_creds, Arc::clone(&memfile)),
+        };
+        make_mount_point(&mounts, &t.target)?;
+        mount_if_present(&mounts, &t.target, fs)?;
     }
     mount_if_present(&mounts, b"/proc", sentry::fs::proc::new_filesystem())?;
     mount_if_present(
@@ -451,42 +551,15 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
         sentry::fs::sys::new_filesystem(kernel.ncpus),
     )?;
 
-    let mut argv: Vec<Vec<u8>> = a.cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
-    let Some(cmd0) = argv.first().cloned() else {
-        bail!("no command given")
-    };
-    let path_env = std::env::var_os("PATH").map_or_else(
-        || b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_vec(),
-        OsStringExt::into_vec,
-    );
-    let path = find_command(&mounts, &cmd0, &path_env);
-    if let Some(first) = argv.first_mut() {
-        *first = cmd0.clone();
-    }
-    let envp: Vec<Vec<u8>> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut e = k.into_vec();
-            e.push(b'=');
-            e.extend_from_slice(v.as_bytes());
-            e
-        })
-        .collect();
+    let path = find_command(&mounts, &cmd0, &path_of(&c.envp));
     let [s0, s1, s2] = stdio_files()?;
-    // Like `runsc do`, the command starts in the caller's working directory (which is the
-    // same place inside when the root is the host's).
-    let cwd = match (&a.cwd, &a.rootfs) {
-        (Some(d), _) => d.clone().into_os_string().into_vec(),
-        (None, Some(_)) => b"/".to_vec(),
-        (None, None) => std::env::current_dir()
-            .map_or_else(|_| b"/".to_vec(), |p| p.into_os_string().into_vec()),
-    };
     let spawn = Spawn {
         path,
-        argv,
-        envp,
-        cwd,
+        argv: c.argv,
+        envp: c.envp,
+        cwd: c.cwd,
         stdio: [s0, s1, s2],
-        creds: Credentials::root(),
+        creds: c.creds,
     };
 
     let task = match Task::new_init(&kernel, spawn) {
