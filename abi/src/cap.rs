@@ -27,6 +27,63 @@ pub const CAP_LAST_CAP: u32 = 40;
 /// Every known capability.
 pub const CAP_FULL_SET: u64 = (1 << (CAP_LAST_CAP + 1)) - 1;
 
+/// Capability names by number, without the `CAP_` prefix (capabilities(7)).
+pub const NAMES: [&str; CAP_LAST_CAP as usize + 1] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The number of the capability called `name` (`CAP_CHOWN` or `chown`, any case).
+pub fn from_name(name: &str) -> Option<u32> {
+    let bare = name
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("CAP_"))
+        .map_or(name, |_| &name[4..]);
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(bare))
+        .and_then(|i| u32::try_from(i).ok())
+}
+
 /// The bit of capability `cap` in a 64-bit set.
 pub const fn bit(cap: u32) -> u64 {
     1 << cap
@@ -64,4 +121,19 @@ pub struct CapData {
     pub effective: u32,
     pub permitted: u32,
     pub inheritable: u32,
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_match_numbers() {
+        assert_eq!(from_name("CAP_CHOWN"), Some(CAP_CHOWN));
+        assert_eq!(from_name("sys_admin"), Some(CAP_SYS_ADMIN));
+        assert_eq!(from_name("CAP_MAC_OVERRIDE"), Some(CAP_MAC_OVERRIDE));
+        assert_eq!(from_name("checkpoint_restore"), Some(CAP_LAST_CAP));
+        assert_eq!(from_name("CAP_NOPE"), None);
+        assert_eq!(NAMES[CAP_SETFCAP as usize], "SETFCAP");
+    }
 }

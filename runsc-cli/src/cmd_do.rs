@@ -369,6 +369,8 @@ pub struct SandboxConfig {
     pub envp: Vec<Vec<u8>>,
     pub cwd: Vec<u8>,
     pub creds: Credentials,
+    pub umask: u32,
+    pub no_new_privs: bool,
 }
 
 /// The PATH a command is looked up in: the sandbox environment's, else the default.
@@ -431,6 +433,8 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             envp,
             cwd,
             creds: Credentials::root(),
+            umask: 0o022,
+            no_new_privs: false,
         },
     )
 }
@@ -560,6 +564,8 @@ pub fn run_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<i32> {
         cwd: c.cwd,
         stdio: [s0, s1, s2],
         creds: c.creds,
+        umask: c.umask,
+        no_new_privs: c.no_new_privs,
     };
 
     let task = match Task::new_init(&kernel, spawn) {

@@ -9,6 +9,7 @@
 
 mod cmd_do;
 mod cmd_gofer;
+mod cmd_oci;
 mod cmd_syscalls;
 mod hostcall;
 mod logging;
@@ -39,6 +40,9 @@ pub struct Cli {
     /// More logging (debug level) in the debug log.
     #[arg(long, global = true)]
     debug: bool,
+    /// Where container state lives (runc's `--root`).
+    #[arg(long, global = true, default_value = "/run/rvisor")]
+    root: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +61,18 @@ enum Command {
     Do(cmd_do::DoArgs),
     /// Print the syscall compatibility table.
     Syscalls(cmd_syscalls::SyscallsArgs),
+    /// Write a default OCI config.json into a bundle.
+    Spec(cmd_oci::SpecArgs),
+    /// Run a container from an OCI bundle, in the foreground.
+    Run(cmd_oci::RunArgs),
+    /// Print a container's OCI state.
+    State(cmd_oci::IdArgs),
+    /// Send a signal to a container.
+    Kill(cmd_oci::KillArgs),
+    /// Delete a container's state (`--force`: kill it first).
+    Delete(cmd_oci::DeleteArgs),
+    /// List containers.
+    List(cmd_oci::ListArgs),
     /// Internal: serve a directory over 9P2000.L on an inherited socket.
     #[command(hide = true)]
     Gofer(cmd_gofer::GoferArgs),
@@ -74,6 +90,12 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::Do(a) => cmd_do::run(&cli, a),
         Command::Syscalls(a) => cmd_syscalls::run(a).map(|()| 0),
+        Command::Spec(a) => cmd_oci::spec(a),
+        Command::Run(a) => cmd_oci::run(&cli, a),
+        Command::State(a) => cmd_oci::state(&cli, a),
+        Command::Kill(a) => cmd_oci::kill(&cli, a),
+        Command::Delete(a) => cmd_oci::delete(&cli, a),
+        Command::List(a) => cmd_oci::list(&cli, a),
         Command::Gofer(a) => cmd_gofer::run(a).map(|()| 0),
     };
     match res {

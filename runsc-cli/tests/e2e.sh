@@ -143,6 +143,59 @@ else bad "--memory-limit hog: status $st, out '$out'"; fi
 out=$("$RVISOR" do --memory-limit 64m $BB dd if=/dev/zero of=/dev/shm/big bs=1M count=100 2>&1); st=$?
 { [ $st -eq 1 ] || [ $st -eq 137 ]; } && grep -q 'No space left on device' <<<"$out" && ok "--memory-limit: tmpfs writes past it get ENOSPC" || bad "--memory-limit tmpfs: status $st, out '$out'"
 
+# OCI: `rvisor spec` + `rvisor run` of a hand-made busybox bundle; state while running, kill,
+# exit statuses; each bad input is one line, a non-zero exit and no state left behind.
+oci_root="$work/oci-root"
+bundle="$work/bundle"
+mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" "$bundle/rootfs/tmp"
+cp $BB "$bundle/rootfs/bin/busybox"
+for c in sh sleep hostname id; do ln -sf busybox "$bundle/rootfs/bin/$c"; done
+(cd "$bundle" && "$RVISOR" spec) && [ -s "$bundle/config.json" ] && ok "rvisor spec writes config.json" || bad "rvisor spec"
+set_args() { python3 - "$bundle/config.json" "$@" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["args"] = sys.argv[2:]
+json.dump(c, open(p, "w"))
+PY
+}
+set_args sh -c 'hostname; id -u; exit 5'
+out=$("$RVISOR" --root "$oci_root" run -b "$bundle" e2e-c1 2>&1); st=$?
+[ $st -eq 5 ] && [ "$out" = "$(printf 'rvisor\n0')" ] && [ -z "$(ls -A "$oci_root")" ] && ok "rvisor run: output, exit status 5, no state left" || bad "rvisor run: status $st, out '$out', state '$(ls -A "$oci_root" 2>&1)'"
+set_args sleep 30
+"$RVISOR" --root "$oci_root" run -b "$bundle" --pid-file "$work/c2.pid" e2e-c2 & rp=$!
+for _ in $(seq 50); do [ -s "$work/c2.pid" ] && break; sleep 0.1; done
+st_json=$("$RVISOR" --root "$oci_root" state e2e-c2 2>&1)
+dup=$("$RVISOR" --root "$oci_root" run -b "$bundle" e2e-c2 2>&1); dst=$?
+"$RVISOR" --root "$oci_root" kill e2e-c2 KILL; wait $rp 2>/dev/null; kst=$?
+# Killed with the runtime process, the container is stopped until deleted.
+stopped=$("$RVISOR" --root "$oci_root" state e2e-c2 2>&1)
+"$RVISOR" --root "$oci_root" delete e2e-c2; delst=$?
+if grep -q '"status": "running"' <<<"$st_json" && grep -q "\"pid\": $(cat "$work/c2.pid")" <<<"$st_json" \
+    && [ $dst -ne 0 ] && grep -q 'exists' <<<"$dup" && [ $kst -eq 137 ] \
+    && grep -q '"status": "stopped"' <<<"$stopped" && [ $delst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ]; then
+    ok "rvisor state while running, duplicate id refused, kill KILL → 137, stopped, delete"
+else bad "rvisor state/kill: state '$st_json', dup $dst '$dup', kill status $kst, after '$stopped', delete $delst"; fi
+bad_case() { # NAME EXPECTED-TEXT CMD...
+    local name=$1 want=$2; shift 2
+    local err st
+    err=$("$@" 2>&1 >/dev/null); st=$?
+    if [ $st -ne 0 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -qi -- "$want" <<<"$err" && [ -z "$(ls -A "$oci_root" 2>/dev/null)" ]; then ok "oci bad input: $name"
+    else bad "oci bad input: $name: status $st, '$err'"; fi
+}
+bad_case "unknown id (state)" "does not exist" "$RVISOR" --root "$oci_root" state no-such
+bad_case "unknown id (kill)" "does not exist" "$RVISOR" --root "$oci_root" kill no-such
+bad_case "missing bundle" "not a directory" "$RVISOR" --root "$oci_root" run -b "$work/no-bundle" x1
+mkdir -p "$work/badjson" && echo '{not json' > "$work/badjson/config.json"
+bad_case "invalid JSON" "invalid" "$RVISOR" --root "$oci_root" run -b "$work/badjson" x2
+set_args ""
+bad_case "missing args[0]" "process.args" "$RVISOR" --root "$oci_root" run -b "$bundle" x3
+set_args sh -c true
+python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['process']['cwd']='relative'; json.dump(c,open(p,'w'))" "$bundle/config.json"
+bad_case "relative cwd" "absolute" "$RVISOR" --root "$oci_root" run -b "$bundle" x4
+bad_case "unknown signal" "unknown signal" "$RVISOR" --root "$oci_root" kill x5 NOPE
+"$RVISOR" --root "$oci_root" delete --force no-such && ok "delete --force of an unknown id exits 0" || bad "delete --force of an unknown id"
+
 # Writable MAP_SHARED of a gofer file (--overlay=none): mapped writes reach the host file
 # (at msync and munmap), read(2)/write(2) and the mapping see each other, and a forked child
 # shares the pages; the file ends up byte for byte as natively.

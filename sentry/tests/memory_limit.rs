@@ -91,6 +91,8 @@ fn run(elf: &[u8], mode: &str) -> (ExitStatus, String) {
         cwd: b"/".to_vec(),
         stdio: [stdin, Arc::clone(&out), Arc::clone(&out)],
         creds: Credentials::root(),
+        umask: 0o022,
+        no_new_privs: false,
     };
     let task = Task::new_init(&kernel, spawn).expect("loading memhog");
     let status = kernel.run_init(task).expect("the sandbox ran to its end");

@@ -152,6 +152,10 @@ pub struct Spawn {
     /// stdin, stdout, stderr.
     pub stdio: [Arc<OpenFile>; 3],
     pub creds: Credentials,
+    /// The file-creation mask (022 for `rvisor do`; an OCI spec's `process.user.umask`).
+    pub umask: u32,
+    /// PR_SET_NO_NEW_PRIVS from the start (an OCI spec's `process.noNewPrivileges`).
+    pub no_new_privs: bool,
 }
 
 /// What a task is doing, for /proc and for wait/stop bookkeeping.
@@ -478,8 +482,9 @@ impl Task {
         let fs = FsContext {
             root,
             cwd,
-            umask: 0o022,
+            umask: spawn.umask & 0o777,
         };
+        let no_new_privs = spawn.no_new_privs;
         let path_str = String::from_utf8_lossy(&spawn.path).into_owned();
         let open_err = |errno| TaskCreateError::Open {
             path: path_str.clone(),
@@ -561,7 +566,7 @@ impl Task {
             clear_child_tid: 0,
             robust_list: (0, 0),
             dumpable: true,
-            no_new_privs: false,
+            no_new_privs,
             pdeath_signal: 0,
             restart: None,
             restart_block: None,

@@ -1,0 +1,497 @@
+//! The OCI runtime commands, runc's CLI: `spec`, `run`, `state`, `kill`, `delete`, `list`.
+//!
+//! A bundle's config.json is read with the `oci-spec` crate and turned into the same
+//! [`SandboxConfig`] `rvisor do` builds (root served by a gofer, an in-memory overlay unless
+//! `root.readonly`, bind mounts as gofer-served volumes, tmpfs mounts, the user's ids,
+//! capabilities, umask and noNewPrivileges, hostname, `linux.resources.memory.limit`).
+//!
+//! State: `--root DIR` (default `/run/rvisor`) holds one directory per container with its
+//! OCI `state.json`; `pid` is the host process that runs the sandbox and exits with the
+//! container's status, as containerd expects of runc's init pid.
+//!
+//! # Shortcuts (this is the first step of the OCI CLI; written down, to be replaced)
+//! - Only the foreground `run` exists: `create`/`start`, `run --detach`, `--console-socket`
+//!   and `exec` are refused with one clear line. The container's process is the run
+//!   process's own sandbox, so `kill` signals that process, which forwards TERM, INT, HUP,
+//!   QUIT, USR1 and USR2 to init (KILL ends the whole sandbox).
+//! - Bind mounts must name directories (a file bind mount such as Docker's resolv.conf is
+//!   refused); `process.rlimits` are not applied (a warning says so); proc, sysfs, devpts,
+//!   mqueue and cgroup mounts are the sandbox's own, wherever the spec puts them.
+//! - No hooks, no cgroups, no TTY (`process.terminal` runs on the caller's stdio).
+
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use oci_spec::runtime::{Capabilities, Spec};
+use sentry::kernel::Credentials;
+
+use crate::Cli;
+use crate::cmd_do::{SandboxConfig, TmpfsMount, Volume, run_sandbox};
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Where to write config.json.
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    /// A spec for a rootless container.
+    #[arg(long)]
+    rootless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The bundle directory (config.json and the root filesystem).
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    /// Detach from the container (not supported yet).
+    #[arg(long, short = 'd')]
+    detach: bool,
+    /// Write the container's host pid here.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Pass the terminal master here (not supported yet).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility: a foreground run leaves no state behind anyway.
+    #[arg(long)]
+    rm: bool,
+    /// Accepted for runc compatibility (the sandbox has no host mounts to pivot).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for runc compatibility (no host keyrings are involved).
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// The container id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// The container id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process of the container (the sandbox's init forwards nothing else).
+    #[arg(long, short = 'a')]
+    all: bool,
+    /// The container id.
+    id: String,
+    /// The signal: a number or a name, with or without SIG (default TERM).
+    #[arg(default_value = "TERM")]
+    signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill a running container first; an unknown id is not an error.
+    #[arg(long, short = 'f')]
+    force: bool,
+    /// The container id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// `table` or `json`.
+    #[arg(long, short = 'f', default_value = "table")]
+    format: String,
+    /// Only the ids.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// `rvisor spec`: a default config.json, with a process busybox's `sh` can run.
+pub fn spec(a: &SpecArgs) -> anyhow::Result<i32> {
+    let path = a.bundle.join("config.json");
+    if path.exists() {
+        bail!("File {} exists. Remove it first", path.display());
+    }
+    let mut spec = if a.rootless {
+        // oci-spec's rootless spec maps the caller's ids.
+        Spec::rootless(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    } else {
+        Spec::default()
+    };
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(false));
+        p.set_args(Some(vec!["sh".to_owned()]));
+    }
+    spec.set_hostname(Some("rvisor".to_owned()));
+    spec.save(&path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(0)
+}
+
+/// The state directory of container `id` under `root`; EINVAL-like error for ids that are
+/// not single path components.
+fn state_dir(root: &Path, id: &str) -> anyhow::Result<PathBuf> {
+    if id.is_empty() || id == "." || id == ".." || id.contains('/') || id.contains('\0') {
+        bail!("invalid container id {id:?}");
+    }
+    Ok(root.join(id))
+}
+
+/// Whether host process `pid` is alive (not a zombie).
+fn alive(pid: i32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    !text
+        .lines()
+        .any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+/// The container's recorded state with its status brought up to date.
+fn load_state(root: &Path, id: &str) -> anyhow::Result<serde_json::Value> {
+    let dir = state_dir(root, id)?;
+    let text = match std::fs::read_to_string(dir.join("state.json")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("container {id} does not exist")
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading the state of {id}")),
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("the state of {id} is corrupt"))?;
+    let pid = v
+        .get("pid")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    if !i32::try_from(pid).is_ok_and(alive) {
+        v["status"] = "stopped".into();
+    }
+    Ok(v)
+}
+
+/// Removes the state directory when dropped (the foreground run's end, or a failed start).
+struct StateGuard(PathBuf);
+
+impl Drop for StateGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Capability numbers of an OCI capability set.
+fn cap_set(set: Option<&Capabilities>) -> anyhow::Result<u64> {
+    let mut bits = 0u64;
+    for c in set.into_iter().flatten() {
+        let name = c.to_string();
+        let n = abi::cap::from_name(&name)
+            .ok_or_else(|| anyhow::anyhow!("unknown capability {name}"))?;
+        bits |= abi::cap::bit(n);
+    }
+    Ok(bits)
+}
+
+/// Reads and checks `bundle`/config.json into a sandbox description.
+fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
+    let path = bundle.join("config.json");
+    if !bundle.is_dir() {
+        bail!("bundle {}: not a directory", bundle.display());
+    }
+    if !path.exists() {
+        bail!("bundle {}: config.json: no such file", bundle.display());
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let spec: Spec = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid {}: {e}", path.display()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("config.json: no process"))?;
+    let args = process.args().clone().unwrap_or_default();
+    if args.first().is_none_or(String::is_empty) {
+        bail!("config.json: process.args must name a program");
+    }
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        bail!(
+            "config.json: process.cwd {} must be an absolute path",
+            cwd.display()
+        );
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("config.json: no root"))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    if !rootfs.is_dir() {
+        bail!(
+            "config.json: root.path {}: not a directory",
+            rootfs.display()
+        );
+    }
+    let mut volumes = Vec::new();
+    let mut tmpfs = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().as_os_str().as_bytes().to_vec();
+        let opts = m.options().clone().unwrap_or_default();
+        let ty = m.typ().clone().unwrap_or_default();
+        let is_bind = ty == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+        if is_bind {
+            let src = m.source().clone().ok_or_else(|| {
+                anyhow::anyhow!("bind mount {}: no source", m.destination().display())
+            })?;
+            let src = if src.is_absolute() {
+                src
+            } else {
+                bundle.join(src)
+            };
+            if !src.is_dir() {
+                bail!(
+                    "bind mount {} -> {}: only directories can be bind-mounted yet",
+                    src.display(),
+                    m.destination().display()
+                );
+            }
+            volumes.push(Volume {
+                host: src,
+                target: dest,
+                readonly: opts.iter().any(|o| o == "ro"),
+            });
+            continue;
+        }
+        match ty.as_str() {
+            // The sandbox's own procfs, sysfs and devfs serve these.
+            "proc" | "sysfs" | "devpts" | "mqueue" | "cgroup" | "cgroup2" => {}
+            "tmpfs" if dest == b"/dev" => {}
+            "tmpfs" => {
+                let mut t = TmpfsMount {
+                    target: dest,
+                    size: None,
+                    mode: 0o1777,
+                };
+                for o in &opts {
+                    if let Some(v) = o.strip_prefix("size=") {
+                        t.size = Some(sentry::kernel::oom::parse_memory_size(v).map_err(|e| {
+                            anyhow::anyhow!("tmpfs {}: {e}", m.destination().display())
+                        })?);
+                    } else if let Some(v) = o.strip_prefix("mode=") {
+                        t.mode = u32::from_str_radix(v, 8)
+                            .ok()
+                            .filter(|m| *m <= 0o7777)
+                            .ok_or_else(|| anyhow::anyhow!("tmpfs mode={v}: not an octal mode"))?;
+                    }
+                }
+                tmpfs.push(t);
+            }
+            other => bail!(
+                "mount {}: type {other:?} is not supported",
+                m.destination().display()
+            ),
+        }
+    }
+    if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
+        tracing::warn!("process.rlimits are not applied yet");
+    }
+    let user = process.user();
+    let caps = process.capabilities().as_ref();
+    let mut creds = Credentials::user(user.uid(), user.gid());
+    creds.groups = user.additional_gids().clone().unwrap_or_default();
+    creds.groups.sort_unstable();
+    creds.groups.dedup();
+    creds.cap_effective = cap_set(caps.and_then(|c| c.effective().as_ref()))?;
+    creds.cap_permitted = cap_set(caps.and_then(|c| c.permitted().as_ref()))?;
+    creds.cap_inheritable = cap_set(caps.and_then(|c| c.inheritable().as_ref()))?;
+    creds.cap_bounding = cap_set(caps.and_then(|c| c.bounding().as_ref()))?;
+    creds.cap_ambient = cap_set(caps.and_then(|c| c.ambient().as_ref()))?
+        & creds.cap_permitted
+        & creds.cap_inheritable;
+    let memory_limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .and_then(|l| u64::try_from(l).ok());
+    let cfg = SandboxConfig {
+        rootfs,
+        overlay: true,
+        read_only: root.readonly().unwrap_or(false),
+        volumes,
+        tmpfs,
+        memory_limit,
+        pids_limit: sentry::kernel::MAX_TASKS,
+        shared_files: false,
+        fd_donation: true,
+        hostname: spec.hostname().as_ref().map(|h| h.as_bytes().to_vec()),
+        argv: args.into_iter().map(String::into_bytes).collect(),
+        envp: process
+            .env()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect(),
+        cwd: cwd.as_os_str().as_bytes().to_vec(),
+        creds,
+        umask: user.umask().unwrap_or(0o022),
+        no_new_privs: process.no_new_privileges().unwrap_or(false),
+    };
+    Ok((cfg, spec))
+}
+
+/// `rvisor run`: the container in the foreground; the exit status is its init's.
+pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
+    if a.detach {
+        bail!("run --detach is not supported yet (run in the foreground)");
+    }
+    if a.console_socket.is_some() {
+        bail!("--console-socket is not supported yet");
+    }
+    let dir = state_dir(&cli.root, &a.id)?;
+    let bundle =
+        std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
+    let (cfg, spec) = sandbox_from_bundle(&bundle)?;
+    std::fs::create_dir_all(&cli.root)
+        .with_context(|| format!("creating the state root {}", cli.root.display()))?;
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {}", a.id)
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    let guard = StateGuard(dir.clone());
+    let pid = std::process::id();
+    let state = serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": a.id,
+        "status": "running",
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+    });
+    std::fs::write(dir.join("state.json"), state.to_string())
+        .with_context(|| format!("writing the state of {}", a.id))?;
+    if let Some(p) = &a.pid_file {
+        std::fs::write(p, pid.to_string())
+            .with_context(|| format!("writing --pid-file {}", p.display()))?;
+    }
+    let code = run_sandbox(cli, cfg);
+    drop(guard);
+    code
+}
+
+/// `rvisor state`: the OCI state JSON.
+pub fn state(cli: &Cli, a: &IdArgs) -> anyhow::Result<i32> {
+    let v = load_state(&cli.root, &a.id)?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(0)
+}
+
+/// A signal given as a number or a name, with or without SIG.
+fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
+    use std::str::FromStr as _;
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+}
+
+/// `rvisor kill`.
+pub fn kill(cli: &Cli, a: &KillArgs) -> anyhow::Result<i32> {
+    let sig = parse_signal(&a.signal)?;
+    let v = load_state(&cli.root, &a.id)?;
+    if v["status"] != "running" {
+        bail!("cannot kill {}: container not running", a.id);
+    }
+    let pid = v["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+        .with_context(|| format!("signalling {}", a.id))?;
+    let _ = a.all;
+    Ok(0)
+}
+
+/// `rvisor delete`.
+pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
+    let dir = state_dir(&cli.root, &a.id)?;
+    let v = match load_state(&cli.root, &a.id) {
+        Ok(v) => v,
+        Err(_) if a.force && !dir.exists() => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    if v["status"] == "running" {
+        if !a.force {
+            bail!(
+                "cannot delete container {} that is not stopped: running",
+                a.id
+            );
+        }
+        let pid = v["pid"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or(0);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        for _ in 0..200 {
+            if !alive(pid) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}
+
+/// `rvisor list`.
+pub fn list(cli: &Cli, a: &ListArgs) -> anyhow::Result<i32> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&cli.root) {
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if let Ok(v) = load_state(&cli.root, &id) {
+                out.push(v);
+            }
+        }
+    }
+    out.sort_by(|x, y| x["id"].as_str().cmp(&y["id"].as_str()));
+    let mut stdout = std::io::stdout().lock();
+    if a.quiet {
+        for v in &out {
+            writeln!(stdout, "{}", v["id"].as_str().unwrap_or_default())?;
+        }
+    } else if a.format == "json" {
+        writeln!(stdout, "{}", serde_json::to_string(&out)?)?;
+    } else {
+        writeln!(stdout, "ID\tPID\tSTATUS\tBUNDLE")?;
+        for v in &out {
+            writeln!(
+                stdout,
+                "{}\t{}\t{}\t{}",
+                v["id"].as_str().unwrap_or_default(),
+                v["pid"],
+                v["status"].as_str().unwrap_or_default(),
+                v["bundle"].as_str().unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(0)
+}
