@@ -18,6 +18,8 @@
 //!   refused); `process.rlimits` are not applied (a warning says so); proc, sysfs, devpts,
 //!   mqueue and cgroup mounts are the sandbox's own, wherever the spec puts them.
 //! - No hooks, no cgroups, no TTY (`process.terminal` runs on the caller's stdio).
+//! - Mount options other than `ro` (bind mounts) and `size=`/`mode=` (tmpfs) — `nosuid`,
+//!   `nodev`, `noexec`, atime flags — are not enforced: the VFS has no per-mount flags yet.
 
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -458,6 +460,29 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}
+
+/// `rvisor features`: what this runtime supports, in runc's JSON shape (only what is built:
+/// no hooks, no cgroups, seccomp, AppArmor or SELinux handling yet).
+pub fn features() -> anyhow::Result<i32> {
+    let caps: Vec<String> = abi::cap::NAMES.iter().map(|n| format!("CAP_{n}")).collect();
+    let v = serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.1.0",
+        "hooks": [],
+        "mountOptions": ["bind", "rbind", "ro", "rw", "size", "mode"],
+        "linux": {
+            "namespaces": ["mount", "pid", "ipc", "uts"],
+            "capabilities": caps,
+            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+        },
+        "annotations": { "io.github.rvisor.version": env!("CARGO_PKG_VERSION") },
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(0)
 }
 

@@ -43,11 +43,76 @@ pub struct Cli {
     /// Where container state lives (runc's `--root`).
     #[arg(long, global = true, default_value = "/run/rvisor")]
     root: std::path::PathBuf,
+    /// Also append errors to this file (runc's `--log`; containerd and Docker read it).
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<std::path::PathBuf>,
+    /// How `--log` lines look: `text`, or `json` (`{"level":"error","msg":...,"time":...}`).
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Accepted for runc compatibility (cgroups are not managed yet).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 /// Platforms `--platform` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Appends `msg` to the `--log` file as an error line in `format` (best effort: the error is
+/// on stderr anyway).
+fn log_error(path: &std::path::Path, format: LogFormat, msg: &str) {
+    use std::io::Write as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let line = match format {
+        LogFormat::Json => serde_json::json!({
+            "level": "error",
+            "msg": msg,
+            "time": humantime_utc(now.as_secs()),
+        })
+        .to_string(),
+        LogFormat::Text => format!(
+            "time=\"{}\" level=error msg={msg:?}",
+            humantime_utc(now.as_secs())
+        ),
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// `secs` since the epoch as RFC 3339 UTC (`2026-12-01T12:00:00Z`), as runc's logs have it.
+fn humantime_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PlatformKind {
     Ptrace,
@@ -73,6 +138,8 @@ enum Command {
     Delete(cmd_oci::DeleteArgs),
     /// List containers.
     List(cmd_oci::ListArgs),
+    /// What this runtime supports (runc's JSON shape).
+    Features,
     /// Internal: serve a directory over 9P2000.L on an inherited socket.
     #[command(hide = true)]
     Gofer(cmd_gofer::GoferArgs),
@@ -96,14 +163,30 @@ fn main() -> ExitCode {
         Command::Kill(a) => cmd_oci::kill(&cli, a),
         Command::Delete(a) => cmd_oci::delete(&cli, a),
         Command::List(a) => cmd_oci::list(&cli, a),
+        Command::Features => cmd_oci::features(),
         Command::Gofer(a) => cmd_gofer::run(a).map(|()| 0),
     };
     match res {
         Ok(code) => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
         Err(e) => {
             eprintln!("rvisor: {e:#}");
+            if let Some(path) = &cli.log {
+                log_error(path, cli.log_format, &format!("{e:#}"));
+            }
             // 125 like `docker run`/runc for a runtime failure before the command ran.
             ExitCode::from(125)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::humantime_utc;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(humantime_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(humantime_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(humantime_utc(1_796_126_400), "2026-12-01T12:00:00Z");
     }
 }

@@ -195,6 +195,11 @@ python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['process']['
 bad_case "relative cwd" "absolute" "$RVISOR" --root "$oci_root" run -b "$bundle" x4
 bad_case "unknown signal" "unknown signal" "$RVISOR" --root "$oci_root" kill x5 NOPE
 "$RVISOR" --root "$oci_root" delete --force no-such && ok "delete --force of an unknown id exits 0" || bad "delete --force of an unknown id"
+"$RVISOR" --root "$oci_root" --log "$work/oci.log" --log-format json state no-such 2>/dev/null
+python3 -c 'import json,sys; l=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert l["level"]=="error" and "no-such" in l["msg"] and l["time"].endswith("Z")' "$work/oci.log" \
+    && ok "--log-format json writes the error as a JSON line" || bad "--log-format json: '$(cat "$work/oci.log" 2>&1)'"
+"$RVISOR" features | python3 -c 'import json,sys; f=json.load(sys.stdin); assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"] and f["hooks"]==[]' \
+    && ok "rvisor features prints runc's JSON shape" || bad "rvisor features"
 
 # Writable MAP_SHARED of a gofer file (--overlay=none): mapped writes reach the host file
 # (at msync and munmap), read(2)/write(2) and the mapping see each other, and a forked child
