@@ -155,7 +155,7 @@ enum FileAccess {
 }
 
 /// The gofer child; killed and reaped when dropped, so no path leaves it behind.
-struct GoferProcess(Child);
+pub struct GoferProcess(Child);
 
 impl Drop for GoferProcess {
     fn drop(&mut self) {
@@ -442,6 +442,52 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
 /// Builds the sandbox `c` describes, runs its init to the end and returns the shell-style
 /// exit status (128+N for a signal; 127/126 when the command is missing / not executable).
 pub fn run_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<i32> {
+    match prepare_sandbox(cli, c)? {
+        Prepared::Ready(s) => s.run(),
+        Prepared::Exit(code) => Ok(code),
+    }
+}
+
+/// A sandbox whose init is loaded but not running yet (`rvisor create`), or the exit status
+/// to report when the command could not be loaded (already explained on stderr).
+pub enum Prepared {
+    Ready(Box<ReadySandbox>),
+    Exit(i32),
+}
+
+/// See [`Prepared`].
+pub struct ReadySandbox {
+    kernel: Arc<Kernel>,
+    task: Task,
+    mounts: Arc<MountNamespace>,
+    gofers: Vec<GoferProcess>,
+    forwarded: nix::sys::signal::SigSet,
+}
+
+impl std::fmt::Debug for ReadySandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadySandbox").finish_non_exhaustive()
+    }
+}
+
+impl ReadySandbox {
+    /// Runs init to the end; the shell-style exit status.
+    pub fn run(self) -> anyhow::Result<i32> {
+        start_signal_forwarder(&self.kernel, self.forwarded);
+        let status = self
+            .kernel
+            .run_init(self.task)
+            .context("sandbox platform failure")?;
+        tracing::debug!(?status, "init exited");
+        drop(self.kernel);
+        drop(self.mounts);
+        drop(self.gofers);
+        Ok(status.shell_code())
+    }
+}
+
+/// Builds the sandbox `c` describes and loads its init, without running it.
+pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> {
     let forwarded = block_forwarded_signals()?;
     if cli.platform == PlatformKind::Kvm {
         platform_kvm::KvmPlatform::new().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -574,20 +620,23 @@ pub fn run_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<i32> {
             // The shell's conventions: 127 when the command is missing, 126 when it exists but
             // cannot be executed.
             eprintln!("rvisor: {path}: {}", describe(errno));
-            return Ok(if errno == Errno::ENOENT || errno == Errno::ENOTDIR {
-                127
-            } else {
-                126
-            });
+            return Ok(Prepared::Exit(
+                if errno == Errno::ENOENT || errno == Errno::ENOTDIR {
+                    127
+                } else {
+                    126
+                },
+            ));
         }
         Err(e) => return Err(e.into()),
     };
-    start_signal_forwarder(&kernel, forwarded);
-    let status = kernel.run_init(task).context("sandbox platform failure")?;
-    tracing::debug!(?status, "init exited");
-    drop(kernel);
-    drop(mounts);
-    drop(volume_gofers);
-    drop(gofer);
-    Ok(status.shell_code())
+    let mut gofers = volume_gofers;
+    gofers.push(gofer);
+    Ok(Prepared::Ready(Box::new(ReadySandbox {
+        kernel,
+        task,
+        mounts,
+        gofers,
+        forwarded,
+    })))
 }

@@ -31,7 +31,7 @@ use oci_spec::runtime::{Capabilities, Spec};
 use sentry::kernel::Credentials;
 
 use crate::Cli;
-use crate::cmd_do::{SandboxConfig, TmpfsMount, Volume, run_sandbox};
+use crate::cmd_do::{Prepared, SandboxConfig, TmpfsMount, Volume, prepare_sandbox, run_sandbox};
 
 #[derive(Debug, Args)]
 pub struct SpecArgs {
@@ -67,6 +67,34 @@ pub struct RunArgs {
     #[arg(long)]
     no_new_keyring: bool,
     /// The container id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory (config.json and the root filesystem).
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    /// Write the container's host pid here.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Pass the terminal master here (not supported yet).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility (the sandbox has no host mounts to pivot).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for runc compatibility (no host keyrings are involved).
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// The container id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    #[arg(long)]
+    bundle: PathBuf,
     id: String,
 }
 
@@ -173,12 +201,26 @@ fn load_state(root: &Path, id: &str) -> anyhow::Result<serde_json::Value> {
     Ok(v)
 }
 
-/// Removes the state directory when dropped (the foreground run's end, or a failed start).
-struct StateGuard(PathBuf);
+/// Removes the state directory when dropped (the foreground run's end, or a failed start),
+/// unless disarmed.
+struct StateGuard(Option<PathBuf>);
+
+impl StateGuard {
+    fn new(dir: PathBuf) -> StateGuard {
+        StateGuard(Some(dir))
+    }
+
+    /// The container lives on: keep its state.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for StateGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(d) = &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
@@ -350,7 +392,19 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
 /// `rvisor run`: the container in the foreground; the exit status is its init's.
 pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     if a.detach {
-        bail!("run --detach is not supported yet (run in the foreground)");
+        // runc: create, then start, and return.
+        create(
+            cli,
+            &CreateArgs {
+                bundle: a.bundle.clone(),
+                pid_file: a.pid_file.clone(),
+                console_socket: a.console_socket.clone(),
+                no_pivot: a.no_pivot,
+                no_new_keyring: a.no_new_keyring,
+                id: a.id.clone(),
+            },
+        )?;
+        return start(cli, &IdArgs { id: a.id.clone() });
     }
     if a.console_socket.is_some() {
         bail!("--console-socket is not supported yet");
@@ -368,7 +422,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         }
         Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
     }
-    let guard = StateGuard(dir.clone());
+    let guard = StateGuard::new(dir.clone());
     let pid = std::process::id();
     let state = serde_json::json!({
         "ociVersion": spec.version(),
@@ -387,6 +441,151 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     let code = run_sandbox(cli, cfg);
     drop(guard);
     code
+}
+
+/// Writes `state` as the container's state.json (whole or not at all: a temporary file
+/// renamed over it).
+fn write_state(dir: &Path, state: &serde_json::Value) -> anyhow::Result<()> {
+    let tmp = dir.join("state.json.tmp");
+    std::fs::write(&tmp, state.to_string()).context("writing the container state")?;
+    std::fs::rename(&tmp, dir.join("state.json")).context("writing the container state")?;
+    Ok(())
+}
+
+/// How long `create` waits for the sandbox process to report that init is loaded.
+const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `rvisor create`: validates the bundle, starts the sandbox process (`rvisor boot`, which
+/// builds the sandbox and loads init without running it), writes the pid file and returns.
+/// The sandbox process keeps the caller's stdio, as runc's init does, and waits for `start`
+/// on a control socket in the state directory.
+pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
+    if a.console_socket.is_some() {
+        bail!("--console-socket is not supported yet");
+    }
+    let dir = state_dir(&cli.root, &a.id)?;
+    let bundle =
+        std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
+    // Fail at create, not at start.
+    sandbox_from_bundle(&bundle)?;
+    std::fs::create_dir_all(&cli.root)
+        .with_context(|| format!("creating the state root {}", cli.root.display()))?;
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {}", a.id)
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    let mut guard = StateGuard::new(dir.clone());
+    let exe = std::env::current_exe().context("locating the rvisor binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root").arg(&cli.root);
+    cmd.arg("--platform").arg(match cli.platform {
+        crate::PlatformKind::Ptrace => "ptrace",
+        crate::PlatformKind::Kvm => "kvm",
+    });
+    if cli.debug {
+        cmd.arg("--debug");
+    }
+    if let Some(d) = &cli.debug_log {
+        cmd.arg("--debug-log").arg(d);
+    }
+    cmd.arg("boot").arg("--bundle").arg(&bundle).arg(&a.id);
+    {
+        use std::os::unix::process::CommandExt as _;
+        // Its own process group: a terminal's signals to the caller are not the container's.
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().context("starting the sandbox process")?;
+    let deadline = std::time::Instant::now() + CREATE_TIMEOUT;
+    loop {
+        if let Ok(v) = load_state(&cli.root, &a.id)
+            && v["status"] == "created"
+        {
+            break;
+        }
+        if let Some(st) = child
+            .try_wait()
+            .context("waiting for the sandbox process")?
+        {
+            bail!("the sandbox process exited before the container was created ({st})");
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the sandbox process did not get ready within {CREATE_TIMEOUT:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    if let Some(p) = &a.pid_file
+        && let Err(e) = std::fs::write(p, child.id().to_string())
+    {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e).with_context(|| format!("writing --pid-file {}", p.display()));
+    }
+    guard.disarm();
+    Ok(0)
+}
+
+/// `rvisor boot` (hidden): the sandbox process of a created container.
+pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
+    let dir = state_dir(&cli.root, &a.id)?;
+    let (cfg, spec) = sandbox_from_bundle(&a.bundle)?;
+    let ready = match prepare_sandbox(cli, cfg)? {
+        Prepared::Ready(r) => r,
+        Prepared::Exit(code) => return Ok(code),
+    };
+    let sock_path = dir.join("control.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path)
+        .with_context(|| format!("binding {}", sock_path.display()))?;
+    let mut state = serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": a.id,
+        "status": "created",
+        "pid": std::process::id(),
+        "bundle": a.bundle,
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+    });
+    write_state(&dir, &state)?;
+    // Wait for `start`.
+    loop {
+        let (conn, _) = listener.accept().context("waiting for start")?;
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(&conn);
+        if std::io::BufRead::read_line(&mut r, &mut line).is_ok() && line.trim() == "start" {
+            state["status"] = "running".into();
+            write_state(&dir, &state)?;
+            let _ = (&conn).write_all(b"ok\n");
+            break;
+        }
+    }
+    drop(listener);
+    let _ = std::fs::remove_file(&sock_path);
+    ready.run()
+}
+
+/// `rvisor start`: runs a created container's init.
+pub fn start(cli: &Cli, a: &IdArgs) -> anyhow::Result<i32> {
+    let v = load_state(&cli.root, &a.id)?;
+    match v["status"].as_str() {
+        Some("created") => {}
+        Some("running") => bail!("cannot start an already running container {}", a.id),
+        _ => bail!("cannot start a container that has stopped: {}", a.id),
+    }
+    let dir = state_dir(&cli.root, &a.id)?;
+    let mut conn = std::os::unix::net::UnixStream::connect(dir.join("control.sock"))
+        .with_context(|| format!("reaching the sandbox of {}", a.id))?;
+    conn.write_all(b"start\n")
+        .with_context(|| format!("starting {}", a.id))?;
+    let mut reply = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&conn), &mut reply)
+        .with_context(|| format!("starting {}", a.id))?;
+    if reply.trim() != "ok" {
+        bail!("the sandbox of {} did not start", a.id);
+    }
+    Ok(0)
 }
 
 /// `rvisor state`: the OCI state JSON.
@@ -416,7 +615,8 @@ fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
 pub fn kill(cli: &Cli, a: &KillArgs) -> anyhow::Result<i32> {
     let sig = parse_signal(&a.signal)?;
     let v = load_state(&cli.root, &a.id)?;
-    if v["status"] != "running" {
+    // A created container's sandbox process can be signalled too (KILL ends it).
+    if v["status"] != "running" && v["status"] != "created" {
         bail!("cannot kill {}: container not running", a.id);
     }
     let pid = v["pid"]
@@ -437,8 +637,10 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
         Err(_) if a.force && !dir.exists() => return Ok(0),
         Err(e) => return Err(e),
     };
-    if v["status"] == "running" {
-        if !a.force {
+    // A created container is deleted with its sandbox process, as runc does; a running one
+    // only with --force.
+    if v["status"] == "running" || v["status"] == "created" {
+        if v["status"] == "running" && !a.force {
             bail!(
                 "cannot delete container {} that is not stopped: running",
                 a.id

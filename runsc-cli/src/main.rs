@@ -128,8 +128,14 @@ enum Command {
     Syscalls(cmd_syscalls::SyscallsArgs),
     /// Write a default OCI config.json into a bundle.
     Spec(cmd_oci::SpecArgs),
-    /// Run a container from an OCI bundle, in the foreground.
+    /// Run a container from an OCI bundle (in the foreground unless --detach).
     Run(cmd_oci::RunArgs),
+    /// Create a container from an OCI bundle: its init is loaded, not running.
+    Create(cmd_oci::CreateArgs),
+    /// Start a created container's init.
+    Start(cmd_oci::IdArgs),
+    #[command(hide = true)]
+    Boot(cmd_oci::BootArgs),
     /// Print a container's OCI state.
     State(cmd_oci::IdArgs),
     /// Send a signal to a container.
@@ -159,6 +165,9 @@ fn main() -> ExitCode {
         Command::Syscalls(a) => cmd_syscalls::run(a).map(|()| 0),
         Command::Spec(a) => cmd_oci::spec(a),
         Command::Run(a) => cmd_oci::run(&cli, a),
+        Command::Create(a) => cmd_oci::create(&cli, a),
+        Command::Start(a) => cmd_oci::start(&cli, a),
+        Command::Boot(a) => cmd_oci::boot(&cli, a),
         Command::State(a) => cmd_oci::state(&cli, a),
         Command::Kill(a) => cmd_oci::kill(&cli, a),
         Command::Delete(a) => cmd_oci::delete(&cli, a),

@@ -176,6 +176,36 @@ if grep -q '"status": "running"' <<<"$st_json" && grep -q "\"pid\": $(cat "$work
     && grep -q '"status": "stopped"' <<<"$stopped" && [ $delst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ]; then
     ok "rvisor state while running, duplicate id refused, kill KILL → 137, stopped, delete"
 else bad "rvisor state/kill: state '$st_json', dup $dst '$dup', kill status $kst, after '$stopped', delete $delst"; fi
+# create/start: create returns with init loaded (state "created"), start runs it, the pid-file
+# process exits with the container's status; run --detach is create + start.
+set_args sh -c 'echo started; sleep 1; exit 3'
+"$RVISOR" --root "$oci_root" create -b "$bundle" --pid-file "$work/cc.pid" e2e-cc </dev/null > "$work/cc.out" 2>&1; cst=$?
+created=$("$RVISOR" --root "$oci_root" state e2e-cc 2>&1)
+"$RVISOR" --root "$oci_root" start e2e-cc; sst=$?
+running=$("$RVISOR" --root "$oci_root" state e2e-cc 2>&1)
+again=$("$RVISOR" --root "$oci_root" start e2e-cc 2>&1); ast=$?
+ccpid=$(cat "$work/cc.pid" 2>/dev/null)
+for _ in $(seq 100); do kill -0 "$ccpid" 2>/dev/null || break; sleep 0.05; done
+stopped=$("$RVISOR" --root "$oci_root" state e2e-cc 2>&1)
+"$RVISOR" --root "$oci_root" delete e2e-cc; dst=$?
+if [ $cst -eq 0 ] && grep -q '"status": "created"' <<<"$created" && [ $sst -eq 0 ] && grep -q '"status": "running"' <<<"$running" \
+    && [ $ast -ne 0 ] && grep -q 'already running' <<<"$again" && grep -q '"status": "stopped"' <<<"$stopped" \
+    && [ "$(cat "$work/cc.out")" = started ] && [ $dst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ]; then
+    ok "create → created, start → running, second start refused, stopped, delete"
+else bad "create/start: create $cst, '$created', start $sst, '$running', again $ast '$again', '$stopped', out '$(cat "$work/cc.out")', delete $dst"; fi
+set_args sleep 30
+# (Detached sandboxes keep the caller's stdio: never the test's own output pipe.)
+"$RVISOR" --root "$oci_root" run -d -b "$bundle" e2e-rd </dev/null >/dev/null 2>&1; rdst=$?
+rd=$("$RVISOR" --root "$oci_root" state e2e-rd 2>&1)
+"$RVISOR" --root "$oci_root" delete --force e2e-rd; fdst=$?
+[ $rdst -eq 0 ] && grep -q '"status": "running"' <<<"$rd" && [ $fdst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ] \
+    && [ "$(pgrep -fc "boot --bundle $bundle e2e-rd")" -eq 0 ] && ok "run --detach, then delete --force" || bad "run -d: $rdst '$rd', delete --force $fdst"
+"$RVISOR" --root "$oci_root" create -b "$bundle" e2e-ck </dev/null >/dev/null 2>&1
+"$RVISOR" --root "$oci_root" kill e2e-ck KILL; "$RVISOR" --root "$oci_root" delete --force e2e-ck
+sleep 0.2
+[ -z "$(ls -A "$oci_root")" ] && [ "$(pgrep -fc "boot --bundle $bundle e2e-ck")" -eq 0 ] && ok "a created container can be killed and deleted" || bad "kill of a created container: '$(ls -A "$oci_root")', $(pgrep -fc "boot --bundle $bundle e2e-ck") sandbox processes"
+"$RVISOR" --root "$oci_root" create -b "$bundle" e2e-cd </dev/null >/dev/null 2>&1 && "$RVISOR" --root "$oci_root" delete e2e-cd; sleep 0.2
+[ -z "$(ls -A "$oci_root")" ] && [ "$(pgrep -fc "boot --bundle $bundle e2e-cd")" -eq 0 ] && ok "delete of a created container ends its sandbox process" || bad "delete of a created container"
 bad_case() { # NAME EXPECTED-TEXT CMD...
     local name=$1 want=$2; shift 2
     local err st
