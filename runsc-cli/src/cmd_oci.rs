@@ -1,4 +1,5 @@
-//! The OCI runtime commands, runc's CLI: `spec`, `run`, `state`, `kill`, `delete`, `list`.
+//! The OCI runtime commands, runc's CLI: `spec`, `create`, `start`, `run`, `state`, `kill`,
+//! `delete`, `list`, `features`.
 //!
 //! A bundle's config.json is read with the `oci-spec` crate and turned into the same
 //! [`SandboxConfig`] `rvisor do` builds (root served by a gofer, an in-memory overlay unless
@@ -6,14 +7,19 @@
 //! capabilities, umask and noNewPrivileges, hostname, `linux.resources.memory.limit`).
 //!
 //! State: `--root DIR` (default `/run/rvisor`) holds one directory per container with its
-//! OCI `state.json`; `pid` is the host process that runs the sandbox and exits with the
-//! container's status, as containerd expects of runc's init pid.
+//! OCI `state.json` (written whole: temporary file, then rename); `pid` is the host process
+//! that runs the sandbox and exits with the container's status, as containerd expects of
+//! runc's init pid. `create` starts that process (`rvisor boot`, hidden, in its own process
+//! group, with the caller's stdio), which builds the sandbox, loads init, records "created"
+//! and waits on `control.sock` in the state directory; `start` sends it one line, `start`,
+//! and it runs init. A foreground `run` is the sandbox in the `run` process itself.
 //!
 //! # Shortcuts (this is the first step of the OCI CLI; written down, to be replaced)
-//! - Only the foreground `run` exists: `create`/`start`, `run --detach`, `--console-socket`
-//!   and `exec` are refused with one clear line. The container's process is the run
-//!   process's own sandbox, so `kill` signals that process, which forwards TERM, INT, HUP,
-//!   QUIT, USR1 and USR2 to init (KILL ends the whole sandbox).
+//! - One sandbox process per container (no shared pod sentry yet); the control socket only
+//!   knows `start`: `exec`, `ps`, `pause`, `update`, `events` are not built, nor
+//!   `--console-socket`. `kill` signals the sandbox process, which forwards TERM, INT, HUP,
+//!   QUIT, USR1 and USR2 to init (KILL ends the whole sandbox; signals sent before `start`
+//!   wait until init runs).
 //! - Bind mounts must name directories (a file bind mount such as Docker's resolv.conf is
 //!   refused); `process.rlimits` are not applied (a warning says so); proc, sysfs, devpts,
 //!   mqueue and cgroup mounts are the sandbox's own, wherever the spec puts them.
