@@ -185,6 +185,14 @@ fn alive(pid: i32) -> bool {
         .any(|l| l.starts_with("State:") && l.contains('Z'))
 }
 
+/// The host pid a state records (0 if none).
+fn state_pid(v: &serde_json::Value) -> i32 {
+    v["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0)
+}
+
 /// The container's recorded state with its status brought up to date.
 fn load_state(root: &Path, id: &str) -> anyhow::Result<serde_json::Value> {
     let dir = state_dir(root, id)?;
@@ -197,11 +205,7 @@ fn load_state(root: &Path, id: &str) -> anyhow::Result<serde_json::Value> {
     };
     let mut v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("the state of {id} is corrupt"))?;
-    let pid = v
-        .get("pid")
-        .and_then(serde_json::Value::as_i64)
-        .unwrap_or(0);
-    if !i32::try_from(pid).is_ok_and(alive) {
+    if !alive(state_pid(&v)) {
         v["status"] = "stopped".into();
     }
     Ok(v)
@@ -625,10 +629,7 @@ pub fn kill(cli: &Cli, a: &KillArgs) -> anyhow::Result<i32> {
     if v["status"] != "running" && v["status"] != "created" {
         bail!("cannot kill {}: container not running", a.id);
     }
-    let pid = v["pid"]
-        .as_i64()
-        .and_then(|p| i32::try_from(p).ok())
-        .unwrap_or(0);
+    let pid = state_pid(&v);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
         .with_context(|| format!("signalling {}", a.id))?;
     let _ = a.all;
@@ -652,10 +653,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
                 a.id
             );
         }
-        let pid = v["pid"]
-            .as_i64()
-            .and_then(|p| i32::try_from(p).ok())
-            .unwrap_or(0);
+        let pid = state_pid(&v);
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,

@@ -1399,10 +1399,20 @@ fn sigbus_on_access_past_end_of_file_has_bus_adrerr() -> Outcome {
     })
 }
 
+/// Who cuts the mapped file in [`sigbus_after_truncating_mapped_file`].
+#[derive(Clone, Copy)]
+enum Cut {
+    /// ftruncate(2) of our fd.
+    Ftruncate,
+    /// truncate(2) of the path.
+    TruncatePath,
+    /// ftruncate(2) by a forked child (another address space).
+    OtherProcess,
+}
+
 /// Pages of a shared file mapping that a truncation cut off raise SIGBUS at the next
 /// access, even when they had been touched before; the page still inside the file does not.
-/// `by_path`: truncate(2) of the path instead of ftruncate(2) of the fd.
-fn sigbus_after_truncating_mapped_file(by_path: bool) -> Outcome {
+fn sigbus_after_truncating_mapped_file(cut: Cut) -> Outcome {
     fork_and_check(|| {
         install_recorder(libc::SIGBUS, 0, 0)?;
         sys::redirect_faults(true);
@@ -1425,10 +1435,19 @@ fn sigbus_after_truncating_mapped_file(by_path: bool) -> Outcome {
             !sys::probe_read(m.addr() + PAGE),
             "second page faulted before"
         );
-        if by_path {
-            check!(syscall!(libc::SYS_truncate, file.path(), PAGE), succeeds());
-        } else {
-            check!(syscall!(libc::SYS_ftruncate, fd.raw(), PAGE), succeeds());
+        match cut {
+            Cut::Ftruncate => {
+                check!(syscall!(libc::SYS_ftruncate, fd.raw(), PAGE), succeeds());
+            }
+            Cut::TruncatePath => {
+                check!(syscall!(libc::SYS_truncate, file.path(), PAGE), succeeds());
+            }
+            Cut::OtherProcess => {
+                let raw = fd.raw();
+                let mut child =
+                    Child::spawn(move || i32::from(syscall!(libc::SYS_ftruncate, raw, PAGE) != 0))?;
+                ensure_eq!(child.wait()?.exit_code(), Some(0));
+            }
         }
         ensure!(!sys::probe_read(m.addr()), "first page faulted");
         ensure!(sys::probe_read(m.addr() + PAGE), "cut page did not fault");
@@ -1441,45 +1460,15 @@ fn sigbus_after_truncating_mapped_file(by_path: bool) -> Outcome {
 
 /// A truncation by another process cuts this process's mapping too.
 fn sigbus_after_another_process_truncates_a_mapped_file() -> Outcome {
-    fork_and_check(|| {
-        install_recorder(libc::SIGBUS, 0, 0)?;
-        sys::redirect_faults(true);
-        let file = TempFile::with_contents(&[7u8; 2 * PAGE])?;
-        let fd = file.open(libc::O_RDWR)?;
-        let ret = check!(
-            syscall!(
-                libc::SYS_mmap,
-                0usize,
-                2 * PAGE,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                fd.raw(),
-                0
-            ),
-            succeeds()
-        );
-        let m = Mapping::adopt(ret, 2 * PAGE, libc::PROT_READ)?;
-        ensure!(
-            !sys::probe_read(m.addr() + PAGE),
-            "second page faulted before"
-        );
-        let raw = fd.raw();
-        let mut child =
-            Child::spawn(move || i32::from(syscall!(libc::SYS_ftruncate, raw, PAGE) != 0))?;
-        ensure_eq!(child.wait()?.exit_code(), Some(0));
-        ensure!(!sys::probe_read(m.addr()), "first page faulted");
-        ensure!(sys::probe_read(m.addr() + PAGE), "cut page did not fault");
-        ensure_eq!(delivery(libc::SIGBUS).code, libc::BUS_ADRERR);
-        Ok(())
-    })
+    sigbus_after_truncating_mapped_file(Cut::OtherProcess)
 }
 
 fn sigbus_after_ftruncate_cuts_a_touched_mapped_page() -> Outcome {
-    sigbus_after_truncating_mapped_file(false)
+    sigbus_after_truncating_mapped_file(Cut::Ftruncate)
 }
 
 fn sigbus_after_truncate_path_cuts_a_touched_mapped_page() -> Outcome {
-    sigbus_after_truncating_mapped_file(true)
+    sigbus_after_truncating_mapped_file(Cut::TruncatePath)
 }
 
 /// A fault while SIGSEGV is blocked cannot be deferred: the kernel forces the default action.
