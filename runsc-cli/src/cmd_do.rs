@@ -104,14 +104,39 @@ fn parse_volume(spec: &str) -> anyhow::Result<Volume> {
         bail!("--volume {spec}: both paths must be absolute");
     }
     let meta = std::fs::metadata(host).with_context(|| format!("--volume {spec}: {host}"))?;
-    if !meta.is_dir() {
-        bail!("--volume {spec}: {host} is not a directory");
+    if !meta.is_dir() && !meta.is_file() {
+        bail!("--volume {spec}: {host} is neither a directory nor a regular file");
     }
     Ok(Volume {
         host: host.into(),
         target: target.as_bytes().to_vec(),
         readonly,
     })
+}
+
+/// Creates `path` as an empty file (mode 0644; its parents as directories) unless something
+/// is there already: the mount point of a file bind mount.
+fn make_file_mount_point(ns: &MountNamespace, path: &[u8]) -> anyhow::Result<()> {
+    let parent = match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[..i],
+        None => b"",
+    };
+    make_mount_point(ns, parent)?;
+    let root = ns.root();
+    let creds = Creds::root();
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &creds,
+    };
+    match l.mknod(path, abi::file::S_IFREG | 0o644, 0) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => bail!(
+            "creating mount point {}: {}",
+            String::from_utf8_lossy(path),
+            describe(e)
+        ),
+    }
 }
 
 /// Creates `path` and its missing parents in the sandbox's root (mode 0755), as runsc makes
@@ -507,7 +532,10 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     let nofile = crate::hostcall::raise_nofile_limit();
     vfs::set_dentry_cache_limit(vfs::MAX_EVICTABLE.min(nofile / 2));
     // The gofer serves read-only unless the sandbox writes through to the directory.
-    let overlay = c.overlay && !c.read_only;
+    // A read-only root is an overlay too (so the runtime can make mount points in its upper
+    // layer) whose mount is then made read-only, as runc remounts the root read-only after
+    // setting up its mounts; `--overlay=none --read-only` serves the host tree read-only.
+    let overlay = c.overlay;
     let gofer_readonly = c.read_only || overlay;
     let (gofer, sock) = spawn_gofer(&c.rootfs, gofer_readonly, c.fd_donation)?;
     let client = vfs::p9client::Client::new(sock)
@@ -560,29 +588,80 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
             max_tasks: c.pids_limit.clamp(1, sentry::kernel::MAX_TASKS),
         },
     );
-    // Bind mounts, each from its own gofer, writable through to the host unless `ro`.
+    // Bind mounts, each directory from its own gofer, writable through to the host unless
+    // `ro`. A file is served by a gofer of its parent directory (one per directory and mode:
+    // Docker's resolv.conf, hosts and hostname share one) and only the file is mounted.
     let mut volume_gofers = Vec::new();
-    for v in &c.volumes {
-        let (g, sock) = spawn_gofer(&v.host, v.readonly, c.fd_donation)?;
-        volume_gofers.push(g);
+    let mut file_parents: Vec<(std::path::PathBuf, bool, Arc<dyn vfs::Filesystem>)> = Vec::new();
+    let attach = |host: &std::path::Path, readonly: bool, gofers: &mut Vec<GoferProcess>| {
+        let (g, sock) = spawn_gofer(host, readonly, c.fd_donation)?;
+        gofers.push(g);
         let client = vfs::p9client::Client::new(sock).map_err(|e| {
             anyhow::anyhow!(
                 "connecting to the gofer of {}: {}",
-                v.host.display(),
+                host.display(),
                 describe(e)
             )
         })?;
-        let fs = vfs::p9fs::new_filesystem(
+        vfs::p9fs::new_filesystem(
             client,
             vfs::p9fs::Options {
-                readonly: v.readonly,
+                readonly,
                 shared: c.shared_files,
                 memfile: Some(Arc::clone(&memfile)),
             },
         )
-        .map_err(|e| anyhow::anyhow!("attaching {}: {}", v.host.display(), describe(e)))?;
-        make_mount_point(&mounts, &v.target)?;
-        mount_if_present(&mounts, &v.target, fs)?;
+        .map_err(|e| anyhow::anyhow!("attaching {}: {}", host.display(), describe(e)))
+    };
+    for v in &c.volumes {
+        if v.host.is_dir() {
+            let fs = attach(&v.host, v.readonly, &mut volume_gofers)?;
+            make_mount_point(&mounts, &v.target)?;
+            mount_if_present(&mounts, &v.target, fs)?;
+            continue;
+        }
+        let (Some(dir), Some(name)) = (v.host.parent(), v.host.file_name()) else {
+            bail!("bind mount {}: not a file in a directory", v.host.display());
+        };
+        let known = file_parents
+            .iter()
+            .find(|(d, ro, _)| d == dir && *ro == v.readonly)
+            .map(|(_, _, fs)| Arc::clone(fs));
+        let fs = match known {
+            Some(fs) => fs,
+            None => {
+                let fs = attach(dir, v.readonly, &mut volume_gofers)?;
+                file_parents.push((dir.to_path_buf(), v.readonly, Arc::clone(&fs)));
+                fs
+            }
+        };
+        let inode = fs
+            .root()
+            .lookup(name.as_bytes())
+            .map_err(|e| anyhow::anyhow!("bind mount {}: {}", v.host.display(), describe(e)))?;
+        make_file_mount_point(&mounts, &v.target)?;
+        let root = mounts.root();
+        let creds = Creds::root();
+        let l = Lookup {
+            root: &root,
+            start: &root,
+            creds: &creds,
+        };
+        let target = l.resolve(&v.target, true).map_err(|e| {
+            anyhow::anyhow!(
+                "bind mount target {}: {}",
+                String::from_utf8_lossy(&v.target),
+                describe(e)
+            )
+        })?;
+        mounts.mount_inode(&target, fs, inode).map_err(|e| {
+            anyhow::anyhow!(
+                "bind mount {} -> {}: {}",
+                v.host.display(),
+                String::from_utf8_lossy(&v.target),
+                describe(e)
+            )
+        })?;
     }
     for t in &c.tmpfs {
         let fs: Arc<dyn vfs::Filesystem> = match t.size {
@@ -601,6 +680,9 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         sentry::fs::sys::new_filesystem(kernel.ncpus),
     )?;
 
+    if c.read_only {
+        mounts.root().mount().set_readonly(true);
+    }
     let path = find_command(&mounts, &cmd0, &path_of(&c.envp));
     let [s0, s1, s2] = stdio_files()?;
     let spawn = Spawn {

@@ -305,9 +305,16 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
             } else {
                 bundle.join(src)
             };
-            if !src.is_dir() {
+            let meta = std::fs::metadata(&src).with_context(|| {
+                format!(
+                    "bind mount {} -> {}",
+                    src.display(),
+                    m.destination().display()
+                )
+            })?;
+            if !meta.is_dir() && !meta.is_file() {
                 bail!(
-                    "bind mount {} -> {}: only directories can be bind-mounted yet",
+                    "bind mount {} -> {}: only directories and regular files can be bind-mounted",
                     src.display(),
                     m.destination().display()
                 );

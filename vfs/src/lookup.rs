@@ -380,6 +380,16 @@ impl Lookup<'_> {
         perm::check(&dir.attr()?, self.creds, W_OK | X_OK)
     }
 
+    /// [`Self::check_create`] for a call that creates `name` in `dir` and fails with EEXIST if
+    /// it is there: filename_create() reports an existing name before a read-only mount, so
+    /// `mkdir /proc` on a read-only root is EEXIST, not EROFS.
+    fn check_create_named(&self, dir: &VfsPath, name: &[u8]) -> SysResult<()> {
+        if dir.is_readonly() && dir.dentry.child(name).is_ok() {
+            return Err(Errno::EEXIST);
+        }
+        self.check_create(dir)
+    }
+
     /// may_delete(): write+search on the parent, then the sticky rule.
     fn check_delete(&self, dir: &VfsPath, victim: &InodeAttr) -> SysResult<()> {
         let dattr = dir.attr()?;
@@ -617,7 +627,7 @@ impl Lookup<'_> {
     pub fn mkdir(&self, path: &[u8], mode: u32) -> SysResult<()> {
         let parent = self.resolve_parent(path)?;
         let name = Self::new_name(&parent)?;
-        self.check_create(&parent.dir)?;
+        self.check_create_named(&parent.dir, name)?;
         parent
             .dir
             .inode()
@@ -648,7 +658,7 @@ impl Lookup<'_> {
         if parent.trailing_slash {
             return Err(Errno::ENOENT);
         }
-        self.check_create(&parent.dir)?;
+        self.check_create_named(&parent.dir, name)?;
         let perm = mode & f::S_IALLUGO;
         if kind == InodeKind::Regular {
             parent.dir.inode().create(name, perm, self.creds)?;
@@ -739,7 +749,7 @@ impl Lookup<'_> {
         if parent.trailing_slash {
             return Err(Errno::ENOENT);
         }
-        self.check_create(&parent.dir)?;
+        self.check_create_named(&parent.dir, name)?;
         parent.dir.inode().symlink(name, target, self.creds)?;
         inotify::dir_event(&parent.dir, IN_CREATE, name, false, 0);
         Ok(())
@@ -928,7 +938,7 @@ impl Lookup<'_> {
         if !Arc::ptr_eq(&src.mount, &np.dir.mount) {
             return Err(Errno::EXDEV);
         }
-        new_lookup.check_create(&np.dir)?;
+        new_lookup.check_create_named(&np.dir, name)?;
         if src.is_dir() {
             return Err(Errno::EPERM);
         }

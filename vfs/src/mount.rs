@@ -244,6 +244,9 @@ pub struct Mount {
     pub(crate) parent: Option<(Weak<Mount>, Arc<Dentry>)>,
     /// Mounts on dentries of this mount, keyed by [`Dentry::key`].
     pub(crate) children: Mutex<HashMap<usize, Arc<Mount>>>,
+    /// MS_RDONLY on this mount (the filesystem itself may be writable: a read-only container
+    /// root is an overlay whose upper layer holds the mount points the runtime made).
+    readonly: AtomicBool,
 }
 
 impl fmt::Debug for Mount {
@@ -257,15 +260,33 @@ impl fmt::Debug for Mount {
 
 impl Mount {
     fn new(fs: Arc<dyn Filesystem>, parent: Option<(Weak<Mount>, Arc<Dentry>)>) -> Arc<Mount> {
+        let root = fs.root();
+        Mount::with_root(fs, root, parent)
+    }
+
+    /// A mount of `fs` whose root is `root`, an inode of `fs` (its root, or the file or
+    /// directory a bind mount shows).
+    fn with_root(
+        fs: Arc<dyn Filesystem>,
+        root: Arc<dyn Inode>,
+        parent: Option<(Weak<Mount>, Arc<Dentry>)>,
+    ) -> Arc<Mount> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let root = Dentry::new_root(fs.root());
+        let root = Dentry::new_root(root);
         Arc::new(Mount {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             fs,
             root,
             parent,
             children: Mutex::new(HashMap::new()),
+            readonly: AtomicBool::new(false),
         })
+    }
+
+    /// Makes the mount read-only (or writable again); the filesystem's own read-only state
+    /// still applies.
+    pub fn set_readonly(&self, on: bool) {
+        self.readonly.store(on, Ordering::Relaxed);
     }
 
     /// The mount id (as in /proc/self/mountinfo).
@@ -335,6 +356,33 @@ impl MountNamespace {
         let top = target.clone().cross_mounts();
         let m = Mount::new(
             fs,
+            Some((Arc::downgrade(&top.mount), Arc::clone(&top.dentry))),
+        );
+        lock(&top.mount.children).insert(top.dentry.key(), m);
+        Ok(())
+    }
+
+    /// Mounts the inode `root` of `fs` on `target`, as a bind mount of part of a filesystem:
+    /// the runtime uses it for OCI bind mounts of single files (Docker's /etc/resolv.conf,
+    /// /etc/hosts, /etc/hostname), served by a gofer of their parent directory of which only
+    /// the one file is visible. A directory goes on a directory, anything else on a
+    /// non-directory (ENOTDIR / EISDIR otherwise, as mount(2) with MS_BIND).
+    pub fn mount_inode(
+        &self,
+        target: &VfsPath,
+        fs: Arc<dyn Filesystem>,
+        root: Arc<dyn Inode>,
+    ) -> SysResult<()> {
+        let top = target.clone().cross_mounts();
+        let root_is_dir = root.attr()?.kind == InodeKind::Dir;
+        match (top.is_dir(), root_is_dir) {
+            (false, true) => return Err(Errno::ENOTDIR),
+            (true, false) => return Err(Errno::EISDIR),
+            _ => {}
+        }
+        let m = Mount::with_root(
+            fs,
+            root,
             Some((Arc::downgrade(&top.mount), Arc::clone(&top.dentry))),
         );
         lock(&top.mount.children).insert(top.dentry.key(), m);
@@ -415,7 +463,7 @@ impl VfsPath {
     /// statfs(2) of the filesystem this location is on.
     pub fn statfs(&self) -> SysResult<StatFs> {
         let mut s = self.mount.fs.statfs()?;
-        if self.mount.fs.is_readonly() {
+        if self.is_readonly() {
             s.flags |= abi::file::ST_RDONLY;
         }
         Ok(s)
@@ -435,9 +483,9 @@ impl VfsPath {
         Arc::ptr_eq(&self.mount, &other.mount) && Arc::ptr_eq(&self.dentry, &other.dentry)
     }
 
-    /// True if the filesystem is read-only.
+    /// True if the mount or its filesystem is read-only.
     pub fn is_readonly(&self) -> bool {
-        self.mount.fs.is_readonly()
+        self.mount.readonly.load(Ordering::Relaxed) || self.mount.fs.is_readonly()
     }
 
     /// access(2)-style check of R_OK/W_OK/X_OK bits (4/2/1) for `creds`. W_OK on a read-only
