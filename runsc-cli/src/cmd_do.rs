@@ -219,20 +219,44 @@ fn spawn_gofer(
 /// description too, so their offset stays common and the output interleaves as natively.
 fn stdio_files() -> anyhow::Result<[Arc<vfs::OpenFile>; 3]> {
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let host = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let mut dups = Vec::with_capacity(3);
+    for (i, fd) in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]
+        .iter()
+        .enumerate()
+    {
+        dups.push(
+            fd.try_clone_to_owned()
+                .with_context(|| format!("duplicating stdio fd {i}"))?,
+        );
+    }
+    let dups: [std::os::fd::OwnedFd; 3] = dups
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("stdio: expected three files"))?;
+    host_stdio(dups)
+}
+
+/// The application's stdin, stdout and stderr over three host fds; fds that share one open
+/// file description (a terminal on all three, `2>&1`) become one sandbox file, so they share
+/// offset and flags as they would on Linux.
+pub(crate) fn host_stdio(
+    fds: [std::os::fd::OwnedFd; 3],
+) -> anyhow::Result<[Arc<vfs::OpenFile>; 3]> {
     let mut files: Vec<Arc<vfs::OpenFile>> = Vec::with_capacity(3);
-    for (i, fd) in host.iter().enumerate() {
-        let earlier = host
+    let mut seen: Vec<std::os::fd::OwnedFd> = Vec::with_capacity(3);
+    for (i, fd) in fds.into_iter().enumerate() {
+        let earlier = seen
             .iter()
-            .take(i)
-            .position(|e| crate::hostcall::same_description(*e, *fd) == Some(true));
+            .position(|e| crate::hostcall::same_description(e.as_fd(), fd.as_fd()) == Some(true));
         if let Some(f) = earlier.and_then(|j| files.get(j)) {
-            files.push(Arc::clone(f));
+            let f = Arc::clone(f);
+            files.push(f);
+            seen.push(fd);
             continue;
         }
         let dup = fd
-            .try_clone_to_owned()
+            .try_clone()
             .with_context(|| format!("duplicating stdio fd {i}"))?;
+        seen.push(fd);
         let f = vfs::hostfd::host_file(dup)
             .map_err(|e| anyhow::anyhow!("wrapping stdio fd {i}: {}", describe(e)))?;
         files.push(f);
@@ -243,7 +267,7 @@ fn stdio_files() -> anyhow::Result<[Arc<vfs::OpenFile>; 3]> {
 }
 
 /// Human text for an errno, as the host's strerror has it (this is the CLI, a host boundary).
-fn describe(e: Errno) -> String {
+pub(crate) fn describe(e: Errno) -> String {
     let s = std::io::Error::from_raw_os_error(e.raw()).to_string();
     s.split(" (os error").next().unwrap_or(&s).to_string()
 }
@@ -295,7 +319,7 @@ fn mount_if_present(
 
 /// Finds `cmd` the way execvp(3) does: as given if it contains a '/', else in each PATH
 /// directory of the sandbox, first executable regular file wins.
-fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
+pub(crate) fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> Vec<u8> {
     if cmd.contains(&b'/') {
         return cmd.to_vec();
     }
@@ -346,7 +370,7 @@ fn block_forwarded_signals() -> anyhow::Result<nix::sys::signal::SigSet> {
 }
 
 /// Forwards each signal the runtime receives to init until the kernel is gone.
-fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet) {
+fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet, oci: bool) {
     let k = Arc::downgrade(kernel);
     let spawned = std::thread::Builder::new()
         .name("signals".into())
@@ -356,7 +380,12 @@ fn start_signal_forwarder(kernel: &Arc<Kernel>, set: nix::sys::signal::SigSet) {
                     return;
                 };
                 tracing::debug!(signal = ?sig, "forwarding a host signal to init");
-                k.signal_init_from_host(sig as i32);
+                if oci {
+                    // As runc forwards to the container's init: pid_namespaces(7) rules.
+                    let _ = k.signal_process(1, sig as i32);
+                } else {
+                    k.signal_init_from_host(sig as i32);
+                }
             }
         });
     if let Err(e) = spawned {
@@ -399,7 +428,7 @@ pub struct SandboxConfig {
 }
 
 /// The PATH a command is looked up in: the sandbox environment's, else the default.
-fn path_of(envp: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn path_of(envp: &[Vec<u8>]) -> Vec<u8> {
     envp.iter()
         .find_map(|e| e.strip_prefix(b"PATH="))
         .map_or_else(
@@ -487,6 +516,9 @@ pub struct ReadySandbox {
     mounts: Arc<MountNamespace>,
     gofers: Vec<GoferProcess>,
     forwarded: nix::sys::signal::SigSet,
+    /// Host signals reach init with the rules of a sender in an ancestor pid namespace (the
+    /// OCI commands), not as `rvisor do`'s "the command itself was signalled".
+    oci_signals: bool,
 }
 
 impl std::fmt::Debug for ReadySandbox {
@@ -496,9 +528,19 @@ impl std::fmt::Debug for ReadySandbox {
 }
 
 impl ReadySandbox {
+    /// The sandbox's kernel (the OCI control server adds processes to it).
+    pub fn kernel(&self) -> &Arc<Kernel> {
+        &self.kernel
+    }
+
+    /// Host signals to this process reach init as `kill` from outside a pid namespace does.
+    pub fn use_oci_signals(&mut self) {
+        self.oci_signals = true;
+    }
+
     /// Runs init to the end; the shell-style exit status.
     pub fn run(self) -> anyhow::Result<i32> {
-        start_signal_forwarder(&self.kernel, self.forwarded);
+        start_signal_forwarder(&self.kernel, self.forwarded, self.oci_signals);
         let status = self
             .kernel
             .run_init(self.task)
@@ -720,5 +762,6 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         mounts,
         gofers,
         forwarded,
+        oci_signals: false,
     })))
 }

@@ -37,7 +37,7 @@ use oci_spec::runtime::{Capabilities, Spec};
 use sentry::kernel::Credentials;
 
 use crate::Cli;
-use crate::cmd_do::{Prepared, SandboxConfig, TmpfsMount, Volume, prepare_sandbox, run_sandbox};
+use crate::cmd_do::{Prepared, SandboxConfig, TmpfsMount, Volume, prepare_sandbox};
 
 #[derive(Debug, Args)]
 pub struct SpecArgs {
@@ -107,7 +107,7 @@ pub struct BootArgs {
 #[derive(Debug, Args)]
 pub struct IdArgs {
     /// The container id.
-    id: String,
+    pub(crate) id: String,
 }
 
 #[derive(Debug, Args)]
@@ -168,7 +168,7 @@ pub fn spec(a: &SpecArgs) -> anyhow::Result<i32> {
 
 /// The state directory of container `id` under `root`; EINVAL-like error for ids that are
 /// not single path components.
-fn state_dir(root: &Path, id: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn state_dir(root: &Path, id: &str) -> anyhow::Result<PathBuf> {
     if id.is_empty() || id == "." || id == ".." || id.contains('/') || id.contains('\0') {
         bail!("invalid container id {id:?}");
     }
@@ -194,7 +194,7 @@ fn state_pid(v: &serde_json::Value) -> i32 {
 }
 
 /// The container's recorded state with its status brought up to date.
-fn load_state(root: &Path, id: &str) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn load_state(root: &Path, id: &str) -> anyhow::Result<serde_json::Value> {
     let dir = state_dir(root, id)?;
     let text = match std::fs::read_to_string(dir.join("state.json")) {
         Ok(t) => t,
@@ -359,19 +359,7 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
     if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
         tracing::warn!("process.rlimits are not applied yet");
     }
-    let user = process.user();
-    let caps = process.capabilities().as_ref();
-    let mut creds = Credentials::user(user.uid(), user.gid());
-    creds.groups = user.additional_gids().clone().unwrap_or_default();
-    creds.groups.sort_unstable();
-    creds.groups.dedup();
-    creds.cap_effective = cap_set(caps.and_then(|c| c.effective().as_ref()))?;
-    creds.cap_permitted = cap_set(caps.and_then(|c| c.permitted().as_ref()))?;
-    creds.cap_inheritable = cap_set(caps.and_then(|c| c.inheritable().as_ref()))?;
-    creds.cap_bounding = cap_set(caps.and_then(|c| c.bounding().as_ref()))?;
-    creds.cap_ambient = cap_set(caps.and_then(|c| c.ambient().as_ref()))?
-        & creds.cap_permitted
-        & creds.cap_inheritable;
+    let pc = process_config(process)?;
     let memory_limit = spec
         .linux()
         .as_ref()
@@ -390,6 +378,53 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         shared_files: false,
         fd_donation: true,
         hostname: spec.hostname().as_ref().map(|h| h.as_bytes().to_vec()),
+        argv: pc.argv,
+        envp: pc.envp,
+        cwd: pc.cwd,
+        creds: pc.creds,
+        umask: pc.umask,
+        no_new_privs: pc.no_new_privs,
+    };
+    Ok((cfg, spec))
+}
+
+/// What the sandbox needs of an OCI `process` (init's, or an `exec`'d one's).
+#[derive(Debug, Clone)]
+pub(crate) struct ProcessConfig {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    pub creds: Credentials,
+    pub umask: u32,
+    pub no_new_privs: bool,
+}
+
+/// Checks an OCI `process` and turns it into a [`ProcessConfig`].
+pub(crate) fn process_config(
+    process: &oci_spec::runtime::Process,
+) -> anyhow::Result<ProcessConfig> {
+    let args = process.args().clone().unwrap_or_default();
+    if args.first().is_none_or(String::is_empty) {
+        bail!("process.args must name a program");
+    }
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        bail!("process.cwd {} must be an absolute path", cwd.display());
+    }
+    let user = process.user();
+    let caps = process.capabilities().as_ref();
+    let mut creds = Credentials::user(user.uid(), user.gid());
+    creds.groups = user.additional_gids().clone().unwrap_or_default();
+    creds.groups.sort_unstable();
+    creds.groups.dedup();
+    creds.cap_effective = cap_set(caps.and_then(|c| c.effective().as_ref()))?;
+    creds.cap_permitted = cap_set(caps.and_then(|c| c.permitted().as_ref()))?;
+    creds.cap_inheritable = cap_set(caps.and_then(|c| c.inheritable().as_ref()))?;
+    creds.cap_bounding = cap_set(caps.and_then(|c| c.bounding().as_ref()))?;
+    creds.cap_ambient = cap_set(caps.and_then(|c| c.ambient().as_ref()))?
+        & creds.cap_permitted
+        & creds.cap_inheritable;
+    Ok(ProcessConfig {
         argv: args.into_iter().map(String::into_bytes).collect(),
         envp: process
             .env()
@@ -402,8 +437,7 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         creds,
         umask: user.umask().unwrap_or(0o022),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
-    };
-    Ok((cfg, spec))
+    })
 }
 
 /// `rvisor run`: the container in the foreground; the exit status is its init's.
@@ -455,14 +489,24 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         std::fs::write(p, pid.to_string())
             .with_context(|| format!("writing --pid-file {}", p.display()))?;
     }
-    let code = run_sandbox(cli, cfg);
+    let code = match prepare_sandbox(cli, cfg)? {
+        Prepared::Ready(mut r) => {
+            r.use_oci_signals();
+            let sock_path = dir.join("control.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&sock_path)
+                .with_context(|| format!("binding {}", sock_path.display()))?;
+            crate::control::serve(listener, std::sync::Arc::clone(r.kernel()), None);
+            r.run()
+        }
+        Prepared::Exit(code) => Ok(code),
+    };
     drop(guard);
     code
 }
 
 /// Writes `state` as the container's state.json (whole or not at all: a temporary file
 /// renamed over it).
-fn write_state(dir: &Path, state: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn write_state(dir: &Path, state: &serde_json::Value) -> anyhow::Result<()> {
     let tmp = dir.join("state.json.tmp");
     std::fs::write(&tmp, state.to_string()).context("writing the container state")?;
     std::fs::rename(&tmp, dir.join("state.json")).context("writing the container state")?;
@@ -526,7 +570,11 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
             .try_wait()
             .context("waiting for the sandbox process")?
         {
-            bail!("the sandbox process exited before the container was created ({st})");
+            let why = std::fs::read_to_string(dir.join("boot-error")).unwrap_or_default();
+            if why.is_empty() {
+                bail!("the sandbox process exited before the container was created ({st})");
+            }
+            bail!("{why}");
         }
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();
@@ -549,14 +597,32 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
 /// `rvisor boot` (hidden): the sandbox process of a created container.
 pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&cli.root, &a.id)?;
+    let r = boot_inner(cli, a, &dir);
+    if let Err(e) = &r {
+        // `create` reports this line when we exit before "created".
+        let _ = std::fs::write(dir.join("boot-error"), format!("{e:#}"));
+    }
+    r
+}
+
+fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     let (cfg, spec) = sandbox_from_bundle(&a.bundle)?;
-    let ready = match prepare_sandbox(cli, cfg)? {
+    let mut ready = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(r) => r,
-        Prepared::Exit(code) => return Ok(code),
+        Prepared::Exit(code) => {
+            bail!("the container's process cannot be started (status {code})")
+        }
     };
+    ready.use_oci_signals();
     let sock_path = dir.join("control.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock_path)
         .with_context(|| format!("binding {}", sock_path.display()))?;
+    let (start_tx, start_rx) = std::sync::mpsc::channel();
+    crate::control::serve(
+        listener,
+        std::sync::Arc::clone(ready.kernel()),
+        Some(start_tx),
+    );
     let mut state = serde_json::json!({
         "ociVersion": spec.version(),
         "id": a.id,
@@ -565,21 +631,12 @@ pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
         "bundle": a.bundle,
         "annotations": spec.annotations().clone().unwrap_or_default(),
     });
-    write_state(&dir, &state)?;
-    // Wait for `start`.
-    loop {
-        let (conn, _) = listener.accept().context("waiting for start")?;
-        let mut line = String::new();
-        let mut r = std::io::BufReader::new(&conn);
-        if std::io::BufRead::read_line(&mut r, &mut line).is_ok() && line.trim() == "start" {
-            state["status"] = "running".into();
-            write_state(&dir, &state)?;
-            let _ = (&conn).write_all(b"ok\n");
-            break;
-        }
+    write_state(dir, &state)?;
+    if start_rx.recv().is_err() {
+        bail!("the control server ended before start");
     }
-    drop(listener);
-    let _ = std::fs::remove_file(&sock_path);
+    state["status"] = "running".into();
+    write_state(dir, &state)?;
     ready.run()
 }
 
@@ -588,20 +645,12 @@ pub fn start(cli: &Cli, a: &IdArgs) -> anyhow::Result<i32> {
     let v = load_state(&cli.root, &a.id)?;
     match v["status"].as_str() {
         Some("created") => {}
-        Some("running") => bail!("cannot start an already running container {}", a.id),
+        Some("running" | "paused") => bail!("cannot start an already running container {}", a.id),
         _ => bail!("cannot start a container that has stopped: {}", a.id),
     }
     let dir = state_dir(&cli.root, &a.id)?;
-    let mut conn = std::os::unix::net::UnixStream::connect(dir.join("control.sock"))
-        .with_context(|| format!("reaching the sandbox of {}", a.id))?;
-    conn.write_all(b"start\n")
+    crate::control::request(&dir, &serde_json::json!({ "op": "start" }), &[])
         .with_context(|| format!("starting {}", a.id))?;
-    let mut reply = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(&conn), &mut reply)
-        .with_context(|| format!("starting {}", a.id))?;
-    if reply.trim() != "ok" {
-        bail!("the sandbox of {} did not start", a.id);
-    }
     Ok(0)
 }
 
@@ -613,7 +662,7 @@ pub fn state(cli: &Cli, a: &IdArgs) -> anyhow::Result<i32> {
 }
 
 /// A signal given as a number or a name, with or without SIG.
-fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
+pub(crate) fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
     use std::str::FromStr as _;
     if let Ok(n) = s.parse::<i32>() {
         return nix::sys::signal::Signal::try_from(n)
@@ -628,19 +677,27 @@ fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> {
     nix::sys::signal::Signal::from_str(&name).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
-/// `rvisor kill`.
+/// `rvisor kill`: the signal goes to init as from outside its pid namespace (or, with
+/// `--all`, to every process), through the control socket; SIGKILL also works when the
+/// sandbox process no longer answers.
 pub fn kill(cli: &Cli, a: &KillArgs) -> anyhow::Result<i32> {
     let sig = parse_signal(&a.signal)?;
     let v = load_state(&cli.root, &a.id)?;
-    // A created container's sandbox process can be signalled too (KILL ends it).
-    if v["status"] != "running" && v["status"] != "created" {
+    if !matches!(v["status"].as_str(), Some("running" | "created" | "paused")) {
         bail!("cannot kill {}: container not running", a.id);
     }
-    let pid = state_pid(&v);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
-        .with_context(|| format!("signalling {}", a.id))?;
-    let _ = a.all;
-    Ok(0)
+    let dir = state_dir(&cli.root, &a.id)?;
+    let req = serde_json::json!({ "op": "kill", "signal": sig as i32, "all": a.all });
+    match crate::control::request(&dir, &req, &[]) {
+        Ok(_) => Ok(0),
+        Err(_) if sig == nix::sys::signal::Signal::SIGKILL => {
+            let pid = state_pid(&v);
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+                .with_context(|| format!("signalling {}", a.id))?;
+            Ok(0)
+        }
+        Err(e) => Err(e).with_context(|| format!("signalling {}", a.id)),
+    }
 }
 
 /// `rvisor delete`.
@@ -732,4 +789,39 @@ pub fn list(cli: &Cli, a: &ListArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A host pseudo-terminal pair (master, slave), both close-on-exec.
+pub(crate) fn open_host_pty() -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let r = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
+    for fd in [&r.master, &r.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .context("setting close-on-exec on the pseudo-terminal")?;
+    }
+    Ok((r.master, r.slave))
+}
+
+/// Sends a terminal master to an OCI console socket, as runc does: one message on a
+/// connection to the AF_UNIX socket at `path`, the fd as SCM_RIGHTS, the terminal's name as
+/// the payload.
+pub(crate) fn send_console(path: &Path, master: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd as _;
+    let conn = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connecting to the console socket {}", path.display()))?;
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        conn.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .with_context(|| format!("sending the terminal to {}", path.display()))?;
+    Ok(())
 }

@@ -8,9 +8,11 @@
 //! mounts (`vfs`) and the gofer connection (`vfs::p9client`). `anyhow` lives only here.
 
 mod cmd_do;
+mod cmd_exec;
 mod cmd_gofer;
 mod cmd_oci;
 mod cmd_syscalls;
+mod control;
 mod hostcall;
 mod logging;
 
@@ -146,6 +148,18 @@ enum Command {
     List(cmd_oci::ListArgs),
     /// What this runtime supports (runc's JSON shape).
     Features,
+    /// Run a process in a running container.
+    Exec(cmd_exec::ExecArgs),
+    /// The processes of a container (`--format json`: their host pids).
+    Ps(cmd_exec::PsArgs),
+    /// Stop scheduling a container's processes.
+    Pause(cmd_oci::IdArgs),
+    /// Resume a paused container.
+    Resume(cmd_oci::IdArgs),
+    /// Change a running container's resource limits.
+    Update(cmd_exec::UpdateArgs),
+    /// A container's statistics (`--stats`: once).
+    Events(cmd_exec::EventsArgs),
     /// Internal: serve a directory over 9P2000.L on an inherited socket.
     #[command(hide = true)]
     Gofer(cmd_gofer::GoferArgs),
@@ -173,6 +187,12 @@ fn main() -> ExitCode {
         Command::Delete(a) => cmd_oci::delete(&cli, a),
         Command::List(a) => cmd_oci::list(&cli, a),
         Command::Features => cmd_oci::features(),
+        Command::Exec(a) => cmd_exec::exec(&cli, a),
+        Command::Ps(a) => cmd_exec::ps(&cli, a),
+        Command::Pause(a) => cmd_exec::pause(&cli, &a.id, true),
+        Command::Resume(a) => cmd_exec::pause(&cli, &a.id, false),
+        Command::Update(a) => cmd_exec::update(&cli, a),
+        Command::Events(a) => cmd_exec::events(&cli, a),
         Command::Gofer(a) => cmd_gofer::run(a).map(|()| 0),
     };
     match res {

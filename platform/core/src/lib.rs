@@ -234,6 +234,12 @@ pub trait AddressSpace: Send + Sync + fmt::Debug {
     fn cpu_time(&self) -> Option<CpuTime> {
         None
     }
+
+    /// The host process that runs this address space's code, if the platform has one (the
+    /// ptrace platform's stub): what `rvisor ps` reports as a container process's host pid.
+    fn host_pid(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// CPU time of application code: in user mode, and in the host kernel on its behalf (traps,

@@ -307,6 +307,10 @@ fn process_cpu_clock(pid: Pid, which: i32) -> nix::time::ClockId {
 }
 
 impl AddressSpace for PtraceAddressSpace {
+    fn host_pid(&self) -> Option<i32> {
+        Some(self.process.pid().as_raw())
+    }
+
     fn cpu_time(&self) -> Option<platform::CpuTime> {
         // Every application thread of this address space is a thread of the stub process.
         let pid = self.process.pid();

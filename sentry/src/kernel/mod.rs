@@ -143,6 +143,24 @@ pub struct Kernel {
     threads: Arc<threads::TaskThreads>,
     /// The OOM killer's victim in progress (`oom.rs`).
     pub(crate) oom: Mutex<oom::OomState>,
+    /// Processes the runtime added (`exec_process`) whose exit it waits for, by tgid.
+    exec_waiters: Mutex<std::collections::HashMap<i32, std::sync::mpsc::Sender<ExitStatus>>>,
+    /// `rvisor pause`: tasks do not enter application code while set.
+    paused: Mutex<bool>,
+    paused_cv: Condvar,
+}
+
+/// One process of the sandbox as `rvisor ps` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessSummary {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The host process running its code (the ptrace platform's stub), if any.
+    pub host_pid: Option<i32>,
+    pub comm: Vec<u8>,
+    pub uid: u32,
+    /// Threads alive.
+    pub threads: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,7 +203,179 @@ impl Kernel {
             outcome_cv: Condvar::new(),
             threads: Arc::default(),
             oom: Mutex::new(None),
+            exec_waiters: Mutex::default(),
+            paused: Mutex::new(false),
+            paused_cv: Condvar::new(),
         })
+    }
+
+    /// Starts a new process in the running sandbox (`rvisor exec`): no parent inside, its own
+    /// session; returns its pid and a receiver of its exit status (disconnected without a
+    /// value if the sandbox ends first: the runtime reports that as SIGKILL).
+    pub fn exec_process(
+        self: &Arc<Self>,
+        spawn: Spawn,
+    ) -> Result<(i32, std::sync::mpsc::Receiver<ExitStatus>), TaskCreateError> {
+        let task = Task::new_process(self, spawn)?;
+        let pid = task.tgid();
+        let (tx, rx) = std::sync::mpsc::channel();
+        lock(&self.exec_waiters).insert(pid, tx);
+        if self.start_task(task).is_err() {
+            lock(&self.exec_waiters).remove(&pid);
+            return Err(TaskCreateError::NoId);
+        }
+        Ok((pid, rx))
+    }
+
+    /// A process without a parent in the sandbox ended (`wait.rs`).
+    pub(crate) fn orphan_exited(&self, tgid: i32, status: ExitStatus) {
+        if let Some(tx) = lock(&self.exec_waiters).remove(&tgid) {
+            let _ = tx.send(status);
+        }
+    }
+
+    /// Sends `signo` to process `pid` as the runtime does (`rvisor kill`, a signal to an
+    /// exec'd process): a sender in an ancestor pid namespace. SIGKILL and SIGSTOP always
+    /// reach init; other signals only if init has a handler for them (pid_namespaces(7)), so a
+    /// shell as pid 1 survives `docker stop`'s SIGTERM and is killed after the timeout, as
+    /// under runc. ESRCH if there is no such process.
+    pub fn signal_process(&self, pid: i32, signo: i32) -> Result<(), abi::Errno> {
+        let sig = abi::signal::Signal(signo);
+        if signo == 0 {
+            return self.tree().proc(pid).map(|_| ()).ok_or(abi::Errno::ESRCH);
+        }
+        if !sig.is_valid() {
+            return Err(abi::Errno::EINVAL);
+        }
+        let tg = self
+            .tree()
+            .proc(pid)
+            .map(|p| Arc::clone(&p.tg))
+            .ok_or(abi::Errno::ESRCH)?;
+        if pid == 1
+            && sig != abi::signal::Signal::SIGKILL
+            && sig != abi::signal::Signal::SIGSTOP
+            && tg.sig().action(sig).handler == abi::signal::SIG_DFL
+        {
+            return Ok(());
+        }
+        let info = abi::signal::SigInfo::new(sig, abi::signal::si_code::SI_USER);
+        signal::send(self, &signal::Target::Process(tg), info)
+    }
+
+    /// `rvisor kill --all`: `signo` to every process, init last.
+    pub fn signal_all(&self, signo: i32) -> Result<(), abi::Errno> {
+        let mut pids: Vec<i32> = self.tree().procs.keys().copied().collect();
+        pids.sort_unstable_by_key(|&p| (p == 1, p));
+        for p in pids {
+            match self.signal_process(p, signo) {
+                Ok(()) | Err(abi::Errno::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The sandbox's live processes, by pid (`rvisor ps`).
+    pub fn processes(&self) -> Vec<ProcessSummary> {
+        let tree = self.tree();
+        let mut out: Vec<(ProcessSummary, Option<Arc<TaskShared>>)> = tree
+            .procs
+            .iter()
+            .filter(|(_, p)| matches!(p.state, tree::ProcState::Alive))
+            .map(|(&pid, p)| {
+                let leader = p.threads.first().and_then(|t| tree.tasks.get(t)).cloned();
+                (
+                    ProcessSummary {
+                        pid,
+                        ppid: p.parent,
+                        host_pid: None,
+                        comm: leader.as_ref().map(|l| l.comm_name()).unwrap_or_default(),
+                        uid: 0,
+                        threads: p.threads.len(),
+                    },
+                    leader,
+                )
+            })
+            .collect();
+        drop(tree);
+        for (s, leader) in &mut out {
+            if let Some(l) = leader {
+                if let Some(mm) = crate::fs::proc::mm_of_task(l) {
+                    s.host_pid = mm.address_space().host_pid();
+                }
+                if let Some(c) = crate::fs::proc::creds_of(self, l.tid()) {
+                    s.uid = c.uid;
+                }
+            }
+        }
+        let mut out: Vec<ProcessSummary> = out.into_iter().map(|(s, _)| s).collect();
+        out.sort_by_key(|s| s.pid);
+        out
+    }
+
+    /// `rvisor pause` (`true`) and `resume` (`false`): while paused no task enters
+    /// application code; tasks running it are pulled out (as for deferred address-space
+    /// work) and wait at the top of their loop. Tasks blocked in the sentry stay blocked and
+    /// stop when their call returns. Timers keep running; what they deliver waits too.
+    pub fn set_paused(&self, on: bool) {
+        *lock(&self.paused) = on;
+        if on {
+            let tasks: Vec<Arc<TaskShared>> = self.tree().tasks.values().cloned().collect();
+            for t in tasks {
+                t.poke();
+            }
+        } else {
+            self.paused_cv.notify_all();
+        }
+    }
+
+    /// Changes the task limit (`rvisor update --pids-limit`; at most [`MAX_TASKS`]).
+    pub fn set_max_tasks(&self, n: usize) {
+        self.tree().set_max_tasks(n);
+    }
+
+    /// CPU time (user, system) of application code in the live processes, as far as the
+    /// platform measures it (`rvisor events --stats`).
+    pub fn cpu_time(&self) -> (std::time::Duration, std::time::Duration) {
+        let leaders: Vec<Arc<TaskShared>> = {
+            let tree = self.tree();
+            tree.procs
+                .values()
+                .filter_map(|p| p.threads.first().and_then(|t| tree.tasks.get(t)).cloned())
+                .collect()
+        };
+        let mut user = std::time::Duration::ZERO;
+        let mut system = std::time::Duration::ZERO;
+        for l in leaders {
+            if let Some(t) =
+                crate::fs::proc::mm_of_task(&l).and_then(|mm| mm.address_space().cpu_time())
+            {
+                user = user.saturating_add(t.user);
+                system = system.saturating_add(t.system);
+            }
+        }
+        (user, system)
+    }
+
+    /// Whether the sandbox is paused.
+    pub fn is_paused(&self) -> bool {
+        *lock(&self.paused)
+    }
+
+    /// Called by a task before it enters application code: waits while the sandbox is paused,
+    /// unless `shared` has been killed (a kill of a paused container, or the sandbox ending).
+    pub(crate) fn wait_while_paused(&self, shared: &TaskShared) {
+        let mut p = lock(&self.paused);
+        while *p && !shared.sig().killed {
+            shared.set_run_state(task::RunState::Stopped);
+            p = self
+                .paused_cv
+                .wait_timeout(p, std::time::Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        shared.set_run_state(task::RunState::Running);
     }
 
     /// The sandbox's memory limit in bytes (`None`: unlimited). It is kept by the MemoryFile,

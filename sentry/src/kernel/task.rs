@@ -467,6 +467,14 @@ impl Task {
     /// Creates the init task (pid 1) of `kernel`: resolves and loads the executable into a new
     /// address space, ready to run with [`Kernel::run_init`].
     pub fn new_init(kernel: &Arc<Kernel>, spawn: Spawn) -> Result<Task, TaskCreateError> {
+        Task::new_process(kernel, spawn)
+    }
+
+    /// A new process with no parent in the sandbox: init (the first one, pid 1), or a process
+    /// the runtime adds to a running sandbox (`rvisor exec`, [`Kernel::exec_process`]), which,
+    /// like a process `setns`'d into a pid namespace from outside, has parent pid 0 and its own
+    /// session and process group. Its exit is reported to the runtime, not to a parent.
+    pub(crate) fn new_process(kernel: &Arc<Kernel>, spawn: Spawn) -> Result<Task, TaskCreateError> {
         let root = kernel.mounts.root();
         let creds = spawn.creds.clone();
         let fcreds = creds.fs_creds();
@@ -644,6 +652,10 @@ impl Task {
             // cleared: a poke that comes later sets it again).
             if let Err(e) = self.mm.apply_deferred() {
                 tracing::warn!(target: "sentry::mm", errno = ?e, "applying a truncation failed");
+            }
+            if self.kernel.is_paused() {
+                self.kernel.wait_while_paused(&self.shared);
+                continue;
             }
             self.shared.in_app.store(true, Ordering::SeqCst);
             if self.shared.hint.load(Ordering::SeqCst) {

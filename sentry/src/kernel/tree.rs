@@ -119,6 +119,11 @@ pub struct TaskTree {
 }
 
 impl TaskTree {
+    /// Changes the most live threads (`rvisor update --pids-limit`); existing ones stay.
+    pub(crate) fn set_max_tasks(&mut self, n: usize) {
+        self.max_tasks = n.clamp(1, MAX_TASKS);
+    }
+
     pub(crate) fn new(max_tasks: usize) -> TaskTree {
         TaskTree {
             next_id: 1,

@@ -312,7 +312,10 @@ fn process_exit(
         return None;
     }
     let Some(prec) = tree.procs.get(&parent) else {
+        // No parent in the sandbox (a process the runtime added): reaped at once, its status
+        // goes to the runtime's waiter.
         tree.procs.remove(&tgid);
+        kernel.orphan_exited(tgid, status);
         return None;
     };
     let ptg = Arc::clone(&prec.tg);
