@@ -457,10 +457,19 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         )?;
         return start(cli, &IdArgs { id: a.id.clone() });
     }
-    if a.console_socket.is_some() {
-        bail!("--console-socket is not supported yet");
-    }
     let dir = state_dir(&cli.root, &a.id)?;
+    if let Some(sock) = &a.console_socket {
+        // The terminal becomes this process's stdio; init gets it below.
+        let (master, slave) = open_host_pty()?;
+        send_console(sock, &master)?;
+        for fd in 0..3 {
+            // SAFETY: replaces this process's stdio with the terminal, before any thread
+            // that could use them exists.
+            if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&slave), fd) } < 0 {
+                bail!("using the terminal as stdio: {}", std::io::Error::last_os_error());
+            }
+        }
+    }
     let bundle =
         std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
     let (cfg, spec) = sandbox_from_bundle(&bundle)?;
@@ -521,9 +530,6 @@ const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The sandbox process keeps the caller's stdio, as runc's init does, and waits for `start`
 /// on a control socket in the state directory.
 pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
-    if a.console_socket.is_some() {
-        bail!("--console-socket is not supported yet");
-    }
     let dir = state_dir(&cli.root, &a.id)?;
     let bundle =
         std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
@@ -553,10 +559,41 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
         cmd.arg("--debug-log").arg(d);
     }
     cmd.arg("boot").arg("--bundle").arg(&bundle).arg(&a.id);
+    let console = match &a.console_socket {
+        Some(sock) => {
+            let (master, slave) = open_host_pty()?;
+            send_console(sock, &master)?;
+            Some(slave)
+        }
+        None => None,
+    };
     {
         use std::os::unix::process::CommandExt as _;
-        // Its own process group: a terminal's signals to the caller are not the container's.
-        cmd.process_group(0);
+        match &console {
+            Some(slave) => {
+                // The terminal is the sandbox process's stdio and controlling terminal: its
+                // line discipline's signals (^C) reach the sandbox process, which passes them
+                // to init.
+                let dup = || -> anyhow::Result<std::process::Stdio> {
+                    Ok(slave.try_clone().context("duplicating the terminal")?.into())
+                };
+                cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
+                // SAFETY: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            // Its own process group: a terminal's signals to the caller are not the
+            // container's.
+            None => {
+                cmd.process_group(0);
+            }
+        }
     }
     let mut child = cmd.spawn().context("starting the sandbox process")?;
     let deadline = std::time::Instant::now() + CREATE_TIMEOUT;
