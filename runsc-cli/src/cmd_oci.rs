@@ -2,7 +2,7 @@
 //! `delete`, `list`, `features`.
 //!
 //! A bundle's config.json is read with the `oci-spec` crate and turned into the same
-//! [`SandboxConfig`] `rvisor do` builds (root served by a gofer, an in-memory overlay unless
+//! [`SandboxConfig`] `rvisor do` builds (root served by a gofer, writes through to the rootfs as under runc; an overlay only when
 //! `root.readonly`, bind mounts as gofer-served volumes, tmpfs mounts, the user's ids,
 //! capabilities, umask and noNewPrivileges, hostname, `linux.resources.memory.limit`).
 //!
@@ -369,7 +369,10 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         .and_then(|l| u64::try_from(l).ok());
     let cfg = SandboxConfig {
         rootfs,
-        overlay: true,
+        // As under runc, writes reach the bundle's rootfs (Docker's container layer: `docker
+        // commit`, `docker build`, `docker diff` see them). A read-only root is an overlay
+        // whose upper layer only holds the mount points the runtime makes.
+        overlay: root.readonly().unwrap_or(false),
         read_only: root.readonly().unwrap_or(false),
         volumes,
         tmpfs,
@@ -466,7 +469,10 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
             // SAFETY: replaces this process's stdio with the terminal, before any thread
             // that could use them exists.
             if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&slave), fd) } < 0 {
-                bail!("using the terminal as stdio: {}", std::io::Error::last_os_error());
+                bail!(
+                    "using the terminal as stdio: {}",
+                    std::io::Error::last_os_error()
+                );
             }
         }
     }
@@ -575,7 +581,10 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
                 // line discipline's signals (^C) reach the sandbox process, which passes them
                 // to init.
                 let dup = || -> anyhow::Result<std::process::Stdio> {
-                    Ok(slave.try_clone().context("duplicating the terminal")?.into())
+                    Ok(slave
+                        .try_clone()
+                        .context("duplicating the terminal")?
+                        .into())
                 };
                 cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
                 // SAFETY: only async-signal-safe calls between fork and exec.
