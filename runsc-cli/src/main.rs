@@ -7,6 +7,8 @@
 //! Neighbours: builds the sentry (`sentry::kernel`), the platform (`platform-ptrace`), the VFS
 //! mounts (`vfs`) and the gofer connection (`vfs::p9client`). `anyhow` lives only here.
 
+#[allow(dead_code)] // The OCI commands start using it as the lead wires cgroups in.
+mod cgroup;
 mod cmd_do;
 mod cmd_gofer;
 mod cmd_oci;
