@@ -11,6 +11,7 @@
 mod cgroup;
 mod cmd_do;
 mod cmd_gofer;
+mod cmd_install;
 mod cmd_oci;
 mod cmd_syscalls;
 mod hostcall;
@@ -148,6 +149,10 @@ enum Command {
     List(cmd_oci::ListArgs),
     /// What this runtime supports (runc's JSON shape).
     Features,
+    /// Register rvisor as a Docker runtime in /etc/docker/daemon.json.
+    Install(cmd_install::InstallArgs),
+    /// Remove rvisor's runtime entry from /etc/docker/daemon.json.
+    Uninstall(cmd_install::UninstallArgs),
     /// Internal: serve a directory over 9P2000.L on an inherited socket.
     #[command(hide = true)]
     Gofer(cmd_gofer::GoferArgs),
@@ -175,6 +180,8 @@ fn main() -> ExitCode {
         Command::Delete(a) => cmd_oci::delete(&cli, a),
         Command::List(a) => cmd_oci::list(&cli, a),
         Command::Features => cmd_oci::features(),
+        Command::Install(a) => cmd_install::install(a),
+        Command::Uninstall(a) => cmd_install::uninstall(a),
         Command::Gofer(a) => cmd_gofer::run(a).map(|()| 0),
     };
     match res {
