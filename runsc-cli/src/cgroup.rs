@@ -1224,4 +1224,47 @@ mod tests {
         }
         cg.destroy().unwrap();
     }
+
+    #[test]
+    fn host_systemd_form_and_nested_pids() {
+        if let Some(why) = host_skip_reason() {
+            println!("skipped: {why}");
+            return;
+        }
+        let slice = format!("rvisorcgtest{}.slice", std::process::id());
+        let cg = Cgroup::create(Some(&format!("{slice}:pre:ctr")), "x", None).unwrap();
+        for d in cg.dirs() {
+            assert!(
+                d.path.ends_with(format!("{slice}/pre-ctr.scope")),
+                "{}",
+                d.path.display()
+            );
+            assert!(d.path.is_dir());
+        }
+        // A process in a sub-cgroup counts as the container's.
+        let sub = cg.dirs()[0].path.join("sub");
+        fs::create_dir(&sub).unwrap();
+        if cg.dirs()[0].controllers.iter().any(|c| c == "cpuset") {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = read_trimmed(&cg.dirs()[0].path.join(f)).unwrap();
+                write_file(&sub.join(f), &v).unwrap();
+            }
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        write_file(&sub.join("cgroup.procs"), &pid.to_string()).unwrap();
+        assert_eq!(cg.pids().unwrap(), vec![pid]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        rmdir_retrying(&sub).unwrap();
+        cg.destroy().unwrap();
+        for d in cg.dirs() {
+            assert!(!d.path.exists());
+            // The slice is a parent this test made: remove it too.
+            rmdir_retrying(d.path.parent().unwrap()).unwrap();
+        }
+    }
 }
