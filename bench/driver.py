@@ -9,8 +9,11 @@ bench/report.py turns the CSV into the table and the chart. Interleaving: for ea
 each workload, for each runtime (the runtime order rotates by one every round), so slow drifts
 of the machine (other builds, page cache, thermal) hit every runtime alike.
 
-Two workloads are measured from out here rather than by bench/workloads.c:
+Three workloads are measured from out here rather than by bench/workloads.c:
   startup      wall time of `RUNTIME DATA/bin/true` from spawn to exit (ms)
+  oci_run      wall time of the runtime's OCI `run` of a busybox bundle whose process is
+               /bin/true, from spawn to exit (ms; `delete --force` afterwards, not timed);
+               native has no OCI run: its cell is "n/a"
   idle_memory  Pss (smaps_rollup) summed over every host process of one sandbox that runs
                `workloads idle`, sampled 1.5 s after the start (KiB)
 """
@@ -34,10 +37,12 @@ C_WORKLOADS = [
     "read_tmpfs_64m", "write_fsync", "readdir_1000", "fork_exit", "fork_exec", "pipe_pingpong",
     "futex_pingpong", "mmap_1m", "thread_create", "sh_100_true",
 ]
-OUTSIDE_WORKLOADS = ["startup", "idle_memory"]
+OUTSIDE_WORKLOADS = ["startup", "oci_run", "idle_memory"]
 ALL_WORKLOADS = C_WORKLOADS + OUTSIDE_WORKLOADS
 ALL_RUNTIMES = ["native", "runc", "runsc", "rvisor-ptrace"]
-UNITS = {"startup": "ms", "idle_memory": "KiB"}
+UNITS = {"startup": "ms", "oci_run": "ms", "idle_memory": "KiB"}
+# The value written for a workload that does not apply to a runtime (native has no OCI run).
+NOT_APPLICABLE = "n/a"
 
 
 class Skip(Exception):
@@ -85,6 +90,43 @@ def prepare_data(data):
         f.write(DATA_VERSION + "\n")
 
 
+# --- the OCI bundle for oci_run -----------------------------------------------------------------
+
+def busybox_rootfs(rootfs):
+    """A rootfs with busybox as /bin/busybox, sh, true and sleep, and an empty /tmp (on disk,
+    as under Docker)."""
+    os.makedirs(os.path.join(rootfs, "bin"))
+    shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
+    for applet in ("sh", "true", "sleep"):
+        os.symlink("busybox", os.path.join(rootfs, "bin", applet))
+    os.makedirs(os.path.join(rootfs, "tmp"))
+    os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+
+
+def prepare_oci_bundle(work, rvisor):
+    """WORK/oci-bundle: a busybox rootfs and a config.json running /bin/true, from `runc spec`
+    (or `rvisor spec` without runc) with no terminal, cwd /, and a writable root. One bundle
+    for every runtime's `run`, so they start the same container."""
+    bundle = os.path.join(work, "oci-bundle")
+    shutil.rmtree(bundle, ignore_errors=True)
+    os.makedirs(bundle)
+    busybox_rootfs(os.path.join(bundle, "rootfs"))
+    spec = [shutil.which("runc") or rvisor, "spec"]
+    r = subprocess.run(spec, cwd=bundle, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Skip(f"{' '.join(spec)} failed: {r.stderr.strip()}")
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["root"] = {"path": "rootfs", "readonly": False}
+    config["process"]["terminal"] = False
+    config["process"]["cwd"] = "/"
+    config["process"]["env"] = ["PATH=/bin:/usr/bin"]
+    config["process"]["args"] = ["/bin/true"]
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return bundle
+
+
 # --- runtimes -----------------------------------------------------------------------------------
 
 class Native:
@@ -99,6 +141,9 @@ class Native:
     def cleanup(self, run_id):
         pass
 
+    # No OCI run: oci_run is not applicable.
+    oci_run_argv = None
+
     def counts_for_memory(self, pid):
         return True
 
@@ -111,6 +156,7 @@ class Runc:
     def __init__(self, work, bin_dir, data):
         self.bundle = os.path.join(work, "runc-bundle")
         self.state = "/var/run/rvisor-bench-runc"
+        self.oci_state = "/var/run/rvisor-bench-oci-runc"
         self.bin_dir, self.data = bin_dir, data
         self.config = None
         self.exe = shutil.which("runc")
@@ -119,15 +165,9 @@ class Runc:
         if not self.exe:
             raise Skip("runc is not installed (apt-get install runc)")
         shutil.rmtree(self.bundle, ignore_errors=True)
-        rootfs = os.path.join(self.bundle, "rootfs")
-        os.makedirs(os.path.join(rootfs, "bin"))
-        shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
-        for applet in ("sh", "true", "sleep"):
-            os.symlink("busybox", os.path.join(rootfs, "bin", applet))
-        # A container's /tmp is a directory of its (disk) rootfs, as under Docker.
-        os.makedirs(os.path.join(rootfs, "tmp"))
-        os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+        busybox_rootfs(os.path.join(self.bundle, "rootfs"))
         os.makedirs(self.state, exist_ok=True)
+        os.makedirs(self.oci_state, exist_ok=True)
         r = subprocess.run([self.exe, "spec"], cwd=self.bundle, capture_output=True, text=True)
         if r.returncode != 0:
             raise Skip(f"runc spec failed: {r.stderr.strip()}")
@@ -157,6 +197,13 @@ class Runc:
         subprocess.run([self.exe, "--root", self.state, "delete", "--force", run_id],
                        capture_output=True)
 
+    def oci_run_argv(self, bundle, run_id):
+        return [self.exe, "--root", self.oci_state, "run", "--bundle", bundle, run_id]
+
+    def oci_cleanup(self, run_id):
+        subprocess.run([self.exe, "--root", self.oci_state, "delete", "--force", run_id],
+                       capture_output=True)
+
     def counts_for_memory(self, pid):
         # The container's processes only: not `runc run` itself, which waits in the foreground
         # (under containerd the shim does that job and runc has exited).
@@ -173,17 +220,27 @@ class Runsc:
     def __init__(self):
         self.exe = shutil.which("runsc")
         self.state = "/var/run/rvisor-bench-runsc"
+        self.oci_state = "/var/run/rvisor-bench-oci-runsc"
 
     def prepare(self):
         if not self.exe:
             raise Skip("runsc is not installed (apt-get install runsc)")
         os.makedirs(self.state, exist_ok=True)
+        os.makedirs(self.oci_state, exist_ok=True)
 
     def argv(self, cmd, run_id):
         return [self.exe, "--ignore-cgroups", "--network=none", "--root", self.state, "do"] + cmd
 
     def cleanup(self, run_id):
         pass
+
+    def oci_run_argv(self, bundle, run_id):
+        return [self.exe, "--ignore-cgroups", "--network=none", "--root", self.oci_state, "run",
+                "--bundle", bundle, run_id]
+
+    def oci_cleanup(self, run_id):
+        subprocess.run([self.exe, "--root", self.oci_state, "delete", "--force", run_id],
+                       capture_output=True)
 
     def counts_for_memory(self, pid):
         return True
@@ -194,16 +251,25 @@ class Rvisor:
 
     def __init__(self, exe):
         self.exe = exe
+        self.oci_state = "/var/run/rvisor-bench-oci-rvisor"
 
     def prepare(self):
         if not (self.exe and os.access(self.exe, os.X_OK)):
             raise Skip(f"no rvisor binary at {self.exe} (cargo build --release -p runsc-cli)")
+        os.makedirs(self.oci_state, exist_ok=True)
 
     def argv(self, cmd, run_id):
         return [self.exe, "do"] + cmd
 
     def cleanup(self, run_id):
         pass
+
+    def oci_run_argv(self, bundle, run_id):
+        return [self.exe, "--root", self.oci_state, "run", "--bundle", bundle, run_id]
+
+    def oci_cleanup(self, run_id):
+        subprocess.run([self.exe, "--root", self.oci_state, "delete", "--force", run_id],
+                       capture_output=True)
 
     def counts_for_memory(self, pid):
         return True
@@ -259,10 +325,10 @@ class Runner:
         self.logf = open(os.path.join(args.out, "run.log"), "w")
         self.timeout = 30 if args.quick else 180
 
-    def _spawn(self, rt, cmd):
+    def _spawn(self, rt, cmd, oci_bundle=None):
         self.seq += 1
         run_id = f"rvisor-bench-{os.getpid()}-{self.seq}"
-        argv = rt.argv(cmd, run_id)
+        argv = rt.oci_run_argv(oci_bundle, run_id) if oci_bundle else rt.argv(cmd, run_id)
         self.logf.write(f"$ {' '.join(argv)}\n")
         # stdout must be a pipe: `runsc do` writes at its own file offset into a regular-file
         # stdout and overwrites what came before. cwd "/" exists in every runtime's view.
@@ -271,7 +337,7 @@ class Runner:
                                 stderr=subprocess.PIPE, cwd="/", start_new_session=True)
         return proc, run_id, start
 
-    def _finish(self, rt, proc, run_id, start):
+    def _finish(self, rt, proc, run_id, start, oci=False):
         try:
             out, err = proc.communicate(timeout=self.timeout)
             timed_out = False
@@ -285,7 +351,10 @@ class Runner:
             out, err = proc.communicate()
             timed_out = True
         wall = time.monotonic() - start
-        rt.cleanup(run_id)
+        if oci:
+            rt.oci_cleanup(run_id)
+        else:
+            rt.cleanup(run_id)
         out = out.decode(errors="replace")
         err = err.decode(errors="replace")
         if err:
@@ -318,6 +387,15 @@ class Runner:
         _, wall, problem = self._finish(rt, proc, run_id, start)
         return (None, problem) if problem else (wall * 1000.0, None)
 
+    def run_oci_run(self, rt):
+        if rt.oci_run_argv is None:
+            return NOT_APPLICABLE, None
+        if self.args.oci_bundle is None:
+            return None, self.args.oci_bundle_problem
+        proc, run_id, start = self._spawn(rt, None, oci_bundle=self.args.oci_bundle)
+        _, wall, problem = self._finish(rt, proc, run_id, start, oci=True)
+        return (None, problem) if problem else (wall * 1000.0, None)
+
     def run_idle_memory(self, rt):
         idle_s, sample_at_s = (1.0, 0.5) if self.args.quick else (3.0, 1.5)
         proc, run_id, start = self._spawn(rt, [self.args.bin, "idle", str(idle_s)])
@@ -342,12 +420,16 @@ class Runner:
     def run(self, rt, workload):
         if workload == "startup":
             return self.run_startup(rt)
+        if workload == "oci_run":
+            return self.run_oci_run(rt)
         if workload == "idle_memory":
             return self.run_idle_memory(rt)
         return self.run_c_workload(rt, workload)
 
 
 def fmt_short(v, unit):
+    if v == NOT_APPLICABLE:
+        return v
     return "err" if v is None else report.fmt_value(v, unit)
 
 
@@ -382,6 +464,12 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     prepare_data(args.data)
+    args.oci_bundle, args.oci_bundle_problem = None, None
+    if "oci_run" in workloads:
+        try:
+            args.oci_bundle = prepare_oci_bundle(args.work, args.rvisor)
+        except Skip as e:
+            args.oci_bundle_problem = f"no OCI bundle: {e}"
     all_rts = {
         "native": Native(),
         "runc": Runc(args.work, os.path.dirname(args.bin), args.data),
@@ -440,8 +528,11 @@ def main():
                 for rt in order:
                     value, problem = runner.run(rt, w)
                     unit = UNITS.get(w, "ns")
-                    out.writerow([rnd, w, rt.name, "err" if value is None else f"{value:.1f}",
-                                  unit])
+                    if value == NOT_APPLICABLE:
+                        cell = value
+                    else:
+                        cell = "err" if value is None else f"{value:.1f}"
+                    out.writerow([rnd, w, rt.name, cell, unit])
                     f.flush()
                     if problem:
                         errors.append({"round": rnd, "workload": w, "runtime": rt.name,

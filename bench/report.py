@@ -7,7 +7,8 @@ alone: `/usr/bin/python3 bench/report.py --out bench/out`.
 Table: for each workload and runtime, "min / median" over the rounds, in the workload's unit;
 then each sandbox's median divided by native's median (>1 = slower or bigger than native), and
 rvisor-ptrace's median divided by runsc's. Cells: "skip" = runtime not available (reason below
-the table), "err" = no round gave a number, "*" = some rounds failed (listed below the table).
+the table), "n/a" = the workload does not apply to that runtime (native has no OCI `run`),
+"err" = no round gave a number, "*" = some rounds failed (listed below the table).
 """
 import argparse
 import csv
@@ -38,6 +39,7 @@ PER = {
     "thread_create": "create+join",
     "sh_100_true": "loop of 100",
     "startup": "run of true",
+    "oci_run": "OCI run of true",
     "idle_memory": "sandbox Pss",
 }
 
@@ -79,7 +81,7 @@ def load(out_dir):
 
 class Cell:
     def __init__(self):
-        self.values, self.errors, self.skipped = [], 0, False
+        self.values, self.errors, self.skipped, self.not_applicable = [], 0, False, False
 
     @property
     def median(self):
@@ -98,6 +100,8 @@ def summarize(rows):
         cell = cells.setdefault((w, rt), Cell())
         if v == "skip":
             cell.skipped = True
+        elif v == "n/a":
+            cell.not_applicable = True
         elif v == "err":
             cell.errors += 1
         else:
@@ -132,6 +136,8 @@ def table(workloads, runtimes, units, cells, meta):
                 line.append("-")
             elif c.skipped:
                 line.append("skip")
+            elif c.not_applicable:
+                line.append("n/a")
             elif not c.values:
                 line.append("err")
             else:
@@ -158,6 +164,8 @@ def table(workloads, runtimes, units, cells, meta):
         "X/nat = X's median / native's median (>1: slower, or more memory, than native);"
         " rvisor/runsc = rvisor's median / runsc's median (<1: rvisor is better).",
     ]
+    if any(c.not_applicable for c in cells.values()):
+        notes.append("n/a: the workload does not apply to that runtime (native has no OCI run).")
     for rt, st in meta.get("runtime_status", {}).items():
         if st.get("status") == "skip":
             notes.append(f"skip {rt}: {st.get('reason', '')}")
@@ -185,6 +193,9 @@ def chart(workloads, runtimes, units, cells, meta, path):
     if "native" not in runtimes or not others:
         print("report: no chart (it needs native and at least one sandbox)", file=sys.stderr)
         return False
+    # A ratio to native needs a native figure: leave out workloads native has none of (oci_run).
+    workloads = [w for w in workloads
+                 if not (cells.get((w, "native")) and cells[(w, "native")].not_applicable)]
     colors = {"runc": "#4c72b0", "runsc": "#dd8452", "rvisor-ptrace": "#55a868"}
     fig, ax = plt.subplots(figsize=(max(14, 0.95 * len(workloads) + 4), 8), dpi=110)
     width = 0.8 / len(others)
@@ -201,8 +212,9 @@ def chart(workloads, runtimes, units, cells, meta, path):
         for j, w in enumerate(workloads):
             c = cells.get((w, rt))
             if ratio(cells, w, rt, "native") is None and c is not None:
-                ax.text(j + (i - (len(others) - 1) / 2) * width, 1.0,
-                        "skip" if c.skipped else "err", rotation=90, ha="center", va="bottom",
+                label = "skip" if c.skipped else "n/a" if c.not_applicable else "err"
+                ax.text(j + (i - (len(others) - 1) / 2) * width, 1.0, label,
+                        rotation=90, ha="center", va="bottom",
                         fontsize=9, fontweight="bold", color="black")
     ax.set_yscale("log")
     ax.axhline(1.0, color="black", linewidth=1.2, linestyle="--", label="native = 1")
@@ -248,6 +260,8 @@ def verdict(workloads, runtimes, cells, meta, expected_path):
         for rt in runtimes:
             c = cells.get((w, rt))
             if c is None:
+                continue
+            if c.not_applicable:
                 continue
             if c.skipped:
                 skipped += 1

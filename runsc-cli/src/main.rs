@@ -7,9 +7,12 @@
 //! Neighbours: builds the sentry (`sentry::kernel`), the platform (`platform-ptrace`), the VFS
 //! mounts (`vfs`) and the gofer connection (`vfs::p9client`). `anyhow` lives only here.
 
+#[allow(dead_code)] // The OCI commands start using it as the lead wires cgroups in.
+mod cgroup;
 mod cmd_do;
 mod cmd_exec;
 mod cmd_gofer;
+mod cmd_install;
 mod cmd_oci;
 mod cmd_syscalls;
 mod control;
@@ -160,6 +163,10 @@ enum Command {
     Update(cmd_exec::UpdateArgs),
     /// A container's statistics (`--stats`: once).
     Events(cmd_exec::EventsArgs),
+    /// Register rvisor as a Docker runtime in /etc/docker/daemon.json.
+    Install(cmd_install::InstallArgs),
+    /// Remove rvisor's runtime entry from /etc/docker/daemon.json.
+    Uninstall(cmd_install::UninstallArgs),
     /// Internal: serve a directory over 9P2000.L on an inherited socket.
     #[command(hide = true)]
     Gofer(cmd_gofer::GoferArgs),
@@ -193,6 +200,8 @@ fn main() -> ExitCode {
         Command::Resume(a) => cmd_exec::pause(&cli, &a.id, false),
         Command::Update(a) => cmd_exec::update(&cli, a),
         Command::Events(a) => cmd_exec::events(&cli, a),
+        Command::Install(a) => cmd_install::install(a),
+        Command::Uninstall(a) => cmd_install::uninstall(a),
         Command::Gofer(a) => cmd_gofer::run(a).map(|()| 0),
     };
     match res {
