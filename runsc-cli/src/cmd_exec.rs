@@ -480,6 +480,16 @@ pub fn update(cli: &Cli, a: &UpdateArgs) -> anyhow::Result<i32> {
         });
     }
     control::request(&dir, &req, &[])?;
+    // The host side: the sandbox's cgroup, as runc updates the container's.
+    let parsed: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(r.clone()).map_err(|e| anyhow::anyhow!("invalid resources: {e}"))?;
+    if let Some(cg) = crate::cmd_oci::load_cgroup(
+        state["bundle"].as_str().unwrap_or_default(),
+        &a.id,
+        cli.systemd_cgroup,
+    ) {
+        cg.apply(&parsed)?;
+    }
     let path = dir.join("resources.json");
     let mut all: Value = std::fs::read_to_string(&path)
         .ok()
@@ -533,19 +543,21 @@ fn parse_interval(s: &str) -> anyhow::Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-/// One stats event in runc's `events` shape.
+/// One stats event in runc's `events` shape, from the sentry's numbers.
 fn stats_event(id: &str, v: &Value) -> Value {
     let user = v["cpu_user_ns"].as_u64().unwrap_or(0);
     let system = v["cpu_system_ns"].as_u64().unwrap_or(0);
-    json!({
-        "type": "stats",
-        "id": id,
-        "data": {
-            "cpu": { "usage": { "total": user.saturating_add(system), "kernel": system, "user": user } },
-            "memory": { "usage": { "usage": v["memory_usage"], "limit": v["memory_limit"].as_u64().unwrap_or(u64::MAX) } },
-            "pids": { "current": v["pids"] },
-        },
-    })
+    let st = crate::cgroup::CgroupStats {
+        memory_usage: v["memory_usage"].as_u64().unwrap_or(0),
+        memory_limit: v["memory_limit"].as_u64().unwrap_or(u64::MAX),
+        memory_max_usage: 0,
+        cpu_usage_ns: user.saturating_add(system),
+        cpu_user_ns: user,
+        cpu_system_ns: system,
+        pids_current: v["pids"].as_u64().unwrap_or(0),
+        pids_limit: v["pids_limit"].as_u64().unwrap_or(0),
+    };
+    json!({ "type": "stats", "id": id, "data": st.runc_json() })
 }
 
 /// `rvisor events`: statistics from the sentry's own accounting (memory: pages the

@@ -504,6 +504,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         std::fs::write(p, pid.to_string())
             .with_context(|| format!("writing --pid-file {}", p.display()))?;
     }
+    join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
     let code = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(mut r) => {
             r.use_oci_signals();
@@ -653,6 +654,8 @@ pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
 
 fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     let (cfg, spec) = sandbox_from_bundle(&a.bundle)?;
+    // Before any gofer or stub exists, so all of them start in the container's cgroup.
+    join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
     let mut ready = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(r) => r,
         Prepared::Exit(code) => {
@@ -684,6 +687,46 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     state["status"] = "running".into();
     write_state(dir, &state)?;
     ready.run()
+}
+
+/// The spec's `linux.cgroupsPath` (None: runc's default, named after the container; with
+/// `--systemd-cgroup`, systemd's default unit).
+fn cgroups_path(spec: &Spec, id: &str, systemd: bool) -> Option<String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.display().to_string())
+        .or_else(|| systemd.then(|| crate::cgroup::systemd_default_path(id)))
+}
+
+/// Makes the container's cgroup with `linux.resources` applied and moves this process (the
+/// sandbox process, before it starts gofers and stubs) into it. A cgroup the spec names must
+/// work; runc's default one is best effort (a warning), so a host without writable cgroups
+/// still runs containers.
+fn join_cgroup(spec: &Spec, id: &str, systemd: bool) -> anyhow::Result<()> {
+    let path = cgroups_path(spec, id, systemd);
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let r = crate::cgroup::Cgroup::create(path.as_deref(), id, resources).and_then(|cg| {
+        cg.add_pid(i32::try_from(std::process::id()).unwrap_or(0))
+            .inspect_err(|_| {
+                let _ = cg.destroy();
+            })
+    });
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if path.is_none() => {
+            tracing::warn!(error = %format!("{e:#}"), "no cgroup for the container");
+            Ok(())
+        }
+        Err(e) => Err(e.context("setting up the container's cgroup")),
+    }
+}
+
+/// The cgroup of the container whose bundle is `bundle`, if it has one.
+pub(crate) fn load_cgroup(bundle: &str, id: &str, systemd: bool) -> Option<crate::cgroup::Cgroup> {
+    let text = std::fs::read_to_string(Path::new(bundle).join("config.json")).ok()?;
+    let spec = serde_json::from_str::<Spec>(&text).ok()?;
+    crate::cgroup::Cgroup::load(cgroups_path(&spec, id, systemd).as_deref(), id).ok()
 }
 
 /// `rvisor start`: runs a created container's init.
@@ -774,6 +817,21 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+    }
+    if let Some(cg) = load_cgroup(
+        v["bundle"].as_str().unwrap_or_default(),
+        &a.id,
+        cli.systemd_cgroup,
+    ) {
+        // Whatever is still in the container's cgroup (a stub or gofer whose sandbox process
+        // was killed) goes with it, as runc kills a cgroup's leftovers.
+        for pid in cg.pids().unwrap_or_default() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = cg.destroy();
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)

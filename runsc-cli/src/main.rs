@@ -7,7 +7,8 @@
 //! Neighbours: builds the sentry (`sentry::kernel`), the platform (`platform-ptrace`), the VFS
 //! mounts (`vfs`) and the gofer connection (`vfs::p9client`). `anyhow` lives only here.
 
-#[allow(dead_code)] // The OCI commands start using it as the lead wires cgroups in.
+// Its stats/version/dirs API is used by its tests; the CLI reports the sentry's accounting.
+#[allow(dead_code)]
 mod cgroup;
 mod cmd_do;
 mod cmd_exec;
@@ -54,7 +55,8 @@ pub struct Cli {
     /// How `--log` lines look: `text`, or `json` (`{"level":"error","msg":...,"time":...}`).
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-    /// Accepted for runc compatibility (cgroups are not managed yet).
+    /// `linux.cgroupsPath` may be systemd's `slice:prefix:name` (mapped to the cgroupfs path
+    /// systemd uses; recognised without the flag too).
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     #[command(subcommand)]
