@@ -505,6 +505,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("writing --pid-file {}", p.display()))?;
     }
     join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
+    enter_network_namespace(&spec)?;
     let code = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(mut r) => {
             r.use_oci_signals();
@@ -654,8 +655,10 @@ pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
 
 fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     let (cfg, spec) = sandbox_from_bundle(&a.bundle)?;
-    // Before any gofer or stub exists, so all of them start in the container's cgroup.
+    // Before any gofer or stub exists, so all of them start in the container's cgroup and
+    // network namespace.
     join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
+    enter_network_namespace(&spec)?;
     let mut ready = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(r) => r,
         Prepared::Exit(code) => {
@@ -675,14 +678,27 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     let mut state = serde_json::json!({
         "ociVersion": spec.version(),
         "id": a.id,
-        "status": "created",
+        "status": "creating",
         "pid": std::process::id(),
         "bundle": a.bundle,
         "annotations": spec.annotations().clone().unwrap_or_default(),
     });
+    // The hooks of create, on the host, with `pid` (this process) in the container's network
+    // namespace: Docker's prestart hook wires the container's interfaces there.
+    if let Some(h) = spec.hooks() {
+        #[allow(deprecated)]
+        let prestart = h.prestart();
+        run_hooks("prestart", prestart.as_deref(), &state)?;
+        run_hooks("createRuntime", h.create_runtime().as_deref(), &state)?;
+        run_hooks("createContainer", h.create_container().as_deref(), &state)?;
+    }
+    state["status"] = "created".into();
     write_state(dir, &state)?;
     if start_rx.recv().is_err() {
         bail!("the control server ended before start");
+    }
+    if let Some(h) = spec.hooks() {
+        run_hooks("startContainer", h.start_container().as_deref(), &state)?;
     }
     state["status"] = "running".into();
     write_state(dir, &state)?;
@@ -724,8 +740,7 @@ fn join_cgroup(spec: &Spec, id: &str, systemd: bool) -> anyhow::Result<()> {
 
 /// The cgroup of the container whose bundle is `bundle`, if it has one.
 pub(crate) fn load_cgroup(bundle: &str, id: &str, systemd: bool) -> Option<crate::cgroup::Cgroup> {
-    let text = std::fs::read_to_string(Path::new(bundle).join("config.json")).ok()?;
-    let spec = serde_json::from_str::<Spec>(&text).ok()?;
+    let spec = bundle_spec(bundle)?;
     crate::cgroup::Cgroup::load(cgroups_path(&spec, id, systemd).as_deref(), id).ok()
 }
 
@@ -740,7 +755,115 @@ pub fn start(cli: &Cli, a: &IdArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&cli.root, &a.id)?;
     crate::control::request(&dir, &serde_json::json!({ "op": "start" }), &[])
         .with_context(|| format!("starting {}", a.id))?;
+    // poststart: failures are warnings (runtime-spec).
+    if let Some(spec) = bundle_spec(v["bundle"].as_str().unwrap_or_default())
+        && let Some(h) = spec.hooks()
+    {
+        let mut st = v.clone();
+        st["status"] = "running".into();
+        if let Err(e) = run_hooks("poststart", h.poststart().as_deref(), &st) {
+            eprintln!("rvisor: warning: {e:#}");
+        }
+    }
     Ok(0)
+}
+
+/// The spec of a bundle, if it still reads.
+fn bundle_spec(bundle: &str) -> Option<Spec> {
+    let text = std::fs::read_to_string(Path::new(bundle).join("config.json")).ok()?;
+    serde_json::from_str::<Spec>(&text).ok()
+}
+
+/// Runs OCI hooks in order on the host: `path` with `args` (args[0] as argv[0]) and exactly
+/// `env`, the state JSON on stdin, killed after `timeout` seconds. The first failure ends it.
+fn run_hooks(
+    kind: &str,
+    hooks: Option<&[oci_spec::runtime::Hook]>,
+    state: &serde_json::Value,
+) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    for h in hooks.unwrap_or_default() {
+        let path = h.path();
+        let args = h.args().clone().unwrap_or_default();
+        let mut cmd = std::process::Command::new(path);
+        if let Some(a0) = args.first() {
+            cmd.arg0(a0);
+        }
+        cmd.args(args.iter().skip(1));
+        cmd.env_clear();
+        for e in h.env().clone().unwrap_or_default() {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("{kind} hook {}", path.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A hook that does not read its state is fine (EPIPE).
+            let _ = stdin.write_all(state.to_string().as_bytes());
+        }
+        let timeout = h
+            .timeout()
+            .map(|t| std::time::Duration::from_secs(u64::try_from(t.max(1)).unwrap_or(1)));
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child
+                .try_wait()
+                .with_context(|| format!("{kind} hook {}", path.display()))?
+            {
+                break st;
+            }
+            if timeout.is_some_and(|t| start.elapsed() >= t) {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{kind} hook {} timed out", path.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        if !status.success() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            bail!(
+                "{kind} hook {} failed ({status}){}{}",
+                path.display(),
+                if err.trim().is_empty() { "" } else { ": " },
+                err.trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Moves this process (before it starts gofers or stubs, which inherit it) into the
+/// network namespace the spec asks for: the one at `path`, or a new one; none listed means
+/// the host's, as runc does.
+fn enter_network_namespace(spec: &Spec) -> anyhow::Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let Some(ns) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|n| n.iter().find(|n| n.typ() == LinuxNamespaceType::Network))
+    else {
+        return Ok(());
+    };
+    match ns.path() {
+        Some(p) => {
+            let f = std::fs::File::open(p)
+                .with_context(|| format!("network namespace {}", p.display()))?;
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
+                .with_context(|| format!("joining the network namespace {}", p.display()))?;
+        }
+        None => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .context("creating the container's network namespace")?,
+    }
+    Ok(())
 }
 
 /// `rvisor state`: the OCI state JSON.

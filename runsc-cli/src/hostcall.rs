@@ -47,3 +47,27 @@ pub fn raise_nofile_limit() -> usize {
     }
     usize::try_from(hard.max(soft)).unwrap_or(usize::MAX)
 }
+
+/// Closes every fd above stderr this process inherited: a caller's sockets and pipes (the
+/// containerd shim passes its own) must reach neither the sentry nor the gofers it starts.
+pub fn close_inherited_fds() {
+    // SAFETY: close_range(2) takes only integers; nothing in this process uses fds above 2
+    // yet (called first thing in main, before any file is opened or thread started).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r == 0 {
+        return;
+    }
+    // Hosts before Linux 5.9: close what /proc lists.
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: as above; the directory fd itself is already closed (rd was consumed).
+        unsafe { libc::close(fd) };
+    }
+}

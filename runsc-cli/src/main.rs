@@ -176,6 +176,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The container-facing commands start from a clean fd table (`rvisor gofer` gets its
+    // socket as stdin).
+    if !matches!(cli.command, Command::Syscalls(_) | Command::Features) {
+        hostcall::close_inherited_fds();
+    }
     let _guard = match logging::init(&cli) {
         Ok(g) => g,
         Err(e) => {
