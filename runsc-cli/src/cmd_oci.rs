@@ -509,9 +509,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     let code = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(mut r) => {
             r.use_oci_signals();
-            let sock_path = dir.join("control.sock");
-            let listener = std::os::unix::net::UnixListener::bind(&sock_path)
-                .with_context(|| format!("binding {}", sock_path.display()))?;
+            let listener = crate::control::bind(&dir)?;
             crate::control::serve(listener, std::sync::Arc::clone(r.kernel()), None);
             r.run()
         }
@@ -666,9 +664,7 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
         }
     };
     ready.use_oci_signals();
-    let sock_path = dir.join("control.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path)
-        .with_context(|| format!("binding {}", sock_path.display()))?;
+    let listener = crate::control::bind(dir)?;
     let (start_tx, start_rx) = std::sync::mpsc::channel();
     crate::control::serve(
         listener,

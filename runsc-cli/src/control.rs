@@ -28,6 +28,27 @@ use serde_json::{Value, json};
 
 use crate::cmd_oci::{ProcessConfig, process_config};
 
+/// The socket's path through an fd of its directory: state directories under Docker's
+/// root (`/run/docker/runtime-runc/moby/<64 hex digits>`) are longer than sun_path allows, so
+/// both sides name the socket as `/proc/self/fd/N/control.sock`.
+fn short_path(dir: &Path) -> anyhow::Result<(std::fs::File, std::path::PathBuf)> {
+    let d = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let p = std::path::PathBuf::from(format!("/proc/self/fd/{}/control.sock", d.as_raw_fd()));
+    Ok((d, p))
+}
+
+/// Binds the control socket in the state directory `dir`.
+pub fn bind(dir: &Path) -> anyhow::Result<UnixListener> {
+    let (_d, p) = short_path(dir)?;
+    UnixListener::bind(&p)
+        .with_context(|| format!("binding {}", dir.join("control.sock").display()))
+}
+
+fn connect(dir: &Path) -> anyhow::Result<UnixStream> {
+    let (_d, p) = short_path(dir)?;
+    UnixStream::connect(&p).context("reaching the container's sandbox process")
+}
+
 /// Longest request line accepted (an OCI process JSON with a large environment fits).
 const MAX_REQUEST: usize = 4 << 20;
 
@@ -272,8 +293,7 @@ pub fn request(
     fds: &[std::os::fd::BorrowedFd<'_>],
 ) -> anyhow::Result<(UnixStream, Value)> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    let conn = UnixStream::connect(dir.join("control.sock"))
-        .context("reaching the container's sandbox process")?;
+    let conn = connect(dir)?;
     let mut line = req.to_string();
     line.push('\n');
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
