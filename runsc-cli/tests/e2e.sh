@@ -168,13 +168,13 @@ for _ in $(seq 50); do [ -s "$work/c2.pid" ] && break; sleep 0.1; done
 st_json=$("$RVISOR" --root "$oci_root" state e2e-c2 2>&1)
 dup=$("$RVISOR" --root "$oci_root" run -b "$bundle" e2e-c2 2>&1); dst=$?
 "$RVISOR" --root "$oci_root" kill e2e-c2 KILL; wait $rp 2>/dev/null; kst=$?
-# Killed with the runtime process, the container is stopped until deleted.
+# A foreground run removes the container once it has ended, as `runc run` does.
 stopped=$("$RVISOR" --root "$oci_root" state e2e-c2 2>&1)
-"$RVISOR" --root "$oci_root" delete e2e-c2; delst=$?
+"$RVISOR" --root "$oci_root" delete --force e2e-c2; delst=$?
 if grep -q '"status": "running"' <<<"$st_json" && grep -q "\"pid\": $(cat "$work/c2.pid")" <<<"$st_json" \
     && [ $dst -ne 0 ] && grep -q 'exists' <<<"$dup" && [ $kst -eq 137 ] \
-    && grep -q '"status": "stopped"' <<<"$stopped" && [ $delst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ]; then
-    ok "rvisor state while running, duplicate id refused, kill KILL → 137, stopped, delete"
+    && grep -q 'does not exist' <<<"$stopped" && [ $delst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ]; then
+    ok "rvisor state while running, duplicate id refused, kill KILL → 137, run cleans up, delete --force"
 else bad "rvisor state/kill: state '$st_json', dup $dst '$dup', kill status $kst, after '$stopped', delete $delst"; fi
 # create/start: create returns with init loaded (state "created"), start runs it, the pid-file
 # process exits with the container's status; run --detach is create + start.
