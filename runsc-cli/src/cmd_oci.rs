@@ -918,11 +918,12 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
     };
     // A created container is deleted with its sandbox process, as runc does; a running one
     // only with --force.
-    if v["status"] == "running" || v["status"] == "created" {
-        if v["status"] == "running" && !a.force {
+    if matches!(v["status"].as_str(), Some("running" | "created" | "paused")) {
+        if v["status"] != "created" && !a.force {
             bail!(
-                "cannot delete container {} that is not stopped: running",
-                a.id
+                "cannot delete container {} that is not stopped: {}",
+                a.id,
+                v["status"].as_str().unwrap_or_default()
             );
         }
         let pid = state_pid(&v);
@@ -935,6 +936,15 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    if let Some(spec) = bundle_spec(v["bundle"].as_str().unwrap_or_default())
+        && let Some(h) = spec.hooks()
+    {
+        let mut st = v.clone();
+        st["status"] = "stopped".into();
+        if let Err(e) = run_hooks("poststop", h.poststop().as_deref(), &st) {
+            eprintln!("rvisor: warning: {e:#}");
         }
     }
     if let Some(cg) = load_cgroup(
@@ -957,18 +967,19 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
 }
 
 /// `rvisor features`: what this runtime supports, in runc's JSON shape (only what is built:
-/// no hooks, no cgroups, seccomp, AppArmor or SELinux handling yet).
+/// no seccomp, AppArmor or SELinux handling; systemd cgroup paths are mapped, not managed
+/// through systemd).
 pub fn features() -> anyhow::Result<i32> {
     let caps: Vec<String> = abi::cap::NAMES.iter().map(|n| format!("CAP_{n}")).collect();
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["bind", "rbind", "ro", "rw", "size", "mode"],
         "linux": {
-            "namespaces": ["mount", "pid", "ipc", "uts"],
+            "namespaces": ["mount", "pid", "ipc", "uts", "network"],
             "capabilities": caps,
-            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false },
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false },
             "seccomp": { "enabled": false },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },

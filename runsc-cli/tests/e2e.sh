@@ -200,6 +200,56 @@ rd=$("$RVISOR" --root "$oci_root" state e2e-rd 2>&1)
 "$RVISOR" --root "$oci_root" delete --force e2e-rd; fdst=$?
 [ $rdst -eq 0 ] && grep -q '"status": "running"' <<<"$rd" && [ $fdst -eq 0 ] && [ -z "$(ls -A "$oci_root")" ] \
     && [ "$(pgrep -fc "boot --bundle $bundle e2e-rd")" -eq 0 ] && ok "run --detach, then delete --force" || bad "run -d: $rdst '$rd', delete --force $fdst"
+# exec, ps, pause/resume, events, update, hooks on a running container.
+python3 - "$bundle/config.json" "$work" <<'PY'
+import json, sys
+p, work = sys.argv[1], sys.argv[2]
+c = json.load(open(p))
+c["process"]["args"] = ["sleep", "30"]
+hook = lambda name: {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {work}/hook-{name}.json"]}
+c["hooks"] = {"createRuntime": [hook("createRuntime")], "poststart": [hook("poststart")], "poststop": [hook("poststop")]}
+json.dump(c, open(p, "w"))
+PY
+O() { "$RVISOR" --root "$oci_root" "$@"; }
+O run -d -b "$bundle" --pid-file "$work/ex.pid" e2e-ex </dev/null >/dev/null 2>&1
+out=$(O exec e2e-ex sh -c 'echo in-$((20+22)); exit 4' 2>&1); est=$?
+[ "$out" = in-42 ] && [ $est -eq 4 ] && ok "exec: output and exit status" || bad "exec: $est '$out'"
+out=$(O exec --cwd /tmp -e X=y --user 1000:1000 e2e-ex sh -c 'pwd; echo $X; id -u' 2>&1 | tr '\n' ' ')
+[ "$out" = "/tmp y 1000 " ] && ok "exec --cwd --env --user" || bad "exec flags: '$out'"
+printf '{"args":["sh","-c","echo via-process"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}' > "$work/proc.json"
+out=$(O exec --process "$work/proc.json" e2e-ex 2>&1)
+[ "$out" = via-process ] && ok "exec --process FILE" || bad "exec --process: '$out'"
+O exec -d --pid-file "$work/exd.pid" e2e-ex sh -c 'sleep 0.3; exit 6' </dev/null >/dev/null 2>&1; dst=$?
+wpid=$(cat "$work/exd.pid" 2>/dev/null)
+# The waiter is our child's child: poll until it is gone, then its status is not ours to
+# read; check it ran by its lifetime instead.
+alive_then=$(kill -0 "$wpid" 2>/dev/null && echo yes)
+for _ in $(seq 50); do kill -0 "$wpid" 2>/dev/null || break; sleep 0.05; done
+[ $dst -eq 0 ] && [ "$alive_then" = yes ] && ! kill -0 "$wpid" 2>/dev/null && ok "exec --detach: a waiter in --pid-file lives as long as the process" || bad "exec -d: $dst, waiter $wpid alive_then=$alive_then"
+ps_json=$(O ps --format json e2e-ex 2>&1)
+python3 -c 'import json,sys; p=json.loads(sys.argv[1]); assert p and all(isinstance(x,int) and x>1 for x in p)' "$ps_json" \
+    && ok "ps --format json lists host pids" || bad "ps json: '$ps_json'"
+O ps e2e-ex | grep -q ' sleep$' && ok "ps table shows the sandbox's processes" || bad "ps table: $(O ps e2e-ex 2>&1)"
+O pause e2e-ex && paused=$(O state e2e-ex) && O resume e2e-ex && resumed=$(O state e2e-ex)
+grep -q '"status": "paused"' <<<"$paused" && grep -q '"status": "running"' <<<"$resumed" && ok "pause/resume show in state" || bad "pause/resume: '$paused' '$resumed'"
+ev=$(O events --stats e2e-ex 2>&1)
+python3 -c 'import json,sys; e=json.loads(sys.argv[1]); assert e["type"]=="stats" and e["data"]["memory"]["usage"]["usage"]>0 and e["data"]["pids"]["current"]>=1' "$ev" \
+    && ok "events --stats: runc's stats JSON from the sentry" || bad "events: '$ev'"
+O update --memory 100m e2e-ex && mt=$(O exec e2e-ex sh -c "grep MemTotal /proc/meminfo")
+grep -q ' 102400 kB' <<<"$mt" && ok "update --memory reaches the sentry" || bad "update: '$mt'"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["id"]=="e2e-ex" and s["pid"]==int(open(sys.argv[2]).read())' "$work/hook-createRuntime.json" "$work/ex.pid" \
+    && [ -s "$work/hook-poststart.json" ] && ok "createRuntime and poststart hooks get the state on stdin" || bad "hooks: $(cat "$work"/hook-*.json 2>&1)"
+expid=$(cat "$work/ex.pid")
+kill -9 "$expid"; sleep 0.5
+after=$(O state e2e-ex 2>&1)
+err=$(O exec e2e-ex true 2>&1); xst=$?
+left=$(pgrep -fc "boot --bundle $bundle e2e-ex"; pgrep -f rvisor-stub | xargs -r ps -o ppid= -p | grep -cw "$expid")
+O delete --force e2e-ex; fst=$?
+grep -q '"status": "stopped"' <<<"$after" && [ $xst -ne 0 ] && grep -q 'stopped container' <<<"$err" && [ $fst -eq 0 ] \
+    && [ -s "$work/hook-poststop.json" ] && [ -z "$(ls -A "$oci_root")" ] && ok "kill -9 of the sandbox process: stopped, exec refused, delete --force runs poststop" \
+    || bad "after kill -9: '$after', exec $xst '$err', delete $fst, left '$left'"
+set_args sleep 30
+python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c.pop('hooks',None); json.dump(c,open(p,'w'))" "$bundle/config.json"
 "$RVISOR" --root "$oci_root" create -b "$bundle" e2e-ck </dev/null >/dev/null 2>&1
 "$RVISOR" --root "$oci_root" kill e2e-ck KILL; "$RVISOR" --root "$oci_root" delete --force e2e-ck
 sleep 0.2
@@ -224,11 +274,13 @@ set_args sh -c true
 python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['process']['cwd']='relative'; json.dump(c,open(p,'w'))" "$bundle/config.json"
 bad_case "relative cwd" "absolute" "$RVISOR" --root "$oci_root" run -b "$bundle" x4
 bad_case "unknown signal" "unknown signal" "$RVISOR" --root "$oci_root" kill x5 NOPE
+bad_case "unknown id (exec)" "does not exist" "$RVISOR" --root "$oci_root" exec no-such true
+bad_case "unknown id (ps)" "does not exist" "$RVISOR" --root "$oci_root" ps no-such
 "$RVISOR" --root "$oci_root" delete --force no-such && ok "delete --force of an unknown id exits 0" || bad "delete --force of an unknown id"
 "$RVISOR" --root "$oci_root" --log "$work/oci.log" --log-format json state no-such 2>/dev/null
 python3 -c 'import json,sys; l=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert l["level"]=="error" and "no-such" in l["msg"] and l["time"].endswith("Z")' "$work/oci.log" \
     && ok "--log-format json writes the error as a JSON line" || bad "--log-format json: '$(cat "$work/oci.log" 2>&1)'"
-"$RVISOR" features | python3 -c 'import json,sys; f=json.load(sys.stdin); assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"] and f["hooks"]==[]' \
+"$RVISOR" features | python3 -c 'import json,sys; f=json.load(sys.stdin); assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"] and "poststop" in f["hooks"]' \
     && ok "rvisor features prints runc's JSON shape" || bad "rvisor features"
 
 # Writable MAP_SHARED of a gofer file (--overlay=none): mapped writes reach the host file
