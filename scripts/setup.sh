@@ -14,6 +14,9 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || need+=(python3-matplotlib)
 # scripts/debian-root.sh builds the Debian root of the userland tests with debootstrap.
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# scripts/docker-tests.sh runs its own dockerd and containerd with rvisor as a runtime.
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v ctr >/dev/null 2>&1 || need+=(containerd)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests, the syscall
 # conformance suite natively and under `rvisor do` on the ptrace platform, the Debian userland
-# acceptance tests (scripts/debian-tests.sh, over a cached debootstrap root), and a smoke run
-# of the benchmark.
+# acceptance tests (scripts/debian-tests.sh, over a cached debootstrap root), the Docker and
+# containerd integration (scripts/docker-tests.sh), and a smoke run of the benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,6 +27,8 @@ RVISOR="$PWD/target/release/rvisor" bash syscall-tests/run.sh
 echo "== Debian userland (native chroot vs rvisor do --rootfs; cases needing a flag the binary lacks SKIP)"
 debian_root="$(bash scripts/debian-root.sh)"
 DEBIAN_ROOT="$debian_root" RVISOR="$PWD/target/release/rvisor" bash scripts/debian-tests.sh
+echo "== Docker and containerd (a private dockerd and containerd with rvisor as a runtime)"
+DEBIAN_ROOT="$debian_root" RVISOR="$PWD/target/release/rvisor" bash scripts/docker-tests.sh
 echo "== benchmark smoke run (native + ptrace; fails only if a workload gives no number)"
 # One round at tiny iteration counts: the figures are not judged, only that every workload runs.
 bench_out="$(mktemp -d /var/tmp/rvisor-bench-smoke.XXXXXX)"

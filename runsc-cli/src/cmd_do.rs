@@ -425,6 +425,10 @@ pub struct SandboxConfig {
     pub creds: Credentials,
     pub umask: u32,
     pub no_new_privs: bool,
+    /// (RLIMIT_*, soft, hard) replacing the defaults.
+    pub rlimits: Vec<(u32, u64, u64)>,
+    /// uname's domainname (default: "(none)").
+    pub domainname: Option<Vec<u8>>,
 }
 
 /// The PATH a command is looked up in: the sandbox environment's, else the default.
@@ -489,6 +493,8 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             creds: Credentials::root(),
             umask: 0o022,
             no_new_privs: false,
+            rlimits: Vec::new(),
+            domainname: None,
         },
     )
 }
@@ -620,6 +626,9 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     if let Some(h) = &c.hostname {
         uts.nodename = abi::uts::Utsname::field(h);
     }
+    if let Some(d) = &c.domainname {
+        uts.domainname = abi::uts::Utsname::field(d);
+    }
     let kernel = Kernel::new(
         platform,
         Arc::clone(&memfile),
@@ -736,6 +745,7 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         creds: c.creds,
         umask: c.umask,
         no_new_privs: c.no_new_privs,
+        rlimits: c.rlimits,
     };
 
     let task = match Task::new_init(&kernel, spawn) {

@@ -356,9 +356,6 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
             ),
         }
     }
-    if process.rlimits().as_ref().is_some_and(|r| !r.is_empty()) {
-        tracing::warn!("process.rlimits are not applied yet");
-    }
     let pc = process_config(process)?;
     let memory_limit = spec
         .linux()
@@ -387,6 +384,8 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         creds: pc.creds,
         umask: pc.umask,
         no_new_privs: pc.no_new_privs,
+        rlimits: pc.rlimits,
+        domainname: spec.domainname().as_ref().map(|d| d.as_bytes().to_vec()),
     };
     Ok((cfg, spec))
 }
@@ -400,6 +399,44 @@ pub(crate) struct ProcessConfig {
     pub creds: Credentials,
     pub umask: u32,
     pub no_new_privs: bool,
+    pub rlimits: Vec<(u32, u64, u64)>,
+}
+
+/// `process.rlimits` as (RLIMIT_*, soft, hard); soft above hard is refused, as runc
+/// (setrlimit would fail with EINVAL).
+fn rlimits(process: &oci_spec::runtime::Process) -> anyhow::Result<Vec<(u32, u64, u64)>> {
+    use oci_spec::runtime::PosixRlimitType as T;
+    let mut out = Vec::new();
+    for r in process.rlimits().iter().flatten() {
+        let n = match r.typ() {
+            T::RlimitCpu => abi::time::RLIMIT_CPU,
+            T::RlimitFsize => abi::time::RLIMIT_FSIZE,
+            T::RlimitData => abi::time::RLIMIT_DATA,
+            T::RlimitStack => abi::time::RLIMIT_STACK,
+            T::RlimitCore => abi::time::RLIMIT_CORE,
+            T::RlimitRss => abi::time::RLIMIT_RSS,
+            T::RlimitNproc => abi::time::RLIMIT_NPROC,
+            T::RlimitNofile => abi::time::RLIMIT_NOFILE,
+            T::RlimitMemlock => abi::time::RLIMIT_MEMLOCK,
+            T::RlimitAs => abi::time::RLIMIT_AS,
+            T::RlimitLocks => abi::time::RLIMIT_LOCKS,
+            T::RlimitSigpending => abi::time::RLIMIT_SIGPENDING,
+            T::RlimitMsgqueue => abi::time::RLIMIT_MSGQUEUE,
+            T::RlimitNice => abi::time::RLIMIT_NICE,
+            T::RlimitRtprio => abi::time::RLIMIT_RTPRIO,
+            T::RlimitRttime => abi::time::RLIMIT_RTTIME,
+        };
+        if r.soft() > r.hard() {
+            bail!(
+                "process.rlimits {:?}: soft limit {} above hard limit {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            );
+        }
+        out.push((n, r.soft(), r.hard()));
+    }
+    Ok(out)
 }
 
 /// Checks an OCI `process` and turns it into a [`ProcessConfig`].
@@ -440,6 +477,7 @@ pub(crate) fn process_config(
         creds,
         umask: user.umask().unwrap_or(0o022),
         no_new_privs: process.no_new_privileges().unwrap_or(false),
+        rlimits: rlimits(process)?,
     })
 }
 
@@ -460,64 +498,64 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
         )?;
         return start(cli, &IdArgs { id: a.id.clone() });
     }
+    // Foreground: create + start, passing signals on to init, then wait for the sandbox
+    // process and delete the container, as `runc run` does.
+    let mut set = nix::sys::signal::SigSet::empty();
+    for sig in FORWARDED_TO_INIT {
+        set.add(sig);
+    }
+    set.thread_block()
+        .context("blocking the forwarded signals")?;
+    let create_args = CreateArgs {
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        id: a.id.clone(),
+    };
+    let mut child = create_inner(cli, &create_args)?;
+    let remove = |cli: &Cli| {
+        let _ = delete(
+            cli,
+            &DeleteArgs {
+                force: true,
+                id: a.id.clone(),
+            },
+        );
+    };
+    if let Err(e) = start(cli, &IdArgs { id: a.id.clone() }) {
+        let _ = child.kill();
+        let _ = child.wait();
+        remove(cli);
+        return Err(e);
+    }
     let dir = state_dir(&cli.root, &a.id)?;
-    if let Some(sock) = &a.console_socket {
-        // The terminal becomes this process's stdio; init gets it below.
-        let (master, slave) = open_host_pty()?;
-        send_console(sock, &master)?;
-        for fd in 0..3 {
-            // SAFETY: replaces this process's stdio with the terminal, before any thread
-            // that could use them exists.
-            if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&slave), fd) } < 0 {
-                bail!(
-                    "using the terminal as stdio: {}",
-                    std::io::Error::last_os_error()
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(sig) = set.wait() {
+                let _ = crate::control::request(
+                    &dir,
+                    &serde_json::json!({ "op": "kill", "signal": sig as i32 }),
+                    &[],
                 );
             }
-        }
-    }
-    let bundle =
-        std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
-    let (cfg, spec) = sandbox_from_bundle(&bundle)?;
-    std::fs::create_dir_all(&cli.root)
-        .with_context(|| format!("creating the state root {}", cli.root.display()))?;
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!("container with id exists: {}", a.id)
-        }
-        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-    }
-    let guard = StateGuard::new(dir.clone());
-    let pid = std::process::id();
-    let state = serde_json::json!({
-        "ociVersion": spec.version(),
-        "id": a.id,
-        "status": "running",
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": spec.annotations().clone().unwrap_or_default(),
-    });
-    std::fs::write(dir.join("state.json"), state.to_string())
-        .with_context(|| format!("writing the state of {}", a.id))?;
-    if let Some(p) = &a.pid_file {
-        std::fs::write(p, pid.to_string())
-            .with_context(|| format!("writing --pid-file {}", p.display()))?;
-    }
-    join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
-    enter_network_namespace(&spec)?;
-    let code = match prepare_sandbox(cli, cfg)? {
-        Prepared::Ready(mut r) => {
-            r.use_oci_signals();
-            let listener = crate::control::bind(&dir)?;
-            crate::control::serve(listener, std::sync::Arc::clone(r.kernel()), None);
-            r.run()
-        }
-        Prepared::Exit(code) => Ok(code),
-    };
-    drop(guard);
-    code
+        });
+    let status = child.wait().context("waiting for the sandbox process")?;
+    remove(cli);
+    use std::os::unix::process::ExitStatusExt as _;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1))
 }
+
+/// Signals a foreground `rvisor run` passes on to the container's init.
+const FORWARDED_TO_INIT: [nix::sys::signal::Signal; 7] = {
+    use nix::sys::signal::Signal::*;
+    [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH]
+};
 
 /// Writes `state` as the container's state.json (whole or not at all: a temporary file
 /// renamed over it).
@@ -536,6 +574,12 @@ const CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The sandbox process keeps the caller's stdio, as runc's init does, and waits for `start`
 /// on a control socket in the state directory.
 pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
+    // The sandbox process outlives us (containerd's shim reaps it).
+    create_inner(cli, a).map(|_| 0)
+}
+
+/// `create`, returning the sandbox process.
+fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child> {
     let dir = state_dir(&cli.root, &a.id)?;
     let bundle =
         std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
@@ -637,7 +681,7 @@ pub fn create(cli: &Cli, a: &CreateArgs) -> anyhow::Result<i32> {
         return Err(e).with_context(|| format!("writing --pid-file {}", p.display()));
     }
     guard.disarm();
-    Ok(0)
+    Ok(child)
 }
 
 /// `rvisor boot` (hidden): the sandbox process of a created container.
@@ -652,11 +696,12 @@ pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
 }
 
 fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
-    let (cfg, spec) = sandbox_from_bundle(&a.bundle)?;
+    let (mut cfg, spec) = sandbox_from_bundle(&a.bundle)?;
+    cfg.overlay |= cli.overlay2 == crate::Overlay2::RootMemory;
     // Before any gofer or stub exists, so all of them start in the container's cgroup and
     // network namespace.
     join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
-    enter_network_namespace(&spec)?;
+    enter_network_namespace(cli, &spec)?;
     let mut ready = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(r) => r,
         Prepared::Exit(code) => {
@@ -716,6 +761,11 @@ fn cgroups_path(spec: &Spec, id: &str, systemd: bool) -> Option<String> {
 /// work; runc's default one is best effort (a warning), so a host without writable cgroups
 /// still runs containers.
 fn join_cgroup(spec: &Spec, id: &str, systemd: bool) -> anyhow::Result<()> {
+    // process.oomScoreAdj, inherited by the gofers and stubs started after this.
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_context(|| format!("setting process.oomScoreAdj {adj}"))?;
+    }
     let path = cgroups_path(spec, id, systemd);
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     let r = crate::cgroup::Cgroup::create(path.as_deref(), id, resources).and_then(|cg| {
@@ -839,8 +889,18 @@ fn run_hooks(
 /// Moves this process (before it starts gofers or stubs, which inherit it) into the
 /// network namespace the spec asks for: the one at `path`, or a new one; none listed means
 /// the host's, as runc does.
-fn enter_network_namespace(spec: &Spec) -> anyhow::Result<()> {
+fn enter_network_namespace(cli: &Cli, spec: &Spec) -> anyhow::Result<()> {
     use oci_spec::runtime::LinuxNamespaceType;
+    match cli.network {
+        crate::NetworkMode::Sandbox => {}
+        crate::NetworkMode::None => {
+            return nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .context("creating an empty network namespace (--network=none)");
+        }
+        crate::NetworkMode::Host => bail!(
+            "--network=host is not built: the sandbox has no host-socket mode (use sandbox or none)"
+        ),
+    }
     let Some(ns) = spec
         .linux()
         .as_ref()

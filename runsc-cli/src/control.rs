@@ -248,6 +248,7 @@ fn exec(
         creds: pc.creds,
         umask: pc.umask,
         no_new_privs: pc.no_new_privs,
+        rlimits: pc.rlimits,
     };
     let (pid, rx) = kernel.exec_process(spawn).map_err(|e| match e {
         sentry::kernel::TaskCreateError::Open { path, errno }

@@ -59,8 +59,33 @@ pub struct Cli {
     /// systemd uses; recognised without the flag too).
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
+    /// Networking of OCI containers: `sandbox` (the container's network namespace, from the
+    /// spec), `none` (a new, empty network namespace whatever the spec says), `host` (not
+    /// built: refused).
+    #[arg(long, global = true, value_enum, default_value_t = NetworkMode::Sandbox)]
+    network: NetworkMode,
+    /// runsc's `--overlay2` for OCI containers: `none` (default) writes reach the bundle's
+    /// rootfs as under runc; `root:memory` keeps them in an in-memory overlay.
+    #[arg(long = "overlay2", global = true, value_enum, default_value_t = Overlay2::None)]
+    overlay2: Overlay2,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--network`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NetworkMode {
+    Sandbox,
+    None,
+    Host,
+}
+
+/// `--overlay2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Overlay2 {
+    None,
+    #[value(name = "root:memory")]
+    RootMemory,
 }
 
 /// Platforms `--platform` accepts.

@@ -156,6 +156,9 @@ pub struct Spawn {
     pub umask: u32,
     /// PR_SET_NO_NEW_PRIVS from the start (an OCI spec's `process.noNewPrivileges`).
     pub no_new_privs: bool,
+    /// Resource limits that replace the defaults: (RLIMIT_*, soft, hard) (an OCI spec's
+    /// `process.rlimits`).
+    pub rlimits: Vec<(u32, u64, u64)>,
 }
 
 /// What a task is doing, for /proc and for wait/stop bookkeeping.
@@ -493,6 +496,7 @@ impl Task {
             umask: spawn.umask & 0o777,
         };
         let no_new_privs = spawn.no_new_privs;
+        let rlimits = spawn.rlimits.clone();
         let path_str = String::from_utf8_lossy(&spawn.path).into_owned();
         let open_err = |errno| TaskCreateError::Open {
             path: path_str.clone(),
@@ -535,7 +539,13 @@ impl Task {
 
         let mut tree = kernel.tree();
         let tid = tree.alloc_id().ok_or(TaskCreateError::NoId)?;
-        let tg = ThreadGroup::new(tid, [SigAction::default(); 64], default_rlimits());
+        let mut limits = default_rlimits();
+        for &(r, cur, max) in &rlimits {
+            if let Some(l) = usize::try_from(r).ok().and_then(|i| limits.get_mut(i)) {
+                *l = Rlimit { cur, max };
+            }
+        }
+        let tg = ThreadGroup::new(tid, [SigAction::default(); 64], limits);
         let shared = TaskShared::new(tid, Arc::clone(&tg), SigSet::default(), comm);
         tg.sig().members.push(Arc::clone(&shared));
         tree.tasks.insert(tid, Arc::clone(&shared));
