@@ -504,15 +504,18 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
 pub fn run_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<i32> {
     match prepare_sandbox(cli, c)? {
         Prepared::Ready(s) => s.run(),
-        Prepared::Exit(code) => Ok(code),
+        Prepared::Exit(code, why) => {
+            eprintln!("rvisor: {why}");
+            Ok(code)
+        }
     }
 }
 
 /// A sandbox whose init is loaded but not running yet (`rvisor create`), or the exit status
-/// to report when the command could not be loaded (already explained on stderr).
+/// to report when the command could not be loaded, with the reason.
 pub enum Prepared {
     Ready(Box<ReadySandbox>),
-    Exit(i32),
+    Exit(i32, String),
 }
 
 /// See [`Prepared`].
@@ -753,13 +756,13 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         Err(TaskCreateError::Open { path, errno }) | Err(TaskCreateError::Load { path, errno }) => {
             // The shell's conventions: 127 when the command is missing, 126 when it exists but
             // cannot be executed.
-            eprintln!("rvisor: {path}: {}", describe(errno));
             return Ok(Prepared::Exit(
                 if errno == Errno::ENOENT || errno == Errno::ENOTDIR {
                     127
                 } else {
                     126
                 },
+                format!("{path}: {}", describe(errno)),
             ));
         }
         Err(e) => return Err(e.into()),

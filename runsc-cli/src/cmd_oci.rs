@@ -661,6 +661,10 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
             .context("waiting for the sandbox process")?
         {
             let why = std::fs::read_to_string(dir.join("boot-error")).unwrap_or_default();
+            // Nothing of the failed container stays: its cgroup goes with the state directory.
+            if let Some(cg) = load_cgroup(&bundle.to_string_lossy(), &a.id, cli.systemd_cgroup) {
+                let _ = cg.destroy();
+            }
             if why.is_empty() {
                 bail!("the sandbox process exited before the container was created ({st})");
             }
@@ -669,6 +673,9 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
+            if let Some(cg) = load_cgroup(&bundle.to_string_lossy(), &a.id, cli.systemd_cgroup) {
+                let _ = cg.destroy();
+            }
             bail!("the sandbox process did not get ready within {CREATE_TIMEOUT:?}");
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -688,9 +695,12 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
 pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&cli.root, &a.id)?;
     let r = boot_inner(cli, a, &dir);
-    if let Err(e) = &r {
-        // `create` reports this line when we exit before "created".
+    if let Err(e) = &r
+        && load_state(&cli.root, &a.id).is_err()
+    {
+        // Before "created": `create` reports this as its one error line.
         let _ = std::fs::write(dir.join("boot-error"), format!("{e:#}"));
+        return Ok(125);
     }
     r
 }
@@ -704,9 +714,7 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     enter_network_namespace(cli, &spec)?;
     let mut ready = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(r) => r,
-        Prepared::Exit(code) => {
-            bail!("the container's process cannot be started (status {code})")
-        }
+        Prepared::Exit(_, why) => bail!("starting the container's process: {why}"),
     };
     ready.use_oci_signals();
     let listener = crate::control::bind(dir)?;

@@ -274,6 +274,9 @@ set_args sh -c true
 python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['process']['cwd']='relative'; json.dump(c,open(p,'w'))" "$bundle/config.json"
 bad_case "relative cwd" "absolute" "$RVISOR" --root "$oci_root" run -b "$bundle" x4
 bad_case "unknown signal" "unknown signal" "$RVISOR" --root "$oci_root" kill x5 NOPE
+set_args /no/such/program
+python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['process']['cwd']='/'; json.dump(c,open(p,'w'))" "$bundle/config.json"
+bad_case "create with a missing program" "no such file" "$RVISOR" --root "$oci_root" create -b "$bundle" x6
 bad_case "unknown id (exec)" "does not exist" "$RVISOR" --root "$oci_root" exec no-such true
 bad_case "unknown id (ps)" "does not exist" "$RVISOR" --root "$oci_root" ps no-such
 "$RVISOR" --root "$oci_root" delete --force no-such && ok "delete --force of an unknown id exits 0" || bad "delete --force of an unknown id"
