@@ -114,6 +114,70 @@ fn parse_volume(spec: &str) -> anyhow::Result<Volume> {
     })
 }
 
+/// An OCI spec's `linux.maskedPaths` and `linux.readonlyPaths`, as runc applies them: a
+/// masked directory is covered by an empty read-only tmpfs, a masked file by a null device
+/// (reads give nothing, writes vanish); a read-only path is a read-only bind mount of itself.
+/// Paths that do not exist are skipped.
+fn mask_paths(
+    ns: &MountNamespace,
+    mf: &Arc<MemoryFile>,
+    masked: &[Vec<u8>],
+    readonly: &[Vec<u8>],
+) -> anyhow::Result<()> {
+    let root = ns.root();
+    let creds = Creds::root();
+    let l = Lookup {
+        root: &root,
+        start: &root,
+        creds: &creds,
+    };
+    let fail = |what: &str, p: &[u8], e: Errno| {
+        anyhow::anyhow!("{what} {}: {}", String::from_utf8_lossy(p), describe(e))
+    };
+    // One small tmpfs holds the null device masked files show.
+    let nullfs = vfs::tmpfs::new_filesystem(0o755, &creds, Arc::clone(mf));
+    nullfs
+        .root()
+        .mknod(
+            b"null",
+            vfs::InodeKind::CharDev,
+            0o666,
+            abi::file::makedev(vfs::device::MEM_MAJOR, vfs::device::NULL_MINOR),
+            &creds,
+        )
+        .map_err(|e| fail("masking", b"(null device)", e))?;
+    let null = nullfs
+        .root()
+        .lookup(b"null")
+        .map_err(|e| fail("masking", b"(null device)", e))?;
+    for p in masked {
+        let Ok(target) = l.resolve(p, true) else {
+            continue;
+        };
+        if target.is_dir() {
+            let empty = vfs::tmpfs::new_filesystem(0o755, &creds, Arc::clone(mf));
+            let eroot = empty.root();
+            ns.mount_inode(&target, empty, eroot)
+                .map_err(|e| fail("masking", p, e))?
+                .set_readonly(true);
+        } else {
+            ns.mount_inode(&target, Arc::clone(&nullfs), Arc::clone(&null))
+                .map_err(|e| fail("masking", p, e))?;
+        }
+    }
+    for p in readonly {
+        let Ok(target) = l.resolve(p, true) else {
+            continue;
+        };
+        let fs = Arc::clone(target.mount().filesystem());
+        let inode = Arc::clone(target.inode());
+        ns.mount_inode(&target, fs, inode)
+            .map_err(|e| fail("making read-only", p, e))?
+            .set_readonly(true);
+    }
+    Ok(())
+}
+
 /// Creates `path` as an empty file (mode 0644; its parents as directories) unless something
 /// is there already: the mount point of a file bind mount.
 fn make_file_mount_point(ns: &MountNamespace, path: &[u8]) -> anyhow::Result<()> {
@@ -429,6 +493,9 @@ pub struct SandboxConfig {
     pub rlimits: Vec<(u32, u64, u64)>,
     /// uname's domainname (default: "(none)").
     pub domainname: Option<Vec<u8>>,
+    /// Paths hidden (`linux.maskedPaths`) and made read-only (`linux.readonlyPaths`).
+    pub masked_paths: Vec<Vec<u8>>,
+    pub readonly_paths: Vec<Vec<u8>>,
 }
 
 /// The PATH a command is looked up in: the sandbox environment's, else the default.
@@ -495,6 +562,8 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             no_new_privs: false,
             rlimits: Vec::new(),
             domainname: None,
+            masked_paths: Vec::new(),
+            readonly_paths: Vec::new(),
         },
     )
 }
@@ -610,18 +679,28 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     };
     let mounts = MountNamespace::new(rootfs);
     let root_creds = Creds::root();
+    // A container rootfs may lack the directories the sandbox mounts on: make them where the
+    // root is writable (runc does); a read-only host tree simply goes without.
+    for dir in [&b"/dev"[..], b"/proc", b"/sys"] {
+        let _ = make_mount_point(&mounts, dir);
+    }
     mount_if_present(
         &mounts,
         b"/dev",
         vfs::devfs::new_filesystem(Arc::clone(&memfile)),
     )?;
     // Like runc/runsc: a writable tmpfs on /dev/shm (mode 1777), for shm_open(3) and
-    // sem_open(3) (Python's multiprocessing locks). devfs has the directory.
-    mount_if_present(
-        &mounts,
-        b"/dev/shm",
-        vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
-    )?;
+    // sem_open(3) (Python's multiprocessing locks). devfs has the directory. An OCI spec that
+    // mounts its own (Docker's, with its size) replaces it.
+    let shm_in_spec = c.tmpfs.iter().any(|t| t.target == b"/dev/shm")
+        || c.volumes.iter().any(|v| v.target == b"/dev/shm");
+    if !shm_in_spec {
+        mount_if_present(
+            &mounts,
+            b"/dev/shm",
+            vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
+        )?;
+    }
 
     let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
         .context("starting the ptrace platform")?;
@@ -708,14 +787,17 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
                 describe(e)
             )
         })?;
-        mounts.mount_inode(&target, fs, inode).map_err(|e| {
-            anyhow::anyhow!(
-                "bind mount {} -> {}: {}",
-                v.host.display(),
-                String::from_utf8_lossy(&v.target),
-                describe(e)
-            )
-        })?;
+        mounts
+            .mount_inode(&target, fs, inode)
+            .map(|_| ())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "bind mount {} -> {}: {}",
+                    v.host.display(),
+                    String::from_utf8_lossy(&v.target),
+                    describe(e)
+                )
+            })?;
     }
     for t in &c.tmpfs {
         let fs: Arc<dyn vfs::Filesystem> = match t.size {
@@ -733,6 +815,8 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         b"/sys",
         sentry::fs::sys::new_filesystem(kernel.ncpus),
     )?;
+
+    mask_paths(&mounts, &memfile, &c.masked_paths, &c.readonly_paths)?;
 
     if c.read_only {
         mounts.root().mount().set_readonly(true);

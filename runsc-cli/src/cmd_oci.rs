@@ -386,8 +386,24 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         no_new_privs: pc.no_new_privs,
         rlimits: pc.rlimits,
         domainname: spec.domainname().as_ref().map(|d| d.as_bytes().to_vec()),
+        masked_paths: linux_paths(&spec, |l| l.masked_paths().clone()),
+        readonly_paths: linux_paths(&spec, |l| l.readonly_paths().clone()),
     };
     Ok((cfg, spec))
+}
+
+/// `linux.maskedPaths` or `linux.readonlyPaths` as sandbox paths.
+fn linux_paths(
+    spec: &Spec,
+    get: impl Fn(&oci_spec::runtime::Linux) -> Option<Vec<String>>,
+) -> Vec<Vec<u8>> {
+    spec.linux()
+        .as_ref()
+        .and_then(get)
+        .unwrap_or_default()
+        .into_iter()
+        .map(String::into_bytes)
+        .collect()
 }
 
 /// What the sandbox needs of an OCI `process` (init's, or an `exec`'d one's).

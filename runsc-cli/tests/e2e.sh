@@ -250,6 +250,28 @@ grep -q '"status": "stopped"' <<<"$after" && [ $xst -ne 0 ] && grep -q 'stopped 
     || bad "after kill -9: '$after', exec $xst '$err', delete $fst, left '$left'"
 set_args sleep 30
 python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c.pop('hooks',None); json.dump(c,open(p,'w'))" "$bundle/config.json"
+# linux.maskedPaths / readonlyPaths: a masked file reads empty, a read-only path refuses writes.
+mkdir -p "$bundle/rootfs/etc" && echo secret > "$bundle/rootfs/etc/secret"
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["root"]["readonly"] = False
+c["process"]["args"] = ["sh", "-c", "wc -c < /etc/secret; touch /tmp/ro-test 2>&1; echo rc=$?"]
+c["linux"]["maskedPaths"] = ["/etc/secret", "/no/such/path"]
+c["linux"]["readonlyPaths"] = ["/tmp"]
+json.dump(c, open(p, "w"))
+PY
+out=$("$RVISOR" --root "$oci_root" run -b "$bundle" e2e-mask 2>&1 | tr '\n' ' ')
+grep -q '^0 .*Read-only file system rc=1 $' <<<"$out" && [ ! -e "$bundle/rootfs/tmp/ro-test" ] && [ "$(cat "$bundle/rootfs/etc/secret")" = secret ] && ok "maskedPaths and readonlyPaths" || bad "masked/readonly paths: '$out'"
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["linux"].pop("maskedPaths"); c["linux"].pop("readonlyPaths")
+json.dump(c, open(p, "w"))
+PY
+set_args sleep 30
 "$RVISOR" --root "$oci_root" create -b "$bundle" e2e-ck </dev/null >/dev/null 2>&1
 "$RVISOR" --root "$oci_root" kill e2e-ck KILL; "$RVISOR" --root "$oci_root" delete --force e2e-ck
 sleep 0.2

@@ -372,7 +372,7 @@ impl MountNamespace {
         target: &VfsPath,
         fs: Arc<dyn Filesystem>,
         root: Arc<dyn Inode>,
-    ) -> SysResult<()> {
+    ) -> SysResult<Arc<Mount>> {
         let top = target.clone().cross_mounts();
         let root_is_dir = root.attr()?.kind == InodeKind::Dir;
         match (top.is_dir(), root_is_dir) {
@@ -385,8 +385,8 @@ impl MountNamespace {
             root,
             Some((Arc::downgrade(&top.mount), Arc::clone(&top.dentry))),
         );
-        lock(&top.mount.children).insert(top.dentry.key(), m);
-        Ok(())
+        lock(&top.mount.children).insert(top.dentry.key(), Arc::clone(&m));
+        Ok(m)
     }
 
     /// umount2(2) of the mount whose root `target` is: EINVAL if `target` is not a mount's
