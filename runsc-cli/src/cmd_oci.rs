@@ -1,31 +1,28 @@
 //! The OCI runtime commands, runc's CLI: `spec`, `create`, `start`, `run`, `state`, `kill`,
-//! `delete`, `list`, `features`.
+//! `delete`, `list`, `features` (and the hidden `boot`); `exec`, `ps`, `pause`, `resume`,
+//! `update`, `events` are in `cmd_exec.rs`, the control socket in `control.rs`.
 //!
 //! A bundle's config.json is read with the `oci-spec` crate and turned into the same
-//! [`SandboxConfig`] `rvisor do` builds (root served by a gofer, writes through to the rootfs as under runc; an overlay only when
-//! `root.readonly`, bind mounts as gofer-served volumes, tmpfs mounts, the user's ids,
-//! capabilities, umask and noNewPrivileges, hostname, `linux.resources.memory.limit`).
+//! [`SandboxConfig`] `rvisor do` builds (root served by a gofer, written through as under runc;
+//! an overlay only under a read-only root, for the mount points; bind mounts of directories
+//! and files as gofer-served volumes, tmpfs mounts, masked and read-only paths, the user's
+//! ids, capabilities, umask, rlimits and noNewPrivileges, hostname, domainname, the memory
+//! limit).
 //!
 //! State: `--root DIR` (default `/run/rvisor`) holds one directory per container with its
-//! OCI `state.json` (written whole: temporary file, then rename); `pid` is the host process
-//! that runs the sandbox and exits with the container's status, as containerd expects of
-//! runc's init pid. `create` starts that process (`rvisor boot`, hidden, in its own process
-//! group, with the caller's stdio), which builds the sandbox, loads init, records "created"
-//! and waits on `control.sock` in the state directory; `start` sends it one line, `start`,
-//! and it runs init. A foreground `run` is the sandbox in the `run` process itself.
+//! OCI `state.json` (written whole: temporary file, then rename), `control.sock` and, after a
+//! failed boot, `boot-error`. `pid` is the sandbox process (`rvisor boot`), which exits with
+//! the container's status, as containerd expects of runc's init pid; a dead pid reads as
+//! "stopped". `create` starts it and waits for "created"; it joins the container's cgroup and
+//! network namespace before starting gofers and stubs, runs the create-time hooks, and serves
+//! the control socket. A foreground `run` is create + start + wait + delete.
 //!
-//! # Shortcuts (this is the first step of the OCI CLI; written down, to be replaced)
-//! - One sandbox process per container (no shared pod sentry yet); the control socket only
-//!   knows `start`: `exec`, `ps`, `pause`, `update`, `events` are not built, nor
-//!   `--console-socket`. `kill` signals the sandbox process, which forwards TERM, INT, HUP,
-//!   QUIT, USR1 and USR2 to init (KILL ends the whole sandbox; signals sent before `start`
-//!   wait until init runs).
-//! - Bind mounts must name directories (a file bind mount such as Docker's resolv.conf is
-//!   refused); `process.rlimits` are not applied (a warning says so); proc, sysfs, devpts,
-//!   mqueue and cgroup mounts are the sandbox's own, wherever the spec puts them.
-//! - No hooks, no cgroups, no TTY (`process.terminal` runs on the caller's stdio).
+//! # Shortcuts (written down, to be replaced)
+//! - One sandbox process per container (no shared pod sentry).
+//! - `process.terminal` is a host pty passed through to init (no sandbox line discipline).
 //! - Mount options other than `ro` (bind mounts) and `size=`/`mode=` (tmpfs) — `nosuid`,
-//!   `nodev`, `noexec`, atime flags — are not enforced: the VFS has no per-mount flags yet.
+//!   `nodev`, `noexec`, atime flags — are not enforced; `linux.sysctl`, `linux.devices` and
+//!   the LSM/seccomp fields are ignored.
 
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
