@@ -78,6 +78,10 @@ pub struct DoArgs {
     /// `--rootfs`).
     #[arg(long, value_name = "DIR")]
     cwd: Option<std::path::PathBuf>,
+    /// OCI-style console: make a host pty, send its master to the AF_UNIX socket at PATH and
+    /// run the command on a sandbox pty bridged to it (hidden: for tests of the bridge).
+    #[arg(long, hide = true, value_name = "PATH")]
+    console_socket: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<OsString>,
@@ -383,7 +387,13 @@ fn path_of(envp: &[Vec<u8>]) -> Vec<u8> {
         )
 }
 
+/// `--console-socket` of this `rvisor do` (read by `prepare_sandbox`).
+static CONSOLE_SOCKET: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
 pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
+    if let Some(p) = &a.console_socket {
+        let _ = CONSOLE_SOCKET.set(p.clone());
+    }
     let rootfs = match &a.rootfs {
         Some(d) => {
             let meta = std::fs::metadata(d).with_context(|| format!("--rootfs {}", d.display()))?;
@@ -462,6 +472,7 @@ pub struct ReadySandbox {
     mounts: Arc<MountNamespace>,
     gofers: Vec<GoferProcess>,
     forwarded: nix::sys::signal::SigSet,
+    console: Option<sentry::tty::console::ConsoleHandle>,
 }
 
 impl std::fmt::Debug for ReadySandbox {
@@ -479,6 +490,7 @@ impl ReadySandbox {
             .run_init(self.task)
             .context("sandbox platform failure")?;
         tracing::debug!(?status, "init exited");
+        drop(self.console);
         drop(self.kernel);
         drop(self.mounts);
         drop(self.gofers);
@@ -543,6 +555,11 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         b"/dev/shm",
         vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
     )?;
+    mount_if_present(
+        &mounts,
+        b"/dev/pts",
+        sentry::tty::new_devpts(Arc::clone(&memfile)),
+    )?;
 
     let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
         .context("starting the ptrace platform")?;
@@ -602,7 +619,21 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     )?;
 
     let path = find_command(&mounts, &cmd0, &path_of(&c.envp));
-    let [s0, s1, s2] = stdio_files()?;
+    let console = match CONSOLE_SOCKET.get() {
+        Some(sock) => {
+            let (master, slave) = crate::console::open_host_pty()?;
+            crate::console::send_console(sock, &master)?;
+            drop(master);
+            let c = sentry::tty::console::attach_console(&kernel, slave)
+                .map_err(|e| anyhow::anyhow!("attaching the console: {}", describe(e)))?;
+            Some(c)
+        }
+        None => None,
+    };
+    let [s0, s1, s2] = match &console {
+        Some(c) => [c.ctty(), c.ctty(), c.ctty()],
+        None => stdio_files()?,
+    };
     let spawn = Spawn {
         path,
         argv: c.argv,
@@ -612,6 +643,7 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         creds: c.creds,
         umask: c.umask,
         no_new_privs: c.no_new_privs,
+        ctty: console.as_ref().map(|c| c.ctty()),
     };
 
     let task = match Task::new_init(&kernel, spawn) {
@@ -638,5 +670,6 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         mounts,
         gofers,
         forwarded,
+        console,
     })))
 }

@@ -11,6 +11,7 @@ mod cmd_do;
 mod cmd_gofer;
 mod cmd_oci;
 mod cmd_syscalls;
+mod console;
 mod hostcall;
 mod logging;
 

@@ -35,3 +35,4 @@ pub mod socket;
 pub mod strace;
 pub mod syscalls;
 pub mod time;
+pub mod tty;

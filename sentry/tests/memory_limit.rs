@@ -93,6 +93,7 @@ fn run(elf: &[u8], mode: &str) -> (ExitStatus, String) {
         creds: Credentials::root(),
         umask: 0o022,
         no_new_privs: false,
+        ctty: None,
     };
     let task = Task::new_init(&kernel, spawn).expect("loading memhog");
     let status = kernel.run_init(task).expect("the sandbox ran to its end");

@@ -156,6 +156,9 @@ pub struct Spawn {
     pub umask: u32,
     /// PR_SET_NO_NEW_PRIVS from the start (an OCI spec's `process.noNewPrivileges`).
     pub no_new_privs: bool,
+    /// A terminal (a pty slave, e.g. `tty::console::ConsoleHandle::ctty`) that becomes the
+    /// controlling terminal of init's session (init leads session 1, its foreground group).
+    pub ctty: Option<Arc<OpenFile>>,
 }
 
 /// What a task is doing, for /proc and for wait/stop bookkeeping.
@@ -485,6 +488,7 @@ impl Task {
             umask: spawn.umask & 0o777,
         };
         let no_new_privs = spawn.no_new_privs;
+        let ctty = spawn.ctty;
         let path_str = String::from_utf8_lossy(&spawn.path).into_owned();
         let open_err = |errno| TaskCreateError::Open {
             path: path_str.clone(),
@@ -550,6 +554,9 @@ impl Task {
             },
         );
         drop(tree);
+        if let Some(tty) = &ctty {
+            crate::tty::set_init_ctty(kernel, tty, tid);
+        }
         Ok(Task {
             kernel: Arc::clone(kernel),
             shared,
