@@ -92,6 +92,7 @@ pub fn attach_console(kernel: &Arc<Kernel>, host_tty: OwnedFd) -> Result<Console
     }
     let slave = PtySlave::open(&pty)?;
     let root = kernel.mounts.root();
+    super::remember_node(&pty, &root);
     let slave = OpenFile::new_ops(slave_path(&root, &pty), Box::new(slave), abi::file::O_RDWR);
     let host = Arc::new(host_tty);
     let master = Arc::new(master);

@@ -100,6 +100,9 @@ pub struct Pty {
     sq: WaitQueue,
     /// The devpts directory holding this pair's node.
     dir: Option<Arc<dyn Inode>>,
+    /// The devpts directory as a path, once an opener's root showed it: the hangup unlinks
+    /// the node through the VFS so cached dentries go too.
+    node: Mutex<Option<vfs::VfsPath>>,
 }
 
 /// Live pairs by index, and the devpts serving /dev/ptmx.
@@ -170,6 +173,7 @@ fn open_ptmx() -> SysResult<PtyMaster> {
         mq: WaitQueue::new(),
         sq: WaitQueue::new(),
         dir,
+        node: Mutex::new(None),
     });
     reg.ptys.insert(index, Arc::downgrade(&pty));
     drop(reg);
@@ -323,8 +327,19 @@ impl Pty {
             self.notify_all();
             r
         };
-        if let Some(d) = &self.dir {
-            let _ = d.unlink(self.index.to_string().as_bytes());
+        let name = self.index.to_string().into_bytes();
+        let node = lock(&self.node).take();
+        let via_vfs = node.is_some_and(|dir| {
+            let creds = Creds::root();
+            let l = vfs::Lookup {
+                root: &dir,
+                start: &dir,
+                creds: &creds,
+            };
+            l.unlink(&name).is_ok()
+        });
+        if !via_vfs && let Some(d) = &self.dir {
+            let _ = d.unlink(&name);
         }
         vfs::device::register(PTS_MAJOR, self.index, Arc::new(|_| Err(Errno::EIO)));
         if let (Some(k), Some(sid)) = (kernel, session) {
@@ -558,6 +573,8 @@ pub fn on_open(t: &Task, file: Arc<OpenFile>, flags: u32) -> SysResult<Arc<OpenF
     };
     pty.bind_kernel(&t.kernel);
     if master {
+        let root = t.fs().root.clone();
+        remember_node(&pty, &root);
         if let Some(d) = &pty.dir
             && let Ok(node) = d.lookup(pty.index.to_string().as_bytes())
         {
@@ -920,6 +937,20 @@ fn slave_path(root: &vfs::VfsPath, pty: &Pty) -> Option<vfs::VfsPath> {
     };
     l.resolve(format!("/dev/pts/{}", pty.index).as_bytes(), false)
         .ok()
+}
+
+/// Records where the pair's node is (for the hangup's unlink).
+fn remember_node(pty: &Pty, root: &vfs::VfsPath) {
+    let mut n = lock(&pty.node);
+    if n.is_none() {
+        let creds = Creds::root();
+        let l = vfs::Lookup {
+            root,
+            start: root,
+            creds: &creds,
+        };
+        *n = l.resolve(b"/dev/pts", true).ok();
+    }
 }
 
 /// TIOCGPTPEER: a slave description without a path lookup's permission checks.
