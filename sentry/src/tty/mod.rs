@@ -31,9 +31,12 @@
 //! nothing else (lookups copy out what they need); `Pty::state` before the pair's wait queues
 //! (notified with the state locked, as pipes do).
 //!
+//! A session leader's exit sends SIGHUP to its terminal's foreground group and frees the
+//! terminal ([`session_leader_exited`], from the exit path).
+//!
 //! Shortcuts: one devpts instance per sentry process (the last one made serves /dev/ptmx);
 //! VTIME is not timed; packet mode (TIOCPKT), TIOCEXCL, TIOCSETD and termiox are not built;
-//! the session leader's exit does not hang up its terminal.
+//! job-control checks run for read(2) and write(2), not readv/writev/splice.
 
 pub mod console;
 pub mod ldisc;
@@ -544,6 +547,20 @@ pub fn session_created(k: &Arc<Kernel>, sid: i32) {
     }
 }
 
+/// A session leader exited (disassociate_ctty on exit): its terminal's foreground group gets
+/// SIGHUP and the terminal belongs to no session any more.
+pub fn session_leader_exited(k: &Arc<Kernel>, sid: i32) {
+    let Some(pty) = ctty_of(k, sid) else { return };
+    let fg = {
+        let mut s = pty.st();
+        s.session = None;
+        s.pgrp.take()
+    };
+    if let Some(fg) = fg {
+        signal_pgrp(k, fg, Signal::SIGHUP);
+    }
+}
+
 /// Makes `pty` the controlling terminal of the caller's session (caller checked).
 fn set_ctty(pty: &Pty, sid: i32, pgid: i32) {
     let mut s = pty.st();
@@ -961,13 +978,17 @@ fn open_peer(t: &Task, pty: &Arc<Pty>, flags: u32) -> SysResult<Arc<OpenFile>> {
     on_open(t, file, flags)
 }
 
-/// /proc/PID/stat's tty_nr and tpgid for a process of session `sid` (0 and -1 without a
-/// terminal).
-pub fn proc_stat_tty(k: &Arc<Kernel>, sid: i32) -> (u64, i32) {
+/// /proc/PID/stat's tty_nr (new_encode_dev of 136:N) and tpgid for a process of session
+/// `sid` (0 and -1 without a terminal).
+pub fn proc_stat_tty(k: &Arc<Kernel>, sid: i32) -> (u32, i32) {
     match ctty_of(k, sid) {
         Some(p) => {
             let pg = p.st().pgrp.unwrap_or(-1);
-            (makedev(PTS_MAJOR, p.index), pg)
+            let minor = p.index;
+            (
+                (minor & 0xff) | (PTS_MAJOR << 8) | ((minor & !0xff) << 12),
+                pg,
+            )
         }
         None => (0, -1),
     }

@@ -1221,6 +1221,76 @@ fn tiocnotty_on_a_tty_that_is_not_ours_is_enotty() -> Outcome {
     })
 }
 
+fn session_leader_exit_sends_sighup_to_the_foreground_group() -> Outcome {
+    fork_and_check(|| {
+        // We keep the master; the leader's exit alone must reach its foreground group.
+        let (m, n) = open_master(libc::O_NOCTTY)?;
+        let (r, w) = pipe()?;
+        let (mfd, wfd) = (m.raw(), w.raw());
+        let mut leader = Child::spawn(move || {
+            let _ = syscall!(libc::SYS_close, mfd);
+            if syscall!(libc::SYS_setsid) == -1 {
+                return 2;
+            }
+            let path = pts(n);
+            if syscall!(libc::SYS_open, path.as_c_str(), libc::O_RDWR) == -1 {
+                return 3;
+            }
+            // A member of the leader's (foreground) group that lives until SIGHUP; it holds
+            // the pipe's write end, so its death shows as EOF.
+            let g = syscall_tests::sys::fork();
+            if g == 0 {
+                loop {
+                    let _ = syscall!(libc::SYS_pause);
+                }
+            }
+            let _ = syscall!(libc::SYS_close, wfd);
+            i32::from(g == -1)
+        })?;
+        drop(w);
+        ensure_eq!(leader.wait()?.exit_code(), Some(0));
+        let ev = poll1(&r, libc::POLLIN, 3000)?;
+        ensure!(ev != 0, "the group member is still alive");
+        let mut b = [0u8; 1];
+        check!(
+            syscall!(libc::SYS_read, r.raw(), b.as_mut_ptr(), 1),
+            succeeds_with(0)
+        );
+        drop(m);
+        Ok(())
+    })
+}
+
+fn proc_stat_shows_tty_nr_and_tpgid() -> Outcome {
+    fork_and_check(|| {
+        let p = ctty_pair()?;
+        let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let tty_nr: u32 = f.get(4).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let tpgid: i32 = f.get(5).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let minor = u32::try_from(p.n).unwrap_or(0);
+        ensure_eq!(
+            tty_nr,
+            (minor & 0xff) | (136 << 8) | ((minor & !0xff) << 12)
+        );
+        ensure_eq!(tpgid, getpid());
+        Ok(())
+    })
+}
+
+fn proc_stat_without_a_ctty_has_no_tty() -> Outcome {
+    fork_and_check(|| {
+        setsid()?;
+        let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        ensure_eq!(f.get(4).copied(), Some("0"));
+        ensure_eq!(f.get(5).copied(), Some("-1"));
+        Ok(())
+    })
+}
+
 // ------------------------------------------------------------------ job control
 
 /// Runs `f` in a child moved to a background group of the caller's session; returns how
@@ -1437,6 +1507,9 @@ fn main() -> std::process::ExitCode {
         setsid_leaves_the_ctty_behind,
         tiocnotty_by_the_leader_drops_the_ctty,
         tiocnotty_on_a_tty_that_is_not_ours_is_enotty,
+        session_leader_exit_sends_sighup_to_the_foreground_group,
+        proc_stat_shows_tty_nr_and_tpgid,
+        proc_stat_without_a_ctty_has_no_tty,
         background_read_stops_with_sigttin,
         background_read_with_sigttin_ignored_is_eio,
         background_read_with_sigttin_blocked_is_eio,
