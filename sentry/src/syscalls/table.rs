@@ -352,7 +352,11 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "ioctl",
                 fs::sys_ioctl,
                 &[Fd, Hex, Hex],
-                "FIOCLEX/FIONCLEX/FIONBIO and terminal requests on host TTYs.",
+                "FIOCLEX/FIONCLEX/FIONBIO; terminal requests on host TTYs; on sandbox ptys \
+                 (sentry/src/tty): TCGETS/TCSETS/TCSETSW/TCSETSF, TCFLSH, TCSBRK/TCXONC (no-ops), \
+                 TIOCGWINSZ/TIOCSWINSZ (SIGWINCH), FIONREAD, TIOCOUTQ, TIOCSTI, TIOCGPTN, \
+                 TIOCSPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID; \
+                 not TIOCPKT, TIOCSETD/TIOCGETD, TCGETS2/termios2, TIOCMGET (ENOTTY).",
             ),
         ),
         (
