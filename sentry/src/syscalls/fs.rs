@@ -303,7 +303,10 @@ pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         &file,
         args.ptr(1),
         count,
-        |b, done| read_blocking(t, &file, b, done),
+        |b, done| {
+            crate::tty::timed_read(t, &file, b, done)
+                .unwrap_or_else(|| read_blocking(t, &file, b, done))
+        },
         true,
     )
 }

@@ -123,8 +123,8 @@ impl Ldisc {
 
     /// The slave's read: a line at most in canonical mode (Ok(0) for an end-of-file mark),
     /// EAGAIN when nothing is complete; in raw mode VMIN bytes (or `buf.len()` if fewer) or
-    /// EAGAIN, and with VMIN = 0 what there is, maybe nothing. (VTIME is not timed: a read
-    /// behaves as with VTIME = 0.)
+    /// EAGAIN, and with VMIN = 0 what there is, maybe nothing. (VTIME's timers are the
+    /// caller's: `tty::timed_read`.)
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
         if self.canon() {
             let Some(first) = self.lines.front_mut() else {
@@ -154,6 +154,20 @@ impl Ldisc {
             *d = s;
         }
         Ok(n)
+    }
+
+    /// Raw mode's VMIN and VTIME, `None` in canonical mode.
+    pub fn raw_params(&self) -> Option<(usize, u8)> {
+        (!self.canon()).then(|| (usize::from(self.cc(cc::VMIN)), self.cc(cc::VTIME)))
+    }
+
+    /// Raw mode: whatever is there, up to `buf.len()` (VMIN not considered).
+    pub fn take(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.cooked.len().min(buf.len());
+        for (d, s) in buf.iter_mut().zip(self.cooked.drain(..n)) {
+            *d = s;
+        }
+        n
     }
 
     /// Room for the master's writes (raw mode fills the queue; canonical input is edited and

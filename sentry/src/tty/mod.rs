@@ -35,7 +35,7 @@
 //! terminal ([`session_leader_exited`], from the exit path).
 //!
 //! Shortcuts: one devpts instance per sentry process (the last one made serves /dev/ptmx);
-//! VTIME is not timed; packet mode (TIOCPKT), TIOCEXCL, TIOCSETD and termiox are not built;
+//! VTIME is timed for read(2) only (`timed_read`; readv sees VTIME = 0); packet mode (TIOCPKT), TIOCEXCL, TIOCSETD and termiox are not built;
 //! job-control checks run for read(2) and write(2), not readv/writev/splice.
 
 pub mod console;
@@ -660,6 +660,56 @@ pub fn check_read(t: &Task, file: &OpenFile) -> SysResult<()> {
     match tty_of(file) {
         Some((pty, false)) => job_check(t, &pty, Signal::SIGTTIN),
         _ => Ok(()),
+    }
+}
+
+/// read(2) of a terminal slave in raw mode with VTIME > 0, blocking: VMIN = 0 waits up to
+/// VTIME tenths of a second for any byte (then 0); VMIN > 0 waits for the first byte, then
+/// returns once VMIN bytes are there or VTIME passed without a new one (n_tty_read's
+/// timers). `None` for everything else (the generic loop serves it).
+pub fn timed_read(
+    t: &Task,
+    file: &OpenFile,
+    buf: &mut [u8],
+    done: usize,
+) -> Option<SysResult<usize>> {
+    if done != 0 || file.is_nonblocking() || buf.is_empty() {
+        return None;
+    }
+    let (pty, false) = tty_of(file)? else {
+        return None;
+    };
+    let (vmin, vtime) = pty.st().ld.raw_params()?;
+    if vtime == 0 {
+        return None;
+    }
+    let step = std::time::Duration::from_millis(100u64.saturating_mul(u64::from(vtime)));
+    let want = vmin.min(buf.len());
+    let _reg = pty.sq.register(t.waiter(), EventMask::IN);
+    let mut deadline = (vmin == 0).then(|| std::time::Instant::now() + step);
+    let mut seen = 0usize;
+    loop {
+        t.prepare_wait();
+        {
+            let mut s = pty.st();
+            let avail = s.ld.readable();
+            let hung = s.masters == 0;
+            let timed_out = deadline.is_some_and(|d| std::time::Instant::now() >= d);
+            if avail >= want.max(1) || hung || (timed_out && (avail > 0 || vmin == 0)) {
+                let n = s.ld.take(buf);
+                pty.mq.notify(EventMask::OUT | EventMask::WRNORM);
+                return Some(Ok(n));
+            }
+            if vmin > 0 && avail > seen {
+                // A new byte restarts the inter-byte timer.
+                seen = avail;
+                deadline = Some(std::time::Instant::now() + step);
+            }
+        }
+        match t.wait(deadline) {
+            Ok(()) | Err(Errno::ETIMEDOUT) => {}
+            Err(e) => return Some(Err(e)),
+        }
     }
 }
 

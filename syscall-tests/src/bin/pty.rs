@@ -679,6 +679,64 @@ fn vmin2_waits_for_two_bytes() -> Outcome {
     Ok(())
 }
 
+fn vmin0_vtime_read_times_out_with_zero() -> Outcome {
+    let p = pair()?;
+    modify(&p.s, |t| {
+        raw_mode(t);
+        t.cc[cc::VMIN] = 0;
+        t.cc[cc::VTIME] = 2;
+    })?;
+    let start = std::time::Instant::now();
+    let mut b = [0u8; 4];
+    check!(
+        syscall!(libc::SYS_read, p.s.raw(), b.as_mut_ptr(), 4),
+        succeeds_with(0)
+    );
+    let took = start.elapsed();
+    ensure!(took >= 150 * MS, "returned after {took:?}");
+    Ok(())
+}
+
+fn vmin0_vtime_read_returns_a_byte_that_arrives() -> Outcome {
+    let p = pair()?;
+    modify(&p.s, |t| {
+        raw_mode(t);
+        t.cc[cc::VMIN] = 0;
+        t.cc[cc::VTIME] = 20;
+    })?;
+    let m = p.m.raw();
+    let _c = Child::spawn(move || {
+        std::thread::sleep(50 * MS);
+        let r = syscall!(libc::SYS_write, m, b"k".as_ptr(), 1);
+        i32::from(r != 1)
+    })?;
+    let mut b = [0u8; 4];
+    check!(
+        syscall!(libc::SYS_read, p.s.raw(), b.as_mut_ptr(), 4),
+        succeeds_with(1)
+    );
+    ensure_eq!(b[0], b'k');
+    Ok(())
+}
+
+fn vmin_with_vtime_returns_early_after_the_inter_byte_timeout() -> Outcome {
+    let p = pair()?;
+    modify(&p.s, |t| {
+        raw_mode(t);
+        t.cc[cc::VMIN] = 5;
+        t.cc[cc::VTIME] = 2;
+    })?;
+    write(&p.m, b"ab")?;
+    ensure!(readable(&p.s, 2000)?, "no input");
+    let mut b = [0u8; 8];
+    check!(
+        syscall!(libc::SYS_read, p.s.raw(), b.as_mut_ptr(), 8),
+        succeeds_with(2)
+    );
+    ensure_eq!(&b[..2], b"ab");
+    Ok(())
+}
+
 fn leaving_canonical_mode_makes_the_partial_line_readable() -> Outcome {
     let p = pair()?;
     write(&p.m, b"xy")?;
@@ -1465,6 +1523,9 @@ fn main() -> std::process::ExitCode {
         raw_mode_passes_ctrl_c_as_data,
         vmin0_vtime0_read_returns_zero_when_empty,
         vmin2_waits_for_two_bytes,
+        vmin0_vtime_read_times_out_with_zero,
+        vmin0_vtime_read_returns_a_byte_that_arrives,
+        vmin_with_vtime_returns_early_after_the_inter_byte_timeout,
         leaving_canonical_mode_makes_the_partial_line_readable,
         tcflsh_discards_input,
         tcflsh_with_a_bad_queue_is_einval,
