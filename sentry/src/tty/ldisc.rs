@@ -112,8 +112,19 @@ impl Ldisc {
         }
     }
 
-    /// Whether a read would not block (poll).
+    /// Whether poll reports the slave readable: a complete line, or in raw mode VMIN bytes
+    /// when VTIME is 0 and one byte otherwise (n_tty_poll's input_available_p(tty, 1)).
     pub fn read_ready(&self) -> bool {
+        if self.canon() {
+            return !self.lines.is_empty();
+        }
+        let (vmin, vtime) = (usize::from(self.cc(cc::VMIN)), self.cc(cc::VTIME));
+        let need = if vtime == 0 && vmin > 0 { vmin } else { 1 };
+        self.cooked.len() >= need
+    }
+
+    /// Whether any input can be read at all (a hung-up slave returns it before EOF).
+    pub fn has_input(&self) -> bool {
         if self.canon() {
             !self.lines.is_empty()
         } else {

@@ -264,7 +264,7 @@ impl Pty {
 
     fn slave_read(&self, buf: &mut [u8]) -> SysResult<usize> {
         let mut s = self.st();
-        if s.masters == 0 && !s.ld.read_ready() {
+        if s.masters == 0 && !s.ld.has_input() {
             return Ok(0);
         }
         let r = s.ld.read(buf);
@@ -663,7 +663,8 @@ pub fn check_read(t: &Task, file: &OpenFile) -> SysResult<()> {
     }
 }
 
-/// read(2) of a terminal slave in raw mode with VTIME > 0, blocking: VMIN = 0 waits up to
+/// read(2) of a terminal slave in raw mode: O_NONBLOCK takes what there is (fewer than
+/// VMIN too); with VTIME > 0, blocking: VMIN = 0 waits up to
 /// VTIME tenths of a second for any byte (then 0); VMIN > 0 waits for the first byte, then
 /// returns once VMIN bytes are there or VTIME passed without a new one (n_tty_read's
 /// timers). `None` for everything else (the generic loop serves it).
@@ -673,13 +674,23 @@ pub fn timed_read(
     buf: &mut [u8],
     done: usize,
 ) -> Option<SysResult<usize>> {
-    if done != 0 || file.is_nonblocking() || buf.is_empty() {
+    if done != 0 || buf.is_empty() {
         return None;
     }
     let (pty, false) = tty_of(file)? else {
         return None;
     };
     let (vmin, vtime) = pty.st().ld.raw_params()?;
+    if file.is_nonblocking() {
+        // O_NONBLOCK takes what there is, fewer than VMIN too.
+        let mut s = pty.st();
+        if s.ld.readable() == 0 {
+            return None;
+        }
+        let n = s.ld.take(buf);
+        pty.mq.notify(EventMask::OUT | EventMask::WRNORM);
+        return Some(Ok(n));
+    }
     if vtime == 0 {
         return None;
     }

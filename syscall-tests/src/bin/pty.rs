@@ -679,6 +679,36 @@ fn vmin2_waits_for_two_bytes() -> Outcome {
     Ok(())
 }
 
+fn poll_in_raw_mode_waits_for_vmin_bytes() -> Outcome {
+    let p = pair()?;
+    modify(&p.s, |t| {
+        raw_mode(t);
+        t.cc[cc::VMIN] = 3;
+    })?;
+    write(&p.m, b"ab")?;
+    ensure!(!readable(&p.s, 100)?, "readable with 2 of 3 bytes");
+    write(&p.m, b"c")?;
+    ensure!(readable(&p.s, 2000)?, "not readable with 3 bytes");
+    Ok(())
+}
+
+fn nonblocking_raw_read_returns_fewer_than_vmin() -> Outcome {
+    let p = pair_with(libc::O_NOCTTY | libc::O_NONBLOCK)?;
+    modify(&p.s, |t| {
+        raw_mode(t);
+        t.cc[cc::VMIN] = 3;
+        t.cc[cc::VTIME] = 0;
+    })?;
+    write(&p.m, b"a")?;
+    std::thread::sleep(50 * MS);
+    let mut b = [0u8; 8];
+    check!(
+        syscall!(libc::SYS_read, p.s.raw(), b.as_mut_ptr(), 8),
+        succeeds_with(1)
+    );
+    Ok(())
+}
+
 fn vmin0_vtime_read_times_out_with_zero() -> Outcome {
     let p = pair()?;
     modify(&p.s, |t| {
@@ -815,6 +845,42 @@ fn poll_master_becomes_readable_after_a_slave_write() -> Outcome {
     ensure!(!readable(&p.m, 0)?, "readable at first");
     write(&p.s, b"z")?;
     ensure!(readable(&p.m, 2000)?, "not readable");
+    Ok(())
+}
+
+/// script(1) polls the master with stdin's slot set to -1 after EOF: the negative entry is
+/// ignored, so poll still waits for the master.
+fn poll_with_a_negative_fd_still_waits_for_the_master() -> Outcome {
+    let p = pair()?;
+    let mut fds = [
+        libc::pollfd {
+            fd: p.m.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: -1,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let start = std::time::Instant::now();
+    check!(
+        syscall!(libc::SYS_poll, fds.as_mut_ptr(), 2u64, 100),
+        succeeds_with(0)
+    );
+    ensure!(
+        start.elapsed() >= 80 * MS,
+        "returned after {:?}",
+        start.elapsed()
+    );
+    write(&p.s, b"out")?;
+    check!(
+        syscall!(libc::SYS_poll, fds.as_mut_ptr(), 2u64, 2000),
+        succeeds_with(1)
+    );
+    ensure_eq!(fds[0].revents, libc::POLLIN);
+    ensure_eq!(fds[1].revents, 0);
     Ok(())
 }
 
@@ -1523,6 +1589,8 @@ fn main() -> std::process::ExitCode {
         raw_mode_passes_ctrl_c_as_data,
         vmin0_vtime0_read_returns_zero_when_empty,
         vmin2_waits_for_two_bytes,
+        poll_in_raw_mode_waits_for_vmin_bytes,
+        nonblocking_raw_read_returns_fewer_than_vmin,
         vmin0_vtime_read_times_out_with_zero,
         vmin0_vtime_read_returns_a_byte_that_arrives,
         vmin_with_vtime_returns_early_after_the_inter_byte_timeout,
@@ -1534,6 +1602,7 @@ fn main() -> std::process::ExitCode {
         nonblocking_master_read_is_eagain,
         poll_slave_is_writable_not_readable_when_idle,
         poll_master_becomes_readable_after_a_slave_write,
+        poll_with_a_negative_fd_still_waits_for_the_master,
         blocked_slave_read_wakes_for_a_line,
         master_read_is_eio_after_the_slave_closes,
         master_polls_hup_after_the_slave_closes,
