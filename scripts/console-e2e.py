@@ -4,8 +4,8 @@
 Listens on an AF_UNIX console socket, runs `rvisor do --console-socket S busybox sh -i`,
 receives the host pty master over SCM_RIGHTS (as a containerd shim would), and drives the
 shell through it: `echo` works, ^C interrupts a foreground `sleep 100` while the shell
-survives, the window size set on the master reaches the sandbox, and `exit 7` ends the run
-with status 7. Every wait is bounded; a failure prints what the terminal showed.
+survives, ^Z stops one and `fg` resumes it, the window size set on the master reaches the
+sandbox, and `exit 7` ends the run with status 7. Every wait is bounded; a failure prints what the terminal showed.
 
     RVISOR=target/release/rvisor python3 scripts/console-e2e.py
 """
@@ -112,6 +112,19 @@ def main():
             time.sleep(1.0)
             t.send(b"\x03")
             t.expect(PROMPT, 10)
+            # ^Z stops the foreground job (SIGTSTP), the shell takes the terminal back, `fg`
+            # gives it to the job again and ^C ends it.
+            t.send(b"sleep 100\r")
+            time.sleep(1.0)
+            t.send(b"\x1a")
+            t.expect(PROMPT, 10)
+            t.send(b"jobs\r")
+            t.expect(b"sleep 100")
+            t.expect(PROMPT)
+            t.send(b"fg\r")
+            time.sleep(1.0)
+            t.send(b"\x03")
+            t.expect(PROMPT, 10)
             t.send(b"echo alive-$((1+1))\r")
             t.expect(b"alive-2")
             t.expect(PROMPT)
@@ -126,7 +139,7 @@ def main():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    print("console-e2e: ok (echo, ttyname, window size, ^C to the foreground job, exit status)")
+    print("console-e2e: ok (echo, ttyname, window size, ^C and ^Z/fg of the foreground job, exit status)")
 
 
 if __name__ == "__main__":
