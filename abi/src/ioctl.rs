@@ -29,7 +29,14 @@ pub const FIONREAD: u32 = 0x541B;
 pub const TIOCLINUX: u32 = 0x541C;
 pub const FIONBIO: u32 = 0x5421;
 pub const TIOCNOTTY: u32 = 0x5422;
+pub const TIOCSETD: u32 = 0x5423;
+pub const TIOCGETD: u32 = 0x5424;
 pub const TIOCGSID: u32 = 0x5429;
+/// `struct termios2` requests (_IOR/_IOW('T', 0x2A..0x2D, struct termios2)).
+pub const TCGETS2: u32 = 0x802C_542A;
+pub const TCSETS2: u32 = 0x402C_542B;
+pub const TCSETSW2: u32 = 0x402C_542C;
+pub const TCSETSF2: u32 = 0x402C_542D;
 pub const TIOCGPTN: u32 = 0x8004_5430;
 pub const TIOCSPTLCK: u32 = 0x4004_5431;
 pub const TIOCGPTPEER: u32 = 0x5441;
@@ -53,6 +60,18 @@ pub struct Termios {
     pub lflag: u32,
     pub line: u8,
     pub cc: [u8; NCCS],
+}
+
+/// The kernel's `struct termios2` (termbits.h): `struct termios` plus the input and output
+/// speeds, 44 bytes (TCGETS2/TCSETS2).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Termios2 {
+    pub termios: Termios,
+    pub ispeed: u32,
+    pub ospeed: u32,
 }
 
 /// `struct winsize` (include/uapi/asm-generic/termios.h).

@@ -353,10 +353,12 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 fs::sys_ioctl,
                 &[Fd, Hex, Hex],
                 "FIOCLEX/FIONCLEX/FIONBIO; terminal requests on host TTYs; on sandbox ptys \
-                 (sentry/src/tty): TCGETS/TCSETS/TCSETSW/TCSETSF, TCFLSH, TCSBRK/TCXONC (no-ops), \
+                 (sentry/src/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and their termios2 forms \
+                 (speeds not kept), TCFLSH, TCSBRK/TCXONC (no-ops), TIOCGETD/TIOCSETD (N_TTY), \
                  TIOCGWINSZ/TIOCSWINSZ (SIGWINCH), FIONREAD, TIOCOUTQ, TIOCSTI, TIOCGPTN, \
                  TIOCSPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID; \
-                 not TIOCPKT, TIOCSETD/TIOCGETD, TCGETS2/termios2, TIOCMGET (ENOTTY).",
+                 TIOCEXCL/TIOCNXCL accepted without effect; not TIOCPKT, TIOCMGET, TCGETA \
+                 (ENOTTY).",
             ),
         ),
         (

@@ -218,6 +218,13 @@ impl Ldisc {
         n
     }
 
+    /// Queues `c` for the master as is (TIOCSTI on the master).
+    pub fn push_output_raw(&mut self, c: u8) {
+        if self.output_room() > 0 {
+            self.out.push_back(c);
+        }
+    }
+
     /// Room left in the output queue.
     pub fn output_room(&self) -> usize {
         OUTPUT_CAP.saturating_sub(self.out.len())

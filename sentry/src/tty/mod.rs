@@ -786,18 +786,38 @@ fn do_ioctl(
             put(mem, arg, &tm)?;
             Ok(0)
         }
-        io::TCSETS | io::TCSETSW | io::TCSETSF => {
-            let tm: io::Termios = get(mem, arg)?;
+        io::TCGETS2 => {
+            let tm = io::Termios2 {
+                termios: pty.st().ld.termios,
+                ispeed: 38400,
+                ospeed: 38400,
+            };
+            put(mem, arg, &tm)?;
+            Ok(0)
+        }
+        io::TCSETS | io::TCSETSW | io::TCSETSF | io::TCSETS2 | io::TCSETSW2 | io::TCSETSF2 => {
+            // termios2's speeds are accepted and not kept: a pty has no line speed.
+            let tm = if matches!(cmd, io::TCSETS | io::TCSETSW | io::TCSETSF) {
+                get::<io::Termios>(mem, arg)?
+            } else {
+                get::<io::Termios2>(mem, arg)?.termios
+            };
             if !master {
                 job_check(t, pty, Signal::SIGTTOU)?;
             }
             let mut s = pty.st();
-            if cmd == io::TCSETSF {
+            if cmd == io::TCSETSF || cmd == io::TCSETSF2 {
                 s.ld.flush_input();
             }
             s.ld.set_termios(tm);
             pty.notify_all();
             Ok(0)
+        }
+        // Only N_TTY (0) exists.
+        io::TIOCGETD => int_out(mem, arg, 0),
+        io::TIOCSETD => {
+            let d: i32 = get(mem, arg)?;
+            if d == 0 { Ok(0) } else { Err(Errno::EINVAL) }
         }
         io::TCFLSH => {
             if !master {
@@ -860,7 +880,13 @@ fn do_ioctl(
                 return Err(Errno::EPERM);
             }
             let c: u8 = get(mem, arg)?;
-            pty.input(&[c])?;
+            if master {
+                // The master's own input: it reads back on the master (raw, no echo).
+                pty.st().ld.push_output_raw(c);
+                pty.mq.notify(EventMask::IN | EventMask::RDNORM);
+            } else {
+                pty.input(&[c])?;
+            }
             Ok(0)
         }
         io::TIOCGPTN if master => int_out(mem, arg, i32::try_from(pty.index).unwrap_or(0)),

@@ -420,6 +420,53 @@ fn master_tcgets_shows_the_slave_termios() -> Outcome {
     Ok(())
 }
 
+fn termios2_requests_mirror_termios() -> Outcome {
+    let p = pair()?;
+    let mut t2 = io::Termios2::default();
+    check!(
+        syscall!(libc::SYS_ioctl, p.s.raw(), io::TCGETS2, &raw mut t2),
+        succeeds_with(0)
+    );
+    ensure_eq!(t2.termios, tcgets(&p.s)?);
+    t2.termios.lflag &= !lflag::ECHO;
+    check!(
+        syscall!(libc::SYS_ioctl, p.s.raw(), io::TCSETS2, &raw const t2),
+        succeeds_with(0)
+    );
+    ensure_eq!(tcgets(&p.s)?.lflag & lflag::ECHO, 0);
+    Ok(())
+}
+
+fn tiocgetd_is_n_tty() -> Outcome {
+    let p = pair()?;
+    let mut d: i32 = -1;
+    check!(
+        syscall!(libc::SYS_ioctl, p.s.raw(), io::TIOCGETD, &raw mut d),
+        succeeds_with(0)
+    );
+    ensure_eq!(d, 0);
+    Ok(())
+}
+
+/// As root (CAP_SYS_ADMIN) TIOCSTI may fake input on any terminal (with the default
+/// dev.tty.legacy_tiocsti=1).
+fn tiocsti_fakes_input_as_root() -> Outcome {
+    let p = pair()?;
+    for c in b"q\n" {
+        check!(
+            syscall!(
+                libc::SYS_ioctl,
+                p.s.raw(),
+                io::TIOCSTI,
+                std::ptr::from_ref(c)
+            ),
+            succeeds_with(0)
+        );
+    }
+    ensure_eq!(read_once(&p.s, 10)?, b"q\n".to_vec());
+    Ok(())
+}
+
 // ------------------------------------------------------------------ canonical mode
 
 fn canonical_read_waits_for_a_newline() -> Outcome {
@@ -1560,6 +1607,9 @@ fn main() -> std::process::ExitCode {
         tcgets_on_a_pipe_is_enotty,
         new_slave_has_the_standard_termios,
         master_tcgets_shows_the_slave_termios,
+        termios2_requests_mirror_termios,
+        tiocgetd_is_n_tty,
+        tiocsti_fakes_input_as_root,
         canonical_read_waits_for_a_newline,
         canonical_read_returns_one_line,
         canonical_erase_removes_a_character,
