@@ -555,7 +555,7 @@ impl Task {
         );
         drop(tree);
         if let Some(tty) = &ctty {
-            crate::tty::set_init_ctty(kernel, tty, tid);
+            crate::tty::set_session_ctty(kernel, tty, tid, tid);
         }
         Ok(Task {
             kernel: Arc::clone(kernel),

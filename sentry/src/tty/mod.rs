@@ -1081,11 +1081,13 @@ pub fn proc_stat_tty(k: &Arc<Kernel>, sid: i32) -> (u32, i32) {
     }
 }
 
-/// `Spawn::ctty`: init (`tid`, leader of session and group `tid`) gets `tty` as its
-/// controlling terminal. Ignored if `tty` is not a terminal.
-pub(crate) fn set_init_ctty(k: &Arc<Kernel>, tty: &OpenFile, tid: i32) {
+/// Makes the terminal behind `tty` (a pty slave) the controlling terminal of session `sid`
+/// with foreground group `pgid`, whoever had it: `Spawn::ctty` for init (sid = pgid = 1),
+/// and the runtime's way for a process it starts as a session leader (`exec -t`). Ignored if
+/// `tty` is not a pty slave.
+pub fn set_session_ctty(k: &Arc<Kernel>, tty: &OpenFile, sid: i32, pgid: i32) {
     if let Some((pty, false)) = tty_of(tty) {
         pty.bind_kernel(k);
-        set_ctty(&pty, tid, tid);
+        set_ctty(&pty, sid, pgid);
     }
 }
