@@ -4,7 +4,7 @@
 Listens on an AF_UNIX console socket, runs `rvisor do --console-socket S busybox sh -i`,
 receives the host pty master over SCM_RIGHTS (as a containerd shim would), and drives the
 shell through it: `echo` works, ^C interrupts a foreground `sleep 100` while the shell
-survives, ^Z stops one and `fg` resumes it, the window size set on the master reaches the
+survives, /dev/console reaches the console, ^Z stops one and `fg` resumes it, the window size set on the master reaches the
 sandbox, and `exit 7` ends the run with status 7. Every wait is bounded; a failure prints what the terminal showed.
 
     RVISOR=target/release/rvisor python3 scripts/console-e2e.py
@@ -108,6 +108,10 @@ def main():
             t.expect(b"/dev/pts/")
             t.expect(b"33 111")
             t.expect(PROMPT)
+            # /dev/console is the console's slave, as runc makes it.
+            t.send(b"echo via-$((2+3)) > /dev/console\r")
+            t.expect(b"via-5")
+            t.expect(PROMPT)
             t.send(b"sleep 100\r")
             time.sleep(1.0)
             t.send(b"\x03")
@@ -139,7 +143,7 @@ def main():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    print("console-e2e: ok (echo, ttyname, window size, ^C and ^Z/fg of the foreground job, exit status)")
+    print("console-e2e: ok (echo, ttyname, window size, /dev/console, ^C and ^Z/fg of the foreground job, exit status)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 //! The console bridge for `terminal: true` containers: a sentry pty pair whose master is
 //! joined to a HOST pty slave the runtime made (its host master went to the OCI console
 //! socket). The sentry slave becomes init's stdin/stdout/stderr and controlling terminal
-//! ([`ConsoleHandle::ctty`], for `Spawn::ctty`); the host slave is put in raw mode without
-//! echo, so the sentry's line discipline does all the processing.
+//! ([`ConsoleHandle::ctty`], for `Spawn::ctty`), and /dev/console is made a node of it (as
+//! runc bind-mounts the slave there); the host slave is put in raw mode without echo, so the
+//! sentry's line discipline does all the processing.
 //!
 //! Two threads copy bytes: host → sentry (poll with a 150 ms timeout; each wake-up, data or
 //! not, also reads the host's window size with TIOCGWINSZ and passes a change on as
@@ -93,6 +94,7 @@ pub fn attach_console(kernel: &Arc<Kernel>, host_tty: OwnedFd) -> Result<Console
     let slave = PtySlave::open(&pty)?;
     let root = kernel.mounts.root();
     super::remember_node(&pty, &root);
+    make_dev_console(&root, &pty);
     let slave = OpenFile::new_ops(slave_path(&root, &pty), Box::new(slave), abi::file::O_RDWR);
     let host = Arc::new(host_tty);
     let master = Arc::new(master);
@@ -123,6 +125,22 @@ pub fn attach_console(kernel: &Arc<Kernel>, host_tty: OwnedFd) -> Result<Console
         stop,
         threads: vec![t_in, t_out],
     })
+}
+
+/// /dev/console as runc makes it for a terminal container: the console slave's own node
+/// (runc bind-mounts the pts node there), so opening it opens the slave. Skipped without a
+/// /dev or when /dev/console exists.
+fn make_dev_console(root: &vfs::VfsPath, pty: &Pty) {
+    let creds = vfs::Creds::root();
+    let l = vfs::Lookup {
+        root,
+        start: root,
+        creds: &creds,
+    };
+    let rdev = abi::file::makedev(super::PTS_MAJOR, pty.index());
+    if let Err(e) = l.mknod(b"/dev/console", abi::file::S_IFCHR | 0o620, rdev) {
+        tracing::debug!(target: "sentry::tty", ?e, "no /dev/console for the console");
+    }
 }
 
 fn host_to_sentry(host: &OwnedFd, master: &PtyMaster, stop: &AtomicBool) {
