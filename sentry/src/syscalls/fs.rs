@@ -418,6 +418,9 @@ pub(super) fn do_readv(
     flags: u32,
 ) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
+    if at.is_none() {
+        crate::tty::check_read(t, &file)?;
+    }
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = vec![0u8; total.min(CHUNK * 8)];
     let n = match at {
@@ -464,6 +467,9 @@ pub(super) fn do_writev(
     flags: u32,
 ) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
+    if at.is_none() {
+        crate::tty::check_write(t, &file)?;
+    }
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = Vec::with_capacity(total.min(CHUNK * 8));
     let mut fault = None;

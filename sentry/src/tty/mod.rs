@@ -36,7 +36,7 @@
 //!
 //! Shortcuts: one devpts instance per sentry process (the last one made serves /dev/ptmx);
 //! VTIME is timed for read(2) only (`timed_read`; readv sees VTIME = 0); packet mode (TIOCPKT), TIOCEXCL, TIOCSETD and termiox are not built;
-//! job-control checks run for read(2) and write(2), not readv/writev/splice.
+//! job-control checks run for read/readv and write/writev, not splice/sendfile.
 
 pub mod console;
 pub mod ldisc;

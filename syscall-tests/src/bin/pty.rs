@@ -1503,6 +1503,41 @@ fn background_read_stops_with_sigttin() -> Outcome {
     })
 }
 
+fn background_readv_stops_with_sigttin() -> Outcome {
+    fork_and_check(|| {
+        let p = ctty_pair()?;
+        let st = in_background(&p, |s| {
+            let mut b = [0u8; 4];
+            let iov = libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            };
+            let _ = syscall!(libc::SYS_readv, s, &raw const iov, 1);
+            0
+        })?;
+        ensure_eq!(st.stop_signal(), Some(libc::SIGTTIN));
+        Ok(())
+    })
+}
+
+fn background_writev_with_tostop_stops_with_sigttou() -> Outcome {
+    fork_and_check(|| {
+        let p = ctty_pair()?;
+        modify(&p.s, |t| t.lflag |= lflag::TOSTOP)?;
+        let st = in_background(&p, |s| {
+            let b = *b"bg";
+            let iov = libc::iovec {
+                iov_base: b.as_ptr().cast_mut().cast(),
+                iov_len: b.len(),
+            };
+            let _ = syscall!(libc::SYS_writev, s, &raw const iov, 1);
+            0
+        })?;
+        ensure_eq!(st.stop_signal(), Some(libc::SIGTTOU));
+        Ok(())
+    })
+}
+
 fn background_read_with_sigttin_ignored_is_eio() -> Outcome {
     fork_and_check(|| {
         let p = ctty_pair()?;
@@ -1691,6 +1726,8 @@ fn main() -> std::process::ExitCode {
         proc_stat_shows_tty_nr_and_tpgid,
         proc_stat_without_a_ctty_has_no_tty,
         background_read_stops_with_sigttin,
+        background_readv_stops_with_sigttin,
+        background_writev_with_tostop_stops_with_sigttou,
         background_read_with_sigttin_ignored_is_eio,
         background_read_with_sigttin_blocked_is_eio,
         background_write_without_tostop_goes_through,
