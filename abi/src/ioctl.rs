@@ -39,6 +39,7 @@ pub const TCSETSW2: u32 = 0x402C_542C;
 pub const TCSETSF2: u32 = 0x402C_542D;
 pub const TIOCGPTN: u32 = 0x8004_5430;
 pub const TIOCSPTLCK: u32 = 0x4004_5431;
+pub const TIOCGPTLCK: u32 = 0x8004_5439;
 pub const TIOCGPTPEER: u32 = 0x5441;
 pub const FIONCLEX: u32 = 0x5450;
 pub const FIOCLEX: u32 = 0x5451;

@@ -356,7 +356,8 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                  (sentry/src/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and their termios2 forms \
                  (speeds not kept), TCFLSH, TCSBRK/TCXONC (no-ops), TIOCGETD/TIOCSETD (N_TTY), \
                  TIOCGWINSZ/TIOCSWINSZ (SIGWINCH), FIONREAD, TIOCOUTQ, TIOCSTI, TIOCGPTN, \
-                 TIOCSPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, TIOCGPGRP/TIOCSPGRP, TIOCGSID; \
+                 TIOCSPTLCK/TIOCGPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, \
+                 TIOCGPGRP/TIOCSPGRP, TIOCGSID; \
                  TIOCEXCL/TIOCNXCL accepted without effect; not TIOCPKT, TIOCMGET, TCGETA \
                  (ENOTTY).",
             ),

@@ -697,7 +697,8 @@ pub fn timed_read(
     let step = std::time::Duration::from_millis(100u64.saturating_mul(u64::from(vtime)));
     let want = vmin.min(buf.len());
     let _reg = pty.sq.register(t.waiter(), EventMask::IN);
-    let mut deadline = (vmin == 0).then(|| std::time::Instant::now() + step);
+    let later = || std::time::Instant::now().checked_add(step);
+    let mut deadline = if vmin == 0 { later() } else { None };
     let mut seen = 0usize;
     loop {
         t.prepare_wait();
@@ -714,7 +715,7 @@ pub fn timed_read(
             if vmin > 0 && avail > seen {
                 // A new byte restarts the inter-byte timer.
                 seen = avail;
-                deadline = Some(std::time::Instant::now() + step);
+                deadline = later();
             }
         }
         match t.wait(deadline) {
@@ -890,16 +891,18 @@ fn do_ioctl(
             Ok(0)
         }
         io::TIOCGPTN if master => int_out(mem, arg, i32::try_from(pty.index).unwrap_or(0)),
+        io::TIOCGPTLCK if master => {
+            let locked = pty.st().locked;
+            int_out(mem, arg, i32::from(locked))
+        }
         io::TIOCSPTLCK if master => {
             let v: i32 = get(mem, arg)?;
             pty.st().locked = v != 0;
             Ok(0)
         }
         io::TIOCGPTPEER if master => {
-            let flags = u32::try_from(arg).map_err(|_| Errno::EINVAL)?;
-            if flags & !(f::O_ACCMODE | f::O_NOCTTY | f::O_NONBLOCK | f::O_CLOEXEC) != 0 {
-                return Err(Errno::EINVAL);
-            }
+            // The flags go to the open as they are (ptm_open_peer), the int part of arg.
+            let flags = (arg & 0xffff_ffff) as u32;
             let slave = open_peer(t, pty, flags)?;
             let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
             let fd = t

@@ -372,6 +372,43 @@ fn tiocgptpeer_opens_the_slave() -> Outcome {
     Ok(())
 }
 
+fn tiocgptlck_reports_the_lock() -> Outcome {
+    let m = Fd::open(c"/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)?;
+    let mut l: i32 = -1;
+    check!(
+        syscall!(libc::SYS_ioctl, m.raw(), io::TIOCGPTLCK, &raw mut l),
+        succeeds_with(0)
+    );
+    ensure_eq!(l, 1);
+    let zero: i32 = 0;
+    check!(
+        syscall!(libc::SYS_ioctl, m.raw(), io::TIOCSPTLCK, &raw const zero),
+        succeeds_with(0)
+    );
+    check!(
+        syscall!(libc::SYS_ioctl, m.raw(), io::TIOCGPTLCK, &raw mut l),
+        succeeds_with(0)
+    );
+    ensure_eq!(l, 0);
+    Ok(())
+}
+
+/// TIOCGPTPEER without O_NOCTTY, by a session leader without a terminal, acquires it (the
+/// peer open is an ordinary tty open).
+fn tiocgptpeer_without_noctty_acquires_the_ctty() -> Outcome {
+    fork_and_check(|| {
+        setsid()?;
+        ignore(libc::SIGHUP)?;
+        let (m, _) = open_master(libc::O_NOCTTY)?;
+        let s = Fd::from_ret(check!(
+            syscall!(libc::SYS_ioctl, m.raw(), io::TIOCGPTPEER, libc::O_RDWR),
+            succeeds()
+        ))?;
+        ensure_eq!(tiocgpgrp(&s)?, i64::from(getpid()));
+        Ok(())
+    })
+}
+
 fn tiocgptn_on_slave_is_enotty() -> Outcome {
     let p = pair()?;
     let mut n: i32 = 0;
@@ -1638,6 +1675,8 @@ fn main() -> std::process::ExitCode {
         statfs_of_dev_pts_is_devpts,
         slave_node_goes_away_when_the_pair_closes,
         tiocgptpeer_opens_the_slave,
+        tiocgptlck_reports_the_lock,
+        tiocgptpeer_without_noctty_acquires_the_ctty,
         tiocgptn_on_slave_is_enotty,
         tcgets_on_a_pipe_is_enotty,
         new_slave_has_the_standard_termios,
