@@ -35,8 +35,12 @@
 //! terminal ([`session_leader_exited`], from the exit path).
 //!
 //! Shortcuts: one devpts instance per sentry process (the last one made serves /dev/ptmx);
-//! VTIME is timed for read(2) only (`timed_read`; readv sees VTIME = 0); packet mode (TIOCPKT), TIOCEXCL, TIOCSETD and termiox are not built;
-//! job-control checks run for read/readv and write/writev, not splice/sendfile.
+//! VTIME is timed for read(2) only ([`timed_read`]; readv sees VTIME = 0); only N_TTY
+//! exists (TIOCSETD of another is EINVAL); packet mode (TIOCPKT), TIOCEXCL's exclusivity,
+//! modem lines (TIOCMGET) and line speeds (termios2's are accepted and dropped) are not
+//! built; IXON swallows VSTART/VSTOP without stopping output; job-control checks run for
+//! read/readv and write/writev, not splice/sendfile; a master TIOCSCTTY is EPERM (Linux
+//! would make the master the terminal).
 
 pub mod console;
 pub mod ldisc;
