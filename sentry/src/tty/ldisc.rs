@@ -181,13 +181,17 @@ impl Ldisc {
         n
     }
 
-    /// Room for the master's writes (raw mode fills the queue; canonical input is edited and
-    /// a full line drops characters instead).
+    /// Room for the master's writes: what the input queue has left (complete lines and the
+    /// line being edited count). A canonical queue with no complete line always takes one more
+    /// byte, so a newline (or an erase) can end an overlong line whose extra characters were
+    /// dropped (n_tty's receive_room).
     pub fn input_room(&self) -> usize {
-        if self.canon() {
-            INPUT_CAP
+        let used = self.cooked.len().saturating_add(self.line.len());
+        let room = INPUT_CAP.saturating_sub(used);
+        if room == 0 && self.canon() && self.lines.is_empty() {
+            1
         } else {
-            INPUT_CAP.saturating_sub(self.cooked.len())
+            room
         }
     }
 
@@ -595,6 +599,29 @@ mod tests {
         l.set_termios(t);
         l.write(b"a\nb").unwrap();
         assert_eq!(out(&mut l), b"a\nb");
+    }
+
+    #[test]
+    fn unread_lines_fill_the_queue() {
+        let mut l = Ldisc::new();
+        let line = [b'y'; 99];
+        let mut total = 0;
+        loop {
+            match l.input(&line) {
+                Ok((n, _)) => total += n,
+                Err(e) => {
+                    assert_eq!(e, Errno::EAGAIN);
+                    break;
+                }
+            }
+            if l.input(b"\n").is_err() {
+                break;
+            }
+            total += 1;
+            assert!(total <= INPUT_CAP + 100, "unbounded");
+        }
+        assert!(l.readable() <= INPUT_CAP);
+        assert_eq!(l.input_room(), 0);
     }
 
     #[test]

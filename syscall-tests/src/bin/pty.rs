@@ -917,6 +917,41 @@ fn nonblocking_master_read_is_eagain() -> Outcome {
     Ok(())
 }
 
+/// Input nobody reads fills a bounded queue: a non-blocking master write then fails with
+/// EAGAIN (Linux buffers about 64 KiB more than the sandbox's 4 KiB).
+fn master_write_is_bounded_when_nobody_reads() -> Outcome {
+    let (m, n) = open_master(libc::O_NOCTTY | libc::O_NONBLOCK)?;
+    let s = Fd::open(&pts(n), libc::O_RDWR | libc::O_NOCTTY, 0)?;
+    modify(&s, raw_mode)?;
+    let chunk = [b'z'; 4096];
+    let mut total = 0usize;
+    while total < (1 << 20) {
+        let r = syscall!(libc::SYS_write, m.raw(), chunk.as_ptr(), chunk.len());
+        if r == -1 {
+            ensure_eq!(syscall_tests::last_errno(), libc::EAGAIN);
+            return Ok(());
+        }
+        total += usize::try_from(r).unwrap_or(0);
+    }
+    Err(format!("{total} bytes accepted without EAGAIN"))
+}
+
+/// The slave's output nobody reads fills a bounded queue too.
+fn slave_write_is_bounded_when_nobody_reads() -> Outcome {
+    let p = pair_with(libc::O_NOCTTY | libc::O_NONBLOCK)?;
+    let chunk = [b'z'; 4096];
+    let mut total = 0usize;
+    while total < (1 << 20) {
+        let r = syscall!(libc::SYS_write, p.s.raw(), chunk.as_ptr(), chunk.len());
+        if r == -1 {
+            ensure_eq!(syscall_tests::last_errno(), libc::EAGAIN);
+            return Ok(());
+        }
+        total += usize::try_from(r).unwrap_or(0);
+    }
+    Err(format!("{total} bytes accepted without EAGAIN"))
+}
+
 fn poll_slave_is_writable_not_readable_when_idle() -> Outcome {
     let p = pair()?;
     let ev = poll1(&p.s, libc::POLLIN | libc::POLLOUT, 0)?;
@@ -1724,6 +1759,8 @@ fn main() -> std::process::ExitCode {
         tcsetsf_flushes_input,
         nonblocking_slave_read_is_eagain,
         nonblocking_master_read_is_eagain,
+        master_write_is_bounded_when_nobody_reads,
+        slave_write_is_bounded_when_nobody_reads,
         poll_slave_is_writable_not_readable_when_idle,
         poll_master_becomes_readable_after_a_slave_write,
         poll_with_a_negative_fd_still_waits_for_the_master,
