@@ -1003,6 +1003,75 @@ fn poll_with_a_negative_fd_still_waits_for_the_master() -> Outcome {
     Ok(())
 }
 
+fn epoll_sees_the_slave_become_readable() -> Outcome {
+    let p = pair()?;
+    let ep = Fd::from_ret(check!(syscall!(libc::SYS_epoll_create1, 0), succeeds()))?;
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 7,
+    };
+    check!(
+        syscall!(
+            libc::SYS_epoll_ctl,
+            ep.raw(),
+            libc::EPOLL_CTL_ADD,
+            p.s.raw(),
+            &raw mut ev
+        ),
+        succeeds_with(0)
+    );
+    let mut out = [libc::epoll_event { events: 0, u64: 0 }; 2];
+    check!(
+        syscall!(libc::SYS_epoll_wait, ep.raw(), out.as_mut_ptr(), 2, 0),
+        succeeds_with(0)
+    );
+    let m = p.m.raw();
+    let _c = Child::spawn(move || {
+        std::thread::sleep(50 * MS);
+        let r = syscall!(libc::SYS_write, m, b"e\n".as_ptr(), 2);
+        i32::from(r != 2)
+    })?;
+    check!(
+        syscall!(libc::SYS_epoll_wait, ep.raw(), out.as_mut_ptr(), 2, 3000),
+        succeeds_with(1)
+    );
+    let got = out[0];
+    ensure_eq!({ got.u64 }, 7);
+    ensure_eq!({ got.events } & libc::EPOLLIN as u32, libc::EPOLLIN as u32);
+    Ok(())
+}
+
+fn select_sees_the_master_become_readable() -> Outcome {
+    let p = pair()?;
+    let s = p.s.raw();
+    let _c = Child::spawn(move || {
+        std::thread::sleep(50 * MS);
+        let r = syscall!(libc::SYS_write, s, b"sel".as_ptr(), 3);
+        i32::from(r != 3)
+    })?;
+    let mut set = [0u64; 16];
+    let fd = usize::try_from(p.m.raw()).unwrap_or(0);
+    if let Some(w) = set.get_mut(fd / 64) {
+        *w |= 1 << (fd % 64);
+    }
+    let mut tv = libc::timeval {
+        tv_sec: 3,
+        tv_usec: 0,
+    };
+    check!(
+        syscall!(
+            libc::SYS_select,
+            p.m.raw() + 1,
+            set.as_mut_ptr(),
+            0usize,
+            0usize,
+            &raw mut tv
+        ),
+        succeeds_with(1)
+    );
+    Ok(())
+}
+
 fn blocked_slave_read_wakes_for_a_line() -> Outcome {
     let p = pair()?;
     let m = p.m.raw();
@@ -1764,6 +1833,8 @@ fn main() -> std::process::ExitCode {
         poll_slave_is_writable_not_readable_when_idle,
         poll_master_becomes_readable_after_a_slave_write,
         poll_with_a_negative_fd_still_waits_for_the_master,
+        epoll_sees_the_slave_become_readable,
+        select_sees_the_master_become_readable,
         blocked_slave_read_wakes_for_a_line,
         master_read_is_eio_after_the_slave_closes,
         master_polls_hup_after_the_slave_closes,
