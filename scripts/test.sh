@@ -22,6 +22,8 @@ RVISOR_REQUIRE_CAPS=1 cargo test --workspace
 echo "== end-to-end"
 cargo build --release -p runsc-cli
 RVISOR="$PWD/target/release/rvisor" bash runsc-cli/tests/e2e.sh
+echo "== console bridge (rvisor do --console-socket: a shell on a sandbox pty)"
+timeout 120 env RVISOR="$PWD/target/release/rvisor" python3 scripts/console-e2e.py
 echo "== syscall conformance (native + ptrace)"
 RVISOR="$PWD/target/release/rvisor" bash syscall-tests/run.sh
 echo "== Debian userland (native chroot vs rvisor do --rootfs; cases needing a flag the binary lacks SKIP)"

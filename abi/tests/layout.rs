@@ -98,6 +98,13 @@ fn termios_matches_kernel_termios2_prefix() {
     );
     assert_eq!(offset_of!(Termios, cc), offset_of!(libc::termios2, c_cc));
     assert_eq!(NCCS, 19);
+    assert_eq!(size_of::<Termios2>(), size_of::<libc::termios2>());
+    assert_eq!(
+        offset_of!(Termios2, ospeed),
+        offset_of!(libc::termios2, c_ospeed)
+    );
+    assert_eq!(libc::TCGETS2 as u32, TCGETS2);
+    assert_eq!(libc::TCSETSF2 as u32, TCSETSF2);
 }
 
 #[test]

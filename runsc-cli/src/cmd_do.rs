@@ -78,6 +78,10 @@ pub struct DoArgs {
     /// `--rootfs`).
     #[arg(long, value_name = "DIR")]
     cwd: Option<std::path::PathBuf>,
+    /// OCI-style console: make a host pty, send its master to the AF_UNIX socket at PATH and
+    /// run the command on a sandbox pty bridged to it (hidden: for tests of the bridge).
+    #[arg(long, hide = true, value_name = "PATH")]
+    console_socket: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<OsString>,
@@ -496,6 +500,9 @@ pub struct SandboxConfig {
     /// Paths hidden (`linux.maskedPaths`) and made read-only (`linux.readonlyPaths`).
     pub masked_paths: Vec<Vec<u8>>,
     pub readonly_paths: Vec<Vec<u8>>,
+    /// A host terminal (a pty slave) to bridge to a sandbox pty that becomes init's stdio and
+    /// controlling terminal (`--console-socket`, an OCI `process.terminal`).
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// The PATH a command is looked up in: the sandbox environment's, else the default.
@@ -509,6 +516,14 @@ pub(crate) fn path_of(envp: &[Vec<u8>]) -> Vec<u8> {
 }
 
 pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
+    let console = match &a.console_socket {
+        Some(sock) => {
+            let (master, slave) = crate::console::open_host_pty()?;
+            crate::console::send_console(sock, &master)?;
+            Some(slave)
+        }
+        None => None,
+    };
     let rootfs = match &a.rootfs {
         Some(d) => {
             let meta = std::fs::metadata(d).with_context(|| format!("--rootfs {}", d.display()))?;
@@ -564,6 +579,7 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             domainname: None,
             masked_paths: Vec::new(),
             readonly_paths: Vec::new(),
+            console,
         },
     )
 }
@@ -597,6 +613,7 @@ pub struct ReadySandbox {
     /// Host signals reach init with the rules of a sender in an ancestor pid namespace (the
     /// OCI commands), not as `rvisor do`'s "the command itself was signalled".
     oci_signals: bool,
+    console: Option<sentry::tty::console::ConsoleHandle>,
 }
 
 impl std::fmt::Debug for ReadySandbox {
@@ -624,6 +641,7 @@ impl ReadySandbox {
             .run_init(self.task)
             .context("sandbox platform failure")?;
         tracing::debug!(?status, "init exited");
+        drop(self.console);
         drop(self.kernel);
         drop(self.mounts);
         drop(self.gofers);
@@ -701,6 +719,11 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
             vfs::tmpfs::new_filesystem(0o1777, &root_creds, Arc::clone(&memfile)),
         )?;
     }
+    mount_if_present(
+        &mounts,
+        b"/dev/pts",
+        sentry::tty::new_devpts(Arc::clone(&memfile)),
+    )?;
 
     let platform = platform_ptrace::PtracePlatform::new(memfile.fd())
         .context("starting the ptrace platform")?;
@@ -822,7 +845,17 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         mounts.root().mount().set_readonly(true);
     }
     let path = find_command(&mounts, &cmd0, &path_of(&c.envp));
-    let [s0, s1, s2] = stdio_files()?;
+    let console = match c.console {
+        Some(host_tty) => Some(
+            sentry::tty::console::attach_console(&kernel, host_tty)
+                .map_err(|e| anyhow::anyhow!("attaching the console: {}", describe(e)))?,
+        ),
+        None => None,
+    };
+    let [s0, s1, s2] = match &console {
+        Some(c) => [c.ctty(), c.ctty(), c.ctty()],
+        None => stdio_files()?,
+    };
     let spawn = Spawn {
         path,
         argv: c.argv,
@@ -833,6 +866,7 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         umask: c.umask,
         no_new_privs: c.no_new_privs,
         rlimits: c.rlimits,
+        ctty: console.as_ref().map(|c| c.ctty()),
     };
 
     let task = match Task::new_init(&kernel, spawn) {
@@ -860,5 +894,6 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
         gofers,
         forwarded,
         oci_signals: false,
+        console,
     })))
 }

@@ -9,8 +9,9 @@
 //! signals it: the waiter forwards signals to the process, and if it is SIGKILLed the sentry
 //! kills the process).
 //!
-//! Shortcuts: `--tty` passes a host pty slave through to the process (the host kernel's line
-//! discipline; no sandbox job control on it yet); `ps` reports the ptrace stubs' host pids
+//! `--tty`: a host pty whose master goes to `--console-socket`; its slave is sent as the
+//! process's stdio and the sentry bridges it to a sandbox pty, the controlling terminal of the
+//! new process's session (sandbox line discipline and job control). `ps` reports the ptrace stubs' host pids
 //! (`host_pid`), which is what `docker top` looks up in the host's `ps`.
 
 use std::io::Write as _;
@@ -185,8 +186,8 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> anyhow::Result<i32> {
         let Some(sock) = &a.console_socket else {
             bail!("exec --tty needs --console-socket (or run without --tty)");
         };
-        let (master, slave) = crate::cmd_oci::open_host_pty()?;
-        crate::cmd_oci::send_console(sock, &master)?;
+        let (master, slave) = crate::console::open_host_pty()?;
+        crate::console::send_console(sock, &master)?;
         Some(slave)
     } else {
         None

@@ -385,6 +385,7 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         domainname: spec.domainname().as_ref().map(|d| d.as_bytes().to_vec()),
         masked_paths: linux_paths(&spec, |l| l.masked_paths().clone()),
         readonly_paths: linux_paths(&spec, |l| l.readonly_paths().clone()),
+        console: None,
     };
     Ok((cfg, spec))
 }
@@ -624,42 +625,28 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
     cmd.arg("boot").arg("--bundle").arg(&bundle).arg(&a.id);
     let console = match &a.console_socket {
         Some(sock) => {
-            let (master, slave) = open_host_pty()?;
-            send_console(sock, &master)?;
+            let (master, slave) = crate::console::open_host_pty()?;
+            crate::console::send_console(sock, &master)?;
             Some(slave)
         }
         None => None,
     };
     {
         use std::os::unix::process::CommandExt as _;
-        match &console {
-            Some(slave) => {
-                // The terminal is the sandbox process's stdio and controlling terminal: its
-                // line discipline's signals (^C) reach the sandbox process, which passes them
-                // to init.
-                let dup = || -> anyhow::Result<std::process::Stdio> {
-                    Ok(slave
-                        .try_clone()
-                        .context("duplicating the terminal")?
-                        .into())
-                };
-                cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
-                // SAFETY: only async-signal-safe calls between fork and exec.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-            }
-            // Its own process group: a terminal's signals to the caller are not the
-            // container's.
-            None => {
-                cmd.process_group(0);
-            }
+        if let Some(slave) = &console {
+            // The terminal is the sandbox process's stdio; it bridges it to a sandbox pty
+            // (raw on the host side: the sandbox's line discipline makes ^C a SIGINT for the
+            // container's foreground process group).
+            let dup = || -> anyhow::Result<std::process::Stdio> {
+                Ok(slave
+                    .try_clone()
+                    .context("duplicating the terminal")?
+                    .into())
+            };
+            cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
         }
+        // Its own process group: a terminal's signals to the caller are not the container's.
+        cmd.process_group(0);
     }
     let mut child = cmd.spawn().context("starting the sandbox process")?;
     let deadline = std::time::Instant::now() + CREATE_TIMEOUT;
@@ -721,6 +708,24 @@ pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
 fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     let (mut cfg, spec) = sandbox_from_bundle(&a.bundle)?;
     cfg.overlay |= cli.overlay2 == crate::Overlay2::RootMemory;
+    if spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal().unwrap_or(false))
+    {
+        // The terminal `create` made (or the caller's, for a foreground run) is our stdin:
+        // bridged to a sandbox pty, it is init's controlling terminal.
+        use std::os::fd::AsFd as _;
+        if !nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false) {
+            bail!("process.terminal is set but there is no terminal (use --console-socket)");
+        }
+        cfg.console = Some(
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .context("duplicating the terminal")?,
+        );
+    }
     // Before any gofer or stub exists, so all of them start in the container's cgroup and
     // network namespace.
     join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
@@ -1104,39 +1109,4 @@ pub fn list(cli: &Cli, a: &ListArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// A host pseudo-terminal pair (master, slave), both close-on-exec.
-pub(crate) fn open_host_pty() -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    let r = nix::pty::openpty(None, None).context("opening a pseudo-terminal")?;
-    for fd in [&r.master, &r.slave] {
-        nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .context("setting close-on-exec on the pseudo-terminal")?;
-    }
-    Ok((r.master, r.slave))
-}
-
-/// Sends a terminal master to an OCI console socket, as runc does: one message on a
-/// connection to the AF_UNIX socket at `path`, the fd as SCM_RIGHTS, the terminal's name as
-/// the payload.
-pub(crate) fn send_console(path: &Path, master: &std::os::fd::OwnedFd) -> anyhow::Result<()> {
-    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
-    use std::os::fd::AsRawFd as _;
-    let conn = std::os::unix::net::UnixStream::connect(path)
-        .with_context(|| format!("connecting to the console socket {}", path.display()))?;
-    let name = b"/dev/ptmx";
-    let iov = [std::io::IoSlice::new(name)];
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        conn.as_raw_fd(),
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .with_context(|| format!("sending the terminal to {}", path.display()))?;
-    Ok(())
 }

@@ -235,7 +235,21 @@ fn exec(
     let stdio: [OwnedFd; 3] = fds
         .try_into()
         .map_err(|_| anyhow::anyhow!("exec: expected three stdio fds"))?;
-    let stdio = crate::cmd_do::host_stdio(stdio)?;
+    // A terminal: the host pty slave the caller sent is bridged to a sandbox pty, which is the
+    // process's stdio and its session's controlling terminal.
+    let (console, stdio) = if process.terminal().unwrap_or(false) {
+        let [tty, _, _] = stdio;
+        let c = sentry::tty::console::attach_console(kernel, tty).map_err(|e| {
+            anyhow::anyhow!(
+                "exec: attaching the terminal: {}",
+                crate::cmd_do::describe(e)
+            )
+        })?;
+        let files = [c.ctty(), c.ctty(), c.ctty()];
+        (Some(c), files)
+    } else {
+        (None, crate::cmd_do::host_stdio(stdio)?)
+    };
     let cmd0 = pc.argv.first().cloned().unwrap_or_default();
     let path =
         crate::cmd_do::find_command(&kernel.mounts, &cmd0, &crate::cmd_do::path_of(&pc.envp));
@@ -249,6 +263,7 @@ fn exec(
         umask: pc.umask,
         no_new_privs: pc.no_new_privs,
         rlimits: pc.rlimits,
+        ctty: console.as_ref().map(|c| c.ctty()),
     };
     let (pid, rx) = kernel.exec_process(spawn).map_err(|e| match e {
         sentry::kernel::TaskCreateError::Open { path, errno }
@@ -282,6 +297,9 @@ fn exec(
         // The sandbox ended first: everything in it was killed.
         Err(_) => ExitStatus::Signaled(abi::signal::Signal::SIGKILL).shell_code(),
     };
+    // The bridge ends with the process (its output is through by then: the process has
+    // closed the terminal).
+    drop(console);
     let _ = reply(conn, &json!({ "exit": code }));
     Ok(())
 }

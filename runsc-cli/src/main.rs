@@ -16,6 +16,7 @@ mod cmd_gofer;
 mod cmd_install;
 mod cmd_oci;
 mod cmd_syscalls;
+mod console;
 mod control;
 mod hostcall;
 mod logging;

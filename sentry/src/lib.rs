@@ -2,7 +2,7 @@
 //!
 //! It owns the kernel state of one sandbox (tasks, fd tables, credentials, signal state), the
 //! memory manager (`mm`), the ELF loader (`loader`), the syscall table and handlers
-//! (`syscalls`) and `--strace` (`strace`). It runs application code through a `platform`
+//! (`syscalls`), pseudo-terminals and job control (`tty`) and `--strace` (`strace`). It runs application code through a `platform`
 //! (ptrace today, KVM later) and serves files through `vfs`; it never passes an application
 //! syscall to the host.
 //!
@@ -18,13 +18,16 @@
 //!   FdTable, FsContext, the futex table, timers: taken with none of the above held
 //!   socket endpoints' state (one at a time) and the unix name registry: taken alone, with
 //!     only wait queues inside (see socket/mod.rs)
+//!   tty: the pty registry, then one pair's state, then its wait queues; never with the
+//!     task tree held (see tty/mod.rs)
 //!     mm::MemoryManager's internal lock (see mm/mod.rs; the futex table may hold it inside)
 //!       vfs locks (see vfs/src/lib.rs)
 //! The platform is called with no sentry lock held except as mm documents.
 //!
 //! Threads: one host thread per application thread runs `kernel::Task::run`; besides them
-//! there are the timer thread (`kernel::timer`), the clock keeper (`time`), vfs's host poller
-//! and the platform's own.
+//! there are the timer thread (`kernel::timer`), the clock keeper (`time`), vfs's host poller,
+//! the console bridge's two threads and short-lived tty hangup threads (`tty`), and the
+//! platform's own.
 #![deny(unsafe_code)]
 
 pub mod fs;
@@ -35,3 +38,4 @@ pub mod socket;
 pub mod strace;
 pub mod syscalls;
 pub mod time;
+pub mod tty;

@@ -94,6 +94,7 @@ fn run(elf: &[u8], mode: &str) -> (ExitStatus, String) {
         umask: 0o022,
         no_new_privs: false,
         rlimits: Vec::new(),
+        ctty: None,
     };
     let task = Task::new_init(&kernel, spawn).expect("loading memhog");
     let status = kernel.run_init(task).expect("the sandbox ran to its end");

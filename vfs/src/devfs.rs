@@ -3,8 +3,9 @@
 //! urandom, tty (character devices, 0666, root-owned), the fd/stdin/stdout/stderr symlinks
 //! into /proc/self/fd, and the pts/ and shm/ (1777) directories.
 //!
-//! The nodes open through `device.rs` by device number; /dev/tty opens with ENXIO until the
-//! sentry registers a controlling-terminal driver (ptys are later work).
+//! The nodes open through `device.rs` by device number; /dev/tty and the ptmx that the
+//! `ptmx -> pts/ptmx` symlink reaches (devpts, mounted on pts/) are drivers the sentry
+//! registers (`sentry/src/tty`); without them /dev/tty opens with ENXIO.
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! Character devices, opened by device number from a device node on any filesystem (as
 //! Linux's chrdev_open does): the memory devices of drivers/char/mem.c built in
 //! (null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9), others registered at run time by
-//! the sentry ([`register`]; ttys and ptys later). Unknown numbers open with ENXIO.
+//! the sentry ([`register`]: /dev/tty 5:0, ptmx 5:2 and each pty slave 136:N, from
+//! `sentry/src/tty`). Unknown numbers open with ENXIO.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};

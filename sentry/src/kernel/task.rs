@@ -159,6 +159,9 @@ pub struct Spawn {
     /// Resource limits that replace the defaults: (RLIMIT_*, soft, hard) (an OCI spec's
     /// `process.rlimits`).
     pub rlimits: Vec<(u32, u64, u64)>,
+    /// A terminal (a pty slave, e.g. `tty::console::ConsoleHandle::ctty`) that becomes the
+    /// controlling terminal of init's session (init leads session 1, its foreground group).
+    pub ctty: Option<Arc<OpenFile>>,
 }
 
 /// What a task is doing, for /proc and for wait/stop bookkeeping.
@@ -497,6 +500,7 @@ impl Task {
         };
         let no_new_privs = spawn.no_new_privs;
         let rlimits = spawn.rlimits.clone();
+        let ctty = spawn.ctty;
         let path_str = String::from_utf8_lossy(&spawn.path).into_owned();
         let open_err = |errno| TaskCreateError::Open {
             path: path_str.clone(),
@@ -568,6 +572,9 @@ impl Task {
             },
         );
         drop(tree);
+        if let Some(tty) = &ctty {
+            crate::tty::set_session_ctty(kernel, tty, tid, tid);
+        }
         Ok(Task {
             kernel: Arc::clone(kernel),
             shared,

@@ -242,8 +242,12 @@ impl Task {
         tracing::debug!(target: "sentry::task", pid = tg.tgid, ?status, "process exited");
         // Timers refer back to the process: drop them, which also disarms them.
         *tg.timers() = super::thread_group::ProcTimers::default();
+        let leader = tree.proc(tg.tgid).is_some_and(|p| p.sid == tg.tgid);
         let notice = process_exit(&kernel, tree, tg.tgid, status);
         drop(guard);
+        if leader {
+            crate::tty::session_leader_exited(&kernel, tg.tgid);
+        }
         // Signalled with the tree unlocked: a SIGCONT-style side effect of sending may need it.
         if let Some((ptg, si)) = notice {
             let _ = send(&kernel, &Target::Process(Arc::clone(&ptg)), si);

@@ -297,12 +297,16 @@ pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if let Some(r) = read_direct(t, &file, args.ptr(1), count, None) {
         return r;
     }
+    crate::tty::check_read(t, &file)?;
     read_to_user(
         t,
         &file,
         args.ptr(1),
         count,
-        |b, done| read_blocking(t, &file, b, done),
+        |b, done| {
+            crate::tty::timed_read(t, &file, b, done)
+                .unwrap_or_else(|| read_blocking(t, &file, b, done))
+        },
         true,
     )
 }
@@ -314,6 +318,7 @@ pub fn sys_write(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if let Some(r) = write_direct(t, &file, args.ptr(1), count, None) {
         return r;
     }
+    crate::tty::check_write(t, &file)?;
     write_from_user(t, args.ptr(1), count, |b, _| write_all(t, &file, b))
 }
 
@@ -413,6 +418,9 @@ pub(super) fn do_readv(
     flags: u32,
 ) -> SyscallResult {
     let file = readable_file(t, args.fd(0))?;
+    if at.is_none() {
+        crate::tty::check_read(t, &file)?;
+    }
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = vec![0u8; total.min(CHUNK * 8)];
     let n = match at {
@@ -459,6 +467,9 @@ pub(super) fn do_writev(
     flags: u32,
 ) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
+    if at.is_none() {
+        crate::tty::check_write(t, &file)?;
+    }
     let (iovs, total) = read_iovecs(t, args.ptr(1), args.int(2))?;
     let mut kbuf = Vec::with_capacity(total.min(CHUNK * 8));
     let mut fault = None;
@@ -546,6 +557,7 @@ fn do_openat(t: &mut Task, dirfd: i32, path_addr: u64, flags: u32, mode: u32) ->
     let path = t.copy_in_path(path_addr)?;
     let mode = mode & 0o7777 & !t.fs().umask;
     let file = t.with_lookup(dirfd, &path, |l| l.open(&path, flags, mode))?;
+    let file = crate::tty::on_open(t, file, flags)?;
     let cloexec = flags & f::O_CLOEXEC != 0;
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
     let fd = t.fds().insert_from(0, file, cloexec, limit)?;
@@ -882,6 +894,9 @@ pub fn sys_ioctl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             ok_zero()
         }
         _ => {
+            if let Some(r) = crate::tty::ioctl(t, &file, cmd, arg) {
+                return Ok(super::SyscallReturn::Value(r?));
+            }
             let mem = TaskMemory(&t.mm);
             Ok(super::SyscallReturn::Value(file.ioctl(&mem, cmd, arg)?))
         }

@@ -127,6 +127,7 @@ pub fn sys_openat2(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             l.open_resolve(&path, flags, mode, resolve)
         })?
     };
+    let file = crate::tty::on_open(t, file, flags)?;
     let cloexec = flags & f::O_CLOEXEC != 0;
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
     let fd = t.fds().insert_from(0, file, cloexec, limit)?;

@@ -24,6 +24,8 @@ use crate::kernel::Task;
 struct Watched {
     file: Option<Arc<OpenFile>>,
     mask: EventMask,
+    /// A negative fd in poll(2)'s array: ignored (never ready, revents 0).
+    ignored: bool,
 }
 
 /// Waits until one of `w` is ready or `deadline`; returns each one's events.
@@ -31,6 +33,7 @@ fn wait_ready(t: &Task, w: &[Watched], deadline: Option<Instant>) -> Result<Vec<
     let compute = || -> Vec<EventMask> {
         w.iter()
             .map(|x| match &x.file {
+                None if x.ignored => EventMask::empty(),
                 None => EventMask::NVAL,
                 Some(f) => f.readiness(x.mask) & (x.mask | EventMask::ALWAYS),
             })
@@ -146,6 +149,7 @@ fn do_poll(t: &mut Task, addr: u64, nfds: u64, deadline: Option<Instant>) -> Sys
                 t.fds().file(p.fd).ok()
             },
             mask: EventMask::from_bits_truncate(u32::from(p.events.cast_unsigned())),
+            ignored: p.fd < 0,
         })
         .collect();
     let ready = wait_ready(t, &watched, deadline)?;
@@ -239,6 +243,7 @@ fn do_select(t: &mut Task, nfds: i32, addrs: [u64; 3], deadline: Option<Instant>
         watched.push(Watched {
             file: Some(file),
             mask,
+            ignored: false,
         });
     }
     let ready = wait_ready(t, &watched, deadline)?;

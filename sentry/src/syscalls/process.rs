@@ -165,7 +165,7 @@ pub fn sys_setpgid(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// setsid(2): EPERM for a process group leader.
 pub fn sys_setsid(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
     let me = t.tgid();
-    let tree = &mut *t.kernel.tree();
+    let mut tree = t.kernel.tree();
     if tree.procs.values().any(|p| p.pgid == me) {
         return Err(Errno::EPERM);
     }
@@ -173,6 +173,8 @@ pub fn sys_setsid(t: &mut Task, _: &SyscallArgs) -> SyscallResult {
         p.pgid = me;
         p.sid = me;
     }
+    drop(tree);
+    crate::tty::session_created(&t.kernel, me);
     ok_i64(i64::from(me))
 }
 

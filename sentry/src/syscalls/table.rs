@@ -352,7 +352,14 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "ioctl",
                 fs::sys_ioctl,
                 &[Fd, Hex, Hex],
-                "FIOCLEX/FIONCLEX/FIONBIO and terminal requests on host TTYs.",
+                "FIOCLEX/FIONCLEX/FIONBIO; terminal requests on host TTYs; on sandbox ptys \
+                 (sentry/src/tty): TCGETS/TCSETS/TCSETSW/TCSETSF and their termios2 forms \
+                 (speeds not kept), TCFLSH, TCSBRK/TCXONC (no-ops), TIOCGETD/TIOCSETD (N_TTY), \
+                 TIOCGWINSZ/TIOCSWINSZ (SIGWINCH), FIONREAD, TIOCOUTQ, TIOCSTI, TIOCGPTN, \
+                 TIOCSPTLCK/TIOCGPTLCK, TIOCGPTPEER, TIOCSCTTY, TIOCNOTTY, \
+                 TIOCGPGRP/TIOCSPGRP, TIOCGSID; \
+                 TIOCEXCL/TIOCNXCL accepted without effect; not TIOCPKT, TIOCMGET, TCGETA \
+                 (ENOTTY).",
             ),
         ),
         (

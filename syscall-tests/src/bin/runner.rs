@@ -30,7 +30,7 @@ use syscall_tests::{libc, syscall};
 /// The test binaries built from `src/bin/` (everything but this runner).
 const TEST_BINS: &[&str] = &[
     "fs", "mm", "process", "time", "vdso", "signal", "wait", "pipe", "poll", "timer", "thread",
-    "exec", "creds", "files2", "unix", "overlay", "xattr", "inotify", "locks", "plumbing",
+    "exec", "creds", "files2", "unix", "overlay", "xattr", "inotify", "locks", "plumbing", "pty",
 ];
 
 /// Binaries whose tests work on pre-existing trees (`syscall_tests::fixture`): the runner

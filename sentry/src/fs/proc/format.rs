@@ -22,6 +22,10 @@ pub struct TaskInfo {
     pub ppid: i32,
     pub pgid: i32,
     pub sid: i32,
+    /// The controlling terminal (stat's tty_nr, new_encode_dev form; 0 for none) and its
+    /// foreground process group (tpgid; -1 for none).
+    pub tty_nr: u32,
+    pub tpgid: i32,
     pub threads: usize,
     pub umask: u32,
     /// Real, effective, saved, filesystem.
@@ -90,8 +94,8 @@ pub fn stat(t: &TaskInfo) -> String {
     // pid (comm) state ppid pgrp session tty_nr tpgid flags
     let _ = write!(
         s,
-        "{} ({}) {} {} {} {} 0 -1 4194304",
-        t.pid, comm, t.state, t.ppid, t.pgid, t.sid
+        "{} ({}) {} {} {} {} {} {} 4194304",
+        t.pid, comm, t.state, t.ppid, t.pgid, t.sid, t.tty_nr, t.tpgid
     );
     // minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
     let _ = write!(s, " 0 0 0 0 0 0 0 0 {} {}", 20 + t.nice, t.nice);
@@ -507,6 +511,7 @@ mod tests {
             ppid: 1,
             pgid: 7,
             sid: 1,
+            tpgid: -1,
             threads: 1,
             umask: 0o022,
             fd_size: 64,

@@ -232,8 +232,11 @@ fn task_info(c: &Caller, t: &Target, w: Who) -> TaskInfo {
     let mem = mm_of(t)
         .map(|mm| mem_info(&mm.vmas(), &mm.vma_files(), &mm.exe_info()))
         .unwrap_or_default();
+    let (tty_nr, tpgid) = crate::tty::proc_stat_tty(&c.kernel, t.ids.sid);
     TaskInfo {
         pid: w.tid.unwrap_or(t.ids.tgid),
+        tty_nr,
+        tpgid,
         tgid: t.ids.tgid,
         comm,
         state,
