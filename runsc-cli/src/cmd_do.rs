@@ -118,6 +118,30 @@ fn parse_volume(spec: &str) -> anyhow::Result<Volume> {
     })
 }
 
+/// The runtime's view of the sandbox's tree while it builds it: root's credentials, from the
+/// namespace root.
+struct RootView {
+    root: vfs::VfsPath,
+    creds: Creds,
+}
+
+impl RootView {
+    fn new(ns: &MountNamespace) -> RootView {
+        RootView {
+            root: ns.root(),
+            creds: Creds::root(),
+        }
+    }
+
+    fn lookup(&self) -> Lookup<'_> {
+        Lookup {
+            root: &self.root,
+            start: &self.root,
+            creds: &self.creds,
+        }
+    }
+}
+
 /// An OCI spec's `linux.maskedPaths` and `linux.readonlyPaths`, as runc applies them: a
 /// masked directory is covered by an empty read-only tmpfs, a masked file by a null device
 /// (reads give nothing, writes vanish); a read-only path is a read-only bind mount of itself.
@@ -128,18 +152,13 @@ fn mask_paths(
     masked: &[Vec<u8>],
     readonly: &[Vec<u8>],
 ) -> anyhow::Result<()> {
-    let root = ns.root();
-    let creds = Creds::root();
-    let l = Lookup {
-        root: &root,
-        start: &root,
-        creds: &creds,
-    };
+    let view = RootView::new(ns);
+    let l = view.lookup();
     let fail = |what: &str, p: &[u8], e: Errno| {
         anyhow::anyhow!("{what} {}: {}", String::from_utf8_lossy(p), describe(e))
     };
     // One small tmpfs holds the null device masked files show.
-    let nullfs = vfs::tmpfs::new_filesystem(0o755, &creds, Arc::clone(mf));
+    let nullfs = vfs::tmpfs::new_filesystem(0o755, &view.creds, Arc::clone(mf));
     nullfs
         .root()
         .mknod(
@@ -147,7 +166,7 @@ fn mask_paths(
             vfs::InodeKind::CharDev,
             0o666,
             abi::file::makedev(vfs::device::MEM_MAJOR, vfs::device::NULL_MINOR),
-            &creds,
+            &view.creds,
         )
         .map_err(|e| fail("masking", b"(null device)", e))?;
     let null = nullfs
@@ -159,7 +178,7 @@ fn mask_paths(
             continue;
         };
         if target.is_dir() {
-            let empty = vfs::tmpfs::new_filesystem(0o755, &creds, Arc::clone(mf));
+            let empty = vfs::tmpfs::new_filesystem(0o755, &view.creds, Arc::clone(mf));
             let eroot = empty.root();
             ns.mount_inode(&target, empty, eroot)
                 .map_err(|e| fail("masking", p, e))?
@@ -190,13 +209,8 @@ fn make_file_mount_point(ns: &MountNamespace, path: &[u8]) -> anyhow::Result<()>
         None => b"",
     };
     make_mount_point(ns, parent)?;
-    let root = ns.root();
-    let creds = Creds::root();
-    let l = Lookup {
-        root: &root,
-        start: &root,
-        creds: &creds,
-    };
+    let view = RootView::new(ns);
+    let l = view.lookup();
     match l.mknod(path, abi::file::S_IFREG | 0o644, 0) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => bail!(
@@ -210,13 +224,8 @@ fn make_file_mount_point(ns: &MountNamespace, path: &[u8]) -> anyhow::Result<()>
 /// Creates `path` and its missing parents in the sandbox's root (mode 0755), as runsc makes
 /// mount points in its overlay.
 fn make_mount_point(ns: &MountNamespace, path: &[u8]) -> anyhow::Result<()> {
-    let root = ns.root();
-    let creds = Creds::root();
-    let l = Lookup {
-        root: &root,
-        start: &root,
-        creds: &creds,
-    };
+    let view = RootView::new(ns);
+    let l = view.lookup();
     let mut cur = Vec::new();
     for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
         cur.push(b'/');
@@ -363,13 +372,8 @@ fn mount_if_present(
     path: &[u8],
     fs: Arc<dyn vfs::Filesystem>,
 ) -> anyhow::Result<()> {
-    let root = ns.root();
-    let creds = Creds::root();
-    let l = Lookup {
-        root: &root,
-        start: &root,
-        creds: &creds,
-    };
+    let view = RootView::new(ns);
+    let l = view.lookup();
     match l.resolve(path, true) {
         Ok(target) if target.is_dir() => ns.mount(&target, fs).map_err(|e| {
             anyhow::anyhow!(
@@ -391,13 +395,8 @@ pub(crate) fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> 
     if cmd.contains(&b'/') {
         return cmd.to_vec();
     }
-    let root = ns.root();
-    let creds = Creds::root();
-    let l = Lookup {
-        root: &root,
-        start: &root,
-        creds: &creds,
-    };
+    let view = RootView::new(ns);
+    let l = view.lookup();
     for dir in path_env.split(|&b| b == b':') {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let mut cand = dir.to_vec();
@@ -406,7 +405,7 @@ pub(crate) fn find_command(ns: &MountNamespace, cmd: &[u8], path_env: &[u8]) -> 
         if let Ok(p) = l.resolve(&cand, true)
             && p.stat()
                 .is_ok_and(|st| st.mode & abi::file::S_IFMT == abi::file::S_IFREG)
-            && p.check_access(&creds, 1).is_ok()
+            && p.check_access(&view.creds, 1).is_ok()
         {
             return cand;
         }
@@ -796,13 +795,8 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
             .lookup(name.as_bytes())
             .map_err(|e| anyhow::anyhow!("bind mount {}: {}", v.host.display(), describe(e)))?;
         make_file_mount_point(&mounts, &v.target)?;
-        let root = mounts.root();
-        let creds = Creds::root();
-        let l = Lookup {
-            root: &root,
-            start: &root,
-            creds: &creds,
-        };
+        let view = RootView::new(&mounts);
+        let l = view.lookup();
         let target = l.resolve(&v.target, true).map_err(|e| {
             anyhow::anyhow!(
                 "bind mount target {}: {}",

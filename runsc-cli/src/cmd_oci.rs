@@ -827,17 +827,29 @@ pub fn start(cli: &Cli, a: &IdArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&cli.root, &a.id)?;
     crate::control::request(&dir, &serde_json::json!({ "op": "start" }), &[])
         .with_context(|| format!("starting {}", a.id))?;
-    // poststart: failures are warnings (runtime-spec).
-    if let Some(spec) = bundle_spec(v["bundle"].as_str().unwrap_or_default())
-        && let Some(h) = spec.hooks()
-    {
-        let mut st = v.clone();
-        st["status"] = "running".into();
-        if let Err(e) = run_hooks("poststart", h.poststart().as_deref(), &st) {
-            eprintln!("rvisor: warning: {e:#}");
-        }
-    }
+    late_hooks(&v, "poststart", "running", |h| h.poststart().clone());
     Ok(0)
+}
+
+/// Runs the `kind` hooks of the container whose state is `state` (as `status`): poststart and
+/// poststop, whose failures are warnings (runtime-spec), from a later `rvisor` command that
+/// reads them from the bundle again.
+fn late_hooks(
+    state: &serde_json::Value,
+    kind: &str,
+    status: &str,
+    pick: impl Fn(&oci_spec::runtime::Hooks) -> Option<Vec<oci_spec::runtime::Hook>>,
+) {
+    let Some(hooks) = bundle_spec(state["bundle"].as_str().unwrap_or_default())
+        .and_then(|s| s.hooks().as_ref().and_then(&pick))
+    else {
+        return;
+    };
+    let mut st = state.clone();
+    st["status"] = status.into();
+    if let Err(e) = run_hooks(kind, Some(&hooks), &st) {
+        eprintln!("rvisor: warning: {e:#}");
+    }
 }
 
 /// The spec of a bundle, if it still reads.
@@ -1024,15 +1036,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
-    if let Some(spec) = bundle_spec(v["bundle"].as_str().unwrap_or_default())
-        && let Some(h) = spec.hooks()
-    {
-        let mut st = v.clone();
-        st["status"] = "stopped".into();
-        if let Err(e) = run_hooks("poststop", h.poststop().as_deref(), &st) {
-            eprintln!("rvisor: warning: {e:#}");
-        }
-    }
+    late_hooks(&v, "poststop", "stopped", |h| h.poststop().clone());
     if let Some(cg) = load_cgroup(
         v["bundle"].as_str().unwrap_or_default(),
         &a.id,

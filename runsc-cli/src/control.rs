@@ -150,6 +150,17 @@ fn handle(
         }
         "kill" => {
             let signo = i32::try_from(req["signal"].as_i64().unwrap_or(15)).unwrap_or(-1);
+            let started = start
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_none();
+            if !started && signo == abi::signal::Signal::SIGKILL.0 {
+                // A created container whose init never ran: SIGKILL ends the sandbox process
+                // with init's status (its gofers and stubs die with it), so whoever waits on
+                // the pid sees the container stop, as with runc's init.
+                let _ = reply(conn, &json!({ "ok": true }));
+                std::process::exit(128 + signo);
+            }
             let r = if req["all"].as_bool() == Some(true) {
                 kernel.signal_all(signo)
             } else {

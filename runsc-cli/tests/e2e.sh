@@ -240,14 +240,27 @@ grep -q ' 102400 kB' <<<"$mt" && ok "update --memory reaches the sentry" || bad 
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["id"]=="e2e-ex" and s["pid"]==int(open(sys.argv[2]).read())' "$work/hook-createRuntime.json" "$work/ex.pid" \
     && [ -s "$work/hook-poststart.json" ] && ok "createRuntime and poststart hooks get the state on stdin" || bad "hooks: $(cat "$work"/hook-*.json 2>&1)"
 expid=$(cat "$work/ex.pid")
-kill -9 "$expid"; sleep 0.5
+# An exec waiter, reaped by a subreaper (as containerd's shim is) to read its status.
+python3 - "$RVISOR" --root "$oci_root" exec -d e2e-ex sleep 100 > "$work/waiter.status" <<'PY' &
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+               stderr=subprocess.DEVNULL, check=True)
+_, st = os.wait()
+print(os.waitstatus_to_exitcode(st))
+PY
+waiter_reaper=$!
+sleep 0.5
+kill -9 "$expid"; wait $waiter_reaper; sleep 0.3
 after=$(O state e2e-ex 2>&1)
 err=$(O exec e2e-ex true 2>&1); xst=$?
-left=$(pgrep -fc "boot --bundle $bundle e2e-ex"; pgrep -f rvisor-stub | xargs -r ps -o ppid= -p | grep -cw "$expid")
+left=$(pgrep -fc "boot --bundle $bundle e2e-ex"; pgrep -f rvisor-stub | xargs -r ps -o ppid= -p | grep -cw "$expid"; pgrep -fc "exec -d e2e-ex sleep")
 O delete --force e2e-ex; fst=$?
 grep -q '"status": "stopped"' <<<"$after" && [ $xst -ne 0 ] && grep -q 'stopped container' <<<"$err" && [ $fst -eq 0 ] \
-    && [ -s "$work/hook-poststop.json" ] && [ -z "$(ls -A "$oci_root")" ] && ok "kill -9 of the sandbox process: stopped, exec refused, delete --force runs poststop" \
-    || bad "after kill -9: '$after', exec $xst '$err', delete $fst, left '$left'"
+    && [ -s "$work/hook-poststop.json" ] && [ -z "$(ls -A "$oci_root")" ] && [ "$(cat "$work/waiter.status")" = 137 ] \
+    && [ "$(echo $left | tr -d ' 0')" = "" ] \
+    && ok "kill -9 of the sandbox process: exec waiter exits 137, nothing left, exec refused, delete --force runs poststop" \
+    || bad "after kill -9: '$after', exec $xst '$err', delete $fst, left '$left', waiter '$(cat "$work/waiter.status")'"
 set_args sleep 30
 python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c.pop('hooks',None); json.dump(c,open(p,'w'))" "$bundle/config.json"
 # linux.maskedPaths / readonlyPaths: a masked file reads empty, a read-only path refuses writes.
@@ -273,9 +286,11 @@ json.dump(c, open(p, "w"))
 PY
 set_args sleep 30
 "$RVISOR" --root "$oci_root" create -b "$bundle" e2e-ck </dev/null >/dev/null 2>&1
-"$RVISOR" --root "$oci_root" kill e2e-ck KILL; "$RVISOR" --root "$oci_root" delete --force e2e-ck
+"$RVISOR" --root "$oci_root" kill e2e-ck KILL; sleep 0.3
+killed=$("$RVISOR" --root "$oci_root" state e2e-ck 2>&1)
+"$RVISOR" --root "$oci_root" delete e2e-ck
 sleep 0.2
-[ -z "$(ls -A "$oci_root")" ] && [ "$(pgrep -fc "boot --bundle $bundle e2e-ck")" -eq 0 ] && ok "a created container can be killed and deleted" || bad "kill of a created container: '$(ls -A "$oci_root")', $(pgrep -fc "boot --bundle $bundle e2e-ck") sandbox processes"
+grep -q '"status": "stopped"' <<<"$killed" && [ -z "$(ls -A "$oci_root")" ] && [ "$(pgrep -fc "boot --bundle $bundle e2e-ck")" -eq 0 ] && ok "a created container can be killed and deleted" || bad "kill of a created container: '$(ls -A "$oci_root")', $(pgrep -fc "boot --bundle $bundle e2e-ck") sandbox processes"
 "$RVISOR" --root "$oci_root" create -b "$bundle" e2e-cd </dev/null >/dev/null 2>&1 && "$RVISOR" --root "$oci_root" delete e2e-cd; sleep 0.2
 [ -z "$(ls -A "$oci_root")" ] && [ "$(pgrep -fc "boot --bundle $bundle e2e-cd")" -eq 0 ] && ok "delete of a created container ends its sandbox process" || bad "delete of a created container"
 bad_case() { # NAME EXPECTED-TEXT CMD...
