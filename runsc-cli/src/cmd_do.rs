@@ -468,6 +468,20 @@ pub struct TmpfsMount {
     pub mode: u32,
 }
 
+/// A process to start in the sandbox (init, or an `exec`'d one).
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Absolute, in the sandbox.
+    pub cwd: Vec<u8>,
+    pub creds: Credentials,
+    pub umask: u32,
+    pub no_new_privs: bool,
+    /// (RLIMIT_*, soft, hard) replacing the defaults.
+    pub rlimits: Vec<(u32, u64, u64)>,
+}
+
 /// Everything one sandbox run needs, whoever asked for it (`rvisor do`, `rvisor run`).
 #[derive(Debug)]
 pub struct SandboxConfig {
@@ -486,14 +500,8 @@ pub struct SandboxConfig {
     pub fd_donation: bool,
     /// uname's nodename (default: the host's).
     pub hostname: Option<Vec<u8>>,
-    pub argv: Vec<Vec<u8>>,
-    pub envp: Vec<Vec<u8>>,
-    pub cwd: Vec<u8>,
-    pub creds: Credentials,
-    pub umask: u32,
-    pub no_new_privs: bool,
-    /// (RLIMIT_*, soft, hard) replacing the defaults.
-    pub rlimits: Vec<(u32, u64, u64)>,
+    /// init.
+    pub process: ProcessConfig,
     /// uname's domainname (default: "(none)").
     pub domainname: Option<Vec<u8>>,
     /// Paths hidden (`linux.maskedPaths`) and made read-only (`linux.readonlyPaths`).
@@ -515,14 +523,7 @@ pub(crate) fn path_of(envp: &[Vec<u8>]) -> Vec<u8> {
 }
 
 pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
-    let console = match &a.console_socket {
-        Some(sock) => {
-            let (master, slave) = crate::console::open_host_pty()?;
-            crate::console::send_console(sock, &master)?;
-            Some(slave)
-        }
-        None => None,
-    };
+    let console = crate::console::console_for_socket(a.console_socket.as_deref())?;
     let rootfs = match &a.rootfs {
         Some(d) => {
             let meta = std::fs::metadata(d).with_context(|| format!("--rootfs {}", d.display()))?;
@@ -568,13 +569,15 @@ pub fn run(cli: &Cli, a: &DoArgs) -> anyhow::Result<i32> {
             shared_files: a.file_access == FileAccess::Shared,
             fd_donation: a.fd_donation,
             hostname: None,
-            argv,
-            envp,
-            cwd,
-            creds: Credentials::root(),
-            umask: 0o022,
-            no_new_privs: false,
-            rlimits: Vec::new(),
+            process: ProcessConfig {
+                argv,
+                envp,
+                cwd,
+                creds: Credentials::root(),
+                umask: 0o022,
+                no_new_privs: false,
+                rlimits: Vec::new(),
+            },
             domainname: None,
             masked_paths: Vec::new(),
             readonly_paths: Vec::new(),
@@ -659,7 +662,7 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     } else {
         Strace::disabled()
     };
-    let Some(cmd0) = c.argv.first().cloned() else {
+    let Some(cmd0) = c.process.argv.first().cloned() else {
         bail!("no command given")
     };
 
@@ -838,7 +841,7 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     if c.read_only {
         mounts.root().mount().set_readonly(true);
     }
-    let path = find_command(&mounts, &cmd0, &path_of(&c.envp));
+    let path = find_command(&mounts, &cmd0, &path_of(&c.process.envp));
     let console = match c.console {
         Some(host_tty) => Some(
             sentry::tty::console::attach_console(&kernel, host_tty)
@@ -852,14 +855,14 @@ pub fn prepare_sandbox(cli: &Cli, c: SandboxConfig) -> anyhow::Result<Prepared> 
     };
     let spawn = Spawn {
         path,
-        argv: c.argv,
-        envp: c.envp,
-        cwd: c.cwd,
+        argv: c.process.argv,
+        envp: c.process.envp,
+        cwd: c.process.cwd,
         stdio: [s0, s1, s2],
-        creds: c.creds,
-        umask: c.umask,
-        no_new_privs: c.no_new_privs,
-        rlimits: c.rlimits,
+        creds: c.process.creds,
+        umask: c.process.umask,
+        no_new_privs: c.process.no_new_privs,
+        rlimits: c.process.rlimits,
         ctty: console.as_ref().map(|c| c.ctty()),
     };
 

@@ -34,7 +34,7 @@ use oci_spec::runtime::{Capabilities, Spec};
 use sentry::kernel::Credentials;
 
 use crate::Cli;
-use crate::cmd_do::{Prepared, SandboxConfig, TmpfsMount, Volume, prepare_sandbox};
+use crate::cmd_do::{Prepared, ProcessConfig, SandboxConfig, TmpfsMount, Volume, prepare_sandbox};
 
 #[derive(Debug, Args)]
 pub struct SpecArgs {
@@ -375,13 +375,7 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         shared_files: false,
         fd_donation: true,
         hostname: spec.hostname().as_ref().map(|h| h.as_bytes().to_vec()),
-        argv: pc.argv,
-        envp: pc.envp,
-        cwd: pc.cwd,
-        creds: pc.creds,
-        umask: pc.umask,
-        no_new_privs: pc.no_new_privs,
-        rlimits: pc.rlimits,
+        process: pc,
         domainname: spec.domainname().as_ref().map(|d| d.as_bytes().to_vec()),
         masked_paths: linux_paths(&spec, |l| l.masked_paths().clone()),
         readonly_paths: linux_paths(&spec, |l| l.readonly_paths().clone()),
@@ -402,18 +396,6 @@ fn linux_paths(
         .into_iter()
         .map(String::into_bytes)
         .collect()
-}
-
-/// What the sandbox needs of an OCI `process` (init's, or an `exec`'d one's).
-#[derive(Debug, Clone)]
-pub(crate) struct ProcessConfig {
-    pub argv: Vec<Vec<u8>>,
-    pub envp: Vec<Vec<u8>>,
-    pub cwd: Vec<u8>,
-    pub creds: Credentials,
-    pub umask: u32,
-    pub no_new_privs: bool,
-    pub rlimits: Vec<(u32, u64, u64)>,
 }
 
 /// `process.rlimits` as (RLIMIT_*, soft, hard); soft above hard is refused, as runc
@@ -495,21 +477,25 @@ pub(crate) fn process_config(
     })
 }
 
+impl RunArgs {
+    /// The `create` half of this `run`.
+    fn create_args(&self) -> CreateArgs {
+        CreateArgs {
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            id: self.id.clone(),
+        }
+    }
+}
+
 /// `rvisor run`: the container in the foreground; the exit status is its init's.
 pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     if a.detach {
         // runc: create, then start, and return.
-        create(
-            cli,
-            &CreateArgs {
-                bundle: a.bundle.clone(),
-                pid_file: a.pid_file.clone(),
-                console_socket: a.console_socket.clone(),
-                no_pivot: a.no_pivot,
-                no_new_keyring: a.no_new_keyring,
-                id: a.id.clone(),
-            },
-        )?;
+        create(cli, &a.create_args())?;
         return start(cli, &IdArgs { id: a.id.clone() });
     }
     // Foreground: create + start, passing signals on to init, then wait for the sandbox
@@ -520,14 +506,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     }
     set.thread_block()
         .context("blocking the forwarded signals")?;
-    let create_args = CreateArgs {
-        bundle: a.bundle.clone(),
-        pid_file: a.pid_file.clone(),
-        console_socket: a.console_socket.clone(),
-        no_pivot: a.no_pivot,
-        no_new_keyring: a.no_new_keyring,
-        id: a.id.clone(),
-    };
+    let create_args = a.create_args();
     let mut child = create_inner(cli, &create_args)?;
     let remove = |cli: &Cli| {
         let _ = delete(
@@ -623,14 +602,7 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
         cmd.arg("--debug-log").arg(d);
     }
     cmd.arg("boot").arg("--bundle").arg(&bundle).arg(&a.id);
-    let console = match &a.console_socket {
-        Some(sock) => {
-            let (master, slave) = crate::console::open_host_pty()?;
-            crate::console::send_console(sock, &master)?;
-            Some(slave)
-        }
-        None => None,
-    };
+    let console = crate::console::console_for_socket(a.console_socket.as_deref())?;
     {
         use std::os::unix::process::CommandExt as _;
         if let Some(slave) = &console {

@@ -48,6 +48,17 @@ pub fn send_console(socket_path: &Path, master: &OwnedFd) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// For `--console-socket PATH`: a host pty whose master has been sent to PATH; the slave is
+/// returned (the terminal the sandbox bridges). `None` without a socket.
+pub fn console_for_socket(socket: Option<&Path>) -> anyhow::Result<Option<OwnedFd>> {
+    let Some(sock) = socket else {
+        return Ok(None);
+    };
+    let (master, slave) = open_host_pty()?;
+    send_console(sock, &master)?;
+    Ok(Some(slave))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,8 @@ use anyhow::{Context as _, bail};
 use sentry::kernel::{ExitStatus, Kernel, Spawn};
 use serde_json::{Value, json};
 
-use crate::cmd_oci::{ProcessConfig, process_config};
+use crate::cmd_do::ProcessConfig;
+use crate::cmd_oci::process_config;
 
 /// The socket's path through an fd of its directory: state directories under Docker's
 /// root (`/run/docker/runtime-runc/moby/<64 hex digits>`) are longer than sun_path allows, so
