@@ -288,19 +288,23 @@ fn exec(
     // Watch for the caller going away while the process runs.
     let watcher = conn.try_clone().context("exec: watching the caller")?;
     let k = Arc::downgrade(kernel);
+    // Set once the process has ended: its pid may then name another process.
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ended2 = Arc::clone(&ended);
     let _ = std::thread::Builder::new()
         .name("exec-watch".into())
         .spawn(move || {
             let mut b = [0u8; 64];
-            // Any byte or EOF: the caller is gone or asked for a kill; EOF is the only case
-            // clients produce.
+            // EOF (or an error): the caller is gone. Clients send nothing else.
             loop {
                 match (&watcher).read(&mut b) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
             }
-            if let Some(k) = k.upgrade() {
+            if !ended2.load(std::sync::atomic::Ordering::SeqCst)
+                && let Some(k) = k.upgrade()
+            {
                 let _ = k.signal_process(pid, abi::signal::Signal::SIGKILL.0);
             }
         });
@@ -309,6 +313,7 @@ fn exec(
         // The sandbox ended first: everything in it was killed.
         Err(_) => ExitStatus::Signaled(abi::signal::Signal::SIGKILL).shell_code(),
     };
+    ended.store(true, std::sync::atomic::Ordering::SeqCst);
     // The bridge ends with the process (its output is through by then: the process has
     // closed the terminal).
     drop(console);
