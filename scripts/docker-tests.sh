@@ -186,6 +186,8 @@ out=$(d run --rm $R --tmpfs /scratch $BB sh -c 'echo x > /scratch/a && cat /scra
 [ "$out" = "$(printf 'x\ntmpfs')" ] && ok "--tmpfs /scratch" || bad "--tmpfs: $out"
 out=$(d run --rm $R --user 1000:1000 $BB sh -c 'id -u; id -g; touch /root/x 2>/dev/null && echo wrote || echo denied' 2>&1 | tr '\n' ' ')
 [ "$out" = "1000 1000 denied " ] && ok "--user 1000:1000" || bad "--user: $out"
+out=$(d run --rm $R --pids-limit 8 $BB sh -c 'for i in $(seq 20); do sleep 1 & done; wait' 2>&1); st=$?
+[ $st -ne 0 ] && grep -q "can't fork" <<<"$out" && ok "--pids-limit stops a fork loop inside the sandbox" || bad "--pids-limit: $st '$out'"
 out=$(d run --rm $R --network none $BB sh -c 'cat /proc/net/dev >/dev/null 2>&1; echo ok' 2>&1)
 [ "$out" = ok ] && ok "--network none starts" || bad "--network none: $out"
 

@@ -489,7 +489,7 @@ pub fn update(cli: &Cli, a: &UpdateArgs) -> anyhow::Result<i32> {
         &a.id,
         cli.systemd_cgroup,
     ) {
-        cg.apply(&parsed)?;
+        cg.apply(&crate::cmd_oci::host_resources(&parsed))?;
     }
     let path = dir.join("resources.json");
     let mut all: Value = std::fs::read_to_string(&path)

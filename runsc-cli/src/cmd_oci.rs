@@ -371,7 +371,19 @@ fn sandbox_from_bundle(bundle: &Path) -> anyhow::Result<(SandboxConfig, Spec)> {
         volumes,
         tmpfs,
         memory_limit,
-        pids_limit: sentry::kernel::MAX_TASKS,
+        // The sentry enforces the pids limit on the sandbox's tasks; the cgroup gets room for
+        // the host threads behind them (`host_resources`).
+        pids_limit: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.pids().as_ref())
+            .map(|p| p.limit())
+            .filter(|&l| l > 0)
+            .and_then(|l| usize::try_from(l).ok())
+            .map_or(sentry::kernel::MAX_TASKS, |l| {
+                l.min(sentry::kernel::MAX_TASKS)
+            }),
         shared_files: false,
         fd_donation: true,
         hostname: spec.hostname().as_ref().map(|h| h.as_bytes().to_vec()),
@@ -765,8 +777,12 @@ fn join_cgroup(spec: &Spec, id: &str, systemd: bool) -> anyhow::Result<()> {
             .with_context(|| format!("setting process.oomScoreAdj {adj}"))?;
     }
     let path = cgroups_path(spec, id, systemd);
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    let r = crate::cgroup::Cgroup::create(path.as_deref(), id, resources).and_then(|cg| {
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .map(host_resources);
+    let r = crate::cgroup::Cgroup::create(path.as_deref(), id, resources.as_ref()).and_then(|cg| {
         cg.add_pid(i32::try_from(std::process::id()).unwrap_or(0))
             .inspect_err(|_| {
                 let _ = cg.destroy();
@@ -780,6 +796,23 @@ fn join_cgroup(spec: &Spec, id: &str, systemd: bool) -> anyhow::Result<()> {
         }
         Err(e) => Err(e.context("setting up the container's cgroup")),
     }
+}
+
+/// `resources` as the sandbox's host cgroup needs them: each sandbox task is a sentry thread
+/// plus a stub thread, and the sentry, gofers and stub processes have threads of their own,
+/// so a pids limit N (which the sentry enforces on tasks itself) becomes 2N + 64 there.
+pub(crate) fn host_resources(
+    resources: &oci_spec::runtime::LinuxResources,
+) -> oci_spec::runtime::LinuxResources {
+    let mut r = resources.clone();
+    if let Some(p) = r.pids().as_ref().map(|p| p.limit())
+        && p > 0
+    {
+        let mut pids = oci_spec::runtime::LinuxPids::default();
+        pids.set_limit(p.saturating_mul(2).saturating_add(64));
+        r.set_pids(Some(pids));
+    }
+    r
 }
 
 /// The cgroup of the container whose bundle is `bundle`, if it has one.
