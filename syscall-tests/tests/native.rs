@@ -125,3 +125,13 @@ fn locks_passes_natively() {
 fn plumbing_passes_natively() {
     run_natively("plumbing", env!("CARGO_BIN_EXE_plumbing"));
 }
+
+#[test]
+fn pty_passes_natively() {
+    run_natively("pty", env!("CARGO_BIN_EXE_pty"));
+}
+
+#[test]
+fn netlink_passes_natively() {
+    run_natively("netlink", env!("CARGO_BIN_EXE_netlink"));
+}

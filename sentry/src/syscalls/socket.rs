@@ -1,6 +1,8 @@
 //! Socket syscalls (socket(2), socketpair(2), bind, listen, accept4, connect, the send and
-//! receive family, shutdown, getsockopt/setsockopt). Only AF_UNIX exists (`socket::unix`);
-//! every other family is EAFNOSUPPORT.
+//! receive family, shutdown, getsockopt/setsockopt). AF_UNIX (`socket::unix`) and
+//! AF_NETLINK NETLINK_ROUTE (`socket::netlink`, whose handlers are the `nl_*` functions each
+//! entry point tries first); every other family is EAFNOSUPPORT. sendmmsg/recvmmsg are
+//! AF_UNIX only.
 //!
 //! The handlers decode and check the app's arguments (lengths with checked arithmetic, bad
 //! pointers EFAULT), resolve addresses (an abstract name in the registry, a path through the
@@ -21,6 +23,7 @@ use vfs::waiter::{EventMask, WaitQueue};
 
 use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
 use crate::kernel::Task;
+use crate::socket::netlink::{self, NetlinkFile, NetlinkSocket};
 use crate::socket::unix::{
     self, Direction, Endpoint, NameKey, Received, SockType, UnixAddr, UnixSocketFile,
 };
@@ -44,6 +47,19 @@ fn task_ucred(t: &Task) -> Ucred {
         uid: t.creds.euid,
         gid: t.creds.egid,
     }
+}
+
+/// SOCK_RAW.
+const SOCK_RAW: i32 = 3;
+
+/// The netlink socket behind `fd`, if it is one.
+fn netlink_of(t: &Task, fd: i32) -> Option<(Arc<OpenFile>, Arc<NetlinkSocket>)> {
+    let file = t.fds().file(fd).ok()?;
+    let sock = file
+        .ops_any()
+        .and_then(|a| a.downcast_ref::<NetlinkFile>())
+        .map(|s| Arc::clone(&s.sock))?;
+    Some((file, sock))
 }
 
 /// The socket behind `fd`: EBADF for a bad fd, ENOTSOCK for another kind of file.
@@ -144,10 +160,22 @@ fn unix_type(ty: i32, protocol: i32) -> Result<SockType, Errno> {
 pub fn sys_socket(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let (domain, raw_type, protocol) = (args.int(0), args.int(1), args.int(2));
     let (ty, flags) = split_type(raw_type)?;
+    if domain == s::AF_NETLINK {
+        if ty != SOCK_RAW && ty != s::SOCK_DGRAM {
+            return Err(Errno::ESOCKTNOSUPPORT);
+        }
+        let sock = NetlinkSocket::new(ty, protocol)?;
+        let file = netlink::new_file(sock, flags & s::SOCK_NONBLOCK != 0);
+        let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+        return ok_fd(
+            t.fds()
+                .insert_from(0, file, flags & s::SOCK_CLOEXEC != 0, limit)?,
+        );
+    }
     if domain != s::AF_UNIX {
-        // No network stack yet: AF_INET, AF_INET6, AF_NETLINK and the rest are refused with a
-        // clear errno rather than ENOSYS, so programs fall back as they do on a kernel built
-        // without the family.
+        // No network stack yet: AF_INET, AF_INET6 and the rest are refused with a clear errno
+        // rather than ENOSYS, so programs fall back as they do on a kernel built without the
+        // family.
         return Err(Errno::EAFNOSUPPORT);
     }
     let kind = unix_type(ty, protocol)?;
@@ -251,6 +279,9 @@ fn find_endpoint(t: &Task, addr: &UnixAddr, kind: SockType) -> Result<Arc<Endpoi
 /// bind(2): an abstract name, a new socket file at a path (EADDRINUSE if the path exists,
 /// EROFS on a read-only filesystem), or autobind when only the family is given.
 pub fn sys_bind(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
+        return nl_bind(t, &nl, args.ptr(1), args.uint(2));
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     let addr = read_addr(t, args.ptr(1), args.uint(2))?;
     if ep.is_bound() {
@@ -283,6 +314,9 @@ pub fn sys_bind(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// listen(2).
 pub fn sys_listen(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if netlink_of(t, args.fd(0)).is_some() {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     ep.listen(args.int(1), task_ucred(t))?;
     ok_zero()
@@ -303,6 +337,9 @@ pub fn sys_accept4(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 fn do_accept(t: &mut Task, fd: i32, addr: u64, len: u64, flags: i32) -> SyscallResult {
+    if netlink_of(t, fd).is_some() {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let (file, ep) = socket_of(t, fd)?;
     if !ep.is_listening() {
         return Err(Errno::EINVAL);
@@ -325,6 +362,15 @@ fn do_accept(t: &mut Task, fd: i32, addr: u64, len: u64, flags: i32) -> SyscallR
 /// EAGAIN if non-blocking), or a datagram socket's default destination (AF_UNSPEC clears
 /// it).
 pub fn sys_connect(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
+        // Only the kernel (port 0) can be a peer here; connecting to it auto-binds.
+        let (port, _) = nl_addr(t, args.ptr(1), args.uint(2))?;
+        if port != 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        nl.bind(0, nl.name().1, t.tgid())?;
+        return ok_zero();
+    }
     let (file, ep) = socket_of(t, args.fd(0))?;
     let (ptr, len) = (args.ptr(1), args.uint(2));
     if ep.kind() == SockType::Dgram && len >= 2 {
@@ -349,6 +395,10 @@ pub fn sys_connect(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// getsockname(2).
 pub fn sys_getsockname(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
+        let (port, groups) = nl.name();
+        return nl_write_addr(t, args.ptr(1), args.ptr(2), port, groups);
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     write_addr(t, args.ptr(1), args.ptr(2), &ep.name())?;
     ok_zero()
@@ -356,6 +406,10 @@ pub fn sys_getsockname(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// getpeername(2): ENOTCONN without a peer.
 pub fn sys_getpeername(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if netlink_of(t, args.fd(0)).is_some() {
+        // The kernel is every netlink socket's default peer.
+        return nl_write_addr(t, args.ptr(1), args.ptr(2), 0, 0);
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     let peer = ep.peer_name()?;
     write_addr(t, args.ptr(1), args.ptr(2), &peer)?;
@@ -364,6 +418,9 @@ pub fn sys_getpeername(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// shutdown(2).
 pub fn sys_shutdown(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if netlink_of(t, args.fd(0)).is_some() {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     let (rd, wr) = match args.int(1) {
         s::SHUT_RD => (true, false),
@@ -570,6 +627,15 @@ fn do_send(
 
 /// sendto(2).
 pub fn sys_sendto(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
+        if args.ptr(4) != 0 && args.uint(5) != 0 {
+            let (port, _) = nl_addr(t, args.ptr(4), args.uint(5))?;
+            if port != 0 {
+                return Err(Errno::ECONNREFUSED);
+            }
+        }
+        return nl_send(t, &nl, &IoVecs::single(args.ptr(1), args.size(2)));
+    }
     let (file, ep) = socket_of(t, args.fd(0))?;
     let iov = IoVecs::single(args.ptr(1), args.size(2));
     let flags = args.uint(3);
@@ -672,6 +738,17 @@ pub fn sys_sendmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// sendmsg(2) of the `msghdr` at `hdr_ptr` (also one entry of sendmmsg).
 fn sendmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, fd) {
+        let hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
+        if hdr.name != 0 && hdr.namelen != 0 {
+            let (port, _) = nl_addr(t, hdr.name, hdr.namelen)?;
+            if port != 0 {
+                return Err(Errno::ECONNREFUSED);
+            }
+        }
+        let _ = flags;
+        return nl_send(t, &nl, &IoVecs::read(t, hdr.iov, hdr.iovlen)?);
+    }
     let (file, ep) = socket_of(t, fd)?;
     let hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
     let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
@@ -746,6 +823,20 @@ fn do_recv(
 
 /// recvfrom(2).
 pub fn sys_recvfrom(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((file, nl)) = netlink_of(t, args.fd(0)) {
+        let flags = args.uint(3);
+        let (n, full) = nl_recv(
+            t,
+            &file,
+            &nl,
+            &IoVecs::single(args.ptr(1), args.size(2)),
+            flags,
+        )?;
+        if args.ptr(4) != 0 {
+            nl_write_addr(t, args.ptr(4), args.ptr(5), 0, 0)?;
+        }
+        return ok_usize(if flags & s::MSG_TRUNC != 0 { full } else { n });
+    }
     let (file, ep) = socket_of(t, args.fd(0))?;
     let iov = IoVecs::single(args.ptr(1), args.size(2));
     let flags = args.uint(3);
@@ -842,6 +933,22 @@ pub fn sys_recvmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// recvmsg(2) into the `msghdr` at `hdr_ptr` (also one entry of recvmmsg).
 fn recvmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    if let Some((file, nl)) = netlink_of(t, fd) {
+        let mut hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
+        let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
+        let (n, full) = nl_recv(t, &file, &nl, &iov, flags)?;
+        if hdr.name != 0 {
+            let have = usize::try_from(hdr.namelen).unwrap_or(0);
+            let bytes = nl_sockaddr(0, 0);
+            let k = bytes.len().min(have);
+            t.mm.copy_out(hdr.name, bytes.get(..k).unwrap_or_default())?;
+            hdr.namelen = 12;
+        }
+        hdr.controllen = 0;
+        hdr.flags = if full > n { s::MSG_TRUNC } else { 0 };
+        t.copy_out_obj(hdr_ptr, &hdr)?;
+        return ok_usize(if flags & s::MSG_TRUNC != 0 { full } else { n });
+    }
     let (file, ep) = socket_of(t, fd)?;
     let mut hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
     let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
@@ -883,6 +990,139 @@ fn recvmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
     hdr.flags = out_flags;
     t.copy_out_obj(hdr_ptr, &hdr)?;
     ok_usize(ret)
+}
+
+// ---------------------------------------------------------------- netlink
+
+/// Reads a `sockaddr_nl` (EINVAL if short or of another family): (port, groups).
+fn nl_addr(t: &Task, ptr: u64, len: u32) -> Result<(u32, u32), Errno> {
+    if len < 12 {
+        return Err(Errno::EINVAL);
+    }
+    let raw: [u8; 12] = t.copy_in_obj(ptr)?;
+    let family = u16::from_ne_bytes([raw[0], raw[1]]);
+    if i32::from(family) != s::AF_NETLINK {
+        return Err(Errno::EINVAL);
+    }
+    let port = u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]);
+    let groups = u32::from_ne_bytes([raw[8], raw[9], raw[10], raw[11]]);
+    Ok((port, groups))
+}
+
+fn nl_sockaddr(port: u32, groups: u32) -> Vec<u8> {
+    let mut b = u16::try_from(s::AF_NETLINK)
+        .unwrap_or(16)
+        .to_ne_bytes()
+        .to_vec();
+    b.extend_from_slice(&0u16.to_ne_bytes());
+    b.extend_from_slice(&port.to_ne_bytes());
+    b.extend_from_slice(&groups.to_ne_bytes());
+    b
+}
+
+/// Stores a `sockaddr_nl` at `ptr` (truncated to `*len_ptr`), its real length at `len_ptr`.
+fn nl_write_addr(t: &Task, ptr: u64, len_ptr: u64, port: u32, groups: u32) -> SyscallResult {
+    let have: i32 = t.copy_in_obj(len_ptr)?;
+    let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
+    let bytes = nl_sockaddr(port, groups);
+    let n = bytes.len().min(have);
+    if n > 0 {
+        t.mm.copy_out(ptr, bytes.get(..n).unwrap_or_default())?;
+    }
+    t.copy_out_obj(len_ptr, &12i32)?;
+    ok_zero()
+}
+
+fn nl_bind(t: &Task, nl: &NetlinkSocket, ptr: u64, len: u32) -> SyscallResult {
+    let (port, groups) = nl_addr(t, ptr, len)?;
+    nl.bind(port, groups, t.tgid())?;
+    ok_zero()
+}
+
+/// A request to the kernel side: the whole message is gathered (netlink messages are
+/// datagrams, at most the socket's send buffer; EMSGSIZE beyond).
+fn nl_send(t: &Task, nl: &NetlinkSocket, iov: &IoVecs) -> SyscallResult {
+    if iov.total > netlink::DEFAULT_RCVBUF {
+        return Err(Errno::EMSGSIZE);
+    }
+    let (data, err) = iov.gather(t, 0, iov.total);
+    if let Some(e) = err {
+        return Err(e);
+    }
+    ok_usize(nl.send(&data, t.tgid())?)
+}
+
+/// Receives one datagram into `iov`: (copied, full length).
+fn nl_recv(
+    t: &Task,
+    file: &OpenFile,
+    nl: &NetlinkSocket,
+    iov: &IoVecs,
+    flags: u32,
+) -> Result<(usize, usize), Errno> {
+    let nonblock = file.is_nonblocking() || flags & s::MSG_DONTWAIT != 0;
+    let how = if nonblock {
+        Blocking::No
+    } else {
+        Blocking::Forever
+    };
+    let peek = flags & s::MSG_PEEK != 0;
+    let mut buf = vec![0u8; iov.total.min(RECV_CHUNK)];
+    let (n, full) = wait_for(t, how, &[&nl.queue], EventMask::IN, || {
+        nl.recv(&mut buf, peek)
+    })?;
+    let (done, err) = iov.scatter(t, 0, buf.get(..n).unwrap_or_default());
+    if let Some(e) = err
+        && done == 0
+    {
+        return Err(e);
+    }
+    Ok((done, full))
+}
+
+fn nl_getsockopt(t: &Task, nl: &NetlinkSocket, args: &SyscallArgs) -> SyscallResult {
+    let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
+    let value: i32 = match (level, name) {
+        (s::SOL_SOCKET, s::SO_TYPE) => nl.sock_type,
+        (s::SOL_SOCKET, s::SO_DOMAIN) => s::AF_NETLINK,
+        (s::SOL_SOCKET, s::SO_PROTOCOL) => nl.protocol,
+        (s::SOL_SOCKET, s::SO_RCVBUF | s::SO_SNDBUF) => {
+            i32::try_from(nl.rcvbuf()).unwrap_or(i32::MAX)
+        }
+        (s::SOL_SOCKET, s::SO_ERROR) => 0,
+        (s::SOL_SOCKET, _) => return Err(Errno::ENOPROTOOPT),
+        (netlink::SOL_NETLINK, _) => 0,
+        _ => return Err(Errno::EOPNOTSUPP),
+    };
+    let have: i32 = t.copy_in_obj(len_ptr)?;
+    let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
+    let bytes = value.to_ne_bytes();
+    let n = bytes.len().min(have);
+    if n > 0 {
+        t.mm.copy_out(val_ptr, bytes.get(..n).unwrap_or_default())?;
+    }
+    t.copy_out_obj(len_ptr, &i32::try_from(n).unwrap_or(0))?;
+    ok_zero()
+}
+
+/// SO_RCVBUF/SO_SNDBUF (the queue bound), SO_*TIMEO and the SOL_NETLINK flags programs set
+/// (NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, ...: accepted; the answers are the same).
+fn nl_setsockopt(t: &Task, nl: &NetlinkSocket, args: &SyscallArgs) -> SyscallResult {
+    let (level, name, val_ptr, len) = (args.int(1), args.int(2), args.ptr(3), args.int(4));
+    if len < 4 {
+        return Err(Errno::EINVAL);
+    }
+    let v: i32 = t.copy_in_obj(val_ptr)?;
+    match (level, name) {
+        (s::SOL_SOCKET, s::SO_RCVBUF | s::SO_SNDBUF) => {
+            nl.set_rcvbuf(usize::try_from(v).unwrap_or(0).saturating_mul(2));
+        }
+        (s::SOL_SOCKET, s::SO_RCVTIMEO | s::SO_SNDTIMEO | s::SO_PASSCRED) => {}
+        (s::SOL_SOCKET, _) => return Err(Errno::ENOPROTOOPT),
+        (netlink::SOL_NETLINK, _) => {}
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    ok_zero()
 }
 
 // ---------------------------------------------------------------- options
@@ -928,6 +1168,9 @@ fn read_timeval_opt(t: &Task, ptr: u64, len: i32) -> Result<Option<Duration>, Er
 /// Other options ENOPROTOOPT,
 /// other levels EOPNOTSUPP (AF_UNIX has no protocol-level options).
 pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
+        return nl_getsockopt(t, &nl, args);
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
     if level != s::SOL_SOCKET {
@@ -963,6 +1206,9 @@ pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// SO_REUSEADDR (stored, no effect on unix sockets, as on Linux), SO_RCVTIMEO/SO_SNDTIMEO. EINVAL for an optlen below
 /// an int; other options ENOPROTOOPT, other levels EOPNOTSUPP.
 pub fn sys_setsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
+        return nl_setsockopt(t, &nl, args);
+    }
     let (_file, ep) = socket_of(t, args.fd(0))?;
     let (level, name, val_ptr, len) = (args.int(1), args.int(2), args.ptr(3), args.int(4));
     if level != s::SOL_SOCKET {
