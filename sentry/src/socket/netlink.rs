@@ -288,6 +288,15 @@ impl FileOps for NetlinkFile {
         self.sock.events() & (mask | EventMask::ALWAYS)
     }
 
+    fn ioctl(&self, mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
+        if cmd == abi::ioctl::FIONREAD {
+            let n = lock(&self.sock.state).rx.front().map_or(0, Vec::len);
+            mem.copy_out(arg, &i32::try_from(n).unwrap_or(i32::MAX).to_ne_bytes())?;
+            return Ok(0);
+        }
+        netdev_ioctl(mem, cmd, arg, false).unwrap_or(Err(Errno::ENOTTY))
+    }
+
     fn wait_queue(&self) -> Option<&WaitQueue> {
         Some(&self.sock.queue)
     }
@@ -295,6 +304,143 @@ impl FileOps for NetlinkFile {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
+}
+
+// ---------------------------------------------------------------- interface ioctls
+
+const SIOCGIFNAME: u32 = 0x8910;
+const SIOCGIFCONF: u32 = 0x8912;
+const SIOCGIFFLAGS: u32 = 0x8913;
+const SIOCGIFADDR: u32 = 0x8915;
+const SIOCGIFBRDADDR: u32 = 0x8919;
+const SIOCGIFNETMASK: u32 = 0x891b;
+const SIOCGIFMTU: u32 = 0x8921;
+const SIOCGIFHWADDR: u32 = 0x8927;
+const SIOCGIFINDEX: u32 = 0x8933;
+/// `struct ifreq`: a 16-byte name and a 24-byte union.
+const IFREQ_SIZE: usize = 40;
+
+/// A `sockaddr_in` with `addr` (in the 16 bytes of an ifreq's address member).
+fn sockaddr_in(addr: [u8; 4]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..2].copy_from_slice(&u16::from(AF_INET).to_ne_bytes());
+    b[4..8].copy_from_slice(&addr);
+    b
+}
+
+fn ipv4_of(i: &Interface) -> Option<(std::net::Ipv4Addr, u8)> {
+    i.addrs.iter().find_map(|(a, p, _)| match a {
+        std::net::IpAddr::V4(v) => Some((*v, *p)),
+        std::net::IpAddr::V6(_) => None,
+    })
+}
+
+/// The SIOCGIF* requests (netdevice(7)): `None` for another request. Linux's dev_ioctl serves
+/// SIOCGIFCONF, SIOCGIFNAME, SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMTU and SIOCGIFHWADDR on a
+/// socket of any family; the IPv4 address requests (SIOCGIFADDR, SIOCGIFNETMASK,
+/// SIOCGIFBRDADDR) only on AF_INET sockets (`inet`; elsewhere ENOTTY). ENODEV for an unknown
+/// name or index, EADDRNOTAVAIL for an address an interface does not have. The setters
+/// (SIOCSIF*) are not served: a sandbox's interfaces are not the app's to change.
+pub fn netdev_ioctl(
+    mem: &dyn vfs::UserMemory,
+    cmd: u32,
+    arg: u64,
+    inet: bool,
+) -> Option<SysResult<u64>> {
+    let any_family = matches!(
+        cmd,
+        SIOCGIFNAME | SIOCGIFCONF | SIOCGIFFLAGS | SIOCGIFMTU | SIOCGIFHWADDR | SIOCGIFINDEX
+    );
+    let inet_only = matches!(cmd, SIOCGIFADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK);
+    (any_family || (inet && inet_only)).then(|| netdev_ioctl_inner(mem, cmd, arg))
+}
+
+fn netdev_ioctl_inner(mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
+    let ifaces = interfaces();
+    if cmd == SIOCGIFCONF {
+        // struct ifconf { int ifc_len; (pad) union { char *buf; struct ifreq *req; } }.
+        let mut hdr = [0u8; 16];
+        mem.copy_in(arg, &mut hdr)?;
+        let len = i32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        let buf = u64::from_ne_bytes(hdr[8..16].try_into().map_err(|_| Errno::EFAULT)?);
+        let mut out = Vec::new();
+        for i in &ifaces {
+            if let Some((a, _)) = ipv4_of(i) {
+                let mut r = [0u8; IFREQ_SIZE];
+                let n = i.name.len().min(15);
+                r[..n].copy_from_slice(i.name.as_bytes().get(..n).unwrap_or_default());
+                r[16..32].copy_from_slice(&sockaddr_in(a.octets()));
+                out.extend_from_slice(&r);
+            }
+        }
+        // A null buffer asks for the size needed.
+        let used = if buf == 0 {
+            out.len()
+        } else {
+            let room = usize::try_from(len.max(0)).unwrap_or(0) / IFREQ_SIZE * IFREQ_SIZE;
+            let n = out.len().min(room);
+            mem.copy_out(buf, out.get(..n).unwrap_or_default())?;
+            n
+        };
+        hdr[..4].copy_from_slice(&i32::try_from(used).unwrap_or(i32::MAX).to_ne_bytes());
+        mem.copy_out(arg, &hdr[..4])?;
+        return Ok(0);
+    }
+    let mut req = [0u8; IFREQ_SIZE];
+    mem.copy_in(arg, &mut req)?;
+    let iface = if cmd == SIOCGIFNAME {
+        let index = i32::from_ne_bytes([req[16], req[17], req[18], req[19]]);
+        ifaces.iter().find(|i| i.index == index)
+    } else {
+        let end = req[..16].iter().position(|&b| b == 0).unwrap_or(16);
+        let name = req.get(..end).unwrap_or_default();
+        ifaces.iter().find(|i| i.name.as_bytes() == name)
+    }
+    .ok_or(Errno::ENODEV)?;
+    let mut u = [0u8; 24];
+    match cmd {
+        SIOCGIFNAME => {
+            let mut name = [0u8; 16];
+            let n = iface.name.len().min(15);
+            name[..n].copy_from_slice(iface.name.as_bytes().get(..n).unwrap_or_default());
+            mem.copy_out(arg, &name)?;
+            return Ok(0);
+        }
+        SIOCGIFINDEX => u[..4].copy_from_slice(&iface.index.to_ne_bytes()),
+        // ifr_flags is a short: the low 16 bits (IFF_LOWER_UP and above are not visible here).
+        SIOCGIFFLAGS => {
+            u[..2].copy_from_slice(
+                &u16::try_from(iface.flags & 0xffff)
+                    .unwrap_or(0)
+                    .to_ne_bytes(),
+            );
+        }
+        SIOCGIFMTU => u[..4].copy_from_slice(&iface.mtu.to_ne_bytes()),
+        SIOCGIFHWADDR => {
+            u[..2].copy_from_slice(&iface.kind.to_ne_bytes());
+            u[2..8].copy_from_slice(&iface.mac);
+        }
+        SIOCGIFADDR | SIOCGIFNETMASK | SIOCGIFBRDADDR => {
+            let (a, plen) = ipv4_of(iface).ok_or(Errno::EADDRNOTAVAIL)?;
+            let v = match cmd {
+                SIOCGIFADDR => a.octets(),
+                _ => {
+                    let mask = u32::MAX
+                        .checked_shl(32 - u32::from(plen.min(32)))
+                        .unwrap_or(0);
+                    if cmd == SIOCGIFNETMASK {
+                        mask.to_be_bytes()
+                    } else {
+                        (u32::from(a) | !mask).to_be_bytes()
+                    }
+                }
+            };
+            u[..16].copy_from_slice(&sockaddr_in(v));
+        }
+        _ => return Err(Errno::ENOTTY),
+    }
+    mem.copy_out(arg.checked_add(16).ok_or(Errno::EFAULT)?, &u)?;
+    Ok(0)
 }
 
 // ---------------------------------------------------------------- messages

@@ -981,7 +981,9 @@ impl FileOps for UnixSocketFile {
             mem.copy_out(arg, &n.to_ne_bytes())?;
             return Ok(0);
         }
-        Err(Errno::ENOTTY)
+        // Interface requests work on a socket of any family (glibc's if_nametoindex asks an
+        // AF_UNIX socket).
+        super::netlink::netdev_ioctl(mem, cmd, arg, false).unwrap_or(Err(Errno::ENOTTY))
     }
 
     fn readiness(&self, mask: EventMask) -> EventMask {

@@ -1,5 +1,6 @@
 //! AF_NETLINK NETLINK_ROUTE (netlink(7), rtnetlink(7)): sockets, addresses, and the dumps
-//! `ip` and getifaddrs(3) read. Only facts true on any Linux host are asserted (the loopback
+//! `ip` and getifaddrs(3) read; the SIOCGIF* interface requests (netdevice(7)) on a socket of
+//! another family, which if_nametoindex(3) and ifconfig use. Only facts true on any Linux host are asserted (the loopback
 //! interface is index 1 with 127.0.0.1/8; other interfaces may exist natively).
 #![deny(unsafe_code)]
 
@@ -475,6 +476,119 @@ fn listen_is_eopnotsupp() -> Outcome {
     Ok(())
 }
 
+// ---- SIOCGIF* on a socket of another family (netdevice(7)) ----
+
+const SIOCGIFNAME: u64 = 0x8910;
+const SIOCGIFCONF: u64 = 0x8912;
+const SIOCGIFFLAGS: u64 = 0x8913;
+const SIOCGIFADDR: u64 = 0x8915;
+const SIOCGIFMTU: u64 = 0x8921;
+const SIOCGIFINDEX: u64 = 0x8933;
+
+fn unix_dgram() -> Result<Fd, String> {
+    Fd::from_ret(check!(
+        syscall!(
+            libc::SYS_socket,
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            0
+        ),
+        succeeds()
+    ))
+}
+
+fn ifreq(name: &[u8]) -> [u8; 40] {
+    let mut r = [0u8; 40];
+    r[..name.len()].copy_from_slice(name);
+    r
+}
+
+fn ifindex_of_lo_is_1() -> Outcome {
+    let s = unix_dgram()?;
+    let mut r = ifreq(b"lo");
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFINDEX, r.as_mut_ptr()),
+        succeeds()
+    );
+    ensure_eq!(i32::from_ne_bytes(r[16..20].try_into().unwrap()), 1);
+    Ok(())
+}
+
+fn ifname_of_index_1_is_lo() -> Outcome {
+    let s = unix_dgram()?;
+    let mut r = [0u8; 40];
+    r[16..20].copy_from_slice(&1i32.to_ne_bytes());
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFNAME, r.as_mut_ptr()),
+        succeeds()
+    );
+    ensure_eq!(&r[..3], b"lo\0");
+    Ok(())
+}
+
+fn unknown_interface_is_enodev() -> Outcome {
+    let s = unix_dgram()?;
+    let mut r = ifreq(b"no-such-if0");
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFINDEX, r.as_mut_ptr()),
+        fails_with(Errno::ENODEV)
+    );
+    Ok(())
+}
+
+fn lo_flags_and_mtu() -> Outcome {
+    let s = unix_dgram()?;
+    let mut r = ifreq(b"lo");
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFFLAGS, r.as_mut_ptr()),
+        succeeds()
+    );
+    let flags = u16::from_ne_bytes([r[16], r[17]]) as u32;
+    ensure!(
+        flags & (IFF_UP | IFF_LOOPBACK) == IFF_UP | IFF_LOOPBACK,
+        "flags {flags:#x}"
+    );
+    let mut r = ifreq(b"lo");
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFMTU, r.as_mut_ptr()),
+        succeeds()
+    );
+    ensure!(
+        i32::from_ne_bytes(r[16..20].try_into().unwrap()) >= 1280,
+        "lo mtu too small"
+    );
+    Ok(())
+}
+
+fn ipv4_address_requests_need_an_inet_socket() -> Outcome {
+    let s = unix_dgram()?;
+    let mut r = ifreq(b"lo");
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFADDR, r.as_mut_ptr()),
+        fails_with(Errno::ENOTTY)
+    );
+    Ok(())
+}
+
+fn ifconf_lists_lo_with_127_0_0_1() -> Outcome {
+    let s = unix_dgram()?;
+    let mut buf = vec![0u8; 40 * 64];
+    let mut conf = [0u8; 16];
+    conf[..4].copy_from_slice(&(buf.len() as i32).to_ne_bytes());
+    conf[8..16].copy_from_slice(&(buf.as_mut_ptr() as u64).to_ne_bytes());
+    check!(
+        syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFCONF, conf.as_mut_ptr()),
+        succeeds()
+    );
+    let len = i32::from_ne_bytes(conf[..4].try_into().unwrap()) as usize;
+    ensure_eq!(len % 40, 0);
+    let found = buf[..len]
+        .chunks(40)
+        .any(|r| &r[..3] == b"lo\0" && r[20..24] == [127, 0, 0, 1]);
+    ensure!(found, "lo 127.0.0.1 not in SIOCGIFCONF");
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     run_tests(tests![
         socket_raw_and_dgram_work,
@@ -494,5 +608,11 @@ fn main() -> std::process::ExitCode {
         empty_nonblocking_receive_is_eagain,
         poll_reports_readable_after_a_request,
         listen_is_eopnotsupp,
+        ifindex_of_lo_is_1,
+        ifname_of_index_1_is_lo,
+        unknown_interface_is_enodev,
+        lo_flags_and_mtu,
+        ipv4_address_requests_need_an_inet_socket,
+        ifconf_lists_lo_with_127_0_0_1,
     ])
 }

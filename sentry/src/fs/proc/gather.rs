@@ -456,6 +456,18 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         Global::InotifyMaxQueuedEvents => format!("{}\n", abi::inotify::MAX_QUEUED_EVENTS),
         Global::InotifyMaxUserInstances => format!("{}\n", abi::inotify::MAX_USER_INSTANCES),
         Global::InotifyMaxUserWatches => format!("{}\n", abi::inotify::MAX_USER_WATCHES),
+        Global::NetDev => format::net_dev(&crate::socket::netlink::interfaces()),
+        Global::NetIfInet6 => format::net_if_inet6(&crate::socket::netlink::interfaces()),
+        // IPv4 routes of the main table: none while the sandbox has only `lo`.
+        Global::NetRoute => format::NET_ROUTE_HEADER.to_string(),
+        // No AF_INET sockets exist yet (the netstack is not wired): headers only.
+        Global::NetTcp => format::NET_TCP_HEADER.to_string(),
+        Global::NetTcp6 => format::NET_TCP6_HEADER.to_string(),
+        Global::NetUdp => format::NET_UDP_HEADER.to_string(),
+        Global::NetUdp6 => format::NET_UDP6_HEADER.to_string(),
+        // Linux's defaults (net.core.somaxconn since 5.4; the ephemeral port range).
+        Global::Somaxconn => "4096\n".to_string(),
+        Global::IpLocalPortRange => "32768\t60999\n".to_string(),
     };
     Ok(s.into_bytes())
 }

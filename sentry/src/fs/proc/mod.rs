@@ -211,6 +211,15 @@ enum Global {
     InotifyMaxQueuedEvents,
     InotifyMaxUserInstances,
     InotifyMaxUserWatches,
+    NetDev,
+    NetIfInet6,
+    NetRoute,
+    NetTcp,
+    NetTcp6,
+    NetUdp,
+    NetUdp6,
+    Somaxconn,
+    IpLocalPortRange,
 }
 
 /// Fixed directories.
@@ -221,6 +230,10 @@ enum StaticDir {
     SysVm,
     SysFs,
     SysFsInotify,
+    SysNet,
+    SysNetCore,
+    SysNetIpv4,
+    Net,
 }
 
 /// Per-task files.
@@ -272,7 +285,7 @@ enum Node {
     Fd(Who, FdKind, i32),
 }
 
-const ROOT_ENTRIES: [(&str, Node); 12] = [
+const ROOT_ENTRIES: [(&str, Node); 13] = [
     ("self", Node::SelfLink),
     ("thread-self", Node::ThreadSelf),
     ("mounts", Node::MountsLink),
@@ -285,6 +298,7 @@ const ROOT_ENTRIES: [(&str, Node); 12] = [
     ("locks", Node::Global(Global::Locks)),
     ("version", Node::Global(Global::Version)),
     ("sys", Node::Dir(StaticDir::Sys)),
+    ("net", Node::Dir(StaticDir::Net)),
 ];
 
 const PID_FILES: [(&str, PidFile); 9] = [
@@ -409,7 +423,28 @@ impl ProcInode {
             Node::Dir(StaticDir::Sys) => vec![
                 named("fs", Node::Dir(StaticDir::SysFs)),
                 named("kernel", Node::Dir(StaticDir::SysKernel)),
+                named("net", Node::Dir(StaticDir::SysNet)),
                 named("vm", Node::Dir(StaticDir::SysVm)),
+            ],
+            Node::Dir(StaticDir::SysNet) => vec![
+                named("core", Node::Dir(StaticDir::SysNetCore)),
+                named("ipv4", Node::Dir(StaticDir::SysNetIpv4)),
+            ],
+            Node::Dir(StaticDir::SysNetCore) => {
+                vec![named("somaxconn", Node::Global(Global::Somaxconn))]
+            }
+            Node::Dir(StaticDir::SysNetIpv4) => vec![named(
+                "ip_local_port_range",
+                Node::Global(Global::IpLocalPortRange),
+            )],
+            Node::Dir(StaticDir::Net) => vec![
+                named("dev", Node::Global(Global::NetDev)),
+                named("if_inet6", Node::Global(Global::NetIfInet6)),
+                named("route", Node::Global(Global::NetRoute)),
+                named("tcp", Node::Global(Global::NetTcp)),
+                named("tcp6", Node::Global(Global::NetTcp6)),
+                named("udp", Node::Global(Global::NetUdp)),
+                named("udp6", Node::Global(Global::NetUdp6)),
             ],
             Node::Dir(StaticDir::SysKernel) => vec![
                 named("cap_last_cap", Node::Global(Global::CapLastCap)),
