@@ -498,6 +498,52 @@ pub fn cpuinfo(c: &CpuId, ncpus: usize) -> String {
     s
 }
 
+/// /proc/net/dev for `ifaces` (counters are not kept: zeros).
+pub fn net_dev(ifaces: &[crate::socket::netlink::Interface]) -> String {
+    let mut s = String::from(
+        "Inter-|   Receive                                                |  Transmit\n \
+         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
+    );
+    for i in ifaces {
+        s.push_str(&format!(
+            "{:>6}: {:>7} {:>7} {:>4} {:>4} {:>4} {:>5} {:>10} {:>9} {:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>7} {:>10}\n",
+            i.name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+        ));
+    }
+    s
+}
+
+/// /proc/net/if_inet6: one line per IPv6 address (address, index, prefix length, scope,
+/// flags, name), as net/ipv6/addrconf.c prints it.
+pub fn net_if_inet6(ifaces: &[crate::socket::netlink::Interface]) -> String {
+    let mut s = String::new();
+    for i in ifaces {
+        for (a, plen, _) in &i.addrs {
+            if let std::net::IpAddr::V6(v6) = a {
+                let hex: String = v6.octets().iter().map(|b| format!("{b:02x}")).collect();
+                // The scope field is IPV6_ADDR_LOOPBACK (0x10) for ::1; flags IFA_F_PERMANENT.
+                let scope = if v6.is_loopback() { 0x10 } else { 0 };
+                s.push_str(&format!(
+                    "{hex} {:02x} {plen:02x} {scope:02x} 80 {:>8}\n",
+                    i.index, i.name
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// The header line of /proc/net/route.
+pub const NET_ROUTE_HEADER: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT                                                       \n";
+/// The header line of /proc/net/tcp.
+pub const NET_TCP_HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     \n";
+/// The header line of /proc/net/tcp6.
+pub const NET_TCP6_HEADER: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+/// The header line of /proc/net/udp.
+pub const NET_UDP_HEADER: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops             \n";
+/// The header line of /proc/net/udp6.
+pub const NET_UDP6_HEADER: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,49 +765,3 @@ mod tests {
         assert!(s.contains("\nprocesses 5\n"));
     }
 }
-
-/// /proc/net/dev for `ifaces` (counters are not kept: zeros).
-pub fn net_dev(ifaces: &[crate::socket::netlink::Interface]) -> String {
-    let mut s = String::from(
-        "Inter-|   Receive                                                |  Transmit\n \
-         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
-    );
-    for i in ifaces {
-        s.push_str(&format!(
-            "{:>6}: {:>7} {:>7} {:>4} {:>4} {:>4} {:>5} {:>10} {:>9} {:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>7} {:>10}\n",
-            i.name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-        ));
-    }
-    s
-}
-
-/// /proc/net/if_inet6: one line per IPv6 address (address, index, prefix length, scope,
-/// flags, name), as net/ipv6/addrconf.c prints it.
-pub fn net_if_inet6(ifaces: &[crate::socket::netlink::Interface]) -> String {
-    let mut s = String::new();
-    for i in ifaces {
-        for (a, plen, _) in &i.addrs {
-            if let std::net::IpAddr::V6(v6) = a {
-                let hex: String = v6.octets().iter().map(|b| format!("{b:02x}")).collect();
-                // The scope field is IPV6_ADDR_LOOPBACK (0x10) for ::1; flags IFA_F_PERMANENT.
-                let scope = if v6.is_loopback() { 0x10 } else { 0 };
-                s.push_str(&format!(
-                    "{hex} {:02x} {plen:02x} {scope:02x} 80 {:>8}\n",
-                    i.index, i.name
-                ));
-            }
-        }
-    }
-    s
-}
-
-/// The header line of /proc/net/route.
-pub const NET_ROUTE_HEADER: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT                                                       \n";
-/// The header line of /proc/net/tcp.
-pub const NET_TCP_HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     \n";
-/// The header line of /proc/net/tcp6.
-pub const NET_TCP6_HEADER: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
-/// The header line of /proc/net/udp.
-pub const NET_UDP_HEADER: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops             \n";
-/// The header line of /proc/net/udp6.
-pub const NET_UDP6_HEADER: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
