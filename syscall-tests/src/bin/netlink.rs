@@ -574,7 +574,7 @@ fn ifconf_lists_lo_with_127_0_0_1() -> Outcome {
     let s = unix_dgram()?;
     let mut buf = vec![0u8; 40 * 64];
     let mut conf = [0u8; 16];
-    conf[..4].copy_from_slice(&(buf.len() as i32).to_ne_bytes());
+    conf[..4].copy_from_slice(&i32::try_from(buf.len()).unwrap().to_ne_bytes());
     conf[8..16].copy_from_slice(&(buf.as_mut_ptr() as u64).to_ne_bytes());
     check!(
         syscall!(libc::SYS_ioctl, s.raw(), SIOCGIFCONF, conf.as_mut_ptr()),
