@@ -173,7 +173,10 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> anyhow::Result<i32> {
         Some("paused") => bail!("cannot exec in a paused container {}", a.id),
         _ => bail!("cannot exec in a stopped container {}", a.id),
     }
-    let process = exec_process(a, &state)?;
+    let mut process = exec_process(a, &state)?;
+    if a.tty {
+        process["terminal"] = json!(true);
+    }
     // The same checks the sandbox makes, here, so a bad process is one clear line.
     let parsed: oci_spec::runtime::Process = serde_json::from_value(process.clone())
         .map_err(|e| anyhow::anyhow!("exec: invalid process: {e}"))?;
@@ -182,13 +185,27 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> anyhow::Result<i32> {
 
     // A terminal: a host pty whose master goes to the console socket; the slave is the
     // process's stdio.
-    let pty = if a.tty || process["terminal"].as_bool() == Some(true) {
-        let Some(sock) = &a.console_socket else {
-            bail!("exec --tty needs --console-socket (or run without --tty)");
-        };
-        let (master, slave) = crate::console::open_host_pty()?;
-        crate::console::send_console(sock, &master)?;
-        Some(slave)
+    // Without a console socket, a foreground exec uses the caller's own terminal (its
+    // settings are restored at the end).
+    let mut saved_termios = None;
+    let pty = if process["terminal"].as_bool() == Some(true) {
+        match &a.console_socket {
+            Some(sock) => {
+                let (master, slave) = crate::console::open_host_pty()?;
+                crate::console::send_console(sock, &master)?;
+                Some(slave)
+            }
+            None if !a.detach && nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false) => {
+                saved_termios = nix::sys::termios::tcgetattr(std::io::stdin().as_fd()).ok();
+                Some(
+                    std::io::stdin()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .context("duplicating the terminal")?,
+                )
+            }
+            None => bail!("exec --tty needs --console-socket or a terminal on stdin"),
+        }
     } else {
         None
     };
@@ -245,7 +262,16 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> anyhow::Result<i32> {
         std::fs::write(p, std::process::id().to_string())
             .with_context(|| format!("writing --pid-file {}", p.display()))?;
     }
-    Ok(wait_exec(&dir, &conn, pid, set))
+    let code = wait_exec(&dir, &conn, pid, set);
+    if let Some(t) = saved_termios {
+        // The sandbox put the caller's terminal in raw mode for its bridge.
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin().as_fd(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &t,
+        );
+    }
+    Ok(code)
 }
 
 /// Waits for the exec'd process `pid` to end (its status line on `conn`), passing the

@@ -519,6 +519,14 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
     set.thread_block()
         .context("blocking the forwarded signals")?;
     let create_args = a.create_args();
+    // With `process.terminal` and no console socket, the sandbox bridges our own terminal
+    // (raw on the host side): its settings are restored at the end.
+    let saved_termios = if a.console_socket.is_none() {
+        use std::os::fd::AsFd as _;
+        nix::sys::termios::tcgetattr(std::io::stdin().as_fd()).ok()
+    } else {
+        None
+    };
     let mut child = create_inner(cli, &create_args)?;
     let remove = |cli: &Cli| {
         let _ = delete(
@@ -548,6 +556,14 @@ pub fn run(cli: &Cli, a: &RunArgs) -> anyhow::Result<i32> {
             }
         });
     let status = child.wait().context("waiting for the sandbox process")?;
+    if let Some(t) = saved_termios {
+        use std::os::fd::AsFd as _;
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin().as_fd(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &t,
+        );
+    }
     remove(cli);
     use std::os::unix::process::ExitStatusExt as _;
     Ok(status
@@ -589,7 +605,11 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
     let bundle =
         std::path::absolute(&a.bundle).with_context(|| format!("bundle {}", a.bundle.display()))?;
     // Fail at create, not at start.
-    sandbox_from_bundle(&bundle)?;
+    let (_, spec) = sandbox_from_bundle(&bundle)?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal().unwrap_or(false));
     std::fs::create_dir_all(&cli.root)
         .with_context(|| format!("creating the state root {}", cli.root.display()))?;
     match std::fs::create_dir(&dir) {
@@ -630,9 +650,27 @@ fn create_inner(cli: &Cli, a: &CreateArgs) -> anyhow::Result<std::process::Child
             cmd.stdin(dup()?).stdout(dup()?).stderr(dup()?);
         }
         // Its own process group: a terminal's signals to the caller are not the container's.
-        cmd.process_group(0);
+        // Except when it bridges the caller's own terminal (process.terminal without a
+        // console socket): it must stay in the terminal's foreground group to change its
+        // settings (raw mode turns the terminal's signals off anyway).
+        if !(terminal && a.console_socket.is_none()) {
+            cmd.process_group(0);
+        }
     }
     let mut child = cmd.spawn().context("starting the sandbox process")?;
+    // Until the sandbox process says "created", the state names it as "creating", so a
+    // `kill` or `delete --force` in between finds it.
+    let _ = write_state(
+        &dir,
+        &serde_json::json!({
+            "ociVersion": spec.version(),
+            "id": a.id,
+            "status": "creating",
+            "pid": child.id(),
+            "bundle": bundle,
+            "annotations": spec.annotations().clone().unwrap_or_default(),
+        }),
+    );
     let deadline = std::time::Instant::now() + CREATE_TIMEOUT;
     loop {
         if let Ok(v) = load_state(&cli.root, &a.id)
@@ -680,7 +718,8 @@ pub fn boot(cli: &Cli, a: &BootArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&cli.root, &a.id)?;
     let r = boot_inner(cli, a, &dir);
     if let Err(e) = &r
-        && load_state(&cli.root, &a.id).is_err()
+        && !load_state(&cli.root, &a.id)
+            .is_ok_and(|v| matches!(v["status"].as_str(), Some("created" | "running" | "paused")))
     {
         // Before "created": `create` reports this as its one error line.
         let _ = std::fs::write(dir.join("boot-error"), format!("{e:#}"));
@@ -994,7 +1033,10 @@ pub(crate) fn parse_signal(s: &str) -> anyhow::Result<nix::sys::signal::Signal> 
 pub fn kill(cli: &Cli, a: &KillArgs) -> anyhow::Result<i32> {
     let sig = parse_signal(&a.signal)?;
     let v = load_state(&cli.root, &a.id)?;
-    if !matches!(v["status"].as_str(), Some("running" | "created" | "paused")) {
+    if !matches!(
+        v["status"].as_str(),
+        Some("running" | "created" | "paused" | "creating")
+    ) {
         bail!("cannot kill {}: container not running", a.id);
     }
     let dir = state_dir(&cli.root, &a.id)?;
@@ -1021,8 +1063,11 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> anyhow::Result<i32> {
     };
     // A created container is deleted with its sandbox process, as runc does; a running one
     // only with --force.
-    if matches!(v["status"].as_str(), Some("running" | "created" | "paused")) {
-        if v["status"] != "created" && !a.force {
+    if matches!(
+        v["status"].as_str(),
+        Some("running" | "created" | "paused" | "creating")
+    ) {
+        if matches!(v["status"].as_str(), Some("running" | "paused")) && !a.force {
             bail!(
                 "cannot delete container {} that is not stopped: {}",
                 a.id,

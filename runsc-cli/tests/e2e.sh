@@ -285,6 +285,40 @@ c["linux"].pop("maskedPaths"); c["linux"].pop("readonlyPaths")
 json.dump(c, open(p, "w"))
 PY
 set_args sleep 30
+# process.terminal on the caller's own terminal (a foreground run without a console socket):
+# init gets a sandbox pty, and the caller's terminal settings come back afterwards.
+ln -sf busybox "$bundle/rootfs/bin/tty"
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["terminal"] = True
+c["process"]["args"] = ["sh", "-c", "tty; exit 3"]
+json.dump(c, open(p, "w"))
+PY
+out=$(timeout 60 python3 - "$RVISOR" "$oci_root" "$bundle" <<'PY'
+import os, pty, select, sys, time
+rv, root, bundle = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", f'"{rv}" --root "{root}" run -b "{bundle}" e2e-tty; echo "rc=$?"; stty -a | grep -o -- "-\\?icanon"'])
+out, end = b"", time.time() + 30
+while time.time() < end:
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+print(out.decode(errors="replace").replace("\r", ""))
+PY
+)
+grep -q '^/dev/pts/0$' <<<"$out" && grep -q '^rc=3$' <<<"$out" && grep -qx 'icanon' <<<"$out" && [ -z "$(ls -A "$oci_root")" ] \
+    && ok "process.terminal on the caller's terminal: a sandbox pty, exit status, terminal restored" || bad "terminal run: '$out'"
+python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['process']['terminal']=False; json.dump(c,open(p,'w'))" "$bundle/config.json"
+set_args sleep 30
 "$RVISOR" --root "$oci_root" create -b "$bundle" e2e-ck </dev/null >/dev/null 2>&1
 "$RVISOR" --root "$oci_root" kill e2e-ck KILL; sleep 0.3
 killed=$("$RVISOR" --root "$oci_root" state e2e-ck 2>&1)
