@@ -1106,7 +1106,7 @@ mod tests {
     #[test]
     fn host_create_apply_join_stats_destroy() {
         if let Some(why) = host_skip_reason() {
-            println!("skipped: {why}");
+            crate::hostcall::skip_or_fail(&why);
             return;
         }
         let path = unique_path("life");
@@ -1121,7 +1121,7 @@ mod tests {
                 .and_then(|r| read_trimmed(&r.join("cgroup.controllers")).ok())
                 .unwrap_or_default();
             if !avail.contains("memory") || !avail.contains("pids") {
-                println!("skipped: cgroup v2 without the memory and pids controllers");
+                crate::hostcall::skip_or_fail("cgroup v2 without the memory and pids controllers");
                 return;
             }
         }
@@ -1189,7 +1189,7 @@ mod tests {
     #[test]
     fn host_bad_value_names_file_and_leaves_nothing() {
         if let Some(why) = host_skip_reason() {
-            println!("skipped: {why}");
+            crate::hostcall::skip_or_fail(&why);
             return;
         }
         let path = unique_path("bad");
@@ -1211,7 +1211,7 @@ mod tests {
     #[test]
     fn host_default_path_is_relative_to_own_cgroup() {
         if let Some(why) = host_skip_reason() {
-            println!("skipped: {why}");
+            crate::hostcall::skip_or_fail(&why);
             return;
         }
         let id = format!("rvisor-cgtest-{}-rel", std::process::id());
@@ -1228,7 +1228,7 @@ mod tests {
     #[test]
     fn host_systemd_form_and_nested_pids() {
         if let Some(why) = host_skip_reason() {
-            println!("skipped: {why}");
+            crate::hostcall::skip_or_fail(&why);
             return;
         }
         let slice = format!("rvisorcgtest{}.slice", std::process::id());

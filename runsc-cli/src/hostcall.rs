@@ -71,3 +71,15 @@ pub fn close_inherited_fds() {
         unsafe { libc::close(fd) };
     }
 }
+
+/// For a test that cannot run on this host: says why (libtest has no runtime skip, so the
+/// test then returns early), or, under `RVISOR_REQUIRE_CAPS=1` (the project machines, where
+/// everything must run), fails, so a missing capability never counts as a pass.
+#[cfg(test)]
+pub fn skip_or_fail(why: &str) {
+    assert!(
+        std::env::var("RVISOR_REQUIRE_CAPS").as_deref() != Ok("1"),
+        "RVISOR_REQUIRE_CAPS=1 but this test cannot run: {why}"
+    );
+    println!("skipped: {why}");
+}
