@@ -1,5 +1,6 @@
 //! In-process loopback TCP throughput: one connection, 64 MiB, prints MB/s.
-//! `cargo run --release -p netstack --example throughput [MiB]`
+//! `cargo run --release -p netstack --example throughput [MiB] [--host]`; `--host` runs the
+//! same transfer over the host kernel's loopback (std::net) as the reference (what runc gets).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::thread;
@@ -24,12 +25,50 @@ fn block<T>(s: &TcpSocket, mask: EventMask, mut op: impl FnMut() -> Result<T, Er
     }
 }
 
+/// The reference: the same transfer through the host kernel.
+fn host(total: usize) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let sender = thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        let chunk = vec![0x5au8; 128 * 1024];
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).expect("write");
+            left -= n;
+        }
+    });
+    let (mut c, _) = l.accept().expect("accept");
+    let start = Instant::now();
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut got = 0;
+    loop {
+        let n = c.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    sender.join().expect("sender");
+    println!(
+        "host kernel loopback TCP: {} MiB in {:.3} s = {:.1} MB/s",
+        got >> 20,
+        secs,
+        got as f64 / secs / 1e6
+    );
+}
+
 fn main() {
-    let mib: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(64);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mib: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(64);
     let total = mib << 20;
+    if args.iter().any(|a| a == "--host") {
+        host(total);
+        return;
+    }
     let stack = Stack::new_loopback().expect("stack");
     let l = stack.tcp_socket(Family::V4);
     l.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
