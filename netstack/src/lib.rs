@@ -14,8 +14,9 @@
 //! the sentry's.
 //!
 //! # Interfaces
-//! Today one interface, `lo` (index 1): 127.0.0.1/8 and ::1/128 over smoltcp's `Loopback` device
-//! (MTU 65535 in smoltcp, reported as 65536 like Linux). [`Stack::interfaces`] returns what
+//! Today one interface, `lo` (index 1): 127.0.0.1/8 and ::1/128 over a loopback device of our
+//! own (`stack::LoopDev`: a packet queue, no checksums; MTU 65535 in smoltcp — the IPv4 length
+//! field's limit — reported as 65536 like Linux). [`Stack::interfaces`] returns what
 //! netlink `RTM_GETLINK`/`RTM_GETADDR` and `SIOCGIF*` will report. The stack keeps a list of
 //! [`NetIf`]s (an smoltcp `Interface` plus its device, an enum) so a raw-frame device over an
 //! AF_PACKET fd can be added as a second entry. Caveat for that step: smoltcp lets every
@@ -59,6 +60,8 @@
 //!   socket drops datagrams from other peers when reading.
 //! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its
 //!   timeouts. Keep-alive uses Linux's default idle time (7200 s) when on.
+//! * smoltcp is trusted not to panic on packets (0.12.0 did, in `window_to_update`, under a
+//!   plain loopback transfer; 0.14 has the fix). A panic there aborts the sentry.
 //! * SO_REUSEADDR: two sockets may bind the same port when both set it and neither listens;
 //!   `listen` fails with `EADDRINUSE` if another socket on an overlapping address already does.
 
