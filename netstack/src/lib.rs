@@ -56,6 +56,9 @@
 //!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`; smoltcp listens on "any address", so an
 //!   AF_INET wildcard listener aborts (RST) IPv6 connections that reach it.
 //! * Only exact interface addresses are local: 127.0.0.1 and ::1, not the rest of 127/8.
+//! * Ping sockets ([`IcmpSocket`], SOCK_DGRAM + IPPROTO_ICMP/ICMPV6): echo requests only, the
+//!   identifier is the socket's "port"; smoltcp answers echo requests to local addresses. The
+//!   `ping_group_range` permission check is the sentry's.
 //! * UDP: no ICMP port-unreachable → `ECONNREFUSED` on connected sockets; a connected UDP
 //!   socket drops datagrams from other peers when reading.
 //! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its
@@ -67,10 +70,12 @@
 
 #![forbid(unsafe_code)]
 
+mod icmp;
 mod stack;
 mod tcp;
 mod udp;
 
+pub use icmp::IcmpSocket;
 pub use stack::{
     Family, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, InterfaceInfo, MAX_LISTEN_POOL, NetIf,
     Readiness, Stack,

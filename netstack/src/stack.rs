@@ -13,6 +13,7 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use vfs::waiter::{EventMask, WaitQueue};
 
+use crate::icmp::IcmpState;
 use crate::tcp::TcpState;
 use crate::udp::UdpState;
 
@@ -225,6 +226,8 @@ impl NetIf {
 pub(crate) enum Proto {
     Tcp,
     Udp,
+    /// Ping sockets: the "port" is the echo identifier.
+    Icmp,
 }
 
 /// One bound (address, port) of a socket.
@@ -262,6 +265,7 @@ impl BindRec {
 pub(crate) enum Kind {
     Tcp(TcpState),
     Udp(UdpState),
+    Icmp(IcmpState),
 }
 
 /// One socket of the stack.
@@ -439,6 +443,7 @@ impl Inner {
                 match &mut slot.kind {
                     Kind::Tcp(t) => t.after_poll(sockets, &mut fresh),
                     Kind::Udp(u) => u.after_poll(sockets),
+                    Kind::Icmp(c) => c.after_poll(sockets),
                 }
             }
             if fresh.is_empty() {
@@ -451,6 +456,7 @@ impl Inner {
             let (r, rx, tx) = match &slot.kind {
                 Kind::Tcp(t) => t.signature(sockets),
                 Kind::Udp(u) => u.signature(sockets),
+                Kind::Icmp(c) => c.signature(sockets),
             };
             let sig = (r.events(), rx, tx);
             if sig != slot.sig {

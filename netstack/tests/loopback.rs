@@ -534,3 +534,67 @@ fn interfaces_report_lo() {
     assert!(lo.addrs.contains(&(IpAddr::V4(Ipv4Addr::LOCALHOST), 8)));
     assert!(lo.addrs.contains(&(IpAddr::V6(Ipv6Addr::LOCALHOST), 128)));
 }
+
+/// The internet checksum (RFC 1071) of `data`, folded; 0 when a message with its checksum
+/// field filled in is correct.
+fn inet_checksum(pseudo: &[u8], data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for part in [pseudo, data] {
+        for c in part.chunks(2) {
+            let w = if c.len() == 2 {
+                u16::from_be_bytes([c[0], c[1]])
+            } else {
+                u16::from(c[0]) << 8
+            };
+            sum += u32::from(w);
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[test]
+fn icmp_ping_loopback() {
+    let stack = Stack::new_loopback().expect("stack");
+    for (fam, dst, req, rep) in [(Family::V4, v4(0), 8u8, 0u8), (Family::V6, v6(0), 128, 129)] {
+        let s = stack.icmp_socket(fam);
+        let mut msg = vec![req, 0, 0, 0, 0xde, 0xad, 0, 7];
+        msg.extend_from_slice(b"ping payload");
+        assert_eq!(s.send_to(&msg[..4], Some(dst)), Err(Errno::EINVAL));
+        assert_eq!(
+            s.send_to(&[rep, 0, 0, 0, 0, 0, 0, 0], Some(dst)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(s.send_to(&msg, Some(dst)), Ok(msg.len()));
+        let ident = s.ident();
+        assert_ne!(ident, 0);
+        assert_eq!(s.local_addr().port(), ident);
+        let mut buf = [0u8; 64];
+        let m = block(s.wait_queue(), EventMask::IN, || {
+            s.recv_from(&mut buf, false)
+        })
+        .expect("echo reply");
+        assert_eq!(m.len, msg.len());
+        assert_eq!(m.from.ip(), dst.ip());
+        let reply = &buf[..m.copied];
+        assert_eq!(reply[0], rep);
+        assert_eq!(u16::from_be_bytes([reply[4], reply[5]]), ident);
+        assert_eq!(&reply[6..8], &[0, 7]);
+        assert_eq!(&reply[8..], b"ping payload");
+        let pseudo: Vec<u8> = if fam == Family::V6 {
+            let mut p = Vec::new();
+            p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+            p.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+            p.extend_from_slice(&(reply.len() as u32).to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 58]);
+            p
+        } else {
+            Vec::new()
+        };
+        assert_eq!(inet_checksum(&pseudo, reply), 0, "reply checksum");
+        // Only the reply is delivered (not our own request).
+        assert_eq!(s.recv_from(&mut buf, false).err(), Some(Errno::EAGAIN));
+    }
+}
