@@ -53,8 +53,11 @@
 //! * A listening socket is a pool of up to [`MAX_LISTEN_POOL`] smoltcp sockets in LISTEN (one
 //!   handshake each) plus an accept queue of at most `backlog` established connections.
 //! * Dual-stack: an AF_INET6 socket bound to `::` (without `IPV6_V6ONLY`) accepts and receives
-//!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`; smoltcp listens on "any address", so an
-//!   AF_INET wildcard listener aborts (RST) IPv6 connections that reach it.
+//!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`. A one-family wildcard listener (AF_INET
+//!   on 0.0.0.0, v6-only on `::`) listens on each local address of its family (addresses added
+//!   to an interface later are not picked up by existing listeners). smoltcp's UDP sockets
+//!   bound to a wildcard hear both families: the wrong family's datagrams are dropped, and a
+//!   port shared by an AF_INET and a v6-only AF_INET6 UDP socket delivers to only one of them.
 //! * Only exact interface addresses are local: 127.0.0.1 and ::1, not the rest of 127/8.
 //! * Ping sockets ([`IcmpSocket`], SOCK_DGRAM + IPPROTO_ICMP/ICMPV6): echo requests only, the
 //!   identifier is the socket's "port"; smoltcp answers echo requests to local addresses. The

@@ -324,6 +324,14 @@ impl Inner {
                 .any(|i| i.info.addrs.iter().any(|(a, _)| *a == addr))
     }
 
+    /// Every interface address.
+    pub(crate) fn local_addrs(&self) -> Vec<IpAddr> {
+        self.ifs
+            .iter()
+            .flat_map(|i| i.info.addrs.iter().map(|(a, _)| *a))
+            .collect()
+    }
+
     /// smoltcp's context for connects (the interface that routes `_remote`).
     pub(crate) fn iface_for(&mut self, _remote: IpAddr) -> Option<&mut Interface> {
         self.ifs.first_mut().map(|i| &mut i.iface)

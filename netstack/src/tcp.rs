@@ -75,8 +75,12 @@ struct Stream {
 
 #[derive(Debug)]
 struct Listener {
-    ep: IpListenEndpoint,
-    pool: Vec<SocketHandle>,
+    /// What smoltcp listens on: the bound address; for a wildcard of one family only (AF_INET,
+    /// or AF_INET6 with IPV6_V6ONLY) each local address of that family, so the other family's
+    /// SYNs find no listener and are refused; `None` (any) for a dual-stack `::`.
+    eps: Vec<IpListenEndpoint>,
+    /// Sockets in LISTEN or SYN-RECEIVED, with the index of their endpoint in `eps`.
+    pool: Vec<(usize, SocketHandle)>,
     ready: VecDeque<SocketHandle>,
     backlog: usize,
 }
@@ -199,14 +203,15 @@ impl TcpState {
                 let family = self.family;
                 let v6only = self.opts.v6only;
                 let mut i = 0;
-                while let Some(&h) = l.pool.get(i) {
+                while let Some(&(e, h)) = l.pool.get(i) {
                     let so = sock(sockets, h);
                     match so.state() {
                         State::Listen | State::SynReceived => i += 1,
                         State::Closed => {
                             // A handshake that was reset: listen again.
-                            if so.listen(l.ep).is_err() {
-                                orphans.push(l.pool.swap_remove(i));
+                            let relisten = l.eps.get(e).map(|ep| so.listen(*ep).is_ok());
+                            if relisten != Some(true) {
+                                orphans.push(l.pool.swap_remove(i).1);
                             } else {
                                 i += 1;
                             }
@@ -219,9 +224,9 @@ impl TcpState {
                             };
                             if wrong_family {
                                 so.abort();
-                                orphans.push(l.pool.swap_remove(i));
+                                orphans.push(l.pool.swap_remove(i).1);
                             } else if l.ready.len() < l.backlog {
-                                l.ready.push_back(l.pool.swap_remove(i));
+                                l.ready.push_back(l.pool.swap_remove(i).1);
                             } else {
                                 i += 1;
                             }
@@ -229,12 +234,16 @@ impl TcpState {
                     }
                 }
                 let target = l.backlog.min(MAX_LISTEN_POOL);
-                while l.pool.len() < target {
-                    let mut so = new_smol(&self.opts);
-                    if so.listen(l.ep).is_err() {
-                        break;
+                for (e, ep) in l.eps.iter().enumerate() {
+                    let mut have = l.pool.iter().filter(|(pe, _)| *pe == e).count();
+                    while have < target {
+                        let mut so = new_smol(&self.opts);
+                        if so.listen(*ep).is_err() {
+                            break;
+                        }
+                        l.pool.push((e, sockets.add(so)));
+                        have += 1;
                     }
-                    l.pool.push(sockets.add(so));
                 }
             }
         }
@@ -398,13 +407,23 @@ impl TcpSocket {
             }
             let (ip, port) = Self::autobind(inner, id)?;
             inner.set_listening(id)?;
+            let locals = inner.local_addrs();
             let (t, _) = parts(inner, id)?;
-            let ep = IpListenEndpoint {
-                addr: (!ip.is_unspecified()).then(|| IpAddress::from(ip)),
+            let one = |a: Option<IpAddr>| IpListenEndpoint {
+                addr: a.map(IpAddress::from),
                 port,
             };
+            let eps = match (ip.is_unspecified(), t.family, t.opts.v6only) {
+                (false, _, _) => vec![one(Some(ip))],
+                (true, Family::V6, false) => vec![one(None)],
+                (true, fam, _) => locals
+                    .into_iter()
+                    .filter(|a| a.is_ipv4() == (fam == Family::V4))
+                    .map(|a| one(Some(a)))
+                    .collect(),
+            };
             t.mode = Mode::Listen(Listener {
-                ep,
+                eps,
                 pool: Vec::new(),
                 ready: VecDeque::new(),
                 backlog,
@@ -793,7 +812,7 @@ impl Drop for TcpSocket {
                     inner.orphans.push(s.h);
                 }
                 Mode::Listen(l) => {
-                    for h in l.pool.into_iter().chain(l.ready) {
+                    for h in l.pool.into_iter().map(|(_, h)| h).chain(l.ready) {
                         sock(&mut inner.sockets, h).abort();
                         inner.orphans.push(h);
                     }

@@ -50,15 +50,20 @@ fn usock<'a>(sockets: &'a mut SocketSet<'static>, h: SocketHandle) -> &'a mut ud
 }
 
 impl UdpState {
-    /// Drops queued datagrams a connected socket must not see.
+    /// Drops queued datagrams this socket must not see: the other family's (smoltcp's wildcard
+    /// bind hears both), and, once connected, other peers'.
     pub(crate) fn after_poll(&mut self, sockets: &mut SocketSet<'static>) {
-        let (Some(h), Some((pip, pport))) = (self.h, self.peer) else {
-            return;
-        };
+        let Some(h) = self.h else { return };
+        let (family, v6only, peer) = (self.family, self.v6only, self.peer);
         let so = usock(sockets, h);
         while let Ok((_, meta)) = so.peek() {
-            let ep = meta.endpoint;
-            if IpAddr::from(ep.addr) == pip && ep.port == pport {
+            let ip = IpAddr::from(meta.endpoint.addr);
+            let family_ok = match ip {
+                IpAddr::V4(_) => family == Family::V4 || !v6only,
+                IpAddr::V6(_) => family == Family::V6,
+            };
+            let peer_ok = peer.is_none_or(|(pip, pport)| pip == ip && pport == meta.endpoint.port);
+            if family_ok && peer_ok {
                 break;
             }
             let _ = so.recv();
