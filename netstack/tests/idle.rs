@@ -47,3 +47,33 @@ fn idle_stack_does_not_spin() {
     // 100 ticks a second: allow 10% of one core.
     assert!(used <= 10, "idle stack used {used} ticks in 1 s");
 }
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn dropped_stacks_end_their_timer_threads() {
+    let before = threads();
+    for _ in 0..20 {
+        let stack = Stack::new_loopback().expect("stack");
+        let l = stack.tcp_socket(Family::V4);
+        l.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+            .expect("bind");
+        l.listen(1).expect("listen");
+        let c = stack.tcp_socket(Family::V4);
+        connect(&c, l.local_addr()).expect("connect");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    // The other test in this binary may hold a thread or two of its own.
+    while threads() > before + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} threads left",
+            threads()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
