@@ -62,6 +62,8 @@
 //! * Ping sockets ([`IcmpSocket`], SOCK_DGRAM + IPPROTO_ICMP/ICMPV6): echo requests only, the
 //!   identifier is the socket's "port"; smoltcp answers echo requests to local addresses. The
 //!   `ping_group_range` permission check is the sentry's.
+//! * No IP fragmentation (not needed on loopback): UDP payloads above 65507 (IPv4) / 65487
+//!   (IPv6) bytes are `EMSGSIZE`.
 //! * UDP: no ICMP port-unreachable → `ECONNREFUSED` on connected sockets; a connected UDP
 //!   socket drops datagrams from other peers when reading.
 //! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its

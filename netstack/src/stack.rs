@@ -484,7 +484,7 @@ impl Inner {
                 best = Some(best.map_or(d, |b| b.min(d)));
             }
         }
-        best.map(|d| Instant::now() + d)
+        best.and_then(|d| Instant::now().checked_add(d))
     }
 }
 

@@ -18,6 +18,8 @@ const DEFAULT_BUF: usize = 212_992;
 const DEFAULT_PACKETS: usize = 256;
 /// Largest UDP payload over IPv4 (65535 - 20 - 8).
 const MAX_DATAGRAM: usize = 65507;
+/// Largest UDP payload over IPv6 without fragmentation (65535 - 40 - 8).
+const MAX_DATAGRAM_V6: usize = 65487;
 const MIN_BUF: usize = 4608;
 const MAX_BUF: usize = 16 << 20;
 
@@ -232,7 +234,12 @@ impl UdpSocket {
                 Some(a) => canon(u.family, a, u.v6only, false)?,
                 None => u.peer.ok_or(Errno::EDESTADDRREQ)?,
             };
-            if buf.len() > MAX_DATAGRAM || buf.len() > u.sndbuf {
+            // No IP fragmentation: a datagram must fit the 65535-byte MTU with its headers.
+            let max = match ip {
+                IpAddr::V4(_) => MAX_DATAGRAM,
+                IpAddr::V6(_) => MAX_DATAGRAM_V6,
+            };
+            if buf.len() > max {
                 return Err(Errno::EMSGSIZE);
             }
             if port == 0 {
@@ -252,6 +259,9 @@ impl UdpSocket {
             }
             let h = autobind(inner, id)?;
             let so = usock(&mut inner.sockets, h);
+            if buf.len() > so.payload_send_capacity() {
+                return Err(Errno::EMSGSIZE);
+            }
             let meta = UdpMetadata::from(IpEndpoint::new(IpAddress::from(ip), port));
             match so.send_slice(buf, meta) {
                 Ok(()) => Ok(buf.len()),

@@ -542,6 +542,20 @@ fn udp_send_recv_and_truncation() {
             b.send_to(&vec![0u8; 70000], Some(a.local_addr())),
             Err(Errno::EMSGSIZE)
         );
+        // The largest datagram crosses whole.
+        let max = if fam == Family::V4 { 65507 } else { 65487 };
+        let big = pattern(max, 9);
+        let q = stack.udp_socket(fam);
+        q.bind(addr).expect("bind");
+        assert_eq!(b.send_to(&big, Some(q.local_addr())), Ok(max));
+        let mut rbuf = vec![0u8; 70000];
+        let m = udp_recv(&q, &mut rbuf, false);
+        assert_eq!((m.copied, m.len), (max, max));
+        assert!(rbuf[..max] == big[..]);
+        assert_eq!(
+            b.send_to(&vec![0u8; max + 1], Some(q.local_addr())),
+            Err(Errno::EMSGSIZE)
+        );
         // Port in use.
         let c = stack.udp_socket(fam);
         assert_eq!(c.bind(a.local_addr()), Err(Errno::EADDRINUSE));
