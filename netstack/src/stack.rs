@@ -106,6 +106,24 @@ impl Readiness {
     }
 }
 
+/// One socket as /proc/net/{tcp,tcp6,udp,udp6} lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketEntry {
+    /// AF_INET or AF_INET6 (decides tcp vs tcp6).
+    pub family: Family,
+    /// Local address (v4-mapped on AF_INET6 when the peer is IPv4).
+    pub local: SocketAddr,
+    /// Remote address (the family's wildcard and port 0 when none).
+    pub remote: SocketAddr,
+    /// Linux's TCP state number (include/net/tcp_states.h): 1 ESTABLISHED … 10 LISTEN,
+    /// 11 CLOSING; UDP: 1 when connected, 7 otherwise.
+    pub state: u8,
+    /// Bytes queued to send (tx_queue).
+    pub tx_queue: usize,
+    /// Bytes queued to read (rx_queue); for a listener, the accept queue length.
+    pub rx_queue: usize,
+}
+
 /// One network interface as netlink and `SIOCGIF*` report it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceInfo {
@@ -574,6 +592,21 @@ impl Stack {
             .spawn(move || timer_thread(weak, timer))
             .map_err(|_| Errno::ENOMEM)?;
         Ok(stack)
+    }
+
+    /// The TCP sockets (`tcp`) or UDP sockets (`!tcp`) for /proc/net, in creation order.
+    pub fn socket_table(&self, tcp: bool) -> Vec<SocketEntry> {
+        let mut inner = lock(&self.inner);
+        let Inner { slots, sockets, .. } = &mut *inner;
+        let mut ids: Vec<&u64> = slots.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .filter_map(|id| match slots.get(id).map(|s| &s.kind) {
+                Some(Kind::Tcp(t)) if tcp => t.entry(sockets),
+                Some(Kind::Udp(u)) if !tcp => u.entry(sockets),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The interfaces, in index order.

@@ -12,7 +12,9 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use vfs::waiter::WaitQueue;
 
-use crate::stack::{Family, Inner, Kind, MAX_LISTEN_POOL, Proto, Readiness, Stack, canon, expose};
+use crate::stack::{
+    Family, Inner, Kind, MAX_LISTEN_POOL, Proto, Readiness, SocketEntry, Stack, canon, expose,
+};
 
 /// Default receive and send buffer (bytes) of a new socket.
 const DEFAULT_BUF: usize = 1 << 20;
@@ -283,6 +285,59 @@ impl TcpState {
                     rdhup,
                     err,
                 }
+            }
+        }
+    }
+
+    /// This socket's /proc/net/tcp line (None for a socket neither bound nor connected).
+    pub(crate) fn entry(&self, sockets: &mut SocketSet<'static>) -> Option<SocketEntry> {
+        let fam = self.family;
+        let none = expose(fam, fam.unspecified(), 0);
+        let bound = self.bound.map(|(ip, p)| expose(fam, ip, p));
+        match &self.mode {
+            Mode::Idle => bound.map(|local| SocketEntry {
+                family: fam,
+                local,
+                remote: none,
+                state: 7,
+                tx_queue: 0,
+                rx_queue: 0,
+            }),
+            Mode::Listen(l) => Some(SocketEntry {
+                family: fam,
+                local: bound.unwrap_or(none),
+                remote: none,
+                state: 10,
+                tx_queue: 0,
+                rx_queue: l.ready.len(),
+            }),
+            Mode::Stream(s) => {
+                let so = sock(sockets, s.h);
+                let state = match so.state() {
+                    State::Established => 1,
+                    State::SynSent => 2,
+                    State::SynReceived => 3,
+                    State::FinWait1 => 4,
+                    State::FinWait2 => 5,
+                    State::TimeWait => 6,
+                    State::Closed => 7,
+                    State::CloseWait => 8,
+                    State::LastAck => 9,
+                    State::Listen => 10,
+                    State::Closing => 11,
+                };
+                Some(SocketEntry {
+                    family: fam,
+                    local: s
+                        .local
+                        .or_else(|| so.local_endpoint().map(|e| endpoint_addr(fam, e)))
+                        .or(bound)
+                        .unwrap_or(none),
+                    remote: s.peer.unwrap_or(none),
+                    state,
+                    tx_queue: so.send_queue(),
+                    rx_queue: so.recv_queue(),
+                })
             }
         }
     }

@@ -10,7 +10,7 @@ use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use vfs::waiter::WaitQueue;
 
-use crate::stack::{Family, Inner, Kind, Proto, Readiness, Stack, canon, expose};
+use crate::stack::{Family, Inner, Kind, Proto, Readiness, SocketEntry, Stack, canon, expose};
 
 /// Default payload bytes of each direction's queue (Linux's default `rmem_default`).
 const DEFAULT_BUF: usize = 212_992;
@@ -70,6 +70,27 @@ impl UdpState {
             }
             let _ = so.recv();
         }
+    }
+
+    /// This socket's /proc/net/udp line (None while unbound).
+    pub(crate) fn entry(&self, sockets: &mut SocketSet<'static>) -> Option<SocketEntry> {
+        let fam = self.family;
+        let (ip, port) = self.bound?;
+        let (tx_queue, rx_queue) = self.h.map_or((0, 0), |h| {
+            let so = usock(sockets, h);
+            (so.send_queue(), so.recv_queue())
+        });
+        Some(SocketEntry {
+            family: fam,
+            local: expose(fam, ip, port),
+            remote: self
+                .peer
+                .map(|(pip, pp)| expose(fam, pip, pp))
+                .unwrap_or(expose(fam, fam.unspecified(), 0)),
+            state: if self.peer.is_some() { 1 } else { 7 },
+            tx_queue,
+            rx_queue,
+        })
     }
 
     fn readiness(&self, sockets: &mut SocketSet<'static>) -> Readiness {

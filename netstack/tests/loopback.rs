@@ -638,3 +638,30 @@ fn icmp_ping_loopback() {
         assert_eq!(s.recv_from(&mut buf, false).err(), Some(Errno::EAGAIN));
     }
 }
+
+#[test]
+fn socket_table_for_proc_net() {
+    let stack = Stack::new_loopback().expect("stack");
+    let l = listener(&stack, v4(0), 4);
+    let c = stack.tcp_socket(Family::V4);
+    connect(&c, l.local_addr()).expect("connect");
+    let u = stack.udp_socket(Family::V6);
+    u.bind(v6(0)).expect("bind");
+    let tcp = stack.socket_table(true);
+    // The listener (with one queued connection) and the client.
+    assert_eq!(tcp.len(), 2, "{tcp:?}");
+    assert_eq!(
+        (tcp[0].state, tcp[0].local, tcp[0].rx_queue),
+        (10, l.local_addr(), 1)
+    );
+    assert_eq!(
+        (tcp[1].state, tcp[1].local, tcp[1].remote),
+        (1, c.local_addr(), l.local_addr())
+    );
+    let udp = stack.socket_table(false);
+    assert_eq!(udp.len(), 1);
+    assert_eq!(
+        (udp[0].family, udp[0].local, udp[0].state),
+        (Family::V6, u.local_addr(), 7)
+    );
+}
