@@ -15,7 +15,7 @@
 //!
 //! # Interfaces
 //! Today one interface, `lo` (index 1): 127.0.0.1/8 and ::1/128 over a loopback device of our
-//! own (`stack::LoopDev`: a packet queue, no checksums; MTU 65535 in smoltcp — the IPv4 length
+//! own (`stack::LoopDev`: a packet queue with recycled buffers, no checksums; MTU 65535 in smoltcp — the IPv4 length
 //! field's limit — reported as 65536 like Linux). [`Stack::interfaces`] returns what
 //! netlink `RTM_GETLINK`/`RTM_GETADDR` and `SIOCGIF*` will report. The stack keeps a list of
 //! [`NetIf`]s (an smoltcp `Interface` plus its device, an enum) so a raw-frame device over an

@@ -2,6 +2,7 @@
 //! notification. Socket-type logic lives in `tcp.rs` and `udp.rs`; see the crate doc for the
 //! poll model and lock order.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -141,37 +142,63 @@ pub struct InterfaceInfo {
     pub addrs: Vec<(IpAddr, u8)>,
 }
 
-/// A loopback device: every transmitted packet is received back, in order.
+/// A loopback device: every transmitted packet is received back, in order. Packet buffers are
+/// recycled (and kept at their largest size) so a packet costs no allocation or zeroing.
 #[derive(Debug, Default)]
 pub(crate) struct LoopDev {
-    queue: VecDeque<Vec<u8>>,
+    /// Packets in flight: a buffer and the packet's length in it.
+    queue: VecDeque<(Vec<u8>, usize)>,
+    /// Spare buffers.
+    free: RefCell<Vec<Vec<u8>>>,
 }
+
+/// Most spare buffers kept.
+const MAX_SPARE: usize = 64;
 
 /// Receive token of [`LoopDev`].
 #[derive(Debug)]
-pub(crate) struct LoopRx(Vec<u8>);
+pub(crate) struct LoopRx<'a> {
+    buf: Vec<u8>,
+    len: usize,
+    free: &'a RefCell<Vec<Vec<u8>>>,
+}
 
 /// Transmit token of [`LoopDev`].
 #[derive(Debug)]
-pub(crate) struct LoopTx<'a>(&'a mut VecDeque<Vec<u8>>);
+pub(crate) struct LoopTx<'a> {
+    queue: &'a mut VecDeque<(Vec<u8>, usize)>,
+    free: &'a RefCell<Vec<Vec<u8>>>,
+}
 
-impl phy::RxToken for LoopRx {
+impl phy::RxToken for LoopRx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        let r = f(self.buf.get(..self.len).unwrap_or(&[]));
+        let mut free = self.free.borrow_mut();
+        if free.len() < MAX_SPARE {
+            free.push(self.buf);
+        }
+        r
     }
 }
 
 impl phy::TxToken for LoopTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        self.0.push_back(buf);
+        let mut buf = self.free.borrow_mut().pop().unwrap_or_default();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        // smoltcp writes the whole packet (`len` bytes) into the slice.
+        let r = match buf.get_mut(..len) {
+            Some(b) => f(b),
+            None => f(&mut []),
+        };
+        self.queue.push_back((buf, len));
         r
     }
 }
 
 impl phy::Device for LoopDev {
-    type RxToken<'a> = LoopRx;
+    type RxToken<'a> = LoopRx<'a>;
     type TxToken<'a> = LoopTx<'a>;
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -188,12 +215,24 @@ impl phy::Device for LoopDev {
         &mut self,
         _timestamp: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let buf = self.queue.pop_front()?;
-        Some((LoopRx(buf), LoopTx(&mut self.queue)))
+        let (buf, len) = self.queue.pop_front()?;
+        let rx = LoopRx {
+            buf,
+            len,
+            free: &self.free,
+        };
+        let tx = LoopTx {
+            queue: &mut self.queue,
+            free: &self.free,
+        };
+        Some((rx, tx))
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(LoopTx(&mut self.queue))
+        Some(LoopTx {
+            queue: &mut self.queue,
+            free: &self.free,
+        })
     }
 }
 
