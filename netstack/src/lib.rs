@@ -1,2 +1,89 @@
-//! The userspace TCP/IP stack (smoltcp glue). Empty until the networking issue.
+//! The sandbox's own TCP/IP stack: AF_INET/AF_INET6 stream and datagram sockets on `smoltcp`.
+//!
+//! What it owns: one [`Stack`] per sandbox (shared as `Arc<Stack>`) holding the smoltcp
+//! interface(s), their devices, the smoltcp `SocketSet`, the port table (binds, ephemeral ports)
+//! and the per-socket state that smoltcp does not model (listen pools and accept queues, pending
+//! `SO_ERROR`, shutdown flags, options). [`TcpSocket`] and [`UdpSocket`] are handles the sentry
+//! will keep in its socket files; every call is non-blocking and returns `abi::Errno` values as
+//! Linux would (`EAGAIN` where Linux would block). Blocking is the caller's business: each socket
+//! has a [`vfs::waiter::WaitQueue`] that is notified whenever its readiness may have changed, so
+//! the sentry blocks with the same waiter/epoll machinery as for pipes.
+//!
+//! Neighbours: `abi` (errno values), `vfs::waiter` (wait queues). Nothing here knows about
+//! syscalls or guest memory: socket-address parsing, `MSG_*` flags, `SIGPIPE` and timeouts are
+//! the sentry's.
+//!
+//! # Interfaces
+//! Today one interface, `lo` (index 1): 127.0.0.1/8 and ::1/128 over a loopback device of our
+//! own (`stack::LoopDev`: a packet queue with recycled buffers, no checksums; MTU 65535 in smoltcp — the IPv4 length
+//! field's limit — reported as 65536 like Linux). [`Stack::interfaces`] returns what
+//! netlink `RTM_GETLINK`/`RTM_GETADDR` and `SIOCGIF*` will report. The stack keeps a list of
+//! [`NetIf`]s (an smoltcp `Interface` plus its device, an enum) so a raw-frame device over an
+//! AF_PACKET fd can be added as a second entry. Caveat for that step: smoltcp lets every
+//! `Interface` polled with a `SocketSet` dispatch every socket, so with two interfaces egress
+//! needs routing (a socket must only be dispatched by the interface that owns its route) —
+//! either one `Interface` over a routing device that splits loopback from the wire, or socket
+//! affinity; not built yet.
+//!
+//! # Poll model
+//! smoltcp's `Interface::poll` moves packets and runs the TCP timers. Two drivers call it:
+//! * **poll-on-operation**: every socket operation (bind, connect, send, recv, close, ...) runs
+//!   under the stack lock and then polls until the loopback queue is empty (bounded), so a send
+//!   on loopback has been delivered to the peer socket before the call returns;
+//! * **a timer thread** (`netstack-timer`, one per stack) sleeps on a condvar until the earliest
+//!   `Interface::poll_at` (retransmissions, delayed ACKs, keep-alives, TIME-WAIT), polls, and
+//!   sleeps again. An operation that makes the next deadline earlier than the one the thread
+//!   sleeps for wakes it. The thread holds only a `Weak<Stack>` and ends when the stack is
+//!   dropped.
+//!
+//! After every poll, the stack promotes established connections of listen pools into accept
+//! queues, detects resets (`SO_ERROR`), reaps closed orphans, and recomputes each socket's
+//! readiness; a socket whose readiness (or queued byte counts) changed has its wait queue
+//! notified. No caller ever spins.
+//!
+//! # Lock order
+//! `Stack::inner` (all smoltcp state) → a socket's `WaitQueue` entries (notified under the stack
+//! lock) → the `Notify` leaf locks (waiter, epoll ready list). Then `Stack::timer` is taken
+//! after `inner` (to lower the deadline) and never held while taking `inner`. Notify callbacks
+//! must not call back into the stack.
+//!
+//! # Shortcuts
+//! * Buffer sizes are fixed when smoltcp's socket is created (connect, listen, accept, UDP
+//!   bind); `SO_RCVBUF`/`SO_SNDBUF` set later are remembered and reported but not applied.
+//! * A listening socket is a pool of up to [`MAX_LISTEN_POOL`] smoltcp sockets in LISTEN (one
+//!   handshake each) plus an accept queue of at most `backlog` established connections.
+//! * Dual-stack: an AF_INET6 socket bound to `::` (without `IPV6_V6ONLY`) accepts and receives
+//!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`. A one-family wildcard listener (AF_INET
+//!   on 0.0.0.0, v6-only on `::`) listens on each local address of its family (addresses added
+//!   to an interface later are not picked up by existing listeners). smoltcp's UDP sockets
+//!   bound to a wildcard hear both families: the wrong family's datagrams are dropped, and a
+//!   port shared by an AF_INET and a v6-only AF_INET6 UDP socket delivers to only one of them.
+//! * Only exact interface addresses are local: 127.0.0.1 and ::1, not the rest of 127/8.
+//! * Ping sockets ([`IcmpSocket`], SOCK_DGRAM + IPPROTO_ICMP/ICMPV6): echo requests only, the
+//!   identifier is the socket's "port"; smoltcp answers echo requests to local addresses. The
+//!   `ping_group_range` permission check is the sentry's.
+//! * No IP fragmentation (not needed on loopback): UDP payloads above 65507 (IPv4) / 65487
+//!   (IPv6) bytes are `EMSGSIZE`.
+//! * UDP: no ICMP port-unreachable → `ECONNREFUSED` on connected sockets; a connected UDP
+//!   socket drops datagrams from other peers when reading.
+//! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its
+//!   timeouts. Keep-alive uses Linux's default idle time (7200 s) when on.
+//! * smoltcp is trusted not to panic on packets (0.12.0 did, in `window_to_update`, under a
+//!   plain loopback transfer; 0.14 has the fix). A panic there aborts the sentry.
+//! * SO_REUSEADDR: two sockets may bind the same port when both set it and neither listens;
+//!   `listen` fails with `EADDRINUSE` if another socket on an overlapping address already does.
+
 #![forbid(unsafe_code)]
+
+mod icmp;
+mod stack;
+mod tcp;
+mod udp;
+
+pub use icmp::IcmpSocket;
+pub use stack::{
+    Family, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, InterfaceInfo, MAX_LISTEN_POOL, NetIf,
+    Readiness, Stack,
+};
+pub use tcp::{Shutdown, TcpSocket};
+pub use udp::{RecvMeta, UdpSocket};

@@ -1,0 +1,439 @@
+//! UDP sockets over smoltcp's datagram sockets: bind (or autobind at first send/connect),
+//! connect as a default peer and filter, send_to/recv_from with peek and full-length reporting.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use abi::Errno;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
+use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
+use vfs::waiter::WaitQueue;
+
+use crate::stack::{Family, Inner, Kind, Proto, Readiness, SocketEntry, Stack, canon, expose};
+
+/// Default payload bytes of each direction's queue (Linux's default `rmem_default`).
+const DEFAULT_BUF: usize = 212_992;
+/// Datagrams each direction's queue holds.
+const DEFAULT_PACKETS: usize = 256;
+/// Largest UDP payload over IPv4 (65535 - 20 - 8).
+const MAX_DATAGRAM: usize = 65507;
+/// Largest UDP payload over IPv6 without fragmentation (65535 - 40 - 8).
+const MAX_DATAGRAM_V6: usize = 65487;
+const MIN_BUF: usize = 4608;
+const MAX_BUF: usize = 16 << 20;
+
+/// Where a received datagram came from and how long it really was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// Bytes copied into the caller's buffer.
+    pub copied: usize,
+    /// The datagram's full length (more than `copied`: MSG_TRUNC).
+    pub len: usize,
+    /// The sender.
+    pub from: SocketAddr,
+}
+
+/// A UDP socket's state under the stack lock.
+#[derive(Debug)]
+pub(crate) struct UdpState {
+    family: Family,
+    h: Option<SocketHandle>,
+    bound: Option<(IpAddr, u16)>,
+    peer: Option<(IpAddr, u16)>,
+    reuseaddr: bool,
+    v6only: bool,
+    rcvbuf: usize,
+    sndbuf: usize,
+}
+
+fn usock<'a>(sockets: &'a mut SocketSet<'static>, h: SocketHandle) -> &'a mut udp::Socket<'static> {
+    sockets.get_mut::<udp::Socket>(h)
+}
+
+impl UdpState {
+    /// Drops queued datagrams this socket must not see: the other family's (smoltcp's wildcard
+    /// bind hears both), and, once connected, other peers'.
+    pub(crate) fn after_poll(&mut self, sockets: &mut SocketSet<'static>) {
+        let Some(h) = self.h else { return };
+        let (family, v6only, peer) = (self.family, self.v6only, self.peer);
+        let so = usock(sockets, h);
+        while let Ok((_, meta)) = so.peek() {
+            let ip = IpAddr::from(meta.endpoint.addr);
+            let family_ok = match ip {
+                IpAddr::V4(_) => family == Family::V4 || !v6only,
+                IpAddr::V6(_) => family == Family::V6,
+            };
+            let peer_ok = peer.is_none_or(|(pip, pport)| pip == ip && pport == meta.endpoint.port);
+            if family_ok && peer_ok {
+                break;
+            }
+            let _ = so.recv();
+        }
+    }
+
+    /// This socket's /proc/net/udp line (None while unbound).
+    pub(crate) fn entry(&self, sockets: &mut SocketSet<'static>) -> Option<SocketEntry> {
+        let fam = self.family;
+        let (ip, port) = self.bound?;
+        let (tx_queue, rx_queue) = self.h.map_or((0, 0), |h| {
+            let so = usock(sockets, h);
+            (so.send_queue(), so.recv_queue())
+        });
+        Some(SocketEntry {
+            family: fam,
+            local: expose(fam, ip, port),
+            remote: self
+                .peer
+                .map(|(pip, pp)| expose(fam, pip, pp))
+                .unwrap_or(expose(fam, fam.unspecified(), 0)),
+            state: if self.peer.is_some() { 1 } else { 7 },
+            tx_queue,
+            rx_queue,
+        })
+    }
+
+    fn readiness(&self, sockets: &mut SocketSet<'static>) -> Readiness {
+        match self.h {
+            None => Readiness {
+                writable: true,
+                ..Readiness::default()
+            },
+            Some(h) => {
+                let so = usock(sockets, h);
+                Readiness {
+                    readable: so.can_recv(),
+                    writable: so.can_send(),
+                    ..Readiness::default()
+                }
+            }
+        }
+    }
+
+    pub(crate) fn signature(&self, sockets: &mut SocketSet<'static>) -> (Readiness, usize, usize) {
+        let r = self.readiness(sockets);
+        match self.h {
+            Some(h) => {
+                let so = usock(sockets, h);
+                (r, so.recv_queue(), so.send_queue())
+            }
+            None => (r, 0, 0),
+        }
+    }
+}
+
+/// A UDP socket of a [`Stack`].
+#[derive(Debug)]
+pub struct UdpSocket {
+    stack: Arc<Stack>,
+    id: u64,
+    family: Family,
+    queue: Arc<WaitQueue>,
+}
+
+impl Stack {
+    /// A new, unbound UDP socket.
+    pub fn udp_socket(self: &Arc<Self>, family: Family) -> UdpSocket {
+        let (id, queue) = self.peek(|i| {
+            i.add_slot(Kind::Udp(UdpState {
+                family,
+                h: None,
+                bound: None,
+                peer: None,
+                reuseaddr: false,
+                v6only: false,
+                rcvbuf: DEFAULT_BUF,
+                sndbuf: DEFAULT_BUF,
+            }))
+        });
+        UdpSocket {
+            stack: self.clone(),
+            id,
+            family,
+            queue,
+        }
+    }
+}
+
+fn parts(inner: &mut Inner, id: u64) -> Result<(&mut UdpState, &mut SocketSet<'static>), Errno> {
+    let Inner { slots, sockets, .. } = inner;
+    match slots.get_mut(&id).map(|s| &mut s.kind) {
+        Some(Kind::Udp(u)) => Ok((u, sockets)),
+        _ => Err(Errno::EBADF),
+    }
+}
+
+/// Binds `id` to (`ip`, `port`) (port 0: ephemeral) and creates its smoltcp socket.
+fn do_bind(inner: &mut Inner, id: u64, ip: IpAddr, port: u16) -> Result<(), Errno> {
+    let (u, _) = parts(inner, id)?;
+    if u.bound.is_some() {
+        return Err(Errno::EINVAL);
+    }
+    let (reuse, v6only, rcv, snd) = (u.reuseaddr, u.v6only, u.rcvbuf, u.sndbuf);
+    if !inner.is_local(ip) {
+        return Err(Errno::EADDRNOTAVAIL);
+    }
+    let port = inner.bind_port(id, Proto::Udp, ip, port, reuse, v6only)?;
+    let mut so = udp::Socket::new(
+        PacketBuffer::new(vec![PacketMetadata::EMPTY; DEFAULT_PACKETS], vec![0u8; rcv]),
+        PacketBuffer::new(vec![PacketMetadata::EMPTY; DEFAULT_PACKETS], vec![0u8; snd]),
+    );
+    let ep = IpListenEndpoint {
+        addr: (!ip.is_unspecified()).then(|| IpAddress::from(ip)),
+        port,
+    };
+    if so.bind(ep).is_err() {
+        inner.release(id);
+        return Err(Errno::EINVAL);
+    }
+    let h = inner.sockets.add(so);
+    let (u, _) = parts(inner, id)?;
+    u.h = Some(h);
+    u.bound = Some((ip, port));
+    Ok(())
+}
+
+fn autobind(inner: &mut Inner, id: u64) -> Result<SocketHandle, Errno> {
+    let (u, _) = parts(inner, id)?;
+    if let Some(h) = u.h {
+        return Ok(h);
+    }
+    let ip = u.family.unspecified();
+    do_bind(inner, id, ip, 0)?;
+    parts(inner, id)?.0.h.ok_or(Errno::EINVAL)
+}
+
+impl UdpSocket {
+    /// AF_INET or AF_INET6.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The queue notified whenever this socket's readiness may have changed.
+    pub fn wait_queue(&self) -> &Arc<WaitQueue> {
+        &self.queue
+    }
+
+    fn op<R>(&self, f: impl FnOnce(&mut Inner, u64) -> Result<R, Errno>) -> Result<R, Errno> {
+        self.stack.with(|inner| f(inner, self.id))
+    }
+
+    /// bind(2).
+    pub fn bind(&self, addr: SocketAddr) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            let (ip, port) = canon(u.family, addr, u.v6only, true)?;
+            do_bind(inner, id, ip, port)
+        })
+    }
+
+    /// connect(2): sets the default peer (and binds if needed); only its datagrams are
+    /// received afterwards.
+    pub fn connect(&self, addr: SocketAddr) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            let (mut ip, port) = canon(u.family, addr, u.v6only, false)?;
+            if ip.is_unspecified() {
+                ip = match ip {
+                    IpAddr::V4(_) => Family::V4.loopback(),
+                    IpAddr::V6(_) => Family::V6.loopback(),
+                };
+            }
+            autobind(inner, id)?;
+            let (u, _) = parts(inner, id)?;
+            u.peer = Some((ip, port));
+            Ok(())
+        })
+    }
+
+    /// send_to(2) (`to` None: the connected peer, else `EDESTADDRREQ`). The whole datagram is
+    /// queued or nothing: `EAGAIN` when the queue is full, `EMSGSIZE` when it can never fit.
+    pub fn send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize, Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            let (ip, port) = match to {
+                Some(a) => canon(u.family, a, u.v6only, false)?,
+                None => u.peer.ok_or(Errno::EDESTADDRREQ)?,
+            };
+            // No IP fragmentation: a datagram must fit the 65535-byte MTU with its headers.
+            let max = match ip {
+                IpAddr::V4(_) => MAX_DATAGRAM,
+                IpAddr::V6(_) => MAX_DATAGRAM_V6,
+            };
+            if buf.len() > max {
+                return Err(Errno::EMSGSIZE);
+            }
+            if port == 0 {
+                return Err(Errno::EINVAL);
+            }
+            let ip = if ip.is_unspecified() {
+                match ip {
+                    IpAddr::V4(_) => Family::V4.loopback(),
+                    IpAddr::V6(_) => Family::V6.loopback(),
+                }
+            } else {
+                ip
+            };
+            if !inner.is_local(ip) {
+                // Only loopback exists so far.
+                return Err(Errno::ENETUNREACH);
+            }
+            let h = autobind(inner, id)?;
+            let so = usock(&mut inner.sockets, h);
+            if buf.len() > so.payload_send_capacity() {
+                return Err(Errno::EMSGSIZE);
+            }
+            let meta = UdpMetadata::from(IpEndpoint::new(IpAddress::from(ip), port));
+            match so.send_slice(buf, meta) {
+                Ok(()) => Ok(buf.len()),
+                Err(udp::SendError::BufferFull) => Err(Errno::EAGAIN),
+                Err(udp::SendError::Unaddressable) => Err(Errno::EINVAL),
+            }
+        })
+    }
+
+    /// recv_from(2) (MSG_PEEK with `peek`): copies what fits and reports the full length
+    /// (MSG_TRUNC); `EAGAIN` when nothing is queued.
+    pub fn recv_from(&self, buf: &mut [u8], peek: bool) -> Result<RecvMeta, Errno> {
+        self.op(|inner, id| {
+            let (u, sockets) = parts(inner, id)?;
+            let family = u.family;
+            let h = u.h.ok_or(Errno::EAGAIN)?;
+            let so = usock(sockets, h);
+            let (data, meta) = so.peek().map_err(|_| Errno::EAGAIN)?;
+            let len = data.len();
+            let copied = len.min(buf.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..copied), data.get(..copied)) {
+                dst.copy_from_slice(src);
+            }
+            let from = expose(family, IpAddr::from(meta.endpoint.addr), meta.endpoint.port);
+            if !peek {
+                let _ = so.recv();
+            }
+            Ok(RecvMeta { copied, len, from })
+        })
+    }
+
+    /// getsockname(2).
+    pub fn local_addr(&self) -> SocketAddr {
+        let family = self.family;
+        self.stack.peek(|inner| {
+            let local = inner.ifs.first().and_then(|i| {
+                i.info
+                    .addrs
+                    .iter()
+                    .find(|(a, _)| a.is_ipv4() == (family == Family::V4))
+                    .map(|(a, _)| *a)
+            });
+            match parts(inner, self.id) {
+                Ok((u, _)) => match (u.bound, u.peer) {
+                    // Connected on the wildcard: the source address of the route (loopback).
+                    (Some((ip, port)), Some((pip, _))) if ip.is_unspecified() => {
+                        let src = if pip.is_ipv4() {
+                            Family::V4.loopback()
+                        } else {
+                            local.unwrap_or(family.loopback())
+                        };
+                        expose(family, src, port)
+                    }
+                    (Some((ip, port)), _) => expose(family, ip, port),
+                    (None, _) => expose(family, family.unspecified(), 0),
+                },
+                Err(_) => expose(family, family.unspecified(), 0),
+            }
+        })
+    }
+
+    /// getpeername(2): `ENOTCONN` unless connected.
+    pub fn peer_addr(&self) -> Result<SocketAddr, Errno> {
+        let family = self.family;
+        self.stack.peek(|inner| {
+            let (u, _) = parts(inner, self.id)?;
+            u.peer
+                .map(|(ip, p)| expose(family, ip, p))
+                .ok_or(Errno::ENOTCONN)
+        })
+    }
+
+    /// The current readiness.
+    pub fn readiness(&self) -> Readiness {
+        self.stack.peek(|inner| {
+            parts(inner, self.id)
+                .map(|(u, s)| u.readiness(s))
+                .unwrap_or_default()
+        })
+    }
+
+    /// FIONREAD: the size of the next datagram (0 if none).
+    pub fn next_datagram_len(&self) -> usize {
+        self.stack.peek(|inner| {
+            let Ok((u, s)) = parts(inner, self.id) else {
+                return 0;
+            };
+            u.h.and_then(|h| usock(s, h).peek().ok().map(|(d, _)| d.len()))
+                .unwrap_or(0)
+        })
+    }
+
+    /// SO_REUSEADDR (takes effect at the next bind).
+    pub fn set_reuseaddr(&self, on: bool) {
+        let _ = self.op(|inner, id| {
+            parts(inner, id)?.0.reuseaddr = on;
+            Ok(())
+        });
+    }
+
+    /// IPV6_V6ONLY; `EINVAL` once bound.
+    pub fn set_v6only(&self, on: bool) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            if u.family != Family::V6 || u.bound.is_some() {
+                return Err(Errno::EINVAL);
+            }
+            u.v6only = on;
+            Ok(())
+        })
+    }
+
+    /// SO_RCVBUF (doubled and clamped as Linux; applies if set before the socket binds).
+    pub fn set_recv_buffer_size(&self, n: usize) {
+        let _ = self.op(|inner, id| {
+            parts(inner, id)?.0.rcvbuf = n.saturating_mul(2).clamp(MIN_BUF, MAX_BUF);
+            Ok(())
+        });
+    }
+
+    /// SO_RCVBUF as getsockopt reports it.
+    pub fn recv_buffer_size(&self) -> usize {
+        self.stack
+            .peek(|inner| parts(inner, self.id).map(|(u, _)| u.rcvbuf).unwrap_or(0))
+    }
+
+    /// SO_SNDBUF (as [`UdpSocket::set_recv_buffer_size`]).
+    pub fn set_send_buffer_size(&self, n: usize) {
+        let _ = self.op(|inner, id| {
+            parts(inner, id)?.0.sndbuf = n.saturating_mul(2).clamp(MIN_BUF, MAX_BUF);
+            Ok(())
+        });
+    }
+
+    /// SO_SNDBUF as getsockopt reports it.
+    pub fn send_buffer_size(&self) -> usize {
+        self.stack
+            .peek(|inner| parts(inner, self.id).map(|(u, _)| u.sndbuf).unwrap_or(0))
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.stack.with(|inner| {
+            inner.release(self.id);
+            if let Some(slot) = inner.slots.remove(&self.id)
+                && let Kind::Udp(u) = slot.kind
+                && let Some(h) = u.h
+            {
+                inner.sockets.remove(h);
+            }
+        });
+    }
+}
