@@ -147,6 +147,8 @@ pub struct Kernel {
     exec_waiters: Mutex<std::collections::HashMap<i32, std::sync::mpsc::Sender<ExitStatus>>>,
     /// `rvisor pause`: tasks do not enter application code while set.
     paused: Mutex<bool>,
+    /// The sandbox's TCP/IP stack, made at the first AF_INET/AF_INET6 socket.
+    net: std::sync::OnceLock<Arc<netstack::Stack>>,
     paused_cv: Condvar,
 }
 
@@ -206,7 +208,18 @@ impl Kernel {
             exec_waiters: Mutex::default(),
             paused: Mutex::new(false),
             paused_cv: Condvar::new(),
+            net: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The sandbox's TCP/IP stack (made on first use: a sandbox without inet sockets pays
+    /// nothing for it). ENOBUFS if it cannot be built.
+    pub fn net_stack(&self) -> Result<Arc<netstack::Stack>, abi::Errno> {
+        if let Some(s) = self.net.get() {
+            return Ok(Arc::clone(s));
+        }
+        let s = netstack::Stack::new_loopback().map_err(|_| abi::Errno::ENOBUFS)?;
+        Ok(Arc::clone(self.net.get_or_init(|| s)))
     }
 
     /// Starts a new process in the running sandbox (`rvisor exec`): no parent inside, its own

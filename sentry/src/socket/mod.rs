@@ -1,5 +1,6 @@
 //! Sockets: AF_UNIX (unix(7)) in [`unix`]; AF_NETLINK's route family (rtnetlink(7)), answered
-//! by the sentry itself, in [`netlink`].
+//! by the sentry itself, in [`netlink`]; AF_INET/AF_INET6 over the sandbox's netstack in
+//! [`inet`].
 //!
 //! What this owns: the socket objects (endpoints with their receive queues, listeners with their
 //! backlogs), the name registry that maps a bound address (an abstract name or a socket inode)
@@ -30,5 +31,6 @@
 //! - Connecting to a path checks write permission on the socket file; the listener's own
 //!   permission bits are those given at bind (mode 0777 minus umask), as on Linux.
 
+pub mod inet;
 pub mod netlink;
 pub mod unix;

@@ -13,6 +13,7 @@ pub mod fs;
 pub mod fs_io;
 pub mod fs_more;
 pub mod futex;
+pub mod inet;
 pub mod inotify;
 pub mod locks;
 pub mod mm;

@@ -21,7 +21,7 @@ use abi::time::{IOV_MAX, Iovec};
 use vfs::OpenFile;
 use vfs::waiter::{EventMask, WaitQueue};
 
-use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
+use super::{SyscallArgs, SyscallResult, inet, ok_usize, ok_zero};
 use crate::kernel::Task;
 use crate::socket::netlink::{self, NetlinkFile, NetlinkSocket};
 use crate::socket::unix::{
@@ -76,7 +76,7 @@ fn socket_of(t: &Task, fd: i32) -> Result<(Arc<OpenFile>, Arc<Endpoint>), Errno>
 /// How a socket operation may block: not at all, forever, or until a timeout (SO_RCVTIMEO,
 /// SO_SNDTIMEO).
 #[derive(Clone, Copy, Debug)]
-enum Blocking {
+pub(super) enum Blocking {
     No,
     Forever,
     For(Duration),
@@ -95,7 +95,7 @@ impl Blocking {
 /// Runs `op` until it stops answering EAGAIN, sleeping on `queues` for `mask` in between as
 /// `how` allows. A signal ends the wait with ERESTARTSYS, or EINTR under a timeout (socket(7):
 /// sock_intr_errno); an expired timeout is EAGAIN.
-fn wait_for<R>(
+pub(super) fn wait_for<R>(
     t: &Task,
     how: Blocking,
     queues: &[&WaitQueue],
@@ -172,10 +172,12 @@ pub fn sys_socket(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
                 .insert_from(0, file, flags & s::SOCK_CLOEXEC != 0, limit)?,
         );
     }
+    if domain == s::AF_INET || domain == s::AF_INET6 {
+        return inet::socket(t, domain, ty, protocol, flags);
+    }
     if domain != s::AF_UNIX {
-        // No network stack yet: AF_INET, AF_INET6 and the rest are refused with a clear errno
-        // rather than ENOSYS, so programs fall back as they do on a kernel built without the
-        // family.
+        // Other families (AF_PACKET, AF_BLUETOOTH, ...) are refused with a clear errno rather
+        // than ENOSYS, so programs fall back as they do on a kernel built without the family.
         return Err(Errno::EAFNOSUPPORT);
     }
     let kind = unix_type(ty, protocol)?;
@@ -183,7 +185,7 @@ pub fn sys_socket(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     ok_fd(install(t, ep, flags)?)
 }
 
-fn ok_fd(fd: i32) -> SyscallResult {
+pub(super) fn ok_fd(fd: i32) -> SyscallResult {
     ok_usize(usize::try_from(fd).map_err(|_| Errno::EBADF)?)
 }
 
@@ -279,6 +281,9 @@ fn find_endpoint(t: &Task, addr: &UnixAddr, kind: SockType) -> Result<Arc<Endpoi
 /// bind(2): an abstract name, a new socket file at a path (EADDRINUSE if the path exists,
 /// EROFS on a read-only filesystem), or autobind when only the family is given.
 pub fn sys_bind(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::bind(t, &f, args.ptr(1), args.uint(2));
+    }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         return nl_bind(t, &nl, args.ptr(1), args.uint(2));
     }
@@ -314,6 +319,9 @@ pub fn sys_bind(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// listen(2).
 pub fn sys_listen(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::listen(&f, args.int(1));
+    }
     if netlink_of(t, args.fd(0)).is_some() {
         return Err(Errno::EOPNOTSUPP);
     }
@@ -337,6 +345,9 @@ pub fn sys_accept4(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 }
 
 fn do_accept(t: &mut Task, fd: i32, addr: u64, len: u64, flags: i32) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, fd) {
+        return inet::accept(t, &f, addr, len, flags);
+    }
     if netlink_of(t, fd).is_some() {
         return Err(Errno::EOPNOTSUPP);
     }
@@ -362,6 +373,9 @@ fn do_accept(t: &mut Task, fd: i32, addr: u64, len: u64, flags: i32) -> SyscallR
 /// EAGAIN if non-blocking), or a datagram socket's default destination (AF_UNSPEC clears
 /// it).
 pub fn sys_connect(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::connect(t, &f, args.ptr(1), args.uint(2));
+    }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         // Only the kernel (port 0) can be a peer here; connecting to it auto-binds.
         let (port, _) = nl_addr(t, args.ptr(1), args.uint(2))?;
@@ -395,6 +409,9 @@ pub fn sys_connect(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// getsockname(2).
 pub fn sys_getsockname(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::getsockname(t, &f, args.ptr(1), args.ptr(2));
+    }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         let (port, groups) = nl.name();
         return nl_write_addr(t, args.ptr(1), args.ptr(2), port, groups);
@@ -406,6 +423,9 @@ pub fn sys_getsockname(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// getpeername(2): ENOTCONN without a peer.
 pub fn sys_getpeername(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::getpeername(t, &f, args.ptr(1), args.ptr(2));
+    }
     if netlink_of(t, args.fd(0)).is_some() {
         // The kernel is every netlink socket's default peer.
         return nl_write_addr(t, args.ptr(1), args.ptr(2), 0, 0);
@@ -418,6 +438,9 @@ pub fn sys_getpeername(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// shutdown(2).
 pub fn sys_shutdown(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::shutdown(&f, args.int(1));
+    }
     if netlink_of(t, args.fd(0)).is_some() {
         return Err(Errno::EOPNOTSUPP);
     }
@@ -435,13 +458,13 @@ pub fn sys_shutdown(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 // ---------------------------------------------------------------- data transfer
 
 /// The app's buffers of one send or receive.
-struct IoVecs {
+pub(super) struct IoVecs {
     iovs: Vec<Iovec>,
-    total: usize,
+    pub(super) total: usize,
 }
 
 impl IoVecs {
-    fn single(base: u64, len: u64) -> IoVecs {
+    pub(super) fn single(base: u64, len: u64) -> IoVecs {
         let total = usize::try_from(len).unwrap_or(usize::MAX).min(MAX_RW_COUNT);
         IoVecs {
             iovs: vec![Iovec { base, len }],
@@ -451,7 +474,7 @@ impl IoVecs {
 
     /// Reads and validates an iovec array (EMSGSIZE above UIO_MAXIOV, EINVAL if the lengths
     /// overflow ssize_t, as import_iovec does for sendmsg/recvmsg).
-    fn read(t: &Task, addr: u64, count: u64) -> Result<IoVecs, Errno> {
+    pub(super) fn read(t: &Task, addr: u64, count: u64) -> Result<IoVecs, Errno> {
         let n = usize::try_from(count).map_err(|_| Errno::EMSGSIZE)?;
         if n > IOV_MAX {
             return Err(Errno::EMSGSIZE);
@@ -476,7 +499,7 @@ impl IoVecs {
 
     /// The app's bytes `[start, start + len)` of the concatenated buffers; a fault stops the
     /// copy (what was copied is returned with the error).
-    fn gather(&self, t: &Task, start: usize, len: usize) -> (Vec<u8>, Option<Errno>) {
+    pub(super) fn gather(&self, t: &Task, start: usize, len: usize) -> (Vec<u8>, Option<Errno>) {
         let mut out = Vec::with_capacity(len);
         let mut pos = 0usize;
         for iov in &self.iovs {
@@ -506,7 +529,7 @@ impl IoVecs {
     }
 
     /// Copies `data` into the buffers starting at byte `start` of their concatenation.
-    fn scatter(&self, t: &Task, start: usize, data: &[u8]) -> (usize, Option<Errno>) {
+    pub(super) fn scatter(&self, t: &Task, start: usize, data: &[u8]) -> (usize, Option<Errno>) {
         let mut done = 0usize;
         let mut pos = 0usize;
         for iov in &self.iovs {
@@ -535,7 +558,7 @@ impl IoVecs {
 }
 
 /// Raises SIGPIPE in the caller for an EPIPE, unless MSG_NOSIGNAL (as unix_stream_sendmsg).
-fn sigpipe_unless(t: &Task, err: Errno, flags: u32) -> Errno {
+pub(super) fn sigpipe_unless(t: &Task, err: Errno, flags: u32) -> Errno {
     if err == Errno::EPIPE && flags & s::MSG_NOSIGNAL == 0 {
         let info =
             abi::signal::SigInfo::new(abi::signal::Signal::SIGPIPE, abi::signal::si_code::SI_USER);
@@ -627,6 +650,10 @@ fn do_send(
 
 /// sendto(2).
 pub fn sys_sendto(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        let iov = IoVecs::single(args.ptr(1), args.size(2));
+        return inet::send(t, &f, &iov, Some((args.ptr(4), args.uint(5))), args.uint(3));
+    }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         if args.ptr(4) != 0 && args.uint(5) != 0 {
             let (port, _) = nl_addr(t, args.ptr(4), args.uint(5))?;
@@ -738,6 +765,9 @@ pub fn sys_sendmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// sendmsg(2) of the `msghdr` at `hdr_ptr` (also one entry of sendmmsg).
 fn sendmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, fd) {
+        return inet::sendmsg(t, &f, hdr_ptr, flags);
+    }
     if let Some((_, nl)) = netlink_of(t, fd) {
         let hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
         if hdr.name != 0 && hdr.namelen != 0 {
@@ -823,6 +853,9 @@ fn do_recv(
 
 /// recvfrom(2).
 pub fn sys_recvfrom(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::recvfrom(t, &f, args);
+    }
     if let Some((file, nl)) = netlink_of(t, args.fd(0)) {
         let flags = args.uint(3);
         let (n, full) = nl_recv(
@@ -933,6 +966,9 @@ pub fn sys_recvmsg(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 
 /// recvmsg(2) into the `msghdr` at `hdr_ptr` (also one entry of recvmmsg).
 fn recvmsg_at(t: &Task, fd: i32, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, fd) {
+        return inet::recvmsg(t, &f, hdr_ptr, flags);
+    }
     if let Some((file, nl)) = netlink_of(t, fd) {
         let mut hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
         let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
@@ -1168,6 +1204,9 @@ fn read_timeval_opt(t: &Task, ptr: u64, len: i32) -> Result<Option<Duration>, Er
 /// Other options ENOPROTOOPT,
 /// other levels EOPNOTSUPP (AF_UNIX has no protocol-level options).
 pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::getsockopt(t, &f, args);
+    }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         return nl_getsockopt(t, &nl, args);
     }
@@ -1206,6 +1245,9 @@ pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// SO_REUSEADDR (stored, no effect on unix sockets, as on Linux), SO_RCVTIMEO/SO_SNDTIMEO. EINVAL for an optlen below
 /// an int; other options ENOPROTOOPT, other levels EOPNOTSUPP.
 pub fn sys_setsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
+    if let Some(f) = inet::inet_of(t, args.fd(0)) {
+        return inet::setsockopt(t, &f, args);
+    }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         return nl_setsockopt(t, &nl, args);
     }

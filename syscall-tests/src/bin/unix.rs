@@ -369,7 +369,7 @@ fn socket_unknown_family_fails_eafnosupport() -> Outcome {
     Ok(())
 }
 
-/// Linux has AF_INET; the sandbox has no network stack yet (expected failure).
+/// socket(AF_INET, SOCK_STREAM) works (the sandbox's own TCP/IP stack).
 fn socket_af_inet_stream_succeeds() -> Outcome {
     let fd = Fd::from_ret(check!(
         syscall!(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0),

@@ -1,0 +1,472 @@
+//! Socket syscalls on AF_INET/AF_INET6 sockets (`socket::inet`, over the netstack): each
+//! entry point of `syscalls/socket.rs` tries [`inet_of`] first and hands an inet socket here.
+//! The netstack's calls never block; the handlers sleep on the socket's wait queue with
+//! `socket::wait_for` (SO_RCVTIMEO/SO_SNDTIMEO are not built: blocking calls wait forever),
+//! as for unix sockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use abi::Errno;
+use abi::socket::{self as s, MsgHdr};
+use netstack::{Family, Shutdown};
+use vfs::OpenFile;
+use vfs::waiter::EventMask;
+
+use super::socket::{Blocking, IoVecs, ok_fd, sigpipe_unless, wait_for};
+use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
+use crate::kernel::Task;
+use crate::socket::inet::{self, InetFile, InetSocket, Proto, parse_sockaddr, sockaddr_bytes};
+
+const IPPROTO_IP: i32 = 0;
+const IPPROTO_TCP: i32 = 6;
+const IPPROTO_UDP: i32 = 17;
+const IPPROTO_ICMP: i32 = 1;
+const IPPROTO_IPV6: i32 = 41;
+const IPPROTO_ICMPV6: i32 = 58;
+const SOCK_RAW: i32 = 3;
+const SO_KEEPALIVE: i32 = 9;
+const TCP_NODELAY: i32 = 1;
+const IPV6_V6ONLY: i32 = 26;
+const CAP_NET_RAW: u32 = 13;
+
+/// The inet socket behind `fd`, if it is one.
+pub(super) fn inet_of(t: &Task, fd: i32) -> Option<Arc<OpenFile>> {
+    let file = t.fds().file(fd).ok()?;
+    file.ops_any()?.downcast_ref::<InetFile>()?;
+    Some(file)
+}
+
+fn sock(file: &OpenFile) -> Result<&InetSocket, Errno> {
+    file.ops_any()
+        .and_then(|a| a.downcast_ref::<InetFile>())
+        .map(|f| &f.sock)
+        .ok_or(Errno::ENOTSOCK)
+}
+
+/// socket(2) for AF_INET/AF_INET6 (`ty` without the flag bits).
+pub(super) fn socket(t: &Task, domain: i32, ty: i32, protocol: i32, flags: i32) -> SyscallResult {
+    let family = if domain == s::AF_INET {
+        Family::V4
+    } else {
+        Family::V6
+    };
+    let proto = match (ty, protocol) {
+        (s::SOCK_STREAM, 0 | IPPROTO_TCP) => Some(true),
+        (s::SOCK_DGRAM, 0 | IPPROTO_UDP) => Some(false),
+        (SOCK_RAW, _) if !t.creds.has_cap(CAP_NET_RAW) => return Err(Errno::EPERM),
+        (SOCK_RAW, _) => return Err(Errno::EPROTONOSUPPORT),
+        (s::SOCK_DGRAM, IPPROTO_ICMP | IPPROTO_ICMPV6) => return Err(Errno::EPROTONOSUPPORT),
+        (s::SOCK_STREAM | s::SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
+        _ => None,
+    };
+    let Some(tcp) = proto else {
+        return Err(Errno::ESOCKTNOSUPPORT);
+    };
+    let stack = t.kernel.net_stack()?;
+    let p = if tcp {
+        Proto::Tcp(stack.tcp_socket(family))
+    } else {
+        Proto::Udp(stack.udp_socket(family))
+    };
+    let file = inet::new_file(InetSocket::new(family, p), flags & s::SOCK_NONBLOCK != 0);
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    ok_fd(
+        t.fds()
+            .insert_from(0, file, flags & s::SOCK_CLOEXEC != 0, limit)?,
+    )
+}
+
+/// Reads the socket address at `ptr` (`len` bytes) for a socket of `family`.
+fn read_addr(t: &Task, family: Family, ptr: u64, len: u32) -> Result<SocketAddr, Errno> {
+    let n = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
+    if n > 128 {
+        return Err(Errno::EINVAL);
+    }
+    let mut b = vec![0u8; n];
+    t.mm.copy_in(ptr, &mut b)?;
+    parse_sockaddr(family, &b)
+}
+
+/// Stores `a` at `ptr` (truncated to `*len_ptr`), its real length at `len_ptr`.
+fn write_addr(
+    t: &Task,
+    family: Family,
+    ptr: u64,
+    len_ptr: u64,
+    a: SocketAddr,
+) -> Result<(), Errno> {
+    if len_ptr == 0 {
+        return Ok(());
+    }
+    let have: i32 = t.copy_in_obj(len_ptr)?;
+    let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
+    let b = sockaddr_bytes(family, a);
+    let n = b.len().min(have);
+    if n > 0 {
+        t.mm.copy_out(ptr, b.get(..n).unwrap_or_default())?;
+    }
+    t.copy_out_obj(len_ptr, &i32::try_from(b.len()).unwrap_or(0))?;
+    Ok(())
+}
+
+fn blocking(file: &OpenFile, flags: u32) -> Blocking {
+    if file.is_nonblocking() || flags & s::MSG_DONTWAIT != 0 {
+        Blocking::No
+    } else {
+        Blocking::Forever
+    }
+}
+
+pub(super) fn bind(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResult {
+    let so = sock(file)?;
+    let a = read_addr(t, so.family, ptr, len)?;
+    match &so.proto {
+        Proto::Tcp(s) => s.bind(a)?,
+        Proto::Udp(s) => s.bind(a)?,
+    }
+    ok_zero()
+}
+
+pub(super) fn listen(file: &OpenFile, backlog: i32) -> SyscallResult {
+    match &sock(file)?.proto {
+        Proto::Tcp(s) => s.listen(backlog)?,
+        Proto::Udp(_) => return Err(Errno::EOPNOTSUPP),
+    }
+    ok_zero()
+}
+
+pub(super) fn accept(t: &Task, file: &OpenFile, addr: u64, len: u64, flags: i32) -> SyscallResult {
+    let so = sock(file)?;
+    let Proto::Tcp(l) = &so.proto else {
+        return Err(Errno::EOPNOTSUPP);
+    };
+    let (conn, peer) = wait_for(t, blocking(file, 0), &[so.queue()], EventMask::IN, || {
+        l.accept()
+    })?;
+    if addr != 0 {
+        write_addr(t, so.family, addr, len, peer)?;
+    }
+    let nf = inet::new_file(
+        InetSocket::new(so.family, Proto::Tcp(conn)),
+        flags & s::SOCK_NONBLOCK != 0,
+    );
+    let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
+    ok_fd(
+        t.fds()
+            .insert_from(0, nf, flags & s::SOCK_CLOEXEC != 0, limit)?,
+    )
+}
+
+pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResult {
+    let so = sock(file)?;
+    match &so.proto {
+        Proto::Udp(u) => {
+            // AF_UNSPEC dissolves the association (udp_disconnect); not built: EAFNOSUPPORT
+            // comes from the parser for it.
+            let a = read_addr(t, so.family, ptr, len)?;
+            u.connect(a)?;
+            ok_zero()
+        }
+        Proto::Tcp(c) => {
+            let a = read_addr(t, so.family, ptr, len)?;
+            match c.connect(a) {
+                Err(Errno::EINPROGRESS) if !file.is_nonblocking() => {
+                    // Blocking connect: wait until writable (or an error), then ask again for
+                    // the outcome.
+                    wait_for(
+                        t,
+                        Blocking::Forever,
+                        &[so.queue()],
+                        EventMask::OUT,
+                        || match c.connect(a) {
+                            Err(Errno::EALREADY | Errno::EINPROGRESS) => Err(Errno::EAGAIN),
+                            Err(Errno::EISCONN) => Ok(()),
+                            r => r,
+                        },
+                    )?;
+                    ok_zero()
+                }
+                r => {
+                    r?;
+                    ok_zero()
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn getsockname(t: &Task, file: &OpenFile, ptr: u64, len_ptr: u64) -> SyscallResult {
+    let so = sock(file)?;
+    let a = match &so.proto {
+        Proto::Tcp(s) => s.local_addr(),
+        Proto::Udp(s) => s.local_addr(),
+    };
+    write_addr(t, so.family, ptr, len_ptr, a)?;
+    ok_zero()
+}
+
+pub(super) fn getpeername(t: &Task, file: &OpenFile, ptr: u64, len_ptr: u64) -> SyscallResult {
+    let so = sock(file)?;
+    let a = match &so.proto {
+        Proto::Tcp(s) => s.peer_addr()?,
+        Proto::Udp(s) => s.peer_addr()?,
+    };
+    write_addr(t, so.family, ptr, len_ptr, a)?;
+    ok_zero()
+}
+
+pub(super) fn shutdown(file: &OpenFile, how: i32) -> SyscallResult {
+    let how = match how {
+        s::SHUT_RD => Shutdown::Read,
+        s::SHUT_WR => Shutdown::Write,
+        s::SHUT_RDWR => Shutdown::Both,
+        _ => return Err(Errno::EINVAL),
+    };
+    match &sock(file)?.proto {
+        Proto::Tcp(s) => s.shutdown(how)?,
+        // udp_disconnect-style shutdown of an unconnected datagram socket.
+        Proto::Udp(s) => {
+            s.peer_addr()?;
+        }
+    }
+    ok_zero()
+}
+
+/// The send half of sendto/sendmsg: stream data in pieces until all is sent (or, after some
+/// progress, a signal/error), a datagram at once.
+pub(super) fn send(
+    t: &Task,
+    file: &OpenFile,
+    iov: &IoVecs,
+    to: Option<(u64, u32)>,
+    flags: u32,
+) -> SyscallResult {
+    let so = sock(file)?;
+    let dest = match to {
+        Some((p, l)) if p != 0 && l != 0 => Some(read_addr(t, so.family, p, l)?),
+        _ => None,
+    };
+    let how = blocking(file, flags);
+    let chunk = 64 * 1024;
+    let total = iov.total;
+    if let Proto::Udp(_) = so.proto {
+        let (data, err) = iov.gather(t, 0, total);
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let n = wait_for(t, how, &[so.queue()], EventMask::OUT, || {
+            so.send(&data, dest)
+        })?;
+        return ok_usize(n);
+    }
+    if total == 0 {
+        return ok_usize(0);
+    }
+    let mut done = 0usize;
+    loop {
+        let (data, err) = iov.gather(t, done, (total - done).min(chunk));
+        if data.is_empty() {
+            return match err {
+                Some(e) if done == 0 => Err(e),
+                _ => ok_usize(done),
+            };
+        }
+        let mut off = 0usize;
+        while off < data.len() {
+            let r = wait_for(t, how, &[so.queue()], EventMask::OUT, || {
+                so.send(data.get(off..).unwrap_or_default(), None)
+            });
+            match r {
+                Ok(n) => off += n,
+                // Progress so far is the result; the error comes with the next call.
+                Err(_) if done + off > 0 => return ok_usize(done + off),
+                Err(Errno::EPIPE) => return Err(sigpipe_unless(t, Errno::EPIPE, flags)),
+                Err(e) => return Err(e),
+            }
+        }
+        done += data.len();
+        if done >= total || err.is_some() {
+            return ok_usize(done);
+        }
+    }
+}
+
+/// The receive half of recvfrom/recvmsg: (copied, real length for MSG_TRUNC, sender).
+pub(super) fn recv(
+    t: &Task,
+    file: &OpenFile,
+    iov: &IoVecs,
+    flags: u32,
+) -> Result<(usize, usize, Option<SocketAddr>), Errno> {
+    let so = sock(file)?;
+    if flags & s::MSG_OOB != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let peek = flags & s::MSG_PEEK != 0;
+    let how = blocking(file, flags);
+    let want = iov.total.min(512 * 1024);
+    let mut buf = vec![0u8; want];
+    let waitall = flags & s::MSG_WAITALL != 0 && !peek && matches!(so.proto, Proto::Tcp(_));
+    let (mut n, mut full, from) = wait_for(t, how, &[so.queue()], EventMask::IN, || {
+        so.recv(&mut buf, peek)
+    })?;
+    if waitall {
+        while n < want && n > 0 {
+            let rest = buf.get_mut(n..).unwrap_or_default();
+            match wait_for(t, how, &[so.queue()], EventMask::IN, || {
+                so.recv(rest, false)
+            }) {
+                Ok((0, _, _)) => break,
+                Ok((m, _, _)) => n += m,
+                Err(_) => break,
+            }
+        }
+        full = n;
+    }
+    let (copied, err) = iov.scatter(t, 0, buf.get(..n).unwrap_or_default());
+    if let Some(e) = err
+        && copied == 0
+        && n > 0
+    {
+        return Err(e);
+    }
+    Ok((copied, full, from))
+}
+
+pub(super) fn recvfrom(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
+    let flags = args.uint(3);
+    let iov = IoVecs::single(args.ptr(1), args.size(2));
+    let (n, full, from) = recv(t, file, &iov, flags)?;
+    let so = sock(file)?;
+    if args.ptr(4) != 0
+        && let Some(a) = from
+    {
+        write_addr(t, so.family, args.ptr(4), args.ptr(5), a)?;
+    }
+    let dgram = matches!(so.proto, Proto::Udp(_));
+    ok_usize(if dgram && flags & s::MSG_TRUNC != 0 {
+        full
+    } else {
+        n
+    })
+}
+
+pub(super) fn recvmsg(t: &Task, file: &OpenFile, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    let mut hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
+    let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
+    let (n, full, from) = recv(t, file, &iov, flags)?;
+    let so = sock(file)?;
+    if hdr.name != 0 {
+        match from {
+            Some(a) => {
+                let b = sockaddr_bytes(so.family, a);
+                let have = usize::try_from(hdr.namelen).unwrap_or(0);
+                let k = b.len().min(have);
+                t.mm.copy_out(hdr.name, b.get(..k).unwrap_or_default())?;
+                hdr.namelen = u32::try_from(b.len()).unwrap_or(0);
+            }
+            None => hdr.namelen = 0,
+        }
+    }
+    hdr.controllen = 0;
+    let dgram = matches!(so.proto, Proto::Udp(_));
+    hdr.flags = if dgram && full > n { s::MSG_TRUNC } else { 0 };
+    t.copy_out_obj(hdr_ptr, &hdr)?;
+    ok_usize(if dgram && flags & s::MSG_TRUNC != 0 {
+        full
+    } else {
+        n
+    })
+}
+
+pub(super) fn sendmsg(t: &Task, file: &OpenFile, hdr_ptr: u64, flags: u32) -> SyscallResult {
+    let hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
+    let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
+    send(t, file, &iov, Some((hdr.name, hdr.namelen)), flags)
+}
+
+fn int_opt(t: &Task, val_ptr: u64, len: i32) -> Result<i32, Errno> {
+    if len < 4 {
+        return Err(Errno::EINVAL);
+    }
+    t.copy_in_obj(val_ptr)
+}
+
+/// getsockopt(2): SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN is not kept
+/// (ENOPROTOOPT), SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF/SO_SNDBUF, TCP_NODELAY, IPV6_V6ONLY.
+pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
+    let so = sock(file)?;
+    let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
+    let b = |v: bool| i32::from(v);
+    let sz = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    let v: i32 = match (&so.proto, level, name) {
+        (_, s::SOL_SOCKET, s::SO_TYPE) => so.sock_type(),
+        (_, s::SOL_SOCKET, s::SO_DOMAIN) => so.domain(),
+        (Proto::Tcp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => IPPROTO_TCP,
+        (Proto::Udp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => IPPROTO_UDP,
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_ERROR) => c.take_error().map_or(0, Errno::raw),
+        (Proto::Udp(_), s::SOL_SOCKET, s::SO_ERROR) => 0,
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => b(c.reuseaddr()),
+        (Proto::Tcp(c), s::SOL_SOCKET, SO_KEEPALIVE) => b(c.keepalive()),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_RCVBUF) => sz(c.recv_buffer_size()),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_SNDBUF) => sz(c.send_buffer_size()),
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_RCVBUF) => sz(u.recv_buffer_size()),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => b(c.nodelay()),
+        (Proto::Tcp(c), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => b(c.v6only()),
+        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        _ => return Err(Errno::EOPNOTSUPP),
+    };
+    let have: i32 = t.copy_in_obj(len_ptr)?;
+    let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
+    let bytes = v.to_ne_bytes();
+    let n = bytes.len().min(have);
+    if n > 0 {
+        t.mm.copy_out(val_ptr, bytes.get(..n).unwrap_or_default())?;
+    }
+    t.copy_out_obj(len_ptr, &i32::try_from(n).unwrap_or(0))?;
+    ok_zero()
+}
+
+/// setsockopt(2): the options getsockopt reports that can change.
+pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
+    let so = sock(file)?;
+    let (level, name, val_ptr, len) = (args.int(1), args.int(2), args.ptr(3), args.int(4));
+    match (&so.proto, level, name) {
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => {
+            c.set_reuseaddr(int_opt(t, val_ptr, len)? != 0)
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_REUSEADDR) => {
+            u.set_reuseaddr(int_opt(t, val_ptr, len)? != 0)
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, SO_KEEPALIVE) => {
+            c.set_keepalive(int_opt(t, val_ptr, len)? != 0)
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_RCVBUF) => {
+            c.set_recv_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_SNDBUF) => {
+            c.set_send_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_RCVBUF) => {
+            u.set_recv_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_SNDBUF) => {
+            u.set_send_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
+        }
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => c.set_nodelay(int_opt(t, val_ptr, len)? != 0),
+        (Proto::Tcp(c), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => {
+            c.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
+        }
+        (Proto::Udp(u), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => {
+            u.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
+        }
+        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    ok_zero()
+}
