@@ -135,3 +135,8 @@ fn pty_passes_natively() {
 fn netlink_passes_natively() {
     run_natively("netlink", env!("CARGO_BIN_EXE_netlink"));
 }
+
+#[test]
+fn inet_passes_natively() {
+    run_natively("inet", env!("CARGO_BIN_EXE_inet"));
+}

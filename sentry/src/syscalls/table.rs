@@ -973,14 +973,14 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
             nr::PIPE2,
             E::supported("pipe2", fs::sys_pipe2, &[Hex, OpenFlags]),
         ),
-        // ---- sockets: AF_UNIX (socket/unix.rs) and NETLINK_ROUTE (socket/netlink.rs) ----
+        // ---- sockets: AF_UNIX (socket/unix.rs), AF_INET/6 (socket/inet.rs), NETLINK_ROUTE ----
         (
             nr::SOCKET,
             E::partial(
                 "socket",
                 socket::sys_socket,
                 &[Int, Hex, Int],
-                "AF_UNIX (stream, dgram, seqpacket) and AF_NETLINK NETLINK_ROUTE (raw/dgram: link, address and route dumps of the sandbox's interfaces; other requests EOPNOTSUPP; no multicast groups; other netlink protocols EPROTONOSUPPORT); AF_INET, AF_INET6 and other families fail with EAFNOSUPPORT (no network stack yet).",
+                "AF_UNIX (stream, dgram, seqpacket); AF_INET/AF_INET6 TCP and UDP over the sentry's own TCP/IP stack (netstack, loopback only so far; SOCK_RAW EPERM without CAP_NET_RAW else EPROTONOSUPPORT; ICMP ping sockets EPROTONOSUPPORT); AF_NETLINK NETLINK_ROUTE (raw/dgram: link, address and route dumps of the sandbox's interfaces; other requests EOPNOTSUPP; no multicast groups; other netlink protocols EPROTONOSUPPORT); other families EAFNOSUPPORT.",
             ),
         ),
         (

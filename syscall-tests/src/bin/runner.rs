@@ -31,7 +31,7 @@ use syscall_tests::{libc, syscall};
 const TEST_BINS: &[&str] = &[
     "fs", "mm", "process", "time", "vdso", "signal", "wait", "pipe", "poll", "timer", "thread",
     "exec", "creds", "files2", "unix", "overlay", "xattr", "inotify", "locks", "plumbing", "pty",
-    "netlink",
+    "netlink", "inet",
 ];
 
 /// Binaries whose tests work on pre-existing trees (`syscall_tests::fixture`): the runner
