@@ -83,7 +83,7 @@ mod udp;
 pub use icmp::IcmpSocket;
 pub use stack::{
     Family, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, InterfaceInfo, MAX_LISTEN_POOL, NetIf,
-    Readiness, Stack,
+    Readiness, SocketEntry, Stack,
 };
 pub use tcp::{Shutdown, TcpSocket};
 pub use udp::{RecvMeta, UdpSocket};

@@ -212,6 +212,12 @@ impl Kernel {
         })
     }
 
+    /// The sandbox's TCP/IP stack if a socket has made it (/proc/net reads it without making
+    /// one).
+    pub fn net_stack_if_made(&self) -> Option<Arc<netstack::Stack>> {
+        self.net.get().cloned()
+    }
+
     /// The sandbox's TCP/IP stack (made on first use: a sandbox without inet sockets pays
     /// nothing for it). ENOBUFS if it cannot be built.
     pub fn net_stack(&self) -> Result<Arc<netstack::Stack>, abi::Errno> {

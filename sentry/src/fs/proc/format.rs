@@ -544,6 +544,63 @@ pub const NET_UDP_HEADER: &str = "   sl  local_address rem_address   st tx_queue
 /// The header line of /proc/net/udp6.
 pub const NET_UDP6_HEADER: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
 
+/// One address as /proc/net/{tcp,udp}{,6} print it: the address's 32-bit words in the host's
+/// byte order (so 127.0.0.1 is `0100007F` on x86), then the port.
+fn net_addr(a: std::net::SocketAddr, v6: bool) -> String {
+    let words: Vec<u32> = match (a.ip(), v6) {
+        (std::net::IpAddr::V4(ip), false) => vec![u32::from_ne_bytes(ip.octets())],
+        (std::net::IpAddr::V6(ip), true) => ip
+            .octets()
+            .chunks(4)
+            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        (std::net::IpAddr::V4(ip), true) => ip
+            .to_ipv6_mapped()
+            .octets()
+            .chunks(4)
+            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        (std::net::IpAddr::V6(ip), false) => {
+            vec![u32::from_ne_bytes(
+                ip.to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
+                    .octets(),
+            )]
+        }
+    };
+    let hex: String = words.iter().map(|w| format!("{w:08X}")).collect();
+    format!("{hex}:{:04X}", a.port())
+}
+
+/// /proc/net/tcp, tcp6, udp or udp6 (`tcp`, `v6`) listing `entries`. Timers, uid and inode
+/// are not kept by the netstack: shown as 0.
+pub fn net_sockets(entries: &[netstack::SocketEntry], tcp: bool, v6: bool) -> String {
+    let mut s = String::from(match (tcp, v6) {
+        (true, false) => NET_TCP_HEADER,
+        (true, true) => NET_TCP6_HEADER,
+        (false, false) => NET_UDP_HEADER,
+        (false, true) => NET_UDP6_HEADER,
+    });
+    for (i, e) in entries.iter().enumerate() {
+        s.push_str(&format!(
+            "{i:>4}: {} {} {:02X} {:08X}:{:08X} 00:00000000 00000000 {:>5} {:>8} 0{}\n",
+            net_addr(e.local, v6),
+            net_addr(e.remote, v6),
+            e.state,
+            e.tx_queue,
+            e.rx_queue,
+            0,
+            0,
+            if tcp {
+                " 1 0000000000000000 100 0 0 10 0"
+            } else {
+                " 2 0000000000000000 0"
+            }
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

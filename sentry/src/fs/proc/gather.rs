@@ -460,16 +460,28 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         Global::NetIfInet6 => format::net_if_inet6(&crate::socket::netlink::interfaces()),
         // IPv4 routes of the main table: none while the sandbox has only `lo`.
         Global::NetRoute => format::NET_ROUTE_HEADER.to_string(),
-        // No AF_INET sockets exist yet (the netstack is not wired): headers only.
-        Global::NetTcp => format::NET_TCP_HEADER.to_string(),
-        Global::NetTcp6 => format::NET_TCP6_HEADER.to_string(),
-        Global::NetUdp => format::NET_UDP_HEADER.to_string(),
-        Global::NetUdp6 => format::NET_UDP6_HEADER.to_string(),
+        Global::NetTcp => net_table(k, true, netstack::Family::V4),
+        Global::NetTcp6 => net_table(k, true, netstack::Family::V6),
+        Global::NetUdp => net_table(k, false, netstack::Family::V4),
+        Global::NetUdp6 => net_table(k, false, netstack::Family::V6),
         // Linux's defaults (net.core.somaxconn since 5.4; the ephemeral port range).
         Global::Somaxconn => "4096\n".to_string(),
         Global::IpLocalPortRange => "32768\t60999\n".to_string(),
     };
     Ok(s.into_bytes())
+}
+
+/// /proc/net/{tcp,tcp6,udp,udp6}: the netstack's sockets of `family` (headers only while no
+/// inet socket has made the stack).
+fn net_table(k: &crate::kernel::Kernel, tcp: bool, family: netstack::Family) -> String {
+    let entries: Vec<netstack::SocketEntry> = k
+        .net_stack_if_made()
+        .map(|s| s.socket_table(tcp))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.family == family)
+        .collect();
+    format::net_sockets(&entries, tcp, family == netstack::Family::V6)
 }
 
 /// The host CPU's identification (CPUID), for /proc/cpuinfo.
