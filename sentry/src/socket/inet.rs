@@ -11,15 +11,17 @@
 //! call, never with a sentry lock held by this module).
 //!
 //! Shortcuts: the stack has only the loopback interface (`lo`); SOCK_RAW is EPERM without
-//! CAP_NET_RAW and EPROTONOSUPPORT with it; ICMP ("ping") sockets are not wired yet
-//! (EPROTONOSUPPORT); options other than the ones `syscalls/inet.rs` lists are ENOPROTOOPT.
+//! CAP_NET_RAW and EPROTONOSUPPORT with it; ICMP ("ping") sockets are open to every group
+//! (net.ipv4.ping_group_range "0 2147483647", as Docker sets it for containers; Linux's own
+//! default "1 0" allows none); options other than the ones `syscalls/inet.rs` lists are
+//! ENOPROTOOPT.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use abi::file::Stat;
 use abi::{Errno, SysResult};
-use netstack::{Family, TcpSocket, UdpSocket};
+use netstack::{Family, IcmpSocket, TcpSocket, UdpSocket};
 use vfs::waiter::{EventMask, WaitQueue};
 use vfs::{FileOps, OpenFile};
 
@@ -28,6 +30,8 @@ use vfs::{FileOps, OpenFile};
 pub enum Proto {
     Tcp(TcpSocket),
     Udp(UdpSocket),
+    /// An ICMP echo ("ping") socket: SOCK_DGRAM with IPPROTO_ICMP/IPPROTO_ICMPV6.
+    Icmp(IcmpSocket),
 }
 
 /// One AF_INET/AF_INET6 socket.
@@ -55,6 +59,7 @@ impl InetSocket {
         match &self.proto {
             Proto::Tcp(s) => s.wait_queue(),
             Proto::Udp(s) => s.wait_queue(),
+            Proto::Icmp(s) => s.wait_queue(),
         }
     }
 
@@ -62,7 +67,7 @@ impl InetSocket {
     pub fn sock_type(&self) -> i32 {
         match self.proto {
             Proto::Tcp(_) => abi::socket::SOCK_STREAM,
-            Proto::Udp(_) => abi::socket::SOCK_DGRAM,
+            Proto::Udp(_) | Proto::Icmp(_) => abi::socket::SOCK_DGRAM,
         }
     }
 
@@ -78,6 +83,7 @@ impl InetSocket {
         match &self.proto {
             Proto::Tcp(s) => s.readiness().events(),
             Proto::Udp(s) => s.readiness().events(),
+            Proto::Icmp(s) => s.readiness().events(),
         }
     }
 
@@ -92,6 +98,9 @@ impl InetSocket {
             Proto::Udp(s) => s
                 .recv_from(buf, peek)
                 .map(|m| (m.copied, m.len, Some(m.from))),
+            Proto::Icmp(s) => s
+                .recv_from(buf, peek)
+                .map(|m| (m.copied, m.len, Some(m.from))),
         }
     }
 
@@ -100,6 +109,7 @@ impl InetSocket {
         match &self.proto {
             Proto::Tcp(s) => s.send(buf),
             Proto::Udp(s) => s.send_to(buf, to),
+            Proto::Icmp(s) => s.send_to(buf, to),
         }
     }
 }
@@ -145,7 +155,8 @@ impl FileOps for InetFile {
             (abi::ioctl::FIONREAD, Proto::Tcp(s)) => Some(s.recv_queued()),
             (abi::ioctl::FIONREAD, Proto::Udp(s)) => Some(s.next_datagram_len()),
             (SIOCOUTQ, Proto::Tcp(s)) => Some(s.send_queued()),
-            (SIOCOUTQ, Proto::Udp(_)) => Some(0),
+            (SIOCOUTQ, Proto::Udp(_) | Proto::Icmp(_)) => Some(0),
+            (abi::ioctl::FIONREAD, Proto::Icmp(_)) => Some(0),
             _ => None,
         };
         if let Some(n) = count {

@@ -51,23 +51,31 @@ pub(super) fn socket(t: &Task, domain: i32, ty: i32, protocol: i32, flags: i32) 
     } else {
         Family::V6
     };
-    let proto = match (ty, protocol) {
-        (s::SOCK_STREAM, 0 | IPPROTO_TCP) => Some(true),
-        (s::SOCK_DGRAM, 0 | IPPROTO_UDP) => Some(false),
+    let icmp = if family == Family::V4 {
+        IPPROTO_ICMP
+    } else {
+        IPPROTO_ICMPV6
+    };
+    #[derive(PartialEq)]
+    enum Kind {
+        Tcp,
+        Udp,
+        Icmp,
+    }
+    let kind = match (ty, protocol) {
+        (s::SOCK_STREAM, 0 | IPPROTO_TCP) => Kind::Tcp,
+        (s::SOCK_DGRAM, 0 | IPPROTO_UDP) => Kind::Udp,
+        (s::SOCK_DGRAM, p) if p == icmp => Kind::Icmp,
         (SOCK_RAW, _) if !t.creds.has_cap(CAP_NET_RAW) => return Err(Errno::EPERM),
         (SOCK_RAW, _) => return Err(Errno::EPROTONOSUPPORT),
-        (s::SOCK_DGRAM, IPPROTO_ICMP | IPPROTO_ICMPV6) => return Err(Errno::EPROTONOSUPPORT),
         (s::SOCK_STREAM | s::SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
-        _ => None,
-    };
-    let Some(tcp) = proto else {
-        return Err(Errno::ESOCKTNOSUPPORT);
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
     };
     let stack = t.kernel.net_stack()?;
-    let p = if tcp {
-        Proto::Tcp(stack.tcp_socket(family))
-    } else {
-        Proto::Udp(stack.udp_socket(family))
+    let p = match kind {
+        Kind::Tcp => Proto::Tcp(stack.tcp_socket(family)),
+        Kind::Udp => Proto::Udp(stack.udp_socket(family)),
+        Kind::Icmp => Proto::Icmp(stack.icmp_socket(family)),
     };
     let file = inet::new_file(InetSocket::new(family, p), flags & s::SOCK_NONBLOCK != 0);
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
@@ -124,6 +132,7 @@ pub(super) fn bind(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResu
     match &so.proto {
         Proto::Tcp(s) => s.bind(a)?,
         Proto::Udp(s) => s.bind(a)?,
+        Proto::Icmp(s) => s.bind(a)?,
     }
     ok_zero()
 }
@@ -131,7 +140,7 @@ pub(super) fn bind(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResu
 pub(super) fn listen(file: &OpenFile, backlog: i32) -> SyscallResult {
     match &sock(file)?.proto {
         Proto::Tcp(s) => s.listen(backlog)?,
-        Proto::Udp(_) => return Err(Errno::EOPNOTSUPP),
+        Proto::Udp(_) | Proto::Icmp(_) => return Err(Errno::EOPNOTSUPP),
     }
     ok_zero()
 }
@@ -161,6 +170,11 @@ pub(super) fn accept(t: &Task, file: &OpenFile, addr: u64, len: u64, flags: i32)
 pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResult {
     let so = sock(file)?;
     match &so.proto {
+        Proto::Icmp(i) => {
+            let a = read_addr(t, so.family, ptr, len)?;
+            i.connect(a)?;
+            ok_zero()
+        }
         Proto::Udp(u) => {
             // AF_UNSPEC dissolves the association (udp_disconnect); not built: EAFNOSUPPORT
             // comes from the parser for it.
@@ -201,6 +215,7 @@ pub(super) fn getsockname(t: &Task, file: &OpenFile, ptr: u64, len_ptr: u64) -> 
     let a = match &so.proto {
         Proto::Tcp(s) => s.local_addr(),
         Proto::Udp(s) => s.local_addr(),
+        Proto::Icmp(s) => s.local_addr(),
     };
     write_addr(t, so.family, ptr, len_ptr, a)?;
     ok_zero()
@@ -211,6 +226,8 @@ pub(super) fn getpeername(t: &Task, file: &OpenFile, ptr: u64, len_ptr: u64) -> 
     let a = match &so.proto {
         Proto::Tcp(s) => s.peer_addr()?,
         Proto::Udp(s) => s.peer_addr()?,
+        // A ping socket's default destination is not kept for getpeername (not built).
+        Proto::Icmp(_) => return Err(Errno::ENOTCONN),
     };
     write_addr(t, so.family, ptr, len_ptr, a)?;
     ok_zero()
@@ -229,6 +246,7 @@ pub(super) fn shutdown(file: &OpenFile, how: i32) -> SyscallResult {
         Proto::Udp(s) => {
             s.peer_addr()?;
         }
+        Proto::Icmp(_) => return Err(Errno::ENOTCONN),
     }
     ok_zero()
 }
@@ -250,7 +268,7 @@ pub(super) fn send(
     let how = blocking(file, flags);
     let chunk = 64 * 1024;
     let total = iov.total;
-    if let Proto::Udp(_) = so.proto {
+    if let Proto::Udp(_) | Proto::Icmp(_) = so.proto {
         let (data, err) = iov.gather(t, 0, total);
         if let Some(e) = err {
             return Err(e);
@@ -344,7 +362,7 @@ pub(super) fn recvfrom(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Syscall
     {
         write_addr(t, so.family, args.ptr(4), args.ptr(5), a)?;
     }
-    let dgram = matches!(so.proto, Proto::Udp(_));
+    let dgram = matches!(so.proto, Proto::Udp(_) | Proto::Icmp(_));
     ok_usize(if dgram && flags & s::MSG_TRUNC != 0 {
         full
     } else {
@@ -370,7 +388,7 @@ pub(super) fn recvmsg(t: &Task, file: &OpenFile, hdr_ptr: u64, flags: u32) -> Sy
         }
     }
     hdr.controllen = 0;
-    let dgram = matches!(so.proto, Proto::Udp(_));
+    let dgram = matches!(so.proto, Proto::Udp(_) | Proto::Icmp(_));
     hdr.flags = if dgram && full > n { s::MSG_TRUNC } else { 0 };
     t.copy_out_obj(hdr_ptr, &hdr)?;
     ok_usize(if dgram && flags & s::MSG_TRUNC != 0 {
@@ -405,6 +423,14 @@ pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
         (_, s::SOL_SOCKET, s::SO_DOMAIN) => so.domain(),
         (Proto::Tcp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => IPPROTO_TCP,
         (Proto::Udp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => IPPROTO_UDP,
+        (Proto::Icmp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => {
+            if so.family == Family::V4 {
+                IPPROTO_ICMP
+            } else {
+                IPPROTO_ICMPV6
+            }
+        }
+        (Proto::Icmp(_), s::SOL_SOCKET, s::SO_ERROR) => 0,
         (Proto::Tcp(c), s::SOL_SOCKET, s::SO_ERROR) => c.take_error().map_or(0, Errno::raw),
         (Proto::Udp(_), s::SOL_SOCKET, s::SO_ERROR) => 0,
         (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => b(c.reuseaddr()),

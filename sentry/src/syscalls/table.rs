@@ -980,7 +980,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "socket",
                 socket::sys_socket,
                 &[Int, Hex, Int],
-                "AF_UNIX (stream, dgram, seqpacket); AF_INET/AF_INET6 TCP and UDP over the sentry's own TCP/IP stack (netstack, loopback only so far; SOCK_RAW EPERM without CAP_NET_RAW else EPROTONOSUPPORT; ICMP ping sockets EPROTONOSUPPORT); AF_NETLINK NETLINK_ROUTE (raw/dgram: link, address and route dumps of the sandbox's interfaces; other requests EOPNOTSUPP; no multicast groups; other netlink protocols EPROTONOSUPPORT); other families EAFNOSUPPORT.",
+                "AF_UNIX (stream, dgram, seqpacket); AF_INET/AF_INET6 TCP and UDP over the sentry's own TCP/IP stack (netstack, loopback only so far; ICMP echo sockets for every group; SOCK_RAW EPERM without CAP_NET_RAW else EPROTONOSUPPORT); AF_NETLINK NETLINK_ROUTE (raw/dgram: link, address and route dumps of the sandbox's interfaces; other requests EOPNOTSUPP; no multicast groups; other netlink protocols EPROTONOSUPPORT); other families EAFNOSUPPORT.",
             ),
         ),
         (

@@ -466,6 +466,96 @@ fn stream_with_udp_protocol_is_eprotonosupport() -> Outcome {
     Ok(())
 }
 
+/// The group range allowed to open ICMP echo sockets, from /proc (Linux's default "1 0"
+/// allows nobody).
+fn ping_allowed() -> Result<bool, String> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
+        .map_err(|e| e.to_string())?;
+    let v: Vec<u32> = text
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let gid = syscall!(libc::SYS_getgid) as u32;
+    Ok(v.len() == 2 && v[0] <= gid && gid <= v[1])
+}
+
+fn icmp_checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ping_socket_echo_or_eacces() -> Outcome {
+    let r = syscall!(
+        libc::SYS_socket,
+        libc::AF_INET,
+        libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+        libc::IPPROTO_ICMP
+    );
+    if !ping_allowed()? {
+        ensure!(
+            r < 0 && syscall_tests::last_errno() == libc::EACCES,
+            "ping socket outside ping_group_range"
+        );
+        return Ok(());
+    }
+    let fd = Fd::from_ret(r)?;
+    let mut pkt = vec![8u8, 0, 0, 0, 0, 0, 0, 1];
+    pkt.extend_from_slice(b"rvisor");
+    let c = icmp_checksum(&pkt);
+    pkt[2..4].copy_from_slice(&c.to_be_bytes());
+    let to = sockaddr_in(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        0,
+    ));
+    check!(
+        syscall!(
+            libc::SYS_sendto,
+            fd.raw(),
+            pkt.as_ptr(),
+            pkt.len(),
+            0,
+            to.as_ptr(),
+            16
+        ),
+        succeeds()
+    );
+    let mut pfd = libc::pollfd {
+        fd: fd.raw(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    ensure_eq!(
+        check!(
+            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 5000),
+            succeeds()
+        ),
+        1
+    );
+    let mut buf = [0u8; 64];
+    let n = check!(
+        syscall!(
+            libc::SYS_recvfrom,
+            fd.raw(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            0,
+            0,
+            0
+        ),
+        succeeds()
+    );
+    ensure!(n >= 14, "short reply {n}");
+    ensure_eq!(buf[0], 0, "an echo reply");
+    ensure_eq!(&buf[8..14], b"rvisor");
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     run_tests(tests![
         tcp_echo_v4,
@@ -491,5 +581,6 @@ fn main() -> std::process::ExitCode {
         dual_stack_listener_accepts_ipv4_as_mapped,
         raw_sockets_need_cap_net_raw_or_are_refused,
         stream_with_udp_protocol_is_eprotonosupport,
+        ping_socket_echo_or_eacces,
     ])
 }

@@ -220,6 +220,7 @@ enum Global {
     NetUdp6,
     Somaxconn,
     IpLocalPortRange,
+    PingGroupRange,
 }
 
 /// Fixed directories.
@@ -433,10 +434,13 @@ impl ProcInode {
             Node::Dir(StaticDir::SysNetCore) => {
                 vec![named("somaxconn", Node::Global(Global::Somaxconn))]
             }
-            Node::Dir(StaticDir::SysNetIpv4) => vec![named(
-                "ip_local_port_range",
-                Node::Global(Global::IpLocalPortRange),
-            )],
+            Node::Dir(StaticDir::SysNetIpv4) => vec![
+                named(
+                    "ip_local_port_range",
+                    Node::Global(Global::IpLocalPortRange),
+                ),
+                named("ping_group_range", Node::Global(Global::PingGroupRange)),
+            ],
             Node::Dir(StaticDir::Net) => vec![
                 named("dev", Node::Global(Global::NetDev)),
                 named("if_inet6", Node::Global(Global::NetIfInet6)),
