@@ -140,14 +140,7 @@ impl FileOps for InetFile {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            mode: abi::file::S_IFSOCK | 0o777,
-            nlink: 1,
-            ino: self.sock.ino,
-            blksize: 4096,
-            dev: 8,
-            ..Stat::default()
-        })
+        Ok(super::socket_stat(self.sock.ino))
     }
 
     fn ioctl(&self, mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {

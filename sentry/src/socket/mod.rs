@@ -34,3 +34,15 @@
 pub mod inet;
 pub mod netlink;
 pub mod unix;
+
+/// fstat(2) of a socket: S_IFSOCK 0777 on sockfs's anonymous device (0:8 on Linux).
+pub(crate) fn socket_stat(ino: u64) -> abi::file::Stat {
+    abi::file::Stat {
+        mode: abi::file::S_IFSOCK | 0o777,
+        nlink: 1,
+        ino,
+        blksize: 4096,
+        dev: 8,
+        ..abi::file::Stat::default()
+    }
+}

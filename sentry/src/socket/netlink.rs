@@ -274,14 +274,7 @@ impl FileOps for NetlinkFile {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            mode: abi::file::S_IFSOCK | 0o777,
-            nlink: 1,
-            ino: self.sock.ino,
-            blksize: 4096,
-            dev: 8,
-            ..Stat::default()
-        })
+        Ok(super::socket_stat(self.sock.ino))
     }
 
     fn readiness(&self, mask: EventMask) -> EventMask {

@@ -964,15 +964,7 @@ impl FileOps for UnixSocketFile {
     }
 
     fn stat(&self) -> SysResult<Stat> {
-        Ok(Stat {
-            mode: abi::file::S_IFSOCK | 0o777,
-            nlink: 1,
-            ino: self.ep.ino,
-            blksize: 4096,
-            // sockfs's anonymous device (0:8 on Linux).
-            dev: 8,
-            ..Stat::default()
-        })
+        Ok(super::socket_stat(self.ep.ino))
     }
 
     fn ioctl(&self, mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
