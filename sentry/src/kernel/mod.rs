@@ -147,6 +147,8 @@ pub struct Kernel {
     exec_waiters: Mutex<std::collections::HashMap<i32, std::sync::mpsc::Sender<ExitStatus>>>,
     /// `rvisor pause`: tasks do not enter application code while set.
     paused: Mutex<bool>,
+    /// The same, read without the lock by every task before it enters application code.
+    paused_hint: std::sync::atomic::AtomicBool,
     /// The sandbox's TCP/IP stack, made at the first AF_INET/AF_INET6 socket.
     net: std::sync::OnceLock<Arc<netstack::Stack>>,
     paused_cv: Condvar,
@@ -207,6 +209,7 @@ impl Kernel {
             oom: Mutex::new(None),
             exec_waiters: Mutex::default(),
             paused: Mutex::new(false),
+            paused_hint: std::sync::atomic::AtomicBool::new(false),
             paused_cv: Condvar::new(),
             net: std::sync::OnceLock::new(),
         })
@@ -339,6 +342,9 @@ impl Kernel {
     /// stop when their call returns. Timers keep running; what they deliver waits too.
     pub fn set_paused(&self, on: bool) {
         *lock(&self.paused) = on;
+        // Set before the pokes below (they make tasks re-read it), cleared before the wake-up.
+        self.paused_hint
+            .store(on, std::sync::atomic::Ordering::SeqCst);
         if on {
             let tasks: Vec<Arc<TaskShared>> = self.tree().tasks.values().cloned().collect();
             for t in tasks {
@@ -379,7 +385,7 @@ impl Kernel {
 
     /// Whether the sandbox is paused.
     pub fn is_paused(&self) -> bool {
-        *lock(&self.paused)
+        self.paused_hint.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Called by a task before it enters application code: waits while the sandbox is paused,
