@@ -129,6 +129,20 @@ impl IntoRet for isize {
     }
 }
 
+/// poll(2) of one descriptor for `events`: (ready count, revents). The call must succeed.
+pub fn poll_one(fd: i32, events: i16, timeout_ms: i32) -> Result<(i64, i16), String> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let n = check!(
+        syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, timeout_ms),
+        succeeds()
+    );
+    Ok((n, pfd.revents))
+}
+
 /// The calling thread's `errno`, read right after the call under test.
 pub fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)

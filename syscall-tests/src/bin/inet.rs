@@ -10,7 +10,8 @@ use std::os::fd::AsRawFd;
 
 use syscall_tests::libc;
 use syscall_tests::{
-    Errno, Fd, Outcome, check, ensure, ensure_eq, fails_with, run_tests, succeeds, syscall, tests,
+    Errno, Fd, Outcome, check, ensure, ensure_eq, fails_with, poll_one, run_tests, succeeds,
+    syscall, tests,
 };
 
 fn e(r: std::io::Result<impl Sized>) -> Result<(), String> {
@@ -158,18 +159,7 @@ fn nonblocking_connect_is_einprogress_then_so_error_zero() -> Outcome {
     if r != 0 {
         ensure_eq!(syscall_tests::last_errno(), libc::EINPROGRESS);
     }
-    let mut pfd = libc::pollfd {
-        fd: fd.raw(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    ensure_eq!(
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 5000),
-            succeeds()
-        ),
-        1
-    );
+    ensure_eq!(poll_one(fd.raw(), libc::POLLOUT, 5000)?.0, 1);
     ensure_eq!(
         getsockopt_int(fd.raw(), libc::SOL_SOCKET, libc::SO_ERROR)?,
         0
@@ -192,15 +182,7 @@ fn nonblocking_connect_to_closed_port_reports_econnrefused() -> Outcome {
     }
     let err = syscall_tests::last_errno();
     if err == libc::EINPROGRESS {
-        let mut pfd = libc::pollfd {
-            fd: fd.raw(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 5000),
-            succeeds()
-        );
+        poll_one(fd.raw(), libc::POLLOUT, 5000)?;
         ensure_eq!(
             getsockopt_int(fd.raw(), libc::SOL_SOCKET, libc::SO_ERROR)?,
             libc::ECONNREFUSED
@@ -330,31 +312,11 @@ fn poll_sees_readable_after_data() -> Outcome {
     let (l, a) = listener("127.0.0.1:0")?;
     let mut c = TcpStream::connect(a).map_err(|e| e.to_string())?;
     let (s, _) = l.accept().map_err(|e| e.to_string())?;
-    let mut pfd = libc::pollfd {
-        fd: s.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    ensure_eq!(
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 0),
-            succeeds()
-        ),
-        0
-    );
+    ensure_eq!(poll_one(s.as_raw_fd(), libc::POLLIN, 0)?.0, 0);
     e(c.write_all(b"x"))?;
-    ensure_eq!(
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 5000),
-            succeeds()
-        ),
-        1
-    );
-    ensure!(
-        pfd.revents & libc::POLLIN != 0,
-        "revents {:#x}",
-        pfd.revents
-    );
+    let (n, revents) = poll_one(s.as_raw_fd(), libc::POLLIN, 5000)?;
+    ensure_eq!(n, 1);
+    ensure!(revents & libc::POLLIN != 0, "revents {:#x}", revents);
     Ok(())
 }
 
@@ -525,18 +487,7 @@ fn ping_socket_echo_or_eacces() -> Outcome {
         ),
         succeeds()
     );
-    let mut pfd = libc::pollfd {
-        fd: fd.raw(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    ensure_eq!(
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 5000),
-            succeeds()
-        ),
-        1
-    );
+    ensure_eq!(poll_one(fd.raw(), libc::POLLIN, 5000)?.0, 1);
     let mut buf = [0u8; 64];
     let n = check!(
         syscall!(

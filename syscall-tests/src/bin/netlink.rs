@@ -6,7 +6,8 @@
 
 use syscall_tests::libc;
 use syscall_tests::{
-    Errno, Fd, Outcome, check, ensure, ensure_eq, fails_with, run_tests, succeeds, syscall, tests,
+    Errno, Fd, Outcome, check, ensure, ensure_eq, fails_with, poll_one, run_tests, succeeds,
+    syscall, tests,
 };
 
 const NETLINK_ROUTE: i32 = 0;
@@ -436,34 +437,14 @@ fn empty_nonblocking_receive_is_eagain() -> Outcome {
 
 fn poll_reports_readable_after_a_request() -> Outcome {
     let fd = nl_socket(libc::SOCK_NONBLOCK)?;
-    let mut pfd = libc::pollfd {
-        fd: fd.raw(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    ensure_eq!(
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 0),
-            succeeds()
-        ),
-        0
-    );
+    ensure_eq!(poll_one(fd.raw(), libc::POLLIN, 0)?.0, 0);
     send(
         &fd,
         &request(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 3, &[0u8; 16]),
     )?;
-    ensure_eq!(
-        check!(
-            syscall!(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 1000),
-            succeeds()
-        ),
-        1
-    );
-    ensure!(
-        pfd.revents & libc::POLLIN != 0,
-        "revents {:#x}",
-        pfd.revents
-    );
+    let (n, revents) = poll_one(fd.raw(), libc::POLLIN, 1000)?;
+    ensure_eq!(n, 1);
+    ensure!(revents & libc::POLLIN != 0, "revents {:#x}", revents);
     Ok(())
 }
 
