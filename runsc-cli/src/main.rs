@@ -20,8 +20,6 @@ mod console;
 mod control;
 mod hostcall;
 mod logging;
-// The networking issue wires this into `boot` with the netstack; its tests run today.
-#[allow(dead_code)]
 mod netns;
 
 use std::process::ExitCode;
