@@ -833,6 +833,32 @@ impl Stack {
         Ok(())
     }
 
+    /// Adds `ip` (a 127/8 address) to `lo` as a /32, as `ip addr add 127.0.0.11/32 dev lo`
+    /// would: sockets may then bind it. `EINVAL` for a non-loopback address, `ENOSPC` when
+    /// smoltcp's address table is full.
+    pub fn add_loopback_address(&self, ip: Ipv4Addr) -> Result<(), Errno> {
+        if !ip.is_loopback() {
+            return Err(Errno::EINVAL);
+        }
+        let mut inner = lock(&self.inner);
+        if inner.is_local(IpAddr::V4(ip)) {
+            return Ok(());
+        }
+        let mut full = false;
+        inner.iface.update_ip_addrs(|a| {
+            full = a.push(IpCidr::new(IpAddress::Ipv4(ip), 32)).is_err();
+        });
+        if full {
+            return Err(Errno::ENOSPC);
+        }
+        if let Some(lo) = inner.ifs.iter_mut().find(|i| i.info.index == 1) {
+            lo.info.addrs.push((IpAddr::V4(ip), 32));
+        }
+        let locals = inner.local_addrs();
+        inner.dev.locals = locals;
+        Ok(())
+    }
+
     /// The routes of the Ethernet interfaces.
     pub fn routes(&self) -> Vec<RouteInfo> {
         lock(&self.inner).routes.clone()

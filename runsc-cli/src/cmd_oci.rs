@@ -809,6 +809,9 @@ fn take_over_network(kernel: &std::sync::Arc<sentry::kernel::Kernel>) -> anyhow:
     for t in crate::netns::take_over(&stack).context("taking over the container's network")? {
         tracing::info!(interface = %t.name, addrs = ?t.addrs, "interface served by the sandbox");
     }
+    if crate::dns_relay::docker_dns_present() {
+        crate::dns_relay::start(&stack).context("relaying Docker's embedded DNS")?;
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ mod cmd_oci;
 mod cmd_syscalls;
 mod console;
 mod control;
+mod dns_relay;
 mod hostcall;
 mod logging;
 mod netns;
