@@ -203,6 +203,66 @@ else
     echo "skip Debian image checks (no DEBIAN_ROOT)"
 fi
 
+# --- networking: the sandbox's own stack on Docker's bridges --------------------------------
+# Server: busybox httpd in the sandbox. The host reaches it through a published port
+# (docker-proxy / DNAT) and directly; the host kernel in the container's namespace has no
+# address and no TCP socket for it (the sentry moves frames over AF_PACKET).
+hget() { curl -s -m 10 "$1" 2>/dev/null; }
+d rm -f rv-web >/dev/null 2>&1
+d run -d --name rv-web -p 127.0.0.1:18080:80 $R $BB sh -c \
+    'mkdir -p /www && echo hello-from-the-sandbox > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+for _ in $(seq 1 50); do [ -n "$(hget http://127.0.0.1:18080/)" ] && break; sleep 0.2; done
+out=$(hget http://127.0.0.1:18080/index.html)
+[ "$out" = hello-from-the-sandbox ] && ok "-p 127.0.0.1:18080:80 serves the sandbox's httpd to curl on the host" \
+    || bad "published port: '$out' $(d logs rv-web 2>&1 | tail -3)"
+ip=$(d inspect -f '{{.NetworkSettings.IPAddress}}' rv-web 2>/dev/null)
+out=$(hget "http://$ip/index.html")
+[ -n "$ip" ] && [ "$out" = hello-from-the-sandbox ] && ok "the host reaches the container's bridge address $ip" \
+    || bad "bridge address '$ip': '$out'"
+out=$(d exec rv-web ip -4 -o addr show eth0 2>&1)
+grep -q "inet $ip/" <<<"$out" && ok "ip addr in the sandbox shows Docker's address on eth0" || bad "ip addr: $out"
+out=$(d exec rv-web ip route 2>&1)
+grep -q "^default via" <<<"$out" && ok "ip route in the sandbox shows the default route" || bad "ip route: $out"
+pid=$(d inspect -f '{{.State.Pid}}' rv-web 2>/dev/null)
+# A client that holds a connection open while the namespace is inspected.
+python3 -c "import socket,time; s=socket.create_connection(('$ip',80)); time.sleep(3)" &
+holder=$!
+sleep 1
+host_addrs=$(nsenter -t "$pid" -n ip -4 -o addr show dev eth0 2>&1)
+host_socks=$(nsenter -t "$pid" -n ss -Htanup 2>&1)
+inside=$(d exec rv-web cat /proc/net/tcp /proc/net/tcp6 2>&1 | awk '$4=="01"' | wc -l)
+wait $holder
+[ -n "$pid" ] && [ -z "$host_addrs" ] && ok "the host kernel keeps no address on the container's eth0" \
+    || bad "host addresses in the namespace: $host_addrs"
+[ -n "$pid" ] && [ -z "$host_socks" ] && [ "$inside" -ge 1 ] \
+    && ok "no host TCP/UDP socket in the namespace while the sandbox holds a connection ($inside established inside)" \
+    || bad "host sockets: '$host_socks', established inside: $inside"
+gw=$(d network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null)
+mkdir -p "$work/www" && echo hello-from-the-host > "$work/www/file"
+(cd "$work/www" && exec timeout 60 python3 -m http.server 18081 --bind "$gw" >/dev/null 2>&1) &
+srv=$!
+for _ in $(seq 1 50); do hget "http://$gw:18081/file" >/dev/null && break; sleep 0.2; done
+out=$(d run --rm $R $BB wget -q -O - "http://$gw:18081/file" 2>&1)
+[ "$out" = hello-from-the-host ] && ok "a sandboxed container reaches a server on the host's bridge address $gw" \
+    || bad "container -> host $gw: $out"
+kill $srv 2>/dev/null
+d rm -f rv-web >/dev/null 2>&1
+d network rm rv-net >/dev/null 2>&1
+d network create rv-net >/dev/null
+d run -d --name rv-n1 --network rv-net $R $BB sh -c \
+    'mkdir -p /www && echo hello-by-name > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+out=$(d run --rm --network rv-net $R $BB sh -c 'nslookup rv-n1 127.0.0.11 >/dev/null && wget -q -O - http://$(nslookup rv-n1 | awk "/^Address/ && !/127.0.0.11/ {print \$NF}" | tail -1)/index.html' 2>&1)
+[ "$out" = hello-by-name ] && ok "user-defined bridge: a container finds another by name (Docker's DNS) and talks to it" \
+    || bad "by name (busybox): $out"
+if d image inspect rvisor-test/debian >/dev/null 2>&1; then
+    out=$(d run --rm --network rv-net $R rvisor-test/debian python3 -c \
+        'import urllib.request; print(urllib.request.urlopen("http://rv-n1/index.html", timeout=10).read().decode().strip())' 2>&1)
+    [ "$out" = hello-by-name ] && ok "user-defined bridge: glibc's resolver and urllib reach rv-n1 by name" \
+        || bad "by name (glibc): $out"
+fi
+d rm -f rv-n1 >/dev/null 2>&1
+d network rm rv-net >/dev/null 2>&1
+
 # For the containerd checks (no registry: a `docker save` archive, which ctr imports).
 d save -o "$work/bb-docker.tar" $BB || bad "docker save"
 

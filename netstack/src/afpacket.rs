@@ -4,10 +4,14 @@
 //! sockets, only frames.
 //!
 //! What it owns: the socket fd (shared by the stack, which sends under its lock, and the
-//! interface's receive thread, which waits for frames without it). Received frames carry
-//! the kernel's checksum status (`PACKET_AUXDATA`): a frame the host produced itself (from
-//! the bridge, with checksum offload) has only a partial transport checksum, and one the
-//! kernel already verified need not be verified again; [`Frame::csum_trusted`] says so.
+//! interface's receive thread, which waits for frames without it). The socket works with
+//! `PACKET_VNET_HDR`: every frame is preceded by a `virtio_net_hdr` ([`VnetHdr`]), the
+//! offload descriptor the kernel uses for tap devices. Sending, it lets the stack hand over
+//! a TCP segment of up to 64 KiB with its checksum left partial: the kernel segments it
+//! (TSO/GSO) only if and where it must, and a local receiver never checksums it at all.
+//! Receiving, it says whether the transport checksum is partial (the host produced the
+//! frame itself with checksum offload) or already verified, in which case it need not be
+//! verified again ([`Frame::csum_trusted`]); host TCP traffic arrives as GRO-sized frames.
 //! Frames this socket sent are not received back (`PACKET_IGNORE_OUTGOING`, and the
 //! `PACKET_OUTGOING` type is dropped as well for older kernels).
 //!
@@ -26,20 +30,52 @@ use abi::Errno;
 
 /// `SOL_PACKET` (include/linux/socket.h).
 const SOL_PACKET: i32 = 263;
-/// `PACKET_AUXDATA` (include/uapi/linux/if_packet.h).
-const PACKET_AUXDATA: i32 = 8;
+/// `PACKET_VNET_HDR` (include/uapi/linux/if_packet.h).
+const PACKET_VNET_HDR: i32 = 15;
 /// `PACKET_IGNORE_OUTGOING` (Linux 4.20).
 const PACKET_IGNORE_OUTGOING: i32 = 23;
-/// `TP_STATUS_CSUMNOTREADY`: the transport checksum is partial (offloaded, not computed).
-const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
-/// `TP_STATUS_CSUM_VALID`: the kernel (or the NIC) verified the transport checksum.
-const TP_STATUS_CSUM_VALID: u32 = 1 << 7;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is partial (offloaded).
+pub const VNET_F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the kernel (or the NIC) verified the checksum.
+const VNET_F_DATA_VALID: u8 = 2;
+/// `VIRTIO_NET_HDR_GSO_TCPV4`.
+pub const VNET_GSO_TCPV4: u8 = 1;
+/// Size of `struct virtio_net_hdr`.
+const VNET_HDR_LEN: usize = 10;
 /// `PACKET_OUTGOING` (`sll_pkttype` of a frame this host sent).
 const PACKET_OUTGOING: u8 = 4;
 /// `ETH_P_ALL`.
 const ETH_P_ALL: u16 = 0x0003;
 /// Socket buffer size asked for in each direction (bursts of a fast TCP stream).
 const SOCKET_BUFFER: i32 = 4 << 20;
+
+/// `struct virtio_net_hdr` (include/uapi/linux/virtio_net.h), in host byte order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VnetHdr {
+    pub flags: u8,
+    pub gso_type: u8,
+    /// Bytes of headers (Ethernet + IP + TCP) in a GSO frame.
+    pub hdr_len: u16,
+    /// Payload bytes per segment of a GSO frame.
+    pub gso_size: u16,
+    /// Where checksumming starts (from the frame's start) and where the result goes
+    /// (relative to `csum_start`), with `VNET_F_NEEDS_CSUM`.
+    pub csum_start: u16,
+    pub csum_offset: u16,
+}
+
+impl VnetHdr {
+    fn to_bytes(self) -> [u8; VNET_HDR_LEN] {
+        let mut b = [0u8; VNET_HDR_LEN];
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
+        b[4..6].copy_from_slice(&self.gso_size.to_ne_bytes());
+        b[6..8].copy_from_slice(&self.csum_start.to_ne_bytes());
+        b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
+        b
+    }
+}
 
 /// A received frame's length and checksum status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +148,7 @@ impl PacketSocket {
         if r < 0 {
             return Err(last_errno());
         }
-        setsockopt_int(fd.as_raw_fd(), SOL_PACKET, PACKET_AUXDATA, 1)?;
+        setsockopt_int(fd.as_raw_fd(), SOL_PACKET, PACKET_VNET_HDR, 1)?;
         // Older kernels lack it; outgoing frames are then dropped by type in `recv`.
         let _ = setsockopt_int(fd.as_raw_fd(), SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
         for (force, plain) in [
@@ -126,18 +162,27 @@ impl PacketSocket {
         Ok(PacketSocket { fd: Arc::new(fd) })
     }
 
-    /// Sends one frame without blocking. `EAGAIN`/`ENOBUFS` when the host queue is full (the
-    /// frame is dropped, as a full NIC queue would drop it).
-    pub fn send(&self, frame: &[u8]) -> Result<(), Errno> {
-        // SAFETY: `frame` is a live slice of the length passed.
-        let r = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
+    /// Sends one frame, described by `vnet`, without blocking. `EAGAIN`/`ENOBUFS` when the host
+    /// queue is full (the frame is dropped, as a full NIC queue would drop it).
+    pub fn send(&self, vnet: VnetHdr, frame: &[u8]) -> Result<(), Errno> {
+        let hdr = vnet.to_bytes();
+        let iov = [
+            libc::iovec {
+                iov_base: hdr.as_ptr() as *mut libc::c_void,
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+        ];
+        // SAFETY: an all-zero msghdr is valid; the iovecs point at live buffers the kernel
+        // only reads.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len();
+        // SAFETY: `msg` describes live buffers of the sizes given.
+        let r = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT) };
         if r < 0 { Err(last_errno()) } else { Ok(()) }
     }
 
@@ -145,21 +190,25 @@ impl PacketSocket {
     /// do not fit `buf`, and frames this host sent, are skipped.
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Frame>, Errno> {
         loop {
-            // SAFETY: all-zero sockaddr_ll and cmsg space are valid initial values.
+            let mut hdr = [0u8; VNET_HDR_LEN];
+            // SAFETY: an all-zero sockaddr_ll is a valid initial value.
             let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut cmsg = [0u64; 8];
-            let mut iov = libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: buf.len(),
-            };
+            let mut iov = [
+                libc::iovec {
+                    iov_base: hdr.as_mut_ptr().cast(),
+                    iov_len: hdr.len(),
+                },
+                libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                },
+            ];
             // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             msg.msg_name = (&mut from as *mut libc::sockaddr_ll).cast();
             msg.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = cmsg.as_mut_ptr().cast();
-            msg.msg_controllen = size_of_val(&cmsg);
+            msg.msg_iov = iov.as_mut_ptr();
+            msg.msg_iovlen = iov.len();
             // SAFETY: `msg` describes live buffers of the sizes given.
             let n = unsafe {
                 libc::recvmsg(
@@ -172,27 +221,16 @@ impl PacketSocket {
                 let e = last_errno();
                 return if e == Errno::EAGAIN { Ok(None) } else { Err(e) };
             }
-            let len = usize::try_from(n).unwrap_or(0);
+            let total = usize::try_from(n).unwrap_or(0);
+            let Some(len) = total.checked_sub(VNET_HDR_LEN) else {
+                continue;
+            };
             if len > buf.len() || from.sll_pkttype == PACKET_OUTGOING {
                 continue;
             }
-            let mut status = 0u32;
-            // SAFETY: the CMSG_* walk stays inside `msg.msg_control`, which the kernel filled
-            // up to `msg_controllen`; the auxdata payload is read unaligned.
-            unsafe {
-                let mut c = libc::CMSG_FIRSTHDR(&msg);
-                while !c.is_null() {
-                    if (*c).cmsg_level == SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
-                        let aux: libc::tpacket_auxdata =
-                            std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                        status = aux.tp_status;
-                    }
-                    c = libc::CMSG_NXTHDR(&msg, c);
-                }
-            }
             return Ok(Some(Frame {
                 len,
-                csum_trusted: status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID) != 0,
+                csum_trusted: hdr[0] & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) != 0,
             }));
         }
     }

@@ -35,7 +35,7 @@ use smoltcp::wire::{
     Ipv4Packet, TcpPacket, UdpPacket,
 };
 
-use crate::afpacket::PacketSocket;
+use crate::afpacket::{PacketSocket, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VnetHdr};
 
 /// Ethernet header length.
 pub(crate) const ETH_HLEN: usize = 14;
@@ -48,6 +48,11 @@ const ARP_TTL: Duration = Duration::from_secs(60);
 const ARP_RETRY: Duration = Duration::from_secs(1);
 /// A packet waiting for an ARP answer longer than this is dropped.
 const PENDING_TTL: Duration = Duration::from_secs(3);
+/// The MSS smoltcp is told wire peers announced: one IPv4 GSO frame's worth of payload.
+const GSO_MSS: u16 = 65535 - 20 - 60;
+/// Most remembered peer MSS values (the table is cleared when full: segments then follow
+/// the MTU).
+const MAX_FLOWS: usize = 16384;
 /// Most packets waiting for ARP answers, over all next hops.
 pub(crate) const MAX_PENDING: usize = 64;
 
@@ -108,7 +113,10 @@ pub(crate) struct Wire {
     arp: HashMap<Ipv4Addr, ([u8; 6], Instant)>,
     asked: HashMap<Ipv4Addr, Instant>,
     /// Ethernet frames (destination MAC still blank) waiting for their next hop's MAC.
-    pending: VecDeque<(Ipv4Addr, Vec<u8>, Instant)>,
+    pending: VecDeque<(Ipv4Addr, Vec<u8>, VnetHdr, Instant)>,
+    /// The MSS each wire peer announced, by (peer address, peer port, our port): smoltcp
+    /// is told a larger one (see [`Wire::input`]) so it hands over GSO-sized segments.
+    peer_mss: HashMap<(Ipv4Addr, u16, u16), u16>,
     pub(crate) stats: WireStats,
     /// Scratch frame for transmission.
     frame: Vec<u8>,
@@ -140,6 +148,7 @@ impl Wire {
             arp: HashMap::new(),
             asked: HashMap::new(),
             pending: VecDeque::new(),
+            peer_mss: HashMap::new(),
             stats: WireStats::default(),
             frame: Vec::with_capacity(ETH_HLEN + 65536),
         }
@@ -196,12 +205,15 @@ impl Wire {
             })
     }
 
-    /// Sends the IPv4 packet `ip` (checksums not yet computed) towards `hop`.
+    /// Sends the IPv4 packet `ip` (checksums not yet computed) towards `hop`. A TCP segment
+    /// leaves with its checksum partial and, when it is larger than one segment of the
+    /// peer's MSS, as one GSO frame the kernel segments; other packets get their checksums
+    /// here and must fit the MTU.
     pub(crate) fn transmit(&mut self, ip: &mut [u8], hop: Ipv4Addr, now: Instant) {
-        if ip.len() > self.mtu || !fill_checksums(ip) {
+        let Some(vnet) = self.offload(ip) else {
             self.stats.tx_dropped += 1;
             return;
-        }
+        };
         let dst_mac = if self.is_broadcast(hop) {
             Some(BROADCAST)
         } else {
@@ -217,7 +229,7 @@ impl Wire {
         frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
         frame.extend_from_slice(ip);
         match dst_mac {
-            Some(_) => self.send_frame(&frame),
+            Some(_) => self.send_frame(vnet, &frame),
             None => {
                 self.arp.remove(&hop);
                 self.expire_pending(now);
@@ -225,15 +237,69 @@ impl Wire {
                     self.pending.pop_front();
                     self.stats.tx_dropped += 1;
                 }
-                self.pending.push_back((hop, frame.clone(), now));
+                self.pending.push_back((hop, frame.clone(), vnet, now));
                 self.ask(hop, now);
             }
         }
         self.frame = frame;
     }
 
-    fn send_frame(&mut self, frame: &[u8]) {
-        match self.sock.send(frame) {
+    /// Fills in the checksums of `ip` and says how the kernel is to finish the frame: TCP
+    /// with a partial checksum (and GSO past one segment), the rest complete. None for a
+    /// malformed packet or one too large for the MTU.
+    fn offload(&self, ip: &mut [u8]) -> Option<VnetHdr> {
+        let (ihl, total) = {
+            let pkt = Ipv4Packet::new_checked(&*ip).ok()?;
+            (usize::from(pkt.header_len()), usize::from(pkt.total_len()))
+        };
+        let tcp = Ipv4Packet::new_checked(&*ip).ok()?.next_header() == IpProtocol::Tcp
+            && Ipv4Packet::new_checked(&*ip).ok()?.frag_offset() == 0;
+        if !tcp {
+            if ip.len() > self.mtu || !fill_checksums(ip) {
+                return None;
+            }
+            return Some(VnetHdr::default());
+        }
+        let mut pkt = Ipv4Packet::new_checked(&mut *ip).ok()?;
+        pkt.fill_checksum();
+        let (src, dst) = (pkt.src_addr(), pkt.dst_addr());
+        let seg = ip.get_mut(ihl..total)?;
+        let thl = usize::from(seg.get(12)? >> 4) * 4;
+        if thl < 20 || thl > seg.len() {
+            return None;
+        }
+        let (ours, theirs) = (
+            u16::from_be_bytes([*seg.first()?, *seg.get(1)?]),
+            u16::from_be_bytes([*seg.get(2)?, *seg.get(3)?]),
+        );
+        let tcp_len = u32::try_from(seg.len()).ok()?;
+        let partial = pseudo_sum(src, dst, tcp_len);
+        seg.get_mut(16..18)?.copy_from_slice(&partial.to_be_bytes());
+        let payload = seg.len() - thl;
+        let mut vnet = VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            csum_start: u16::try_from(ETH_HLEN + ihl).ok()?,
+            csum_offset: 16,
+            ..VnetHdr::default()
+        };
+        let room = self.mtu.checked_sub(ihl + thl)?;
+        let mss = self
+            .peer_mss
+            .get(&(dst, theirs, ours))
+            .map_or(room, |m| usize::from(*m).min(room))
+            .max(1);
+        if payload > mss {
+            vnet.gso_type = VNET_GSO_TCPV4;
+            vnet.gso_size = u16::try_from(mss).ok()?;
+            vnet.hdr_len = u16::try_from(ETH_HLEN + ihl + thl).ok()?;
+        } else if total > self.mtu {
+            return None;
+        }
+        Some(vnet)
+    }
+
+    fn send_frame(&mut self, vnet: VnetHdr, frame: &[u8]) {
+        match self.sock.send(vnet, frame) {
             Ok(()) => {
                 self.stats.tx_packets += 1;
                 self.stats.tx_bytes += frame.len() as u64;
@@ -246,7 +312,7 @@ impl Wire {
     }
 
     fn expire_pending(&mut self, now: Instant) {
-        while let Some((_, _, at)) = self.pending.front() {
+        while let Some((_, _, _, at)) = self.pending.front() {
             if now.duration_since(*at) < PENDING_TTL {
                 break;
             }
@@ -293,7 +359,7 @@ impl Wire {
         frame[6..12].copy_from_slice(&self.mac);
         frame[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
         repr.emit(&mut ArpPacket::new_unchecked(&mut frame[ETH_HLEN..]));
-        self.send_frame(&frame);
+        self.send_frame(VnetHdr::default(), &frame);
     }
 
     fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6], now: Instant) {
@@ -303,13 +369,14 @@ impl Wire {
         self.arp.insert(ip, (mac, now));
         self.asked.remove(&ip);
         let mut waiting = std::mem::take(&mut self.pending);
-        waiting.retain(|(hop, frame, _)| {
+        waiting.retain_mut(|(hop, frame, vnet, _)| {
             if *hop != ip {
                 return true;
             }
-            let mut f = frame.clone();
-            f[..6].copy_from_slice(&mac);
-            self.send_frame(&f);
+            if let Some(d) = frame.get_mut(..6) {
+                d.copy_from_slice(&mac);
+            }
+            self.send_frame(*vnet, frame);
             false
         });
         self.pending = waiting;
@@ -319,7 +386,7 @@ impl Wire {
     /// as the frame range holding it. Returns that range, if any.
     pub(crate) fn input(
         &mut self,
-        frame: &[u8],
+        frame: &mut [u8],
         csum_trusted: bool,
         now: Instant,
     ) -> Option<std::ops::Range<usize>> {
@@ -333,8 +400,9 @@ impl Wire {
             self.stats.rx_dropped += 1;
             return None;
         }
+        let et = u16::from_be_bytes([et[0], et[1]]);
         let payload = frame.get(ETH_HLEN..).unwrap_or(&[]);
-        match u16::from_be_bytes([et[0], et[1]]) {
+        match et {
             ETHERTYPE_ARP => {
                 self.arp_input(payload, now);
                 None
@@ -344,7 +412,11 @@ impl Wire {
                 if r.is_none() {
                     self.stats.rx_dropped += 1;
                 }
-                r.map(|r| r.start + ETH_HLEN..r.end + ETH_HLEN)
+                let r = r.map(|r| r.start + ETH_HLEN..r.end + ETH_HLEN);
+                if let Some(pkt) = r.clone().and_then(|r| frame.get_mut(r)) {
+                    self.raise_syn_mss(pkt);
+                }
+                r
             }
             _ => {
                 self.stats.rx_dropped += 1;
@@ -386,6 +458,62 @@ impl Wire {
         }
     }
 
+    /// In a (checked) TCP SYN from the wire, remembers the peer's MSS option and raises it
+    /// to [`GSO_MSS`]: smoltcp then builds segments of up to that size, which
+    /// [`Wire::offload`] hands to the kernel as GSO frames of the real MSS. smoltcp does
+    /// not verify checksums, so the changed option needs no checksum update.
+    fn raise_syn_mss(&mut self, ip: &mut [u8]) {
+        let Ok(pkt) = Ipv4Packet::new_checked(&*ip) else {
+            return;
+        };
+        if pkt.next_header() != IpProtocol::Tcp || pkt.frag_offset() != 0 {
+            return;
+        }
+        let ihl = usize::from(pkt.header_len());
+        let src = pkt.src_addr();
+        let Some(seg) = ip.get_mut(ihl..) else {
+            return;
+        };
+        let (Some(&flags), Some(&off)) = (seg.get(13), seg.get(12)) else {
+            return;
+        };
+        if flags & 0x02 == 0 {
+            return;
+        }
+        let thl = usize::from(off >> 4) * 4;
+        let ports = (
+            u16::from_be_bytes([seg[0], seg[1]]),
+            u16::from_be_bytes([seg[2], seg[3]]),
+        );
+        let Some(opts) = seg.get_mut(20..thl) else {
+            return;
+        };
+        let mut i = 0usize;
+        while i < opts.len() {
+            match opts[i] {
+                0 => break,
+                1 => i += 1,
+                kind => {
+                    let Some(&len) = opts.get(i + 1) else { break };
+                    let len = usize::from(len);
+                    if len < 2 || i + len > opts.len() {
+                        break;
+                    }
+                    if kind == 2 && len == 4 {
+                        let mss = u16::from_be_bytes([opts[i + 2], opts[i + 3]]);
+                        if self.peer_mss.len() >= MAX_FLOWS {
+                            self.peer_mss.clear();
+                        }
+                        self.peer_mss.insert((src, ports.0, ports.1), mss);
+                        opts[i + 2..i + 4].copy_from_slice(&GSO_MSS.to_be_bytes());
+                        return;
+                    }
+                    i += len;
+                }
+            }
+        }
+    }
+
     /// Checks an IPv4 packet; the range of `payload` that holds it (Ethernet padding cut).
     fn ip_input(&self, payload: &[u8], csum_trusted: bool) -> Option<std::ops::Range<usize>> {
         let pkt = Ipv4Packet::new_checked(payload).ok()?;
@@ -420,6 +548,20 @@ impl Wire {
         }
         Some(0..total)
     }
+}
+
+/// The folded (not inverted) TCP pseudo-header sum, as a partial checksum starts.
+fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, tcp_len: u32) -> u16 {
+    let (s, d) = (src.octets(), dst.octets());
+    let mut sum: u32 = 0;
+    for w in [[s[0], s[1]], [s[2], s[3]], [d[0], d[1]], [d[2], d[3]]] {
+        sum += u32::from(u16::from_be_bytes(w));
+    }
+    sum += 6 + (tcp_len >> 16) + (tcp_len & 0xffff);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 /// Computes the IPv4 header checksum and the TCP/UDP/ICMP checksum of `ip` in place; false if

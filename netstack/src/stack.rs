@@ -318,7 +318,7 @@ impl Dev {
             match w.sock.recv(&mut buf) {
                 Ok(Some(f)) => {
                     any = true;
-                    let frame = buf.get(..f.len).unwrap_or(&[]);
+                    let frame = buf.get_mut(..f.len).unwrap_or_default();
                     match w.input(frame, f.csum_trusted, Instant::now()) {
                         Some(r) => self.queue.push_back((buf, r.start, r.end)),
                         None => recycle(&self.free, buf),

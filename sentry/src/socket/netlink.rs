@@ -346,6 +346,9 @@ const SIOCGIFNETMASK: u32 = 0x891b;
 const SIOCGIFMTU: u32 = 0x8921;
 const SIOCGIFHWADDR: u32 = 0x8927;
 const SIOCGIFINDEX: u32 = 0x8933;
+const SIOCGIFTXQLEN: u32 = 0x8942;
+/// The transmit queue length every interface reports (Linux's default for lo and veth).
+const TXQLEN: u32 = 1000;
 /// `struct ifreq`: a 16-byte name and a 24-byte union.
 const IFREQ_SIZE: usize = 40;
 
@@ -365,7 +368,7 @@ fn ipv4_of(i: &Interface) -> Option<(std::net::Ipv4Addr, u8)> {
 }
 
 /// The SIOCGIF* requests (netdevice(7)): `None` for another request. Linux's dev_ioctl serves
-/// SIOCGIFCONF, SIOCGIFNAME, SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMTU and SIOCGIFHWADDR on a
+/// SIOCGIFCONF, SIOCGIFNAME, SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMTU, SIOCGIFTXQLEN and SIOCGIFHWADDR on a
 /// socket of any family; the IPv4 address requests (SIOCGIFADDR, SIOCGIFNETMASK,
 /// SIOCGIFBRDADDR) only on AF_INET sockets (`inet`; elsewhere ENOTTY). ENODEV for an unknown
 /// name or index, EADDRNOTAVAIL for an address an interface does not have. The setters
@@ -378,7 +381,13 @@ pub fn netdev_ioctl(
 ) -> Option<SysResult<u64>> {
     let any_family = matches!(
         cmd,
-        SIOCGIFNAME | SIOCGIFCONF | SIOCGIFFLAGS | SIOCGIFMTU | SIOCGIFHWADDR | SIOCGIFINDEX
+        SIOCGIFNAME
+            | SIOCGIFCONF
+            | SIOCGIFFLAGS
+            | SIOCGIFMTU
+            | SIOCGIFHWADDR
+            | SIOCGIFINDEX
+            | SIOCGIFTXQLEN
     );
     let inet_only = matches!(cmd, SIOCGIFADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK);
     (any_family || (inet && inet_only)).then(|| netdev_ioctl_inner(mem, cmd, arg))
@@ -445,6 +454,7 @@ fn netdev_ioctl_inner(mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResul
             );
         }
         SIOCGIFMTU => u[..4].copy_from_slice(&iface.mtu.to_ne_bytes()),
+        SIOCGIFTXQLEN => u[..4].copy_from_slice(&TXQLEN.to_ne_bytes()),
         SIOCGIFHWADDR => {
             u[..2].copy_from_slice(&iface.kind.to_ne_bytes());
             u[2..8].copy_from_slice(&iface.mac);
@@ -542,13 +552,13 @@ fn link_msg(i: &Interface, flags: u16, seq: u32, port: u32) -> Vec<u8> {
     h.extend_from_slice(&0u32.to_ne_bytes());
     m.bytes(&h)
         .attr_str(3, &i.name) // IFLA_IFNAME
-        .attr_u32(13, 1000) // IFLA_TXQLEN
+        .attr_u32(13, TXQLEN) // IFLA_TXQLEN
         .attr(16, &[0]) // IFLA_OPERSTATE: IF_OPER_UNKNOWN, as lo
         .attr(17, &[0]) // IFLA_LINKMODE
         .attr_u32(4, i.mtu) // IFLA_MTU
         .attr_str(6, "noqueue") // IFLA_QDISC
         .attr(1, &i.mac) // IFLA_ADDRESS
-        .attr(2, &i.mac); // IFLA_BROADCAST
+        .attr(2, if i.kind == ARPHRD_ETHER { &[0xff; 6] } else { &i.mac }); // IFLA_BROADCAST
     m.finish()
 }
 
