@@ -14,16 +14,17 @@
 //! the sentry's.
 //!
 //! # Interfaces
-//! Today one interface, `lo` (index 1): 127.0.0.1/8 and ::1/128 over a loopback device of our
-//! own (`stack::LoopDev`: a packet queue with recycled buffers, no checksums; MTU 65535 in smoltcp — the IPv4 length
-//! field's limit — reported as 65536 like Linux). [`Stack::interfaces`] returns what
-//! netlink `RTM_GETLINK`/`RTM_GETADDR` and `SIOCGIF*` will report. The stack keeps a list of
-//! [`NetIf`]s (an smoltcp `Interface` plus its device, an enum) so a raw-frame device over an
-//! AF_PACKET fd can be added as a second entry. Caveat for that step: smoltcp lets every
-//! `Interface` polled with a `SocketSet` dispatch every socket, so with two interfaces egress
-//! needs routing (a socket must only be dispatched by the interface that owns its route) —
-//! either one `Interface` over a routing device that splits loopback from the wire, or socket
-//! affinity; not built yet.
+//! `lo` (index 1): 127.0.0.1/8 and ::1/128, MTU 65535 in smoltcp (the IPv4 length field's
+//! limit), reported as 65536 like Linux. Ethernet interfaces are attached with
+//! [`Stack::attach_ethernet`]: the container's veth, over an AF_PACKET socket
+//! ([`PacketSocket`], `afpacket.rs`) with ARP, routing and checksums in `ether.rs`.
+//! smoltcp runs **one** `Interface` (IP medium) holding every address over one device
+//! (`stack::Dev`) that loops back packets for local addresses and routes the rest to the
+//! Ethernet interface whose route matches: smoltcp lets every interface dispatch every
+//! socket, so one interface with routing below it is what keeps a socket's packets on its
+//! own link. [`Stack::interfaces`] and [`Stack::routes`] are what netlink, `SIOCGIF*` and
+//! /proc/net report; each Ethernet interface has a receive thread (`netstack-rx-<name>`).
+//! `afpacket.rs` is the crate's only unsafe code (the libc calls of the packet socket).
 //!
 //! # Poll model
 //! smoltcp's `Interface::poll` moves packets and runs the TCP timers. Two drivers call it:
@@ -62,8 +63,9 @@
 //! * Ping sockets ([`IcmpSocket`], SOCK_DGRAM + IPPROTO_ICMP/ICMPV6): echo requests only, the
 //!   identifier is the socket's "port"; smoltcp answers echo requests to local addresses. The
 //!   `ping_group_range` permission check is the sentry's.
-//! * No IP fragmentation (not needed on loopback): UDP payloads above 65507 (IPv4) / 65487
-//!   (IPv6) bytes are `EMSGSIZE`.
+//! * No IP fragmentation: UDP payloads above 65507 (IPv4) / 65487 (IPv6) bytes on loopback,
+//!   and above the MTU less 28 bytes to an Ethernet interface, are `EMSGSIZE`. IPv4 only on
+//!   Ethernet interfaces (see `ether.rs`).
 //! * UDP: no ICMP port-unreachable → `ECONNREFUSED` on connected sockets; a connected UDP
 //!   socket drops datagrams from other peers when reading.
 //! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its
