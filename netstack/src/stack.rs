@@ -334,7 +334,7 @@ impl Dev {
     }
 }
 
-/// What is reported about one interface (the packets of all of them go through [`Dev`]).
+/// What is reported about one interface (the packets of all of them go through `Dev`).
 pub struct NetIf {
     pub(crate) info: InterfaceInfo,
 }
