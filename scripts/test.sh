@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and integration tests, the syscall
+# The whole test suite: formatting, lints, unit and integration tests, end-to-end and
+# networking tests (scripts/net-tests.sh), the syscall
 # conformance suite natively and under `rvisor do` on the ptrace platform, the Debian userland
 # acceptance tests (scripts/debian-tests.sh, over a cached debootstrap root), the Docker and
 # containerd integration (scripts/docker-tests.sh), and a smoke run of the benchmark.
@@ -22,6 +23,8 @@ RVISOR_REQUIRE_CAPS=1 cargo test --workspace
 echo "== end-to-end"
 cargo build --release -p runsc-cli
 RVISOR="$PWD/target/release/rvisor" bash runsc-cli/tests/e2e.sh
+echo "== networking (the sandbox's stack on loopback and on a veth it takes over)"
+RVISOR="$PWD/target/release/rvisor" bash scripts/net-tests.sh
 echo "== console bridge (rvisor do --console-socket: a shell on a sandbox pty)"
 timeout 120 env RVISOR="$PWD/target/release/rvisor" python3 scripts/console-e2e.py
 echo "== syscall conformance (native + ptrace)"
