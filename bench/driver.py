@@ -535,6 +535,8 @@ def measure(args, workloads, names, runner, status, active):
         meta = {
             "rounds": args.rounds, "quick": args.quick, "scale": args.scale,
             "workloads": workloads, "runtimes": names, "runtime_status": status,
+            # The table's rows in order (skip rows come first in the CSV).
+            "rows": [row for w in workloads for row in net.rows_of(w)],
             "required_runtimes": [r.strip() for r in args.require.split(",") if r.strip()],
             "cell_skips": [{"workload": row, "runtime": rt, "reason": reason}
                            for (w, rt), reason in cell_skips.items()

@@ -335,6 +335,9 @@ def main():
     args = ap.parse_args()
     rows, meta = load(args.out)
     workloads, runtimes, units, cells = summarize(rows)
+    # The driver's order, not the CSV's (whose skipped cells come first).
+    order = meta.get("rows", [])
+    workloads.sort(key=lambda w: order.index(w) if w in order else len(order))
     text = table(workloads, runtimes, units, cells, meta)
     print(text, end="")
     with open(os.path.join(args.out, "table.txt"), "w") as f:

@@ -3,7 +3,8 @@
 //!
 //! Built static (`gcc -O2 -static -pthread`), so the same binary runs in the bare runc rootfs.
 //! Each workload times itself with clock_gettime(CLOCK_MONOTONIC) around its loop and prints ONE
-//! number on stdout: nanoseconds per operation (what "one operation" is, is in bench/README.md).
+//! number on stdout: nanoseconds per operation (what "one operation" is, is in bench/README.md),
+//! or MB/s for the TCP subcommands (bench/net.py runs those; see below).
 //! On any failure it prints `workloads: NAME: what failed: reason` on stderr and exits 1, so the
 //! driver can tell a crash or an error from a number.
 //!
