@@ -209,7 +209,7 @@ impl IcmpSocket {
             } else {
                 dst
             };
-            if !inner.is_local(dst) {
+            if !inner.routable(dst) {
                 return Err(Errno::ENETUNREACH);
             }
             let h = autobind(inner, id)?;

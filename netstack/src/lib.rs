@@ -73,17 +73,21 @@
 //! * SO_REUSEADDR: two sockets may bind the same port when both set it and neither listens;
 //!   `listen` fails with `EADDRINUSE` if another socket on an overlapping address already does.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod afpacket;
+mod ether;
 mod icmp;
 mod stack;
 mod tcp;
 mod udp;
 
+pub use afpacket::{Frame, PacketSocket};
+pub use ether::{EthernetConfig, RouteInfo, WireStats};
 pub use icmp::IcmpSocket;
 pub use stack::{
-    Family, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, InterfaceInfo, MAX_LISTEN_POOL, NetIf,
-    Readiness, SocketEntry, Stack,
+    Family, IFF_BROADCAST, IFF_LOOPBACK, IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP,
+    InterfaceInfo, MAX_LISTEN_POOL, NetIf, Readiness, SocketEntry, Stack,
 };
 pub use tcp::{Shutdown, TcpSocket};
 pub use udp::{RecvMeta, UdpSocket};

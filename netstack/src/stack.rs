@@ -14,6 +14,8 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use vfs::waiter::{EventMask, WaitQueue};
 
+use crate::afpacket::PacketSocket;
+use crate::ether::{self, EthernetConfig, RouteInfo, Wire, WireStats};
 use crate::icmp::IcmpState;
 use crate::tcp::TcpState;
 use crate::udp::UdpState;
@@ -22,6 +24,10 @@ use crate::udp::UdpState;
 pub const IFF_UP: u32 = 0x1;
 /// `IFF_LOOPBACK`.
 pub const IFF_LOOPBACK: u32 = 0x8;
+/// `IFF_BROADCAST`.
+pub const IFF_BROADCAST: u32 = 0x2;
+/// `IFF_MULTICAST`.
+pub const IFF_MULTICAST: u32 = 0x1000;
 /// `IFF_RUNNING`.
 pub const IFF_RUNNING: u32 = 0x40;
 /// `IFF_LOWER_UP` (netlink only).
@@ -142,46 +148,77 @@ pub struct InterfaceInfo {
     pub addrs: Vec<(IpAddr, u8)>,
 }
 
-/// A loopback device: every transmitted packet is received back, in order. Packet buffers are
-/// recycled (and kept at their largest size) so a packet costs no allocation or zeroing.
+/// The device under smoltcp's one interface. A transmitted packet for a local address (lo's
+/// or any interface's) is queued to be received back, in order; any other packet goes to the
+/// Ethernet interface whose route matches (`ether.rs`), and is dropped when none does.
+/// Packets read from the wires are queued the same way. Packet buffers are recycled (and kept
+/// at their largest size) so a packet costs no allocation or zeroing.
 #[derive(Debug, Default)]
-pub(crate) struct LoopDev {
-    /// Packets in flight: a buffer and the packet's length in it.
-    queue: VecDeque<(Vec<u8>, usize)>,
+pub(crate) struct Dev {
+    /// Packets to receive: a buffer and the packet's range in it.
+    queue: VecDeque<(Vec<u8>, usize, usize)>,
     /// Spare buffers.
     free: RefCell<Vec<Vec<u8>>>,
+    pub(crate) wires: Vec<Wire>,
+    /// Every interface address: packets to these are looped back.
+    locals: Vec<IpAddr>,
 }
 
 /// Most spare buffers kept.
 const MAX_SPARE: usize = 64;
+/// Most frames taken from one wire per receive round.
+const RX_BATCH: usize = 64;
+/// Receive buffer: the largest IP packet plus the Ethernet header.
+const RX_BUF: usize = 65536 + ether::ETH_HLEN;
 
-/// Receive token of [`LoopDev`].
+/// Receive token of [`Dev`].
 #[derive(Debug)]
-pub(crate) struct LoopRx<'a> {
+pub(crate) struct DevRx<'a> {
     buf: Vec<u8>,
-    len: usize,
+    range: (usize, usize),
     free: &'a RefCell<Vec<Vec<u8>>>,
 }
 
-/// Transmit token of [`LoopDev`].
+/// Transmit token of [`Dev`].
 #[derive(Debug)]
-pub(crate) struct LoopTx<'a> {
-    queue: &'a mut VecDeque<(Vec<u8>, usize)>,
+pub(crate) struct DevTx<'a> {
+    queue: &'a mut VecDeque<(Vec<u8>, usize, usize)>,
     free: &'a RefCell<Vec<Vec<u8>>>,
+    wires: &'a mut [Wire],
+    locals: &'a [IpAddr],
 }
 
-impl phy::RxToken for LoopRx<'_> {
+impl phy::RxToken for DevRx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let r = f(self.buf.get(..self.len).unwrap_or(&[]));
-        let mut free = self.free.borrow_mut();
-        if free.len() < MAX_SPARE {
-            free.push(self.buf);
-        }
+        let r = f(self.buf.get(self.range.0..self.range.1).unwrap_or(&[]));
+        recycle(self.free, self.buf);
         r
     }
 }
 
-impl phy::TxToken for LoopTx<'_> {
+fn recycle(free: &RefCell<Vec<Vec<u8>>>, buf: Vec<u8>) {
+    let mut free = free.borrow_mut();
+    if free.len() < MAX_SPARE {
+        free.push(buf);
+    }
+}
+
+/// The destination of an IP packet (None if it is neither a v4 nor a v6 packet).
+fn packet_dst(p: &[u8]) -> Option<IpAddr> {
+    match p.first()? >> 4 {
+        4 => {
+            let b: [u8; 4] = p.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
+        }
+        6 => {
+            let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
+    }
+}
+
+impl phy::TxToken for DevTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut buf = self.free.borrow_mut().pop().unwrap_or_default();
         if buf.len() < len {
@@ -192,21 +229,42 @@ impl phy::TxToken for LoopTx<'_> {
             Some(b) => f(b),
             None => f(&mut []),
         };
-        self.queue.push_back((buf, len));
+        let dst = buf.get(..len).and_then(packet_dst);
+        let local = self.wires.is_empty()
+            || dst.is_none_or(|d| d.is_loopback() || self.locals.contains(&d));
+        if local {
+            self.queue.push_back((buf, 0, len));
+            return r;
+        }
+        if let Some(IpAddr::V4(d)) = dst {
+            let best = self
+                .wires
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.next_hop(d).map(|(hop, p)| (i, hop, p)))
+                .max_by_key(|(_, _, p)| *p);
+            if let Some((i, hop, _)) = best
+                && let (Some(w), Some(pkt)) = (self.wires.get_mut(i), buf.get_mut(..len))
+            {
+                w.transmit(pkt, hop, Instant::now());
+            }
+        }
+        recycle(self.free, buf);
         r
     }
 }
 
-impl phy::Device for LoopDev {
-    type RxToken<'a> = LoopRx<'a>;
-    type TxToken<'a> = LoopTx<'a>;
+impl phy::Device for Dev {
+    type RxToken<'a> = DevRx<'a>;
+    type TxToken<'a> = DevTx<'a>;
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
-        // The IPv4 total length is 16 bits: 65535 is the largest usable MTU.
+        // The IPv4 total length is 16 bits: 65535 is the largest usable MTU. TCP segments to
+        // a wire peer follow its (smaller) MSS.
         caps.max_transmission_unit = 65535;
         caps.medium = Medium::Ip;
-        // Nothing leaves the process: no checksums to compute or verify.
+        // Loopback packets need no checksums; the wire computes and checks its own.
         caps.checksum = ChecksumCapabilities::ignored();
         caps
     }
@@ -215,66 +273,75 @@ impl phy::Device for LoopDev {
         &mut self,
         _timestamp: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let (buf, len) = self.queue.pop_front()?;
-        let rx = LoopRx {
+        let (buf, start, end) = self.queue.pop_front()?;
+        let rx = DevRx {
             buf,
-            len,
+            range: (start, end),
             free: &self.free,
         };
-        let tx = LoopTx {
+        let tx = DevTx {
             queue: &mut self.queue,
             free: &self.free,
+            wires: &mut self.wires,
+            locals: &self.locals,
         };
         Some((rx, tx))
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(LoopTx {
+        Some(DevTx {
             queue: &mut self.queue,
             free: &self.free,
+            wires: &mut self.wires,
+            locals: &self.locals,
         })
     }
 }
 
-/// The device under an interface. Later: a raw-frame device over an AF_PACKET fd.
-#[derive(Debug)]
-pub(crate) enum Device {
-    Loopback(LoopDev),
-}
-
-impl Device {
+impl Dev {
     fn has_pending(&self) -> bool {
-        match self {
-            Device::Loopback(d) => !d.queue.is_empty(),
+        !self.queue.is_empty()
+    }
+
+    /// Reads up to [`RX_BATCH`] frames from wire `i` and queues the IP packets for us.
+    /// Whether any frame was read.
+    fn pull_frames(&mut self, i: usize) -> bool {
+        let mut any = false;
+        for _ in 0..RX_BATCH {
+            let Some(w) = self.wires.get_mut(i) else {
+                return any;
+            };
+            let mut buf = self.free.borrow_mut().pop().unwrap_or_default();
+            if buf.len() < RX_BUF {
+                buf.resize(RX_BUF, 0);
+            }
+            match w.sock.recv(&mut buf) {
+                Ok(Some(f)) => {
+                    any = true;
+                    let frame = buf.get(..f.len).unwrap_or(&[]);
+                    match w.input(frame, f.csum_trusted, Instant::now()) {
+                        Some(r) => self.queue.push_back((buf, r.start, r.end)),
+                        None => recycle(&self.free, buf),
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    recycle(&self.free, buf);
+                    return any;
+                }
+            }
         }
+        any
     }
 }
 
-/// One interface: smoltcp's `Interface`, its device and what is reported about it.
+/// What is reported about one interface (the packets of all of them go through [`Dev`]).
 pub struct NetIf {
     pub(crate) info: InterfaceInfo,
-    pub(crate) iface: Interface,
-    pub(crate) dev: Device,
 }
 
 impl std::fmt::Debug for NetIf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NetIf").field("info", &self.info).finish()
-    }
-}
-
-impl NetIf {
-    fn poll(&mut self, now: smoltcp::time::Instant, sockets: &mut SocketSet<'static>) {
-        for _ in 0..MAX_POLL_ROUNDS {
-            match &mut self.dev {
-                Device::Loopback(d) => {
-                    self.iface.poll(now, d, sockets);
-                }
-            }
-            if !self.dev.has_pending() {
-                break;
-            }
-        }
     }
 }
 
@@ -336,7 +403,13 @@ pub(crate) struct Slot {
 
 /// Everything under the stack lock.
 pub(crate) struct Inner {
+    /// smoltcp's one interface (IP medium) over [`Dev`], holding every address.
+    pub(crate) iface: Interface,
+    pub(crate) dev: Dev,
+    /// The interfaces as reported, in index order.
     pub(crate) ifs: Vec<NetIf>,
+    /// Routes through the Ethernet interfaces (loopback's are implied).
+    pub(crate) routes: Vec<RouteInfo>,
     pub(crate) sockets: SocketSet<'static>,
     pub(crate) slots: HashMap<u64, Slot>,
     next_id: u64,
@@ -390,8 +463,37 @@ impl Inner {
     }
 
     /// smoltcp's context for connects (the interface that routes `_remote`).
-    pub(crate) fn iface_for(&mut self, _remote: IpAddr) -> Option<&mut Interface> {
-        self.ifs.first_mut().map(|i| &mut i.iface)
+    pub(crate) fn iface_for(&mut self, remote: IpAddr) -> Option<&mut Interface> {
+        self.routable(remote).then_some(&mut self.iface)
+    }
+
+    /// The largest IP packet that can go to `remote` unfragmented: the wire's MTU off-host,
+    /// 65535 to a local address.
+    pub(crate) fn path_mtu(&self, remote: IpAddr) -> usize {
+        if remote.is_loopback() || self.is_local(remote) {
+            return 65535;
+        }
+        match remote {
+            IpAddr::V4(v4) => self
+                .dev
+                .wires
+                .iter()
+                .filter_map(|w| w.next_hop(v4).map(|(_, p)| (w.mtu(), p)))
+                .max_by_key(|(_, p)| *p)
+                .map_or(65535, |(m, _)| m),
+            IpAddr::V6(_) => 65535,
+        }
+    }
+
+    /// Whether a packet to `remote` has somewhere to go: a local address, or a route of an
+    /// Ethernet interface.
+    pub(crate) fn routable(&self, remote: IpAddr) -> bool {
+        remote.is_loopback()
+            || self.is_local(remote)
+            || match remote {
+                IpAddr::V4(v4) => self.dev.wires.iter().any(|w| w.next_hop(v4).is_some()),
+                IpAddr::V6(_) => false,
+            }
     }
 
     /// Records a bind of `owner` to (`addr`, `port`); port 0 picks an ephemeral port. Returns
@@ -481,8 +583,11 @@ impl Inner {
         // one more round.
         for _ in 0..4 {
             let now = smoltcp::time::Instant::now();
-            for i in &mut self.ifs {
-                i.poll(now, &mut self.sockets);
+            for _ in 0..MAX_POLL_ROUNDS {
+                self.iface.poll(now, &mut self.dev, &mut self.sockets);
+                if !self.dev.has_pending() {
+                    break;
+                }
             }
             let Inner {
                 sockets,
@@ -535,11 +640,9 @@ impl Inner {
     fn next_deadline(&mut self) -> Option<Instant> {
         let now = smoltcp::time::Instant::now();
         let mut best: Option<Duration> = None;
-        for i in &mut self.ifs {
-            if let Some(d) = i.iface.poll_delay(now, &self.sockets) {
-                let d = Duration::from_micros(d.total_micros());
-                best = Some(best.map_or(d, |b| b.min(d)));
-            }
+        if let Some(d) = self.iface.poll_delay(now, &self.sockets) {
+            let d = Duration::from_micros(d.total_micros());
+            best = Some(best.map_or(d, |b| b.min(d)));
         }
         best.and_then(|d| Instant::now().checked_add(d))
     }
@@ -584,7 +687,7 @@ impl Stack {
     /// A stack with only `lo` (127.0.0.1/8, ::1/128), and its timer thread. `ENOMEM` if the
     /// thread cannot be started.
     pub fn new_loopback() -> Result<Arc<Stack>, Errno> {
-        let mut dev = LoopDev::default();
+        let mut dev = Dev::default();
         let mut cfg = Config::new(HardwareAddress::Ip);
         cfg.random_seed = seed();
         let mut iface = Interface::new(cfg, &mut dev, smoltcp::time::Instant::now());
@@ -607,14 +710,15 @@ impl Stack {
                 mac: [0; 6],
                 addrs,
             },
-            iface,
-            dev: Device::Loopback(dev),
         };
         let span = u64::from(EPHEMERAL_LAST - EPHEMERAL_FIRST + 1);
         let start = EPHEMERAL_FIRST + u16::try_from(seed() % span).unwrap_or(0);
         let stack = Arc::new(Stack {
             inner: Mutex::new(Inner {
+                iface,
+                dev,
                 ifs: vec![lo],
+                routes: Vec::new(),
                 sockets: SocketSet::new(vec![]),
                 slots: HashMap::new(),
                 next_id: 1,
@@ -654,6 +758,119 @@ impl Stack {
             .ifs
             .iter()
             .map(|i| i.info.clone())
+            .collect()
+    }
+
+    /// Adds an Ethernet interface: its IPv4 addresses become local addresses of the stack,
+    /// its routes are used for egress, and a receive thread (`netstack-rx`, holding only a
+    /// `Weak<Stack>`) moves its frames into the stack until the stack is dropped. Existing
+    /// wildcard listeners do not pick up the new addresses (attach before the app runs).
+    /// `EEXIST` if the index is taken, `ENOSPC` if smoltcp's address or route table is full,
+    /// `ENOMEM` if the thread cannot start.
+    pub fn attach_ethernet(self: &Arc<Self>, cfg: EthernetConfig) -> Result<(), Errno> {
+        let sock = cfg.socket.clone();
+        let name = cfg.name.clone();
+        let mut inner = lock(&self.inner);
+        if inner.ifs.iter().any(|i| i.info.index == cfg.index) {
+            return Err(Errno::EEXIST);
+        }
+        let (mtu, mac) = (cfg.mtu, cfg.mac);
+        let wire = Wire::new(cfg);
+        let v4: Vec<(Ipv4Addr, u8)> = wire.v4_addrs().to_vec();
+        let mut full = false;
+        // Interface addresses first, so smoltcp picks them (not 127.0.0.1) as the source
+        // for destinations off every subnet.
+        inner.iface.update_ip_addrs(|a| {
+            for (ip, len) in v4.iter().rev() {
+                if a.insert(0, IpCidr::new(IpAddress::Ipv4(*ip), *len))
+                    .is_err()
+                {
+                    full = true;
+                }
+            }
+        });
+        for r in &wire.routes {
+            if let (IpAddr::V4(net), Some(IpAddr::V4(gw))) = (r.dst, r.gateway) {
+                let route = smoltcp::iface::Route {
+                    cidr: IpCidr::new(IpAddress::Ipv4(net), r.prefix),
+                    via_router: IpAddress::Ipv4(gw),
+                    preferred_until: None,
+                    expires_at: None,
+                };
+                inner.iface.routes_mut().update(|t| {
+                    if t.push(route).is_err() {
+                        full = true;
+                    }
+                });
+            }
+        }
+        if full {
+            return Err(Errno::ENOSPC);
+        }
+        let index = wire.index;
+        inner.routes.extend(wire.routes.iter().cloned());
+        inner.ifs.push(NetIf {
+            info: InterfaceInfo {
+                name: name.clone(),
+                index,
+                flags: IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST | IFF_LOWER_UP,
+                mtu,
+                mac,
+                addrs: v4.iter().map(|(a, p)| (IpAddr::V4(*a), *p)).collect(),
+            },
+        });
+        inner.ifs.sort_by_key(|i| i.info.index);
+        inner.dev.wires.push(wire);
+        let wire_no = inner.dev.wires.len() - 1;
+        let locals = inner.local_addrs();
+        inner.dev.locals = locals;
+        drop(inner);
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name(format!("netstack-rx-{name}"))
+            .spawn(move || rx_thread(weak, sock, wire_no))
+            .map_err(|_| Errno::ENOMEM)?;
+        Ok(())
+    }
+
+    /// Adds `ip` (a 127/8 address) to `lo` as a /32, as `ip addr add 127.0.0.11/32 dev lo`
+    /// would: sockets may then bind it. `EINVAL` for a non-loopback address, `ENOSPC` when
+    /// smoltcp's address table is full.
+    pub fn add_loopback_address(&self, ip: Ipv4Addr) -> Result<(), Errno> {
+        if !ip.is_loopback() {
+            return Err(Errno::EINVAL);
+        }
+        let mut inner = lock(&self.inner);
+        if inner.is_local(IpAddr::V4(ip)) {
+            return Ok(());
+        }
+        let mut full = false;
+        inner.iface.update_ip_addrs(|a| {
+            full = a.push(IpCidr::new(IpAddress::Ipv4(ip), 32)).is_err();
+        });
+        if full {
+            return Err(Errno::ENOSPC);
+        }
+        if let Some(lo) = inner.ifs.iter_mut().find(|i| i.info.index == 1) {
+            lo.info.addrs.push((IpAddr::V4(ip), 32));
+        }
+        let locals = inner.local_addrs();
+        inner.dev.locals = locals;
+        Ok(())
+    }
+
+    /// The routes of the Ethernet interfaces.
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        lock(&self.inner).routes.clone()
+    }
+
+    /// Frame counters of the Ethernet interfaces, by interface index.
+    pub fn wire_stats(&self) -> Vec<(u32, WireStats)> {
+        lock(&self.inner)
+            .dev
+            .wires
+            .iter()
+            .map(|w| (w.index, w.stats))
             .collect()
     }
 
@@ -709,6 +926,22 @@ fn timer_thread(stack: Weak<Stack>, timer: Arc<Timer>) {
                 drop(s);
                 st = lock(&timer.state);
             }
+        }
+    }
+}
+
+/// The receive thread of Ethernet interface `wire`: waits for frames without the stack lock,
+/// then takes it to move a batch into the stack and poll. Ends once the stack is dropped.
+fn rx_thread(stack: Weak<Stack>, sock: PacketSocket, wire: usize) {
+    loop {
+        let ready = sock.wait_readable(500);
+        let Some(s) = stack.upgrade() else { return };
+        if !ready {
+            continue;
+        }
+        let mut inner = lock(&s.inner);
+        if inner.dev.pull_frames(wire) {
+            s.poll_locked(&mut inner);
         }
     }
 }

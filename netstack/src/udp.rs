@@ -274,9 +274,12 @@ impl UdpSocket {
             } else {
                 ip
             };
-            if !inner.is_local(ip) {
-                // Only loopback exists so far.
+            if !inner.routable(ip) {
                 return Err(Errno::ENETUNREACH);
+            }
+            // No fragmentation on the wire either.
+            if buf.len() > inner.path_mtu(ip).saturating_sub(28) {
+                return Err(Errno::EMSGSIZE);
             }
             let h = autobind(inner, id)?;
             let so = usock(&mut inner.sockets, h);

@@ -782,6 +782,11 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
         run_hooks("createRuntime", h.create_runtime().as_deref(), &state)?;
         run_hooks("createContainer", h.create_container().as_deref(), &state)?;
     }
+    // The hooks (or the CNI plugins before create) have wired the namespace: the sandbox's
+    // stack takes its interfaces over before init can run.
+    if cli.network == crate::NetworkMode::Sandbox {
+        take_over_network(ready.kernel())?;
+    }
     state["status"] = "created".into();
     write_state(dir, &state)?;
     if start_rx.recv().is_err() {
@@ -793,6 +798,21 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     state["status"] = "running".into();
     write_state(dir, &state)?;
     ready.run()
+}
+
+/// `--network=sandbox`: the sandbox's netstack takes over the Ethernet interfaces of the
+/// network namespace this process is in (none in a namespace the runtime made itself).
+fn take_over_network(kernel: &std::sync::Arc<sentry::kernel::Kernel>) -> anyhow::Result<()> {
+    let stack = kernel
+        .net_stack()
+        .map_err(|e| anyhow::anyhow!("starting the sandbox's network stack: {e}"))?;
+    for t in crate::netns::take_over(&stack).context("taking over the container's network")? {
+        tracing::info!(interface = %t.name, addrs = ?t.addrs, "interface served by the sandbox");
+    }
+    if crate::dns_relay::docker_dns_present() {
+        crate::dns_relay::start(&stack).context("relaying Docker's embedded DNS")?;
+    }
+    Ok(())
 }
 
 /// The spec's `linux.cgroupsPath` (None: runc's default, named after the container; with

@@ -18,10 +18,9 @@ mod cmd_oci;
 mod cmd_syscalls;
 mod console;
 mod control;
+mod dns_relay;
 mod hostcall;
 mod logging;
-// The networking issue wires this into `boot` with the netstack; its tests run today.
-#[allow(dead_code)]
 mod netns;
 
 use std::process::ExitCode;

@@ -5,9 +5,11 @@
 //! interface, table) — Docker's libnetwork has put a veth with the container's address there
 //! by the time the create hooks return.
 //!
-//! Neighbours: `cmd_oci.rs` enters the namespace (before this runs); the sentry's netstack
-//! will be given what this finds. Not wired yet: the netstack lands in the networking issue.
-//! No locks; one short-lived socket per scan.
+//! [`take_over`] then hands each Ethernet interface to the sandbox's netstack (an AF_PACKET
+//! socket, its addresses and routes) and removes the addresses from the host kernel's copy.
+//!
+//! Neighbours: `cmd_oci.rs` enters the namespace and, once the create hooks have wired it,
+//! calls [`take_over`] with the sandbox kernel's stack. No locks; short-lived netlink sockets.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd as _;
@@ -51,7 +53,13 @@ const NLM_F_DUMP: u16 = 0x300;
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
+const NLM_F_ACK: u16 = 4;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFF_UP: u32 = 1;
+const IFF_LOOPBACK: u32 = 8;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
 
@@ -91,6 +99,144 @@ pub fn scan() -> anyhow::Result<(Vec<HostInterface>, Vec<HostRoute>)> {
         }
     }
     Ok((ifaces, routes))
+}
+
+/// What [`take_over`] did with one interface (for the log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TakenOver {
+    pub name: String,
+    pub addrs: Vec<(IpAddr, u8)>,
+}
+
+/// Gives the sandbox's stack every Ethernet interface of the calling thread's network
+/// namespace that is up and has an IPv4 address: an AF_PACKET socket on it, its IPv4
+/// addresses, MTU, MAC and main-table routes. Then removes every address from the host
+/// kernel's copy of the interface (and turns IPv6 off on it) so the host stack in this
+/// namespace neither answers for the container's addresses nor sees its connections: from
+/// then on the host kernel moves frames only. Loopback stays the host's (the sandbox has its
+/// own). Returns what it took over.
+pub fn take_over(stack: &std::sync::Arc<netstack::Stack>) -> anyhow::Result<Vec<TakenOver>> {
+    let (ifaces, routes) = scan()?;
+    let sock = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )
+    .context("opening a netlink route socket")?;
+    let mut taken = Vec::new();
+    for (n, i) in ifaces.iter().enumerate() {
+        let v4: Vec<(IpAddr, u8)> = i
+            .addrs
+            .iter()
+            .filter(|(a, _)| a.is_ipv4())
+            .copied()
+            .collect();
+        if i.flags & IFF_LOOPBACK != 0 || i.flags & IFF_UP == 0 || i.mac.len() != 6 || v4.is_empty()
+        {
+            continue;
+        }
+        let index = u32::try_from(i.index).context("interface index")?;
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&i.mac);
+        let own: Vec<netstack::RouteInfo> = routes
+            .iter()
+            .filter(|r| r.table == 254 && r.oif == i.index && r.dst.is_ipv4())
+            .map(|r| netstack::RouteInfo {
+                dst: r.dst,
+                prefix: r.prefix,
+                gateway: r.gateway,
+                ifindex: index,
+            })
+            .collect();
+        let socket = netstack::PacketSocket::open(index)
+            .map_err(|e| anyhow::anyhow!("opening a packet socket on {}: {e}", i.name))?;
+        stack
+            .attach_ethernet(netstack::EthernetConfig {
+                name: i.name.clone(),
+                index,
+                mac,
+                mtu: i.mtu,
+                addrs: v4.clone(),
+                routes: own,
+                socket,
+            })
+            .map_err(|e| anyhow::anyhow!("attaching {} to the sandbox: {e}", i.name))?;
+        for (k, (addr, prefix)) in i.addrs.iter().enumerate() {
+            let seq = 100 + u32::try_from(n * 64 + k).unwrap_or(0);
+            delete_address(&sock, i.index, *addr, *prefix, seq)
+                .with_context(|| format!("removing {addr}/{prefix} from the host's {}", i.name))?;
+        }
+        // The kernel would otherwise keep a link-local IPv6 address and answer neighbour
+        // discovery; best effort (IPv6 may be off in this namespace already).
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", i.name),
+            "1",
+        );
+        taken.push(TakenOver {
+            name: i.name.clone(),
+            addrs: v4,
+        });
+    }
+    Ok(taken)
+}
+
+/// `RTM_DELADDR` of `addr`/`prefix` on interface `index`, waiting for the kernel's ack.
+fn delete_address(
+    sock: &std::os::fd::OwnedFd,
+    index: i32,
+    addr: IpAddr,
+    prefix: u8,
+    seq: u32,
+) -> anyhow::Result<()> {
+    let (family, bytes): (u8, Vec<u8>) = match addr {
+        IpAddr::V4(a) => (2, a.octets().to_vec()),
+        IpAddr::V6(a) => (10, a.octets().to_vec()),
+    };
+    let mut body = vec![family, prefix, 0, 0];
+    body.extend_from_slice(&index.to_ne_bytes());
+    for ty in [IFA_LOCAL, IFA_ADDRESS] {
+        let len = u16::try_from(4 + bytes.len()).unwrap_or(0);
+        body.extend_from_slice(&len.to_ne_bytes());
+        body.extend_from_slice(&ty.to_ne_bytes());
+        body.extend_from_slice(&bytes);
+    }
+    let len = 16 + body.len();
+    let mut req = Vec::with_capacity(len);
+    req.extend_from_slice(&u32::try_from(len).unwrap_or(0).to_ne_bytes());
+    req.extend_from_slice(&RTM_DELADDR.to_ne_bytes());
+    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    req.extend_from_slice(&seq.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    req.extend_from_slice(&body);
+    sendto(
+        sock.as_raw_fd(),
+        &req,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )
+    .context("sending RTM_DELADDR")?;
+    let mut buf = vec![0u8; 8192];
+    for _ in 0..100 {
+        let n = recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()).context("reading the ack")?;
+        let mut off = 0usize;
+        while off + 20 <= n {
+            let mlen = u32_at(&buf, off) as usize;
+            if mlen < 16 || off + mlen > n {
+                bail!("malformed netlink answer");
+            }
+            if u16_at(&buf, off + 4) == NLMSG_ERROR && u32_at(&buf, off + 8) == seq {
+                let e = i32::from_ne_bytes(buf[off + 16..off + 20].try_into().unwrap_or([0; 4]));
+                // EADDRNOTAVAIL: already gone (removing an IPv4 primary drops secondaries).
+                if e != 0 && e != -libc::EADDRNOTAVAIL {
+                    bail!("{}", std::io::Error::from_raw_os_error(-e));
+                }
+                return Ok(());
+            }
+            off += (mlen + 3) & !3;
+        }
+    }
+    bail!("no ack for RTM_DELADDR")
 }
 
 /// Sends a dump request of `ty` (with a zeroed family header of `hdr_len` bytes) and returns

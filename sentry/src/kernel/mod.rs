@@ -228,7 +228,9 @@ impl Kernel {
             return Ok(Arc::clone(s));
         }
         let s = netstack::Stack::new_loopback().map_err(|_| abi::Errno::ENOBUFS)?;
-        Ok(Arc::clone(self.net.get_or_init(|| s)))
+        let s = Arc::clone(self.net.get_or_init(|| s));
+        crate::socket::netlink::set_stack(&s);
+        Ok(s)
     }
 
     /// Starts a new process in the running sandbox (`rvisor exec`): no parent inside, its own

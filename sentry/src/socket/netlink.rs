@@ -18,7 +18,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use abi::file::Stat;
 use abi::{Errno, SysResult};
@@ -54,7 +54,7 @@ pub const DEFAULT_RCVBUF: usize = 212_992;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
     pub index: i32,
-    pub name: &'static str,
+    pub name: String,
     /// IFF_* flags.
     pub flags: u32,
     pub mtu: u32,
@@ -69,12 +69,29 @@ pub struct Interface {
 const LO_FLAGS: u32 = 0x1 | 0x8 | 0x40 | 0x1_0000;
 /// RT_SCOPE_HOST.
 const SCOPE_HOST: u8 = 254;
+/// RT_SCOPE_LINK.
+const SCOPE_LINK: u8 = 253;
+/// ARPHRD_ETHER.
+const ARPHRD_ETHER: u16 = 1;
 
-/// The sandbox's interfaces.
+/// The stack whose interfaces netlink, `SIOCGIF*` and /proc/net report: the sandbox's (one
+/// per sentry process; set by `Kernel::net_stack` when it makes it). Until then only `lo`.
+static STACK: Mutex<Weak<netstack::Stack>> = Mutex::new(Weak::new());
+
+/// Makes `s` the stack whose interfaces are reported.
+pub fn set_stack(s: &Arc<netstack::Stack>) {
+    *lock(&STACK) = Arc::downgrade(s);
+}
+
+fn stack() -> Option<Arc<netstack::Stack>> {
+    lock(&STACK).upgrade()
+}
+
+/// The sandbox's interfaces: `lo`, then the Ethernet interfaces its stack serves.
 pub fn interfaces() -> Vec<Interface> {
-    vec![Interface {
+    let mut v = vec![Interface {
         index: 1,
-        name: "lo",
+        name: "lo".to_string(),
         flags: LO_FLAGS,
         mtu: 65536,
         kind: 772, // ARPHRD_LOOPBACK
@@ -83,7 +100,26 @@ pub fn interfaces() -> Vec<Interface> {
             (std::net::Ipv4Addr::LOCALHOST.into(), 8, SCOPE_HOST),
             (std::net::Ipv6Addr::LOCALHOST.into(), 128, SCOPE_HOST),
         ],
-    }]
+    }];
+    if let Some(s) = stack() {
+        for i in s.interfaces().into_iter().filter(|i| i.index != 1) {
+            v.push(Interface {
+                index: i32::try_from(i.index).unwrap_or(i32::MAX),
+                name: i.name,
+                flags: i.flags,
+                mtu: i.mtu,
+                kind: ARPHRD_ETHER,
+                mac: i.mac,
+                addrs: i.addrs.into_iter().map(|(a, p)| (a, p, 0)).collect(),
+            });
+        }
+    }
+    v
+}
+
+/// The routes of the sandbox's Ethernet interfaces (main table).
+pub fn routes() -> Vec<netstack::RouteInfo> {
+    stack().map(|s| s.routes()).unwrap_or_default()
 }
 
 /// Port ids in use by bound netlink sockets.
@@ -505,7 +541,7 @@ fn link_msg(i: &Interface, flags: u16, seq: u32, port: u32) -> Vec<u8> {
     h.extend_from_slice(&i.flags.to_ne_bytes());
     h.extend_from_slice(&0u32.to_ne_bytes());
     m.bytes(&h)
-        .attr_str(3, i.name) // IFLA_IFNAME
+        .attr_str(3, &i.name) // IFLA_IFNAME
         .attr_u32(13, 1000) // IFLA_TXQLEN
         .attr(16, &[0]) // IFLA_OPERSTATE: IF_OPER_UNKNOWN, as lo
         .attr(17, &[0]) // IFLA_LINKMODE
@@ -528,7 +564,7 @@ fn addr_msgs(i: &Interface, family: u8, seq: u32, port: u32, out: &mut Vec<Vec<u
         h.extend_from_slice(&i.index.to_ne_bytes());
         m.bytes(&h).attr(1, &bytes); // IFA_ADDRESS
         if fam == AF_INET {
-            m.attr(2, &bytes).attr_str(3, i.name); // IFA_LOCAL, IFA_LABEL
+            m.attr(2, &bytes).attr_str(3, &i.name); // IFA_LOCAL, IFA_LABEL
         }
         // IFA_CACHEINFO: preferred and valid forever.
         let mut ci = Vec::new();
@@ -540,8 +576,46 @@ fn addr_msgs(i: &Interface, family: u8, seq: u32, port: u32, out: &mut Vec<Vec<u
     }
 }
 
-/// Routes of the loopback-only sandbox, as Linux keeps them for `lo`: local routes in the
-/// local table (255) for IPv4, and ::1 in the main table (254) for IPv6.
+/// The main-table routes of the Ethernet interfaces (`ip route`): connected subnets
+/// (scope link, protocol kernel, with the interface's address as the preferred source) and
+/// gateway routes (protocol boot).
+fn main_route_msgs(ifaces: &[Interface], family: u8, seq: u32, port: u32, out: &mut Vec<Vec<u8>>) {
+    if family != AF_UNSPEC && family != AF_INET {
+        return;
+    }
+    for r in routes() {
+        let std::net::IpAddr::V4(dst) = r.dst else {
+            continue;
+        };
+        let (scope, proto) = if r.gateway.is_some() {
+            (0u8, 3u8)
+        } else {
+            (SCOPE_LINK, 2u8)
+        };
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_MULTI, seq, port);
+        let mut h = vec![AF_INET, r.prefix, 0, 0, 254, proto, scope, 1];
+        h.extend_from_slice(&0u32.to_ne_bytes());
+        m.bytes(&h).attr_u32(15, 254); // RTA_TABLE
+        if r.prefix > 0 {
+            m.attr(1, &dst.octets()); // RTA_DST
+        }
+        if let Some(std::net::IpAddr::V4(gw)) = r.gateway {
+            m.attr(5, &gw.octets()); // RTA_GATEWAY
+        } else if let Some((std::net::IpAddr::V4(src), _, _)) = ifaces
+            .iter()
+            .find(|i| i.index == i32::try_from(r.ifindex).unwrap_or(-1))
+            .and_then(|i| i.addrs.iter().find(|(a, _, _)| a.is_ipv4()))
+        {
+            m.attr(7, &src.octets()); // RTA_PREFSRC
+        }
+        m.attr_u32(4, r.ifindex); // RTA_OIF
+        out.push(m.finish());
+    }
+}
+
+/// The local-table routes of an interface's addresses: IPv4 local routes in the local table
+/// (255) as Linux keeps them (`ip route show table local`), and an IPv6 loopback route in
+/// the main table (254).
 fn route_msgs(i: &Interface, family: u8, seq: u32, port: u32, out: &mut Vec<Vec<u8>>) {
     for (a, plen, _) in &i.addrs {
         let (fam, bytes) = ip_bytes(a);
@@ -638,8 +712,10 @@ fn answer(data: &[u8], port: u32) -> Vec<Vec<u8>> {
                     msgs.push(done_msg(seq, port));
                 }
                 RTM_GETROUTE if flags & NLM_F_DUMP == NLM_F_DUMP => {
-                    for i in interfaces() {
-                        route_msgs(&i, family, seq, port, &mut msgs);
+                    let ifaces = interfaces();
+                    main_route_msgs(&ifaces, family, seq, port, &mut msgs);
+                    for i in &ifaces {
+                        route_msgs(i, family, seq, port, &mut msgs);
                     }
                     msgs.push(done_msg(seq, port));
                 }

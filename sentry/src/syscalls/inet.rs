@@ -489,6 +489,12 @@ pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
         (Proto::Udp(u), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => {
             u.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
         }
+        // IP_RECVERR / IPV6_RECVERR (glibc's resolver sets it): the stack never queues ICMP
+        // errors to a socket, so the error queue it enables stays empty.
+        (Proto::Udp(_) | Proto::Icmp(_), IPPROTO_IP, 11)
+        | (Proto::Udp(_) | Proto::Icmp(_), IPPROTO_IPV6, 25) => {
+            int_opt(t, val_ptr, len)?;
+        }
         (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
             return Err(Errno::ENOPROTOOPT);
         }

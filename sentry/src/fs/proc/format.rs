@@ -498,17 +498,76 @@ pub fn cpuinfo(c: &CpuId, ncpus: usize) -> String {
     s
 }
 
-/// /proc/net/dev for `ifaces` (counters are not kept: zeros).
-pub fn net_dev(ifaces: &[crate::socket::netlink::Interface]) -> String {
+/// /proc/net/dev for `ifaces`, with the frame counters of the Ethernet ones (`stats`, by
+/// index; loopback keeps no counters: zeros).
+pub fn net_dev(
+    ifaces: &[crate::socket::netlink::Interface],
+    stats: &[(u32, netstack::WireStats)],
+) -> String {
     let mut s = String::from(
         "Inter-|   Receive                                                |  Transmit\n \
          face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
     );
     for i in ifaces {
+        let st = stats
+            .iter()
+            .find(|(idx, _)| i64::from(*idx) == i64::from(i.index))
+            .map(|(_, st)| *st)
+            .unwrap_or_default();
         s.push_str(&format!(
             "{:>6}: {:>7} {:>7} {:>4} {:>4} {:>4} {:>5} {:>10} {:>9} {:>8} {:>7} {:>4} {:>4} {:>4} {:>5} {:>7} {:>10}\n",
-            i.name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+            i.name,
+            st.rx_bytes,
+            st.rx_packets,
+            st.rx_errors,
+            st.rx_dropped,
+            0,
+            0,
+            0,
+            0,
+            st.tx_bytes,
+            st.tx_packets,
+            st.tx_errors,
+            st.tx_dropped,
+            0,
+            0,
+            0,
+            0
         ));
+    }
+    s
+}
+
+/// /proc/net/route: the main table's IPv4 routes, addresses as little-endian hex words the
+/// way fib_route_seq_show prints them (flags RTF_UP, plus RTF_GATEWAY for a gateway).
+pub fn net_route(
+    ifaces: &[crate::socket::netlink::Interface],
+    routes: &[netstack::RouteInfo],
+) -> String {
+    let mut s = NET_ROUTE_HEADER.to_string();
+    let hex = |a: std::net::Ipv4Addr| format!("{:08X}", u32::from_le_bytes(a.octets()));
+    for r in routes {
+        let std::net::IpAddr::V4(dst) = r.dst else {
+            continue;
+        };
+        let gw = match r.gateway {
+            Some(std::net::IpAddr::V4(g)) => g,
+            _ => std::net::Ipv4Addr::UNSPECIFIED,
+        };
+        let flags = if r.gateway.is_some() { 0x3 } else { 0x1 };
+        let p = u32::from(r.prefix.min(32));
+        let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+        let name = ifaces
+            .iter()
+            .find(|i| i64::from(i.index) == i64::from(r.ifindex))
+            .map_or("?", |i| i.name.as_str());
+        let line = format!(
+            "{name}\t{}\t{}\t{flags:04X}\t0\t0\t0\t{}\t0\t0\t0",
+            hex(dst),
+            hex(gw),
+            hex(std::net::Ipv4Addr::from(mask))
+        );
+        s.push_str(&format!("{line:<127}\n"));
     }
     s
 }

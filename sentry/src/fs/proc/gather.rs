@@ -456,10 +456,18 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         Global::InotifyMaxQueuedEvents => format!("{}\n", abi::inotify::MAX_QUEUED_EVENTS),
         Global::InotifyMaxUserInstances => format!("{}\n", abi::inotify::MAX_USER_INSTANCES),
         Global::InotifyMaxUserWatches => format!("{}\n", abi::inotify::MAX_USER_WATCHES),
-        Global::NetDev => format::net_dev(&crate::socket::netlink::interfaces()),
+        Global::NetDev => format::net_dev(
+            &crate::socket::netlink::interfaces(),
+            &k.net_stack_if_made()
+                .map(|s| s.wire_stats())
+                .unwrap_or_default(),
+        ),
         Global::NetIfInet6 => format::net_if_inet6(&crate::socket::netlink::interfaces()),
-        // IPv4 routes of the main table: none while the sandbox has only `lo`.
-        Global::NetRoute => format::NET_ROUTE_HEADER.to_string(),
+        // IPv4 routes of the main table (the Ethernet interfaces').
+        Global::NetRoute => format::net_route(
+            &crate::socket::netlink::interfaces(),
+            &crate::socket::netlink::routes(),
+        ),
         Global::NetTcp => net_table(k, true, netstack::Family::V4),
         Global::NetTcp6 => net_table(k, true, netstack::Family::V6),
         Global::NetUdp => net_table(k, false, netstack::Family::V4),
