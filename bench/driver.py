@@ -16,6 +16,11 @@ Three workloads are measured from out here rather than by bench/workloads.c:
                native has no OCI run: its cell is "n/a"
   idle_memory  Pss (smaps_rollup) summed over every host process of one sandbox that runs
                `workloads idle`, sampled 1.5 s after the start (KiB)
+
+The network workloads (tcp_loopback, tcp_bridge, nginx_wrk, redis -> rows redis_set and
+redis_get) are bench/net.py's: throughputs and request rates (higher is better), with their
+servers under a private dockerd for runc, runsc and rvisor-ptrace. A cell that cannot run at all
+(no Docker, a missing tool) is written as "skip" with its reason in meta.json's cell_skips.
 """
 import argparse
 import csv
@@ -28,6 +33,7 @@ import subprocess
 import sys
 import time
 
+import net
 import report
 
 DATA_VERSION = "rvisor-bench-data v1"
@@ -38,9 +44,11 @@ C_WORKLOADS = [
     "futex_pingpong", "mmap_1m", "thread_create", "sh_100_true",
 ]
 OUTSIDE_WORKLOADS = ["startup", "oci_run", "idle_memory"]
-ALL_WORKLOADS = C_WORKLOADS + OUTSIDE_WORKLOADS
+ALL_WORKLOADS = C_WORKLOADS + OUTSIDE_WORKLOADS + net.NET_WORKLOADS
+# --only names that stand for several workloads, or for the run that gives a row.
+ALIASES = {"net": net.NET_WORKLOADS, "redis_set": ["redis"], "redis_get": ["redis"]}
 ALL_RUNTIMES = ["native", "runc", "runsc", "rvisor-ptrace"]
-UNITS = {"startup": "ms", "oci_run": "ms", "idle_memory": "KiB"}
+UNITS = {"startup": "ms", "oci_run": "ms", "idle_memory": "KiB", **net.UNITS}
 # The value written for a workload that does not apply to a runtime (native has no OCI run).
 NOT_APPLICABLE = "n/a"
 
@@ -324,6 +332,8 @@ class Runner:
         self.seq = 0
         self.logf = open(os.path.join(args.out, "run.log"), "w")
         self.timeout = 30 if args.quick else 180
+        # Set by main() once the runtimes are probed.
+        self.net = None
 
     def _spawn(self, rt, cmd, oci_bundle=None):
         self.seq += 1
@@ -424,6 +434,8 @@ class Runner:
             return self.run_oci_run(rt)
         if workload == "idle_memory":
             return self.run_idle_memory(rt)
+        if workload in net.NET_WORKLOADS:
+            return self.net.run(rt, workload)
         return self.run_c_workload(rt, workload)
 
 
@@ -441,7 +453,8 @@ def main():
     ap.add_argument("--rvisor", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="",
+                    help="workloads, comma-separated; 'net' = the network workloads")
     ap.add_argument("--runtimes", default="")
     ap.add_argument("--require", default="",
                     help="runtimes that must not be skipped (exit status 1 if they are)")
@@ -453,7 +466,11 @@ def main():
     if args.rounds < 1:
         sys.exit("--rounds must be at least 1")
 
-    workloads = [w.strip() for w in args.only.split(",") if w.strip()] or ALL_WORKLOADS
+    workloads = []
+    for w in [w.strip() for w in args.only.split(",") if w.strip()] or ALL_WORKLOADS:
+        for x in ALIASES.get(w, [w]):
+            if x not in workloads:
+                workloads.append(x)
     names = [r.strip() for r in args.runtimes.split(",") if r.strip()] or ALL_RUNTIMES
     for w in workloads:
         if w not in ALL_WORKLOADS:
@@ -477,6 +494,9 @@ def main():
         "rvisor-ptrace": Rvisor(args.rvisor),
     }
     runner = Runner(args)
+    runner.net = net.NetWorkloads(runner, args)
+    # A TERM (a timeout around the run) still stops the private dockerd, in measure's finally.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     status = {}
     active = []
     for name in names:
@@ -493,6 +513,17 @@ def main():
             log(f"runtime {name}: SKIP: {e}")
             status[name] = {"status": "skip", "reason": str(e)}
 
+    try:
+        measure(args, workloads, names, runner, status, active)
+    finally:
+        runner.net.close()
+
+
+def measure(args, workloads, names, runner, status, active):
+    # Cells that cannot run here at all (no Docker, a missing tool): skipped with the reason.
+    cell_skips = runner.net.prepare(workloads, [rt.name for rt in active])
+    for (w, rt), reason in cell_skips.items():
+        log(f"{w} under {rt}: SKIP: {reason}")
     csv_path = os.path.join(args.out, "results.csv")
     errors = []
     started = time.time()
@@ -504,7 +535,12 @@ def main():
         meta = {
             "rounds": args.rounds, "quick": args.quick, "scale": args.scale,
             "workloads": workloads, "runtimes": names, "runtime_status": status,
+            # The table's rows in order (skip rows come first in the CSV).
+            "rows": [row for w in workloads for row in net.rows_of(w)],
             "required_runtimes": [r.strip() for r in args.require.split(",") if r.strip()],
+            "cell_skips": [{"workload": row, "runtime": rt, "reason": reason}
+                           for (w, rt), reason in cell_skips.items()
+                           for row in net.rows_of(w)],
             "errors": errors, "started_unix": started, "finished": finished,
             "measure_seconds": round(time.monotonic() - t0, 1),
             "host": os.uname().release, "cpus": os.cpu_count(),
@@ -517,28 +553,36 @@ def main():
         out = csv.writer(f)
         out.writerow(["round", "workload", "runtime", "value", "unit"])
         for name in names:
-            if status[name]["status"] == "skip":
-                for w in workloads:
-                    out.writerow([0, w, name, "skip", UNITS.get(w, "ns")])
+            for w in workloads:
+                if status[name]["status"] == "skip" or (w, name) in cell_skips:
+                    for row in net.rows_of(w):
+                        out.writerow([0, row, name, "skip", UNITS.get(row, "ns")])
         for rnd in range(1, args.rounds + 1):
             shift = (rnd - 1) % max(1, len(active))
             order = active[shift:] + active[:shift]
             for w in workloads:
                 line = []
                 for rt in order:
+                    if (w, rt.name) in cell_skips:
+                        continue
                     value, problem = runner.run(rt, w)
-                    unit = UNITS.get(w, "ns")
-                    if value == NOT_APPLICABLE:
-                        cell = value
-                    else:
-                        cell = "err" if value is None else f"{value:.1f}"
-                    out.writerow([rnd, w, rt.name, cell, unit])
+                    # One run may give several rows (redis: SET and GET): value is then a dict.
+                    for row in net.rows_of(w):
+                        v = value.get(row) if isinstance(value, dict) else value
+                        unit = UNITS.get(row, "ns")
+                        if v == NOT_APPLICABLE:
+                            cell = v
+                        else:
+                            cell = "err" if v is None else f"{v:.1f}"
+                        out.writerow([rnd, row, rt.name, cell, unit])
+                        if problem:
+                            errors.append({"round": rnd, "workload": row, "runtime": rt.name,
+                                           "problem": problem})
+                        label = rt.name if row == w else f"{rt.name} {row}"
+                        line.append(f"{label} {fmt_short(v, unit)}")
                     f.flush()
                     if problem:
-                        errors.append({"round": rnd, "workload": w, "runtime": rt.name,
-                                       "problem": problem})
                         log(f"  error: {w} under {rt.name}: {problem}")
-                    line.append(f"{rt.name} {fmt_short(value, unit)}")
                 log(f"[round {rnd}/{args.rounds}] {w}: " + ", ".join(line))
     elapsed = time.monotonic() - t0
     write_meta(True)

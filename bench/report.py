@@ -4,9 +4,11 @@ the table on stdout (also saved as OUT/table.txt) and the chart OUT/ratios.png. 
 the CSV and, when present, OUT/meta.json (skip reasons, error messages), so it can be re-run
 alone: `/usr/bin/python3 bench/report.py --out bench/out`.
 
-Table: for each workload and runtime, "min / median" over the rounds, in the workload's unit;
-then each sandbox's median divided by native's median (>1 = slower or bigger than native), and
-rvisor-ptrace's median divided by runsc's. Cells: "skip" = runtime not available (reason below
+Table: for each workload and runtime, "best / median" over the rounds, in the workload's unit
+(best = the minimum of a time or size, the maximum of a rate: MB/s, req/s); then each sandbox's
+ratio to native and rvisor-ptrace's ratio to runsc, always oriented so that >1 = worse (slower
+or bigger): X's median / native's for times and sizes, native's median / X's for rates (a
+throughput a third of native's reads 3.00). Cells: "skip" = runtime not available (reason below
 the table), "n/a" = the workload does not apply to that runtime (native has no OCI `run`),
 "err" = no round gave a number, "*" = some rounds failed (listed below the table).
 """
@@ -41,10 +43,23 @@ PER = {
     "startup": "run of true",
     "oci_run": "OCI run of true",
     "idle_memory": "sandbox Pss",
+    "tcp_loopback": "MB/s, 1 sandbox",
+    "tcp_bridge": "MB/s host->ctr",
+    "nginx_wrk": "HTTP req/s",
+    "redis_set": "SET req/s",
+    "redis_get": "GET req/s",
 }
+# Units of rates: higher is better, so the ratios are taken the other way round.
+HIGHER_IS_BETTER = {"MB/s", "req/s"}
+# Rows whose server runs under Docker (bench/net.py).
+DOCKER_ROWS = {"tcp_bridge", "nginx_wrk", "redis_set", "redis_get"}
 
 
 def fmt_value(v, unit):
+    if unit == "MB/s":
+        return f"{v:.3g}" if v < 1000 else f"{v:.0f}"
+    if unit == "req/s":
+        return f"{v / 1000:.3g}k" if v >= 1000 else f"{v:.3g}"
     if unit == "KiB":
         return f"{v / 1024:.1f}M" if v >= 10240 else f"{v:.0f}K"
     ns = v * 1e6 if unit == "ms" else v
@@ -110,15 +125,22 @@ def summarize(rows):
     return workloads, runtimes, units, cells
 
 
-def ratio(cells, w, a, b):
+def best(values, unit):
+    return max(values) if unit in HIGHER_IS_BETTER else min(values)
+
+
+def ratio(cells, units, w, a, b):
+    """How many times worse a is than b (medians): a/b for times and sizes, b/a for rates."""
     ca, cb = cells.get((w, a)), cells.get((w, b))
-    if not ca or not cb or ca.median is None or not cb.median:
+    if not ca or not cb or not ca.median or not cb.median:
         return None
+    if units.get(w) in HIGHER_IS_BETTER:
+        return cb.median / ca.median
     return ca.median / cb.median
 
 
 def table(workloads, runtimes, units, cells, meta):
-    header = ["workload", "per"] + [f"{SHORT.get(rt, rt)} min/med" for rt in runtimes]
+    header = ["workload", "per"] + [f"{SHORT.get(rt, rt)} best/med" for rt in runtimes]
     others = [rt for rt in runtimes if rt != "native"]
     has_native = "native" in runtimes
     if has_native:
@@ -141,12 +163,12 @@ def table(workloads, runtimes, units, cells, meta):
             elif not c.values:
                 line.append("err")
             else:
-                text = f"{fmt_value(min(c.values), unit)}/{fmt_value(c.median, unit)}"
+                text = f"{fmt_value(best(c.values, unit), unit)}/{fmt_value(c.median, unit)}"
                 line.append(text + ("*" if c.errors else ""))
         if has_native:
-            line += [fmt_ratio(ratio(cells, w, rt, "native")) for rt in others]
+            line += [fmt_ratio(ratio(cells, units, w, rt, "native")) for rt in others]
         if has_pair:
-            line.append(fmt_ratio(ratio(cells, w, "rvisor-ptrace", "runsc")))
+            line.append(fmt_ratio(ratio(cells, units, w, "rvisor-ptrace", "runsc")))
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = []
@@ -159,16 +181,25 @@ def table(workloads, runtimes, units, cells, meta):
     rounds = meta.get("rounds", "?")
     quick = " (QUICK: tiny iteration counts, not meaningful)" if meta.get("quick") else ""
     notes = [
-        f"{rounds} round(s){quick}; cells are min/median over the rounds, per 'per' column;"
-        " rvisor = rvisor-ptrace.",
+        f"{rounds} round(s){quick}; cells are best/median over the rounds, per 'per' column"
+        " (best: the lowest time or size, the highest rate); rvisor = rvisor-ptrace.",
         "X/nat = X's median / native's median (>1: slower, or more memory, than native);"
         " rvisor/runsc = rvisor's median / runsc's median (<1: rvisor is better).",
     ]
+    if any(u in HIGHER_IS_BETTER for u in units.values()):
+        notes.append("Rates (MB/s, req/s: higher is better) have their ratios inverted, native/X"
+                     " and runsc/rvisor, so >1 still means worse (3.00 = a third of the rate).")
+    if any(w in DOCKER_ROWS for w in workloads):
+        notes.append("tcp_bridge, nginx_wrk, redis_*: the server runs under Docker for runc,"
+                     " runsc (--network=host) and rvisor, natively on the host; client on the"
+                     " host (bench/README.md).")
     if any(c.not_applicable for c in cells.values()):
         notes.append("n/a: the workload does not apply to that runtime (native has no OCI run).")
     for rt, st in meta.get("runtime_status", {}).items():
         if st.get("status") == "skip":
             notes.append(f"skip {rt}: {st.get('reason', '')}")
+    for s in meta.get("cell_skips", []):
+        notes.append(f"skip {s['workload']} under {s['runtime']}: {s['reason']}")
     seen = set()
     for e in meta.get("errors", []):
         key = (e["workload"], e["runtime"], e["problem"])
@@ -202,7 +233,7 @@ def chart(workloads, runtimes, units, cells, meta, path):
     for i, rt in enumerate(others):
         xs, ys = [], []
         for j, w in enumerate(workloads):
-            r = ratio(cells, w, rt, "native")
+            r = ratio(cells, units, w, rt, "native")
             if r is not None and r > 0:
                 xs.append(j + (i - (len(others) - 1) / 2) * width)
                 ys.append(r)
@@ -211,7 +242,7 @@ def chart(workloads, runtimes, units, cells, meta, path):
         # A missing bar says why: the runtime was skipped or the workload failed under it.
         for j, w in enumerate(workloads):
             c = cells.get((w, rt))
-            if ratio(cells, w, rt, "native") is None and c is not None:
+            if ratio(cells, units, w, rt, "native") is None and c is not None:
                 label = "skip" if c.skipped else "n/a" if c.not_applicable else "err"
                 ax.text(j + (i - (len(others) - 1) / 2) * width, 1.0, label,
                         rotation=90, ha="center", va="bottom",
@@ -219,10 +250,11 @@ def chart(workloads, runtimes, units, cells, meta, path):
     ax.set_yscale("log")
     ax.axhline(1.0, color="black", linewidth=1.2, linestyle="--", label="native = 1")
     ax.set_xticks(range(len(workloads)))
-    ax.set_xticklabels([f"{w}\n({PER.get(w, units[w])})" for w in workloads], rotation=40,
+    ax.set_xticklabels([f"{w}\n({PER.get(w, units[w])})" + ("\n[rate: native/X]" if units[w]
+                        in HIGHER_IS_BETTER else "") for w in workloads], rotation=40,
                        ha="right", fontsize=9)
     ax.set_xlim(-0.6, len(workloads) - 0.4)
-    ax.set_ylabel("median / native median (log scale; higher = slower)")
+    ax.set_ylabel("median / native median, rates inverted (log scale; higher = worse)")
     rounds = meta.get("rounds", "?")
     ax.set_title(f"rvisor benchmark: ratio to native, {rounds} round(s)"
                  + (" — QUICK (not meaningful)" if meta.get("quick") else ""))
@@ -303,6 +335,9 @@ def main():
     args = ap.parse_args()
     rows, meta = load(args.out)
     workloads, runtimes, units, cells = summarize(rows)
+    # The driver's order, not the CSV's (whose skipped cells come first).
+    order = meta.get("rows", [])
+    workloads.sort(key=lambda w: order.index(w) if w in order else len(order))
     text = table(workloads, runtimes, units, cells, meta)
     print(text, end="")
     with open(os.path.join(args.out, "table.txt"), "w") as f:

@@ -7,6 +7,7 @@
 #   bash bench/run.sh                       # 5 rounds, all workloads, all runtimes
 #   bash bench/run.sh --rounds 3 --only getpid,fork_exec --runtimes native,rvisor-ptrace
 #   bash bench/run.sh --quick --out /tmp/b  # 1 round, tiny iteration counts (smoke test)
+#   bash bench/run.sh --only net            # only the network workloads (bench/net.py)
 #   --require LIST                          # exit 1 if one of these runtimes had to be skipped
 #
 # Output (default bench/out/): results.csv (raw per-run figures), meta.json, run.log, table.txt,
@@ -52,8 +53,9 @@ py=/usr/bin/python3
 work=/var/tmp/rvisor-bench
 
 # --- tools ---------------------------------------------------------------------------------------
-# Installed when missing: gcc with the static libc, busybox, matplotlib for the chart, and the
-# runc/runsc packages when those runtimes are selected. A runtime that still cannot run is
+# Installed when missing: gcc with the static libc, busybox, matplotlib for the chart, the
+# runc/runsc packages when those runtimes are selected, and wrk, nginx-light, redis-server and
+# docker.io when network workloads are. A runtime or a workload that still cannot run is
 # skipped (with the reason), not fatal; so is the chart.
 wants() { [ -z "$runtimes" ] || [[ ",$runtimes," == *",$1,"* ]]; }
 need=()
@@ -64,6 +66,22 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 "$py" -c 'import matplotlib' >/dev/null 2>&1 || need+=(python3-matplotlib)
 wants runc && ! command -v runc >/dev/null 2>&1 && need+=(runc)
 wants runsc && ! command -v runsc >/dev/null 2>&1 && need+=(runsc)
+# The network workloads' servers and clients (bench/net.py), and Docker for their containers.
+wants_net() {
+    [ -z "$only" ] && return 0
+    local w
+    for w in net tcp_bridge nginx_wrk redis redis_set redis_get; do
+        [[ ",$only," == *",$w,"* ]] && return 0
+    done
+    return 1
+}
+if wants_net; then
+    command -v wrk >/dev/null 2>&1 || need+=(wrk)
+    [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+    command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
+    { command -v dockerd && command -v docker; } >/dev/null 2>&1 || need+=(docker.io)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "== apt-get install ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -3,7 +3,8 @@
 //!
 //! Built static (`gcc -O2 -static -pthread`), so the same binary runs in the bare runc rootfs.
 //! Each workload times itself with clock_gettime(CLOCK_MONOTONIC) around its loop and prints ONE
-//! number on stdout: nanoseconds per operation (what "one operation" is, is in bench/README.md).
+//! number on stdout: nanoseconds per operation (what "one operation" is, is in bench/README.md),
+//! or MB/s for the TCP subcommands (bench/net.py runs those; see below).
 //! On any failure it prints `workloads: NAME: what failed: reason` on stderr and exits 1, so the
 //! driver can tell a crash or an error from a number.
 //!
@@ -16,19 +17,36 @@
 //! Usage: workloads [-s SCALE] [-d DATADIR] WORKLOAD
 //!        workloads idle SECONDS        (prints "ready", sleeps; the driver measures memory)
 //!        workloads list                (prints the workload names)
+//!        workloads tcp_loopback MIB    (TCP throughput over 127.0.0.1 in one process tree)
+//!        workloads tcp_recv PORT [IPV4] (receive server for tcp_bridge, on IPV4 (default all
+//!                                      addresses):PORT; serves until killed)
+//!        workloads tcp_send IPV4 PORT MIB  (client of tcp_recv)
 //! DATADIR (default /var/tmp/rvisor-bench/data) is prepared by bench/driver.py.
+//!
+//! The TCP subcommands print MB/s (10^6 bytes per second), not ns: the client connects, writes
+//! MIB MiB in 64 KiB writes, shuts its sending side down and waits for the server's reply, the
+//! count of bytes it read (decimal, then the server closes); the clock runs from before the
+//! connect to that reply, so every byte has arrived. tcp_loopback forks the server (one
+//! connection, on an ephemeral port of 127.0.0.1) and is the client itself. PORT and MIB are
+//! 1..65535.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -429,8 +447,184 @@ static double measure(const struct workload *w) {
     return (double)elapsed / (double)ops;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: workloads [-s SCALE] [-d DATADIR] WORKLOAD | idle SECONDS | list\n");
+__attribute__((noreturn)) static void usage(void);
+
+// ---------------------------------------------------------------------------------------------
+// TCP throughput (tcp_loopback, and tcp_recv / tcp_send for tcp_bridge).
+
+#define TCP_WRITE_BYTES (64 * 1024)
+
+// A listening TCP socket on addr:port (port 0: an ephemeral one, read back into *port).
+static int tcp_listen(uint32_t addr, int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die("socket");
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) die("SO_REUSEADDR");
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port)};
+    sa.sin_addr.s_addr = htonl(addr);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("bind");
+    if (listen(fd, 16) != 0) die("listen");
+    socklen_t len = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) die("getsockname");
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+// After EAGAIN on a socket meant to be blocking: waits until it is ready. gVisor's host network
+// (runsc --network=host, used under Docker here) hands out accepted sockets that read as
+// non-blocking; Linux never gets here.
+static void wait_ready(int fd, short events) {
+    struct pollfd p = {.fd = fd, .events = events};
+    while (poll(&p, 1, -1) < 0) {
+        if (errno != EINTR) die("poll");
+    }
+}
+
+// Serves one connection: reads to EOF, discarding, then replies with the byte count.
+static void tcp_serve_one(int conn, char *buf, size_t buf_len) {
+    long long total = 0;
+    for (;;) {
+        ssize_t n = read(conn, buf, buf_len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wait_ready(conn, POLLIN);
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr, "workloads: %s: server read: %s\n", g_name, strerror(errno));
+            return;
+        }
+        if (n == 0) break;
+        total += n;
+    }
+    char reply[32];
+    int len = snprintf(reply, sizeof reply, "%lld\n", total);
+    if (write(conn, reply, (size_t)len) != len) {
+        fprintf(stderr, "workloads: %s: server reply: %s\n", g_name, strerror(errno));
+    }
+}
+
+// Connects to host:port, sends `mib` MiB, waits for the reply; returns MB/s.
+static double tcp_send(const char *host, int port, long mib) {
+    // An IPv4 address literal: a static binary cannot use the resolver (NSS) portably.
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "not an IPv4 address: '%.64s'", host);
+        die_msg(msg);
+    }
+    char *buf = malloc(TCP_WRITE_BYTES);
+    if (!buf) die("malloc");
+    memset(buf, 'x', TCP_WRITE_BYTES);
+    // A server that goes away shows as EPIPE from write, not as a silent death by SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
+    long long want = (long long)mib * MIB, sent = 0;
+    int64_t start = now_ns();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die("socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) die("connect");
+    while (sent < want) {
+        ssize_t n = write(fd, buf, TCP_WRITE_BYTES);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wait_ready(fd, POLLOUT);
+            continue;
+        }
+        if (n <= 0) die("write");
+        sent += n;
+    }
+    if (shutdown(fd, SHUT_WR) != 0) die("shutdown");
+    char reply[32];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, reply + got, sizeof reply - 1 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            wait_ready(fd, POLLIN);
+            continue;
+        }
+        if (n < 0) die("read the reply");
+        if (n == 0) break;
+        got += (size_t)n;
+        if (got == sizeof reply - 1) break;
+    }
+    int64_t elapsed = now_ns() - start;
+    close(fd);
+    reply[got] = 0;
+    if (got == 0 || strtoll(reply, NULL, 10) != sent) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "sent %lld bytes, the server says it read '%.20s'", sent, reply);
+        die_msg(msg);
+    }
+    free(buf);
+    return (double)sent / ((double)elapsed / 1e9) / 1e6;
+}
+
+static long parse_count(const char *arg, const char *what) {
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*arg == 0 || *end != 0 || v <= 0 || v > 65535) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "bad %s '%.32s'", what, arg);
+        die_msg(msg);
+    }
+    return v;
+}
+
+static int tcp_main(int argc, char **argv) {
+    if (strcmp(g_name, "tcp_loopback") == 0) {
+        if (argc != 1) usage();
+        long mib = parse_count(argv[0], "size in MiB");
+        int port = 0;
+        int lfd = tcp_listen(INADDR_LOOPBACK, &port);
+        pid_t child = fork();
+        if (child < 0) die("fork");
+        if (child == 0) {
+            int conn = accept(lfd, NULL, NULL);
+            if (conn < 0) die("accept");
+            char *buf = malloc(TCP_WRITE_BYTES);
+            if (!buf) die("malloc");
+            tcp_serve_one(conn, buf, TCP_WRITE_BYTES);
+            _exit(0);
+        }
+        close(lfd);
+        double mbs = tcp_send("127.0.0.1", port, mib);
+        reap_ok(child, "the server");
+        printf("%.1f\n", mbs);
+        return 0;
+    }
+    if (strcmp(g_name, "tcp_recv") == 0) {
+        if (argc != 1 && argc != 2) usage();
+        int port = (int)parse_count(argv[0], "port");
+        struct in_addr bind_addr = {.s_addr = htonl(INADDR_ANY)};
+        if (argc == 2 && inet_pton(AF_INET, argv[1], &bind_addr) != 1) die_msg("bad IPv4 address");
+        int lfd = tcp_listen(ntohl(bind_addr.s_addr), &port);
+        char *buf = malloc(TCP_WRITE_BYTES);
+        if (!buf) die("malloc");
+        printf("listening on port %d\n", port);
+        fflush(stdout);
+        for (;;) {
+            int conn = accept(lfd, NULL, NULL);
+            if (conn < 0 && errno == EINTR) continue;
+            if (conn < 0) die("accept");
+            tcp_serve_one(conn, buf, TCP_WRITE_BYTES);
+            close(conn);
+        }
+    }
+    if (strcmp(g_name, "tcp_send") == 0) {
+        if (argc != 3) usage();
+        int port = (int)parse_count(argv[1], "port");
+        long mib = parse_count(argv[2], "size in MiB");
+        printf("%.1f\n", tcp_send(argv[0], port, mib));
+        return 0;
+    }
+    return -1;
+}
+
+__attribute__((noreturn)) static void usage(void) {
+    fprintf(stderr,
+            "usage: workloads [-s SCALE] [-d DATADIR] WORKLOAD | idle SECONDS | list\n"
+            "       workloads tcp_loopback MIB | tcp_recv PORT [IPV4] | tcp_send IPV4 PORT MIB\n");
     exit(2);
 }
 
@@ -464,6 +658,10 @@ int main(int argc, char **argv) {
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
         return 0;
+    }
+    if (strncmp(g_name, "tcp_", 4) == 0) {
+        int rc = tcp_main(argc - optind - 1, argv + optind + 1);
+        if (rc >= 0) return rc;
     }
     for (size_t i = 0; i < N_WORKLOADS; i++) {
         if (strcmp(WORKLOADS[i].name, g_name) == 0) {
