@@ -52,7 +52,10 @@
 //! * Buffer sizes are fixed when smoltcp's socket is created (connect, listen, accept, UDP
 //!   bind); `SO_RCVBUF`/`SO_SNDBUF` set later are remembered and reported but not applied.
 //! * A listening socket is a pool of up to [`MAX_LISTEN_POOL`] smoltcp sockets in LISTEN (one
-//!   handshake each) plus an accept queue of at most `backlog` established connections.
+//!   handshake each; fewer if the backlog is smaller) plus an accept queue of at most
+//!   `backlog` established connections: more SYNs than that arriving in one burst are
+//!   answered with a RST, where Linux would queue them up to the backlog. The pool's buffers
+//!   are allocated zeroed, so untouched ones cost address space only.
 //! * Dual-stack: an AF_INET6 socket bound to `::` (without `IPV6_V6ONLY`) accepts and receives
 //!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`. A one-family wildcard listener (AF_INET
 //!   on 0.0.0.0, v6-only on `::`) listens on each local address of its family (addresses added

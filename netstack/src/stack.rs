@@ -35,7 +35,7 @@ pub const IFF_LOWER_UP: u32 = 0x10000;
 
 /// Most smoltcp sockets a listener keeps in LISTEN at once (handshakes in flight); established
 /// connections wait in the accept queue, bounded by the backlog.
-pub const MAX_LISTEN_POOL: usize = 16;
+pub const MAX_LISTEN_POOL: usize = 128;
 
 /// First and last ephemeral port (Linux's default `ip_local_port_range`).
 const EPHEMERAL_FIRST: u16 = 32768;

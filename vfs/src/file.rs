@@ -55,6 +55,20 @@ pub struct OpenFile {
     /// locks) or asks for it: its presence means `Drop` must release this description's
     /// locks (`lock.rs`).
     lock_key: OnceLock<FileKey>,
+    /// F_SETOWN(_EX)/F_SETSIG: (owner type, pid or process group, signal); see [`FileOwner`].
+    owner: Mutex<FileOwner>,
+}
+
+/// Who a file description's I/O signals are for (fcntl(2) F_SETOWN_EX, F_SETSIG). Only
+/// recorded: the sentry does not send SIGIO (O_ASYNC is kept as a flag only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileOwner {
+    /// F_OWNER_TID (0), F_OWNER_PID (1) or F_OWNER_PGRP (2).
+    pub kind: i32,
+    /// The thread, process or process group id (0: none).
+    pub id: i32,
+    /// The signal F_SETSIG chose (0: SIGIO).
+    pub sig: i32,
 }
 
 /// The flags an open file description remembers (do_dentry_open drops the open-time-only
@@ -127,6 +141,7 @@ impl OpenFile {
             pos: Mutex::new(0),
             dir: Mutex::new(None),
             lock_key: OnceLock::new(),
+            owner: Mutex::new(FileOwner::default()),
         })
     }
 
@@ -661,6 +676,22 @@ impl OpenFile {
     }
 
     /// F_GET_SEALS ([`FileOps::seals`]): EINVAL for files that cannot be sealed.
+    /// The F_SETOWN(_EX)/F_SETSIG record.
+    pub fn owner(&self) -> FileOwner {
+        *self
+            .owner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes the F_SETOWN(_EX)/F_SETSIG record.
+    pub fn update_owner(&self, f: impl FnOnce(&mut FileOwner)) {
+        f(&mut self
+            .owner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
     pub fn seals(&self) -> SysResult<u32> {
         match &self.imp {
             Imp::Ops(o) => o.seals(),

@@ -65,7 +65,7 @@ pub mod waiter;
 pub mod xattr;
 
 pub use abi::{Errno, SysResult};
-pub use file::OpenFile;
+pub use file::{FileOwner, OpenFile};
 pub use inode::{
     DirEntry, FileOps, Filesystem, Inode, InodeAttr, InodeKind, MapToken, RenameFlags, SetAttr,
     anon_inode_stat, new_anon_dev, now,

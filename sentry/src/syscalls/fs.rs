@@ -816,6 +816,9 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         | f::F_OFD_GETLK
         | f::F_OFD_SETLK
         | f::F_OFD_SETLKW => super::locks::fcntl_lock(t, fd, cmd, args.ulong(2)),
+        f::F_SETOWN | f::F_GETOWN | f::F_SETOWN_EX | f::F_GETOWN_EX | f::F_SETSIG | f::F_GETSIG => {
+            fcntl_owner(t, fd, cmd, args)
+        }
         f::F_GET_SEALS => ok_usize(t.fds().file(fd)?.seals()? as usize),
         f::F_ADD_SEALS => {
             t.fds().file(fd)?.add_seals(args.uint(2))?;
@@ -827,6 +830,83 @@ pub fn sys_fcntl(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
             tracing::debug!(target: "sentry::unimplemented", cmd, "unsupported fcntl command");
             Err(Errno::EINVAL)
         }
+    }
+}
+
+/// F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP (struct f_owner_ex's types).
+const F_OWNER_TID: i32 = 0;
+const F_OWNER_PID: i32 = 1;
+const F_OWNER_PGRP: i32 = 2;
+
+/// Whether the thread, process (`kind` TID/PID) or process group `id` exists (ESRCH if not).
+fn owner_exists(t: &Task, kind: i32, id: i32) -> Result<(), Errno> {
+    if id == 0 {
+        return Ok(());
+    }
+    let found = match kind {
+        F_OWNER_PGRP => t.kernel.tree().procs.values().any(|r| r.pgid == id),
+        F_OWNER_PID => t.kernel.tree().proc(id).is_some(),
+        _ => super::signal::find_thread(t, None, id).is_ok(),
+    };
+    if found { Ok(()) } else { Err(Errno::ESRCH) }
+}
+
+/// fcntl F_SETOWN/F_GETOWN, F_SETOWN_EX/F_GETOWN_EX, F_SETSIG/F_GETSIG: the owner record of
+/// the description (`vfs::FileOwner`). The record is kept and reported as Linux does; SIGIO
+/// itself is not sent (O_ASYNC is a flag only).
+fn fcntl_owner(t: &mut Task, fd: i32, cmd: u32, args: &SyscallArgs) -> SyscallResult {
+    let file = t.fds().file(fd)?;
+    match cmd {
+        f::F_SETOWN => {
+            let who = args.int(2);
+            let (kind, id) = if who < 0 {
+                (F_OWNER_PGRP, who.checked_neg().ok_or(Errno::EINVAL)?)
+            } else {
+                (F_OWNER_PID, who)
+            };
+            owner_exists(t, kind, id)?;
+            file.update_owner(|o| {
+                o.kind = kind;
+                o.id = id;
+            });
+            ok_zero()
+        }
+        f::F_GETOWN => {
+            let o = file.owner();
+            let v = if o.kind == F_OWNER_PGRP { -o.id } else { o.id };
+            super::ok_i64(i64::from(v))
+        }
+        f::F_SETOWN_EX => {
+            let raw: [i32; 2] = t.copy_in_obj(args.ptr(2))?;
+            let (kind, id) = (raw[0], raw[1]);
+            if !matches!(kind, F_OWNER_TID | F_OWNER_PID | F_OWNER_PGRP) {
+                return Err(Errno::EINVAL);
+            }
+            if id < 0 {
+                return Err(Errno::EINVAL);
+            }
+            owner_exists(t, kind, id)?;
+            file.update_owner(|o| {
+                o.kind = kind;
+                o.id = id;
+            });
+            ok_zero()
+        }
+        f::F_GETOWN_EX => {
+            let o = file.owner();
+            let kind = if o.id == 0 { F_OWNER_PID } else { o.kind };
+            t.copy_out_obj(args.ptr(2), &[kind, o.id])?;
+            ok_zero()
+        }
+        f::F_SETSIG => {
+            let sig = args.int(2);
+            if !(0..=64).contains(&sig) {
+                return Err(Errno::EINVAL);
+            }
+            file.update_owner(|o| o.sig = sig);
+            ok_zero()
+        }
+        _ => ok_usize(usize::try_from(file.owner().sig).unwrap_or(0)),
     }
 }
 

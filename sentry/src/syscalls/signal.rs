@@ -380,7 +380,7 @@ fn may_signal(t: &Task, tg: &ThreadGroup, sig: Option<Signal>) -> bool {
 }
 
 /// The live thread `tid`, optionally required to be in process `tgid`.
-fn find_thread(
+pub(super) fn find_thread(
     t: &Task,
     tgid: Option<i32>,
     tid: i32,

@@ -511,8 +511,9 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "fcntl",
                 fs::sys_fcntl,
                 &[Fd, Int, Hex],
-                "Leases, F_SETOWN/F_SETSIG (async I/O signals) and F_NOTIFY are not implemented: \
-                 EINVAL.",
+                "Leases and F_NOTIFY are not implemented: EINVAL. F_SETOWN(_EX)/F_SETSIG are \
+                 recorded and reported (ESRCH/EINVAL as Linux), but no SIGIO is sent: O_ASYNC \
+                 is a flag only.",
             ),
         ),
         (
