@@ -123,7 +123,7 @@ fn do_bind(inner: &mut Inner, id: u64, ip: IpAddr, ident: u16) -> Result<(), Err
     if !inner.is_local(ip) {
         return Err(Errno::EADDRNOTAVAIL);
     }
-    let ident = inner.bind_port(id, Proto::Icmp, ip, ident, false, false)?;
+    let ident = inner.bind_port(id, Proto::Icmp, ip, ident, (false, false), false)?;
     let mut so = icmp::Socket::new(
         PacketBuffer::new(vec![PacketMetadata::EMPTY; PACKETS], vec![0u8; BUF]),
         PacketBuffer::new(vec![PacketMetadata::EMPTY; PACKETS], vec![0u8; BUF]),

@@ -85,5 +85,5 @@ pub use stack::{
     Family, IFF_LOOPBACK, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, InterfaceInfo, MAX_LISTEN_POOL, NetIf,
     Readiness, SocketEntry, Stack,
 };
-pub use tcp::{Shutdown, TcpSocket};
+pub use tcp::{Shutdown, TcpInfo, TcpSocket};
 pub use udp::{RecvMeta, UdpSocket};

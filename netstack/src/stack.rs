@@ -295,6 +295,8 @@ pub(crate) struct BindRec {
     addr: IpAddr,
     port: u16,
     reuse: bool,
+    /// SO_REUSEPORT: shares the port with other binds that set it, listening or not.
+    reuseport: bool,
     v6only: bool,
     listening: bool,
 }
@@ -395,22 +397,24 @@ impl Inner {
     }
 
     /// Records a bind of `owner` to (`addr`, `port`); port 0 picks an ephemeral port. Returns
-    /// the port.
+    /// the port. `reuse` is (SO_REUSEADDR, SO_REUSEPORT).
     pub(crate) fn bind_port(
         &mut self,
         owner: u64,
         proto: Proto,
         addr: IpAddr,
         port: u16,
-        reuse: bool,
+        reuse: (bool, bool),
         v6only: bool,
     ) -> Result<u16, Errno> {
+        let (reuse, reuseport) = reuse;
         let mut rec = BindRec {
             owner,
             proto,
             addr,
             port,
             reuse,
+            reuseport,
             v6only,
             listening: false,
         };
@@ -423,6 +427,7 @@ impl Inner {
                     && b.owner != owner
                     && b.overlaps(&rec)
                     && !(b.reuse && reuse && !b.listening)
+                    && !(b.reuseport && reuseport)
             });
             if conflict {
                 return Err(Errno::EADDRINUSE);
@@ -460,6 +465,7 @@ impl Inner {
                 && b.port == mine.port
                 && b.listening
                 && b.overlaps(&mine)
+                && !(b.reuseport && mine.reuseport)
         });
         if conflict {
             return Err(Errno::EADDRINUSE);

@@ -1,13 +1,21 @@
 //! UDP sockets over smoltcp's datagram sockets: bind (or autobind at first send/connect),
-//! connect as a default peer and filter, send_to/recv_from with peek and full-length reporting.
+//! connect as a default peer and filter (AF_UNSPEC dissolves it), send_to/recv_from with peek
+//! and full-length reporting. A connected socket also has a smoltcp ICMP socket bound to its
+//! port, which hears the port-unreachable errors smoltcp sends for datagrams no socket takes:
+//! one from the peer becomes the pending `ECONNREFUSED` (udp_err), returned by the next
+//! send/recv or SO_ERROR; unconnected sockets ignore ICMP errors, as Linux without IP_RECVERR.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use abi::Errno;
 use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::icmp;
 use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
-use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
+use smoltcp::wire::{
+    Icmpv4DstUnreachable, Icmpv4Packet, Icmpv4Repr, Icmpv6DstUnreachable, Icmpv6Packet, Icmpv6Repr,
+    IpAddress, IpEndpoint, IpListenEndpoint,
+};
 use vfs::waiter::WaitQueue;
 
 use crate::stack::{Family, Inner, Kind, Proto, Readiness, SocketEntry, Stack, canon, expose};
@@ -41,10 +49,55 @@ pub(crate) struct UdpState {
     h: Option<SocketHandle>,
     bound: Option<(IpAddr, u16)>,
     peer: Option<(IpAddr, u16)>,
+    /// bind(2) was called (an autobound port is given back when the association dissolves).
+    explicit: bool,
+    /// The ICMP socket hearing errors about this port, while connected.
+    errs: Option<SocketHandle>,
+    /// The pending error (SO_ERROR): ECONNREFUSED from a port unreachable.
+    error: Option<Errno>,
     reuseaddr: bool,
+    reuseport: bool,
     v6only: bool,
     rcvbuf: usize,
     sndbuf: usize,
+}
+
+/// ICMP error messages queued per connected socket.
+const ERR_PACKETS: usize = 4;
+const ERR_BUF: usize = 2048;
+
+/// Whether the ICMP message `data` (of `v4` or v6) is a port unreachable.
+fn is_port_unreachable(v4: bool, data: &[u8]) -> bool {
+    let caps = smoltcp::phy::ChecksumCapabilities::ignored();
+    if v4 {
+        Icmpv4Packet::new_checked(data)
+            .ok()
+            .and_then(|p| Icmpv4Repr::parse(&p, &caps).ok())
+            .is_some_and(|r| {
+                matches!(
+                    r,
+                    Icmpv4Repr::DstUnreachable {
+                        reason: Icmpv4DstUnreachable::PortUnreachable,
+                        ..
+                    }
+                )
+            })
+    } else {
+        // The pseudo-header addresses only matter for the checksum, which is not checked.
+        let any = smoltcp::wire::Ipv6Address::UNSPECIFIED;
+        Icmpv6Packet::new_checked(data)
+            .ok()
+            .and_then(|p| Icmpv6Repr::parse(&any, &any, &p, &caps).ok())
+            .is_some_and(|r| {
+                matches!(
+                    r,
+                    Icmpv6Repr::DstUnreachable {
+                        reason: Icmpv6DstUnreachable::PortUnreachable,
+                        ..
+                    }
+                )
+            })
+    }
 }
 
 fn usock<'a>(sockets: &'a mut SocketSet<'static>, h: SocketHandle) -> &'a mut udp::Socket<'static> {
@@ -55,6 +108,15 @@ impl UdpState {
     /// Drops queued datagrams this socket must not see: the other family's (smoltcp's wildcard
     /// bind hears both), and, once connected, other peers'.
     pub(crate) fn after_poll(&mut self, sockets: &mut SocketSet<'static>) {
+        if let Some(eh) = self.errs {
+            let so = sockets.get_mut::<icmp::Socket>(eh);
+            while let Ok((data, from)) = so.recv() {
+                let from_peer = self.peer.is_some_and(|(pip, _)| pip == IpAddr::from(from));
+                if from_peer && is_port_unreachable(matches!(from, IpAddress::Ipv4(_)), data) {
+                    self.error = Some(Errno::ECONNREFUSED);
+                }
+            }
+        }
         let Some(h) = self.h else { return };
         let (family, v6only, peer) = (self.family, self.v6only, self.peer);
         let so = usock(sockets, h);
@@ -104,6 +166,7 @@ impl UdpState {
                 Readiness {
                     readable: so.can_recv(),
                     writable: so.can_send(),
+                    err: self.error.is_some(),
                     ..Readiness::default()
                 }
             }
@@ -140,7 +203,11 @@ impl Stack {
                 h: None,
                 bound: None,
                 peer: None,
+                explicit: false,
+                errs: None,
+                error: None,
                 reuseaddr: false,
+                reuseport: false,
                 v6only: false,
                 rcvbuf: DEFAULT_BUF,
                 sndbuf: DEFAULT_BUF,
@@ -169,7 +236,7 @@ fn do_bind(inner: &mut Inner, id: u64, ip: IpAddr, port: u16) -> Result<(), Errn
     if u.bound.is_some() {
         return Err(Errno::EINVAL);
     }
-    let (reuse, v6only, rcv, snd) = (u.reuseaddr, u.v6only, u.rcvbuf, u.sndbuf);
+    let (reuse, v6only, rcv, snd) = ((u.reuseaddr, u.reuseport), u.v6only, u.rcvbuf, u.sndbuf);
     if !inner.is_local(ip) {
         return Err(Errno::EADDRNOTAVAIL);
     }
@@ -223,7 +290,9 @@ impl UdpSocket {
         self.op(|inner, id| {
             let (u, _) = parts(inner, id)?;
             let (ip, port) = canon(u.family, addr, u.v6only, true)?;
-            do_bind(inner, id, ip, port)
+            do_bind(inner, id, ip, port)?;
+            parts(inner, id)?.0.explicit = true;
+            Ok(())
         })
     }
 
@@ -242,8 +311,63 @@ impl UdpSocket {
             autobind(inner, id)?;
             let (u, _) = parts(inner, id)?;
             u.peer = Some((ip, port));
+            u.error = None;
+            let Some((_, lport)) = u.bound else {
+                return Ok(());
+            };
+            if u.errs.is_none() {
+                let mut es = icmp::Socket::new(
+                    icmp::PacketBuffer::new(
+                        vec![icmp::PacketMetadata::EMPTY; ERR_PACKETS],
+                        vec![0u8; ERR_BUF],
+                    ),
+                    icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 1], vec![0u8; 1]),
+                );
+                let ep = IpListenEndpoint {
+                    addr: None,
+                    port: lport,
+                };
+                // Without it only the ECONNREFUSED report is lost.
+                if es.bind(icmp::Endpoint::Udp(ep)).is_ok() {
+                    let eh = inner.sockets.add(es);
+                    parts(inner, id)?.0.errs = Some(eh);
+                }
+            }
             Ok(())
         })
+    }
+
+    /// connect(2) with AF_UNSPEC (udp_disconnect): forgets the peer; a port that was bound
+    /// only implicitly (by connect or send) is released.
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            u.peer = None;
+            u.error = None;
+            let errs = u.errs.take();
+            let drop_bind = !u.explicit && u.bound.is_some();
+            let h = if drop_bind {
+                u.bound = None;
+                u.h.take()
+            } else {
+                None
+            };
+            if let Some(eh) = errs {
+                inner.sockets.remove(eh);
+            }
+            if let Some(h) = h {
+                inner.sockets.remove(h);
+                inner.release(id);
+            }
+            Ok(())
+        })
+    }
+
+    /// SO_ERROR: takes the pending error.
+    pub fn take_error(&self) -> Option<Errno> {
+        self.op(|inner, id| Ok(parts(inner, id)?.0.error.take()))
+            .ok()
+            .flatten()
     }
 
     /// send_to(2) (`to` None: the connected peer, else `EDESTADDRREQ`). The whole datagram is
@@ -251,6 +375,9 @@ impl UdpSocket {
     pub fn send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize, Errno> {
         self.op(|inner, id| {
             let (u, _) = parts(inner, id)?;
+            if let Some(e) = u.error.take() {
+                return Err(e);
+            }
             let (ip, port) = match to {
                 Some(a) => canon(u.family, a, u.v6only, false)?,
                 None => u.peer.ok_or(Errno::EDESTADDRREQ)?,
@@ -297,6 +424,9 @@ impl UdpSocket {
     pub fn recv_from(&self, buf: &mut [u8], peek: bool) -> Result<RecvMeta, Errno> {
         self.op(|inner, id| {
             let (u, sockets) = parts(inner, id)?;
+            if let Some(e) = u.error.take() {
+                return Err(e);
+            }
             let family = u.family;
             let h = u.h.ok_or(Errno::EAGAIN)?;
             let so = usock(sockets, h);
@@ -383,6 +513,32 @@ impl UdpSocket {
         });
     }
 
+    /// SO_REUSEPORT (takes effect at the next bind).
+    pub fn set_reuseport(&self, on: bool) {
+        let _ = self.op(|inner, id| {
+            parts(inner, id)?.0.reuseport = on;
+            Ok(())
+        });
+    }
+
+    /// SO_REUSEPORT.
+    pub fn reuseport(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.reuseport))
+    }
+
+    /// SO_REUSEADDR.
+    pub fn reuseaddr(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.reuseaddr))
+    }
+
+    /// IPV6_V6ONLY.
+    pub fn v6only(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.v6only))
+    }
+
     /// IPV6_V6ONLY; `EINVAL` once bound.
     pub fn set_v6only(&self, on: bool) -> Result<(), Errno> {
         self.op(|inner, id| {
@@ -430,9 +586,10 @@ impl Drop for UdpSocket {
             inner.release(self.id);
             if let Some(slot) = inner.slots.remove(&self.id)
                 && let Kind::Udp(u) = slot.kind
-                && let Some(h) = u.h
             {
-                inner.sockets.remove(h);
+                for h in u.h.into_iter().chain(u.errs) {
+                    inner.sockets.remove(h);
+                }
             }
         });
     }

@@ -3,21 +3,26 @@
 //! never reaches a host socket.
 //!
 //! What this owns: [`InetSocket`] (a `netstack` TCP or UDP handle plus the socket options the
-//! sentry answers itself) and its [`FileOps`] (read/write, readiness on the netstack's wait
+//! sentry answers itself, [`SockOpts`]: timeouts, IP/IPv6 header fields, flags that change
+//! nothing on loopback) and its [`FileOps`] (read/write, readiness on the netstack's wait
 //! queue, FIONREAD/SIOCOUTQ and the interface ioctls). The syscall handlers are in
 //! `syscalls/inet.rs`; the stack is the kernel's ([`crate::kernel::Kernel::net_stack`]).
 //!
-//! Lock order: none of its own (the netstack's stack lock is taken inside each netstack
-//! call, never with a sentry lock held by this module).
+//! Lock order: `InetSocket::opts` is a leaf (never held across a netstack call); the netstack's
+//! stack lock is taken inside each netstack call, never with a sentry lock held by this module.
 //!
 //! Shortcuts: the stack has only the loopback interface (`lo`); SOCK_RAW is EPERM without
 //! CAP_NET_RAW and EPROTONOSUPPORT with it; ICMP ("ping") sockets are open to every group
 //! (net.ipv4.ping_group_range "0 2147483647", as Docker sets it for containers; Linux's own
-//! default "1 0" allows none); options other than the ones `syscalls/inet.rs` lists are
-//! ENOPROTOOPT.
+//! default "1 0" allows none); options other than the ones `syscalls/inet_opts.rs` lists are
+//! ENOPROTOOPT. IP_TTL/IP_TOS/IPV6_UNICAST_HOPS/IPV6_TCLASS, SO_PRIORITY, SO_BROADCAST,
+//! SO_OOBINLINE, SO_RCVLOWAT, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are validated and
+//! reported as Linux does but do not change the packets (loopback has no use for them).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use abi::file::Stat;
 use abi::{Errno, SysResult};
@@ -34,12 +39,62 @@ pub enum Proto {
     Icmp(IcmpSocket),
 }
 
+/// The socket options the sentry keeps itself (the netstack keeps the ones that change its
+/// behaviour: buffers, SO_REUSEADDR/PORT, keep-alive, linger on TCP, TCP_NODELAY, V6ONLY).
+#[derive(Clone, Copy, Debug)]
+pub struct SockOpts {
+    /// SO_RCVTIMEO / SO_SNDTIMEO (None: wait forever).
+    pub rcvtimeo: Option<Duration>,
+    pub sndtimeo: Option<Duration>,
+    pub broadcast: bool,
+    pub oobinline: bool,
+    /// SO_KEEPALIVE of a datagram socket (stored only, as Linux).
+    pub keepalive: bool,
+    /// SO_LINGER as set: (on, seconds).
+    pub linger: (bool, i32),
+    pub priority: i32,
+    pub rcvlowat: i32,
+    /// IP_TTL (-1: the default, 64).
+    pub ttl: i32,
+    pub tos: i32,
+    /// IPV6_UNICAST_HOPS (-1: the default, 64).
+    pub hops: i32,
+    pub tclass: i32,
+    pub cork: bool,
+    pub quickack: bool,
+    /// TCP_MAXSEG as set (0: none).
+    pub user_mss: i32,
+}
+
+impl Default for SockOpts {
+    fn default() -> SockOpts {
+        SockOpts {
+            rcvtimeo: None,
+            sndtimeo: None,
+            broadcast: false,
+            oobinline: false,
+            keepalive: false,
+            linger: (false, 0),
+            priority: 0,
+            rcvlowat: 1,
+            ttl: -1,
+            tos: 0,
+            hops: -1,
+            tclass: 0,
+            cork: false,
+            quickack: true,
+            user_mss: 0,
+        }
+    }
+}
+
 /// One AF_INET/AF_INET6 socket.
 #[derive(Debug)]
 pub struct InetSocket {
     pub family: Family,
     pub proto: Proto,
     ino: u64,
+    opts: Mutex<SockOpts>,
 }
 
 /// SIOCOUTQ (TIOCOUTQ): bytes not yet sent.
@@ -47,12 +102,23 @@ const SIOCOUTQ: u32 = 0x5411;
 
 impl InetSocket {
     pub fn new(family: Family, proto: Proto) -> InetSocket {
+        InetSocket::with_opts(family, proto, SockOpts::default())
+    }
+
+    /// A socket starting with `opts` (an accepted connection inherits its listener's).
+    pub fn with_opts(family: Family, proto: Proto, opts: SockOpts) -> InetSocket {
         static NEXT_INO: AtomicU64 = AtomicU64::new(0x494e_0000);
         InetSocket {
             family,
             proto,
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            opts: Mutex::new(opts),
         }
+    }
+
+    /// The sentry-side options (a leaf lock).
+    pub fn opts(&self) -> MutexGuard<'_, SockOpts> {
+        self.opts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn queue(&self) -> &WaitQueue {

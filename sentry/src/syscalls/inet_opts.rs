@@ -1,0 +1,383 @@
+//! getsockopt(2)/setsockopt(2) on AF_INET/AF_INET6 sockets (socket(7), ip(7), ipv6(7),
+//! tcp(7)): called by `syscalls/socket.rs` for inet sockets (see `syscalls/inet.rs`).
+//!
+//! What it owns: the option table. Options that change the netstack's behaviour go to the
+//! netstack handle (buffers, SO_REUSEADDR/SO_REUSEPORT, SO_KEEPALIVE and TCP_KEEP* on TCP,
+//! SO_LINGER on TCP, TCP_NODELAY, IPV6_V6ONLY); the rest live in the socket's
+//! [`SockOpts`](crate::socket::inet::SockOpts), validated with Linux's ranges and errnos.
+//!
+//! Levels as Linux dispatches them: IPPROTO_IP options work on both families (ipv6_setsockopt
+//! hands SOL_IP to ip_setsockopt), IPPROTO_IPV6 ones only on AF_INET6 (ENOPROTOOPT on
+//! AF_INET), IPPROTO_TCP ones only on TCP (ENOPROTOOPT elsewhere); an unknown option of a
+//! known level is ENOPROTOOPT, an unknown level EOPNOTSUPP.
+//!
+//! Shortcuts: TCP_INFO reports the state, MSS and queue counts from the netstack and fixed,
+//! loopback-like values for the timers and congestion fields (smoltcp does not export its RTT
+//! estimate); SO_LINGER with a non-zero time does not make close(2) wait.
+//!
+//! Lock order: `SockOpts` (leaf) is never held across a netstack call.
+
+use abi::Errno;
+use abi::socket as s;
+use netstack::Family;
+
+use super::inet::{
+    IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, sock,
+};
+use super::socket::{read_timeval_opt, timeval_bytes};
+use super::{SyscallArgs, SyscallResult, ok_zero};
+use crate::kernel::Task;
+use crate::socket::inet::{InetSocket, Proto};
+use vfs::OpenFile;
+
+const SO_KEEPALIVE: i32 = 9;
+const SO_BROADCAST: i32 = 6;
+const SO_OOBINLINE: i32 = 10;
+const SO_PRIORITY: i32 = 12;
+const SO_LINGER: i32 = 13;
+const SO_REUSEPORT: i32 = 15;
+const SO_RCVLOWAT: i32 = 18;
+const SO_SNDLOWAT: i32 = 19;
+
+const IP_TOS: i32 = 1;
+const IP_TTL: i32 = 2;
+const IPV6_UNICAST_HOPS: i32 = 16;
+const IPV6_V6ONLY: i32 = 26;
+const IPV6_TCLASS: i32 = 67;
+
+const TCP_NODELAY: i32 = 1;
+const TCP_MAXSEG: i32 = 2;
+const TCP_CORK: i32 = 3;
+const TCP_KEEPIDLE: i32 = 4;
+const TCP_KEEPINTVL: i32 = 5;
+const TCP_KEEPCNT: i32 = 6;
+const TCP_INFO: i32 = 11;
+const TCP_QUICKACK: i32 = 12;
+
+/// Linux's MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL / MAX_TCP_KEEPCNT.
+const MAX_KEEPIDLE: i32 = 32767;
+const MAX_KEEPINTVL: i32 = 32767;
+const MAX_KEEPCNT: i32 = 127;
+/// TCP_MAXSEG bounds (TCP_MIN_MSS, MAX_TCP_WINDOW).
+const MIN_MSS: i32 = 88;
+const MAX_MSS: i32 = 32767;
+/// The default TTL / hop limit (net.ipv4.ip_default_ttl, net.ipv6.conf.all.hop_limit).
+const DEFAULT_TTL: i32 = 64;
+/// SO_PRIORITY values open to everyone (TC_PRIO_BESTEFFORT..TC_PRIO_INTERACTIVE).
+const MAX_USER_PRIORITY: i32 = 6;
+const CAP_NET_ADMIN: u32 = 12;
+/// The ECN bits of IP_TOS / IPV6_TCLASS, which TCP keeps for itself.
+const ECN_MASK: i32 = 3;
+/// sizeof(struct tcp_info) as Linux 6.7+ reports it.
+const TCP_INFO_LEN: usize = 248;
+
+fn int(v: i32) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+fn flag(v: bool) -> Vec<u8> {
+    int(i32::from(v))
+}
+
+fn size(v: usize) -> Vec<u8> {
+    int(i32::try_from(v).unwrap_or(i32::MAX))
+}
+
+/// `struct tcp_info` (include/uapi/linux/tcp.h) for `c`.
+fn tcp_info(c: &netstack::TcpSocket) -> Vec<u8> {
+    let i = c.info();
+    let established = i.mss != 0;
+    let mss = if established { i.mss } else { 536 };
+    let mut b = vec![0u8; TCP_INFO_LEN];
+    b[0] = i.state;
+    let mut put = |off: usize, v: u32| {
+        if let Some(d) = b.get_mut(off..off + 4) {
+            d.copy_from_slice(&v.to_ne_bytes());
+        }
+    };
+    let u = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    // Timers: Linux's initial RTO (1 s) before a connection, its floor plus a loopback RTT
+    // after.
+    put(8, if established { 204_000 } else { 1_000_000 });
+    put(12, if established { 40_000 } else { 0 });
+    put(16, mss);
+    put(20, if established { mss } else { 0 });
+    // tcpi_unacked: packets in flight, or the accept queue of a listener.
+    let unacked = if i.state == 10 {
+        u(i.recv_queued)
+    } else {
+        u(i.unacked.div_ceil(usize::try_from(mss).unwrap_or(1).max(1)))
+    };
+    put(24, unacked);
+    put(60, 65535);
+    put(64, u(i.rcvbuf / 2));
+    if established {
+        put(68, 50);
+        put(72, 25);
+    }
+    put(76, 0x7fff_ffff);
+    put(80, 10);
+    put(84, mss);
+    put(88, 3);
+    put(96, u(i.rcvbuf / 2));
+    b
+}
+
+/// getsockopt(2) on an inet socket.
+pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
+    let so = sock(file)?;
+    let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
+    let have: i32 = t.copy_in_obj(len_ptr)?;
+    let value = get_value(t, so, level, name)?;
+    let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
+    let n = value.len().min(have);
+    if n > 0 {
+        t.mm.copy_out(val_ptr, value.get(..n).unwrap_or_default())?;
+    }
+    t.copy_out_obj(len_ptr, &i32::try_from(n).unwrap_or(0))?;
+    ok_zero()
+}
+
+fn get_value(t: &Task, so: &InetSocket, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
+    let _ = t;
+    let o = *so.opts();
+    let v6 = so.family == Family::V6;
+    Ok(match (&so.proto, level, name) {
+        (_, s::SOL_SOCKET, s::SO_TYPE) => int(so.sock_type()),
+        (_, s::SOL_SOCKET, s::SO_DOMAIN) => int(so.domain()),
+        (Proto::Tcp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => int(IPPROTO_TCP),
+        (Proto::Udp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => int(IPPROTO_UDP),
+        (Proto::Icmp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => {
+            int(if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP })
+        }
+        (Proto::Icmp(_), s::SOL_SOCKET, s::SO_ERROR) => int(0),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_ERROR) => int(c.take_error().map_or(0, Errno::raw)),
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_ERROR) => int(u.take_error().map_or(0, Errno::raw)),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_ACCEPTCONN) => flag(c.is_listening()),
+        (_, s::SOL_SOCKET, s::SO_ACCEPTCONN) => flag(false),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => flag(c.reuseaddr()),
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_REUSEADDR) => flag(u.reuseaddr()),
+        (Proto::Tcp(c), s::SOL_SOCKET, SO_REUSEPORT) => flag(c.reuseport()),
+        (Proto::Udp(u), s::SOL_SOCKET, SO_REUSEPORT) => flag(u.reuseport()),
+        (Proto::Tcp(c), s::SOL_SOCKET, SO_KEEPALIVE) => flag(c.keepalive()),
+        (_, s::SOL_SOCKET, SO_KEEPALIVE) => flag(o.keepalive),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_RCVBUF) => size(c.recv_buffer_size()),
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_SNDBUF) => size(c.send_buffer_size()),
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_RCVBUF) => size(u.recv_buffer_size()),
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_SNDBUF) => size(u.send_buffer_size()),
+        (_, s::SOL_SOCKET, s::SO_RCVTIMEO) => timeval_bytes(o.rcvtimeo),
+        (_, s::SOL_SOCKET, s::SO_SNDTIMEO) => timeval_bytes(o.sndtimeo),
+        (_, s::SOL_SOCKET, SO_BROADCAST) => flag(o.broadcast),
+        (_, s::SOL_SOCKET, SO_OOBINLINE) => flag(o.oobinline),
+        (_, s::SOL_SOCKET, SO_PRIORITY) => int(o.priority),
+        (_, s::SOL_SOCKET, SO_RCVLOWAT) => int(o.rcvlowat),
+        (_, s::SOL_SOCKET, SO_SNDLOWAT) => int(1),
+        (_, s::SOL_SOCKET, SO_LINGER) => {
+            let mut v = int(i32::from(o.linger.0));
+            v.extend_from_slice(&o.linger.1.to_ne_bytes());
+            v
+        }
+        (_, IPPROTO_IP, IP_TTL) => int(if o.ttl < 0 { DEFAULT_TTL } else { o.ttl }),
+        (_, IPPROTO_IP, IP_TOS) => int(o.tos),
+        (_, IPPROTO_IPV6, IPV6_UNICAST_HOPS) if v6 => {
+            int(if o.hops < 0 { DEFAULT_TTL } else { o.hops })
+        }
+        (_, IPPROTO_IPV6, IPV6_TCLASS) if v6 => int(o.tclass),
+        (Proto::Tcp(c), IPPROTO_IPV6, IPV6_V6ONLY) if v6 => flag(c.v6only()),
+        (Proto::Udp(u), IPPROTO_IPV6, IPV6_V6ONLY) if v6 => flag(u.v6only()),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => flag(c.nodelay()),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_MAXSEG) => {
+            let m = c.maxseg();
+            let connected = c.info().mss != 0;
+            if o.user_mss > 0 && !connected {
+                int(o.user_mss)
+            } else {
+                int(i32::try_from(m).unwrap_or(i32::MAX))
+            }
+        }
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_CORK) => flag(o.cork),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPIDLE) => size(c.keepidle() as usize),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPINTVL) => size(c.keepintvl() as usize),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPCNT) => size(c.keepcnt() as usize),
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_QUICKACK) => flag(o.quickack),
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_INFO) => tcp_info(c),
+        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        _ => return Err(Errno::EOPNOTSUPP),
+    })
+}
+
+/// An int option value (EINVAL when `len` is shorter than an int).
+fn int_opt(t: &Task, val_ptr: u64, len: i32) -> Result<i32, Errno> {
+    if len < 4 {
+        return Err(Errno::EINVAL);
+    }
+    t.copy_in_obj(val_ptr)
+}
+
+/// An IP-level int: a full int, or one byte when shorter (do_ip_setsockopt).
+fn ip_int(t: &Task, val_ptr: u64, len: i32) -> Result<i32, Errno> {
+    match len {
+        l if l >= 4 => t.copy_in_obj(val_ptr),
+        l if l >= 1 => t.copy_in_obj::<u8>(val_ptr).map(i32::from),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// setsockopt(2) on an inet socket.
+pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
+    let so = sock(file)?;
+    let (level, name, val_ptr, len) = (args.int(1), args.int(2), args.ptr(3), args.int(4));
+    let v6 = so.family == Family::V6;
+    let stream = matches!(so.proto, Proto::Tcp(_));
+    let buf = |v: i32| usize::try_from(v).unwrap_or(0);
+    match (&so.proto, level, name) {
+        (_, s::SOL_SOCKET, s::SO_RCVTIMEO) => {
+            so.opts().rcvtimeo = read_timeval_opt(t, val_ptr, len)?;
+        }
+        (_, s::SOL_SOCKET, s::SO_SNDTIMEO) => {
+            so.opts().sndtimeo = read_timeval_opt(t, val_ptr, len)?;
+        }
+        (_, s::SOL_SOCKET, SO_LINGER) => {
+            if len < 8 {
+                return Err(Errno::EINVAL);
+            }
+            let [on, secs]: [i32; 2] = t.copy_in_obj(val_ptr)?;
+            let on = on != 0;
+            {
+                let mut o = so.opts();
+                o.linger.0 = on;
+                if on {
+                    // A negative time is "forever" (MAX_SCHEDULE_TIMEOUT) in Linux.
+                    o.linger.1 = secs.max(0);
+                }
+            }
+            if let Proto::Tcp(c) = &so.proto {
+                c.set_linger(on.then(|| u32::try_from(secs.max(0)).unwrap_or(0)));
+            }
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => {
+            c.set_reuseaddr(int_opt(t, val_ptr, len)? != 0);
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_REUSEADDR) => {
+            u.set_reuseaddr(int_opt(t, val_ptr, len)? != 0);
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, SO_REUSEPORT) => {
+            c.set_reuseport(int_opt(t, val_ptr, len)? != 0);
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, SO_REUSEPORT) => {
+            u.set_reuseport(int_opt(t, val_ptr, len)? != 0);
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, SO_KEEPALIVE) => {
+            c.set_keepalive(int_opt(t, val_ptr, len)? != 0);
+        }
+        (_, s::SOL_SOCKET, SO_KEEPALIVE) => so.opts().keepalive = int_opt(t, val_ptr, len)? != 0,
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_RCVBUF) => {
+            c.set_recv_buffer_size(buf(int_opt(t, val_ptr, len)?));
+        }
+        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_SNDBUF) => {
+            c.set_send_buffer_size(buf(int_opt(t, val_ptr, len)?));
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_RCVBUF) => {
+            u.set_recv_buffer_size(buf(int_opt(t, val_ptr, len)?));
+        }
+        (Proto::Udp(u), s::SOL_SOCKET, s::SO_SNDBUF) => {
+            u.set_send_buffer_size(buf(int_opt(t, val_ptr, len)?));
+        }
+        (_, s::SOL_SOCKET, SO_BROADCAST) => so.opts().broadcast = int_opt(t, val_ptr, len)? != 0,
+        (_, s::SOL_SOCKET, SO_OOBINLINE) => so.opts().oobinline = int_opt(t, val_ptr, len)? != 0,
+        (_, s::SOL_SOCKET, SO_PRIORITY) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(0..=MAX_USER_PRIORITY).contains(&v) && !t.creds.has_cap(CAP_NET_ADMIN) {
+                return Err(Errno::EPERM);
+            }
+            so.opts().priority = v;
+        }
+        (_, s::SOL_SOCKET, SO_RCVLOWAT) => {
+            let v = int_opt(t, val_ptr, len)?;
+            let v = if v < 0 { i32::MAX } else { v };
+            so.opts().rcvlowat = v.max(1);
+        }
+        (_, IPPROTO_IP, IP_TTL) => {
+            let v = ip_int(t, val_ptr, len)?;
+            if v != -1 && !(1..=255).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            so.opts().ttl = v;
+        }
+        (_, IPPROTO_IP, IP_TOS) => {
+            let v = ip_int(t, val_ptr, len)? & 0xff;
+            let mut o = so.opts();
+            o.tos = if stream {
+                (v & !ECN_MASK) | (o.tos & ECN_MASK)
+            } else {
+                v
+            };
+        }
+        (_, IPPROTO_IPV6, IPV6_UNICAST_HOPS) if v6 => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(-1..=255).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            so.opts().hops = v;
+        }
+        (_, IPPROTO_IPV6, IPV6_TCLASS) if v6 => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(-1..=0xff).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            let v = v.max(0);
+            let mut o = so.opts();
+            o.tclass = if stream {
+                (v & !ECN_MASK) | (o.tclass & ECN_MASK)
+            } else {
+                v
+            };
+        }
+        (Proto::Tcp(c), IPPROTO_IPV6, IPV6_V6ONLY) if v6 => {
+            c.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
+        }
+        (Proto::Udp(u), IPPROTO_IPV6, IPV6_V6ONLY) if v6 => {
+            u.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
+        }
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => c.set_nodelay(int_opt(t, val_ptr, len)? != 0),
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_CORK) => so.opts().cork = int_opt(t, val_ptr, len)? != 0,
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_QUICKACK) => {
+            so.opts().quickack = int_opt(t, val_ptr, len)? != 0;
+        }
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_MAXSEG) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if v != 0 && !(MIN_MSS..=MAX_MSS).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            so.opts().user_mss = v;
+        }
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPIDLE) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(1..=MAX_KEEPIDLE).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            c.set_keepidle(v.unsigned_abs());
+        }
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPINTVL) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(1..=MAX_KEEPINTVL).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            c.set_keepintvl(v.unsigned_abs());
+        }
+        (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPCNT) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(1..=MAX_KEEPCNT).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            c.set_keepcnt(v.unsigned_abs());
+        }
+        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    ok_zero()
+}
