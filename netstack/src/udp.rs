@@ -49,8 +49,11 @@ pub(crate) struct UdpState {
     h: Option<SocketHandle>,
     bound: Option<(IpAddr, u16)>,
     peer: Option<(IpAddr, u16)>,
-    /// bind(2) was called (an autobound port is given back when the association dissolves).
+    /// bind(2) named the port (a port picked by the stack is given back when the association
+    /// dissolves, as Linux without SOCK_BINDPORT_LOCK).
     explicit: bool,
+    /// The address kept after such a port was given back (the next bind uses it).
+    kept_addr: Option<IpAddr>,
     /// The ICMP socket hearing errors about this port, while connected.
     errs: Option<SocketHandle>,
     /// The pending error (SO_ERROR): ECONNREFUSED from a port unreachable.
@@ -204,6 +207,7 @@ impl Stack {
                 bound: None,
                 peer: None,
                 explicit: false,
+                kept_addr: None,
                 errs: None,
                 error: None,
                 reuseaddr: false,
@@ -265,7 +269,7 @@ fn autobind(inner: &mut Inner, id: u64) -> Result<SocketHandle, Errno> {
     if let Some(h) = u.h {
         return Ok(h);
     }
-    let ip = u.family.unspecified();
+    let ip = u.kept_addr.take().unwrap_or(u.family.unspecified());
     do_bind(inner, id, ip, 0)?;
     parts(inner, id)?.0.h.ok_or(Errno::EINVAL)
 }
@@ -291,7 +295,9 @@ impl UdpSocket {
             let (u, _) = parts(inner, id)?;
             let (ip, port) = canon(u.family, addr, u.v6only, true)?;
             do_bind(inner, id, ip, port)?;
-            parts(inner, id)?.0.explicit = true;
+            let (u, _) = parts(inner, id)?;
+            u.explicit = port != 0;
+            u.kept_addr = None;
             Ok(())
         })
     }
@@ -347,7 +353,7 @@ impl UdpSocket {
             let errs = u.errs.take();
             let drop_bind = !u.explicit && u.bound.is_some();
             let h = if drop_bind {
-                u.bound = None;
+                u.kept_addr = u.bound.take().map(|(ip, _)| ip);
                 u.h.take()
             } else {
                 None
@@ -467,7 +473,7 @@ impl UdpSocket {
                         expose(family, src, port)
                     }
                     (Some((ip, port)), _) => expose(family, ip, port),
-                    (None, _) => expose(family, family.unspecified(), 0),
+                    (None, _) => expose(family, u.kept_addr.unwrap_or(family.unspecified()), 0),
                 },
                 Err(_) => expose(family, family.unspecified(), 0),
             }
