@@ -648,6 +648,46 @@ impl TcpSocket {
         })
     }
 
+    /// connect(2) with AF_UNSPEC (tcp_disconnect): a connection is aborted (RST to the peer),
+    /// a listener stops listening and drops its queue; the socket is unconnected again and
+    /// keeps its bind (Linux gives back a port the stack picked: a shortcut).
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (t, _) = parts(inner, id)?;
+            let mode = std::mem::replace(&mut t.mode, Mode::Idle);
+            t.error = None;
+            t.shut_rd = false;
+            t.shut_wr = false;
+            let rebind = t.bound.map(|(ip, port)| {
+                (
+                    ip,
+                    port,
+                    (t.opts.reuseaddr, t.opts.reuseport),
+                    t.opts.v6only,
+                )
+            });
+            match mode {
+                Mode::Idle => {}
+                Mode::Stream(s) => {
+                    sock(&mut inner.sockets, s.h).abort();
+                    inner.orphans.push(s.h);
+                }
+                Mode::Listen(l) => {
+                    for h in l.pool.into_iter().map(|(_, h)| h).chain(l.ready) {
+                        sock(&mut inner.sockets, h).abort();
+                        inner.orphans.push(h);
+                    }
+                    // The bind again, without the listening mark.
+                    if let Some((ip, port, reuse, v6only)) = rebind {
+                        inner.release(id);
+                        inner.bind_port(id, Proto::Tcp, ip, port, reuse, v6only)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// send(2): bytes queued (maybe fewer than `buf.len()`), `EAGAIN` when the buffer is full,
     /// `EPIPE` after SHUT_WR or when the connection is gone (the sentry raises SIGPIPE).
     pub fn send(&self, buf: &[u8]) -> Result<usize, Errno> {

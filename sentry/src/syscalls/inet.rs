@@ -5,8 +5,8 @@
 //! SO_SNDTIMEO (send, connect: an expired connect is EINPROGRESS and goes on in the
 //! background, as Linux). Socket options are in `syscalls/inet_opts.rs`.
 //!
-//! Shortcuts: connect(AF_UNSPEC) dissolves a UDP association and is a no-op on an unconnected
-//! TCP socket; on a connected one (tcp_disconnect) it is not built (EOPNOTSUPP).
+//! connect(AF_UNSPEC) dissolves a UDP association and disconnects a TCP socket (RST to the
+//! peer; a listener stops listening).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -187,8 +187,7 @@ pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallR
     if is_unspec(t, ptr, len)? {
         match &so.proto {
             Proto::Udp(u) => u.disconnect()?,
-            Proto::Tcp(c) if c.peer_addr().is_err() && !c.is_listening() => {}
-            Proto::Tcp(_) => return Err(Errno::EOPNOTSUPP),
+            Proto::Tcp(c) => c.disconnect()?,
             Proto::Icmp(_) => return Err(Errno::EAFNOSUPPORT),
         }
         return ok_zero();

@@ -675,6 +675,45 @@ fn af_unspec_on_an_unconnected_tcp_socket_succeeds() -> Outcome {
     Ok(())
 }
 
+fn af_unspec_on_a_connected_tcp_socket_resets_the_peer() -> Outcome {
+    let (c, s) = tcp_pair(false)?;
+    let u = unspec();
+    check!(
+        syscall!(libc::SYS_connect, c.raw(), u.as_ptr(), 16),
+        succeeds()
+    );
+    let mut b = [0u8; 16];
+    let mut len: u32 = 16;
+    check!(
+        syscall!(
+            libc::SYS_getpeername,
+            c.raw(),
+            b.as_mut_ptr(),
+            &mut len as *mut u32
+        ),
+        fails_with(Errno::ENOTCONN)
+    );
+    ensure_eq!(poll_one(s.raw(), libc::POLLIN, 5000)?.0, 1);
+    let mut buf = [0u8; 4];
+    check!(recv(&s, &mut buf, 0), fails_with(Errno::ECONNRESET));
+    Ok(())
+}
+
+fn af_unspec_on_a_listener_stops_it_listening() -> Outcome {
+    let (l, _) = listener(false, 4)?;
+    let u = unspec();
+    check!(
+        syscall!(libc::SYS_connect, l.raw(), u.as_ptr(), 16),
+        succeeds()
+    );
+    ensure_eq!(get_int(&l, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)?, 0);
+    check!(
+        syscall!(libc::SYS_accept4, l.raw(), 0usize, 0usize, 0),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
 fn connect_on_a_connected_tcp_socket_is_eisconn() -> Outcome {
     let (c, s) = tcp_pair(false)?;
     check!(connect_raw(&c, local(&s)?), fails_with(Errno::EISCONN));
@@ -764,6 +803,8 @@ fn main() -> std::process::ExitCode {
         af_unspec_gives_back_a_port_bound_as_zero_but_keeps_the_address,
         af_unspec_keeps_an_explicit_port,
         af_unspec_on_an_unconnected_tcp_socket_succeeds,
+        af_unspec_on_a_connected_tcp_socket_resets_the_peer,
+        af_unspec_on_a_listener_stops_it_listening,
         connect_on_a_connected_tcp_socket_is_eisconn,
         a_udp_socket_may_connect_again_to_another_peer,
         connect_with_a_short_address_is_einval,
