@@ -64,14 +64,25 @@
 //!   `ping_group_range` permission check is the sentry's.
 //! * No IP fragmentation (not needed on loopback): UDP payloads above 65507 (IPv4) / 65487
 //!   (IPv6) bytes are `EMSGSIZE`.
-//! * UDP: no ICMP port-unreachable → `ECONNREFUSED` on connected sockets; a connected UDP
-//!   socket drops datagrams from other peers when reading.
+//! * UDP: a connected socket hears smoltcp's ICMP port unreachables (an ICMP socket bound to
+//!   its port) as a pending `ECONNREFUSED`; unconnected ones ignore them (no IP_RECVERR). A
+//!   connected UDP socket drops datagrams from other peers when reading; disconnecting
+//!   (AF_UNSPEC) gives back a port the stack picked, keeping the bound address.
 //! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its
-//!   timeouts. Keep-alive uses Linux's default idle time (7200 s) when on.
+//!   timeouts (SO_SNDTIMEO). Keep-alive probes every TCP_KEEPIDLE seconds (7200 by default)
+//!   when on; TCP_KEEPINTVL/TCP_KEEPCNT are stored and reported, and a silent peer is never
+//!   given up on. SO_LINGER with a zero time makes close send RST; other linger times are
+//!   stored (close does not wait). TCP_INFO's timers are not smoltcp's (not exported): the
+//!   sentry reports loopback-like constants; the MSS is the link's (65495 / 65475).
+//! * TCP connect(AF_UNSPEC) aborts a connection or stops a listener but keeps the bind (Linux
+//!   gives back a port the stack picked).
 //! * smoltcp is trusted not to panic on packets (0.12.0 did, in `window_to_update`, under a
 //!   plain loopback transfer; 0.14 has the fix). A panic there aborts the sentry.
 //! * SO_REUSEADDR: two sockets may bind the same port when both set it and neither listens;
 //!   `listen` fails with `EADDRINUSE` if another socket on an overlapping address already does.
+//!   SO_REUSEPORT: sockets that all set it share the port, listening or not (no uid check);
+//!   incoming connections and datagrams go to the first matching smoltcp socket, not spread
+//!   by a hash as Linux does.
 
 #![forbid(unsafe_code)]
 

@@ -128,7 +128,7 @@ pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
     let so = sock(file)?;
     let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
     let have: i32 = t.copy_in_obj(len_ptr)?;
-    let value = get_value(t, so, level, name)?;
+    let value = get_value(so, level, name)?;
     let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
     let n = value.len().min(have);
     if n > 0 {
@@ -138,8 +138,7 @@ pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
     ok_zero()
 }
 
-fn get_value(t: &Task, so: &InetSocket, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
-    let _ = t;
+fn get_value(so: &InetSocket, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
     let o = *so.opts();
     let v6 = so.family == Family::V6;
     Ok(match (&so.proto, level, name) {
