@@ -186,6 +186,18 @@ pub struct InetFile {
     pub sock: InetSocket,
 }
 
+/// SO_RCVTIMEO (`mask` has IN) or SO_SNDTIMEO of an inet socket file, for read(2)/write(2)
+/// (`syscalls::fs::blocking`); None for other files or no timeout.
+pub fn block_timeout(file: &OpenFile, mask: EventMask) -> Option<Duration> {
+    let f = file.ops_any()?.downcast_ref::<InetFile>()?;
+    let o = f.sock.opts();
+    if mask.contains(EventMask::IN) {
+        o.rcvtimeo
+    } else {
+        o.sndtimeo
+    }
+}
+
 /// A new file description for `sock`.
 pub fn new_file(sock: InetSocket, nonblock: bool) -> std::sync::Arc<OpenFile> {
     let flags = abi::file::O_RDWR | if nonblock { abi::file::O_NONBLOCK } else { 0 };

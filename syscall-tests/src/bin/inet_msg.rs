@@ -371,6 +371,26 @@ fn send_after_shut_wr_raises_sigpipe() -> Outcome {
     })
 }
 
+fn write_after_shut_wr_raises_sigpipe() -> Outcome {
+    fork_and_check(|| {
+        block(libc::SIGPIPE)?;
+        let (c, _s) = tcp_pair(true)?;
+        check!(
+            syscall!(libc::SYS_shutdown, c.raw(), libc::SHUT_WR),
+            succeeds()
+        );
+        check!(
+            syscall!(libc::SYS_write, c.raw(), b"x".as_ptr(), 1),
+            fails_with(Errno::EPIPE)
+        );
+        ensure!(
+            pending()? & sig_bit(libc::SIGPIPE) != 0,
+            "SIGPIPE not pending"
+        );
+        Ok(())
+    })
+}
+
 fn msg_nosignal_suppresses_sigpipe() -> Outcome {
     fork_and_check(|| {
         block(libc::SIGPIPE)?;
@@ -691,6 +711,7 @@ fn main() -> std::process::ExitCode {
         msg_dontwait_on_an_empty_datagram_socket_is_eagain,
         send_after_shut_wr_is_epipe_with_msg_nosignal,
         send_after_shut_wr_raises_sigpipe,
+        write_after_shut_wr_raises_sigpipe,
         msg_nosignal_suppresses_sigpipe,
         send_on_a_reset_connection_is_econnreset_then_epipe,
         recv_on_a_reset_connection_is_econnreset_then_eof,

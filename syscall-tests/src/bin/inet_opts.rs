@@ -127,6 +127,17 @@ fn accept_with_so_rcvtimeo_times_out_with_eagain() -> Outcome {
     )
 }
 
+fn read_with_so_rcvtimeo_times_out_with_eagain() -> Outcome {
+    let (c, _s) = tcp_pair(true)?;
+    set_timeout(&c, libc::SO_RCVTIMEO, Duration::from_millis(100))?;
+    let mut b = [0u8; 8];
+    timed_out(
+        Duration::from_millis(90),
+        || syscall_tests::syscall!(libc::SYS_read, c.raw(), b.as_mut_ptr(), 8),
+        libc::EAGAIN,
+    )
+}
+
 fn data_arriving_before_the_timeout_is_returned() -> Outcome {
     let (c, s) = tcp_pair(false)?;
     set_timeout(&c, libc::SO_RCVTIMEO, Duration::from_secs(3))?;
@@ -749,6 +760,7 @@ fn main() -> std::process::ExitCode {
         tcp_recv_with_so_rcvtimeo_times_out_with_eagain,
         udp_recv_with_so_rcvtimeo_times_out_with_eagain,
         accept_with_so_rcvtimeo_times_out_with_eagain,
+        read_with_so_rcvtimeo_times_out_with_eagain,
         data_arriving_before_the_timeout_is_returned,
         send_with_so_sndtimeo_on_a_full_buffer_times_out,
         accepted_socket_inherits_the_listeners_rcvtimeo,
