@@ -52,6 +52,10 @@
 //!   bind); `SO_RCVBUF`/`SO_SNDBUF` set later are remembered and reported but not applied.
 //! * A listening socket is a pool of up to [`MAX_LISTEN_POOL`] smoltcp sockets in LISTEN (one
 //!   handshake each) plus an accept queue of at most `backlog` established connections.
+//!   Connections established while the queue is full wait in the pool (up to
+//!   max(backlog, MAX_LISTEN_POOL) of them) and move to the queue as accept makes room: the
+//!   client sees its connect complete at once, where Linux drops the SYN and the client's
+//!   retransmission gets in later. Beyond that, SYNs are refused (RST).
 //! * Dual-stack: an AF_INET6 socket bound to `::` (without `IPV6_V6ONLY`) accepts and receives
 //!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`. A one-family wildcard listener (AF_INET
 //!   on 0.0.0.0, v6-only on `::`) listens on each local address of its family (addresses added

@@ -288,10 +288,27 @@ impl TcpState {
                         }
                     }
                 }
+                // Handshakes that complete while the accept queue is full wait in the pool
+                // (up to another backlog's worth, at least MAX_LISTEN_POOL) instead of
+                // refusing newcomers: Linux drops their SYNs and lets the client retry, so
+                // they are accepted later too.
                 let target = l.backlog.min(MAX_LISTEN_POOL);
+                let cap = target
+                    .saturating_mul(l.eps.len())
+                    .saturating_add(l.backlog.max(MAX_LISTEN_POOL));
                 for (e, ep) in l.eps.iter().enumerate() {
-                    let mut have = l.pool.iter().filter(|(pe, _)| *pe == e).count();
-                    while have < target {
+                    let mut have = l
+                        .pool
+                        .iter()
+                        .filter(|(pe, h)| {
+                            *pe == e
+                                && matches!(
+                                    sock(sockets, *h).state(),
+                                    State::Listen | State::SynReceived
+                                )
+                        })
+                        .count();
+                    while have < target && l.pool.len() < cap {
                         let mut so = new_smol(&self.opts);
                         if so.listen(*ep).is_err() {
                             break;

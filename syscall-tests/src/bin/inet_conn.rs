@@ -229,6 +229,28 @@ fn listen_with_backlog_zero_still_accepts_a_connection() -> Outcome {
     Ok(())
 }
 
+fn connections_beyond_the_backlog_are_accepted_once_there_is_room() -> Outcome {
+    let (l, a) = listener(false, 1)?;
+    let clients: Vec<Fd> = (0..4)
+        .map(|_| start_connect(false, a))
+        .collect::<Result<_, _>>()?;
+    let mut peers = std::collections::HashSet::new();
+    for _ in 0..clients.len() {
+        ensure_eq!(
+            poll_one(l.raw(), libc::POLLIN, 10000)?.0,
+            1,
+            "nothing to accept"
+        );
+        let s = accept(&l, 0)?;
+        peers.insert(peer(&s)?);
+    }
+    for c in &clients {
+        ensure!(peers.contains(&local(c)?), "a client was not accepted");
+        ensure_eq!(get_int(c, libc::SOL_SOCKET, libc::SO_ERROR)?, 0);
+    }
+    Ok(())
+}
+
 fn listen_without_bind_picks_a_port() -> Outcome {
     let l = tcp(false)?;
     check!(listen(&l, 4), succeeds());
@@ -767,6 +789,7 @@ fn main() -> std::process::ExitCode {
         listen_on_a_connected_socket_is_einval,
         listen_twice_succeeds,
         listen_with_backlog_zero_still_accepts_a_connection,
+        connections_beyond_the_backlog_are_accepted_once_there_is_room,
         listen_without_bind_picks_a_port,
         accept4_sock_nonblock_makes_the_new_socket_nonblocking,
         accept4_sock_cloexec_sets_fd_cloexec,
