@@ -185,6 +185,14 @@ impl IcmpSocket {
         })
     }
 
+    /// connect(2) with AF_UNSPEC: forgets the default destination (the identifier stays).
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            parts(inner, id)?.0.peer = None;
+            Ok(())
+        })
+    }
+
     /// sendto(2): `buf` is an echo request (type 8 / 128, code 0, at least 8 bytes) else
     /// `EINVAL`; the identifier is replaced by the socket's and the checksum computed.
     pub fn send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize, Errno> {

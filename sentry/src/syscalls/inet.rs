@@ -5,8 +5,8 @@
 //! SO_SNDTIMEO (send, connect: an expired connect is EINPROGRESS and goes on in the
 //! background, as Linux). Socket options are in `syscalls/inet_opts.rs`.
 //!
-//! connect(AF_UNSPEC) dissolves a UDP association and disconnects a TCP socket (RST to the
-//! peer; a listener stops listening).
+//! connect(AF_UNSPEC) dissolves a UDP or ping socket's association and disconnects a TCP
+//! socket (RST to the peer; a listener stops listening).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -188,7 +188,7 @@ pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallR
         match &so.proto {
             Proto::Udp(u) => u.disconnect()?,
             Proto::Tcp(c) => c.disconnect()?,
-            Proto::Icmp(_) => return Err(Errno::EAFNOSUPPORT),
+            Proto::Icmp(i) => i.disconnect()?,
         }
         return ok_zero();
     }

@@ -7,9 +7,10 @@
 //! [`SockOpts`](crate::socket::inet::SockOpts), validated with Linux's ranges and errnos.
 //!
 //! Levels as Linux dispatches them: IPPROTO_IP options work on both families (ipv6_setsockopt
-//! hands SOL_IP to ip_setsockopt), IPPROTO_IPV6 ones only on AF_INET6 (ENOPROTOOPT on
-//! AF_INET), IPPROTO_TCP ones only on TCP (ENOPROTOOPT elsewhere); an unknown option of a
-//! known level is ENOPROTOOPT, an unknown level EOPNOTSUPP.
+//! hands SOL_IP to ip_setsockopt), IPPROTO_IPV6 ones only on AF_INET6, IPPROTO_TCP ones only
+//! on TCP, IPPROTO_UDP ones only on UDP. Anything else is ENOPROTOOPT, except that
+//! getsockopt on an AF_INET socket at a level it does not handle is EOPNOTSUPP (the level
+//! falls through to do_ip_getsockopt, which says so; ipv6_getsockopt says ENOPROTOOPT).
 //!
 //! Shortcuts: TCP_INFO reports the state, MSS and queue counts from the netstack and fixed,
 //! loopback-like values for the timers and congestion fields (smoltcp does not export its RTT
@@ -53,6 +54,8 @@ const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
 const TCP_INFO: i32 = 11;
 const TCP_QUICKACK: i32 = 12;
+
+const UDP_CORK: i32 = 1;
 
 /// Linux's MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL / MAX_TCP_KEEPCNT.
 const MAX_KEEPIDLE: i32 = 32767;
@@ -200,9 +203,12 @@ fn get_value(so: &InetSocket, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPCNT) => size(c.keepcnt() as usize),
         (Proto::Tcp(_), IPPROTO_TCP, TCP_QUICKACK) => flag(o.quickack),
         (Proto::Tcp(c), IPPROTO_TCP, TCP_INFO) => tcp_info(c),
-        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
+        (Proto::Udp(_), IPPROTO_UDP, UDP_CORK) => flag(o.cork),
+        (Proto::Tcp(_), IPPROTO_TCP, _) | (Proto::Udp(_), IPPROTO_UDP, _) => {
             return Err(Errno::ENOPROTOOPT);
         }
+        (_, s::SOL_SOCKET | IPPROTO_IP, _) => return Err(Errno::ENOPROTOOPT),
+        _ if v6 => return Err(Errno::ENOPROTOOPT),
         _ => return Err(Errno::EOPNOTSUPP),
     })
 }
@@ -341,7 +347,9 @@ pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
             u.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
         }
         (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => c.set_nodelay(int_opt(t, val_ptr, len)? != 0),
-        (Proto::Tcp(_), IPPROTO_TCP, TCP_CORK) => so.opts().cork = int_opt(t, val_ptr, len)? != 0,
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_CORK) | (Proto::Udp(_), IPPROTO_UDP, UDP_CORK) => {
+            so.opts().cork = int_opt(t, val_ptr, len)? != 0;
+        }
         (Proto::Tcp(_), IPPROTO_TCP, TCP_QUICKACK) => {
             so.opts().quickack = int_opt(t, val_ptr, len)? != 0;
         }
@@ -373,10 +381,7 @@ pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
             }
             c.set_keepcnt(v.unsigned_abs());
         }
-        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
-            return Err(Errno::ENOPROTOOPT);
-        }
-        _ => return Err(Errno::EOPNOTSUPP),
+        _ => return Err(Errno::ENOPROTOOPT),
     }
     ok_zero()
 }

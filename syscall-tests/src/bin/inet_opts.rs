@@ -743,6 +743,44 @@ fn unknown_options_are_enoprotoopt() -> Outcome {
     Ok(())
 }
 
+fn getsockopt_at_a_foreign_level_is_eopnotsupp_on_ipv4_and_enoprotoopt_on_ipv6() -> Outcome {
+    let t4 = tcp(false)?;
+    get_fails(&t4, 999, 1, Errno::EOPNOTSUPP)?;
+    get_fails(
+        &t4,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_TCLASS,
+        Errno::EOPNOTSUPP,
+    )?;
+    get_fails(&t4, libc::IPPROTO_UDP, 1, Errno::EOPNOTSUPP)?;
+    let u4 = udp(false)?;
+    get_fails(&u4, libc::IPPROTO_TCP, libc::TCP_INFO, Errno::EOPNOTSUPP)?;
+    let t6 = tcp(true)?;
+    get_fails(&t6, 999, 1, Errno::ENOPROTOOPT)?;
+    let u6 = udp(true)?;
+    get_fails(&u6, libc::IPPROTO_TCP, libc::TCP_INFO, Errno::ENOPROTOOPT)?;
+    Ok(())
+}
+
+fn setsockopt_at_an_unknown_level_is_enoprotoopt() -> Outcome {
+    for v6 in [false, true] {
+        let t = tcp(v6)?;
+        set_int_fails(&t, 999, 1, 1, Errno::ENOPROTOOPT)?;
+        let u = udp(v6)?;
+        set_int_fails(&u, 999, 1, 1, Errno::ENOPROTOOPT)?;
+    }
+    Ok(())
+}
+
+fn udp_cork_round_trips_on_udp() -> Outcome {
+    let u = udp(false)?;
+    ensure_eq!(get_int(&u, libc::IPPROTO_UDP, libc::UDP_CORK)?, 0);
+    set_int(&u, libc::IPPROTO_UDP, libc::UDP_CORK, 1)?;
+    ensure_eq!(get_int(&u, libc::IPPROTO_UDP, libc::UDP_CORK)?, 1);
+    set_int(&u, libc::IPPROTO_UDP, libc::UDP_CORK, 0)?;
+    Ok(())
+}
+
 fn so_sndbuf_of_udp_reports_the_doubled_value() -> Outcome {
     let u = udp(false)?;
     set_int(&u, libc::SOL_SOCKET, libc::SO_SNDBUF, 16384)?;
@@ -812,5 +850,8 @@ fn main() -> std::process::ExitCode {
         int_options_are_truncated_to_a_short_buffer,
         unknown_options_are_enoprotoopt,
         so_sndbuf_of_udp_reports_the_doubled_value,
+        getsockopt_at_a_foreign_level_is_eopnotsupp_on_ipv4_and_enoprotoopt_on_ipv6,
+        setsockopt_at_an_unknown_level_is_enoprotoopt,
+        udp_cork_round_trips_on_udp,
     ])
 }
