@@ -773,8 +773,7 @@ impl TcpSocket {
             let (t, sockets) = parts(inner, id)?;
             let s = match &mut t.mode {
                 Mode::Stream(s) => s,
-                // Linux's inet_shutdown: SHUT_WR alone leaves a listener as it is (SHUT_RD
-                // would stop it: not built, ENOTCONN).
+                // Linux's inet_shutdown: SHUT_WR alone leaves a listener as it is.
                 Mode::Listen(_) if how == Shutdown::Write => return Ok(()),
                 _ => return Err(Errno::ENOTCONN),
             };

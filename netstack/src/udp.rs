@@ -4,6 +4,8 @@
 //! port, which hears the port-unreachable errors smoltcp sends for datagrams no socket takes:
 //! one from the peer becomes the pending `ECONNREFUSED` (udp_err), returned by the next
 //! send/recv or SO_ERROR; unconnected sockets ignore ICMP errors, as Linux without IP_RECVERR.
+//! shutdown(2) sets Linux's flags: a read shutdown makes the socket readable (RDHUP) without
+//! stopping delivery, a write shutdown makes sends EPIPE (no SIGPIPE for datagrams).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -63,6 +65,9 @@ pub(crate) struct UdpState {
     v6only: bool,
     rcvbuf: usize,
     sndbuf: usize,
+    /// shutdown(2) flags (RCV_SHUTDOWN, SEND_SHUTDOWN).
+    shut_rd: bool,
+    shut_wr: bool,
 }
 
 /// ICMP error messages queued per connected socket.
@@ -159,7 +164,14 @@ impl UdpState {
     }
 
     fn readiness(&self, sockets: &mut SocketSet<'static>) -> Readiness {
-        match self.h {
+        // datagram_poll: a read shutdown is readable (and RDHUP), both shut is HUP.
+        let shut = Readiness {
+            readable: self.shut_rd,
+            rdhup: self.shut_rd,
+            hup: self.shut_rd && self.shut_wr,
+            ..Readiness::default()
+        };
+        let r = match self.h {
             None => Readiness {
                 writable: true,
                 ..Readiness::default()
@@ -173,6 +185,12 @@ impl UdpState {
                     ..Readiness::default()
                 }
             }
+        };
+        Readiness {
+            readable: r.readable || shut.readable,
+            rdhup: shut.rdhup,
+            hup: shut.hup,
+            ..r
         }
     }
 
@@ -215,6 +233,8 @@ impl Stack {
                 v6only: false,
                 rcvbuf: DEFAULT_BUF,
                 sndbuf: DEFAULT_BUF,
+                shut_rd: false,
+                shut_wr: false,
             }))
         });
         UdpSocket {
@@ -369,6 +389,27 @@ impl UdpSocket {
         })
     }
 
+    /// shutdown(2) (`read`, `write`: the directions): the flags are set even on an unconnected
+    /// socket, which then gets `ENOTCONN` (inet_shutdown's "wake up other listeners" rule).
+    /// A read shutdown makes the socket readable; a write shutdown makes sends `EPIPE`.
+    pub fn shutdown(&self, read: bool, write: bool) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            u.shut_rd |= read;
+            u.shut_wr |= write;
+            if u.peer.is_none() {
+                return Err(Errno::ENOTCONN);
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether reading was shut down (a blocking receive on an empty queue then returns 0).
+    pub fn read_shut(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.shut_rd))
+    }
+
     /// SO_ERROR: takes the pending error.
     pub fn take_error(&self) -> Option<Errno> {
         self.op(|inner, id| Ok(parts(inner, id)?.0.error.take()))
@@ -383,6 +424,9 @@ impl UdpSocket {
             let (u, _) = parts(inner, id)?;
             if let Some(e) = u.error.take() {
                 return Err(e);
+            }
+            if u.shut_wr {
+                return Err(Errno::EPIPE);
             }
             let (ip, port) = match to {
                 Some(a) => canon(u.family, a, u.v6only, false)?,

@@ -222,6 +222,13 @@ impl FileOps for InetFile {
     }
 
     fn ioctl(&self, mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
+        // tcp_ioctl: no queue counts on a listener.
+        if let Proto::Tcp(c) = &self.sock.proto
+            && matches!(cmd, abi::ioctl::FIONREAD | SIOCOUTQ)
+            && c.is_listening()
+        {
+            return Err(Errno::EINVAL);
+        }
         let count = match (cmd, &self.sock.proto) {
             (abi::ioctl::FIONREAD, Proto::Tcp(s)) => Some(s.recv_queued()),
             (abi::ioctl::FIONREAD, Proto::Udp(s)) => Some(s.next_datagram_len()),

@@ -271,11 +271,10 @@ pub(super) fn shutdown(file: &OpenFile, how: i32) -> SyscallResult {
         _ => return Err(Errno::EINVAL),
     };
     match &sock(file)?.proto {
+        // SHUT_RD on a listener stops it (tcp_disconnect), as connect(AF_UNSPEC).
+        Proto::Tcp(c) if c.is_listening() && how != Shutdown::Write => c.disconnect()?,
         Proto::Tcp(s) => s.shutdown(how)?,
-        // udp_disconnect-style shutdown of an unconnected datagram socket.
-        Proto::Udp(s) => {
-            s.peer_addr()?;
-        }
+        Proto::Udp(u) => u.shutdown(how != Shutdown::Write, how != Shutdown::Read)?,
         Proto::Icmp(_) => return Err(Errno::ENOTCONN),
     }
     ok_zero()
@@ -358,7 +357,16 @@ pub(super) fn recv(
     let mut buf = vec![0u8; want];
     let waitall = flags & s::MSG_WAITALL != 0 && !peek && matches!(so.proto, Proto::Tcp(_));
     let (mut n, mut full, from) = wait_for(t, how, &[so.queue()], EventMask::IN, || {
-        so.recv(&mut buf, peek)
+        match (so.recv(&mut buf, peek), &so.proto) {
+            // A blocking receive on a read-shut datagram socket with nothing queued returns
+            // 0 (__skb_wait_for_more_packets); a non-blocking one still says EAGAIN.
+            (Err(Errno::EAGAIN), Proto::Udp(u))
+                if !matches!(how, Blocking::No) && u.read_shut() =>
+            {
+                Ok((0, 0, None))
+            }
+            (r, _) => r,
+        }
     })?;
     if waitall {
         while n < want && n > 0 {

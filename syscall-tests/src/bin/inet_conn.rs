@@ -530,6 +530,91 @@ fn shut_wr_on_a_listener_succeeds() -> Outcome {
     Ok(())
 }
 
+fn shut_rd_on_a_listener_stops_it() -> Outcome {
+    let (l, _) = listener(false, 4)?;
+    check!(shutdown(&l, libc::SHUT_RD), succeeds());
+    check!(
+        syscall!(
+            libc::SYS_accept4,
+            l.raw(),
+            0usize,
+            0usize,
+            libc::SOCK_NONBLOCK
+        ),
+        fails_with(Errno::EINVAL)
+    );
+    Ok(())
+}
+
+fn queue_counts_of_a_listener_are_einval() -> Outcome {
+    let (l, _) = listener(true, 4)?;
+    for req in [libc::FIONREAD, 0x5411] {
+        let mut n = 0i32;
+        check!(
+            syscall!(libc::SYS_ioctl, l.raw(), req, &mut n as *mut i32),
+            fails_with(Errno::EINVAL)
+        );
+    }
+    Ok(())
+}
+
+fn udp_shut_rd_polls_readable_with_rdhup_and_data_still_arrives() -> Outcome {
+    let (a, b) = udp_pair(false)?;
+    check!(shutdown(&a, libc::SHUT_RD), succeeds());
+    let (_, rev) = poll_one(a.raw(), libc::POLLIN | libc::POLLRDHUP, 0)?;
+    ensure_eq!(rev, libc::POLLIN | libc::POLLRDHUP);
+    let mut buf = [0u8; 8];
+    check!(
+        recv(&a, &mut buf, libc::MSG_DONTWAIT),
+        fails_with(Errno::EAGAIN)
+    );
+    check!(send(&b, b"still", 0), succeeds());
+    ensure!(
+        eventually(|| recv(&a, &mut buf, libc::MSG_DONTWAIT) == 5),
+        "the datagram never came"
+    );
+    Ok(())
+}
+
+fn udp_blocking_recv_after_shut_rd_returns_zero() -> Outcome {
+    let (a, _b) = udp_pair(true)?;
+    check!(shutdown(&a, libc::SHUT_RD), succeeds());
+    let mut buf = [0u8; 8];
+    check!(recv(&a, &mut buf, 0), succeeds_with(0));
+    Ok(())
+}
+
+fn udp_shut_wr_makes_sends_epipe() -> Outcome {
+    let (a, _b) = udp_pair(false)?;
+    check!(shutdown(&a, libc::SHUT_WR), succeeds());
+    check!(send(&a, b"x", libc::MSG_NOSIGNAL), fails_with(Errno::EPIPE));
+    Ok(())
+}
+
+fn udp_send_after_shut_wr_is_epipe_without_sigpipe() -> Outcome {
+    syscall_tests::task::fork_and_check(|| {
+        syscall_tests::task::block(libc::SIGPIPE)?;
+        let (a, _b) = udp_pair(false)?;
+        check!(shutdown(&a, libc::SHUT_WR), succeeds());
+        check!(send(&a, b"x", 0), fails_with(Errno::EPIPE));
+        // Only streams raise SIGPIPE (sk_stream_error); udp_sendmsg just fails.
+        ensure_eq!(
+            syscall_tests::task::pending()? & syscall_tests::task::sig_bit(libc::SIGPIPE),
+            0,
+            "SIGPIPE pending"
+        );
+        Ok(())
+    })
+}
+
+fn udp_shut_rdwr_polls_hup() -> Outcome {
+    let (a, _b) = udp_pair(false)?;
+    check!(shutdown(&a, libc::SHUT_RDWR), succeeds());
+    let (_, rev) = poll_one(a.raw(), libc::POLLIN, 0)?;
+    ensure!(rev & libc::POLLHUP != 0, "revents {rev:#x}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------- names
 
 fn getsockname_of_an_unbound_socket_is_the_wildcard() -> Outcome {
@@ -814,6 +899,13 @@ fn main() -> std::process::ExitCode {
         shutdown_of_an_unconnected_udp_socket_is_enotconn,
         shutdown_of_a_connected_udp_socket_succeeds,
         shut_wr_on_a_listener_succeeds,
+        shut_rd_on_a_listener_stops_it,
+        queue_counts_of_a_listener_are_einval,
+        udp_shut_rd_polls_readable_with_rdhup_and_data_still_arrives,
+        udp_blocking_recv_after_shut_rd_returns_zero,
+        udp_shut_wr_makes_sends_epipe,
+        udp_send_after_shut_wr_is_epipe_without_sigpipe,
+        udp_shut_rdwr_polls_hup,
         getsockname_of_an_unbound_socket_is_the_wildcard,
         getsockname_and_getpeername_agree_across_a_v6_connection,
         an_ipv6_socket_connects_to_ipv4_through_a_mapped_address,
