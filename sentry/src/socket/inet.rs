@@ -16,8 +16,10 @@
 //! (net.ipv4.ping_group_range "0 2147483647", as Docker sets it for containers; Linux's own
 //! default "1 0" allows none); options other than the ones `syscalls/inet_opts.rs` lists are
 //! ENOPROTOOPT. IP_TTL/IP_TOS/IPV6_UNICAST_HOPS/IPV6_TCLASS, SO_PRIORITY, SO_BROADCAST,
-//! SO_OOBINLINE, SO_RCVLOWAT, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are validated and
-//! reported as Linux does but do not change the packets (loopback has no use for them).
+//! SO_OOBINLINE, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are validated and reported as Linux
+//! does but do not change the packets (loopback has no use for them). SO_RCVLOWAT holds back
+//! a stream's readability (here) and blocking receives (`syscalls/inet.rs`) until that many
+//! bytes are queued or the stream ends.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -245,7 +247,17 @@ impl FileOps for InetFile {
     }
 
     fn readiness(&self, mask: EventMask) -> EventMask {
-        self.sock.events() & (mask | EventMask::ALWAYS)
+        let mut ev = self.sock.events();
+        // SO_RCVLOWAT: a stream is readable with that many bytes, or at its end.
+        let lowat = usize::try_from(self.sock.opts().rcvlowat).unwrap_or(1);
+        if lowat > 1
+            && let Proto::Tcp(c) = &self.sock.proto
+            && !ev.intersects(EventMask::RDHUP | EventMask::HUP | EventMask::ERR)
+            && c.recv_queued() < lowat
+        {
+            ev.remove(EventMask::IN | EventMask::RDNORM);
+        }
+        ev & (mask | EventMask::ALWAYS)
     }
 
     fn wait_queue(&self) -> Option<&WaitQueue> {

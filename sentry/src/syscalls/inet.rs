@@ -355,7 +355,18 @@ pub(super) fn recv(
     let how = blocking(file, so, flags, false);
     let want = iov.total.min(512 * 1024);
     let mut buf = vec![0u8; want];
-    let waitall = flags & s::MSG_WAITALL != 0 && !peek && matches!(so.proto, Proto::Tcp(_));
+    let stream = matches!(so.proto, Proto::Tcp(_));
+    let waitall = flags & s::MSG_WAITALL != 0 && !peek && stream;
+    // A blocking stream receive waits for SO_RCVLOWAT bytes (or the end), MSG_WAITALL for
+    // all of them (sock_rcvlowat).
+    let lowat = usize::try_from(so.opts().rcvlowat).unwrap_or(1).min(want);
+    let target = if waitall {
+        want
+    } else if stream && !peek && !matches!(how, Blocking::No) {
+        lowat
+    } else {
+        0
+    };
     let (mut n, mut full, from) = wait_for(t, how, &[so.queue()], EventMask::IN, || {
         match (so.recv(&mut buf, peek), &so.proto) {
             // A blocking receive on a read-shut datagram socket with nothing queued returns
@@ -368,8 +379,8 @@ pub(super) fn recv(
             (r, _) => r,
         }
     })?;
-    if waitall {
-        while n < want && n > 0 {
+    if target > n {
+        while n < target && n > 0 {
             let rest = buf.get_mut(n..).unwrap_or_default();
             match wait_for(t, how, &[so.queue()], EventMask::IN, || {
                 so.recv(rest, false)

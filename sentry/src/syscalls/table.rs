@@ -1098,7 +1098,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "setsockopt",
                 socket::sys_setsockopt,
                 &[Fd, Int, Int, Hex, Int],
-                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (the timeout restarts after each partial stream write); others ENOPROTOOPT. Inet sockets: the options getsockopt lists, with Linux's ranges; IP/IPv6 header fields, SO_PRIORITY, SO_BROADCAST, SO_OOBINLINE, SO_RCVLOWAT, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are stored, not applied; SO_LINGER only acts with a zero time (RST on close).",
+                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (the timeout restarts after each partial stream write); others ENOPROTOOPT. Inet sockets: the options getsockopt lists, with Linux's ranges; IP/IPv6 header fields, SO_PRIORITY, SO_BROADCAST, SO_OOBINLINE, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are stored, not applied; SO_RCVLOWAT applies to stream readiness and blocking receives; SO_LINGER only acts with a zero time (RST on close).",
             ),
         ),
         (

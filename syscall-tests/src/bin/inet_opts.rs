@@ -710,6 +710,54 @@ fn so_rcvlowat_defaults_to_one_and_zero_means_one() -> Outcome {
     Ok(())
 }
 
+fn so_rcvlowat_holds_back_readability_until_enough_bytes() -> Outcome {
+    let (c, s) = tcp_pair(false)?;
+    set_int(&s, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 5)?;
+    send_all(&c, b"abc")?;
+    ensure_eq!(syscall_tests::poll_one(s.raw(), libc::POLLIN, 100)?.0, 0);
+    send_all(&c, b"de")?;
+    ensure_eq!(syscall_tests::poll_one(s.raw(), libc::POLLIN, 5000)?.0, 1);
+    Ok(())
+}
+
+fn so_rcvlowat_makes_a_blocking_recv_wait_for_enough_bytes() -> Outcome {
+    let (c, s) = tcp_pair(false)?;
+    set_int(&s, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 5)?;
+    send_all(&c, b"abc")?;
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        send(&c, b"def", 0)
+    });
+    let mut b = [0u8; 16];
+    check!(recv(&s, &mut b, 0), syscall_tests::succeeds_with(6));
+    ensure_eq!(&b[..6], b"abcdef");
+    ensure_eq!(t.join().map_err(|_| "sender panicked")?, 3);
+    Ok(())
+}
+
+fn so_rcvlowat_does_not_hold_back_a_nonblocking_recv() -> Outcome {
+    let (c, s) = tcp_pair(false)?;
+    set_int(&s, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 5)?;
+    send_all(&c, b"abc")?;
+    let mut b = [0u8; 16];
+    ensure!(
+        eventually(|| recv(&s, &mut b, libc::MSG_DONTWAIT) == 3),
+        "no partial read"
+    );
+    Ok(())
+}
+
+fn so_rcvlowat_yields_to_the_end_of_the_stream() -> Outcome {
+    let (c, s) = tcp_pair(false)?;
+    set_int(&s, libc::SOL_SOCKET, libc::SO_RCVLOWAT, 100)?;
+    send_all(&c, b"ab")?;
+    drop(c);
+    ensure_eq!(syscall_tests::poll_one(s.raw(), libc::POLLIN, 5000)?.0, 1);
+    let mut b = [0u8; 16];
+    check!(recv(&s, &mut b, 0), syscall_tests::succeeds_with(2));
+    Ok(())
+}
+
 fn int_options_with_a_short_length_are_einval() -> Outcome {
     let t = tcp(false)?;
     for (level, name) in [
@@ -846,6 +894,10 @@ fn main() -> std::process::ExitCode {
         so_oobinline_round_trips,
         so_priority_round_trips,
         so_rcvlowat_defaults_to_one_and_zero_means_one,
+        so_rcvlowat_holds_back_readability_until_enough_bytes,
+        so_rcvlowat_makes_a_blocking_recv_wait_for_enough_bytes,
+        so_rcvlowat_does_not_hold_back_a_nonblocking_recv,
+        so_rcvlowat_yields_to_the_end_of_the_stream,
         int_options_with_a_short_length_are_einval,
         int_options_are_truncated_to_a_short_buffer,
         unknown_options_are_enoprotoopt,
