@@ -66,6 +66,14 @@ pub struct SockOpts {
     pub quickack: bool,
     /// TCP_MAXSEG as set (0: none).
     pub user_mss: i32,
+    /// TCP_USER_TIMEOUT (ms), TCP_SYNCNT (0: the default), TCP_NOTSENT_LOWAT.
+    pub user_timeout: i32,
+    pub syncnt: i32,
+    pub notsent_lowat: i32,
+    /// TCP_DEFER_ACCEPT as retransmissions (Linux's secs_to_retrans).
+    pub defer_accept: u8,
+    /// SO_BINDTODEVICE: the interface index (0: none).
+    pub bound_dev: u32,
 }
 
 impl Default for SockOpts {
@@ -86,6 +94,11 @@ impl Default for SockOpts {
             cork: false,
             quickack: true,
             user_mss: 0,
+            user_timeout: 0,
+            syncnt: 0,
+            notsent_lowat: 0,
+            defer_accept: 0,
+            bound_dev: 0,
         }
     }
 }

@@ -12,7 +12,9 @@
 //! getsockopt on an AF_INET socket at a level it does not handle is EOPNOTSUPP (the level
 //! falls through to do_ip_getsockopt, which says so; ipv6_getsockopt says ENOPROTOOPT).
 //!
-//! Shortcuts: TCP_INFO reports the state, MSS and queue counts from the netstack and fixed,
+//! Shortcuts: TCP_SYNCNT, TCP_DEFER_ACCEPT, TCP_USER_TIMEOUT, TCP_NOTSENT_LOWAT, UDP_CORK and
+//! SO_BINDTODEVICE are validated and reported, not applied (loopback needs none of them);
+//! TCP_INFO reports the state, MSS and queue counts from the netstack and fixed,
 //! loopback-like values for the timers and congestion fields (smoltcp does not export its RTT
 //! estimate); SO_LINGER with a non-zero time does not make close(2) wait.
 //!
@@ -54,6 +56,19 @@ const TCP_KEEPINTVL: i32 = 5;
 const TCP_KEEPCNT: i32 = 6;
 const TCP_INFO: i32 = 11;
 const TCP_QUICKACK: i32 = 12;
+const TCP_SYNCNT: i32 = 7;
+const TCP_DEFER_ACCEPT: i32 = 9;
+const TCP_USER_TIMEOUT: i32 = 18;
+const TCP_NOTSENT_LOWAT: i32 = 25;
+const SO_BINDTODEVICE: i32 = 25;
+/// MAX_TCP_SYNCNT, and Linux's default tcp_syn_retries.
+const MAX_SYNCNT: i32 = 127;
+const DEFAULT_SYNCNT: i32 = 6;
+/// TCP_TIMEOUT_INIT and TCP_RTO_MAX in seconds (TCP_DEFER_ACCEPT's conversion).
+const RTO_INIT_SECS: i32 = 1;
+const RTO_MAX_SECS: i32 = 120;
+/// IFNAMSIZ.
+const IFNAMSIZ: usize = 16;
 
 const UDP_CORK: i32 = 1;
 
@@ -73,6 +88,33 @@ const CAP_NET_ADMIN: u32 = 12;
 const ECN_MASK: i32 = 3;
 /// sizeof(struct tcp_info) as Linux 6.7+ reports it.
 const TCP_INFO_LEN: usize = 248;
+
+/// TCP_DEFER_ACCEPT seconds as retransmissions of the SYN-ACK (secs_to_retrans).
+fn secs_to_retrans(secs: i32) -> u8 {
+    if secs <= 0 {
+        return 0;
+    }
+    let (mut res, mut timeout, mut period) = (1u8, RTO_INIT_SECS, RTO_INIT_SECS);
+    while secs > period && res < 255 {
+        res += 1;
+        timeout = timeout.saturating_mul(2).min(RTO_MAX_SECS);
+        period = period.saturating_add(timeout);
+    }
+    res
+}
+
+/// The seconds TCP_DEFER_ACCEPT reports for `retrans` (retrans_to_secs).
+fn retrans_to_secs(retrans: u8) -> i32 {
+    if retrans == 0 {
+        return 0;
+    }
+    let (mut timeout, mut period) = (RTO_INIT_SECS, RTO_INIT_SECS);
+    for _ in 1..retrans {
+        timeout = timeout.saturating_mul(2).min(RTO_MAX_SECS);
+        period = period.saturating_add(timeout);
+    }
+    period
+}
 
 fn int(v: i32) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
@@ -131,7 +173,16 @@ pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
     let so = sock(file)?;
     let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
     let have: i32 = t.copy_in_obj(len_ptr)?;
-    let value = get_value(so, level, name)?;
+    let value = if (level, name) == (s::SOL_SOCKET, SO_BINDTODEVICE) {
+        let v = bound_device(t, so)?;
+        // sock_getbindtodevice: a bound name needs an IFNAMSIZ buffer.
+        if !v.is_empty() && usize::try_from(have).is_ok_and(|h| h < IFNAMSIZ) {
+            return Err(Errno::EINVAL);
+        }
+        v
+    } else {
+        get_value(so, level, name)?
+    };
     let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
     let n = value.len().min(have);
     if n > 0 {
@@ -202,6 +253,14 @@ fn get_value(so: &InetSocket, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPINTVL) => size(c.keepintvl() as usize),
         (Proto::Tcp(c), IPPROTO_TCP, TCP_KEEPCNT) => size(c.keepcnt() as usize),
         (Proto::Tcp(_), IPPROTO_TCP, TCP_QUICKACK) => flag(o.quickack),
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_USER_TIMEOUT) => int(o.user_timeout),
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_SYNCNT) => int(if o.syncnt == 0 {
+            DEFAULT_SYNCNT
+        } else {
+            o.syncnt
+        }),
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_NOTSENT_LOWAT) => int(o.notsent_lowat),
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_DEFER_ACCEPT) => int(retrans_to_secs(o.defer_accept)),
         (Proto::Tcp(c), IPPROTO_TCP, TCP_INFO) => tcp_info(c),
         (Proto::Udp(_), IPPROTO_UDP, UDP_CORK) => flag(o.cork),
         (Proto::Tcp(_), IPPROTO_TCP, _) | (Proto::Udp(_), IPPROTO_UDP, _) => {
@@ -211,6 +270,51 @@ fn get_value(so: &InetSocket, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
         _ if v6 => return Err(Errno::ENOPROTOOPT),
         _ => return Err(Errno::EOPNOTSUPP),
     })
+}
+
+/// SO_BINDTODEVICE's value: the interface name with its NUL, empty when unbound.
+fn bound_device(t: &Task, so: &InetSocket) -> Result<Vec<u8>, Errno> {
+    let idx = so.opts().bound_dev;
+    if idx == 0 {
+        return Ok(Vec::new());
+    }
+    let stack = t.kernel.net_stack()?;
+    let name = stack
+        .interfaces()
+        .into_iter()
+        .find(|i| i.index == idx)
+        .map(|i| i.name)
+        .unwrap_or_default();
+    let mut v = name.into_bytes();
+    v.push(0);
+    Ok(v)
+}
+
+/// SO_BINDTODEVICE: a name of up to IFNAMSIZ bytes (NUL-terminated or not); empty unbinds;
+/// ENODEV for no such interface. The binding is recorded, not applied (routing is the
+/// stack's).
+fn bind_to_device(t: &Task, so: &InetSocket, val_ptr: u64, len: i32) -> Result<(), Errno> {
+    let n = usize::try_from(len)
+        .map_err(|_| Errno::EINVAL)?
+        .min(IFNAMSIZ - 1);
+    let mut b = vec![0u8; n];
+    if n > 0 {
+        t.mm.copy_in(val_ptr, &mut b)?;
+    }
+    let name: Vec<u8> = b.into_iter().take_while(|&c| c != 0).collect();
+    if name.is_empty() {
+        so.opts().bound_dev = 0;
+        return Ok(());
+    }
+    let stack = t.kernel.net_stack()?;
+    let idx = stack
+        .interfaces()
+        .into_iter()
+        .find(|i| i.name.as_bytes() == name.as_slice())
+        .map(|i| i.index)
+        .ok_or(Errno::ENODEV)?;
+    so.opts().bound_dev = idx;
+    Ok(())
 }
 
 /// An int option value (EINVAL when `len` is shorter than an int).
@@ -241,6 +345,7 @@ pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
         (_, s::SOL_SOCKET, s::SO_RCVTIMEO) => {
             so.opts().rcvtimeo = read_timeval_opt(t, val_ptr, len)?;
         }
+        (_, s::SOL_SOCKET, SO_BINDTODEVICE) => bind_to_device(t, so, val_ptr, len)?,
         (_, s::SOL_SOCKET, s::SO_SNDTIMEO) => {
             so.opts().sndtimeo = read_timeval_opt(t, val_ptr, len)?;
         }
@@ -352,6 +457,26 @@ pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> Sysca
         }
         (Proto::Tcp(_), IPPROTO_TCP, TCP_QUICKACK) => {
             so.opts().quickack = int_opt(t, val_ptr, len)? != 0;
+        }
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_USER_TIMEOUT) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if v < 0 {
+                return Err(Errno::EINVAL);
+            }
+            so.opts().user_timeout = v;
+        }
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_SYNCNT) => {
+            let v = int_opt(t, val_ptr, len)?;
+            if !(1..=MAX_SYNCNT).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            so.opts().syncnt = v;
+        }
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_NOTSENT_LOWAT) => {
+            so.opts().notsent_lowat = int_opt(t, val_ptr, len)?;
+        }
+        (Proto::Tcp(_), IPPROTO_TCP, TCP_DEFER_ACCEPT) => {
+            so.opts().defer_accept = secs_to_retrans(int_opt(t, val_ptr, len)?);
         }
         (Proto::Tcp(_), IPPROTO_TCP, TCP_MAXSEG) => {
             let v = int_opt(t, val_ptr, len)?;

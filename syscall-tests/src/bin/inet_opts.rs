@@ -758,6 +758,99 @@ fn so_rcvlowat_yields_to_the_end_of_the_stream() -> Outcome {
     Ok(())
 }
 
+fn tcp_user_timeout_round_trips_and_refuses_negatives() -> Outcome {
+    let s = tcp(false)?;
+    ensure_eq!(get_int(&s, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT)?, 0);
+    set_int(&s, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 30000)?;
+    ensure_eq!(
+        get_int(&s, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT)?,
+        30000
+    );
+    set_int_fails(
+        &s,
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+        -1,
+        Errno::EINVAL,
+    )?;
+    Ok(())
+}
+
+fn tcp_syncnt_round_trips_and_checks_its_range() -> Outcome {
+    let s = tcp(true)?;
+    set_int(&s, libc::IPPROTO_TCP, libc::TCP_SYNCNT, 3)?;
+    ensure_eq!(get_int(&s, libc::IPPROTO_TCP, libc::TCP_SYNCNT)?, 3);
+    set_int_fails(&s, libc::IPPROTO_TCP, libc::TCP_SYNCNT, 0, Errno::EINVAL)?;
+    set_int_fails(&s, libc::IPPROTO_TCP, libc::TCP_SYNCNT, 128, Errno::EINVAL)?;
+    Ok(())
+}
+
+fn tcp_notsent_lowat_round_trips() -> Outcome {
+    let s = tcp(false)?;
+    ensure_eq!(get_int(&s, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT)?, 0);
+    set_int(&s, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, 16384)?;
+    ensure_eq!(
+        get_int(&s, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT)?,
+        16384
+    );
+    Ok(())
+}
+
+fn tcp_defer_accept_reports_whole_retransmission_periods() -> Outcome {
+    let (l, _) = listener(false, 4)?;
+    ensure_eq!(get_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT)?, 0);
+    // 5 s is three SYN-ACK retransmissions (1 + 2 + 4 s).
+    set_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 5)?;
+    ensure_eq!(get_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT)?, 7);
+    set_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 1)?;
+    ensure_eq!(get_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT)?, 1);
+    set_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 0)?;
+    ensure_eq!(get_int(&l, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT)?, 0);
+    Ok(())
+}
+
+fn so_bindtodevice_names_lo_and_refuses_unknown_devices() -> Outcome {
+    let u = udp(false)?;
+    ensure_eq!(
+        get_bytes(&u, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, 16)?.len(),
+        0
+    );
+    check!(
+        setsockopt_raw(&u, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, b"lo"),
+        syscall_tests::succeeds()
+    );
+    ensure_eq!(
+        get_bytes(&u, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, 16)?,
+        b"lo\0".to_vec()
+    );
+    let mut small = [0u8; 8];
+    let mut len: u32 = 8;
+    check!(
+        syscall_tests::syscall!(
+            libc::SYS_getsockopt,
+            u.raw(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            small.as_mut_ptr(),
+            &mut len as *mut u32
+        ),
+        fails_with(Errno::EINVAL)
+    );
+    check!(
+        setsockopt_raw(&u, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, b"nosuchdev9\0"),
+        fails_with(Errno::ENODEV)
+    );
+    check!(
+        setsockopt_raw(&u, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, b""),
+        syscall_tests::succeeds()
+    );
+    ensure_eq!(
+        get_bytes(&u, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, 16)?.len(),
+        0
+    );
+    Ok(())
+}
+
 fn int_options_with_a_short_length_are_einval() -> Outcome {
     let t = tcp(false)?;
     for (level, name) in [
@@ -898,6 +991,11 @@ fn main() -> std::process::ExitCode {
         so_rcvlowat_makes_a_blocking_recv_wait_for_enough_bytes,
         so_rcvlowat_does_not_hold_back_a_nonblocking_recv,
         so_rcvlowat_yields_to_the_end_of_the_stream,
+        tcp_user_timeout_round_trips_and_refuses_negatives,
+        tcp_syncnt_round_trips_and_checks_its_range,
+        tcp_notsent_lowat_round_trips,
+        tcp_defer_accept_reports_whole_retransmission_periods,
+        so_bindtodevice_names_lo_and_refuses_unknown_devices,
         int_options_with_a_short_length_are_einval,
         int_options_are_truncated_to_a_short_buffer,
         unknown_options_are_enoprotoopt,
