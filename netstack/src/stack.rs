@@ -730,7 +730,8 @@ pub(crate) fn expose(family: Family, ip: IpAddr, port: u16) -> SocketAddr {
 }
 
 /// The stack's form of an address given to a socket of `family`: v4-mapped becomes IPv4
-/// (`ENETUNREACH` for a v6-only socket when `connect`ing, `EADDRNOTAVAIL` when binding).
+/// (`ENETUNREACH` for a v6-only socket when `connect`ing, `EINVAL` when binding, as
+/// inet6_bind).
 pub(crate) fn canon(
     family: Family,
     addr: SocketAddr,
@@ -741,7 +742,7 @@ pub(crate) fn canon(
         (Family::V4, SocketAddr::V4(a)) => Ok((IpAddr::V4(*a.ip()), a.port())),
         (Family::V6, SocketAddr::V6(a)) => match a.ip().to_ipv4_mapped() {
             Some(_) if v6only => Err(if for_bind {
-                Errno::EADDRNOTAVAIL
+                Errno::EINVAL
             } else {
                 Errno::ENETUNREACH
             }),

@@ -857,6 +857,56 @@ fn a_blocking_connect_with_a_timeout_to_a_listener_succeeds() -> Outcome {
     Ok(())
 }
 
+fn recv_on_a_listener_or_unconnected_socket_is_enotconn() -> Outcome {
+    let (l, _) = listener(false, 4)?;
+    let mut b = [0u8; 4];
+    check!(
+        recv(&l, &mut b, libc::MSG_DONTWAIT),
+        fails_with(Errno::ENOTCONN)
+    );
+    let s = tcp(true)?;
+    check!(
+        recv(&s, &mut b, libc::MSG_DONTWAIT),
+        fails_with(Errno::ENOTCONN)
+    );
+    Ok(())
+}
+
+fn send_on_an_unconnected_tcp_socket_is_epipe() -> Outcome {
+    let s = tcp(false)?;
+    check!(send(&s, b"x", libc::MSG_NOSIGNAL), fails_with(Errno::EPIPE));
+    Ok(())
+}
+
+fn connect_to_port_zero_is_econnrefused() -> Outcome {
+    let s = tcp(false)?;
+    check!(
+        connect_raw(&s, lo(false, 0)),
+        fails_with(Errno::ECONNREFUSED)
+    );
+    Ok(())
+}
+
+fn a_dual_stack_socket_binds_a_mapped_ipv4_address() -> Outcome {
+    let l = tcp(true)?;
+    bind(&l, mapped_lo(0))?;
+    let a = local(&l)?;
+    ensure_eq!(a.ip(), mapped_lo(0).ip());
+    check!(listen(&l, 4), succeeds());
+    let c = tcp(false)?;
+    connect(&c, lo(false, a.port()))?;
+    let s = accept(&l, 0)?;
+    ensure_eq!(peer(&s)?, mapped_lo(local(&c)?.port()));
+    Ok(())
+}
+
+fn a_v6only_socket_cannot_bind_a_mapped_address() -> Outcome {
+    let s = udp(true)?;
+    set_int(&s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    check!(bind_raw(&s, mapped_lo(0)), fails_with(Errno::EINVAL));
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     run_tests(tests![
         binding_twice_is_einval,
@@ -924,5 +974,10 @@ fn main() -> std::process::ExitCode {
         a_udp_socket_may_connect_again_to_another_peer,
         connect_with_a_short_address_is_einval,
         a_blocking_connect_with_a_timeout_to_a_listener_succeeds,
+        recv_on_a_listener_or_unconnected_socket_is_enotconn,
+        send_on_an_unconnected_tcp_socket_is_epipe,
+        connect_to_port_zero_is_econnrefused,
+        a_dual_stack_socket_binds_a_mapped_ipv4_address,
+        a_v6only_socket_cannot_bind_a_mapped_address,
     ])
 }
