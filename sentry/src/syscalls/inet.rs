@@ -29,6 +29,8 @@ pub(super) const IPPROTO_ICMP: i32 = 1;
 pub(super) const IPPROTO_IPV6: i32 = 41;
 pub(super) const IPPROTO_ICMPV6: i32 = 58;
 const SOCK_RAW: i32 = 3;
+/// recvmsg's MSG_ERRQUEUE.
+const MSG_ERRQUEUE: u32 = 0x2000;
 const CAP_NET_RAW: u32 = 13;
 
 /// The inet socket behind `fd`, if it is one.
@@ -298,6 +300,9 @@ pub(super) fn send(
     let chunk = 64 * 1024;
     let total = iov.total;
     if let Proto::Udp(_) | Proto::Icmp(_) = so.proto {
+        if flags & s::MSG_OOB != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let (data, err) = iov.gather(t, 0, total);
         if let Some(e) = err {
             return Err(e);
@@ -348,7 +353,13 @@ pub(super) fn recv(
     flags: u32,
 ) -> Result<(usize, usize, Option<SocketAddr>), Errno> {
     let so = sock(file)?;
-    if flags & s::MSG_OOB != 0 {
+    // No ICMP errors are queued (IP_RECVERR is not built): the error queue is always empty.
+    if flags & MSG_ERRQUEUE != 0 {
+        return Err(Errno::EAGAIN);
+    }
+    // No urgent data on a stream (EINVAL, as tcp_recv_urg without any); datagram sockets
+    // ignore MSG_OOB.
+    if flags & s::MSG_OOB != 0 && matches!(so.proto, Proto::Tcp(_)) {
         return Err(Errno::EINVAL);
     }
     let peek = flags & s::MSG_PEEK != 0;

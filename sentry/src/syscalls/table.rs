@@ -1040,7 +1040,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "recvfrom",
                 socket::sys_recvfrom,
                 &[Fd, ReadBuf, Uint, Hex, Hex, Hex],
-                "MSG_OOB is EOPNOTSUPP; MSG_ERRQUEUE is ignored (unix sockets have no error queue entries).",
+                "MSG_OOB is EOPNOTSUPP; MSG_ERRQUEUE is ignored (unix sockets have no error queue entries). Inet sockets: MSG_ERRQUEUE is EAGAIN (no error queue), MSG_OOB is EINVAL on TCP (no urgent data) and ignored on UDP.",
             ),
         ),
         (

@@ -635,6 +635,51 @@ fn a_zero_byte_send_on_a_stream_returns_zero() -> Outcome {
     Ok(())
 }
 
+fn msg_errqueue_on_an_empty_error_queue_is_eagain() -> Outcome {
+    let (a, b) = udp_pair(false)?;
+    check!(send(&a, b"data", 0), succeeds());
+    ensure_eq!(poll_one(b.raw(), libc::POLLIN, 5000)?.0, 1);
+    let mut buf = [0u8; 8];
+    let mut i = [iov(&mut buf)];
+    let mut h = msghdr(&mut i, None);
+    check!(
+        recvmsg(&b, &mut h, libc::MSG_ERRQUEUE),
+        fails_with(Errno::EAGAIN)
+    );
+    let (c, _s) = tcp_pair(true)?;
+    let mut h = msghdr(&mut i, None);
+    check!(
+        recvmsg(&c, &mut h, libc::MSG_ERRQUEUE),
+        fails_with(Errno::EAGAIN)
+    );
+    // The datagram is still there.
+    check!(recv(&b, &mut buf, 0), succeeds_with(4));
+    Ok(())
+}
+
+fn msg_oob_is_ignored_by_a_datagram_receive() -> Outcome {
+    let (a, b) = udp_pair(false)?;
+    check!(send(&a, b"oob?", 0), succeeds());
+    ensure_eq!(poll_one(b.raw(), libc::POLLIN, 5000)?.0, 1);
+    let mut buf = [0u8; 8];
+    check!(recv(&b, &mut buf, libc::MSG_OOB), succeeds_with(4));
+    Ok(())
+}
+
+fn msg_oob_on_a_datagram_send_is_eopnotsupp() -> Outcome {
+    let (a, _b) = udp_pair(false)?;
+    check!(send(&a, b"x", libc::MSG_OOB), fails_with(Errno::EOPNOTSUPP));
+    Ok(())
+}
+
+fn msg_oob_without_urgent_data_on_a_stream_is_einval() -> Outcome {
+    let (c, s) = tcp_pair(false)?;
+    send_all(&c, b"normal")?;
+    let mut buf = [0u8; 8];
+    check!(recv(&s, &mut buf, libc::MSG_OOB), fails_with(Errno::EINVAL));
+    Ok(())
+}
+
 // ---------------------------------------------------------------- ICMP errors
 
 fn connected_udp_to_a_closed_port_gets_econnrefused() -> Outcome {
@@ -732,6 +777,10 @@ fn main() -> std::process::ExitCode {
         recvmsg_scatters_a_datagram_over_iovecs,
         read_and_write_work_on_a_tcp_socket,
         a_zero_byte_send_on_a_stream_returns_zero,
+        msg_errqueue_on_an_empty_error_queue_is_eagain,
+        msg_oob_is_ignored_by_a_datagram_receive,
+        msg_oob_on_a_datagram_send_is_eopnotsupp,
+        msg_oob_without_urgent_data_on_a_stream_is_einval,
         connected_udp_to_a_closed_port_gets_econnrefused,
         a_port_unreachable_is_reported_by_so_error_once,
         unconnected_udp_ignores_port_unreachables,
