@@ -128,13 +128,30 @@ fn size(v: usize) -> Vec<u8> {
     int(i32::try_from(v).unwrap_or(i32::MAX))
 }
 
-/// `struct tcp_info` (include/uapi/linux/tcp.h) for `c`.
+/// `struct tcp_info` (include/uapi/linux/tcp.h) for `c`: the byte offsets are the
+/// structure's (u8 state at 0, then u32 fields from offset 8).
 fn tcp_info(c: &netstack::TcpSocket) -> Vec<u8> {
+    const RTO: usize = 8;
+    const ATO: usize = 12;
+    const SND_MSS: usize = 16;
+    const RCV_MSS: usize = 20;
+    const UNACKED: usize = 24;
+    const PMTU: usize = 60;
+    const RCV_SSTHRESH: usize = 64;
+    const RTT: usize = 68;
+    const RTTVAR: usize = 72;
+    const SND_SSTHRESH: usize = 76;
+    const SND_CWND: usize = 80;
+    const ADVMSS: usize = 84;
+    const REORDERING: usize = 88;
+    const RCV_SPACE: usize = 96;
     let i = c.info();
     let established = i.mss != 0;
     let mss = if established { i.mss } else { 536 };
     let mut b = vec![0u8; TCP_INFO_LEN];
-    b[0] = i.state;
+    if let Some(st) = b.first_mut() {
+        *st = i.state;
+    }
     let mut put = |off: usize, v: u32| {
         if let Some(d) = b.get_mut(off..off + 4) {
             d.copy_from_slice(&v.to_ne_bytes());
@@ -143,28 +160,29 @@ fn tcp_info(c: &netstack::TcpSocket) -> Vec<u8> {
     let u = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     // Timers: Linux's initial RTO (1 s) before a connection, its floor plus a loopback RTT
     // after.
-    put(8, if established { 204_000 } else { 1_000_000 });
-    put(12, if established { 40_000 } else { 0 });
-    put(16, mss);
-    put(20, if established { mss } else { 0 });
+    put(RTO, if established { 204_000 } else { 1_000_000 });
+    put(ATO, if established { 40_000 } else { 0 });
+    put(SND_MSS, mss);
+    put(RCV_MSS, if established { mss } else { 0 });
     // tcpi_unacked: packets in flight, or the accept queue of a listener.
     let unacked = if i.state == 10 {
         u(i.recv_queued)
     } else {
         u(i.unacked.div_ceil(usize::try_from(mss).unwrap_or(1).max(1)))
     };
-    put(24, unacked);
-    put(60, 65535);
-    put(64, u(i.rcvbuf / 2));
+    put(UNACKED, unacked);
+    put(PMTU, 65535);
+    put(RCV_SSTHRESH, u(i.rcvbuf / 2));
     if established {
-        put(68, 50);
-        put(72, 25);
+        put(RTT, 50);
+        put(RTTVAR, 25);
     }
-    put(76, 0x7fff_ffff);
-    put(80, 10);
-    put(84, mss);
-    put(88, 3);
-    put(96, u(i.rcvbuf / 2));
+    // TCP_INFINITE_SSTHRESH, the initial window of 10 segments, the default reordering.
+    put(SND_SSTHRESH, 0x7fff_ffff);
+    put(SND_CWND, 10);
+    put(ADVMSS, mss);
+    put(REORDERING, 3);
+    put(RCV_SPACE, u(i.rcvbuf / 2));
     b
 }
 
