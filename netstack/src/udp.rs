@@ -74,37 +74,39 @@ pub(crate) struct UdpState {
 const ERR_PACKETS: usize = 4;
 const ERR_BUF: usize = 2048;
 
-/// Whether the ICMP message `data` (of `v4` or v6) is a port unreachable.
-fn is_port_unreachable(v4: bool, data: &[u8]) -> bool {
+/// The destination port of the UDP datagram a port-unreachable ICMP message `data` (of `v4`
+/// or v6) reports, if it is one.
+fn port_unreachable_for(v4: bool, data: &[u8]) -> Option<u16> {
     let caps = smoltcp::phy::ChecksumCapabilities::ignored();
+    // The quoted datagram starts with its UDP header: source port, destination port.
+    let dport = |quoted: &[u8]| {
+        quoted
+            .get(2..4)
+            .and_then(|p| <[u8; 2]>::try_from(p).ok())
+            .map(u16::from_be_bytes)
+    };
     if v4 {
-        Icmpv4Packet::new_checked(data)
-            .ok()
-            .and_then(|p| Icmpv4Repr::parse(&p, &caps).ok())
-            .is_some_and(|r| {
-                matches!(
-                    r,
-                    Icmpv4Repr::DstUnreachable {
-                        reason: Icmpv4DstUnreachable::PortUnreachable,
-                        ..
-                    }
-                )
-            })
+        let p = Icmpv4Packet::new_checked(data).ok()?;
+        match Icmpv4Repr::parse(&p, &caps).ok()? {
+            Icmpv4Repr::DstUnreachable {
+                reason: Icmpv4DstUnreachable::PortUnreachable,
+                data,
+                ..
+            } => dport(data),
+            _ => None,
+        }
     } else {
         // The pseudo-header addresses only matter for the checksum, which is not checked.
         let any = smoltcp::wire::Ipv6Address::UNSPECIFIED;
-        Icmpv6Packet::new_checked(data)
-            .ok()
-            .and_then(|p| Icmpv6Repr::parse(&any, &any, &p, &caps).ok())
-            .is_some_and(|r| {
-                matches!(
-                    r,
-                    Icmpv6Repr::DstUnreachable {
-                        reason: Icmpv6DstUnreachable::PortUnreachable,
-                        ..
-                    }
-                )
-            })
+        let p = Icmpv6Packet::new_checked(data).ok()?;
+        match Icmpv6Repr::parse(&any, &any, &p, &caps).ok()? {
+            Icmpv6Repr::DstUnreachable {
+                reason: Icmpv6DstUnreachable::PortUnreachable,
+                data,
+                ..
+            } => dport(data),
+            _ => None,
+        }
     }
 }
 
@@ -119,8 +121,11 @@ impl UdpState {
         if let Some(eh) = self.errs {
             let so = sockets.get_mut::<icmp::Socket>(eh);
             while let Ok((data, from)) = so.recv() {
-                let from_peer = self.peer.is_some_and(|(pip, _)| pip == IpAddr::from(from));
-                if from_peer && is_port_unreachable(matches!(from, IpAddress::Ipv4(_)), data) {
+                let v4 = matches!(from, IpAddress::Ipv4(_));
+                let about_peer = self.peer.is_some_and(|(pip, pport)| {
+                    pip == IpAddr::from(from) && port_unreachable_for(v4, data) == Some(pport)
+                });
+                if about_peer {
                     self.error = Some(Errno::ECONNREFUSED);
                 }
             }
