@@ -170,6 +170,22 @@ fn send_with_so_sndtimeo_on_a_full_buffer_times_out() -> Outcome {
     Ok(())
 }
 
+fn connect_with_so_sndtimeo_to_a_full_accept_queue_is_einprogress() -> Outcome {
+    // listen(0) queues one connection; Linux drops the next SYN, so its connect waits.
+    let (l, a) = listener(false, 0)?;
+    let first = tcp(false)?;
+    connect(&first, a)?;
+    let c = tcp(false)?;
+    set_timeout(&c, libc::SO_SNDTIMEO, Duration::from_millis(200))?;
+    timed_out(
+        Duration::from_millis(190),
+        || connect_raw(&c, a),
+        libc::EINPROGRESS,
+    )?;
+    drop(l);
+    Ok(())
+}
+
 fn accepted_socket_inherits_the_listeners_rcvtimeo() -> Outcome {
     let (l, a) = listener(false, 4)?;
     set_timeout(&l, libc::SO_RCVTIMEO, Duration::from_secs(2))?;
@@ -942,6 +958,7 @@ fn main() -> std::process::ExitCode {
         read_with_so_rcvtimeo_times_out_with_eagain,
         data_arriving_before_the_timeout_is_returned,
         send_with_so_sndtimeo_on_a_full_buffer_times_out,
+        connect_with_so_sndtimeo_to_a_full_accept_queue_is_einprogress,
         accepted_socket_inherits_the_listeners_rcvtimeo,
         so_linger_defaults_to_off,
         so_linger_round_trips,
