@@ -1,5 +1,8 @@
 //! TCP sockets: Linux socket semantics (bind, listen with an accept queue, non-blocking connect
-//! with `SO_ERROR`, half-close, abortive close) over smoltcp's one-connection sockets.
+//! with `SO_ERROR`, half-close, abortive close, disconnect by AF_UNSPEC) over smoltcp's
+//! one-connection sockets, and the options that change the stack's behaviour (buffers,
+//! SO_REUSEADDR/SO_REUSEPORT, keep-alive, SO_LINGER, TCP_NODELAY, IPV6_V6ONLY) plus what
+//! TCP_INFO/TCP_MAXSEG report ([`TcpInfo`]).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
