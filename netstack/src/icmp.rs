@@ -123,7 +123,7 @@ fn do_bind(inner: &mut Inner, id: u64, ip: IpAddr, ident: u16) -> Result<(), Err
     if !inner.is_local(ip) {
         return Err(Errno::EADDRNOTAVAIL);
     }
-    let ident = inner.bind_port(id, Proto::Icmp, ip, ident, false, false)?;
+    let ident = inner.bind_port(id, Proto::Icmp, ip, ident, (false, false), false)?;
     let mut so = icmp::Socket::new(
         PacketBuffer::new(vec![PacketMetadata::EMPTY; PACKETS], vec![0u8; BUF]),
         PacketBuffer::new(vec![PacketMetadata::EMPTY; PACKETS], vec![0u8; BUF]),
@@ -181,6 +181,14 @@ impl IcmpSocket {
             let (ip, _) = canon(c.family, addr, true, false)?;
             autobind(inner, id)?;
             parts(inner, id)?.0.peer = Some(ip);
+            Ok(())
+        })
+    }
+
+    /// connect(2) with AF_UNSPEC: forgets the default destination (the identifier stays).
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            parts(inner, id)?.0.peer = None;
             Ok(())
         })
     }

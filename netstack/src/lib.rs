@@ -52,9 +52,11 @@
 //! * Buffer sizes are fixed when smoltcp's socket is created (connect, listen, accept, UDP
 //!   bind); `SO_RCVBUF`/`SO_SNDBUF` set later are remembered and reported but not applied.
 //! * A listening socket is a pool of up to [`MAX_LISTEN_POOL`] smoltcp sockets in LISTEN (one
-//!   handshake each; fewer if the backlog is smaller) plus an accept queue of at most
-//!   `backlog` established connections: more SYNs than that arriving in one burst are
-//!   answered with a RST, where Linux would queue them up to the backlog. The pool's buffers
+//!   handshake each) plus an accept queue of at most `backlog` established connections.
+//!   Connections established while the queue is full wait in the pool (up to
+//!   max(backlog, MAX_LISTEN_POOL) of them) and move to the queue as accept makes room: the
+//!   client sees its connect complete at once, where Linux drops the SYN and the client's
+//!   retransmission gets in later. Beyond that, SYNs are refused (RST). The pool's buffers
 //!   are allocated zeroed, so untouched ones cost address space only.
 //! * Dual-stack: an AF_INET6 socket bound to `::` (without `IPV6_V6ONLY`) accepts and receives
 //!   IPv4 too, reported as v4-mapped `::ffff:a.b.c.d`. A one-family wildcard listener (AF_INET
@@ -62,21 +64,33 @@
 //!   to an interface later are not picked up by existing listeners). smoltcp's UDP sockets
 //!   bound to a wildcard hear both families: the wrong family's datagrams are dropped, and a
 //!   port shared by an AF_INET and a v6-only AF_INET6 UDP socket delivers to only one of them.
-//! * Only exact interface addresses are local: 127.0.0.1 and ::1, not the rest of 127/8.
+//! * Only exact interface addresses are local: 127.0.0.1 and ::1 (and addresses added with
+//!   [`Stack::add_loopback_address`]), not the rest of 127/8.
 //! * Ping sockets ([`IcmpSocket`], SOCK_DGRAM + IPPROTO_ICMP/ICMPV6): echo requests only, the
 //!   identifier is the socket's "port"; smoltcp answers echo requests to local addresses. The
 //!   `ping_group_range` permission check is the sentry's.
 //! * No IP fragmentation: UDP payloads above 65507 (IPv4) / 65487 (IPv6) bytes on loopback,
 //!   and above the MTU less 28 bytes to an Ethernet interface, are `EMSGSIZE`. IPv4 only on
 //!   Ethernet interfaces (see `ether.rs`).
-//! * UDP: no ICMP port-unreachable → `ECONNREFUSED` on connected sockets; a connected UDP
-//!   socket drops datagrams from other peers when reading.
+//! * UDP: a connected socket hears smoltcp's ICMP port unreachables (an ICMP socket bound to
+//!   its port) as a pending `ECONNREFUSED`; unconnected ones ignore them (no IP_RECVERR). A
+//!   connected UDP socket drops datagrams from other peers when reading; disconnecting
+//!   (AF_UNSPEC) gives back a port the stack picked, keeping the bound address.
 //! * A connect never times out on its own (smoltcp retransmits SYNs); the sentry applies its
-//!   timeouts. Keep-alive uses Linux's default idle time (7200 s) when on.
+//!   timeouts (SO_SNDTIMEO). Keep-alive probes every TCP_KEEPIDLE seconds (7200 by default)
+//!   when on; TCP_KEEPINTVL/TCP_KEEPCNT are stored and reported, and a silent peer is never
+//!   given up on. SO_LINGER with a zero time makes close send RST; other linger times are
+//!   stored (close does not wait). TCP_INFO's timers are not smoltcp's (not exported): the
+//!   sentry reports loopback-like constants; the MSS is the link's (65495 / 65475).
+//! * TCP connect(AF_UNSPEC) aborts a connection or stops a listener but keeps the bind (Linux
+//!   gives back a port the stack picked).
 //! * smoltcp is trusted not to panic on packets (0.12.0 did, in `window_to_update`, under a
 //!   plain loopback transfer; 0.14 has the fix). A panic there aborts the sentry.
 //! * SO_REUSEADDR: two sockets may bind the same port when both set it and neither listens;
 //!   `listen` fails with `EADDRINUSE` if another socket on an overlapping address already does.
+//!   SO_REUSEPORT: sockets that all set it share the port, listening or not (no uid check);
+//!   incoming connections and datagrams go to the first matching smoltcp socket, not spread
+//!   by a hash as Linux does.
 
 #![deny(unsafe_code)]
 
@@ -94,5 +108,5 @@ pub use stack::{
     Family, IFF_BROADCAST, IFF_LOOPBACK, IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP,
     InterfaceInfo, MAX_LISTEN_POOL, NetIf, Readiness, SocketEntry, Stack,
 };
-pub use tcp::{Shutdown, TcpSocket};
+pub use tcp::{Shutdown, TcpInfo, TcpSocket};
 pub use udp::{RecvMeta, UdpSocket};

@@ -362,6 +362,8 @@ pub(crate) struct BindRec {
     addr: IpAddr,
     port: u16,
     reuse: bool,
+    /// SO_REUSEPORT: shares the port with other binds that set it, listening or not.
+    reuseport: bool,
     v6only: bool,
     listening: bool,
 }
@@ -467,6 +469,26 @@ impl Inner {
         self.routable(remote).then_some(&mut self.iface)
     }
 
+    /// The source address a packet to `remote` gets (smoltcp's choice: an address on the
+    /// destination's subnet, else the first interface address of its family; loopback for
+    /// loopback destinations).
+    pub(crate) fn source_for(&self, remote: IpAddr) -> IpAddr {
+        if remote.is_loopback() || self.is_local(remote) {
+            return match remote {
+                IpAddr::V4(_) if self.is_local(remote) && !remote.is_loopback() => remote,
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            };
+        }
+        self.iface
+            .get_source_address(&IpAddress::from(remote))
+            .map(IpAddr::from)
+            .unwrap_or(match remote {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            })
+    }
+
     /// The largest IP packet that can go to `remote` unfragmented: the wire's MTU off-host,
     /// 65535 to a local address.
     pub(crate) fn path_mtu(&self, remote: IpAddr) -> usize {
@@ -497,22 +519,24 @@ impl Inner {
     }
 
     /// Records a bind of `owner` to (`addr`, `port`); port 0 picks an ephemeral port. Returns
-    /// the port.
+    /// the port. `reuse` is (SO_REUSEADDR, SO_REUSEPORT).
     pub(crate) fn bind_port(
         &mut self,
         owner: u64,
         proto: Proto,
         addr: IpAddr,
         port: u16,
-        reuse: bool,
+        reuse: (bool, bool),
         v6only: bool,
     ) -> Result<u16, Errno> {
+        let (reuse, reuseport) = reuse;
         let mut rec = BindRec {
             owner,
             proto,
             addr,
             port,
             reuse,
+            reuseport,
             v6only,
             listening: false,
         };
@@ -525,6 +549,7 @@ impl Inner {
                     && b.owner != owner
                     && b.overlaps(&rec)
                     && !(b.reuse && reuse && !b.listening)
+                    && !(b.reuseport && reuseport)
             });
             if conflict {
                 return Err(Errno::EADDRINUSE);
@@ -562,6 +587,7 @@ impl Inner {
                 && b.port == mine.port
                 && b.listening
                 && b.overlaps(&mine)
+                && !(b.reuseport && mine.reuseport)
         });
         if conflict {
             return Err(Errno::EADDRINUSE);
@@ -957,7 +983,8 @@ pub(crate) fn expose(family: Family, ip: IpAddr, port: u16) -> SocketAddr {
 }
 
 /// The stack's form of an address given to a socket of `family`: v4-mapped becomes IPv4
-/// (`ENETUNREACH` for a v6-only socket when `connect`ing, `EADDRNOTAVAIL` when binding).
+/// (`ENETUNREACH` for a v6-only socket when `connect`ing, `EINVAL` when binding, as
+/// inet6_bind).
 pub(crate) fn canon(
     family: Family,
     addr: SocketAddr,
@@ -968,7 +995,7 @@ pub(crate) fn canon(
         (Family::V4, SocketAddr::V4(a)) => Ok((IpAddr::V4(*a.ip()), a.port())),
         (Family::V6, SocketAddr::V6(a)) => match a.ip().to_ipv4_mapped() {
             Some(_) if v6only => Err(if for_bind {
-                Errno::EADDRNOTAVAIL
+                Errno::EINVAL
             } else {
                 Errno::ENETUNREACH
             }),

@@ -1,5 +1,8 @@
 //! TCP sockets: Linux socket semantics (bind, listen with an accept queue, non-blocking connect
-//! with `SO_ERROR`, half-close, abortive close) over smoltcp's one-connection sockets.
+//! with `SO_ERROR`, half-close, abortive close, disconnect by AF_UNSPEC) over smoltcp's
+//! one-connection sockets, and the options that change the stack's behaviour (buffers,
+//! SO_REUSEADDR/SO_REUSEPORT, keep-alive, SO_LINGER, TCP_NODELAY, IPV6_V6ONLY) plus what
+//! TCP_INFO/TCP_MAXSEG report ([`TcpInfo`]).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -21,8 +24,15 @@ const DEFAULT_BUF: usize = 1 << 20;
 /// Smallest and largest buffer a socket option may ask for (after Linux's doubling).
 const MIN_BUF: usize = 4608;
 const MAX_BUF: usize = 16 << 20;
-/// Linux's `tcp_keepalive_time`.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(7200);
+/// Linux's `tcp_keepalive_time`, `tcp_keepalive_intvl` and `tcp_keepalive_probes`.
+const KEEPALIVE_IDLE: u32 = 7200;
+const KEEPALIVE_INTVL: u32 = 75;
+const KEEPALIVE_CNT: u32 = 9;
+/// Linux's TCP_MSS_DEFAULT: what TCP_MAXSEG reports before a connection.
+const MSS_DEFAULT: u32 = 536;
+/// The MSS on a 65535-byte-MTU link: MTU minus the IP and TCP headers.
+const MSS_V4: u32 = 65535 - 20 - 20;
+const MSS_V6: u32 = 65535 - 40 - 20;
 /// How long a closed socket may keep retransmitting its FIN before it is dropped.
 const ORPHAN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest listen backlog (Linux's `somaxconn`).
@@ -44,9 +54,16 @@ struct Opts {
     nodelay: bool,
     keepalive: bool,
     reuseaddr: bool,
+    reuseport: bool,
     v6only: bool,
     rcvbuf: usize,
     sndbuf: usize,
+    /// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (seconds, seconds, probes).
+    keepidle: u32,
+    keepintvl: u32,
+    keepcnt: u32,
+    /// SO_LINGER's time when on (`Some(0)`: close aborts with RST).
+    linger: Option<u32>,
 }
 
 impl Default for Opts {
@@ -55,9 +72,14 @@ impl Default for Opts {
             nodelay: false,
             keepalive: false,
             reuseaddr: false,
+            reuseport: false,
             v6only: false,
             rcvbuf: DEFAULT_BUF,
             sndbuf: DEFAULT_BUF,
+            keepidle: KEEPALIVE_IDLE,
+            keepintvl: KEEPALIVE_INTVL,
+            keepcnt: KEEPALIVE_CNT,
+            linger: None,
         }
     }
 }
@@ -117,7 +139,9 @@ fn new_smol(opts: &Opts) -> tcp::Socket<'static> {
 
 fn apply(s: &mut tcp::Socket<'static>, opts: &Opts) {
     s.set_nagle_enabled(!opts.nodelay);
-    s.set_keep_alive(opts.keepalive.then_some(KEEPALIVE_IDLE.into()));
+    // smoltcp sends a probe after each idle interval: TCP_KEEPIDLE's.
+    let idle = Duration::from_secs(u64::from(opts.keepidle));
+    s.set_keep_alive(opts.keepalive.then_some(idle.into()));
 }
 
 fn sock<'a>(sockets: &'a mut SocketSet<'static>, h: SocketHandle) -> &'a mut tcp::Socket<'static> {
@@ -126,6 +150,38 @@ fn sock<'a>(sockets: &'a mut SocketSet<'static>, h: SocketHandle) -> &'a mut tcp
 
 fn endpoint_addr(family: Family, ep: IpEndpoint) -> SocketAddr {
     expose(family, IpAddr::from(ep.addr), ep.port)
+}
+
+/// Linux's TCP state number (include/net/tcp_states.h) of a smoltcp state.
+fn linux_state(st: State) -> u8 {
+    match st {
+        State::Established => 1,
+        State::SynSent => 2,
+        State::SynReceived => 3,
+        State::FinWait1 => 4,
+        State::FinWait2 => 5,
+        State::TimeWait => 6,
+        State::Closed => 7,
+        State::CloseWait => 8,
+        State::LastAck => 9,
+        State::Listen => 10,
+        State::Closing => 11,
+    }
+}
+
+/// What TCP_INFO reports that the stack knows (the sentry fills in the rest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Linux's state number (1 ESTABLISHED … 10 LISTEN, 7 CLOSE).
+    pub state: u8,
+    /// Segment size both ways once connected (0 before).
+    pub mss: u32,
+    /// Bytes sent but not acknowledged.
+    pub unacked: usize,
+    /// Bytes queued to read.
+    pub recv_queued: usize,
+    /// The receive buffer size.
+    pub rcvbuf: usize,
 }
 
 /// A peer FIN was received (or the connection is gone).
@@ -235,10 +291,27 @@ impl TcpState {
                         }
                     }
                 }
+                // Handshakes that complete while the accept queue is full wait in the pool
+                // (up to another backlog's worth, at least MAX_LISTEN_POOL) instead of
+                // refusing newcomers: Linux drops their SYNs and lets the client retry, so
+                // they are accepted later too.
                 let target = l.backlog.min(MAX_LISTEN_POOL);
+                let cap = target
+                    .saturating_mul(l.eps.len())
+                    .saturating_add(l.backlog.max(MAX_LISTEN_POOL));
                 for (e, ep) in l.eps.iter().enumerate() {
-                    let mut have = l.pool.iter().filter(|(pe, _)| *pe == e).count();
-                    while have < target {
+                    let mut have = l
+                        .pool
+                        .iter()
+                        .filter(|(pe, h)| {
+                            *pe == e
+                                && matches!(
+                                    sock(sockets, *h).state(),
+                                    State::Listen | State::SynReceived
+                                )
+                        })
+                        .count();
+                    while have < target && l.pool.len() < cap {
                         let mut so = new_smol(&self.opts);
                         if so.listen(*ep).is_err() {
                             break;
@@ -313,19 +386,7 @@ impl TcpState {
             }),
             Mode::Stream(s) => {
                 let so = sock(sockets, s.h);
-                let state = match so.state() {
-                    State::Established => 1,
-                    State::SynSent => 2,
-                    State::SynReceived => 3,
-                    State::FinWait1 => 4,
-                    State::FinWait2 => 5,
-                    State::TimeWait => 6,
-                    State::Closed => 7,
-                    State::CloseWait => 8,
-                    State::LastAck => 9,
-                    State::Listen => 10,
-                    State::Closing => 11,
-                };
+                let state = linux_state(so.state());
                 Some(SocketEntry {
                     family: fam,
                     local: s
@@ -420,7 +481,7 @@ impl TcpSocket {
             if t.bound.is_some() || !matches!(t.mode, Mode::Idle) {
                 return Err(Errno::EINVAL);
             }
-            let (reuse, v6only) = (t.opts.reuseaddr, t.opts.v6only);
+            let (reuse, v6only) = ((t.opts.reuseaddr, t.opts.reuseport), t.opts.v6only);
             if !inner.is_local(ip) {
                 return Err(Errno::EADDRNOTAVAIL);
             }
@@ -438,7 +499,7 @@ impl TcpSocket {
             return Ok(b);
         }
         let ip = t.family.unspecified();
-        let (reuse, v6only) = (t.opts.reuseaddr, t.opts.v6only);
+        let (reuse, v6only) = ((t.opts.reuseaddr, t.opts.reuseport), t.opts.v6only);
         let port = inner.bind_port(id, Proto::Tcp, ip, 0, reuse, v6only)?;
         let (t, _) = parts(inner, id)?;
         t.bound = Some((ip, port));
@@ -500,6 +561,7 @@ impl TcpSocket {
             let family = t.family;
             let mut opts = t.opts;
             opts.reuseaddr = false;
+            opts.reuseport = false;
             let so = sock(sockets, h);
             let local = so.local_endpoint().map(|e| endpoint_addr(family, e));
             let peer = so.remote_endpoint().map(|e| endpoint_addr(family, e));
@@ -606,6 +668,46 @@ impl TcpSocket {
         })
     }
 
+    /// connect(2) with AF_UNSPEC (tcp_disconnect): a connection is aborted (RST to the peer),
+    /// a listener stops listening and drops its queue; the socket is unconnected again and
+    /// keeps its bind (Linux gives back a port the stack picked: a shortcut).
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (t, _) = parts(inner, id)?;
+            let mode = std::mem::replace(&mut t.mode, Mode::Idle);
+            t.error = None;
+            t.shut_rd = false;
+            t.shut_wr = false;
+            let rebind = t.bound.map(|(ip, port)| {
+                (
+                    ip,
+                    port,
+                    (t.opts.reuseaddr, t.opts.reuseport),
+                    t.opts.v6only,
+                )
+            });
+            match mode {
+                Mode::Idle => {}
+                Mode::Stream(s) => {
+                    sock(&mut inner.sockets, s.h).abort();
+                    inner.orphans.push(s.h);
+                }
+                Mode::Listen(l) => {
+                    for h in l.pool.into_iter().map(|(_, h)| h).chain(l.ready) {
+                        sock(&mut inner.sockets, h).abort();
+                        inner.orphans.push(h);
+                    }
+                    // The bind again, without the listening mark.
+                    if let Some((ip, port, reuse, v6only)) = rebind {
+                        inner.release(id);
+                        inner.bind_port(id, Proto::Tcp, ip, port, reuse, v6only)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// send(2): bytes queued (maybe fewer than `buf.len()`), `EAGAIN` when the buffer is full,
     /// `EPIPE` after SHUT_WR or when the connection is gone (the sentry raises SIGPIPE).
     pub fn send(&self, buf: &[u8]) -> Result<usize, Errno> {
@@ -672,8 +774,11 @@ impl TcpSocket {
     pub fn shutdown(&self, how: Shutdown) -> Result<(), Errno> {
         self.op(|inner, id| {
             let (t, sockets) = parts(inner, id)?;
-            let Mode::Stream(s) = &mut t.mode else {
-                return Err(Errno::ENOTCONN);
+            let s = match &mut t.mode {
+                Mode::Stream(s) => s,
+                // Linux's inet_shutdown: SHUT_WR alone leaves a listener as it is.
+                Mode::Listen(_) if how == Shutdown::Write => return Ok(()),
+                _ => return Err(Errno::ENOTCONN),
             };
             let so = sock(sockets, s.h);
             if matches!(so.state(), State::SynSent | State::Closed) && !s.established {
@@ -843,6 +948,112 @@ impl TcpSocket {
     pub fn send_buffer_size(&self) -> usize {
         self.get_opt(|o| o.sndbuf)
     }
+
+    /// SO_REUSEPORT (takes effect at the next bind).
+    pub fn set_reuseport(&self, on: bool) {
+        self.set_opt(|o| o.reuseport = on);
+    }
+
+    /// SO_REUSEPORT.
+    pub fn reuseport(&self) -> bool {
+        self.get_opt(|o| o.reuseport)
+    }
+
+    /// TCP_KEEPIDLE (seconds; the caller checks the range): the keep-alive interval smoltcp
+    /// uses.
+    pub fn set_keepidle(&self, secs: u32) {
+        self.set_opt(|o| o.keepidle = secs);
+    }
+
+    /// TCP_KEEPIDLE.
+    pub fn keepidle(&self) -> u32 {
+        self.get_opt(|o| o.keepidle)
+    }
+
+    /// TCP_KEEPINTVL (stored: smoltcp probes at one interval).
+    pub fn set_keepintvl(&self, secs: u32) {
+        self.set_opt(|o| o.keepintvl = secs);
+    }
+
+    /// TCP_KEEPINTVL.
+    pub fn keepintvl(&self) -> u32 {
+        self.get_opt(|o| o.keepintvl)
+    }
+
+    /// TCP_KEEPCNT (stored: smoltcp never gives up on a silent peer).
+    pub fn set_keepcnt(&self, n: u32) {
+        self.set_opt(|o| o.keepcnt = n);
+    }
+
+    /// TCP_KEEPCNT.
+    pub fn keepcnt(&self) -> u32 {
+        self.get_opt(|o| o.keepcnt)
+    }
+
+    /// SO_LINGER: `Some(0)` makes the close abortive (RST); other times are stored (the close
+    /// does not wait for the data to drain).
+    pub fn set_linger(&self, secs: Option<u32>) {
+        self.set_opt(|o| o.linger = secs);
+    }
+
+    /// SO_LINGER.
+    pub fn linger(&self) -> Option<u32> {
+        self.get_opt(|o| o.linger)
+    }
+
+    /// SO_ACCEPTCONN: whether the socket listens.
+    pub fn is_listening(&self) -> bool {
+        self.query(|t, _| matches!(t.mode, Mode::Listen(_)))
+            .unwrap_or(false)
+    }
+
+    /// What TCP_INFO and TCP_MAXSEG report.
+    pub fn info(&self) -> TcpInfo {
+        self.query(|t, sockets| {
+            let rcvbuf = t.opts.rcvbuf;
+            match &t.mode {
+                Mode::Idle => TcpInfo {
+                    state: 7,
+                    rcvbuf,
+                    ..TcpInfo::default()
+                },
+                Mode::Listen(l) => TcpInfo {
+                    state: 10,
+                    recv_queued: l.ready.len(),
+                    rcvbuf,
+                    ..TcpInfo::default()
+                },
+                Mode::Stream(s) => {
+                    let so = sock(sockets, s.h);
+                    let v4 = so
+                        .remote_endpoint()
+                        .is_some_and(|e| matches!(e.addr, IpAddress::Ipv4(_)));
+                    TcpInfo {
+                        state: linux_state(so.state()),
+                        mss: if !s.established {
+                            0
+                        } else if v4 {
+                            MSS_V4
+                        } else {
+                            MSS_V6
+                        },
+                        unacked: so.send_queue(),
+                        recv_queued: so.recv_queue(),
+                        rcvbuf,
+                    }
+                }
+            }
+        })
+        .unwrap_or_default()
+    }
+
+    /// TCP_MAXSEG: the connection's MSS, Linux's default (536) before one.
+    pub fn maxseg(&self) -> u32 {
+        match self.info().mss {
+            0 => MSS_DEFAULT,
+            m => m,
+        }
+    }
 }
 
 impl Drop for TcpSocket {
@@ -857,8 +1068,9 @@ impl Drop for TcpSocket {
                 Mode::Idle => {}
                 Mode::Stream(s) => {
                     let so = sock(&mut inner.sockets, s.h);
-                    // Unread data: abortive close with RST, as Linux.
-                    if so.recv_queue() > 0 {
+                    // Unread data or SO_LINGER with a zero time: abortive close with RST, as
+                    // Linux.
+                    if so.recv_queue() > 0 || t.opts.linger == Some(0) {
                         so.abort();
                     } else {
                         so.close();

@@ -1,13 +1,23 @@
 //! UDP sockets over smoltcp's datagram sockets: bind (or autobind at first send/connect),
-//! connect as a default peer and filter, send_to/recv_from with peek and full-length reporting.
+//! connect as a default peer and filter (AF_UNSPEC dissolves it), send_to/recv_from with peek
+//! and full-length reporting. A connected socket also has a smoltcp ICMP socket bound to its
+//! port, which hears the port-unreachable errors smoltcp sends for datagrams no socket takes:
+//! one from the peer becomes the pending `ECONNREFUSED` (udp_err), returned by the next
+//! send/recv or SO_ERROR; unconnected sockets ignore ICMP errors, as Linux without IP_RECVERR.
+//! shutdown(2) sets Linux's flags: a read shutdown makes the socket readable (RDHUP) without
+//! stopping delivery, a write shutdown makes sends EPIPE (no SIGPIPE for datagrams).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use abi::Errno;
 use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::icmp;
 use smoltcp::socket::udp::{self, PacketBuffer, PacketMetadata, UdpMetadata};
-use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
+use smoltcp::wire::{
+    Icmpv4DstUnreachable, Icmpv4Packet, Icmpv4Repr, Icmpv6DstUnreachable, Icmpv6Packet, Icmpv6Repr,
+    IpAddress, IpEndpoint, IpListenEndpoint,
+};
 use vfs::waiter::WaitQueue;
 
 use crate::stack::{Family, Inner, Kind, Proto, Readiness, SocketEntry, Stack, canon, expose};
@@ -41,10 +51,63 @@ pub(crate) struct UdpState {
     h: Option<SocketHandle>,
     bound: Option<(IpAddr, u16)>,
     peer: Option<(IpAddr, u16)>,
+    /// bind(2) named the port (a port picked by the stack is given back when the association
+    /// dissolves, as Linux without SOCK_BINDPORT_LOCK).
+    explicit: bool,
+    /// The address kept after such a port was given back (the next bind uses it).
+    kept_addr: Option<IpAddr>,
+    /// The ICMP socket hearing errors about this port, while connected.
+    errs: Option<SocketHandle>,
+    /// The pending error (SO_ERROR): ECONNREFUSED from a port unreachable.
+    error: Option<Errno>,
     reuseaddr: bool,
+    reuseport: bool,
     v6only: bool,
     rcvbuf: usize,
     sndbuf: usize,
+    /// shutdown(2) flags (RCV_SHUTDOWN, SEND_SHUTDOWN).
+    shut_rd: bool,
+    shut_wr: bool,
+}
+
+/// ICMP error messages queued per connected socket.
+const ERR_PACKETS: usize = 4;
+const ERR_BUF: usize = 2048;
+
+/// The destination port of the UDP datagram a port-unreachable ICMP message `data` (of `v4`
+/// or v6) reports, if it is one.
+fn port_unreachable_for(v4: bool, data: &[u8]) -> Option<u16> {
+    let caps = smoltcp::phy::ChecksumCapabilities::ignored();
+    // The quoted datagram starts with its UDP header: source port, destination port.
+    let dport = |quoted: &[u8]| {
+        quoted
+            .get(2..4)
+            .and_then(|p| <[u8; 2]>::try_from(p).ok())
+            .map(u16::from_be_bytes)
+    };
+    if v4 {
+        let p = Icmpv4Packet::new_checked(data).ok()?;
+        match Icmpv4Repr::parse(&p, &caps).ok()? {
+            Icmpv4Repr::DstUnreachable {
+                reason: Icmpv4DstUnreachable::PortUnreachable,
+                data,
+                ..
+            } => dport(data),
+            _ => None,
+        }
+    } else {
+        // The pseudo-header addresses only matter for the checksum, which is not checked.
+        let any = smoltcp::wire::Ipv6Address::UNSPECIFIED;
+        let p = Icmpv6Packet::new_checked(data).ok()?;
+        match Icmpv6Repr::parse(&any, &any, &p, &caps).ok()? {
+            Icmpv6Repr::DstUnreachable {
+                reason: Icmpv6DstUnreachable::PortUnreachable,
+                data,
+                ..
+            } => dport(data),
+            _ => None,
+        }
+    }
 }
 
 fn usock<'a>(sockets: &'a mut SocketSet<'static>, h: SocketHandle) -> &'a mut udp::Socket<'static> {
@@ -55,6 +118,18 @@ impl UdpState {
     /// Drops queued datagrams this socket must not see: the other family's (smoltcp's wildcard
     /// bind hears both), and, once connected, other peers'.
     pub(crate) fn after_poll(&mut self, sockets: &mut SocketSet<'static>) {
+        if let Some(eh) = self.errs {
+            let so = sockets.get_mut::<icmp::Socket>(eh);
+            while let Ok((data, from)) = so.recv() {
+                let v4 = matches!(from, IpAddress::Ipv4(_));
+                let about_peer = self.peer.is_some_and(|(pip, pport)| {
+                    pip == IpAddr::from(from) && port_unreachable_for(v4, data) == Some(pport)
+                });
+                if about_peer {
+                    self.error = Some(Errno::ECONNREFUSED);
+                }
+            }
+        }
         let Some(h) = self.h else { return };
         let (family, v6only, peer) = (self.family, self.v6only, self.peer);
         let so = usock(sockets, h);
@@ -94,7 +169,14 @@ impl UdpState {
     }
 
     fn readiness(&self, sockets: &mut SocketSet<'static>) -> Readiness {
-        match self.h {
+        // datagram_poll: a read shutdown is readable (and RDHUP), both shut is HUP.
+        let shut = Readiness {
+            readable: self.shut_rd,
+            rdhup: self.shut_rd,
+            hup: self.shut_rd && self.shut_wr,
+            ..Readiness::default()
+        };
+        let r = match self.h {
             None => Readiness {
                 writable: true,
                 ..Readiness::default()
@@ -104,9 +186,16 @@ impl UdpState {
                 Readiness {
                     readable: so.can_recv(),
                     writable: so.can_send(),
+                    err: self.error.is_some(),
                     ..Readiness::default()
                 }
             }
+        };
+        Readiness {
+            readable: r.readable || shut.readable,
+            rdhup: shut.rdhup,
+            hup: shut.hup,
+            ..r
         }
     }
 
@@ -140,10 +229,17 @@ impl Stack {
                 h: None,
                 bound: None,
                 peer: None,
+                explicit: false,
+                kept_addr: None,
+                errs: None,
+                error: None,
                 reuseaddr: false,
+                reuseport: false,
                 v6only: false,
                 rcvbuf: DEFAULT_BUF,
                 sndbuf: DEFAULT_BUF,
+                shut_rd: false,
+                shut_wr: false,
             }))
         });
         UdpSocket {
@@ -169,7 +265,7 @@ fn do_bind(inner: &mut Inner, id: u64, ip: IpAddr, port: u16) -> Result<(), Errn
     if u.bound.is_some() {
         return Err(Errno::EINVAL);
     }
-    let (reuse, v6only, rcv, snd) = (u.reuseaddr, u.v6only, u.rcvbuf, u.sndbuf);
+    let (reuse, v6only, rcv, snd) = ((u.reuseaddr, u.reuseport), u.v6only, u.rcvbuf, u.sndbuf);
     if !inner.is_local(ip) {
         return Err(Errno::EADDRNOTAVAIL);
     }
@@ -198,7 +294,7 @@ fn autobind(inner: &mut Inner, id: u64) -> Result<SocketHandle, Errno> {
     if let Some(h) = u.h {
         return Ok(h);
     }
-    let ip = u.family.unspecified();
+    let ip = u.kept_addr.take().unwrap_or(u.family.unspecified());
     do_bind(inner, id, ip, 0)?;
     parts(inner, id)?.0.h.ok_or(Errno::EINVAL)
 }
@@ -223,7 +319,11 @@ impl UdpSocket {
         self.op(|inner, id| {
             let (u, _) = parts(inner, id)?;
             let (ip, port) = canon(u.family, addr, u.v6only, true)?;
-            do_bind(inner, id, ip, port)
+            do_bind(inner, id, ip, port)?;
+            let (u, _) = parts(inner, id)?;
+            u.explicit = port != 0;
+            u.kept_addr = None;
+            Ok(())
         })
     }
 
@@ -242,8 +342,84 @@ impl UdpSocket {
             autobind(inner, id)?;
             let (u, _) = parts(inner, id)?;
             u.peer = Some((ip, port));
+            u.error = None;
+            let Some((_, lport)) = u.bound else {
+                return Ok(());
+            };
+            if u.errs.is_none() {
+                let mut es = icmp::Socket::new(
+                    icmp::PacketBuffer::new(
+                        vec![icmp::PacketMetadata::EMPTY; ERR_PACKETS],
+                        vec![0u8; ERR_BUF],
+                    ),
+                    icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 1], vec![0u8; 1]),
+                );
+                let ep = IpListenEndpoint {
+                    addr: None,
+                    port: lport,
+                };
+                // Without it only the ECONNREFUSED report is lost.
+                if es.bind(icmp::Endpoint::Udp(ep)).is_ok() {
+                    let eh = inner.sockets.add(es);
+                    parts(inner, id)?.0.errs = Some(eh);
+                }
+            }
             Ok(())
         })
+    }
+
+    /// connect(2) with AF_UNSPEC (udp_disconnect): forgets the peer; a port that was bound
+    /// only implicitly (by connect or send) is released.
+    pub fn disconnect(&self) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            u.peer = None;
+            u.error = None;
+            let errs = u.errs.take();
+            let drop_bind = !u.explicit && u.bound.is_some();
+            let h = if drop_bind {
+                u.kept_addr = u.bound.take().map(|(ip, _)| ip);
+                u.h.take()
+            } else {
+                None
+            };
+            if let Some(eh) = errs {
+                inner.sockets.remove(eh);
+            }
+            if let Some(h) = h {
+                inner.sockets.remove(h);
+                inner.release(id);
+            }
+            Ok(())
+        })
+    }
+
+    /// shutdown(2) (`read`, `write`: the directions): the flags are set even on an unconnected
+    /// socket, which then gets `ENOTCONN` (inet_shutdown's "wake up other listeners" rule).
+    /// A read shutdown makes the socket readable; a write shutdown makes sends `EPIPE`.
+    pub fn shutdown(&self, read: bool, write: bool) -> Result<(), Errno> {
+        self.op(|inner, id| {
+            let (u, _) = parts(inner, id)?;
+            u.shut_rd |= read;
+            u.shut_wr |= write;
+            if u.peer.is_none() {
+                return Err(Errno::ENOTCONN);
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether reading was shut down (a blocking receive on an empty queue then returns 0).
+    pub fn read_shut(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.shut_rd))
+    }
+
+    /// SO_ERROR: takes the pending error.
+    pub fn take_error(&self) -> Option<Errno> {
+        self.op(|inner, id| Ok(parts(inner, id)?.0.error.take()))
+            .ok()
+            .flatten()
     }
 
     /// send_to(2) (`to` None: the connected peer, else `EDESTADDRREQ`). The whole datagram is
@@ -251,6 +427,12 @@ impl UdpSocket {
     pub fn send_to(&self, buf: &[u8], to: Option<SocketAddr>) -> Result<usize, Errno> {
         self.op(|inner, id| {
             let (u, _) = parts(inner, id)?;
+            if let Some(e) = u.error.take() {
+                return Err(e);
+            }
+            if u.shut_wr {
+                return Err(Errno::EPIPE);
+            }
             let (ip, port) = match to {
                 Some(a) => canon(u.family, a, u.v6only, false)?,
                 None => u.peer.ok_or(Errno::EDESTADDRREQ)?,
@@ -300,6 +482,9 @@ impl UdpSocket {
     pub fn recv_from(&self, buf: &mut [u8], peek: bool) -> Result<RecvMeta, Errno> {
         self.op(|inner, id| {
             let (u, sockets) = parts(inner, id)?;
+            if let Some(e) = u.error.take() {
+                return Err(e);
+            }
             let family = u.family;
             let h = u.h.ok_or(Errno::EAGAIN)?;
             let so = usock(sockets, h);
@@ -321,26 +506,14 @@ impl UdpSocket {
     pub fn local_addr(&self) -> SocketAddr {
         let family = self.family;
         self.stack.peek(|inner| {
-            let local = inner.ifs.first().and_then(|i| {
-                i.info
-                    .addrs
-                    .iter()
-                    .find(|(a, _)| a.is_ipv4() == (family == Family::V4))
-                    .map(|(a, _)| *a)
-            });
-            match parts(inner, self.id) {
-                Ok((u, _)) => match (u.bound, u.peer) {
-                    // Connected on the wildcard: the source address of the route (loopback).
+            match parts(inner, self.id).map(|(u, _)| (u.bound, u.peer, u.kept_addr)) {
+                Ok((bound, peer, kept)) => match (bound, peer) {
+                    // Connected on the wildcard: the source address of the route.
                     (Some((ip, port)), Some((pip, _))) if ip.is_unspecified() => {
-                        let src = if pip.is_ipv4() {
-                            Family::V4.loopback()
-                        } else {
-                            local.unwrap_or(family.loopback())
-                        };
-                        expose(family, src, port)
+                        expose(family, inner.source_for(pip), port)
                     }
                     (Some((ip, port)), _) => expose(family, ip, port),
-                    (None, _) => expose(family, family.unspecified(), 0),
+                    (None, _) => expose(family, kept.unwrap_or(family.unspecified()), 0),
                 },
                 Err(_) => expose(family, family.unspecified(), 0),
             }
@@ -384,6 +557,32 @@ impl UdpSocket {
             parts(inner, id)?.0.reuseaddr = on;
             Ok(())
         });
+    }
+
+    /// SO_REUSEPORT (takes effect at the next bind).
+    pub fn set_reuseport(&self, on: bool) {
+        let _ = self.op(|inner, id| {
+            parts(inner, id)?.0.reuseport = on;
+            Ok(())
+        });
+    }
+
+    /// SO_REUSEPORT.
+    pub fn reuseport(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.reuseport))
+    }
+
+    /// SO_REUSEADDR.
+    pub fn reuseaddr(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.reuseaddr))
+    }
+
+    /// IPV6_V6ONLY.
+    pub fn v6only(&self) -> bool {
+        self.stack
+            .peek(|inner| parts(inner, self.id).is_ok_and(|(u, _)| u.v6only))
     }
 
     /// IPV6_V6ONLY; `EINVAL` once bound.
@@ -433,9 +632,10 @@ impl Drop for UdpSocket {
             inner.release(self.id);
             if let Some(slot) = inner.slots.remove(&self.id)
                 && let Kind::Udp(u) = slot.kind
-                && let Some(h) = u.h
             {
-                inner.sockets.remove(h);
+                for h in u.h.into_iter().chain(u.errs) {
+                    inner.sockets.remove(h);
+                }
             }
         });
     }

@@ -140,3 +140,18 @@ fn netlink_passes_natively() {
 fn inet_passes_natively() {
     run_natively("inet", env!("CARGO_BIN_EXE_inet"));
 }
+
+#[test]
+fn inet_opts_passes_natively() {
+    run_natively("inet_opts", env!("CARGO_BIN_EXE_inet_opts"));
+}
+
+#[test]
+fn inet_msg_passes_natively() {
+    run_natively("inet_msg", env!("CARGO_BIN_EXE_inet_msg"));
+}
+
+#[test]
+fn inet_conn_passes_natively() {
+    run_natively("inet_conn", env!("CARGO_BIN_EXE_inet_conn"));
+}

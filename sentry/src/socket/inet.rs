@@ -3,21 +3,28 @@
 //! never reaches a host socket.
 //!
 //! What this owns: [`InetSocket`] (a `netstack` TCP or UDP handle plus the socket options the
-//! sentry answers itself) and its [`FileOps`] (read/write, readiness on the netstack's wait
+//! sentry answers itself, [`SockOpts`]: timeouts, IP/IPv6 header fields, flags that change
+//! nothing on loopback) and its [`FileOps`] (read/write, readiness on the netstack's wait
 //! queue, FIONREAD/SIOCOUTQ and the interface ioctls). The syscall handlers are in
 //! `syscalls/inet.rs`; the stack is the kernel's ([`crate::kernel::Kernel::net_stack`]).
 //!
-//! Lock order: none of its own (the netstack's stack lock is taken inside each netstack
-//! call, never with a sentry lock held by this module).
+//! Lock order: `InetSocket::opts` is a leaf (never held across a netstack call); the netstack's
+//! stack lock is taken inside each netstack call, never with a sentry lock held by this module.
 //!
 //! Shortcuts: the stack has only the loopback interface (`lo`); SOCK_RAW is EPERM without
 //! CAP_NET_RAW and EPROTONOSUPPORT with it; ICMP ("ping") sockets are open to every group
 //! (net.ipv4.ping_group_range "0 2147483647", as Docker sets it for containers; Linux's own
-//! default "1 0" allows none); options other than the ones `syscalls/inet.rs` lists are
-//! ENOPROTOOPT.
+//! default "1 0" allows none); options other than the ones `syscalls/inet_opts.rs` lists are
+//! ENOPROTOOPT. IP_TTL/IP_TOS/IPV6_UNICAST_HOPS/IPV6_TCLASS, SO_PRIORITY, SO_BROADCAST,
+//! SO_OOBINLINE, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are validated and reported as Linux
+//! does but do not change the packets (loopback has no use for them). SO_RCVLOWAT holds back
+//! a stream's readability (here) and blocking receives (`syscalls/inet.rs`) until that many
+//! bytes are queued or the stream ends.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use abi::file::Stat;
 use abi::{Errno, SysResult};
@@ -34,12 +41,79 @@ pub enum Proto {
     Icmp(IcmpSocket),
 }
 
+/// The socket options the sentry keeps itself (the netstack keeps the ones that change its
+/// behaviour: buffers, SO_REUSEADDR/PORT, keep-alive, linger on TCP, TCP_NODELAY, V6ONLY).
+#[derive(Clone, Copy, Debug)]
+pub struct SockOpts {
+    /// SO_RCVTIMEO / SO_SNDTIMEO (None: wait forever).
+    pub rcvtimeo: Option<Duration>,
+    pub sndtimeo: Option<Duration>,
+    pub broadcast: bool,
+    pub oobinline: bool,
+    /// SO_KEEPALIVE of a datagram socket (stored only, as Linux).
+    pub keepalive: bool,
+    /// SO_LINGER as set: (on, seconds).
+    pub linger: (bool, i32),
+    pub priority: i32,
+    pub rcvlowat: i32,
+    /// IP_TTL (-1: the default, 64).
+    pub ttl: i32,
+    pub tos: i32,
+    /// IPV6_UNICAST_HOPS (-1: the default, 64).
+    pub hops: i32,
+    pub tclass: i32,
+    pub cork: bool,
+    pub quickack: bool,
+    /// TCP_MAXSEG as set (0: none).
+    pub user_mss: i32,
+    /// TCP_USER_TIMEOUT (ms), TCP_SYNCNT (0: the default), TCP_NOTSENT_LOWAT.
+    pub user_timeout: i32,
+    pub syncnt: i32,
+    pub notsent_lowat: i32,
+    /// TCP_DEFER_ACCEPT as retransmissions (Linux's secs_to_retrans).
+    pub defer_accept: u8,
+    /// SO_BINDTODEVICE: the interface index (0: none).
+    pub bound_dev: u32,
+    /// IP_RECVERR / IPV6_RECVERR (glibc's resolver sets it). The stack queues no ICMP errors
+    /// to sockets, so the error queue it enables stays empty (MSG_ERRQUEUE: EAGAIN).
+    pub recverr: bool,
+}
+
+impl Default for SockOpts {
+    fn default() -> SockOpts {
+        SockOpts {
+            rcvtimeo: None,
+            sndtimeo: None,
+            broadcast: false,
+            oobinline: false,
+            keepalive: false,
+            linger: (false, 0),
+            priority: 0,
+            rcvlowat: 1,
+            ttl: -1,
+            tos: 0,
+            hops: -1,
+            tclass: 0,
+            cork: false,
+            quickack: true,
+            recverr: false,
+            user_mss: 0,
+            user_timeout: 0,
+            syncnt: 0,
+            notsent_lowat: 0,
+            defer_accept: 0,
+            bound_dev: 0,
+        }
+    }
+}
+
 /// One AF_INET/AF_INET6 socket.
 #[derive(Debug)]
 pub struct InetSocket {
     pub family: Family,
     pub proto: Proto,
     ino: u64,
+    opts: Mutex<SockOpts>,
 }
 
 /// SIOCOUTQ (TIOCOUTQ): bytes not yet sent.
@@ -47,12 +121,23 @@ const SIOCOUTQ: u32 = 0x5411;
 
 impl InetSocket {
     pub fn new(family: Family, proto: Proto) -> InetSocket {
+        InetSocket::with_opts(family, proto, SockOpts::default())
+    }
+
+    /// A socket starting with `opts` (an accepted connection inherits its listener's).
+    pub fn with_opts(family: Family, proto: Proto, opts: SockOpts) -> InetSocket {
         static NEXT_INO: AtomicU64 = AtomicU64::new(0x494e_0000);
         InetSocket {
             family,
             proto,
             ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+            opts: Mutex::new(opts),
         }
+    }
+
+    /// The sentry-side options (a leaf lock).
+    pub fn opts(&self) -> MutexGuard<'_, SockOpts> {
+        self.opts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn queue(&self) -> &WaitQueue {
@@ -120,6 +205,18 @@ pub struct InetFile {
     pub sock: InetSocket,
 }
 
+/// SO_RCVTIMEO (`mask` has IN) or SO_SNDTIMEO of an inet socket file, for read(2)/write(2)
+/// (`syscalls::fs::blocking`); None for other files or no timeout.
+pub fn block_timeout(file: &OpenFile, mask: EventMask) -> Option<Duration> {
+    let f = file.ops_any()?.downcast_ref::<InetFile>()?;
+    let o = f.sock.opts();
+    if mask.contains(EventMask::IN) {
+        o.rcvtimeo
+    } else {
+        o.sndtimeo
+    }
+}
+
 /// A new file description for `sock`.
 pub fn new_file(sock: InetSocket, nonblock: bool) -> std::sync::Arc<OpenFile> {
     let flags = abi::file::O_RDWR | if nonblock { abi::file::O_NONBLOCK } else { 0 };
@@ -144,6 +241,13 @@ impl FileOps for InetFile {
     }
 
     fn ioctl(&self, mem: &dyn vfs::UserMemory, cmd: u32, arg: u64) -> SysResult<u64> {
+        // tcp_ioctl: no queue counts on a listener.
+        if let Proto::Tcp(c) = &self.sock.proto
+            && matches!(cmd, abi::ioctl::FIONREAD | SIOCOUTQ)
+            && c.is_listening()
+        {
+            return Err(Errno::EINVAL);
+        }
         let count = match (cmd, &self.sock.proto) {
             (abi::ioctl::FIONREAD, Proto::Tcp(s)) => Some(s.recv_queued()),
             (abi::ioctl::FIONREAD, Proto::Udp(s)) => Some(s.next_datagram_len()),
@@ -160,7 +264,17 @@ impl FileOps for InetFile {
     }
 
     fn readiness(&self, mask: EventMask) -> EventMask {
-        self.sock.events() & (mask | EventMask::ALWAYS)
+        let mut ev = self.sock.events();
+        // SO_RCVLOWAT: a stream is readable with that many bytes, or at its end.
+        let lowat = usize::try_from(self.sock.opts().rcvlowat).unwrap_or(1);
+        if lowat > 1
+            && let Proto::Tcp(c) = &self.sock.proto
+            && !ev.intersects(EventMask::RDHUP | EventMask::HUP | EventMask::ERR)
+            && c.recv_queued() < lowat
+        {
+            ev.remove(EventMask::IN | EventMask::RDNORM);
+        }
+        ev & (mask | EventMask::ALWAYS)
     }
 
     fn wait_queue(&self) -> Option<&WaitQueue> {

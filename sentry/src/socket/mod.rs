@@ -12,8 +12,8 @@
 //! resulting `(dev, ino)` key.
 //!
 //! Neighbours: `kernel/pipe.rs` (the same readiness and EPIPE rules), `vfs::waiter`, and
-//! `syscalls::fs::blocking` (read/write on a socket), which asks [`unix::block_timeout`] for
-//! SO_RCVTIMEO/SO_SNDTIMEO. No VFS hooks were needed: path names use tmpfs's existing mknod.
+//! `syscalls::fs::blocking` (read/write on a socket), which asks [`unix::block_timeout`] and
+//! [`inet::block_timeout`] for SO_RCVTIMEO/SO_SNDTIMEO. No VFS hooks were needed: path names use tmpfs's existing mknod.
 //!
 //! Lock order: at most one endpoint's `state` is held at a time (a send locks the receiver
 //! only, a receive locks the receiver only and notifies the sender's queue after unlocking);

@@ -151,7 +151,8 @@ pub(crate) fn blocking<R>(
     };
     // A socket's SO_RCVTIMEO/SO_SNDTIMEO bounds the wait (then EAGAIN), and a signal then
     // ends it with EINTR, never a restart (socket(7); net/core/sock.c sock_intr_errno).
-    let timeout = crate::socket::unix::block_timeout(file, mask);
+    let timeout = crate::socket::unix::block_timeout(file, mask)
+        .or_else(|| crate::socket::inet::block_timeout(file, mask));
     let deadline = timeout.and_then(|d| std::time::Instant::now().checked_add(d));
     let _reg = q.register(t.waiter(), mask);
     loop {

@@ -1,8 +1,12 @@
 //! Socket syscalls on AF_INET/AF_INET6 sockets (`socket::inet`, over the netstack): each
 //! entry point of `syscalls/socket.rs` tries [`inet_of`] first and hands an inet socket here.
 //! The netstack's calls never block; the handlers sleep on the socket's wait queue with
-//! `socket::wait_for` (SO_RCVTIMEO/SO_SNDTIMEO are not built: blocking calls wait forever),
-//! as for unix sockets.
+//! `socket::wait_for`, as for unix sockets, bounded by SO_RCVTIMEO (recv, accept) and
+//! SO_SNDTIMEO (send, connect: an expired connect is EINPROGRESS and goes on in the
+//! background, as Linux). Socket options are in `syscalls/inet_opts.rs`.
+//!
+//! connect(AF_UNSPEC) dissolves a UDP or ping socket's association and disconnects a TCP
+//! socket (RST to the peer; a listener stops listening).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,16 +22,15 @@ use super::{SyscallArgs, SyscallResult, ok_usize, ok_zero};
 use crate::kernel::Task;
 use crate::socket::inet::{self, InetFile, InetSocket, Proto, parse_sockaddr, sockaddr_bytes};
 
-const IPPROTO_IP: i32 = 0;
-const IPPROTO_TCP: i32 = 6;
-const IPPROTO_UDP: i32 = 17;
-const IPPROTO_ICMP: i32 = 1;
-const IPPROTO_IPV6: i32 = 41;
-const IPPROTO_ICMPV6: i32 = 58;
+pub(super) const IPPROTO_IP: i32 = 0;
+pub(super) const IPPROTO_TCP: i32 = 6;
+pub(super) const IPPROTO_UDP: i32 = 17;
+pub(super) const IPPROTO_ICMP: i32 = 1;
+pub(super) const IPPROTO_IPV6: i32 = 41;
+pub(super) const IPPROTO_ICMPV6: i32 = 58;
 const SOCK_RAW: i32 = 3;
-const SO_KEEPALIVE: i32 = 9;
-const TCP_NODELAY: i32 = 1;
-const IPV6_V6ONLY: i32 = 26;
+/// recvmsg's MSG_ERRQUEUE.
+const MSG_ERRQUEUE: u32 = 0x2000;
 const CAP_NET_RAW: u32 = 13;
 
 /// The inet socket behind `fd`, if it is one.
@@ -37,7 +40,7 @@ pub(super) fn inet_of(t: &Task, fd: i32) -> Option<Arc<OpenFile>> {
     Some(file)
 }
 
-fn sock(file: &OpenFile) -> Result<&InetSocket, Errno> {
+pub(super) fn sock(file: &OpenFile) -> Result<&InetSocket, Errno> {
     file.ops_any()
         .and_then(|a| a.downcast_ref::<InetFile>())
         .map(|f| &f.sock)
@@ -118,11 +121,16 @@ fn write_addr(
     Ok(())
 }
 
-fn blocking(file: &OpenFile, flags: u32) -> Blocking {
+/// How a call on `file` may block: not with O_NONBLOCK or MSG_DONTWAIT, else until the
+/// socket's SO_SNDTIMEO (`send`) or SO_RCVTIMEO.
+fn blocking(file: &OpenFile, so: &InetSocket, flags: u32, send: bool) -> Blocking {
     if file.is_nonblocking() || flags & s::MSG_DONTWAIT != 0 {
-        Blocking::No
-    } else {
-        Blocking::Forever
+        return Blocking::No;
+    }
+    let o = so.opts();
+    match if send { o.sndtimeo } else { o.rcvtimeo } {
+        None => Blocking::Forever,
+        Some(d) => Blocking::For(d),
     }
 }
 
@@ -150,14 +158,14 @@ pub(super) fn accept(t: &Task, file: &OpenFile, addr: u64, len: u64, flags: i32)
     let Proto::Tcp(l) = &so.proto else {
         return Err(Errno::EOPNOTSUPP);
     };
-    let (conn, peer) = wait_for(t, blocking(file, 0), &[so.queue()], EventMask::IN, || {
-        l.accept()
-    })?;
+    let how = blocking(file, so, 0, false);
+    let (conn, peer) = wait_for(t, how, &[so.queue()], EventMask::IN, || l.accept())?;
     if addr != 0 {
         write_addr(t, so.family, addr, len, peer)?;
     }
+    let opts = *so.opts();
     let nf = inet::new_file(
-        InetSocket::new(so.family, Proto::Tcp(conn)),
+        InetSocket::with_opts(so.family, Proto::Tcp(conn), opts),
         flags & s::SOCK_NONBLOCK != 0,
     );
     let limit = t.rlimit_cur(abi::time::RLIMIT_NOFILE);
@@ -167,8 +175,25 @@ pub(super) fn accept(t: &Task, file: &OpenFile, addr: u64, len: u64, flags: i32)
     )
 }
 
+/// Whether the address at `ptr` is AF_UNSPEC (connect's "dissolve the association").
+fn is_unspec(t: &Task, ptr: u64, len: u32) -> Result<bool, Errno> {
+    if len < 2 {
+        return Ok(false);
+    }
+    let fam: u16 = t.copy_in_obj(ptr)?;
+    Ok(fam == 0)
+}
+
 pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResult {
     let so = sock(file)?;
+    if is_unspec(t, ptr, len)? {
+        match &so.proto {
+            Proto::Udp(u) => u.disconnect()?,
+            Proto::Tcp(c) => c.disconnect()?,
+            Proto::Icmp(i) => i.disconnect()?,
+        }
+        return ok_zero();
+    }
     match &so.proto {
         Proto::Icmp(i) => {
             let a = read_addr(t, so.family, ptr, len)?;
@@ -187,10 +212,10 @@ pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallR
             match c.connect(a) {
                 Err(Errno::EINPROGRESS) if !file.is_nonblocking() => {
                     // Blocking connect: wait until writable (or an error), then ask again for
-                    // the outcome.
+                    // the outcome; SO_SNDTIMEO expiring leaves it in progress.
                     wait_for(
                         t,
-                        Blocking::Forever,
+                        blocking(file, so, 0, true),
                         &[so.queue()],
                         EventMask::OUT,
                         || match c.connect(a) {
@@ -198,7 +223,14 @@ pub(super) fn connect(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallR
                             Err(Errno::EISCONN) => Ok(()),
                             r => r,
                         },
-                    )?;
+                    )
+                    .map_err(|e| {
+                        if e == Errno::EAGAIN {
+                            Errno::EINPROGRESS
+                        } else {
+                            e
+                        }
+                    })?;
                     ok_zero()
                 }
                 r => {
@@ -241,11 +273,10 @@ pub(super) fn shutdown(file: &OpenFile, how: i32) -> SyscallResult {
         _ => return Err(Errno::EINVAL),
     };
     match &sock(file)?.proto {
+        // SHUT_RD on a listener stops it (tcp_disconnect), as connect(AF_UNSPEC).
+        Proto::Tcp(c) if c.is_listening() && how != Shutdown::Write => c.disconnect()?,
         Proto::Tcp(s) => s.shutdown(how)?,
-        // udp_disconnect-style shutdown of an unconnected datagram socket.
-        Proto::Udp(s) => {
-            s.peer_addr()?;
-        }
+        Proto::Udp(u) => u.shutdown(how != Shutdown::Write, how != Shutdown::Read)?,
         Proto::Icmp(_) => return Err(Errno::ENOTCONN),
     }
     ok_zero()
@@ -265,10 +296,13 @@ pub(super) fn send(
         Some((p, l)) if p != 0 && l != 0 => Some(read_addr(t, so.family, p, l)?),
         _ => None,
     };
-    let how = blocking(file, flags);
+    let how = blocking(file, so, flags, true);
     let chunk = 64 * 1024;
     let total = iov.total;
     if let Proto::Udp(_) | Proto::Icmp(_) = so.proto {
+        if flags & s::MSG_OOB != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let (data, err) = iov.gather(t, 0, total);
         if let Some(e) = err {
             return Err(e);
@@ -299,6 +333,7 @@ pub(super) fn send(
                 Ok(n) => off += n,
                 // Progress so far is the result; the error comes with the next call.
                 Err(_) if done + off > 0 => return ok_usize(done + off),
+                // A connection reset by the peer is ECONNRESET once, then EPIPE (with SIGPIPE).
                 Err(Errno::EPIPE) => return Err(sigpipe_unless(t, Errno::EPIPE, flags)),
                 Err(e) => return Err(e),
             }
@@ -318,19 +353,45 @@ pub(super) fn recv(
     flags: u32,
 ) -> Result<(usize, usize, Option<SocketAddr>), Errno> {
     let so = sock(file)?;
-    if flags & s::MSG_OOB != 0 {
+    // No ICMP errors are queued (IP_RECVERR is not built): the error queue is always empty.
+    if flags & MSG_ERRQUEUE != 0 {
+        return Err(Errno::EAGAIN);
+    }
+    // No urgent data on a stream (EINVAL, as tcp_recv_urg without any); datagram sockets
+    // ignore MSG_OOB.
+    if flags & s::MSG_OOB != 0 && matches!(so.proto, Proto::Tcp(_)) {
         return Err(Errno::EINVAL);
     }
     let peek = flags & s::MSG_PEEK != 0;
-    let how = blocking(file, flags);
+    let how = blocking(file, so, flags, false);
     let want = iov.total.min(512 * 1024);
     let mut buf = vec![0u8; want];
-    let waitall = flags & s::MSG_WAITALL != 0 && !peek && matches!(so.proto, Proto::Tcp(_));
+    let stream = matches!(so.proto, Proto::Tcp(_));
+    let waitall = flags & s::MSG_WAITALL != 0 && !peek && stream;
+    // A blocking stream receive waits for SO_RCVLOWAT bytes (or the end), MSG_WAITALL for
+    // all of them (sock_rcvlowat).
+    let lowat = usize::try_from(so.opts().rcvlowat).unwrap_or(1).min(want);
+    let target = if waitall {
+        want
+    } else if stream && !peek && !matches!(how, Blocking::No) {
+        lowat
+    } else {
+        0
+    };
     let (mut n, mut full, from) = wait_for(t, how, &[so.queue()], EventMask::IN, || {
-        so.recv(&mut buf, peek)
+        match (so.recv(&mut buf, peek), &so.proto) {
+            // A blocking receive on a read-shut datagram socket with nothing queued returns
+            // 0 (__skb_wait_for_more_packets); a non-blocking one still says EAGAIN.
+            (Err(Errno::EAGAIN), Proto::Udp(u))
+                if !matches!(how, Blocking::No) && u.read_shut() =>
+            {
+                Ok((0, 0, None))
+            }
+            (r, _) => r,
+        }
     })?;
-    if waitall {
-        while n < want && n > 0 {
+    if target > n {
+        while n < target && n > 0 {
             let rest = buf.get_mut(n..).unwrap_or_default();
             match wait_for(t, how, &[so.queue()], EventMask::IN, || {
                 so.recv(rest, false)
@@ -341,6 +402,10 @@ pub(super) fn recv(
             }
         }
         full = n;
+    }
+    // MSG_TRUNC on a stream discards the bytes (tcp_recvmsg): the count is the result.
+    if flags & s::MSG_TRUNC != 0 && matches!(so.proto, Proto::Tcp(_)) {
+        return Ok((n, n, from));
     }
     let (copied, err) = iov.scatter(t, 0, buf.get(..n).unwrap_or_default());
     if let Some(e) = err
@@ -402,103 +467,4 @@ pub(super) fn sendmsg(t: &Task, file: &OpenFile, hdr_ptr: u64, flags: u32) -> Sy
     let hdr: MsgHdr = t.copy_in_obj(hdr_ptr)?;
     let iov = IoVecs::read(t, hdr.iov, hdr.iovlen)?;
     send(t, file, &iov, Some((hdr.name, hdr.namelen)), flags)
-}
-
-fn int_opt(t: &Task, val_ptr: u64, len: i32) -> Result<i32, Errno> {
-    if len < 4 {
-        return Err(Errno::EINVAL);
-    }
-    t.copy_in_obj(val_ptr)
-}
-
-/// getsockopt(2): SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN is not kept
-/// (ENOPROTOOPT), SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF/SO_SNDBUF, TCP_NODELAY, IPV6_V6ONLY.
-pub(super) fn getsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
-    let so = sock(file)?;
-    let (level, name, val_ptr, len_ptr) = (args.int(1), args.int(2), args.ptr(3), args.ptr(4));
-    let b = |v: bool| i32::from(v);
-    let sz = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-    let v: i32 = match (&so.proto, level, name) {
-        (_, s::SOL_SOCKET, s::SO_TYPE) => so.sock_type(),
-        (_, s::SOL_SOCKET, s::SO_DOMAIN) => so.domain(),
-        (Proto::Tcp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => IPPROTO_TCP,
-        (Proto::Udp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => IPPROTO_UDP,
-        (Proto::Icmp(_), s::SOL_SOCKET, s::SO_PROTOCOL) => {
-            if so.family == Family::V4 {
-                IPPROTO_ICMP
-            } else {
-                IPPROTO_ICMPV6
-            }
-        }
-        (Proto::Icmp(_), s::SOL_SOCKET, s::SO_ERROR) => 0,
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_ERROR) => c.take_error().map_or(0, Errno::raw),
-        (Proto::Udp(_), s::SOL_SOCKET, s::SO_ERROR) => 0,
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => b(c.reuseaddr()),
-        (Proto::Tcp(c), s::SOL_SOCKET, SO_KEEPALIVE) => b(c.keepalive()),
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_RCVBUF) => sz(c.recv_buffer_size()),
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_SNDBUF) => sz(c.send_buffer_size()),
-        (Proto::Udp(u), s::SOL_SOCKET, s::SO_RCVBUF) => sz(u.recv_buffer_size()),
-        (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => b(c.nodelay()),
-        (Proto::Tcp(c), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => b(c.v6only()),
-        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
-            return Err(Errno::ENOPROTOOPT);
-        }
-        _ => return Err(Errno::EOPNOTSUPP),
-    };
-    let have: i32 = t.copy_in_obj(len_ptr)?;
-    let have = usize::try_from(have).map_err(|_| Errno::EINVAL)?;
-    let bytes = v.to_ne_bytes();
-    let n = bytes.len().min(have);
-    if n > 0 {
-        t.mm.copy_out(val_ptr, bytes.get(..n).unwrap_or_default())?;
-    }
-    t.copy_out_obj(len_ptr, &i32::try_from(n).unwrap_or(0))?;
-    ok_zero()
-}
-
-/// setsockopt(2): the options getsockopt reports that can change.
-pub(super) fn setsockopt(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {
-    let so = sock(file)?;
-    let (level, name, val_ptr, len) = (args.int(1), args.int(2), args.ptr(3), args.int(4));
-    match (&so.proto, level, name) {
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_REUSEADDR) => {
-            c.set_reuseaddr(int_opt(t, val_ptr, len)? != 0)
-        }
-        (Proto::Udp(u), s::SOL_SOCKET, s::SO_REUSEADDR) => {
-            u.set_reuseaddr(int_opt(t, val_ptr, len)? != 0)
-        }
-        (Proto::Tcp(c), s::SOL_SOCKET, SO_KEEPALIVE) => {
-            c.set_keepalive(int_opt(t, val_ptr, len)? != 0)
-        }
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_RCVBUF) => {
-            c.set_recv_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
-        }
-        (Proto::Tcp(c), s::SOL_SOCKET, s::SO_SNDBUF) => {
-            c.set_send_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
-        }
-        (Proto::Udp(u), s::SOL_SOCKET, s::SO_RCVBUF) => {
-            u.set_recv_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
-        }
-        (Proto::Udp(u), s::SOL_SOCKET, s::SO_SNDBUF) => {
-            u.set_send_buffer_size(usize::try_from(int_opt(t, val_ptr, len)?).unwrap_or(0));
-        }
-        (Proto::Tcp(c), IPPROTO_TCP, TCP_NODELAY) => c.set_nodelay(int_opt(t, val_ptr, len)? != 0),
-        (Proto::Tcp(c), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => {
-            c.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
-        }
-        (Proto::Udp(u), IPPROTO_IPV6, IPV6_V6ONLY) if so.family == Family::V6 => {
-            u.set_v6only(int_opt(t, val_ptr, len)? != 0)?;
-        }
-        // IP_RECVERR / IPV6_RECVERR (glibc's resolver sets it): the stack never queues ICMP
-        // errors to a socket, so the error queue it enables stays empty.
-        (Proto::Udp(_) | Proto::Icmp(_), IPPROTO_IP, 11)
-        | (Proto::Udp(_) | Proto::Icmp(_), IPPROTO_IPV6, 25) => {
-            int_opt(t, val_ptr, len)?;
-        }
-        (_, s::SOL_SOCKET | IPPROTO_TCP | IPPROTO_IPV6 | IPPROTO_IP | IPPROTO_UDP, _) => {
-            return Err(Errno::ENOPROTOOPT);
-        }
-        _ => return Err(Errno::EOPNOTSUPP),
-    }
-    ok_zero()
 }

@@ -14,6 +14,7 @@ pub mod fs_io;
 pub mod fs_more;
 pub mod futex;
 pub mod inet;
+pub mod inet_opts;
 pub mod inotify;
 pub mod locks;
 pub mod mm;

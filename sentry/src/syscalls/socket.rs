@@ -1164,7 +1164,7 @@ fn nl_setsockopt(t: &Task, nl: &NetlinkSocket, args: &SyscallArgs) -> SyscallRes
 // ---------------------------------------------------------------- options
 
 /// A timeout as getsockopt reports it: `struct timeval`, zero for "forever".
-fn timeval_bytes(t: Option<Duration>) -> Vec<u8> {
+pub(super) fn timeval_bytes(t: Option<Duration>) -> Vec<u8> {
     let (sec, usec) = t.map_or((0i64, 0i64), |d| {
         (
             i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -1179,7 +1179,7 @@ fn timeval_bytes(t: Option<Duration>) -> Vec<u8> {
 /// SO_RCVTIMEO/SO_SNDTIMEO's `struct timeval` (net/core/sock.c sock_set_timeout): EINVAL if
 /// shorter, EDOM for microseconds outside [0, 1e6); zero means forever, a negative time
 /// means "do not wait" (a zero timeout).
-fn read_timeval_opt(t: &Task, ptr: u64, len: i32) -> Result<Option<Duration>, Errno> {
+pub(super) fn read_timeval_opt(t: &Task, ptr: u64, len: i32) -> Result<Option<Duration>, Errno> {
     if len < 16 {
         return Err(Errno::EINVAL);
     }
@@ -1205,7 +1205,7 @@ fn read_timeval_opt(t: &Task, ptr: u64, len: i32) -> Result<Option<Duration>, Er
 /// other levels EOPNOTSUPP (AF_UNIX has no protocol-level options).
 pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if let Some(f) = inet::inet_of(t, args.fd(0)) {
-        return inet::getsockopt(t, &f, args);
+        return super::inet_opts::getsockopt(t, &f, args);
     }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         return nl_getsockopt(t, &nl, args);
@@ -1246,7 +1246,7 @@ pub fn sys_getsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 /// an int; other options ENOPROTOOPT, other levels EOPNOTSUPP.
 pub fn sys_setsockopt(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     if let Some(f) = inet::inet_of(t, args.fd(0)) {
-        return inet::setsockopt(t, &f, args);
+        return super::inet_opts::setsockopt(t, &f, args);
     }
     if let Some((_, nl)) = netlink_of(t, args.fd(0)) {
         return nl_setsockopt(t, &nl, args);

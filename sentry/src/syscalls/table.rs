@@ -1041,7 +1041,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "recvfrom",
                 socket::sys_recvfrom,
                 &[Fd, ReadBuf, Uint, Hex, Hex, Hex],
-                "MSG_OOB is EOPNOTSUPP; MSG_ERRQUEUE is ignored (unix sockets have no error queue entries).",
+                "MSG_OOB is EOPNOTSUPP; MSG_ERRQUEUE is ignored (unix sockets have no error queue entries). Inet sockets: MSG_ERRQUEUE is EAGAIN (no error queue), MSG_OOB is EINVAL on TCP (no urgent data) and ignored on UDP.",
             ),
         ),
         (
@@ -1050,7 +1050,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "sendmmsg",
                 socket::sys_sendmmsg,
                 &[Fd, Hex, Uint, Hex],
-                "AF_UNIX only; sendmsg per entry (at most 1024), stopping at the first failure.",
+                "AF_UNIX and AF_INET/AF_INET6; sendmsg per entry (at most 1024), stopping at the first failure.",
             ),
         ),
         (
@@ -1059,7 +1059,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "recvmmsg",
                 socket::sys_recvmmsg,
                 &[Fd, Hex, Uint, Hex, Hex],
-                "AF_UNIX only; the timeout is checked between messages and not written back.",
+                "AF_UNIX and AF_INET/AF_INET6; the timeout is checked between messages and not written back.",
             ),
         ),
         (
@@ -1090,7 +1090,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "getsockopt",
                 socket::sys_getsockopt,
                 &[Fd, Int, Int, Hex, Hex],
-                "SOL_SOCKET: SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (reported as set, without Linux's rounding to clock ticks); others ENOPROTOOPT.",
+                "SOL_SOCKET: SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (reported as set, without Linux's rounding to clock ticks); others ENOPROTOOPT. Inet sockets: also SO_REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_BROADCAST, SO_OOBINLINE, SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, IP_TTL, IP_TOS, IPV6_V6ONLY, IPV6_UNICAST_HOPS, IPV6_TCLASS, TCP_NODELAY, TCP_MAXSEG, TCP_CORK, TCP_QUICKACK, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, TCP_SYNCNT, TCP_DEFER_ACCEPT, TCP_USER_TIMEOUT, TCP_NOTSENT_LOWAT, TCP_INFO (timers are loopback-like constants), UDP_CORK, SO_BINDTODEVICE.",
             ),
         ),
         (
@@ -1099,7 +1099,7 @@ fn entries() -> Vec<(usize, SyscallEntry)> {
                 "setsockopt",
                 socket::sys_setsockopt,
                 &[Fd, Int, Int, Hex, Int],
-                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (the timeout restarts after each partial stream write); others ENOPROTOOPT.",
+                "SOL_SOCKET: SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_REUSEADDR, SO_RCVTIMEO, SO_SNDTIMEO (the timeout restarts after each partial stream write); others ENOPROTOOPT. Inet sockets: the options getsockopt lists, with Linux's ranges; IP/IPv6 header fields, SO_PRIORITY, SO_BROADCAST, SO_OOBINLINE, TCP_CORK, TCP_QUICKACK and TCP_MAXSEG are stored, not applied; SO_RCVLOWAT applies to stream readiness and blocking receives; SO_LINGER only acts with a zero time (RST on close).",
             ),
         ),
         (
