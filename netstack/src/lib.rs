@@ -51,9 +51,10 @@
 //! # Shortcuts
 //! * Buffer sizes are fixed when smoltcp's socket is created (connect, listen, accept, UDP
 //!   bind); `SO_RCVBUF`/`SO_SNDBUF` set later are remembered and reported but not applied.
-//! * A listening socket is a pool of up to [`MAX_LISTEN_POOL`] smoltcp sockets in LISTEN (one
-//!   handshake each) plus an accept queue of at most `backlog` established connections.
-//!   Connections established while the queue is full wait in the pool (up to
+//! * A listening socket is a pool of smoltcp sockets in LISTEN (one handshake each):
+//!   [`IDLE_LISTEN`] between bursts, grown before each poll to one per SYN waiting in the
+//!   device queue (up to [`MAX_LISTEN_POOL`] and the backlog), plus an accept queue of at
+//!   most `backlog` established connections. Connections established while the queue is full wait in the pool (up to
 //!   max(backlog, MAX_LISTEN_POOL) of them) and move to the queue as accept makes room: the
 //!   client sees its connect complete at once, where Linux drops the SYN and the client's
 //!   retransmission gets in later. Beyond that, SYNs are refused (RST). The pool's buffers
@@ -105,8 +106,8 @@ pub use afpacket::{Frame, PacketSocket};
 pub use ether::{EthernetConfig, RouteInfo, WireStats};
 pub use icmp::IcmpSocket;
 pub use stack::{
-    Family, IFF_BROADCAST, IFF_LOOPBACK, IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP,
-    InterfaceInfo, MAX_LISTEN_POOL, NetIf, Readiness, SocketEntry, Stack,
+    Family, IDLE_LISTEN, IFF_BROADCAST, IFF_LOOPBACK, IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING,
+    IFF_UP, InterfaceInfo, MAX_LISTEN_POOL, NetIf, Readiness, SocketEntry, Stack,
 };
 pub use tcp::{Shutdown, TcpInfo, TcpSocket};
 pub use udp::{RecvMeta, UdpSocket};

@@ -37,6 +37,10 @@ pub const IFF_LOWER_UP: u32 = 0x10000;
 /// connections wait in the accept queue, bounded by the backlog.
 pub const MAX_LISTEN_POOL: usize = 128;
 
+/// smoltcp sockets a listener keeps in LISTEN between SYN bursts (see
+/// `TcpState::prepare_for_syns`, which grows the pool when SYNs are queued).
+pub const IDLE_LISTEN: usize = 4;
+
 /// First and last ephemeral port (Linux's default `ip_local_port_range`).
 const EPHEMERAL_FIRST: u16 = 32768;
 const EPHEMERAL_LAST: u16 = 60999;
@@ -301,6 +305,47 @@ impl phy::Device for Dev {
 impl Dev {
     fn has_pending(&self) -> bool {
         !self.queue.is_empty()
+    }
+
+    /// The destination (address, port) of every queued TCP SYN (without ACK).
+    fn queued_syns(&self, out: &mut Vec<(IpAddr, u16)>) {
+        for (buf, start, end) in &self.queue {
+            let Some(p) = buf.get(*start..*end) else {
+                continue;
+            };
+            let (dst, tcp) = match p.first().map(|b| b >> 4) {
+                Some(4) => {
+                    let ihl = usize::from(p[0] & 0xf) * 4;
+                    // Protocol TCP, not a later fragment.
+                    let frag = p
+                        .get(6..8)
+                        .map(|f| u16::from_be_bytes([f[0], f[1]]) & 0x1fff);
+                    if p.get(9) != Some(&6) || frag != Some(0) {
+                        continue;
+                    }
+                    let Some(d) = p.get(16..20).and_then(|d| <[u8; 4]>::try_from(d).ok()) else {
+                        continue;
+                    };
+                    (IpAddr::V4(Ipv4Addr::from(d)), p.get(ihl..))
+                }
+                Some(6) => {
+                    if p.get(6) != Some(&6) {
+                        continue;
+                    }
+                    let Some(d) = p.get(24..40).and_then(|d| <[u8; 16]>::try_from(d).ok()) else {
+                        continue;
+                    };
+                    (IpAddr::V6(Ipv6Addr::from(d)), p.get(40..))
+                }
+                _ => continue,
+            };
+            if let Some(t) = tcp
+                && let (Some(ph), Some(pl), Some(&flags)) = (t.get(2), t.get(3), t.get(13))
+                && flags & 0x12 == 0x02
+            {
+                out.push((dst, u16::from_be_bytes([*ph, *pl])));
+            }
+        }
     }
 
     /// Reads up to [`RX_BATCH`] frames from wire `i` and queues the IP packets for us.
@@ -610,6 +655,7 @@ impl Inner {
         for _ in 0..4 {
             let now = smoltcp::time::Instant::now();
             for _ in 0..MAX_POLL_ROUNDS {
+                self.prepare_listeners();
                 self.iface.poll(now, &mut self.dev, &mut self.sockets);
                 if !self.dev.has_pending() {
                     break;
@@ -658,6 +704,21 @@ impl Inner {
             if sig != slot.sig {
                 slot.sig = sig;
                 slot.queue.notify(sig.0);
+            }
+        }
+    }
+
+    /// Grows listen pools for the SYNs waiting in the device queue.
+    fn prepare_listeners(&mut self) {
+        let mut syns = Vec::new();
+        self.dev.queued_syns(&mut syns);
+        if syns.is_empty() {
+            return;
+        }
+        let Inner { slots, sockets, .. } = self;
+        for slot in slots.values_mut() {
+            if let Kind::Tcp(t) = &mut slot.kind {
+                t.prepare_for_syns(sockets, &syns);
             }
         }
     }

@@ -16,7 +16,8 @@ use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use vfs::waiter::WaitQueue;
 
 use crate::stack::{
-    Family, Inner, Kind, MAX_LISTEN_POOL, Proto, Readiness, SocketEntry, Stack, canon, expose,
+    Family, IDLE_LISTEN, Inner, Kind, MAX_LISTEN_POOL, Proto, Readiness, SocketEntry, Stack, canon,
+    expose,
 };
 
 /// Default receive and send buffer (bytes) of a new socket.
@@ -219,6 +220,49 @@ impl TcpState {
     }
 
     /// Bookkeeping after smoltcp ran: promote handshakes, notice resets.
+    /// Before smoltcp sees a burst of SYNs (`syns`: destination address and port of each
+    /// queued SYN), gives each endpoint of this listener that many sockets in LISTEN (up to
+    /// [`MAX_LISTEN_POOL`] and the backlog), so none of them meets a RST for want of a
+    /// listening socket. Between bursts the pool keeps only [`IDLE_LISTEN`]: every poll walks
+    /// every smoltcp socket, so idle ones cost every operation of the stack.
+    pub(crate) fn prepare_for_syns(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        syns: &[(IpAddr, u16)],
+    ) {
+        let Mode::Listen(l) = &mut self.mode else {
+            return;
+        };
+        let limit = l.backlog.clamp(1, MAX_LISTEN_POOL);
+        for (e, ep) in l.eps.iter().enumerate() {
+            let hits = |(a, p): &&(IpAddr, u16)| {
+                *p == ep.port && ep.addr.is_none_or(|x| IpAddr::from(x) == *a)
+            };
+            let want = syns.iter().filter(hits).count().min(limit);
+            if want == 0 {
+                continue;
+            }
+            let (mut listening, mut total) = (0usize, 0usize);
+            for (pe, h) in &l.pool {
+                if *pe == e {
+                    total += 1;
+                    if sock(sockets, *h).state() == State::Listen {
+                        listening += 1;
+                    }
+                }
+            }
+            while listening < want && total < MAX_LISTEN_POOL {
+                let mut so = new_smol(&self.opts);
+                if so.listen(*ep).is_err() {
+                    break;
+                }
+                l.pool.push((e, sockets.add(so)));
+                listening += 1;
+                total += 1;
+            }
+        }
+    }
+
     pub(crate) fn after_poll(
         &mut self,
         sockets: &mut SocketSet<'static>,
@@ -295,7 +339,7 @@ impl TcpState {
                 // (up to another backlog's worth, at least MAX_LISTEN_POOL) instead of
                 // refusing newcomers: Linux drops their SYNs and lets the client retry, so
                 // they are accepted later too.
-                let target = l.backlog.min(MAX_LISTEN_POOL);
+                let target = l.backlog.min(IDLE_LISTEN);
                 let cap = target
                     .saturating_mul(l.eps.len())
                     .saturating_add(l.backlog.max(MAX_LISTEN_POOL));

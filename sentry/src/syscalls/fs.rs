@@ -24,6 +24,33 @@ pub(super) const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Size of the sentry bounce buffer per step.
 const CHUNK: usize = 1 << 20;
 
+thread_local! {
+    /// Each task thread's bounce buffer for read/write (up to BOUNCE_KEEP bytes, kept between
+    /// calls: a zeroed allocation per call costs page faults and a memset per syscall).
+    static BOUNCE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Most bytes of bounce buffer a thread keeps (larger transfers allocate as before).
+const BOUNCE_KEEP: usize = 256 << 10;
+
+/// Runs `f` with a buffer of at least `n` bytes: the thread's bounce buffer (for n up to
+/// BOUNCE_KEEP), or a fresh one if that is in use further up the stack or `n` is larger.
+/// Its contents are whatever was there before: callers use only what they fill.
+fn with_bounce<R>(n: usize, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    if n > BOUNCE_KEEP {
+        return f(&mut vec![0u8; n]);
+    }
+    BOUNCE.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < n {
+                buf.resize(n, 0);
+            }
+            f(&mut buf)
+        }
+        Err(_) => f(&mut vec![0u8; n]),
+    })
+}
+
 fn clamp_count(count: u64) -> usize {
     usize::try_from(count.min(MAX_RW_COUNT)).unwrap_or(CHUNK)
 }
@@ -50,34 +77,35 @@ fn read_to_user(
         return read_fn(&mut [], 0).and_then(|_| ok_usize(0));
     }
     probe_writable(t, addr)?;
-    let mut kbuf = vec![0u8; count.min(CHUNK)];
-    let mut done = 0usize;
-    while done < count {
-        let want = (count - done).min(CHUNK);
-        let Some(chunk) = kbuf.get_mut(..want) else {
-            break;
-        };
-        let n = match read_fn(chunk, done) {
-            Ok(n) => n.min(want),
-            Err(e) => return io_result(done, Some(e)),
-        };
-        let dst = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-        let (c, err) =
-            t.mm.copy_out_partial(dst, kbuf.get(..n).unwrap_or_default());
-        done += c;
-        if let Some(e) = err {
-            if rewind_on_fault && c < n {
-                // Give back what the app never received (Linux advances by bytes copied).
-                let back = i64::try_from(n - c).unwrap_or(0);
-                let _ = file.seek(-back, f::SEEK_CUR);
+    with_bounce(count.min(CHUNK), |kbuf| {
+        let mut done = 0usize;
+        while done < count {
+            let want = (count - done).min(CHUNK);
+            let Some(chunk) = kbuf.get_mut(..want) else {
+                break;
+            };
+            let n = match read_fn(chunk, done) {
+                Ok(n) => n.min(want),
+                Err(e) => return io_result(done, Some(e)),
+            };
+            let dst = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let (c, err) =
+                t.mm.copy_out_partial(dst, kbuf.get(..n).unwrap_or_default());
+            done += c;
+            if let Some(e) = err {
+                if rewind_on_fault && c < n {
+                    // Give back what the app never received (Linux advances by bytes copied).
+                    let back = i64::try_from(n - c).unwrap_or(0);
+                    let _ = file.seek(-back, f::SEEK_CUR);
+                }
+                return io_result(done, Some(e));
             }
-            return io_result(done, Some(e));
+            if n < want {
+                break;
+            }
         }
-        if n < want {
-            break;
-        }
-    }
-    ok_usize(done)
+        ok_usize(done)
+    })
 }
 
 /// Copies up to `count` bytes from `addr` and writes them with `write_fn`.
@@ -90,31 +118,32 @@ fn write_from_user(
     if count == 0 {
         return write_fn(&[], 0).and_then(|_| ok_usize(0));
     }
-    let mut kbuf = vec![0u8; count.min(CHUNK)];
-    let mut done = 0usize;
-    while done < count {
-        let want = (count - done).min(CHUNK);
-        let src = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-        let Some(chunk) = kbuf.get_mut(..want) else {
-            break;
-        };
-        let (c, err) = t.mm.copy_in_partial(src, chunk);
-        if c > 0 {
-            match write_fn(kbuf.get(..c).unwrap_or_default(), done) {
-                Ok(n) => {
-                    done += n;
-                    if n < c {
-                        return ok_usize(done);
+    with_bounce(count.min(CHUNK), |kbuf| {
+        let mut done = 0usize;
+        while done < count {
+            let want = (count - done).min(CHUNK);
+            let src = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let Some(chunk) = kbuf.get_mut(..want) else {
+                break;
+            };
+            let (c, err) = t.mm.copy_in_partial(src, chunk);
+            if c > 0 {
+                match write_fn(kbuf.get(..c).unwrap_or_default(), done) {
+                    Ok(n) => {
+                        done += n;
+                        if n < c {
+                            return ok_usize(done);
+                        }
                     }
+                    Err(e) => return io_result(done, Some(e)),
                 }
-                Err(e) => return io_result(done, Some(e)),
+            }
+            if let Some(e) = err {
+                return io_result(done, Some(e));
             }
         }
-        if let Some(e) = err {
-            return io_result(done, Some(e));
-        }
-    }
-    ok_usize(done)
+        ok_usize(done)
+    })
 }
 
 fn readable_file(t: &Task, fd: i32) -> abi::SysResult<Arc<OpenFile>> {
