@@ -117,6 +117,13 @@ enum Mode {
     Listen(Listener),
 }
 
+/// A producer of bytes for [`TcpSocket::send_with`]: fills the slice (as far as it can) and
+/// returns the count and the fault that stopped it, if any.
+pub type Fill<'a> = dyn FnMut(&mut [u8]) -> (usize, Option<Errno>) + 'a;
+/// A consumer of bytes for [`TcpSocket::recv_with`]: takes from the slice (as far as it can)
+/// and returns the count and the fault that stopped it, if any.
+pub type Drain<'a> = dyn FnMut(&[u8]) -> (usize, Option<Errno>) + 'a;
+
 /// A TCP socket's state under the stack lock.
 #[derive(Debug)]
 pub(crate) struct TcpState {
@@ -780,6 +787,120 @@ impl TcpSocket {
                 Ok(n) => Ok(n),
                 Err(_) => Err(Errno::EPIPE),
             }
+        })
+    }
+
+    /// send(2) without a bounce buffer: `fill` writes up to `len` bytes straight into the send
+    /// buffer (it returns how many it wrote, and the fault that stopped it, if any). The same
+    /// errors as [`TcpSocket::send`]; a fault before any byte is returned as the error.
+    pub fn send_with(&self, len: usize, fill: &mut Fill<'_>) -> Result<usize, Errno> {
+        self.op(|inner, id| {
+            let (t, sockets) = parts(inner, id)?;
+            if let Some(e) = t.error.take() {
+                return Err(e);
+            }
+            if t.shut_wr {
+                return Err(Errno::EPIPE);
+            }
+            let Mode::Stream(s) = &mut t.mode else {
+                return Err(Errno::EPIPE);
+            };
+            let so = sock(sockets, s.h);
+            match so.state() {
+                State::SynSent | State::SynReceived => return Err(Errno::EAGAIN),
+                _ if !so.may_send() => return Err(Errno::EPIPE),
+                _ => {}
+            }
+            if len == 0 {
+                return Ok(0);
+            }
+            let mut done = 0usize;
+            let mut fault = None;
+            // The free space may wrap around the ring: at most two contiguous pieces.
+            for _ in 0..2 {
+                let rest = len - done;
+                let r = so.send(|buf| {
+                    let want = buf.len().min(rest);
+                    let (c, e) = fill(buf.get_mut(..want).unwrap_or_default());
+                    let c = c.min(want);
+                    fault = e;
+                    (c, (c, want))
+                });
+                match r {
+                    Ok((c, want)) => {
+                        done += c;
+                        if c < want || c == 0 || fault.is_some() || done >= len {
+                            break;
+                        }
+                    }
+                    Err(_) if done > 0 => break,
+                    Err(_) => return Err(Errno::EPIPE),
+                }
+            }
+            match (done, fault) {
+                (0, Some(e)) => Err(e),
+                (0, None) => Err(Errno::EAGAIN),
+                (n, _) => Ok(n),
+            }
+        })
+    }
+
+    /// recv(2) without a bounce buffer: `sink` is given the queued bytes (up to `len`) to
+    /// copy out and returns how many it took, and the fault that stopped it, if any; those
+    /// are consumed. Otherwise as [`TcpSocket::recv`] without peeking; a fault before any
+    /// byte is returned as the error.
+    pub fn recv_with(&self, len: usize, sink: &mut Drain<'_>) -> Result<usize, Errno> {
+        self.op(|inner, id| {
+            let (t, sockets) = parts(inner, id)?;
+            let Mode::Stream(s) = &mut t.mode else {
+                return Err(Errno::ENOTCONN);
+            };
+            let so = sock(sockets, s.h);
+            if so.recv_queue() > 0 && len > 0 {
+                let mut done = 0usize;
+                let mut fault = None;
+                for _ in 0..2 {
+                    let rest = len - done;
+                    let r = so.recv(|buf| {
+                        let want = buf.len().min(rest);
+                        let (c, e) = sink(buf.get(..want).unwrap_or_default());
+                        let c = c.min(want);
+                        fault = e;
+                        (c, (c, want))
+                    });
+                    match r {
+                        Ok((c, want)) => {
+                            done += c;
+                            if c < want
+                                || c == 0
+                                || fault.is_some()
+                                || done >= len
+                                || so.recv_queue() == 0
+                            {
+                                break;
+                            }
+                        }
+                        // After a first piece, an empty (finished) buffer ends the copy.
+                        Err(_) if done > 0 => break,
+                        Err(_) => return Err(Errno::ENOTCONN),
+                    }
+                }
+                return match (done, fault) {
+                    (0, Some(e)) => Err(e),
+                    (n, _) => Ok(n),
+                };
+            }
+            if let Some(e) = t.error.take() {
+                return Err(e);
+            }
+            let st = so.state();
+            if matches!(st, State::SynSent | State::SynReceived) {
+                return Err(Errno::EAGAIN);
+            }
+            if t.shut_rd || peer_closed(st) || len == 0 {
+                return Ok(0);
+            }
+            Err(Errno::EAGAIN)
         })
     }
 

@@ -324,6 +324,9 @@ pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
         return r;
     }
     let count = clamp_count(args.size(2));
+    if let Some(r) = super::inet::read_write(t, &file, args.ptr(1), count, true) {
+        return r;
+    }
     if let Some(r) = read_direct(t, &file, args.ptr(1), count, None) {
         return r;
     }
@@ -345,6 +348,9 @@ pub fn sys_read(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
 pub fn sys_write(t: &mut Task, args: &SyscallArgs) -> SyscallResult {
     let file = writable_file(t, args.fd(0))?;
     let count = clamp_count(args.size(2));
+    if let Some(r) = super::inet::read_write(t, &file, args.ptr(1), count, false) {
+        return r;
+    }
     if let Some(r) = write_direct(t, &file, args.ptr(1), count, None) {
         return r;
     }

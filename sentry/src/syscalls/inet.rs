@@ -315,6 +315,32 @@ pub(super) fn send(
     if total == 0 {
         return ok_usize(0);
     }
+    if let Proto::Tcp(c) = &so.proto {
+        // Straight from the app's buffers into the send buffer.
+        let mut done = 0usize;
+        loop {
+            let r = wait_for(t, how, &[so.queue()], EventMask::OUT, || {
+                // The stack may ask twice (its ring wraps): each piece continues the last.
+                let mut at = done;
+                c.send_with(total - done, &mut |dst| {
+                    let (n, e) = iov.gather_into(t, at, dst);
+                    at += n;
+                    (n, e)
+                })
+            });
+            match r {
+                Ok(n) => done += n,
+                // Progress so far is the result; the error comes with the next call.
+                Err(_) if done > 0 => return ok_usize(done),
+                // A connection reset by the peer is ECONNRESET once, then EPIPE (with SIGPIPE).
+                Err(Errno::EPIPE) => return Err(sigpipe_unless(t, Errno::EPIPE, flags)),
+                Err(e) => return Err(e),
+            }
+            if done >= total {
+                return ok_usize(done);
+            }
+        }
+    }
     let mut done = 0usize;
     loop {
         let (data, err) = iov.gather(t, done, (total - done).min(chunk));
@@ -364,6 +390,12 @@ pub(super) fn recv(
     }
     let peek = flags & s::MSG_PEEK != 0;
     let how = blocking(file, so, flags, false);
+    if let Proto::Tcp(c) = &so.proto
+        && !peek
+        && flags & s::MSG_TRUNC == 0
+    {
+        return recv_stream_direct(t, so, c, iov, how, flags);
+    }
     let want = iov.total.min(512 * 1024);
     let mut buf = vec![0u8; want];
     let stream = matches!(so.proto, Proto::Tcp(_));
@@ -415,6 +447,69 @@ pub(super) fn recv(
         return Err(e);
     }
     Ok((copied, full, from))
+}
+
+/// A stream receive (no MSG_PEEK, no MSG_TRUNC) straight from the receive buffer into the
+/// app's buffers: waits for the first bytes, then (blocking) for SO_RCVLOWAT of them, or all
+/// with MSG_WAITALL, as `recv` does with its bounce buffer.
+fn recv_stream_direct(
+    t: &Task,
+    so: &InetSocket,
+    c: &netstack::TcpSocket,
+    iov: &IoVecs,
+    how: Blocking,
+    flags: u32,
+) -> Result<(usize, usize, Option<SocketAddr>), Errno> {
+    let want = iov.total;
+    let waitall = flags & s::MSG_WAITALL != 0;
+    let lowat = usize::try_from(so.opts().rcvlowat).unwrap_or(1).min(want);
+    let target = if waitall {
+        want
+    } else if !matches!(how, Blocking::No) {
+        lowat
+    } else {
+        0
+    };
+    // The stack may hand over two pieces (its ring wraps): each continues the last.
+    let recv_at = |start: usize| {
+        wait_for(t, how, &[so.queue()], EventMask::IN, || {
+            let mut at = start;
+            c.recv_with(want - start, &mut |data| {
+                let (n, e) = iov.scatter(t, at, data);
+                at += n;
+                (n, e)
+            })
+        })
+    };
+    let mut n = recv_at(0)?;
+    while n < target && n > 0 {
+        match recv_at(n) {
+            Ok(0) | Err(_) => break,
+            Ok(m) => n += m,
+        }
+    }
+    Ok((n, n, None))
+}
+
+/// read(2)/write(2) on an inet socket: recv/send with no flags, straight between the app's
+/// buffer and the stack (no bounce buffer). None if `file` is not an inet socket.
+pub(super) fn read_write(
+    t: &Task,
+    file: &OpenFile,
+    addr: u64,
+    count: usize,
+    read: bool,
+) -> Option<SyscallResult> {
+    let so = sock(file).ok()?;
+    if !matches!(so.proto, Proto::Tcp(_)) {
+        return None;
+    }
+    let iov = IoVecs::single(addr, count as u64);
+    Some(if read {
+        recv(t, file, &iov, 0).and_then(|(n, _, _)| ok_usize(n))
+    } else {
+        send(t, file, &iov, None, 0)
+    })
 }
 
 pub(super) fn recvfrom(t: &Task, file: &OpenFile, args: &SyscallArgs) -> SyscallResult {

@@ -528,6 +528,42 @@ impl IoVecs {
         (out, None)
     }
 
+    /// Copies the app's bytes from byte `start` of the concatenated buffers into `dst` (as
+    /// much as fits); a fault stops the copy (the count so far comes with the error).
+    pub(super) fn gather_into(
+        &self,
+        t: &Task,
+        start: usize,
+        dst: &mut [u8],
+    ) -> (usize, Option<Errno>) {
+        let mut done = 0usize;
+        let mut pos = 0usize;
+        for iov in &self.iovs {
+            if done >= dst.len() || start + done >= self.total {
+                break;
+            }
+            let ilen = usize::try_from(iov.len).unwrap_or(usize::MAX);
+            let end = pos.saturating_add(ilen);
+            if end > start + done {
+                let skip = (start + done).saturating_sub(pos);
+                let take = (ilen - skip)
+                    .min(dst.len() - done)
+                    .min(self.total - (start + done));
+                let Some(base) = iov.base.checked_add(skip as u64) else {
+                    return (done, Some(Errno::EFAULT));
+                };
+                let (c, err) =
+                    t.mm.copy_in_partial(base, dst.get_mut(done..done + take).unwrap_or_default());
+                done += c;
+                if err.is_some() {
+                    return (done, err);
+                }
+            }
+            pos = end;
+        }
+        (done, None)
+    }
+
     /// Copies `data` into the buffers starting at byte `start` of their concatenation.
     pub(super) fn scatter(&self, t: &Task, start: usize, data: &[u8]) -> (usize, Option<Errno>) {
         let mut done = 0usize;
