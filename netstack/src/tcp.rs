@@ -192,6 +192,26 @@ pub struct TcpInfo {
     pub rcvbuf: usize,
 }
 
+/// A receive that found nothing queued: the pending error once, EAGAIN during the handshake,
+/// 0 at the end of the stream (or for an empty buffer), else EAGAIN.
+fn nothing_queued(
+    error: &mut Option<Errno>,
+    shut_rd: bool,
+    st: State,
+    empty: bool,
+) -> Result<usize, Errno> {
+    if let Some(e) = error.take() {
+        return Err(e);
+    }
+    if matches!(st, State::SynSent | State::SynReceived) {
+        return Err(Errno::EAGAIN);
+    }
+    if shut_rd || peer_closed(st) || empty {
+        return Ok(0);
+    }
+    Err(Errno::EAGAIN)
+}
+
 /// A peer FIN was received (or the connection is gone).
 fn peer_closed(st: State) -> bool {
     matches!(
@@ -762,31 +782,12 @@ impl TcpSocket {
     /// send(2): bytes queued (maybe fewer than `buf.len()`), `EAGAIN` when the buffer is full,
     /// `EPIPE` after SHUT_WR or when the connection is gone (the sentry raises SIGPIPE).
     pub fn send(&self, buf: &[u8]) -> Result<usize, Errno> {
-        self.op(|inner, id| {
-            let (t, sockets) = parts(inner, id)?;
-            if let Some(e) = t.error.take() {
-                return Err(e);
-            }
-            if t.shut_wr {
-                return Err(Errno::EPIPE);
-            }
-            let Mode::Stream(s) = &mut t.mode else {
-                return Err(Errno::EPIPE);
-            };
-            let so = sock(sockets, s.h);
-            match so.state() {
-                State::SynSent | State::SynReceived => return Err(Errno::EAGAIN),
-                _ if !so.may_send() => return Err(Errno::EPIPE),
-                _ => {}
-            }
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            match so.send_slice(buf) {
-                Ok(0) => Err(Errno::EAGAIN),
-                Ok(n) => Ok(n),
-                Err(_) => Err(Errno::EPIPE),
-            }
+        let mut at = 0usize;
+        self.send_with(buf.len(), &mut |dst| {
+            let n = dst.len().min(buf.len() - at);
+            dst[..n].copy_from_slice(&buf[at..at + n]);
+            at += n;
+            (n, None)
         })
     }
 
@@ -890,23 +891,23 @@ impl TcpSocket {
                     (n, _) => Ok(n),
                 };
             }
-            if let Some(e) = t.error.take() {
-                return Err(e);
-            }
             let st = so.state();
-            if matches!(st, State::SynSent | State::SynReceived) {
-                return Err(Errno::EAGAIN);
-            }
-            if t.shut_rd || peer_closed(st) || len == 0 {
-                return Ok(0);
-            }
-            Err(Errno::EAGAIN)
+            nothing_queued(&mut t.error, t.shut_rd, st, len == 0)
         })
     }
 
     /// recv(2) (MSG_PEEK with `peek`): 0 at end of stream, `EAGAIN` when nothing is queued,
     /// `ENOTCONN` when not connected, a pending error (ECONNRESET) once.
     pub fn recv(&self, buf: &mut [u8], peek: bool) -> Result<usize, Errno> {
+        if !peek {
+            let mut at = 0usize;
+            return self.recv_with(buf.len(), &mut |src| {
+                let n = src.len().min(buf.len() - at);
+                buf[at..at + n].copy_from_slice(&src[..n]);
+                at += n;
+                (n, None)
+            });
+        }
         self.op(|inner, id| {
             let (t, sockets) = parts(inner, id)?;
             let Mode::Stream(s) = &mut t.mode else {
@@ -914,24 +915,10 @@ impl TcpSocket {
             };
             let so = sock(sockets, s.h);
             if so.recv_queue() > 0 && !buf.is_empty() {
-                let n = if peek {
-                    so.peek_slice(buf)
-                } else {
-                    so.recv_slice(buf)
-                };
-                return n.map_err(|_| Errno::ENOTCONN);
-            }
-            if let Some(e) = t.error.take() {
-                return Err(e);
+                return so.peek_slice(buf).map_err(|_| Errno::ENOTCONN);
             }
             let st = so.state();
-            if matches!(st, State::SynSent | State::SynReceived) {
-                return Err(Errno::EAGAIN);
-            }
-            if t.shut_rd || peer_closed(st) || buf.is_empty() {
-                return Ok(0);
-            }
-            Err(Errno::EAGAIN)
+            nothing_queued(&mut t.error, t.shut_rd, st, buf.is_empty())
         })
     }
 

@@ -63,15 +63,20 @@ const IFF_LOOPBACK: u32 = 8;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
 
-/// The interfaces and routes of the calling thread's network namespace.
-pub fn scan() -> anyhow::Result<(Vec<HostInterface>, Vec<HostRoute>)> {
-    let sock = socket(
+/// A NETLINK_ROUTE socket in the calling thread's network namespace.
+fn route_socket() -> anyhow::Result<std::os::fd::OwnedFd> {
+    socket(
         AddressFamily::Netlink,
         SockType::Raw,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkRoute,
     )
-    .context("opening a netlink route socket")?;
+    .context("opening a netlink route socket")
+}
+
+/// The interfaces and routes of the calling thread's network namespace.
+pub fn scan() -> anyhow::Result<(Vec<HostInterface>, Vec<HostRoute>)> {
+    let sock = route_socket()?;
     let mut ifaces: Vec<HostInterface> = Vec::new();
     for (ty, m) in dump(&sock, RTM_GETLINK, 16, 1)? {
         if ty == RTM_NEWLINK
@@ -117,13 +122,7 @@ pub struct TakenOver {
 /// own). Returns what it took over.
 pub fn take_over(stack: &std::sync::Arc<netstack::Stack>) -> anyhow::Result<Vec<TakenOver>> {
     let (ifaces, routes) = scan()?;
-    let sock = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkRoute,
-    )
-    .context("opening a netlink route socket")?;
+    let sock = route_socket()?;
     let mut taken = Vec::new();
     for (n, i) in ifaces.iter().enumerate() {
         let v4: Vec<(IpAddr, u8)> = i

@@ -887,6 +887,16 @@ fn owner_exists(t: &Task, kind: i32, id: i32) -> Result<(), Errno> {
     if found { Ok(()) } else { Err(Errno::ESRCH) }
 }
 
+/// Records (`kind`, `id`) as the description's owner once it is known to exist.
+fn set_owner(t: &Task, file: &OpenFile, kind: i32, id: i32) -> SyscallResult {
+    owner_exists(t, kind, id)?;
+    file.update_owner(|o| {
+        o.kind = kind;
+        o.id = id;
+    });
+    ok_zero()
+}
+
 /// fcntl F_SETOWN/F_GETOWN, F_SETOWN_EX/F_GETOWN_EX, F_SETSIG/F_GETSIG: the owner record of
 /// the description (`vfs::FileOwner`). The record is kept and reported as Linux does; SIGIO
 /// itself is not sent (O_ASYNC is a flag only).
@@ -900,12 +910,7 @@ fn fcntl_owner(t: &mut Task, fd: i32, cmd: u32, args: &SyscallArgs) -> SyscallRe
             } else {
                 (F_OWNER_PID, who)
             };
-            owner_exists(t, kind, id)?;
-            file.update_owner(|o| {
-                o.kind = kind;
-                o.id = id;
-            });
-            ok_zero()
+            set_owner(t, &file, kind, id)
         }
         f::F_GETOWN => {
             let o = file.owner();
@@ -921,12 +926,7 @@ fn fcntl_owner(t: &mut Task, fd: i32, cmd: u32, args: &SyscallArgs) -> SyscallRe
             if id < 0 {
                 return Err(Errno::EINVAL);
             }
-            owner_exists(t, kind, id)?;
-            file.update_owner(|o| {
-                o.kind = kind;
-                o.id = id;
-            });
-            ok_zero()
+            set_owner(t, &file, kind, id)
         }
         f::F_GETOWN_EX => {
             let o = file.owner();
