@@ -262,6 +262,15 @@ if d image inspect rvisor-test/debian >/dev/null 2>&1; then
 fi
 d rm -f rv-n1 >/dev/null 2>&1
 d network rm rv-net >/dev/null 2>&1
+before=$(ip -4 -o addr | awk '{print $2, $4}' | sort)
+out=$(d run --rm --network host $R $BB true 2>&1); st=$?
+after=$(ip -4 -o addr | awk '{print $2, $4}' | sort)
+[ $st -ne 0 ] && grep -q "host's network namespace" <<<"$out" && [ "$before" = "$after" ] \
+    && ok "--network host is refused with a clear error (host networking is not built)" \
+    || bad "--network host: $st '$out'"
+out=$(d run --rm $R --user 1000:1000 $BB sh -c 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start; httpd -p 80 -h /tmp && echo bound' 2>&1 | tr '\n' ' ')
+[ "$out" = "0 bound " ] && ok "Docker's ip_unprivileged_port_start=0 lets a non-root user bind port 80" \
+    || bad "unprivileged port 80: '$out'"
 
 # For the containerd checks (no registry: a `docker save` archive, which ctr imports).
 d save -o "$work/bb-docker.tar" $BB || bad "docker save"

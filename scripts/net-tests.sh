@@ -14,6 +14,7 @@
 # whose md5 must match each way), a closed port is refused (RST from the sandbox), UDP goes
 # both ways, the sandbox reaches a server on the host end, and the host kernel in the
 # namespace keeps no address on eth0 and no socket while the sandbox holds a connection.
+# Part 3: a spec without a network namespace (the host's) is refused, host addresses intact.
 # Needs root and iproute2; /bin/busybox (busybox-static).
 set -uo pipefail
 : "${RVISOR:?set RVISOR to the rvisor binary}"
@@ -188,6 +189,24 @@ out=$("$RVISOR" --root "$root" exec rv-net wget -q -O - http://10.123.0.1:18090/
 [ -n "${NET_TESTS_KEEP:-}" ] && { echo "kept: $work, namespace $ns"; exit 1; }
 "$RVISOR" --root "$root" delete --force rv-net >/dev/null 2>&1
 [ -z "$(pgrep -f "boot --bundle $bundle rv-net")" ] && ok "delete --force ends the networked sandbox" || bad "sandbox left"
+
+# A spec without a network namespace of its own (Docker's --network host) is refused: taking
+# over the host's namespace would strip the host's addresses.
+before=$(ip -4 -o addr | awk '{print $2, $4}' | sort)
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+c["process"]["args"] = ["sh", "-c", "true"]
+json.dump(c, open(p, "w"))
+PY
+out=$("$RVISOR" --root "$root" run -b "$bundle" rv-hostnet </dev/null 2>&1); st=$?
+after=$(ip -4 -o addr | awk '{print $2, $4}' | sort)
+[ $st -ne 0 ] && grep -q "host's network namespace" <<<"$out" && [ "$before" = "$after" ] \
+    && [ -z "$(ls -A "$root" 2>/dev/null)" ] \
+    && ok "a spec sharing the host's network namespace is refused with one line, host addresses untouched" \
+    || bad "host namespace: $st '$out'"
 
 echo "net: $pass passed, $fail failed"
 [ $fail -eq 0 ]

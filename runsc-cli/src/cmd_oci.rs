@@ -21,8 +21,9 @@
 //! - One sandbox process per container (no shared pod sentry).
 //! - `process.terminal` is a host pty passed through to init (no sandbox line discipline).
 //! - Mount options other than `ro` (bind mounts) and `size=`/`mode=` (tmpfs) — `nosuid`,
-//!   `nodev`, `noexec`, atime flags — are not enforced; `linux.sysctl`, `linux.devices` and
-//!   the LSM/seccomp fields are ignored.
+//!   `nodev`, `noexec`, atime flags — are not enforced; `linux.sysctl` (except
+//!   net.ipv4.ip_unprivileged_port_start), `linux.devices` and the LSM/seccomp fields are
+//!   ignored.
 
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -752,12 +753,13 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     // Before any gofer or stub exists, so all of them start in the container's cgroup and
     // network namespace.
     join_cgroup(&spec, &a.id, cli.systemd_cgroup)?;
-    enter_network_namespace(cli, &spec)?;
+    let own_netns = enter_network_namespace(cli, &spec)?;
     let mut ready = match prepare_sandbox(cli, cfg)? {
         Prepared::Ready(r) => r,
         Prepared::Exit(_, why) => bail!("starting the container's process: {why}"),
     };
     ready.use_oci_signals();
+    apply_sysctls(&spec, ready.kernel())?;
     let listener = crate::control::bind(dir)?;
     let (start_tx, start_rx) = std::sync::mpsc::channel();
     crate::control::serve(
@@ -785,7 +787,7 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     // The hooks (or the CNI plugins before create) have wired the namespace: the sandbox's
     // stack takes its interfaces over before init can run.
     if cli.network == crate::NetworkMode::Sandbox {
-        take_over_network(ready.kernel())?;
+        take_over_network(ready.kernel(), own_netns)?;
     }
     state["status"] = "created".into();
     write_state(dir, &state)?;
@@ -800,9 +802,59 @@ fn boot_inner(cli: &Cli, a: &BootArgs, dir: &Path) -> anyhow::Result<i32> {
     ready.run()
 }
 
+/// `linux.sysctl`: the values the sandbox's kernel keeps are set (net.ipv4.
+/// ip_unprivileged_port_start, as Docker lowers it to 0); net.ipv4.ping_group_range is
+/// accepted as the sandbox has it (every group); the others are logged as not applied.
+fn apply_sysctls(
+    spec: &Spec,
+    kernel: &std::sync::Arc<sentry::kernel::Kernel>,
+) -> anyhow::Result<()> {
+    let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for (key, value) in sysctls {
+        match key.as_str() {
+            "net.ipv4.ip_unprivileged_port_start" => {
+                let v: u32 = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|v| *v <= 65535)
+                    .with_context(|| format!("linux.sysctl {key}: bad value {value:?}"))?;
+                kernel
+                    .unprivileged_port_start
+                    .store(v, std::sync::atomic::Ordering::Relaxed);
+            }
+            "net.ipv4.ping_group_range" => {}
+            _ => tracing::info!(sysctl = %key, value = %value, "linux.sysctl not applied"),
+        }
+    }
+    Ok(())
+}
+
 /// `--network=sandbox`: the sandbox's netstack takes over the Ethernet interfaces of the
 /// network namespace this process is in (none in a namespace the runtime made itself).
-fn take_over_network(kernel: &std::sync::Arc<sentry::kernel::Kernel>) -> anyhow::Result<()> {
+fn take_over_network(
+    kernel: &std::sync::Arc<sentry::kernel::Kernel>,
+    own_netns: bool,
+) -> anyhow::Result<()> {
+    // Taking over the host's own namespace would strip the host's addresses: the sandbox
+    // needs a namespace of its own (runsc refuses the same way). Fail closed: a spec without
+    // one, or a namespace that is init's (when that can be read), is refused.
+    let same_as_init = match (
+        std::fs::read_link("/proc/thread-self/ns/net"),
+        std::fs::read_link("/proc/1/ns/net"),
+    ) {
+        (Ok(ours), Ok(init)) => ours == init,
+        _ => false,
+    };
+    if !own_netns || same_as_init {
+        bail!(
+            "the container would share the host's network namespace, which --network=sandbox \
+             cannot take over: give it a network namespace of its own, or use --network=none \
+             (host networking is not built)"
+        );
+    }
     let stack = kernel
         .net_stack()
         .map_err(|e| anyhow::anyhow!("starting the sandbox's network stack: {e}"))?;
@@ -991,13 +1043,14 @@ fn run_hooks(
 /// Moves this process (before it starts gofers or stubs, which inherit it) into the
 /// network namespace the spec asks for: the one at `path`, or a new one; none listed means
 /// the host's, as runc does.
-fn enter_network_namespace(cli: &Cli, spec: &Spec) -> anyhow::Result<()> {
+fn enter_network_namespace(cli: &Cli, spec: &Spec) -> anyhow::Result<bool> {
     use oci_spec::runtime::LinuxNamespaceType;
     match cli.network {
         crate::NetworkMode::Sandbox => {}
         crate::NetworkMode::None => {
             return nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-                .context("creating an empty network namespace (--network=none)");
+                .context("creating an empty network namespace (--network=none)")
+                .map(|()| true);
         }
         crate::NetworkMode::Host => bail!(
             "--network=host is not built: the sandbox has no host-socket mode (use sandbox or none)"
@@ -1009,19 +1062,28 @@ fn enter_network_namespace(cli: &Cli, spec: &Spec) -> anyhow::Result<()> {
         .and_then(|l| l.namespaces().as_ref())
         .and_then(|n| n.iter().find(|n| n.typ() == LinuxNamespaceType::Network))
     else {
-        return Ok(());
+        return Ok(false);
     };
     match ns.path() {
         Some(p) => {
             let f = std::fs::File::open(p)
                 .with_context(|| format!("network namespace {}", p.display()))?;
+            let before = netns_id()?;
             nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
                 .with_context(|| format!("joining the network namespace {}", p.display()))?;
+            // A path to the namespace we were already in (Docker's --network host names
+            // the host's) is not one of the container's own.
+            return Ok(netns_id()? != before);
         }
         None => nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
             .context("creating the container's network namespace")?,
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The calling thread's network namespace, as `net:[inode]`.
+fn netns_id() -> anyhow::Result<PathBuf> {
+    std::fs::read_link("/proc/thread-self/ns/net").context("reading /proc/thread-self/ns/net")
 }
 
 /// `rvisor state`: the OCI state JSON.

@@ -151,6 +151,9 @@ pub struct Kernel {
     paused_hint: std::sync::atomic::AtomicBool,
     /// The sandbox's TCP/IP stack, made at the first AF_INET/AF_INET6 socket.
     net: std::sync::OnceLock<Arc<netstack::Stack>>,
+    /// net.ipv4.ip_unprivileged_port_start: binding a lower port needs CAP_NET_BIND_SERVICE
+    /// (Linux's default 1024; an OCI spec's `linux.sysctl` may lower it, as Docker does).
+    pub unprivileged_port_start: std::sync::atomic::AtomicU32,
     paused_cv: Condvar,
 }
 
@@ -212,6 +215,7 @@ impl Kernel {
             paused_hint: std::sync::atomic::AtomicBool::new(false),
             paused_cv: Condvar::new(),
             net: std::sync::OnceLock::new(),
+            unprivileged_port_start: std::sync::atomic::AtomicU32::new(1024),
         })
     }
 

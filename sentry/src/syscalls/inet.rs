@@ -134,9 +134,25 @@ fn blocking(file: &OpenFile, so: &InetSocket, flags: u32, send: bool) -> Blockin
     }
 }
 
+/// CAP_NET_BIND_SERVICE (include/uapi/linux/capability.h).
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
 pub(super) fn bind(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResult {
     let so = sock(file)?;
     let a = read_addr(t, so.family, ptr, len)?;
+    // inet_bind: a port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE (ping
+    // sockets' "port" is their echo identifier: no check).
+    let start = t
+        .kernel
+        .unprivileged_port_start
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if !matches!(so.proto, Proto::Icmp(_))
+        && a.port() != 0
+        && u32::from(a.port()) < start
+        && !t.creds.has_cap(CAP_NET_BIND_SERVICE)
+    {
+        return Err(Errno::EACCES);
+    }
     match &so.proto {
         Proto::Tcp(s) => s.bind(a)?,
         Proto::Udp(s) => s.bind(a)?,

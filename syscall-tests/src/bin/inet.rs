@@ -212,6 +212,35 @@ fn binding_a_used_port_is_eaddrinuse() -> Outcome {
     Ok(())
 }
 
+/// A port below net.ipv4.ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE (inet_bind):
+/// without capabilities it is EACCES, while port 0 and the start itself bind; root binds it.
+fn low_ports_need_cap_net_bind_service() -> Outcome {
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .map_err(|e| e.to_string())?
+        .trim()
+        .parse()
+        .map_err(|e| format!("ip_unprivileged_port_start: {e}"))?;
+    ensure!(
+        start > 1,
+        "ip_unprivileged_port_start is {start}: no privileged port to try"
+    );
+    let low = start - 1;
+    syscall_tests::task::fork_and_check(move || {
+        check!(syscall!(libc::SYS_setuid, 65534), succeeds());
+        match TcpListener::bind(("127.0.0.1", low)) {
+            Err(err) => ensure_eq!(err.raw_os_error(), Some(libc::EACCES)),
+            Ok(_) => return Err(format!("bound port {low} without CAP_NET_BIND_SERVICE")),
+        }
+        match UdpSocket::bind(("127.0.0.1", low)) {
+            Err(err) => ensure_eq!(err.raw_os_error(), Some(libc::EACCES)),
+            Ok(_) => return Err(format!("bound UDP port {low} without the capability")),
+        }
+        e(TcpListener::bind("127.0.0.1:0"))?;
+        Ok(())
+    })?;
+    e(TcpListener::bind(("127.0.0.1", low)))
+}
+
 fn bind_to_a_non_local_address_is_eaddrnotavail() -> Outcome {
     match TcpListener::bind("192.0.2.1:0") {
         Err(err) => ensure_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL)),
@@ -520,6 +549,7 @@ fn main() -> std::process::ExitCode {
         nonblocking_accept_without_clients_is_eagain,
         binding_a_used_port_is_eaddrinuse,
         bind_to_a_non_local_address_is_eaddrnotavail,
+        low_ports_need_cap_net_bind_service,
         getpeername_of_unconnected_is_enotconn,
         socket_options_report_type_domain_protocol,
         tcp_nodelay_round_trips,

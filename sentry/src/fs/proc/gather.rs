@@ -475,6 +475,11 @@ pub(super) fn global(c: &Caller, g: Global) -> SysResult<Vec<u8>> {
         // Linux's defaults (net.core.somaxconn since 5.4; the ephemeral port range).
         Global::Somaxconn => "4096\n".to_string(),
         Global::IpLocalPortRange => "32768\t60999\n".to_string(),
+        Global::IpUnprivilegedPortStart => format!(
+            "{}\n",
+            k.unprivileged_port_start
+                .load(std::sync::atomic::Ordering::Relaxed)
+        ),
         // Every group may open ping sockets (socket::inet), as Docker configures containers.
         Global::PingGroupRange => "0\t2147483647\n".to_string(),
     };

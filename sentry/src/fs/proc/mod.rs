@@ -220,6 +220,7 @@ enum Global {
     NetUdp6,
     Somaxconn,
     IpLocalPortRange,
+    IpUnprivilegedPortStart,
     PingGroupRange,
 }
 
@@ -440,6 +441,10 @@ impl ProcInode {
                     Node::Global(Global::IpLocalPortRange),
                 ),
                 named("ping_group_range", Node::Global(Global::PingGroupRange)),
+                named(
+                    "ip_unprivileged_port_start",
+                    Node::Global(Global::IpUnprivilegedPortStart),
+                ),
             ],
             Node::Dir(StaticDir::Net) => vec![
                 named("dev", Node::Global(Global::NetDev)),
