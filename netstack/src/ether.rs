@@ -248,12 +248,15 @@ impl Wire {
     /// with a partial checksum (and GSO past one segment), the rest complete. None for a
     /// malformed packet or one too large for the MTU.
     fn offload(&self, ip: &mut [u8]) -> Option<VnetHdr> {
-        let (ihl, total) = {
+        let (ihl, total, tcp) = {
             let pkt = Ipv4Packet::new_checked(&*ip).ok()?;
-            (usize::from(pkt.header_len()), usize::from(pkt.total_len()))
+            let tcp = pkt.next_header() == IpProtocol::Tcp && pkt.frag_offset() == 0;
+            (
+                usize::from(pkt.header_len()),
+                usize::from(pkt.total_len()),
+                tcp,
+            )
         };
-        let tcp = Ipv4Packet::new_checked(&*ip).ok()?.next_header() == IpProtocol::Tcp
-            && Ipv4Packet::new_checked(&*ip).ok()?.frag_offset() == 0;
         if !tcp {
             if ip.len() > self.mtu || !fill_checksums(ip) {
                 return None;

@@ -207,6 +207,17 @@ fn recycle(free: &RefCell<Vec<Vec<u8>>>, buf: Vec<u8>) {
     }
 }
 
+/// The Ethernet interface (index in `wires`) and next hop for `dst`: the longest matching
+/// prefix over all of them.
+fn wire_route(wires: &[Wire], dst: Ipv4Addr) -> Option<(usize, Ipv4Addr)> {
+    wires
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.next_hop(dst).map(|(hop, p)| (i, hop, p)))
+        .max_by_key(|(_, _, p)| *p)
+        .map(|(i, hop, _)| (i, hop))
+}
+
 /// The destination of an IP packet (None if it is neither a v4 nor a v6 packet).
 fn packet_dst(p: &[u8]) -> Option<IpAddr> {
     match p.first()? >> 4 {
@@ -240,18 +251,11 @@ impl phy::TxToken for DevTx<'_> {
             self.queue.push_back((buf, 0, len));
             return r;
         }
-        if let Some(IpAddr::V4(d)) = dst {
-            let best = self
-                .wires
-                .iter()
-                .enumerate()
-                .filter_map(|(i, w)| w.next_hop(d).map(|(hop, p)| (i, hop, p)))
-                .max_by_key(|(_, _, p)| *p);
-            if let Some((i, hop, _)) = best
-                && let (Some(w), Some(pkt)) = (self.wires.get_mut(i), buf.get_mut(..len))
-            {
-                w.transmit(pkt, hop, Instant::now());
-            }
+        if let Some(IpAddr::V4(d)) = dst
+            && let Some((i, hop)) = wire_route(self.wires, d)
+            && let (Some(w), Some(pkt)) = (self.wires.get_mut(i), buf.get_mut(..len))
+        {
+            w.transmit(pkt, hop, Instant::now());
         }
         recycle(self.free, buf);
         r
@@ -541,13 +545,9 @@ impl Inner {
             return 65535;
         }
         match remote {
-            IpAddr::V4(v4) => self
-                .dev
-                .wires
-                .iter()
-                .filter_map(|w| w.next_hop(v4).map(|(_, p)| (w.mtu(), p)))
-                .max_by_key(|(_, p)| *p)
-                .map_or(65535, |(m, _)| m),
+            IpAddr::V4(v4) => wire_route(&self.dev.wires, v4)
+                .and_then(|(i, _)| self.dev.wires.get(i))
+                .map_or(65535, Wire::mtu),
             IpAddr::V6(_) => 65535,
         }
     }
@@ -558,7 +558,7 @@ impl Inner {
         remote.is_loopback()
             || self.is_local(remote)
             || match remote {
-                IpAddr::V4(v4) => self.dev.wires.iter().any(|w| w.next_hop(v4).is_some()),
+                IpAddr::V4(v4) => wire_route(&self.dev.wires, v4).is_some(),
                 IpAddr::V6(_) => false,
             }
     }
