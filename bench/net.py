@@ -32,7 +32,8 @@ answers (an HTTP GET, a redis PING, an empty tcp_recv exchange; through the publ
 nginx and redis, i.e. docker-proxy), then runs the client, then `docker rm -f`. A server that
 never answers within the ready timeout (5 s quick, 15 s full) is an error of that run, not an
 abort. Cells that cannot run at all (no dockerd, no wrk...) are skips with a reason.
-Sizes: 256 MiB per TCP run, wrk for 5 s, redis-benchmark -n 50000 (default 50 clients);
+Sizes: 1 GiB per TCP run (at a few GB/s a shorter one is mostly slow start and noise),
+wrk for 5 s, redis-benchmark -n 50000 (default 50 clients);
 --quick: 8 MiB, 1 s, 2000.
 """
 import hashlib
@@ -386,7 +387,7 @@ class NetWorkloads:
         self.runner, self.args = runner, args
         self.logf = runner.logf
         self.quick = args.quick
-        self.mib = 8 if args.quick else 256
+        self.mib = 8 if args.quick else 1024
         self.wrk_seconds = 1 if args.quick else 5
         self.redis_requests = 2000 if args.quick else 50000
         self.ready_timeout = 5.0 if args.quick else 15.0

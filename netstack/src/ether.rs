@@ -109,7 +109,6 @@ pub(crate) struct Wire {
     mtu: usize,
     addrs: Vec<(Ipv4Addr, u8)>,
     pub(crate) routes: Vec<RouteInfo>,
-    pub(crate) sock: PacketSocket,
     arp: HashMap<Ipv4Addr, ([u8; 6], Instant)>,
     asked: HashMap<Ipv4Addr, Instant>,
     /// Ethernet frames (destination MAC still blank) waiting for their next hop's MAC.
@@ -118,9 +117,16 @@ pub(crate) struct Wire {
     /// is told a larger one (see [`Wire::input`]) so it hands over GSO-sized segments.
     peer_mss: HashMap<(Ipv4Addr, u16, u16), u16>,
     pub(crate) stats: WireStats,
-    /// Scratch frame for transmission.
-    frame: Vec<u8>,
+    /// Frames ready to send. They leave after the stack lock is released
+    /// (`Stack::release`), so the host's work on them (the bridge, the peer's TCP receive,
+    /// run inline by `sendmsg`) does not hold up the stack.
+    pub(crate) txq: Vec<(VnetHdr, Vec<u8>)>,
+    /// Frame buffers back from the sender, for reuse.
+    pub(crate) spare: Vec<Vec<u8>>,
 }
+
+/// Most spare frame buffers a wire keeps.
+pub(crate) const MAX_SPARE_FRAMES: usize = 64;
 
 fn v4_in(addr: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
     let p = u32::from(prefix.min(32));
@@ -144,13 +150,13 @@ impl Wire {
             mtu: usize::try_from(cfg.mtu).unwrap_or(1500).max(68),
             addrs,
             routes: cfg.routes,
-            sock: cfg.socket,
             arp: HashMap::new(),
             asked: HashMap::new(),
             pending: VecDeque::new(),
             peer_mss: HashMap::new(),
             stats: WireStats::default(),
-            frame: Vec::with_capacity(ETH_HLEN + 65536),
+            txq: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -222,14 +228,14 @@ impl Wire {
                 _ => None,
             }
         };
-        let mut frame = std::mem::take(&mut self.frame);
+        let mut frame = self.spare.pop().unwrap_or_default();
         frame.clear();
         frame.extend_from_slice(&dst_mac.unwrap_or([0; 6]));
         frame.extend_from_slice(&self.mac);
         frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
         frame.extend_from_slice(ip);
         match dst_mac {
-            Some(_) => self.send_frame(vnet, &frame),
+            Some(_) => self.queue_frame(vnet, frame),
             None => {
                 self.arp.remove(&hop);
                 self.expire_pending(now);
@@ -237,11 +243,10 @@ impl Wire {
                     self.pending.pop_front();
                     self.stats.tx_dropped += 1;
                 }
-                self.pending.push_back((hop, frame.clone(), vnet, now));
+                self.pending.push_back((hop, frame, vnet, now));
                 self.ask(hop, now);
             }
         }
-        self.frame = frame;
     }
 
     /// Fills in the checksums of `ip` and says how the kernel is to finish the frame: TCP
@@ -301,17 +306,12 @@ impl Wire {
         Some(vnet)
     }
 
-    fn send_frame(&mut self, vnet: VnetHdr, frame: &[u8]) {
-        match self.sock.send(vnet, frame) {
-            Ok(()) => {
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += frame.len() as u64;
-            }
-            Err(e) if e == abi::Errno::EAGAIN || e == abi::Errno::ENOBUFS => {
-                self.stats.tx_dropped += 1;
-            }
-            Err(_) => self.stats.tx_errors += 1,
-        }
+    /// Queues a finished frame for sending (see `txq`); it counts as transmitted from here,
+    /// and a host refusal later counts it as dropped.
+    fn queue_frame(&mut self, vnet: VnetHdr, frame: Vec<u8>) {
+        self.stats.tx_packets += 1;
+        self.stats.tx_bytes += frame.len() as u64;
+        self.txq.push((vnet, frame));
     }
 
     fn expire_pending(&mut self, now: Instant) {
@@ -362,7 +362,7 @@ impl Wire {
         frame[6..12].copy_from_slice(&self.mac);
         frame[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
         repr.emit(&mut ArpPacket::new_unchecked(&mut frame[ETH_HLEN..]));
-        self.send_frame(VnetHdr::default(), &frame);
+        self.queue_frame(VnetHdr::default(), frame);
     }
 
     fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6], now: Instant) {
@@ -371,18 +371,17 @@ impl Wire {
         }
         self.arp.insert(ip, (mac, now));
         self.asked.remove(&ip);
-        let mut waiting = std::mem::take(&mut self.pending);
-        waiting.retain_mut(|(hop, frame, vnet, _)| {
-            if *hop != ip {
-                return true;
+        let waiting = std::mem::take(&mut self.pending);
+        for (hop, mut frame, vnet, at) in waiting {
+            if hop != ip {
+                self.pending.push_back((hop, frame, vnet, at));
+                continue;
             }
             if let Some(d) = frame.get_mut(..6) {
                 d.copy_from_slice(&mac);
             }
-            self.send_frame(*vnet, frame);
-            false
-        });
-        self.pending = waiting;
+            self.queue_frame(vnet, frame);
+        }
     }
 
     /// Handles one received frame: ARP here; an IPv4 packet for us is passed to `deliver`

@@ -14,7 +14,7 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use vfs::waiter::{EventMask, WaitQueue};
 
-use crate::afpacket::PacketSocket;
+use crate::afpacket::{PacketSocket, VnetHdr};
 use crate::ether::{self, EthernetConfig, RouteInfo, Wire, WireStats};
 use crate::icmp::IcmpState;
 use crate::tcp::TcpState;
@@ -352,34 +352,102 @@ impl Dev {
         }
     }
 
-    /// Reads up to [`RX_BATCH`] frames from wire `i` and queues the IP packets for us.
-    /// Whether any frame was read.
-    fn pull_frames(&mut self, i: usize) -> bool {
-        let mut any = false;
-        for _ in 0..RX_BATCH {
-            let Some(w) = self.wires.get_mut(i) else {
-                return any;
+    /// Passes frames read from wire `i` (buffer, frame) through its Ethernet layer and queues
+    /// the IP packets for us; the buffers of the others go back to `bufs`.
+    fn take_frames(
+        &mut self,
+        i: usize,
+        got: &mut Vec<(Vec<u8>, crate::afpacket::Frame)>,
+        bufs: &mut Vec<Vec<u8>>,
+    ) {
+        let now = Instant::now();
+        for (mut buf, f) in got.drain(..) {
+            let r = match (self.wires.get_mut(i), buf.get_mut(..f.len)) {
+                (Some(w), Some(frame)) => w.input(frame, f.csum_trusted, now),
+                _ => None,
             };
-            let mut buf = self.free.borrow_mut().pop().unwrap_or_default();
-            if buf.len() < RX_BUF {
-                buf.resize(RX_BUF, 0);
-            }
-            match w.sock.recv(&mut buf) {
-                Ok(Some(f)) => {
-                    any = true;
-                    let frame = buf.get_mut(..f.len).unwrap_or_default();
-                    match w.input(frame, f.csum_trusted, Instant::now()) {
-                        Some(r) => self.queue.push_back((buf, r.start, r.end)),
-                        None => recycle(&self.free, buf),
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    recycle(&self.free, buf);
-                    return any;
-                }
+            match r {
+                Some(r) => self.queue.push_back((buf, r.start, r.end)),
+                None => bufs.push(buf),
             }
         }
-        any
+        // Buffers of the packets consumed meanwhile serve the next batch.
+        let mut free = self.free.borrow_mut();
+        while bufs.len() < RX_BATCH {
+            match free.pop() {
+                Some(b) => bufs.push(b),
+                None => break,
+            }
+        }
+    }
+
+    /// Moves every wire's queued frames to `tx`, taking back the buffers it has sent.
+    fn stage_tx(&mut self, tx: &mut TxStage) {
+        for (i, w) in self.wires.iter_mut().enumerate() {
+            if let Some(spare) = tx.spare.get_mut(i) {
+                while w.spare.len() < ether::MAX_SPARE_FRAMES {
+                    match spare.pop() {
+                        Some(b) => w.spare.push(b),
+                        None => break,
+                    }
+                }
+            }
+            tx.frames
+                .extend(w.txq.drain(..).map(|(vnet, frame)| (i, vnet, frame)));
+        }
+    }
+
+    fn has_tx(&self) -> bool {
+        self.wires.iter().any(|w| !w.txq.is_empty())
+    }
+}
+
+/// Frames on their way to the wires, sent with only this stage's lock held (lock order:
+/// `Stack::inner`, then `Stack::tx`). Whoever moves frames here takes this lock before
+/// releasing `inner`, so frames leave in the order the stack made them.
+#[derive(Debug, Default)]
+struct TxStage {
+    /// (wire index, header, frame), in order.
+    frames: Vec<(usize, VnetHdr, Vec<u8>)>,
+    /// Each wire's socket, by wire index.
+    socks: Vec<PacketSocket>,
+    /// Sent buffers, by wire index, until the wire takes them back.
+    spare: Vec<Vec<Vec<u8>>>,
+    /// Frames the host refused (queue full) and host errors, by wire index.
+    dropped: Vec<u64>,
+    errors: Vec<u64>,
+}
+
+impl TxStage {
+    fn flush(&mut self) {
+        let TxStage {
+            frames,
+            socks,
+            spare,
+            dropped,
+            errors,
+        } = self;
+        for (i, vnet, frame) in frames.drain(..) {
+            let Some(sock) = socks.get(i) else { continue };
+            match sock.send(vnet, &frame) {
+                Ok(()) => {}
+                Err(e) if e == Errno::EAGAIN || e == Errno::ENOBUFS => {
+                    if let Some(d) = dropped.get_mut(i) {
+                        *d += 1;
+                    }
+                }
+                Err(_) => {
+                    if let Some(c) = errors.get_mut(i) {
+                        *c += 1;
+                    }
+                }
+            }
+            if let Some(s) = spare.get_mut(i)
+                && s.len() < ether::MAX_SPARE_FRAMES
+            {
+                s.push(frame);
+            }
+        }
     }
 }
 
@@ -468,6 +536,8 @@ pub(crate) struct Inner {
     next_ephemeral: u16,
     /// Closed sockets still finishing (FIN exchange, RST to send); removed once closed.
     pub(crate) orphans: Vec<SocketHandle>,
+    /// Readiness changes found by the last poll, announced once the lock is released.
+    notes: Vec<(Arc<WaitQueue>, EventMask)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -703,7 +773,7 @@ impl Inner {
             let sig = (r.events(), rx, tx);
             if sig != slot.sig {
                 slot.sig = sig;
-                slot.queue.notify(sig.0);
+                self.notes.push((slot.queue.clone(), sig.0));
             }
         }
     }
@@ -752,6 +822,7 @@ struct TimerState {
 #[derive(Debug)]
 pub struct Stack {
     inner: Mutex<Inner>,
+    tx: Mutex<TxStage>,
     timer: Arc<Timer>,
 }
 
@@ -812,7 +883,9 @@ impl Stack {
                 binds: Vec::new(),
                 next_ephemeral: start,
                 orphans: Vec::new(),
+                notes: Vec::new(),
             }),
+            tx: Mutex::new(TxStage::default()),
             timer: Arc::new(Timer::default()),
         });
         let weak = Arc::downgrade(&stack);
@@ -911,6 +984,13 @@ impl Stack {
         let wire_no = inner.dev.wires.len() - 1;
         let locals = inner.local_addrs();
         inner.dev.locals = locals;
+        {
+            let mut tx = lock(&self.tx);
+            tx.socks.push(sock.clone());
+            tx.spare.push(Vec::new());
+            tx.dropped.push(0);
+            tx.errors.push(0);
+        }
         drop(inner);
         let weak = Arc::downgrade(self);
         std::thread::Builder::new()
@@ -953,11 +1033,25 @@ impl Stack {
 
     /// Frame counters of the Ethernet interfaces, by interface index.
     pub fn wire_stats(&self) -> Vec<(u32, WireStats)> {
-        lock(&self.inner)
+        let inner = lock(&self.inner);
+        let tx = lock(&self.tx);
+        inner
             .dev
             .wires
             .iter()
-            .map(|w| (w.index, w.stats))
+            .enumerate()
+            .map(|(i, w)| {
+                let mut st = w.stats;
+                let (d, e) = (
+                    tx.dropped.get(i).copied().unwrap_or(0),
+                    tx.errors.get(i).copied().unwrap_or(0),
+                );
+                // Refused frames were counted as sent when queued.
+                st.tx_packets = st.tx_packets.saturating_sub(d + e);
+                st.tx_dropped += d;
+                st.tx_errors += e;
+                (w.index, st)
+            })
             .collect()
     }
 
@@ -966,7 +1060,25 @@ impl Stack {
         let mut inner = lock(&self.inner);
         let r = f(&mut inner);
         self.poll_locked(&mut inner);
+        self.release(inner);
         r
+    }
+
+    /// Unlocks the stack, then sends the frames the poll queued and announces its readiness
+    /// changes: neither the host's work on a frame nor a woken thread then waits on `inner`.
+    fn release(&self, mut inner: MutexGuard<'_, Inner>) {
+        let notes = std::mem::take(&mut inner.notes);
+        if inner.dev.has_tx() {
+            let mut tx = lock(&self.tx);
+            inner.dev.stage_tx(&mut tx);
+            drop(inner);
+            tx.flush();
+        } else {
+            drop(inner);
+        }
+        for (q, ev) in notes {
+            q.notify(ev);
+        }
     }
 
     /// Runs `f` on the stack state without polling (pure queries).
@@ -1009,7 +1121,7 @@ fn timer_thread(stack: Weak<Stack>, timer: Arc<Timer>) {
                 let Some(s) = stack.upgrade() else { return };
                 let mut inner = lock(&s.inner);
                 s.poll_locked(&mut inner);
-                drop(inner);
+                s.release(inner);
                 drop(s);
                 st = lock(&timer.state);
             }
@@ -1017,19 +1129,41 @@ fn timer_thread(stack: Weak<Stack>, timer: Arc<Timer>) {
     }
 }
 
-/// The receive thread of Ethernet interface `wire`: waits for frames without the stack lock,
-/// then takes it to move a batch into the stack and poll. Ends once the stack is dropped.
+/// The receive thread of Ethernet interface `wire`: waits for frames and reads a batch
+/// without the stack lock, then takes it to move the batch into the stack and poll. Ends once
+/// the stack is dropped.
 fn rx_thread(stack: Weak<Stack>, sock: PacketSocket, wire: usize) {
+    let mut bufs: Vec<Vec<u8>> = Vec::new();
+    let mut got = Vec::with_capacity(RX_BATCH);
+    let mut more = false;
     loop {
-        let ready = sock.wait_readable(500);
+        // After a full batch more frames are likely queued: read on without waiting.
+        let ready = more || sock.wait_readable(500);
         let Some(s) = stack.upgrade() else { return };
         if !ready {
             continue;
         }
-        let mut inner = lock(&s.inner);
-        if inner.dev.pull_frames(wire) {
-            s.poll_locked(&mut inner);
+        while got.len() < RX_BATCH {
+            let mut buf = bufs.pop().unwrap_or_default();
+            if buf.len() < RX_BUF {
+                buf.resize(RX_BUF, 0);
+            }
+            match sock.recv(&mut buf) {
+                Ok(Some(f)) => got.push((buf, f)),
+                Ok(None) | Err(_) => {
+                    bufs.push(buf);
+                    break;
+                }
+            }
         }
+        more = got.len() == RX_BATCH;
+        if got.is_empty() {
+            continue;
+        }
+        let mut inner = lock(&s.inner);
+        inner.dev.take_frames(wire, &mut got, &mut bufs);
+        s.poll_locked(&mut inner);
+        s.release(inner);
     }
 }
 
