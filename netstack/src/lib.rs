@@ -40,13 +40,18 @@
 //! After every poll, the stack promotes established connections of listen pools into accept
 //! queues, detects resets (`SO_ERROR`), reaps closed orphans, and recomputes each socket's
 //! readiness; a socket whose readiness (or queued byte counts) changed has its wait queue
-//! notified. No caller ever spins.
+//! notified. No caller ever spins. Both the frames a poll made for the wires and those
+//! notifications wait until the stack lock is released (`Stack::release`): `sendmsg` on a
+//! packet socket runs the host's bridge and the peer's TCP receive inline, and a woken reader
+//! goes straight for the stack lock. The receive threads read their batch of frames before
+//! taking the lock.
 //!
 //! # Lock order
-//! `Stack::inner` (all smoltcp state) → a socket's `WaitQueue` entries (notified under the stack
-//! lock) → the `Notify` leaf locks (waiter, epoll ready list). Then `Stack::timer` is taken
-//! after `inner` (to lower the deadline) and never held while taking `inner`. Notify callbacks
-//! must not call back into the stack.
+//! `Stack::inner` (all smoltcp state) → `Stack::tx` (frames on their way to the wires: taken
+//! before `inner` is released, so frames leave in the order they were made, and held alone
+//! while they are sent). Wait queues are notified with no stack lock held → the `Notify` leaf
+//! locks (waiter, epoll ready list). `Stack::timer` is taken after `inner` (to lower the
+//! deadline) and never held while taking `inner`.
 //!
 //! # Shortcuts
 //! * Buffer sizes are fixed when smoltcp's socket is created (connect, listen, accept, UDP
