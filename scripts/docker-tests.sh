@@ -69,9 +69,18 @@ else bad "rvisor install ($st): $out"; fi
 if ! start_dockerd; then bad "dockerd starts"; echo "docker: $pass passed, $fail failed"; exit 1; fi
 # A second runtime name, picked up by a reload (SIGHUP), as `rvisor install` tells the user.
 "$RVISOR" install --config "$work/daemon.json" --runtime rvisor-debug -- --debug >/dev/null 2>&1
-kill -HUP "$dockerd_pid"; sleep 1
-d info 2>/dev/null | grep -q 'rvisor-debug' && ok "daemon reload picks up a second runtime" \
-    || bad "reload: $(d info 2>&1 | grep -i runtimes)"
+# The reload is asynchronous: wait for it (up to 10 s). The output is captured before grep
+# looks at it: under pipefail, `d info | grep -q` fails when grep's early exit makes docker
+# die of SIGPIPE.
+kill -HUP "$dockerd_pid"
+reloaded=0
+for _ in $(seq 1 50); do
+    info=$(d info 2>&1)
+    case "$info" in *rvisor-debug*) reloaded=1; break ;; esac
+    sleep 0.2
+done
+[ "$reloaded" = 1 ] && ok "daemon reload picks up a second runtime" \
+    || bad "reload: $(printf '%s\n' "$info" | grep -i runtimes)"
 
 # --- images ------------------------------------------------------------------------------
 img=$work/bb
@@ -316,8 +325,12 @@ EOF
     out=$(C task exec --exec-id e1 k2 /bin/sh -c 'echo in-$((1+1))' 2>&1)
     [ "$out" = in-2 ] && ok "ctr task exec" || bad "ctr task exec: $out"
     C task kill -s SIGKILL k2 >/dev/null 2>&1
-    for _ in $(seq 1 50); do C task ls 2>/dev/null | grep -q 'k2.*STOPPED' && break; sleep 0.2; done
-    C task ls 2>/dev/null | grep -q 'k2.*STOPPED' && ok "ctr task kill" || bad "ctr task kill: $(C task ls 2>&1)"
+    for _ in $(seq 1 50); do
+        tasks=$(C task ls 2>&1)
+        grep -q 'k2.*STOPPED' <<<"$tasks" && break
+        sleep 0.2
+    done
+    grep -q 'k2.*STOPPED' <<<"$tasks" && ok "ctr task kill" || bad "ctr task kill: $tasks"
     C task delete k2 >/dev/null 2>&1; C container delete k2 >/dev/null 2>&1
 else
     echo "skip containerd checks (no containerd/ctr)"
