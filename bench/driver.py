@@ -384,13 +384,7 @@ class Runner:
         out, _, problem = self._finish(rt, proc, run_id, start)
         if problem:
             return None, problem
-        try:
-            value = float(out.strip())
-        except ValueError:
-            return None, f"printed no number: {out.strip()[:80]!r}"
-        if not value > 0 or value == float("inf"):
-            return None, f"printed a nonsense number: {value}"
-        return value, None
+        return net.parse_number(out)
 
     def run_startup(self, rt):
         proc, run_id, start = self._spawn(rt, [os.path.join(self.args.data, "bin/true")])

@@ -144,6 +144,18 @@ def tcp_recv_ready(host, port):
 
 # --- client output ---------------------------------------------------------------------------
 
+def parse_number(out):
+    """The one positive, finite number a workload printed (the C workloads' ns per operation,
+    tcp_loopback's and tcp_send's MB/s), or (None, why not)."""
+    try:
+        value = float(out.strip())
+    except ValueError:
+        return None, f"printed no number: {out.strip()[:80]!r}"
+    if not value > 0 or value == float("inf"):
+        return None, f"printed a nonsense number: {value}"
+    return value, None
+
+
 def parse_wrk(out):
     m = re.search(r"Requests/sec:\s*([0-9.]+)", out)
     if not m:
@@ -466,17 +478,7 @@ class NetWorkloads:
         out, _, problem = r._finish(rt, proc, run_id, start)
         if problem:
             return None, problem
-        return self._number(out)
-
-    @staticmethod
-    def _number(out):
-        try:
-            value = float(out.strip())
-        except ValueError:
-            return None, f"printed no number: {out.strip()[:80]!r}"
-        if not value > 0 or value == float("inf"):
-            return None, f"printed a nonsense number: {value}"
-        return value, None
+        return parse_number(out)
 
     # The client, run on the host against host:port.
     def _client(self, workload, host, port):
@@ -500,7 +502,7 @@ class NetWorkloads:
             last = (r.stderr.strip().splitlines() or ["no stderr"])[-1]
             return None, f"{os.path.basename(argv[0])}: exit status {r.returncode}: {last}"
         if workload == "tcp_bridge":
-            return self._number(r.stdout)
+            return parse_number(r.stdout)
         if workload == "nginx_wrk":
             return parse_wrk(r.stdout)
         return parse_redis_benchmark(r.stdout)

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use abi::Errno;
+use abi::cap::{CAP_NET_BIND_SERVICE, CAP_NET_RAW};
 use abi::socket::{self as s, MsgHdr};
 use netstack::{Family, Shutdown};
 use vfs::OpenFile;
@@ -31,7 +32,6 @@ pub(super) const IPPROTO_ICMPV6: i32 = 58;
 const SOCK_RAW: i32 = 3;
 /// recvmsg's MSG_ERRQUEUE.
 const MSG_ERRQUEUE: u32 = 0x2000;
-const CAP_NET_RAW: u32 = 13;
 
 /// The inet socket behind `fd`, if it is one.
 pub(super) fn inet_of(t: &Task, fd: i32) -> Option<Arc<OpenFile>> {
@@ -133,9 +133,6 @@ fn blocking(file: &OpenFile, so: &InetSocket, flags: u32, send: bool) -> Blockin
         Some(d) => Blocking::For(d),
     }
 }
-
-/// CAP_NET_BIND_SERVICE (include/uapi/linux/capability.h).
-const CAP_NET_BIND_SERVICE: u32 = 10;
 
 pub(super) fn bind(t: &Task, file: &OpenFile, ptr: u64, len: u32) -> SyscallResult {
     let so = sock(file)?;

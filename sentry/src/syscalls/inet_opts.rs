@@ -21,6 +21,7 @@
 //! Lock order: `SockOpts` (leaf) is never held across a netstack call.
 
 use abi::Errno;
+use abi::cap::CAP_NET_ADMIN;
 use abi::socket as s;
 use netstack::Family;
 
@@ -85,7 +86,6 @@ const MAX_MSS: i32 = 32767;
 const DEFAULT_TTL: i32 = 64;
 /// SO_PRIORITY values open to everyone (TC_PRIO_BESTEFFORT..TC_PRIO_INTERACTIVE).
 const MAX_USER_PRIORITY: i32 = 6;
-const CAP_NET_ADMIN: u32 = 12;
 /// The ECN bits of IP_TOS / IPV6_TCLASS, which TCP keeps for itself.
 const ECN_MASK: i32 = 3;
 /// sizeof(struct tcp_info) as Linux 6.7+ reports it.
